@@ -1,0 +1,60 @@
+/**
+ * Typed loader of the native addon (packages/net/native/vmhost_net.c). Internal.
+ * @module
+ */
+import { createRequire } from 'node:module';
+
+/** A netlink socket owned by the addon. */
+export interface NativeSocket {
+  readonly portId: number;
+  readonly fd: number;
+}
+
+/** Called with every batch of datagrams read from a socket; `errno` is non-zero on a receive error (ENOBUFS). */
+export type DatagramHandler = (errno: number, datagrams: Buffer[]) => void;
+
+export interface NativeAddon {
+  socketOpen(protocol: number, netnsFd: number, rcvbuf: number, onData: DatagramHandler): NativeSocket;
+  socketSend(sock: NativeSocket, buf: Buffer): number;
+  socketAddMembership(sock: NativeSocket, group: number): void;
+  socketDropMembership(sock: NativeSocket, group: number): void;
+  socketRef(sock: NativeSocket, on: boolean): void;
+  socketClose(sock: NativeSocket): void;
+  setns(fd: number, nstype: number): void;
+  unshare(flags: number): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  tunOpen(name: string, flags: number): { fd: number; name: string };
+  tunIoctl(fd: number, which: TunIoctl, value: number): void;
+}
+
+/** Requests of `tunIoctl`. */
+export const enum TunIoctl {
+  SetPersist = 0,
+  SetOwner = 1,
+  SetGroup = 2,
+}
+
+export const CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 4096;
+export const MS_REC = 16384;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+
+let addon: NativeAddon | undefined;
+
+/** Loads the addon once (from `build/Release`, relative to this file in `src/` or `dist/`). */
+export function native(): NativeAddon {
+  if (!addon) {
+    const require = createRequire(import.meta.url);
+    try {
+      addon = require('../../build/Release/vmhost_net.node') as NativeAddon;
+    } catch (err) {
+      throw new Error(
+        '@vmhost/net: the native addon is not built (run `npm run setup`, or node-gyp rebuild in packages/net)',
+        { cause: err },
+      );
+    }
+  }
+  return addon;
+}

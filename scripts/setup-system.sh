@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vmhost needs (as root). Idempotent: when everything is
+# present it only runs `dpkg-query` and exits in well under a second.
+#   iproute2        `ip -j`, the independent oracle of the integration tests
+#   iptables        iptables-restore/-save (nf_tables backend), used by @vmhost/firewall
+#   qemu-system-x86 qemu-system-x86_64, used by @vmhost/kvm
+#   qemu-utils      qemu-img (overlays, snapshots)
+#   dnsmasq-base    dnsmasq binary only (no system service), DHCP on the VM bridge
+#   busybox-static  userland of the tiny test guest
+set -euo pipefail
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static)
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "setup-system: missing packages ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+echo "setup-system: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only when they are missing or older than a day.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+  apt-get update -qq >&2
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One set-up for the demo and the tests, idempotent and quick when everything is present:
+#   1. Debian packages (scripts/setup-system.sh)
+#   2. npm ci, only when package-lock.json changed since the last install
+#   3. the native addon of @vmhost/net (node-gyp), only when its sources changed
+#   4. the TypeScript build (tsc -b is incremental)
+#   5. the tiny test guest of @vmhost/kvm (cached under .cache/guest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "setup: $*" >&2; }
+
+bash scripts/setup-system.sh
+
+lock_hash=$(sha256sum package-lock.json package.json packages/*/package.json | sha256sum | cut -c1-16)
+stamp=node_modules/.vmhost-install-stamp
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$lock_hash" > "$stamp"
+fi
+
+if [ -f packages/net/binding.gyp ]; then
+  src_hash=$(cat packages/net/binding.gyp packages/net/native/* | sha256sum | cut -c1-16)
+  nstamp=packages/net/build/.vmhost-src-stamp
+  if [ ! -f packages/net/build/Release/vmhost_net.node ] || [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$src_hash" ]; then
+    log "building the native addon of @vmhost/net"
+    gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+    # Build against the installed Node headers (no download: the machine reaches only npm).
+    nodedir=()
+    if [ -f /usr/include/node/common.gypi ]; then nodedir=(--nodedir=/usr); fi
+    (cd packages/net && node "$gyp" rebuild --loglevel=warn "${nodedir[@]}" >&2)
+    echo "$src_hash" > "$nstamp"
+  fi
+fi
+
+npx --no-install tsc -b
+
+if [ -x scripts/build-guest.sh ]; then
+  scripts/build-guest.sh
+fi
