@@ -1,0 +1,89 @@
+/**
+ * Input validation shared by the packages: every check throws {@link ValidationError} naming the
+ * field and the value, before anything is sent to the kernel.
+ * @module
+ */
+import { isIP } from 'node:net';
+import { ValidationError } from './errors.js';
+
+/** Longest interface name the kernel takes (IFNAMSIZ - 1). */
+export const IFNAMSIZ_MAX = 15;
+
+/**
+ * Interface name: 1-15 bytes, not '.' or '..', no '/', ':', NUL or whitespace (what the kernel's
+ * dev_valid_name accepts, minus ':' which iproute2 reserves for aliases).
+ */
+export function validateIfName(name: unknown, field = 'name'): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0) throw new ValidationError(field, name, 'expected a non-empty interface name');
+  if (Buffer.byteLength(name) > IFNAMSIZ_MAX) throw new ValidationError(field, name, `longer than ${IFNAMSIZ_MAX} bytes`);
+  if (name === '.' || name === '..' || /[/:\s\0]/.test(name)) {
+    throw new ValidationError(field, name, "must not be '.' or '..' nor contain '/', ':', NUL or whitespace");
+  }
+}
+
+/** Options of {@link parseMac}. */
+export interface MacOptions {
+  /** Reject multicast (and broadcast) addresses: required where the MAC names one interface. Default true. */
+  unicast?: boolean;
+}
+
+/**
+ * Parses a MAC address written as six hex pairs separated by ':' or '-'; returns it lower-case
+ * with ':' separators. All-zero and (by default) multicast addresses are rejected.
+ */
+export function parseMac(mac: unknown, field = 'mac', options: MacOptions = {}): string {
+  if (typeof mac !== 'string' || !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(mac)) {
+    throw new ValidationError(field, mac, 'expected six hex pairs such as 52:54:00:12:34:56');
+  }
+  const norm = mac.toLowerCase().replace(/-/g, ':');
+  if (norm === '00:00:00:00:00:00') throw new ValidationError(field, mac, 'the all-zero address is not usable');
+  if ((options.unicast ?? true) && (parseInt(norm.slice(0, 2), 16) & 1) === 1) {
+    throw new ValidationError(field, mac, 'is a multicast address; an interface needs a unicast one');
+  }
+  return norm;
+}
+
+/** Integer in [min, max]. */
+export function validateInt(v: unknown, field: string, min: number, max: number): asserts v is number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ValidationError(field, v, `expected an integer from ${min} to ${max}`);
+  }
+}
+
+/** An IP address; returns its family (4 or 6). `family` restricts it. */
+export function validateIp(v: unknown, field: string, family?: 4 | 6): 4 | 6 {
+  const f = typeof v === 'string' ? isIP(v) : 0;
+  if (f === 0) throw new ValidationError(field, v, 'expected an IPv4 or IPv6 address');
+  if (family && f !== family) throw new ValidationError(field, v, `expected an IPv${family} address`);
+  return f as 4 | 6;
+}
+
+/** A parsed prefix. */
+export interface Cidr {
+  address: string;
+  prefixLength: number;
+  family: 4 | 6;
+}
+
+/**
+ * Parses `ADDRESS/LEN` (or a bare address when `defaultFull` is true, as a /32 or /128).
+ * Host bits may be set (an interface address such as 192.168.0.1/24 is valid).
+ */
+export function parseCidr(v: unknown, field: string, options: { family?: 4 | 6; defaultFull?: boolean } = {}): Cidr {
+  if (typeof v !== 'string') throw new ValidationError(field, v, 'expected ADDRESS/PREFIXLEN');
+  const slash = v.indexOf('/');
+  const addr = slash < 0 ? v : v.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) throw new ValidationError(field, v, 'expected ADDRESS/PREFIXLEN with an IPv4 or IPv6 address');
+  if (options.family && family !== options.family) throw new ValidationError(field, v, `expected an IPv${options.family} prefix`);
+  const max = family === 4 ? 32 : 128;
+  let len = max;
+  if (slash < 0) {
+    if (!options.defaultFull) throw new ValidationError(field, v, 'missing /PREFIXLEN');
+  } else {
+    const s = v.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(s) || Number(s) > max) throw new ValidationError(field, v, `prefix length must be 0-${max}`);
+    len = Number(s);
+  }
+  return { address: addr, prefixLength: len, family: family as 4 | 6 };
+}
