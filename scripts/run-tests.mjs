@@ -13,7 +13,12 @@ const args = process.argv.slice(2);
 const targets = args.length ? args : ['test', 'integration'];
 
 function collect(path, out) {
-  const st = statSync(path);
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return out; // a missing directory holds no tests
+  }
   if (st.isDirectory()) {
     for (const name of readdirSync(path).sort()) {
       if (name === 'node_modules' || name === 'fixtures' || name === 'helpers') continue;
