@@ -121,7 +121,8 @@ static void call_js(nlsock *s, int err, unsigned char **bufs, size_t *lens, int 
   napi_open_handle_scope(env, &scope);
   napi_value fn, recv, arr, argv[2];
   napi_get_reference_value(env, s->on_data, &fn);
-  napi_get_undefined(env, &recv);
+  /* napi_make_callback converts the receiver with ToObject: undefined would fail (silently). */
+  napi_get_global(env, &recv);
   napi_create_int32(env, err, &argv[0]);
   napi_create_array_with_length(env, n, &arr);
   for (int i = 0; i < n; i++) {
@@ -133,10 +134,15 @@ static void call_js(nlsock *s, int err, unsigned char **bufs, size_t *lens, int 
   argv[1] = arr;
   napi_value result;
   napi_status st = napi_make_callback(env, s->actx, recv, fn, 2, argv, &result);
-  if (st == napi_pending_exception) {
+  bool pending = false;
+  if (st != napi_ok) napi_is_exception_pending(env, &pending);
+  if (pending) {
+    /* An exception thrown by the JS handler: report it like any uncaught exception. */
     napi_value exc;
     napi_get_and_clear_last_exception(env, &exc);
     napi_fatal_exception(env, exc);
+  } else if (st != napi_ok) {
+    napi_fatal_error("vmhost_net", NAPI_AUTO_LENGTH, "napi_make_callback failed", NAPI_AUTO_LENGTH);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -145,8 +151,19 @@ static void nlsock_on_poll(uv_poll_t *h, int status, int events) {
   nlsock *s = (nlsock *)h->data;
   if (s->closing) return;
   if (status < 0) {
-    call_js(s, -status, NULL, NULL, 0);
-    return;
+    /* libuv turns EPOLLERR into UV_EBADF and stops the handle. On a netlink socket EPOLLERR
+       means a pending socket error, normally ENOBUFS (the receive queue overflowed): the socket
+       is fine. Fetch (and clear) the error, poll again, report it and read on. */
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (status == UV_EBADF && s->fd >= 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+        uv_poll_start(&s->poll, UV_READABLE, nlsock_on_poll) == 0) {
+      if (soerr) call_js(s, soerr, NULL, NULL, 0);
+      if (s->closing) return;
+    } else {
+      call_js(s, -status, NULL, NULL, 0);
+      return;
+    }
   }
   (void)events;
   /* Read everything that is queued, in batches of up to MAX_BATCH datagrams. */

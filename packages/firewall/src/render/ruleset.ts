@@ -1,0 +1,316 @@
+/**
+ * The generator: a validated model becomes the owner's private chains and the jumps into them, per
+ * family and table, every rule written in the exact canonical text that iptables-save prints (so
+ * the state read back compares equal, string for string). Pure and deterministic.
+ * @module
+ */
+import type { Family } from '../model.js';
+import type { NormalizedForward, NormalizedModel, NormalizedRule } from '../validate.js';
+import { CHAIN_PREFIX } from '../validate.js';
+
+/** The iptables tables vmhost writes to. */
+export type TableName = 'filter' | 'nat';
+
+/** One private chain and its rules (each the text after `-A CHAIN `). */
+export interface ChainSpec {
+  name: string;
+  rules: string[];
+}
+
+/** A jump from a built-in chain into a private chain (text after `-A CHAIN `, with the ownership comment). */
+export interface JumpSpec {
+  /** The built-in chain, e.g. `FORWARD`. */
+  chain: string;
+  /** e.g. `-m comment --comment "vmhost:lab" -j VMHOST-lab-FWD`. */
+  spec: string;
+}
+
+/** What one owner has in one table. */
+export interface TableSpec {
+  name: TableName;
+  chains: ChainSpec[];
+  jumps: JumpSpec[];
+}
+
+/** What one owner has in one family (tables without content are left out). */
+export interface FamilySpec {
+  family: Family;
+  tables: TableSpec[];
+}
+
+/** The owner's complete rule set. */
+export interface OwnedRuleset {
+  owner: string;
+  ipv4: FamilySpec;
+  ipv6: FamilySpec;
+}
+
+/** The tables in the order they are written. */
+export const TABLES: readonly TableName[] = ['filter', 'nat'];
+
+/** Built-in chains of each table that vmhost jumps from, with the suffix of the private chain. */
+export const HOOKS: Record<TableName, ReadonlyArray<readonly [builtin: string, suffix: string]>> = {
+  filter: [
+    ['FORWARD', 'FWD'],
+    ['INPUT', 'IN'],
+    ['OUTPUT', 'OUT'],
+  ],
+  nat: [
+    ['PREROUTING', 'PRE'],
+    ['OUTPUT', 'OUT'],
+    ['POSTROUTING', 'POST'],
+  ],
+};
+
+/** Group chain kinds: D = DNAT from PREROUTING, L = DNAT from nat OUTPUT, F = FORWARD accepts, H = hairpin/localhost SNAT. */
+const GROUP_KINDS = { D: 'nat', L: 'nat', F: 'filter', H: 'nat' } as const;
+
+/** The name of an owner's private chain, e.g. `VMHOST-lab-FWD`. */
+export function ownerChain(owner: string, suffix: string): string {
+  return `${CHAIN_PREFIX}${owner}-${suffix}`;
+}
+
+/** The name of a group chain, e.g. `VMHOST-lab-web-D`. */
+export function groupChain(owner: string, group: string, kind: keyof typeof GROUP_KINDS): string {
+  return `${CHAIN_PREFIX}${owner}-${group}-${kind}`;
+}
+
+/** The comment that marks a rule outside our chains as the owner's. */
+export function ownerComment(owner: string): string {
+  return `vmhost:${owner}`;
+}
+
+/**
+ * Quotes a string as iptables-save does (xtables_save_string): bare when it consists only of
+ * letters, digits, `_` and `-`, else in double quotes.
+ */
+export function saveString(s: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(s) ? s : `"${s.replace(/(["\\'])/g, '\\$1')}"`;
+}
+
+/** Pieces of one rule, assembled in iptables-save's order. */
+interface RuleParts {
+  src?: string;
+  notDst?: string;
+  dst?: string;
+  in?: string;
+  out?: string;
+  proto?: string;
+  matches?: string[];
+  comment?: string;
+  target: string;
+}
+
+function ruleText(p: RuleParts): string {
+  const parts: string[] = [];
+  if (p.src) parts.push(`-s ${p.src}`);
+  if (p.notDst) parts.push(`! -d ${p.notDst}`);
+  if (p.dst) parts.push(`-d ${p.dst}`);
+  if (p.in) parts.push(`-i ${p.in}`);
+  if (p.out) parts.push(`-o ${p.out}`);
+  if (p.proto) parts.push(`-p ${p.proto}`);
+  for (const m of p.matches ?? []) parts.push(m);
+  if (p.comment) parts.push(`-m comment --comment ${saveString(p.comment)}`);
+  parts.push(`-j ${p.target}`);
+  return parts.join(' ');
+}
+
+function portText([a, b]: readonly [number, number], sep = ':'): string {
+  return a === b ? String(a) : `${a}${sep}${b}`;
+}
+
+function hostPrefix(addr: string, family: Family): string {
+  return `${addr}/${family === 4 ? 32 : 128}`;
+}
+
+const LOOPBACK: Record<Family, string> = { 4: '127.0.0.0/8', 6: '::1/128' };
+const REJECT: Record<Family, string> = { 4: 'REJECT --reject-with icmp-port-unreachable', 6: 'REJECT --reject-with icmp6-port-unreachable' };
+const ICMPV6_FORWARD = [1, 2, 3, 4, 128, 129];
+const ICMPV6_INPUT = [1, 2, 3, 4, 128, 129, 130, 131, 132, 133, 134, 135, 136, 143];
+
+function userRule(r: NormalizedRule, family: Family): string {
+  const matches: string[] = [];
+  if ((r.protocol === 'tcp' || r.protocol === 'udp') && (r.port || r.sourcePort)) {
+    let m = `-m ${r.protocol}`;
+    if (r.sourcePort) m += ` --sport ${portText(r.sourcePort)}`;
+    if (r.port) m += ` --dport ${portText(r.port)}`;
+    matches.push(m);
+  }
+  if (r.state) matches.push(`-m conntrack --ctstate ${r.state.join(',')}`);
+  const target = r.action === 'reject' ? REJECT[family] : r.action.toUpperCase();
+  return ruleText({
+    ...(r.source ? { src: r.source } : {}),
+    ...(r.destination ? { dst: r.destination } : {}),
+    ...(r.inInterface ? { in: r.inInterface } : {}),
+    ...(r.outInterface ? { out: r.outInterface } : {}),
+    ...(r.protocol ? { proto: r.protocol } : {}),
+    matches,
+    ...(r.comment ? { comment: r.comment } : {}),
+    target,
+  });
+}
+
+function dnatTarget(f: NormalizedForward): string {
+  const span = f.port[1] - f.port[0];
+  const host = f.family === 6 ? `[${f.to}]` : f.to;
+  if (span === 0) return `DNAT --to-destination ${host}:${f.toPort}`;
+  if (f.toPort === f.port[0]) return `DNAT --to-destination ${f.to}`;
+  return `DNAT --to-destination ${host}:${f.toPort}-${f.toPort + span}/${f.port[0]}`;
+}
+
+function toPorts(f: NormalizedForward): [number, number] {
+  return [f.toPort, f.toPort + f.port[1] - f.port[0]];
+}
+
+/** The rules of one forward, per kind of chain. */
+function forwardRules(f: NormalizedForward, m: NormalizedModel): Record<'D' | 'L' | 'F' | 'H', string[]> {
+  const dport = `-m ${f.protocol} --dport ${portText(f.port)}`;
+  const toDport = `-m ${f.protocol} --dport ${portText(toPorts(f))}`;
+  const local = '-m addrtype --dst-type LOCAL';
+  const c = f.comment ? { comment: f.comment } : {};
+  const target = dnatTarget(f);
+  const D: string[] = [];
+  const L: string[] = [];
+  const F: string[] = [];
+  const H: string[] = [];
+  const dstParts = f.destination ? { dst: f.destination, matches: [dport] } : { matches: [local, dport] };
+  D.push(ruleText({ ...dstParts, ...(f.inInterface ? { in: f.inInterface } : {}), proto: f.protocol, ...c, target }));
+  const lanIf = m.lan?.interface;
+  if (f.hairpin && f.inInterface !== undefined && lanIf !== undefined && f.inInterface !== lanIf) {
+    D.push(ruleText({ ...dstParts, in: lanIf, proto: f.protocol, ...c, target }));
+  }
+  if (f.fromHost) {
+    if (f.destination) {
+      L.push(ruleText({ dst: f.destination, proto: f.protocol, matches: [dport], ...c, target }));
+      if (f.localhost) L.push(ruleText({ dst: LOOPBACK[4], proto: f.protocol, matches: [dport], ...c, target }));
+    } else if (f.localhost) {
+      L.push(ruleText({ proto: f.protocol, matches: [local, dport], ...c, target }));
+    } else {
+      L.push(ruleText({ notDst: LOOPBACK[f.family], proto: f.protocol, matches: [local, dport], ...c, target }));
+    }
+  }
+  const toHost = hostPrefix(f.to, f.family);
+  const dnatState = '-m conntrack --ctstate DNAT';
+  F.push(ruleText({ dst: toHost, proto: f.protocol, matches: [toDport, dnatState], ...c, target: 'ACCEPT' }));
+  if (f.hairpin && m.lan) {
+    for (const s of m.lan.subnets[f.family]) {
+      H.push(ruleText({ src: s, dst: toHost, proto: f.protocol, matches: [toDport, dnatState], ...c, target: 'MASQUERADE' }));
+    }
+  }
+  if (f.localhost) {
+    H.push(ruleText({ src: LOOPBACK[4], dst: toHost, proto: f.protocol, matches: [toDport, dnatState], ...c, target: 'MASQUERADE' }));
+  }
+  return { D, L, F, H };
+}
+
+function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
+  const o = m.owner;
+  const lan = m.lan && m.lan.subnets[family].length > 0 ? m.lan : undefined;
+  const forwards = m.portForwards.filter((f) => f.family === family);
+
+  // Ungrouped forwards inline in the owner chains; grouped ones in chains of their own.
+  const inline = { D: [] as string[], L: [] as string[], F: [] as string[], H: [] as string[] };
+  const groups = new Map<string, { D: string[]; L: string[]; F: string[]; H: string[] }>();
+  for (const f of forwards) {
+    const r = forwardRules(f, m);
+    let dest = inline;
+    if (f.group !== undefined) {
+      dest = groups.get(f.group) ?? { D: [], L: [], F: [], H: [] };
+      groups.set(f.group, dest);
+    }
+    for (const k of ['D', 'L', 'F', 'H'] as const) dest[k].push(...r[k]);
+  }
+  const groupNames = [...groups.keys()].sort();
+  const groupJumps = (kind: 'D' | 'L' | 'F' | 'H'): string[] =>
+    groupNames.filter((g) => (groups.get(g)?.[kind].length ?? 0) > 0).map((g) => `-j ${groupChain(o, g, kind)}`);
+
+  // filter FORWARD
+  const fwd: string[] = [];
+  if (family === 6 && m.allowIcmpv6) {
+    for (const t of ICMPV6_FORWARD) fwd.push(`-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j ACCEPT`);
+  }
+  if (lan?.bridgeLocal) fwd.push(ruleText({ in: lan.interface, out: lan.interface, target: 'ACCEPT' }));
+  fwd.push(...inline.F, ...groupJumps('F'));
+  for (const r of m.forward) if (r.families.includes(family)) fwd.push(userRule(r, family));
+  if (lan?.isolate) fwd.push(ruleText({ out: lan.interface, target: 'DROP' }));
+  if (fwd.length > 0 && m.established) fwd.unshift('-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
+
+  // filter INPUT
+  const inp: string[] = [];
+  if (family === 6 && m.allowIcmpv6) {
+    for (const t of ICMPV6_INPUT) inp.push(`-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j ACCEPT`);
+  }
+  if (lan?.dhcp) {
+    const port = family === 4 ? 67 : 547;
+    inp.push(ruleText({ in: lan.interface, proto: 'udp', matches: [`-m udp --dport ${port}`], target: 'ACCEPT' }));
+  }
+  if (lan?.dns) {
+    inp.push(ruleText({ in: lan.interface, proto: 'udp', matches: ['-m udp --dport 53'], target: 'ACCEPT' }));
+    inp.push(ruleText({ in: lan.interface, proto: 'tcp', matches: ['-m tcp --dport 53'], target: 'ACCEPT' }));
+  }
+  for (const r of m.input) if (r.families.includes(family)) inp.push(userRule(r, family));
+
+  // filter OUTPUT
+  const out: string[] = [];
+  for (const r of m.output) if (r.families.includes(family)) out.push(userRule(r, family));
+
+  // nat
+  const pre = [...inline.D, ...groupJumps('D')];
+  const natOut = [...inline.L, ...groupJumps('L')];
+  const post = [...inline.H, ...groupJumps('H')];
+  for (const q of m.masquerade) {
+    if (q.family !== family) continue;
+    const exempt = family === 4 ? ['224.0.0.0/4', '255.255.255.255/32'] : ['ff00::/8'];
+    for (const d of exempt) post.push(ruleText({ src: q.source, dst: d, target: 'RETURN' }));
+    const target = q.toSource ? `SNAT --to-source ${q.toSource}` : 'MASQUERADE';
+    post.push(ruleText({ src: q.source, notDst: q.source, out: q.outInterface, ...(q.comment ? { comment: q.comment } : {}), target }));
+  }
+
+  const content: Record<TableName, Record<string, string[]>> = {
+    filter: { FWD: fwd, IN: inp, OUT: out },
+    nat: { PRE: pre, OUT: natOut, POST: post },
+  };
+  const tables: TableSpec[] = [];
+  for (const name of TABLES) {
+    const chains: ChainSpec[] = [];
+    const jumps: JumpSpec[] = [];
+    for (const [builtin, suffix] of HOOKS[name]) {
+      const rules = content[name][suffix] ?? [];
+      if (rules.length === 0) continue;
+      const chain = ownerChain(o, suffix);
+      chains.push({ name: chain, rules });
+      jumps.push({ chain: builtin, spec: `-m comment --comment ${saveString(ownerComment(o))} -j ${chain}` });
+    }
+    for (const g of groupNames) {
+      for (const kind of ['D', 'F', 'H', 'L'] as const) {
+        if (GROUP_KINDS[kind] !== name) continue;
+        const rules = groups.get(g)?.[kind] ?? [];
+        if (rules.length > 0) chains.push({ name: groupChain(o, g, kind), rules });
+      }
+    }
+    if (chains.length > 0) tables.push({ name, chains, jumps });
+  }
+  return { family, tables };
+}
+
+/** Builds the owner's rule set from a validated model. Pure. */
+export function buildRuleset(m: NormalizedModel): OwnedRuleset {
+  return { owner: m.owner, ipv4: familyRuleset(m, 4), ipv6: familyRuleset(m, 6) };
+}
+
+/**
+ * The iptables-restore text (for `--noflush`) that installs `spec` into tables where the owner has
+ * nothing yet: chains declared, rules appended, one jump inserted at the top of each built-in chain.
+ * Empty string when the family has no rules.
+ */
+export function restoreText(spec: FamilySpec): string {
+  const lines: string[] = [];
+  for (const t of spec.tables) {
+    lines.push(`*${t.name}`);
+    for (const c of t.chains) lines.push(`:${c.name} - [0:0]`);
+    for (const c of t.chains) for (const r of c.rules) lines.push(`-A ${c.name} ${r}`);
+    for (const j of t.jumps) lines.push(`-I ${j.chain} 1 ${j.spec}`);
+    lines.push('COMMIT');
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}

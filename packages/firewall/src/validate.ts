@@ -1,0 +1,399 @@
+/**
+ * Validation of a {@link FirewallModel}: every check throws {@link ValidationError} naming the field
+ * by its dotted path (`portForwards[2].toPort`) and the value, before anything is rendered or
+ * applied. The result is a normalized model (canonical addresses, resolved defaults) that the
+ * renderer works from. Pure.
+ * @module
+ */
+import { ValidationError, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
+import type { Action, CtState, Family, FirewallModel } from './model.js';
+import { canonicalAddress, canonicalPrefix, familyOf } from './render/addr.js';
+
+/** Longest chain name iptables accepts (XT_EXTENSION_MAXNAMELEN - 1). */
+export const CHAIN_NAME_MAX = 28;
+/** Prefix of every chain vmhost creates. */
+export const CHAIN_PREFIX = 'VMHOST-';
+/** Longest owner name: `VMHOST-<owner>-POST` must fit in {@link CHAIN_NAME_MAX}. */
+export const OWNER_MAX = CHAIN_NAME_MAX - CHAIN_PREFIX.length - '-POST'.length;
+
+const NAME_RE = /^[A-Za-z0-9_]+$/;
+const COMMENT_RE = /^[A-Za-z0-9 _.,:;/+=@()#-]+$/;
+const COMMENT_MAX = 200;
+const CT_ORDER: readonly CtState[] = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'];
+const ACTIONS: readonly Action[] = ['accept', 'drop', 'reject', 'return'];
+
+/** A filter rule after validation. */
+export interface NormalizedRule {
+  families: Family[];
+  inInterface?: string;
+  outInterface?: string;
+  source?: string;
+  destination?: string;
+  protocol?: 'tcp' | 'udp' | 'icmp' | 'ipv6-icmp';
+  port?: [number, number];
+  sourcePort?: [number, number];
+  state?: CtState[];
+  action: Action;
+  comment?: string;
+}
+
+/** A port forward after validation. */
+export interface NormalizedForward {
+  /** Position in `portForwards`. */
+  index: number;
+  family: Family;
+  protocol: 'tcp' | 'udp';
+  port: [number, number];
+  to: string;
+  toPort: number;
+  inInterface?: string;
+  /** Canonical `ADDR/32` or `ADDR/128`. */
+  destination?: string;
+  hairpin: boolean;
+  fromHost: boolean;
+  localhost: boolean;
+  group?: string;
+  comment?: string;
+}
+
+/** A masquerade entry after validation. */
+export interface NormalizedMasquerade {
+  family: Family;
+  source: string;
+  outInterface: string;
+  toSource?: string;
+  comment?: string;
+}
+
+/** The LAN after validation. */
+export interface NormalizedLan {
+  interface: string;
+  subnets: Record<Family, string[]>;
+  bridgeLocal: boolean;
+  isolate: boolean;
+  dhcp: boolean;
+  dns: boolean;
+}
+
+/** A model after validation: what the renderer consumes. */
+export interface NormalizedModel {
+  owner: string;
+  lan?: NormalizedLan;
+  masquerade: NormalizedMasquerade[];
+  forward: NormalizedRule[];
+  input: NormalizedRule[];
+  output: NormalizedRule[];
+  portForwards: NormalizedForward[];
+  allowIcmpv6: boolean;
+  established: boolean;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, field: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw new ValidationError(field ? `${field}.${k}` : k, obj[k], 'unknown field');
+  }
+}
+
+function optBool(v: unknown, field: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new ValidationError(field, v, 'expected true or false');
+  return v;
+}
+
+function list(v: unknown, field: string): unknown[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new ValidationError(field, v, 'expected an array');
+  return v;
+}
+
+/**
+ * Validates an owner name: letters, digits and `_`, 1 to {@link OWNER_MAX} characters, so that every
+ * private chain name fits.
+ * @throws {ValidationError} naming `field`.
+ */
+export function validateOwner(owner: unknown, field = 'owner'): asserts owner is string {
+  if (typeof owner !== 'string' || !NAME_RE.test(owner)) {
+    throw new ValidationError(field, owner, 'expected letters, digits and _ only');
+  }
+  if (owner.length > OWNER_MAX) {
+    throw new ValidationError(field, owner, `longer than ${OWNER_MAX} characters: chain VMHOST-${owner}-POST would exceed ${CHAIN_NAME_MAX}`);
+  }
+}
+
+/**
+ * Validates a group name for `owner`: letters, digits and `_`, and `VMHOST-<owner>-<group>-X` must
+ * fit in {@link CHAIN_NAME_MAX} characters.
+ * @throws {ValidationError} naming `field`.
+ */
+export function validateGroup(group: unknown, owner: string, field = 'group'): asserts group is string {
+  if (typeof group !== 'string' || !NAME_RE.test(group)) {
+    throw new ValidationError(field, group, 'expected letters, digits and _ only');
+  }
+  const chain = `${CHAIN_PREFIX}${owner}-${group}-D`;
+  if (chain.length > CHAIN_NAME_MAX) {
+    throw new ValidationError(field, group, `too long for owner '${owner}': chain ${chain} would exceed ${CHAIN_NAME_MAX} characters`);
+  }
+}
+
+function comment(v: unknown, field: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > COMMENT_MAX || !COMMENT_RE.test(v)) {
+    throw new ValidationError(field, v, `expected 1-${COMMENT_MAX} characters of letters, digits, space and _-.,:;/+=@()#`);
+  }
+  return v;
+}
+
+function portSpec(v: unknown, field: string): [number, number] {
+  if (typeof v === 'number') {
+    validateInt(v, field, 1, 65535);
+    return [v, v];
+  }
+  if (Array.isArray(v) && v.length === 2) {
+    validateInt(v[0], `${field}[0]`, 1, 65535);
+    validateInt(v[1], `${field}[1]`, 1, 65535);
+    if (v[0] > v[1]) throw new ValidationError(field, v, 'reversed range: the first port must not be above the last');
+    return [v[0], v[1]];
+  }
+  throw new ValidationError(field, v, 'expected a port (1-65535) or a range [first, last]');
+}
+
+function prefix(v: unknown, field: string, family?: Family): string {
+  parseCidr(v, field, family ? { family, defaultFull: true } : { defaultFull: true });
+  return canonicalPrefix(v as string);
+}
+
+function iface(v: unknown, field: string): string | undefined {
+  if (v === undefined) return undefined;
+  validateIfName(v, field);
+  return v;
+}
+
+function rule(v: unknown, field: string, chain: 'input' | 'forward' | 'output'): NormalizedRule {
+  if (!isObject(v)) throw new ValidationError(field, v, 'expected a rule object');
+  checkKeys(v, field, ['family', 'inInterface', 'outInterface', 'source', 'destination', 'protocol', 'port', 'sourcePort', 'state', 'action', 'comment']);
+  const out: NormalizedRule = { families: [4, 6], action: 'accept' };
+  if (!ACTIONS.includes(v.action as Action)) throw new ValidationError(`${field}.action`, v.action, `expected one of ${ACTIONS.join(', ')}`);
+  out.action = v.action as Action;
+  let fam: Family | undefined;
+  if (v.family !== undefined) {
+    if (v.family !== 4 && v.family !== 6) throw new ValidationError(`${field}.family`, v.family, 'expected 4 or 6');
+    fam = v.family;
+  }
+  for (const key of ['source', 'destination'] as const) {
+    if (v[key] === undefined) continue;
+    const p = prefix(v[key], `${field}.${key}`, fam);
+    fam = familyOf(p);
+    out[key] = p;
+  }
+  if (out.source && out.destination && familyOf(out.source) !== familyOf(out.destination)) {
+    throw new ValidationError(`${field}.destination`, v.destination, 'source and destination are of different families');
+  }
+  const inIf = iface(v.inInterface, `${field}.inInterface`);
+  const outIf = iface(v.outInterface, `${field}.outInterface`);
+  if (inIf !== undefined) {
+    if (chain === 'output') throw new ValidationError(`${field}.inInterface`, inIf, 'output rules have no input interface');
+    out.inInterface = inIf;
+  }
+  if (outIf !== undefined) {
+    if (chain === 'input') throw new ValidationError(`${field}.outInterface`, outIf, 'input rules have no output interface');
+    out.outInterface = outIf;
+  }
+  if (v.protocol !== undefined) {
+    const p = v.protocol;
+    if (p !== 'tcp' && p !== 'udp' && p !== 'icmp' && p !== 'ipv6-icmp') {
+      throw new ValidationError(`${field}.protocol`, p, 'expected tcp, udp, icmp or ipv6-icmp');
+    }
+    const pf: Family | undefined = p === 'icmp' ? 4 : p === 'ipv6-icmp' ? 6 : undefined;
+    if (pf !== undefined) {
+      if (fam !== undefined && fam !== pf) throw new ValidationError(`${field}.protocol`, p, `is an IPv${pf} protocol in an IPv${fam} rule`);
+      fam = pf;
+    }
+    out.protocol = p;
+  }
+  for (const key of ['port', 'sourcePort'] as const) {
+    if (v[key] === undefined) continue;
+    if (out.protocol !== 'tcp' && out.protocol !== 'udp') {
+      throw new ValidationError(`${field}.${key}`, v[key], 'ports need protocol tcp or udp');
+    }
+    out[key] = portSpec(v[key], `${field}.${key}`);
+  }
+  if (v.state !== undefined) {
+    const states = list(v.state, `${field}.state`);
+    if (states.length === 0) throw new ValidationError(`${field}.state`, v.state, 'expected at least one state');
+    states.forEach((s, i) => {
+      if (!CT_ORDER.includes(s as CtState)) throw new ValidationError(`${field}.state[${i}]`, s, `expected one of ${CT_ORDER.join(', ')}`);
+    });
+    out.state = CT_ORDER.filter((s) => states.includes(s));
+  }
+  const c = comment(v.comment, `${field}.comment`);
+  if (c !== undefined) out.comment = c;
+  out.families = fam ? [fam] : [4, 6];
+  return out;
+}
+
+function lan(v: unknown): NormalizedLan {
+  if (!isObject(v)) throw new ValidationError('lan', v, 'expected { interface, subnets }');
+  checkKeys(v, 'lan', ['interface', 'subnets', 'bridgeLocal', 'isolate', 'dhcp', 'dns']);
+  validateIfName(v.interface, 'lan.interface');
+  const subnets: Record<Family, string[]> = { 4: [], 6: [] };
+  const raw = list(v.subnets, 'lan.subnets');
+  if (raw.length === 0) throw new ValidationError('lan.subnets', v.subnets, 'expected at least one subnet');
+  raw.forEach((s, i) => {
+    parseCidr(s, `lan.subnets[${i}]`);
+    const p = canonicalPrefix(s as string);
+    const list = subnets[familyOf(p)];
+    if (!list.includes(p)) list.push(p);
+  });
+  return {
+    interface: v.interface,
+    subnets,
+    bridgeLocal: optBool(v.bridgeLocal, 'lan.bridgeLocal', true),
+    isolate: optBool(v.isolate, 'lan.isolate', true),
+    dhcp: optBool(v.dhcp, 'lan.dhcp', false),
+    dns: optBool(v.dns, 'lan.dns', false),
+  };
+}
+
+function forwardEntry(v: unknown, i: number, owner: string, lanN: NormalizedLan | undefined): NormalizedForward {
+  const field = `portForwards[${i}]`;
+  if (!isObject(v)) throw new ValidationError(field, v, 'expected a port forward object');
+  checkKeys(v, field, ['protocol', 'port', 'to', 'toPort', 'inInterface', 'destination', 'hairpin', 'fromHost', 'localhost', 'group', 'comment']);
+  if (v.protocol !== 'tcp' && v.protocol !== 'udp') throw new ValidationError(`${field}.protocol`, v.protocol, 'expected tcp or udp');
+  const port = portSpec(v.port, `${field}.port`);
+  const family = validateIp(v.to, `${field}.to`);
+  let toPort = port[0];
+  if (v.toPort !== undefined) {
+    validateInt(v.toPort, `${field}.toPort`, 1, 65535);
+    toPort = v.toPort;
+    if (toPort + (port[1] - port[0]) > 65535) {
+      throw new ValidationError(`${field}.toPort`, v.toPort, `the range of ${port[1] - port[0] + 1} ports starting here ends above 65535`);
+    }
+  }
+  const out: NormalizedForward = {
+    index: i,
+    family,
+    protocol: v.protocol,
+    port,
+    to: canonicalAddress(v.to as string),
+    toPort,
+    hairpin: optBool(v.hairpin, `${field}.hairpin`, false),
+    fromHost: optBool(v.fromHost, `${field}.fromHost`, true),
+    localhost: optBool(v.localhost, `${field}.localhost`, false),
+  };
+  const inIf = iface(v.inInterface, `${field}.inInterface`);
+  if (inIf !== undefined) out.inInterface = inIf;
+  if (v.destination !== undefined) {
+    const f = validateIp(v.destination, `${field}.destination`);
+    if (f !== family) {
+      throw new ValidationError(`${field}.to`, v.to, `is an IPv${family} target for the IPv${f} destination ${String(v.destination)}`);
+    }
+    out.destination = canonicalPrefix(v.destination as string);
+  }
+  if (out.hairpin) {
+    if (!lanN) throw new ValidationError(`${field}.hairpin`, v.hairpin, 'hairpin needs lan (its interface and subnets)');
+    if (lanN.subnets[family].length === 0) {
+      throw new ValidationError(`${field}.hairpin`, v.hairpin, `hairpin needs an IPv${family} subnet in lan.subnets`);
+    }
+  }
+  if (out.localhost && family === 6) {
+    throw new ValidationError(`${field}.localhost`, v.localhost, 'IPv6 has no route_localnet: ::1 cannot be forwarded');
+  }
+  if (out.localhost && !out.fromHost) {
+    throw new ValidationError(`${field}.localhost`, v.localhost, 'localhost needs fromHost');
+  }
+  if (v.group !== undefined) {
+    validateGroup(v.group, owner, `${field}.group`);
+    out.group = v.group;
+  }
+  const c = comment(v.comment, `${field}.comment`);
+  if (c !== undefined) out.comment = c;
+  return out;
+}
+
+function overlaps(a: NormalizedForward, b: NormalizedForward): boolean {
+  if (a.family !== b.family || a.protocol !== b.protocol) return false;
+  if (a.port[1] < b.port[0] || b.port[1] < a.port[0]) return false;
+  if (a.destination !== undefined && b.destination !== undefined && a.destination !== b.destination) return false;
+  if (a.inInterface !== undefined && b.inInterface !== undefined && a.inInterface !== b.inInterface) return false;
+  return true;
+}
+
+/**
+ * Checks `model` and returns it normalized. Nothing is touched: call it (or {@link render}, which
+ * calls it) to find every input error before applying.
+ * @throws {ValidationError} naming the first bad field by its dotted path.
+ */
+export function validateModel(model: FirewallModel): NormalizedModel {
+  const m = model as unknown;
+  if (!isObject(m)) throw new ValidationError('model', m, 'expected a firewall model object');
+  checkKeys(m, '', ['owner', 'lan', 'masquerade', 'forward', 'input', 'output', 'portForwards', 'allowIcmpv6', 'established']);
+  validateOwner(m.owner);
+  const owner = m.owner;
+  const lanN = m.lan === undefined ? undefined : lan(m.lan);
+  const masquerade = list(m.masquerade, 'masquerade').map((e, i): NormalizedMasquerade => {
+    const field = `masquerade[${i}]`;
+    if (!isObject(e)) throw new ValidationError(field, e, 'expected { source, outInterface }');
+    checkKeys(e, field, ['source', 'outInterface', 'toSource', 'comment']);
+    const source = prefix(e.source, `${field}.source`);
+    const family = familyOf(source);
+    validateIfName(e.outInterface, `${field}.outInterface`);
+    const out: NormalizedMasquerade = { family, source, outInterface: e.outInterface };
+    if (e.toSource !== undefined) {
+      validateIp(e.toSource, `${field}.toSource`, family);
+      out.toSource = canonicalAddress(e.toSource as string);
+    }
+    const c = comment(e.comment, `${field}.comment`);
+    if (c !== undefined) out.comment = c;
+    return out;
+  });
+  const forward = list(m.forward, 'forward').map((r, i) => rule(r, `forward[${i}]`, 'forward'));
+  const input = list(m.input, 'input').map((r, i) => rule(r, `input[${i}]`, 'input'));
+  const output = list(m.output, 'output').map((r, i) => rule(r, `output[${i}]`, 'output'));
+  const portForwards = list(m.portForwards, 'portForwards').map((f, i) => forwardEntry(f, i, owner, lanN));
+  // Overlapping public ports: sweep each (family, protocol) bucket in port order, so 10,000
+  // forwards cost O(n log n) rather than n² comparisons.
+  const buckets = new Map<string, NormalizedForward[]>();
+  for (const f of portForwards) {
+    const key = `${f.family}/${f.protocol}`;
+    const b = buckets.get(key) ?? [];
+    b.push(f);
+    buckets.set(key, b);
+  }
+  let clash: [NormalizedForward, NormalizedForward] | undefined;
+  for (const b of buckets.values()) {
+    b.sort((x, y) => x.port[0] - y.port[0] || x.index - y.index);
+    let active: NormalizedForward[] = [];
+    for (const f of b) {
+      active = active.filter((a) => a.port[1] >= f.port[0]);
+      for (const a of active) {
+        if (!overlaps(a, f)) continue;
+        const [first, second] = a.index < f.index ? [a, f] : [f, a];
+        if (!clash || second.index < clash[1].index) clash = [first, second];
+      }
+      active.push(f);
+    }
+  }
+  if (clash) {
+    const [a, b] = clash;
+    throw new ValidationError(
+      `portForwards[${b.index}].port`,
+      (model.portForwards ?? [])[b.index]?.port,
+      `the same ${b.protocol} port on the same address as portForwards[${a.index}] (${a.port.join('-')} → ${a.to})`,
+    );
+  }
+  return {
+    owner,
+    ...(lanN ? { lan: lanN } : {}),
+    masquerade,
+    forward,
+    input,
+    output,
+    portForwards,
+    allowIcmpv6: optBool(m.allowIcmpv6, 'allowIcmpv6', false),
+    established: optBool(m.established, 'established', true),
+  };
+}

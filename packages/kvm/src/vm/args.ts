@@ -1,0 +1,268 @@
+/**
+ * VM options, their validation, and the QEMU command line they give. Pure: no I/O.
+ * @module
+ */
+import { isAbsolute, join } from 'node:path';
+import { parseMac, validateIfName, validateInt, ValidationError, type NetnsRef } from '@vmhost/net';
+import { stableMac } from './mac.js';
+
+/** A disk. */
+export interface DriveOptions {
+  /** Image file (absolute path). */
+  file: string;
+  /** Image format. Default 'qcow2'. */
+  format?: 'qcow2' | 'raw';
+  /** Bus. Default 'virtio'. */
+  interface?: 'virtio' | 'ide';
+  /** Host cache mode. Default 'writeback'. */
+  cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+  /** Read-only. Default false. */
+  readOnly?: boolean;
+  /** Drive id, the QMP `device` name for block commands. Default `drive<INDEX>`. */
+  id?: string;
+}
+
+/** A NIC, attached either to a TAP by name or to a TAP file descriptor opened by the caller. */
+export interface NicOptions {
+  /** TAP interface name; QEMU opens it (needs CAP_NET_ADMIN; in `netns` when given). */
+  tap?: string;
+  /**
+   * An open TAP fd (e.g. from @vmhost/net's `openTap`), passed to QEMU at spawn, so QEMU needs no
+   * privilege to open /dev/net/tun. The caller keeps ownership and may close it after start().
+   */
+  fd?: number;
+  /** MAC; default a stable locally administered one ({@link stableMac} of name and index). */
+  mac?: string;
+  /** Device model. Default 'virtio-net-pci'. */
+  model?: 'virtio-net-pci' | 'e1000' | 'e1000e' | 'rtl8139';
+  /** Netdev id. Default `net<INDEX>`. */
+  id?: string;
+}
+
+/** Everything that describes a VM. */
+export interface VmOptions {
+  /** VM name: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit. */
+  name: string;
+  /** Directory of the VM's runtime files (absolute): qmp.sock, qemu.pid, qemu.log, vm.json. */
+  runDir: string;
+  /** Memory in MiB. Default 256. */
+  memoryMiB?: number;
+  /** vCPUs. Default 1. */
+  cpus?: number;
+  /** 'kvm', 'tcg', or 'auto' (KVM only where it really works: see detectAccel). Default 'auto'. */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** Machine type. Default 'q35'. */
+  machine?: string;
+  /** Kernel image for direct boot (absolute path). */
+  kernel?: string;
+  /** Initial ramdisk (absolute path); needs `kernel`. */
+  initrd?: string;
+  /** Kernel command line; needs `kernel`. */
+  append?: string;
+  drives?: DriveOptions[];
+  nics?: NicOptions[];
+  /** Serial console written to a file (absolute path). Default: no serial port. */
+  console?: { file: string };
+  /** Network namespace QEMU runs in (where TAPs named by `tap` live). Default: the caller's. */
+  netns?: NetnsRef;
+  /** Run QEMU as this user after start-up (`-runas`; needs root). */
+  runAs?: string;
+  /** QEMU binary. Default 'qemu-system-x86_64'. */
+  qemuBinary?: string;
+  /** More arguments, appended as given (still an array: never a shell string). */
+  extraArgs?: string[];
+}
+
+/** Options with defaults filled in and validated. */
+export interface ResolvedVmOptions extends Required<Pick<VmOptions, 'name' | 'runDir' | 'memoryMiB' | 'cpus' | 'accel' | 'machine' | 'qemuBinary'>> {
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  drives: Required<DriveOptions>[];
+  nics: (Required<Pick<NicOptions, 'mac' | 'model' | 'id'>> & Pick<NicOptions, 'tap' | 'fd'>)[];
+  console?: { file: string };
+  netns?: NetnsRef;
+  runAs?: string;
+  extraArgs: string[];
+}
+
+/** Files of a VM in its run dir. */
+export interface RunFiles {
+  qmp: string;
+  pidfile: string;
+  log: string;
+  state: string;
+}
+
+/** Where the runtime files of a run dir are. */
+export function runFiles(runDir: string): RunFiles {
+  return {
+    qmp: join(runDir, 'qmp.sock'),
+    pidfile: join(runDir, 'qemu.pid'),
+    log: join(runDir, 'qemu.log'),
+    state: join(runDir, 'vm.json'),
+  };
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const ID_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,31}$/;
+/** Longest Unix socket path (sun_path is 108 bytes with its NUL). */
+const SUN_PATH_MAX = 107;
+
+function absPath(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !isAbsolute(v) || v.includes('\0')) throw new ValidationError(field, v, 'expected an absolute path');
+  return v;
+}
+
+/**
+ * Validates `o` and fills in the defaults. Every error names the field (`nics[1].mac`, ...).
+ * @throws {ValidationError}
+ */
+export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
+  if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
+  if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) {
+    throw new ValidationError('name', o.name, 'expected 1-64 of [A-Za-z0-9_.-], starting with a letter or digit');
+  }
+  const runDir = absPath(o.runDir, 'runDir');
+  if (Buffer.byteLength(runFiles(runDir).qmp) > SUN_PATH_MAX) {
+    throw new ValidationError('runDir', o.runDir, `too long: the QMP socket path must fit in ${SUN_PATH_MAX} bytes`);
+  }
+  const memoryMiB = o.memoryMiB ?? 256;
+  validateInt(memoryMiB, 'memoryMiB', 16, 16 * 1024 * 1024);
+  const cpus = o.cpus ?? 1;
+  validateInt(cpus, 'cpus', 1, 1024);
+  const accel = o.accel ?? 'auto';
+  if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new ValidationError('accel', accel, "expected 'auto', 'kvm' or 'tcg'");
+  const machine = o.machine ?? 'q35';
+  if (typeof machine !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(machine)) throw new ValidationError('machine', machine, 'expected a machine type name');
+  const r: ResolvedVmOptions = {
+    name: o.name,
+    runDir,
+    memoryMiB,
+    cpus,
+    accel,
+    machine,
+    qemuBinary: o.qemuBinary ?? 'qemu-system-x86_64',
+    drives: [],
+    nics: [],
+    extraArgs: [],
+  };
+  if (typeof r.qemuBinary !== 'string' || r.qemuBinary.length === 0) throw new ValidationError('qemuBinary', o.qemuBinary, 'expected a program');
+  if (o.kernel !== undefined) r.kernel = absPath(o.kernel, 'kernel');
+  if (o.initrd !== undefined) {
+    if (o.kernel === undefined) throw new ValidationError('initrd', o.initrd, 'needs kernel');
+    r.initrd = absPath(o.initrd, 'initrd');
+  }
+  if (o.append !== undefined) {
+    if (o.kernel === undefined) throw new ValidationError('append', o.append, 'needs kernel');
+    if (typeof o.append !== 'string' || o.append.includes('\0')) throw new ValidationError('append', o.append, 'expected a string');
+    r.append = o.append;
+  }
+  const ids = new Set<string>();
+  const checkId = (id: unknown, field: string): string => {
+    if (typeof id !== 'string' || !ID_RE.test(id)) throw new ValidationError(field, id, 'expected 1-32 of [A-Za-z0-9_.-], starting with a letter');
+    if (ids.has(id)) throw new ValidationError(field, id, 'is used twice');
+    ids.add(id);
+    return id;
+  };
+  if (o.drives !== undefined && !Array.isArray(o.drives)) throw new ValidationError('drives', o.drives, 'expected an array');
+  (o.drives ?? []).forEach((d, i) => {
+    const f = `drives[${i}]`;
+    if (!d || typeof d !== 'object') throw new ValidationError(f, d, 'expected an object');
+    const format = d.format ?? 'qcow2';
+    if (format !== 'qcow2' && format !== 'raw') throw new ValidationError(`${f}.format`, d.format, "expected 'qcow2' or 'raw'");
+    const iface = d.interface ?? 'virtio';
+    if (iface !== 'virtio' && iface !== 'ide') throw new ValidationError(`${f}.interface`, d.interface, "expected 'virtio' or 'ide'");
+    const cache = d.cache ?? 'writeback';
+    if (!['writeback', 'none', 'writethrough', 'directsync', 'unsafe'].includes(cache)) {
+      throw new ValidationError(`${f}.cache`, d.cache, "expected 'writeback', 'none', 'writethrough', 'directsync' or 'unsafe'");
+    }
+    if (d.readOnly !== undefined && typeof d.readOnly !== 'boolean') throw new ValidationError(`${f}.readOnly`, d.readOnly, 'expected a boolean');
+    r.drives.push({ file: absPath(d.file, `${f}.file`), format, interface: iface, cache, readOnly: d.readOnly ?? false, id: checkId(d.id ?? `drive${i}`, `${f}.id`) });
+  });
+  if (o.nics !== undefined && !Array.isArray(o.nics)) throw new ValidationError('nics', o.nics, 'expected an array');
+  (o.nics ?? []).forEach((n, i) => {
+    const f = `nics[${i}]`;
+    if (!n || typeof n !== 'object') throw new ValidationError(f, n, 'expected an object');
+    if ((n.tap === undefined) === (n.fd === undefined)) throw new ValidationError(f, n, 'expected exactly one of tap and fd');
+    if (n.tap !== undefined) validateIfName(n.tap, `${f}.tap`);
+    if (n.fd !== undefined) validateInt(n.fd, `${f}.fd`, 0, 0x7fffffff);
+    const mac = n.mac === undefined ? stableMac(o.name, i) : parseMac(n.mac, `${f}.mac`);
+    const model = n.model ?? 'virtio-net-pci';
+    if (!['virtio-net-pci', 'e1000', 'e1000e', 'rtl8139'].includes(model)) {
+      throw new ValidationError(`${f}.model`, n.model, "expected 'virtio-net-pci', 'e1000', 'e1000e' or 'rtl8139'");
+    }
+    const nic: ResolvedVmOptions['nics'][number] = { mac, model, id: checkId(n.id ?? `net${i}`, `${f}.id`) };
+    if (n.tap !== undefined) nic.tap = n.tap;
+    if (n.fd !== undefined) nic.fd = n.fd;
+    r.nics.push(nic);
+  });
+  const macs = new Set<string>();
+  r.nics.forEach((n, i) => {
+    if (macs.has(n.mac)) throw new ValidationError(`nics[${i}].mac`, n.mac, 'is used twice');
+    macs.add(n.mac);
+  });
+  if (o.console !== undefined) r.console = { file: absPath(o.console?.file, 'console.file') };
+  if (o.netns !== undefined) r.netns = o.netns;
+  if (o.runAs !== undefined) {
+    if (typeof o.runAs !== 'string' || !/^[a-z_][a-z0-9_-]*\$?$/i.test(o.runAs)) throw new ValidationError('runAs', o.runAs, 'expected a user name');
+    r.runAs = o.runAs;
+  }
+  if (o.extraArgs !== undefined) {
+    if (!Array.isArray(o.extraArgs) || o.extraArgs.some((a) => typeof a !== 'string')) {
+      throw new ValidationError('extraArgs', o.extraArgs, 'expected an array of strings');
+    }
+    r.extraArgs = [...o.extraArgs];
+  }
+  return r;
+}
+
+/** QEMU option values: a ',' inside a value is written ',,'. */
+export function qemuEscape(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+/**
+ * The fds passed to QEMU at spawn, in order: QEMU sees them as fd 3, 4, ... (child stdio slots).
+ */
+export function passedFds(r: ResolvedVmOptions): number[] {
+  return r.nics.filter((n) => n.fd !== undefined).map((n) => n.fd!);
+}
+
+/**
+ * The QEMU command line (without the binary) for resolved options and a decided accelerator.
+ * QEMU stays in the foreground (no -daemonize: the launcher keeps it a direct child), writes its
+ * pid to the pidfile, and serves QMP on the run dir's socket.
+ */
+export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg'): string[] {
+  const f = runFiles(r.runDir);
+  const a: string[] = [
+    '-name', `guest=${qemuEscape(r.name)}`,
+    '-machine', `${r.machine},accel=${accel}`,
+    ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-m', String(r.memoryMiB),
+    '-smp', String(r.cpus),
+    '-nodefaults', '-no-user-config',
+    '-display', 'none',
+    '-chardev', `socket,id=vmhost-qmp,path=${qemuEscape(f.qmp)},server=on,wait=off`,
+    '-mon', 'chardev=vmhost-qmp,mode=control',
+    '-pidfile', f.pidfile,
+  ];
+  if (r.console) a.push('-chardev', `file,id=vmhost-console,path=${qemuEscape(r.console.file)}`, '-serial', 'chardev:vmhost-console');
+  if (r.kernel) a.push('-kernel', r.kernel);
+  if (r.initrd) a.push('-initrd', r.initrd);
+  if (r.append !== undefined) a.push('-append', r.append);
+  for (const d of r.drives) {
+    const ro = d.readOnly ? ',read-only=on' : '';
+    a.push('-drive', `file=${qemuEscape(d.file)},format=${d.format},if=${d.interface},id=${d.id},cache=${d.cache}${ro}`);
+  }
+  let nextFd = 3;
+  for (const n of r.nics) {
+    const backend = n.fd !== undefined ? `fd=${nextFd++}` : `ifname=${n.tap},script=no,downscript=no`;
+    a.push('-netdev', `tap,id=${n.id},${backend}`);
+    a.push('-device', `${n.model},netdev=${n.id},mac=${n.mac}`);
+  }
+  if (r.runAs) a.push('-runas', r.runAs);
+  a.push(...r.extraArgs);
+  return a;
+}

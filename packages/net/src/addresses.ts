@@ -1,0 +1,164 @@
+/**
+ * Interface addresses: add, delete, list (RTM_NEWADDR / RTM_DELADDR / RTM_GETADDR).
+ * @module
+ */
+import * as C from './codec/constants.js';
+import { decodeAddressMessage, encodeAddressMessage, type AddressAttrs, type AddressMessage } from './codec/address.js';
+import { parseIp, formatIp } from './codec/attrs.js';
+import type { RtnlContext } from './context.js';
+import { ValidationError } from './errors.js';
+import type { Address, AddressFilter, AddressOptions, Scope } from './types.js';
+import { parseCidr, validateInt, validateIp } from './validate.js';
+
+const SCOPES: Record<Scope, number> = { global: C.RT_SCOPE_UNIVERSE, site: C.RT_SCOPE_SITE, link: C.RT_SCOPE_LINK, host: C.RT_SCOPE_HOST, nowhere: C.RT_SCOPE_NOWHERE };
+
+/** RT_SCOPE_* number → name (or the number). */
+export function scopeName(n: number): Scope | number {
+  return (Object.keys(SCOPES) as Scope[]).find((k) => SCOPES[k] === n) ?? n;
+}
+
+/** Scope name or number → number. */
+export function scopeNumber(s: Scope | number, field: string): number {
+  if (typeof s === 'number') {
+    validateInt(s, field, 0, 255);
+    return s;
+  }
+  if (typeof s === 'string' && Object.prototype.hasOwnProperty.call(SCOPES, s)) return SCOPES[s];
+  throw new ValidationError(field, s, `expected one of ${Object.keys(SCOPES).join(', ')} or 0-255`);
+}
+
+/** The IPv4 broadcast address of `address/len`. */
+function broadcastOf(address: string, len: number): string {
+  const b = parseIp(address, 4);
+  const n = b.readUInt32BE(0);
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  b.writeUInt32BE((n | ~mask) >>> 0, 0);
+  return formatIp(b);
+}
+
+/** Converts a decoded address message to the public {@link Address}. */
+export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>): Address {
+  const a = m.attrs;
+  const family = m.header.family === C.AF_INET6 ? 6 : 4;
+  const address = a.local ?? a.address ?? '';
+  const f = a.flags ?? m.header.flags;
+  const ci = a.cacheinfo;
+  return {
+    family,
+    address,
+    prefixLength: m.header.prefixLength,
+    cidr: `${address}/${m.header.prefixLength}`,
+    index: m.header.index,
+    link: names?.get(m.header.index) ?? null,
+    scope: scopeName(m.header.scope),
+    label: a.label ?? null,
+    broadcast: a.broadcast ?? null,
+    peer: a.local !== undefined && a.address !== undefined && a.address !== a.local ? a.address : null,
+    flags: {
+      permanent: !!(f & C.IFA_F_PERMANENT),
+      secondary: !!(f & C.IFA_F_SECONDARY),
+      tentative: !!(f & C.IFA_F_TENTATIVE),
+      deprecated: !!(f & C.IFA_F_DEPRECATED),
+      nodad: !!(f & C.IFA_F_NODAD),
+      noprefixroute: !!(f & C.IFA_F_NOPREFIXROUTE),
+      dadfailed: !!(f & C.IFA_F_DADFAILED),
+      optimistic: !!(f & C.IFA_F_OPTIMISTIC),
+      homeaddress: !!(f & C.IFA_F_HOMEADDRESS),
+      managetempaddr: !!(f & C.IFA_F_MANAGETEMPADDR),
+      stablePrivacy: !!(f & C.IFA_F_STABLE_PRIVACY),
+    },
+    validLifetime: ci === undefined || ci.valid === C.INFINITY_LIFE_TIME ? null : ci.valid,
+    preferredLifetime: ci === undefined || ci.preferred === C.INFINITY_LIFE_TIME ? null : ci.preferred,
+  };
+}
+
+/** Addresses of one {@link Rtnl} handle's namespace. */
+export class Addresses {
+  /** @internal */
+  constructor(private readonly ctx: RtnlContext) {}
+
+  /**
+   * Adds `cidr` (e.g. '192.168.0.1/24', '2001:db8::1/64') to `link`.
+   * @throws {ValidationError} bad CIDR or options, before anything is sent.
+   * @throws {NetlinkError} e.g. `EEXIST` (already there), `ENODEV`.
+   */
+  async add(link: string | number, cidr: string, options: AddressOptions = {}): Promise<void> {
+    const { payload, op } = await this.build('addresses.add', link, cidr, options);
+    await this.ctx.request(C.RTM_NEWADDR, C.NLM_F_CREATE | C.NLM_F_EXCL, payload, op);
+  }
+
+  /** Adds or updates `cidr` on `link` (NLM_F_REPLACE). */
+  async replace(link: string | number, cidr: string, options: AddressOptions = {}): Promise<void> {
+    const { payload, op } = await this.build('addresses.replace', link, cidr, options);
+    await this.ctx.request(C.RTM_NEWADDR, C.NLM_F_CREATE | C.NLM_F_REPLACE, payload, op);
+  }
+
+  /**
+   * Removes `cidr` from `link`.
+   * @throws {NetlinkError} `EADDRNOTAVAIL` when it is not there.
+   */
+  async delete(link: string | number, cidr: string): Promise<void> {
+    const { payload, op } = await this.build('addresses.delete', link, cidr, {});
+    await this.ctx.request(C.RTM_DELADDR, 0, payload, op);
+  }
+
+  private async build(what: string, link: string | number, cidr: string, o: AddressOptions): Promise<{ payload: Buffer; op: string }> {
+    const c = parseCidr(cidr, 'cidr');
+    if (o === null || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
+    if (c.family === 4 && o.broadcast !== undefined && o.broadcast !== true) validateIp(o.broadcast, 'options.broadcast', 4);
+    if (c.family === 6 && o.broadcast !== undefined) throw new ValidationError('options.broadcast', o.broadcast, 'IPv6 has no broadcast');
+    if (o.peer !== undefined) validateIp(o.peer, 'options.peer', c.family);
+    if (o.label !== undefined && (typeof o.label !== 'string' || Buffer.byteLength(o.label) > 15 || c.family !== 4)) {
+      throw new ValidationError('options.label', o.label, 'expected an IPv4 label of at most 15 bytes');
+    }
+    if (o.validLifetime !== undefined) validateInt(o.validLifetime, 'options.validLifetime', 0, 0xffffffff);
+    if (o.preferredLifetime !== undefined) validateInt(o.preferredLifetime, 'options.preferredLifetime', 0, 0xffffffff);
+    if (o.metric !== undefined) validateInt(o.metric, 'options.metric', 0, 0xffffffff);
+    const scope = o.scope === undefined ? (c.address === '127.0.0.1' || c.address === '::1' ? C.RT_SCOPE_HOST : C.RT_SCOPE_UNIVERSE) : scopeNumber(o.scope, 'options.scope');
+    const op = `${what} ${cidr} ${String(link)}`;
+    const index = await this.ctx.linkIndex(link, 'link', op);
+    let flags = 0;
+    if (o.nodad) flags |= C.IFA_F_NODAD;
+    if (o.noprefixroute) flags |= C.IFA_F_NOPREFIXROUTE;
+    const attrs: AddressAttrs = { local: c.address, address: o.peer ?? c.address };
+    if (o.label !== undefined) attrs.label = o.label;
+    if (o.broadcast !== undefined) attrs.broadcast = o.broadcast === true ? broadcastOf(c.address, c.prefixLength) : o.broadcast;
+    if (o.validLifetime !== undefined || o.preferredLifetime !== undefined) {
+      attrs.cacheinfo = {
+        valid: o.validLifetime ?? C.INFINITY_LIFE_TIME,
+        preferred: o.preferredLifetime ?? o.validLifetime ?? C.INFINITY_LIFE_TIME,
+        cstamp: 0,
+        tstamp: 0,
+      };
+    }
+    if (flags) attrs.flags = flags;
+    if (o.metric !== undefined) attrs.rtPriority = o.metric;
+    const payload = encodeAddressMessage({
+      header: { family: c.family === 6 ? C.AF_INET6 : C.AF_INET, prefixLength: c.prefixLength, flags: flags & 0xff, scope, index },
+      attrs,
+    });
+    return { payload, op };
+  }
+
+  /** The addresses (one dump per call), optionally of one link or family. */
+  async list(filter: AddressFilter = {}): Promise<Address[]> {
+    if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
+    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
+    const op = 'addresses.list';
+    const index = filter.link === undefined ? undefined : await this.ctx.linkIndex(filter.link, 'filter.link', op);
+    const family = filter.family === 6 ? C.AF_INET6 : filter.family === 4 ? C.AF_INET : C.AF_UNSPEC;
+    const [msgs, names] = await Promise.all([
+      this.ctx.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeAddressMessage({ header: { family }, attrs: {} }), op),
+      this.ctx.linkNames(op),
+    ]);
+    const out: Address[] = [];
+    for (const m of msgs) {
+      if (m.type !== C.RTM_NEWADDR) continue;
+      const d = decodeAddressMessage(m.payload);
+      if (index !== undefined && d.header.index !== index) continue;
+      if (family !== C.AF_UNSPEC && d.header.family !== family) continue;
+      out.push(toAddress(d, names));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Address messages (RTM_NEWADDR/DELADDR/GETADDR): `struct ifaddrmsg` followed by IFA_* attributes.
+ * @module
+ */
+import * as C from './constants.js';
+import { CodecError, decodeAttrs, encodeAttrs, in4, ip, s32, schema, string, structU32, u32, u8, Writer, type Schema, type WithOther } from './attrs.js';
+
+/** `struct ifaddrmsg` (8 bytes). */
+export interface IfAddrMsg {
+  family: number;
+  prefixLength: number;
+  /** IFA_F_* (the low 8 bits; IFA_FLAGS carries all 32). */
+  flags: number;
+  /** RT_SCOPE_*. */
+  scope: number;
+  index: number;
+}
+
+export const IFADDRMSG_LEN = 8;
+
+/** IFA_CACHEINFO (seconds; 0xffffffff = forever). */
+export interface IfaCacheInfo {
+  preferred: number;
+  valid: number;
+  cstamp: number;
+  tstamp: number;
+}
+
+/** IFA_* attributes. */
+export interface AddressAttrs extends WithOther {
+  address?: string;
+  local?: string;
+  label?: string;
+  broadcast?: string;
+  anycast?: string;
+  cacheinfo?: IfaCacheInfo;
+  multicast?: string;
+  flags?: number;
+  rtPriority?: number;
+  targetNetnsid?: number;
+  proto?: number;
+}
+
+export interface AddressMessage {
+  header: IfAddrMsg;
+  attrs: AddressAttrs;
+}
+
+export const addressSchema: Schema = schema('address', [
+  [C.IFA_ADDRESS, 'address', ip],
+  [C.IFA_LOCAL, 'local', ip],
+  [C.IFA_LABEL, 'label', string],
+  [C.IFA_BROADCAST, 'broadcast', in4],
+  [C.IFA_ANYCAST, 'anycast', ip],
+  [C.IFA_CACHEINFO, 'cacheinfo', structU32(['preferred', 'valid', 'cstamp', 'tstamp'] as const)],
+  [C.IFA_MULTICAST, 'multicast', ip],
+  [C.IFA_FLAGS, 'flags', u32],
+  [C.IFA_RT_PRIORITY, 'rtPriority', u32],
+  [C.IFA_TARGET_NETNSID, 'targetNetnsid', s32],
+  [C.IFA_PROTO, 'proto', u8],
+]);
+
+export function encodeAddressMessage(m: { header: Partial<IfAddrMsg>; attrs: AddressAttrs }): Buffer {
+  const w = new Writer(64);
+  const h = m.header;
+  w.u8(h.family ?? 0).u8(h.prefixLength ?? 0).u8(h.flags ?? 0).u8(h.scope ?? 0).u32(h.index ?? 0);
+  encodeAttrs(w, addressSchema, m.attrs);
+  return w.finish();
+}
+
+export function decodeAddressMessage(payload: Buffer): AddressMessage {
+  if (payload.length < IFADDRMSG_LEN) throw new CodecError(`ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${payload.length}`, 0);
+  return {
+    header: {
+      family: payload.readUInt8(0),
+      prefixLength: payload.readUInt8(1),
+      flags: payload.readUInt8(2),
+      scope: payload.readUInt8(3),
+      index: payload.readUInt32LE(4),
+    },
+    attrs: decodeAttrs<AddressAttrs>(addressSchema, payload, IFADDRMSG_LEN),
+  };
+}

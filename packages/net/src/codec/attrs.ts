@@ -1,0 +1,427 @@
+/**
+ * The netlink attribute layer: a growable writer, a strict reader of TLV attributes (4-byte
+ * aligned, nested, network byte order flag) and a small schema engine that turns an attribute
+ * list into a typed object and back. Attributes the schema does not know, or whose payload does
+ * not have the expected size, are kept as {@link RawAttr} in `other`: never dropped, never a crash.
+ * @module
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { NetlinkDecodeError } from '../transport/errors.js';
+import { NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_TYPE_MASK } from './constants.js';
+
+/**
+ * A message payload or attribute could not be decoded (truncated, bad length). A
+ * {@link NetlinkDecodeError} (code `'ENETLINK_DECODE'`); `offset` is where, in bytes.
+ */
+export class CodecError extends NetlinkDecodeError {}
+
+/** Aligns to 4 bytes (NLA_ALIGN / NLMSG_ALIGN). */
+export function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/** One attribute as it is on the wire (type without the flag bits). `data` is its payload. */
+export interface RawAttr {
+  type: number;
+  /** NLA_F_NESTED was set. */
+  nested?: boolean;
+  /** NLA_F_NET_BYTEORDER was set. */
+  netByteOrder?: boolean;
+  data: Buffer;
+}
+
+/** A growable buffer that writes netlink headers and attributes (host byte order = little endian). */
+export class Writer {
+  private buf: Buffer;
+  /** Bytes written so far. */
+  length = 0;
+  constructor(initial = 256) {
+    this.buf = Buffer.alloc(initial);
+  }
+
+  private reserve(n: number): number {
+    const at = this.length;
+    const need = at + n;
+    if (need > this.buf.length) {
+      const next = Buffer.alloc(Math.max(need, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, at);
+      this.buf = next;
+    }
+    this.length = need;
+    return at;
+  }
+
+  u8(v: number): this {
+    const at = this.reserve(1);
+    this.buf.writeUInt8(v & 0xff, at);
+    return this;
+  }
+  u16(v: number): this {
+    const at = this.reserve(2);
+    this.buf.writeUInt16LE(v & 0xffff, at);
+    return this;
+  }
+  u32(v: number): this {
+    const at = this.reserve(4);
+    this.buf.writeUInt32LE(v >>> 0, at);
+    return this;
+  }
+  s32(v: number): this {
+    const at = this.reserve(4);
+    this.buf.writeInt32LE(v | 0, at);
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
+    return this;
+  }
+  /** Zero bytes up to the next 4-byte boundary. */
+  pad(): this {
+    const n = align4(this.length) - this.length;
+    if (n) this.reserve(n); // the buffer is zero-filled
+    return this;
+  }
+
+  /** An attribute whose payload is `payload` (padded). */
+  attr(type: number, payload: Uint8Array, flags = 0): this {
+    this.u16(4 + payload.length).u16(type | flags).bytes(payload);
+    return this.pad();
+  }
+  attrU8(type: number, v: number): this {
+    return this.u16(5).u16(type).u8(v).pad();
+  }
+  attrU16(type: number, v: number): this {
+    return this.u16(6).u16(type).u16(v).pad();
+  }
+  attrBe16(type: number, v: number): this {
+    const at = this.u16(6).u16(type).reserve(2);
+    this.buf.writeUInt16BE(v & 0xffff, at);
+    return this.pad();
+  }
+  attrU32(type: number, v: number): this {
+    return this.u16(8).u16(type).u32(v);
+  }
+  attrS32(type: number, v: number): this {
+    return this.u16(8).u16(type).s32(v);
+  }
+  attrU64(type: number, v: bigint): this {
+    const at = this.u16(12).u16(type).reserve(8);
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), at);
+    return this;
+  }
+  /** A NUL-terminated string attribute. */
+  attrString(type: number, s: string): this {
+    const n = Buffer.byteLength(s);
+    const at = this.u16(4 + n + 1).u16(type).reserve(n + 1);
+    this.buf.write(s, at, 'utf8');
+    this.buf[at + n] = 0;
+    return this.pad();
+  }
+  attrFlag(type: number): this {
+    return this.u16(4).u16(type);
+  }
+  /** Starts a nested attribute; pass the returned offset to {@link endNested}. */
+  beginNested(type: number, flagNested = true): number {
+    const at = this.length;
+    this.u16(0).u16(type | (flagNested ? NLA_F_NESTED : 0));
+    return at;
+  }
+  endNested(at: number): this {
+    this.buf.writeUInt16LE(this.length - at, at);
+    return this;
+  }
+  /** Overwrites a u32 at `at` (e.g. nlmsg_len). */
+  patchU32(at: number, v: number): void {
+    this.buf.writeUInt32LE(v >>> 0, at);
+  }
+  /** The bytes written (a copy, so the writer can be reused or dropped). */
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.length));
+  }
+}
+
+/**
+ * Reads the attributes in `buf[start, end)`. Throws {@link CodecError} for an attribute shorter
+ * than its header or longer than what is left; 1-3 trailing bytes are ignored as the kernel does.
+ * Payloads are views into `buf` (no copy).
+ */
+export function parseAttrs(buf: Buffer, start = 0, end = buf.length): RawAttr[] {
+  const out: RawAttr[] = [];
+  let off = start;
+  while (end - off >= 4) {
+    const len = buf.readUInt16LE(off);
+    const rawType = buf.readUInt16LE(off + 2);
+    if (len < 4) throw new CodecError(`attribute length ${len} shorter than its header`, off);
+    if (len > end - off) throw new CodecError(`attribute of type ${rawType & NLA_TYPE_MASK} claims ${len} bytes, ${end - off} left`, off);
+    const a: RawAttr = { type: rawType & NLA_TYPE_MASK, data: buf.subarray(off + 4, off + len) };
+    if (rawType & NLA_F_NESTED) a.nested = true;
+    if (rawType & NLA_F_NET_BYTEORDER) a.netByteOrder = true;
+    out.push(a);
+    off += align4(len);
+  }
+  return out;
+}
+
+/** Writes raw attributes back as they were (flags included). */
+export function emitRawAttrs(w: Writer, attrs: readonly RawAttr[]): void {
+  for (const a of attrs) {
+    w.attr(a.type, a.data, (a.nested ? NLA_F_NESTED : 0) | (a.netByteOrder ? NLA_F_NET_BYTEORDER : 0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value codecs
+
+/** How one attribute's payload maps to a JS value. `decode` returns undefined when the payload does not fit. */
+export interface ValueCodec<T = unknown> {
+  decode(data: Buffer): T | undefined;
+  encode(w: Writer, type: number, value: T): void;
+}
+
+export const u8: ValueCodec<number> = {
+  decode: (d) => (d.length === 1 ? d[0] : undefined),
+  encode: (w, t, v) => void w.attrU8(t, v),
+};
+export const u16: ValueCodec<number> = {
+  decode: (d) => (d.length === 2 ? d.readUInt16LE(0) : undefined),
+  encode: (w, t, v) => void w.attrU16(t, v),
+};
+export const be16: ValueCodec<number> = {
+  decode: (d) => (d.length === 2 ? d.readUInt16BE(0) : undefined),
+  encode: (w, t, v) => void w.attrBe16(t, v),
+};
+export const u32: ValueCodec<number> = {
+  decode: (d) => (d.length === 4 ? d.readUInt32LE(0) : undefined),
+  encode: (w, t, v) => void w.attrU32(t, v),
+};
+export const s32: ValueCodec<number> = {
+  decode: (d) => (d.length === 4 ? d.readInt32LE(0) : undefined),
+  encode: (w, t, v) => void w.attrS32(t, v),
+};
+export const u64: ValueCodec<bigint> = {
+  decode: (d) => (d.length === 8 ? d.readBigUInt64LE(0) : undefined),
+  encode: (w, t, v) => void w.attrU64(t, v),
+};
+/** An attribute present or not (no payload): decodes to `true`. */
+export const flag: ValueCodec<true> = {
+  decode: (d) => (d.length === 0 ? true : undefined),
+  encode: (w, t) => void w.attrFlag(t),
+};
+/** A NUL-terminated string; a payload without the NUL (or with bytes after it) is kept raw. */
+export const string: ValueCodec<string> = {
+  decode: (d) => {
+    const nul = d.indexOf(0);
+    if (nul !== d.length - 1) return undefined;
+    return d.toString('utf8', 0, nul);
+  },
+  encode: (w, t, v) => void w.attrString(t, v),
+};
+/** Bytes kept as they are. */
+export const binary: ValueCodec<Buffer> = {
+  decode: (d) => Buffer.from(d),
+  encode: (w, t, v) => void w.attr(t, v),
+};
+
+/** Hardware address as lower-case hex pairs joined by ':' (any length >= 1). */
+export const hwaddr: ValueCodec<string> = {
+  decode: (d) => (d.length > 0 ? formatHw(d) : undefined),
+  encode: (w, t, v) => void w.attr(t, parseHw(v)),
+};
+
+export function formatHw(d: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < d.length; i++) {
+    const b = d[i] as number;
+    s += (i ? ':' : '') + (b < 16 ? '0' : '') + b.toString(16);
+  }
+  return s;
+}
+
+export function parseHw(v: string): Buffer {
+  const parts = v.split(':');
+  const out = Buffer.alloc(parts.length);
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i] as string;
+    if (!/^[0-9a-fA-F]{1,2}$/.test(p)) throw new TypeError(`bad hardware address ${JSON.stringify(v)}`);
+    out[i] = parseInt(p, 16);
+  }
+  return out;
+}
+
+/** IPv4 (4 bytes) or IPv6 (16 bytes) address, as text. */
+export const ip: ValueCodec<string> = {
+  decode: (d) => (d.length === 4 || d.length === 16 ? formatIp(d) : undefined),
+  encode: (w, t, v) => void w.attr(t, parseIp(v)),
+};
+/** Only a 4-byte IPv4 address. */
+export const in4: ValueCodec<string> = {
+  decode: (d) => (d.length === 4 ? formatIp(d) : undefined),
+  encode: (w, t, v) => void w.attr(t, parseIp(v, 4)),
+};
+/** Only a 16-byte IPv6 address. */
+export const in6: ValueCodec<string> = {
+  decode: (d) => (d.length === 16 ? formatIp(d) : undefined),
+  encode: (w, t, v) => void w.attr(t, parseIp(v, 6)),
+};
+
+/** Formats 4 or 16 bytes as an IP address (RFC 5952 for IPv6, e.g. `2001:db8::1`, `::ffff:1.2.3.4`). */
+export function formatIp(d: Uint8Array): string {
+  if (d.length === 4) return `${d[0]}.${d[1]}.${d[2]}.${d[3]}`;
+  if (d.length !== 16) throw new TypeError(`an IP address has 4 or 16 bytes, not ${d.length}`);
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(((d[i] as number) << 8) | (d[i + 1] as number));
+  // IPv4-mapped ::ffff:a.b.c.d
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${d[12]}.${d[13]}.${d[14]}.${d[15]}`;
+  }
+  // Longest run (>= 2) of zero groups, first one on ties.
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  if (bestAt < 0) return hex(g);
+  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+}
+
+/** Parses an IPv4 or IPv6 address into 4 or 16 bytes. Throws TypeError on bad input (validate first). */
+export function parseIp(v: string, family?: 4 | 6): Buffer {
+  if (isIPv4(v) && family !== 6) return Buffer.from(v.split('.').map(Number));
+  if (isIPv6(v) && family !== 4) {
+    let s = v;
+    const pct = s.indexOf('%');
+    if (pct >= 0) s = s.slice(0, pct);
+    const lastColon = s.lastIndexOf(':');
+    const last = s.slice(lastColon + 1);
+    if (last.includes('.')) {
+      const p = last.split('.').map(Number) as [number, number, number, number];
+      s = `${s.slice(0, lastColon + 1)}${((p[0] << 8) | p[1]).toString(16)}:${((p[2] << 8) | p[3]).toString(16)}`;
+    }
+    const parse = (part: string) => (part === '' ? [] : part.split(':').map((x) => parseInt(x, 16)));
+    const dbl = s.indexOf('::');
+    let groups: number[];
+    if (dbl >= 0) {
+      const head = parse(s.slice(0, dbl));
+      const rest = parse(s.slice(dbl + 2));
+      groups = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
+    } else {
+      groups = parse(s);
+    }
+    if (groups.length !== 8) throw new TypeError(`bad IPv6 address ${JSON.stringify(v)}`);
+    const out = Buffer.alloc(16);
+    groups.forEach((x, i) => out.writeUInt16BE(x, i * 2));
+    return out;
+  }
+  throw new TypeError(`bad IP${family ? `v${family}` : ''} address ${JSON.stringify(v)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+/** One known attribute of a schema: its number, the JS field name and the value codec. */
+export interface FieldSpec {
+  type: number;
+  name: string;
+  codec: ValueCodec<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Set NLA_F_NESTED on the header when encoding (for nested attribute sets). */
+  nestedFlag?: boolean;
+}
+
+/** A set of known attributes (one attribute space, e.g. IFLA_* or IFLA_BR_*). */
+export interface Schema {
+  readonly name: string;
+  readonly fields: readonly FieldSpec[];
+  readonly byType: ReadonlyMap<number, FieldSpec>;
+}
+
+/** Builds a schema from `[type, name, codec]` triples. */
+export function schema(name: string, fields: Array<[number, string, ValueCodec<any>, boolean?]>): Schema { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const specs: FieldSpec[] = fields.map(([type, n, codec, nestedFlag]) => (nestedFlag ? { type, name: n, codec, nestedFlag } : { type, name: n, codec }));
+  return { name, fields: specs, byType: new Map(specs.map((s) => [s.type, s])) };
+}
+
+/** What every decoded attribute set carries: attributes not understood, as they came. */
+export interface WithOther {
+  /** Attributes the schema does not know (or whose payload did not fit), kept as they came. */
+  other?: RawAttr[];
+}
+
+/**
+ * Decodes `buf[start, end)` with `s`: known attributes become fields, the rest goes to `other`.
+ * A repeated known attribute keeps the first value; the repetitions go to `other`.
+ */
+export function decodeAttrs<T extends WithOther>(s: Schema, buf: Buffer, start = 0, end = buf.length): T {
+  const out: Record<string, unknown> = {};
+  let other: RawAttr[] | undefined;
+  for (const a of parseAttrs(buf, start, end)) {
+    const spec = s.byType.get(a.type);
+    let v: unknown;
+    if (spec && !(spec.name in out)) v = spec.codec.decode(a.data);
+    if (v === undefined || !spec) {
+      (other ??= []).push(a);
+    } else {
+      out[spec.name] = v;
+    }
+  }
+  if (other) out.other = other;
+  return out as T;
+}
+
+/** Encodes the known fields of `value` in schema order, then `value.other` as it is. */
+export function encodeAttrs(w: Writer, s: Schema, value: WithOther): void {
+  const v = value as Record<string, unknown>;
+  for (const f of s.fields) {
+    const x = v[f.name];
+    if (x === undefined) continue;
+    f.codec.encode(w, f.type, x);
+  }
+  if (value.other) emitRawAttrs(w, value.other);
+}
+
+/** A value codec for an attribute holding a nested set of attributes described by `s`. */
+export function nested<T extends WithOther>(s: Schema, flagNested = true): ValueCodec<T> {
+  return {
+    decode: (d) => {
+      try {
+        return decodeAttrs<T>(s, d);
+      } catch (err) {
+        if (err instanceof CodecError) return undefined; // kept raw by the caller
+        throw err;
+      }
+    },
+    encode: (w, t, v) => {
+      const at = w.beginNested(t, flagNested);
+      encodeAttrs(w, s, v);
+      w.endNested(at);
+    },
+  };
+}
+
+/** A fixed-layout struct of little-endian u32 fields (e.g. ifa_cacheinfo). */
+export function structU32<K extends string>(keys: readonly K[]): ValueCodec<Record<K, number>> {
+  return {
+    decode: (d) => {
+      if (d.length !== keys.length * 4) return undefined;
+      const o = {} as Record<K, number>;
+      keys.forEach((k, i) => (o[k] = d.readUInt32LE(i * 4)));
+      return o;
+    },
+    encode: (w, t, v) => {
+      const b = Buffer.alloc(keys.length * 4);
+      keys.forEach((k, i) => b.writeUInt32LE(v[k] >>> 0, i * 4));
+      w.attr(t, b);
+    },
+  };
+}

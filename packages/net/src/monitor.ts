@@ -1,0 +1,115 @@
+/**
+ * Typed change notifications of a namespace: links, addresses, routes, neighbours.
+ * @module
+ */
+import * as C from './codec/constants.js';
+import { CodecError } from './codec/attrs.js';
+import { decodeRtnlMessage } from './codec/message.js';
+import type { RtnlContext } from './context.js';
+import { ValidationError } from './errors.js';
+import { toAddress } from './addresses.js';
+import { toLink } from './links.js';
+import { toNeighbor } from './neighbors.js';
+import { toRoute } from './routes.js';
+import { NetlinkSocket, type NetlinkMonitor } from './transport/socket.js';
+import type { MonitorKind, RtnlEvent } from './types.js';
+
+const GROUPS: Record<MonitorKind, number[]> = {
+  link: [C.RTNLGRP_LINK],
+  address: [C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV6_IFADDR],
+  route: [C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV6_ROUTE],
+  neighbor: [C.RTNLGRP_NEIGH],
+};
+
+/** Options of {@link Rtnl.monitor}. */
+export interface MonitorEventsOptions {
+  /** Stops the monitor; the iteration then throws `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * An async iterator of {@link RtnlEvent}s. Subscribed from the moment it is created (events
+ * that happen before the first `next()` are kept). `break` in a `for await`, `return()` or
+ * {@link close} stops it.
+ */
+export class RtnlMonitor implements AsyncIterableIterator<RtnlEvent> {
+  private readonly inner: NetlinkMonitor;
+  private readonly names: Promise<Map<number, string>>;
+  private readonly onClose: (m: RtnlMonitor) => void;
+  /** Notifications that did not decode (skipped). */
+  malformed = 0;
+
+  /** @internal use {@link Rtnl.monitor}. */
+  constructor(ctx: RtnlContext, kinds: MonitorKind[], options: MonitorEventsOptions, onClose: (m: RtnlMonitor) => void) {
+    if (!Array.isArray(kinds) || kinds.length === 0) throw new ValidationError('kinds', kinds, "expected a non-empty array of 'link', 'address', 'route', 'neighbor'");
+    const groups = new Set<number>();
+    kinds.forEach((k, i) => {
+      if (!Object.prototype.hasOwnProperty.call(GROUPS, k)) throw new ValidationError(`kinds[${i}]`, k, "expected 'link', 'address', 'route' or 'neighbor'");
+      for (const g of GROUPS[k]) groups.add(g);
+    });
+    const opts: { netns: { path: string }; signal?: AbortSignal } = { netns: ctx.nsRef };
+    if (options.signal) opts.signal = options.signal;
+    this.inner = NetlinkSocket.monitor([...groups], opts);
+    this.onClose = onClose;
+    // Names of the links as they are now; kept current from link events.
+    this.names = ctx.linkNames('monitor').catch(() => new Map<number, string>());
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** The next event; waits for one. */
+  async next(): Promise<IteratorResult<RtnlEvent>> {
+    for (;;) {
+      const r = await this.inner.next();
+      if (r.done) {
+        this.onClose(this);
+        return { value: undefined, done: true };
+      }
+      const item = r.value;
+      if ('overrun' in item) return { value: { type: 'overrun' }, done: false };
+      const names = await this.names;
+      let ev: RtnlEvent | undefined;
+      try {
+        const d = decodeRtnlMessage(item.type, item.payload);
+        switch (d.kind) {
+          case 'link': {
+            const name = d.msg.attrs.ifname;
+            if (d.action === 'new' && name !== undefined) names.set(d.msg.header.index, name);
+            ev = { type: 'link', action: d.action, link: toLink(d.msg, names) };
+            if (d.action === 'del') names.delete(d.msg.header.index);
+            break;
+          }
+          case 'address':
+            ev = { type: 'address', action: d.action, address: toAddress(d.msg, names) };
+            break;
+          case 'route':
+            ev = { type: 'route', action: d.action, route: toRoute(d.msg, names) };
+            break;
+          case 'neighbor':
+            ev = { type: 'neighbor', action: d.action, neighbor: toNeighbor(d.msg, names) };
+            break;
+          default:
+            break;
+        }
+      } catch (err) {
+        if (!(err instanceof CodecError)) throw err;
+        this.malformed++;
+      }
+      if (ev) return { value: ev, done: false };
+    }
+  }
+
+  /** Stops the monitor (closes its socket). */
+  async return(): Promise<IteratorResult<RtnlEvent>> {
+    this.close();
+    return { value: undefined, done: true };
+  }
+
+  /** Closes the monitor's socket; pending and later `next()` calls end the iteration. Idempotent. */
+  close(): void {
+    this.inner.close();
+    this.onClose(this);
+  }
+}

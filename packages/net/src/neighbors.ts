@@ -1,0 +1,119 @@
+/**
+ * Neighbours (ARP / NDP entries) and proxy entries: add, replace, delete, list
+ * (RTM_NEWNEIGH / RTM_DELNEIGH / RTM_GETNEIGH).
+ * @module
+ */
+import * as C from './codec/constants.js';
+import { decodeNeighborMessage, encodeNeighborMessage, type NeighborAttrs, type NeighborMessage } from './codec/neighbor.js';
+import type { RtnlContext } from './context.js';
+import { ValidationError } from './errors.js';
+import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
+import { parseMac, validateIfName, validateIp } from './validate.js';
+
+const STATES: Array<[NeighborState, number]> = [
+  ['incomplete', C.NUD_INCOMPLETE], ['reachable', C.NUD_REACHABLE], ['stale', C.NUD_STALE], ['delay', C.NUD_DELAY],
+  ['probe', C.NUD_PROBE], ['failed', C.NUD_FAILED], ['noarp', C.NUD_NOARP], ['permanent', C.NUD_PERMANENT],
+];
+const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.NUD_NOARP, reachable: C.NUD_REACHABLE, stale: C.NUD_STALE };
+
+/** Converts a decoded neighbour message to the public {@link Neighbor}. */
+export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, string>): Neighbor {
+  const h = m.header;
+  const proxy = !!(h.flags & C.NTF_PROXY);
+  const state: NeighborState[] = [];
+  for (const [name, bit] of STATES) if (h.state & bit) state.push(name);
+  if (!proxy && state.length === 0) state.push('none');
+  return {
+    family: h.family === C.AF_INET6 ? 6 : 4,
+    to: m.attrs.dst ?? '',
+    index: h.index,
+    dev: names?.get(h.index) ?? null,
+    lladdr: m.attrs.lladdr ?? null,
+    state,
+    proxy,
+    router: !!(h.flags & C.NTF_ROUTER),
+  };
+}
+
+/** Neighbour tables of one {@link Rtnl} handle's namespace. */
+export class Neighbors {
+  /** @internal */
+  constructor(private readonly ctx: RtnlContext) {}
+
+  /**
+   * Adds an entry: `{ to, dev, lladdr }` (permanent by default), or a proxy entry
+   * `{ to, dev, proxy: true }` (what `ip neigh add proxy` does: answer NDP/ARP for `to` on `dev`).
+   * @throws {ValidationError} bad input. {@link NetlinkError} e.g. `EEXIST`, `ENODEV`.
+   */
+  async add(spec: NeighborSpec): Promise<void> {
+    const { payload, op } = await this.build('neighbors.add', spec, false);
+    await this.ctx.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_EXCL, payload, op);
+  }
+
+  /** Adds or replaces an entry. */
+  async replace(spec: NeighborSpec): Promise<void> {
+    const { payload, op } = await this.build('neighbors.replace', spec, false);
+    await this.ctx.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, payload, op);
+  }
+
+  /**
+   * Deletes the entry for `to` on `dev` (`proxy: true` for a proxy entry).
+   * @throws {NetlinkError} `ENOENT` when there is none.
+   */
+  async delete(spec: Pick<NeighborSpec, 'to' | 'dev' | 'proxy'>): Promise<void> {
+    const { payload, op } = await this.build('neighbors.delete', spec, true);
+    await this.ctx.request(C.RTM_DELNEIGH, 0, payload, op);
+  }
+
+  private async build(what: string, spec: NeighborSpec, del: boolean): Promise<{ payload: Buffer; op: string }> {
+    if (spec === null || typeof spec !== 'object') throw new ValidationError('neighbor', spec, 'expected an object');
+    const family = validateIp(spec.to, 'to');
+    validateIfName(spec.dev, 'dev');
+    if (spec.proxy !== undefined && typeof spec.proxy !== 'boolean') throw new ValidationError('proxy', spec.proxy, 'expected true or false');
+    if (spec.router !== undefined && typeof spec.router !== 'boolean') throw new ValidationError('router', spec.router, 'expected true or false');
+    if (!del && spec.proxy && spec.lladdr !== undefined) throw new ValidationError('lladdr', spec.lladdr, 'a proxy entry has no link-layer address');
+    const lladdr = !del && spec.lladdr !== undefined ? parseMac(spec.lladdr, 'lladdr', { unicast: false }) : undefined;
+    if (!del && spec.state !== undefined && !Object.prototype.hasOwnProperty.call(SETTABLE, spec.state)) {
+      throw new ValidationError('state', spec.state, `expected one of ${Object.keys(SETTABLE).join(', ')}`);
+    }
+    const op = `${what} ${spec.to} ${spec.dev}${spec.proxy ? ' proxy' : ''}`;
+    const index = await this.ctx.linkIndex(spec.dev, 'dev', op);
+    let flags = 0;
+    if (spec.proxy) flags |= C.NTF_PROXY;
+    if (spec.router) flags |= C.NTF_ROUTER;
+    const attrs: NeighborAttrs = { dst: spec.to };
+    if (lladdr !== undefined) attrs.lladdr = lladdr;
+    const state = del ? 0 : SETTABLE[spec.state ?? 'permanent']!;
+    const payload = encodeNeighborMessage({ header: { family: family === 6 ? C.AF_INET6 : C.AF_INET, index, state, flags, type: 0 }, attrs });
+    return { payload, op };
+  }
+
+  /**
+   * Lists neighbour entries (one dump per family), or with `proxy: true` the proxy entries
+   * (compare `ip neigh show proxy`).
+   */
+  async list(filter: NeighborFilter = {}): Promise<Neighbor[]> {
+    if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
+    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
+    if (filter.proxy !== undefined && typeof filter.proxy !== 'boolean') throw new ValidationError('filter.proxy', filter.proxy, 'expected true or false');
+    const op = filter.proxy ? 'neighbors.list proxy' : 'neighbors.list';
+    const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
+    const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
+    const names = await this.ctx.linkNames(op);
+    const out: Neighbor[] = [];
+    for (const family of families) {
+      const req = encodeNeighborMessage({ header: { family, flags: filter.proxy ? C.NTF_PROXY : 0 }, attrs: {} });
+      const msgs = await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op);
+      for (const m of msgs) {
+        if (m.type !== C.RTM_NEWNEIGH) continue;
+        const d = decodeNeighborMessage(m.payload);
+        const isProxy = !!(d.header.flags & C.NTF_PROXY);
+        if (isProxy !== !!filter.proxy) continue;
+        if (d.header.family !== family) continue;
+        if (devIndex !== undefined && d.header.index !== devIndex) continue;
+        out.push(toNeighbor(d, names));
+      }
+    }
+    return out;
+  }
+}

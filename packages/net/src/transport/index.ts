@@ -1,0 +1,20 @@
+/**
+ * The netlink transport of @vmhost/net: framing ({@link encodeNlMsg}, {@link decodeNlMsgs},
+ * {@link parseNlmsgerr}), typed errors, and {@link NetlinkSocket} (sequence correlation, corked
+ * sends, dumps, extended acks) with {@link NetlinkSocket.monitor} for notifications.
+ * See docs/net-transport.md.
+ * @module
+ */
+export * from './message.js';
+export * from './errors.js';
+export {
+  NetlinkSocket,
+  NetlinkMonitor,
+  MAX_DATAGRAM,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_RCVBUF,
+  DEFAULT_DUMP_ATTEMPTS,
+} from './socket.js';
+export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats, MonitorOptions, Overrun } from './socket.js';
+export { nativeDriver } from './driver.js';
+export type { NetlinkDriver, NetlinkDriverFactory, DriverOptions, DatagramHandler } from './driver.js';

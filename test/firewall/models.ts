@@ -1,0 +1,108 @@
+// Models shared by the golden, plan and integration tests: one per feature and their combinations.
+import type { FirewallModel } from '@vmhost/firewall';
+
+/** The seed guide's firewall (NAT, forwarding, the four DNAT forwards, IPv6 ICMP and traceroute). */
+export const seedModel: FirewallModel = {
+  owner: 'seed',
+  lan: { interface: 'br0', subnets: ['192.168.0.0/24'], isolate: false },
+  masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0' }],
+  forward: [
+    { inInterface: 'br0', source: '192.168.0.0/24', action: 'accept' },
+    { inInterface: 'eth0', destination: '192.168.0.0/24', action: 'accept' },
+    { family: 6, protocol: 'ipv6-icmp', action: 'accept' },
+    { family: 6, inInterface: 'br0', protocol: 'udp', port: 33434, action: 'accept' },
+  ],
+  output: [{ outInterface: 'br0', destination: '192.168.0.0/24', state: ['NEW'], action: 'accept' }],
+  portForwards: [
+    { protocol: 'tcp', port: 1234, to: '192.168.0.100', toPort: 22, inInterface: 'eth0', group: 'web' },
+    { protocol: 'tcp', port: 80, to: '192.168.0.100', inInterface: 'eth0', group: 'web' },
+    { protocol: 'tcp', port: 5678, to: '192.168.0.200', toPort: 22, inInterface: 'eth0', group: 'mail' },
+    { protocol: 'tcp', port: 25, to: '192.168.0.200', inInterface: 'eth0', group: 'mail' },
+  ],
+};
+
+/** Golden cases: name → model. */
+export const goldenModels: Record<string, FirewallModel> = {
+  empty: { owner: 'nothing' },
+  'masquerade-v4': { owner: 'lab', masquerade: [{ source: '192.168.0.7/24', outInterface: 'eth0' }] },
+  'masquerade-snat-and-nat66': {
+    owner: 'lab',
+    masquerade: [
+      { source: '192.168.0.0/24', outInterface: 'eth0', toSource: '203.0.113.2', comment: 'fixed source' },
+      { source: '2001:DB8:1:0::/64', outInterface: 'eth0' },
+    ],
+  },
+  'forward-rules': {
+    owner: 'lab',
+    established: false,
+    forward: [
+      { inInterface: 'br0', source: '192.168.0.0/24', action: 'accept' },
+      { inInterface: 'eth0', outInterface: 'br0', protocol: 'tcp', port: [1000, 2000], sourcePort: 53, state: ['NEW', 'INVALID'], action: 'reject', comment: 'no-high-ports' },
+      { destination: '2001:db8::0:1', protocol: 'udp', port: 53, action: 'drop' },
+      { protocol: 'icmp', action: 'return' },
+    ],
+    input: [{ inInterface: 'eth0', protocol: 'tcp', port: 22, action: 'accept' }],
+    output: [{ outInterface: 'eth0', protocol: 'udp', port: 123, action: 'accept' }],
+  },
+  'port-forward-basic': {
+    owner: 'lab',
+    portForwards: [{ protocol: 'tcp', port: 1234, to: '192.168.0.100', toPort: 22, inInterface: 'eth0' }],
+  },
+  'port-forward-destination-udp-range': {
+    owner: 'lab',
+    portForwards: [
+      { protocol: 'udp', port: [6000, 6010], to: '192.168.0.100', destination: '203.0.113.2', fromHost: false },
+      { protocol: 'tcp', port: [7000, 7009], to: '192.168.0.100', toPort: 17000, destination: '203.0.113.2', comment: 'shifted range' },
+    ],
+  },
+  'port-forward-v6': {
+    owner: 'lab',
+    portForwards: [
+      { protocol: 'tcp', port: 80, to: '2001:db8:1::100', destination: '2001:db8::2', inInterface: 'eth0' },
+      { protocol: 'tcp', port: 8080, to: '2001:db8:1:0:0:0:0:100', toPort: 80 },
+    ],
+  },
+  hairpin: {
+    owner: 'lab',
+    lan: { interface: 'br0', subnets: ['192.168.0.0/24', '2001:db8:1::/64'] },
+    portForwards: [
+      { protocol: 'tcp', port: 80, to: '192.168.0.100', inInterface: 'eth0', hairpin: true },
+      { protocol: 'tcp', port: 80, to: '2001:db8:1::100', destination: '2001:db8::2', hairpin: true },
+    ],
+  },
+  groups: {
+    owner: 'lab',
+    portForwards: [
+      { protocol: 'tcp', port: 25, to: '192.168.0.200', group: 'mail' },
+      { protocol: 'tcp', port: 80, to: '192.168.0.100', group: 'web' },
+      { protocol: 'tcp', port: 443, to: '192.168.0.100', group: 'web' },
+      { protocol: 'udp', port: 53, to: '192.168.0.53' },
+    ],
+  },
+  localhost: {
+    owner: 'lab',
+    lan: { interface: 'br0', subnets: ['192.168.0.0/24'] },
+    portForwards: [
+      { protocol: 'tcp', port: 2222, to: '192.168.0.100', toPort: 22, localhost: true },
+      { protocol: 'tcp', port: 8443, to: '192.168.0.100', toPort: 443, destination: '203.0.113.2', localhost: true },
+    ],
+  },
+  'lan-services': {
+    owner: 'lab',
+    lan: { interface: 'br0', subnets: ['192.168.0.0/24', '2001:db8:1::/64'], dhcp: true, dns: true, bridgeLocal: false },
+  },
+  icmpv6: { owner: 'lab', allowIcmpv6: true },
+  seed: seedModel,
+  'full-dual-stack': {
+    owner: 'host1',
+    lan: { interface: 'br0', subnets: ['192.168.0.0/24', '2001:db8:1::/64'], dhcp: true, dns: true },
+    masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0' }],
+    forward: [{ inInterface: 'br0', action: 'accept' }],
+    allowIcmpv6: true,
+    portForwards: [
+      { protocol: 'tcp', port: 22, to: '192.168.0.100', toPort: 22, inInterface: 'eth0', hairpin: true, group: 'web' },
+      { protocol: 'tcp', port: 443, to: '2001:db8:1::100', inInterface: 'eth0', group: 'web' },
+      { protocol: 'udp', port: [60000, 60100], to: '192.168.0.200', inInterface: 'eth0', group: 'mosh' },
+    ],
+  },
+};

@@ -1,0 +1,123 @@
+// Bad input: typed ValidationErrors naming the field (dotted path) and the value, before anything runs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ValidationError } from '@vmhost/net';
+import { render, validateModel, type FirewallModel } from '@vmhost/firewall';
+
+function rejects(model: unknown, field: string, value?: unknown): void {
+  assert.throws(
+    () => render(model as FirewallModel),
+    (e: unknown) => {
+      assert.ok(e instanceof ValidationError, `expected a ValidationError, got ${String(e)}`);
+      assert.equal(e.field, field, e.message);
+      assert.equal(e.code, 'EVALIDATION');
+      if (value !== undefined) assert.deepEqual(e.value, value);
+      return true;
+    },
+  );
+}
+
+const fwd = { protocol: 'tcp', port: 80, to: '192.168.0.100' };
+
+test('ports outside 1-65535 and reversed ranges', () => {
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: 0 }] }, 'portForwards[0].port', 0);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: 65536 }] }, 'portForwards[0].port', 65536);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: 1.5 }] }, 'portForwards[0].port');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: '80' }] }, 'portForwards[0].port', '80');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: [90, 80] }] }, 'portForwards[0].port', [90, 80]);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: [80, 70000] }] }, 'portForwards[0].port[1]', 70000);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, toPort: 0 }] }, 'portForwards[0].toPort', 0);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: [100, 200], toPort: 65500 }] }, 'portForwards[0].toPort', 65500);
+  rejects({ owner: 'lab', forward: [{ protocol: 'tcp', port: [5, 4], action: 'accept' }] }, 'forward[0].port');
+});
+
+test('two forwards of the same public port, protocol and address', () => {
+  rejects({ owner: 'lab', portForwards: [fwd, { ...fwd, to: '192.168.0.101' }] }, 'portForwards[1].port', 80);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, port: [70, 90] }, { ...fwd, port: [90, 95] }] }, 'portForwards[1].port');
+  // an address-less forward takes the port on every address
+  rejects({ owner: 'lab', portForwards: [fwd, { ...fwd, destination: '203.0.113.2' }] }, 'portForwards[1].port');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, group: 'a' }, { ...fwd, group: 'b', inInterface: 'eth0' }] }, 'portForwards[1].port');
+  // different protocol, address, interface or family: fine
+  validateModel({
+    owner: 'lab',
+    portForwards: [
+      fwd,
+      { ...fwd, protocol: 'udp' },
+      { ...fwd, port: 81 },
+      { ...fwd, to: '2001:db8::5' },
+    ],
+  } as FirewallModel);
+  validateModel({
+    owner: 'lab',
+    portForwards: [
+      { ...fwd, destination: '203.0.113.2' },
+      { ...fwd, destination: '203.0.113.3' },
+    ],
+  } as FirewallModel);
+  validateModel({
+    owner: 'lab',
+    portForwards: [
+      { ...fwd, inInterface: 'eth0' },
+      { ...fwd, inInterface: 'eth1' },
+    ],
+  } as FirewallModel);
+});
+
+test('invalid addresses, families and interface names', () => {
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, to: '192.168.0.300' }] }, 'portForwards[0].to', '192.168.0.300');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, to: '192.168.0.100', destination: '2001:db8::2' }] }, 'portForwards[0].to', '192.168.0.100');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, to: '2001:db8::5', destination: '203.0.113.2' }] }, 'portForwards[0].to', '2001:db8::5');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, destination: '203.0.113.2/24' }] }, 'portForwards[0].destination');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, inInterface: 'eth0; rm -rf /' }] }, 'portForwards[0].inInterface');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, inInterface: 'averyveryverylongname' }] }, 'portForwards[0].inInterface');
+  rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/33', outInterface: 'eth0' }] }, 'masquerade[0].source');
+  rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth 0' }] }, 'masquerade[0].outInterface');
+  rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0', toSource: '2001:db8::1' }] }, 'masquerade[0].toSource');
+  rejects({ owner: 'lab', forward: [{ source: '10.0.0.0/8', destination: '2001:db8::/32', action: 'accept' }] }, 'forward[0].destination');
+  rejects({ owner: 'lab', forward: [{ family: 6, source: '10.0.0.0/8', action: 'accept' }] }, 'forward[0].source');
+  rejects({ owner: 'lab', forward: [{ family: 4, protocol: 'ipv6-icmp', action: 'accept' }] }, 'forward[0].protocol');
+  rejects({ owner: 'lab', forward: [{ protocol: 'icmp', port: 5, action: 'accept' }] }, 'forward[0].port');
+  rejects({ owner: 'lab', forward: [{ action: 'allow' }] }, 'forward[0].action', 'allow');
+  rejects({ owner: 'lab', forward: [{ state: ['NEW', 'BOGUS'], action: 'accept' }] }, 'forward[0].state[1]', 'BOGUS');
+  rejects({ owner: 'lab', input: [{ outInterface: 'eth0', action: 'accept' }] }, 'input[0].outInterface');
+  rejects({ owner: 'lab', output: [{ inInterface: 'eth0', action: 'accept' }] }, 'output[0].inInterface');
+  rejects({ owner: 'lab', lan: { interface: 'br0', subnets: [] } }, 'lan.subnets');
+  rejects({ owner: 'lab', lan: { interface: 'br0', subnets: ['x'] } }, 'lan.subnets[0]', 'x');
+});
+
+test('hairpin and localhost need what they use', () => {
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, hairpin: true }] }, 'portForwards[0].hairpin', true);
+  rejects({ owner: 'lab', lan: { interface: 'br0', subnets: ['2001:db8:1::/64'] }, portForwards: [{ ...fwd, hairpin: true }] }, 'portForwards[0].hairpin');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, to: '2001:db8::5', localhost: true }] }, 'portForwards[0].localhost');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, localhost: true, fromHost: false }] }, 'portForwards[0].localhost');
+});
+
+test('owner and group names: safe characters, chain names within 28 characters', () => {
+  rejects({ owner: '' }, 'owner', '');
+  rejects({ owner: 'a-b' }, 'owner', 'a-b');
+  rejects({ owner: 'lab"; -F' }, 'owner');
+  rejects({ owner: 'x'.repeat(17) }, 'owner', 'x'.repeat(17));
+  validateModel({ owner: 'x'.repeat(16) });
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, group: 'web-1' }] }, 'portForwards[0].group', 'web-1');
+  // VMHOST-lab-<group>-D: 7 + 3 + 1 + group + 2 <= 28 → group <= 15
+  validateModel({ owner: 'lab', portForwards: [{ ...fwd, group: 'g'.repeat(15) }] } as FirewallModel);
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, group: 'g'.repeat(16) }] }, 'portForwards[0].group');
+  rejects({ owner: 'x'.repeat(16), portForwards: [{ ...fwd, group: 'abc' }] }, 'portForwards[0].group', 'abc');
+});
+
+test('comments are validated, never pasted raw', () => {
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, comment: 'a"b' }] }, 'portForwards[0].comment', 'a"b');
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, comment: 'line\nbreak' }] }, 'portForwards[0].comment');
+  rejects({ owner: 'lab', forward: [{ action: 'accept', comment: '' }] }, 'forward[0].comment', '');
+  rejects({ owner: 'lab', forward: [{ action: 'accept', comment: 'x'.repeat(201) }] }, 'forward[0].comment');
+});
+
+test('unknown fields are refused (a typo must not silently drop a restriction)', () => {
+  rejects({ owner: 'lab', portForwards: [{ ...fwd, inInterfce: 'eth0' }] }, 'portForwards[0].inInterfce', 'eth0');
+  rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0', out: 'x' }] }, 'masquerade[0].out');
+  rejects({ owner: 'lab', lan: { interface: 'br0', subnets: ['192.168.0.0/24'], dhcpd: true } }, 'lan.dhcpd');
+  rejects({ owner: 'lab', portforwards: [] }, 'portforwards');
+  rejects(null, 'model');
+  rejects({ owner: 'lab', portForwards: {} }, 'portForwards');
+  rejects({ owner: 'lab', allowIcmpv6: 'yes' }, 'allowIcmpv6', 'yes');
+});
