@@ -1,5 +1,7 @@
 // Fresh network namespaces for integration tests, always removed afterwards.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { netns } from '@vmhost/net';
 
@@ -12,11 +14,46 @@ export function uniqueName(tag: string): string {
 }
 
 /**
+ * Each test namespace is recorded here with the pid of the process that made it, so that the
+ * sweep of a later run removes only namespaces whose creator is gone (and never those of a test
+ * run going on in parallel).
+ */
+export const OWNER_DIR = '/run/vmhost-tests';
+
+/** Records this process as the owner of the test namespace `name`. */
+export function recordOwner(name: string): void {
+  mkdirSync(OWNER_DIR, { recursive: true });
+  writeFileSync(join(OWNER_DIR, name), `${process.pid}\n`);
+}
+
+/** The pid recorded as owner of `name`, if any. */
+export function ownerOf(name: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(OWNER_DIR, name), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is a live process (a zombie counts as dead). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Creates a fresh namespace and registers its removal (and the killing, by pid, of processes left
  * inside it) with `t.after`, so it goes also when the test fails.
  */
 export async function freshNetns(t: TestContext, tag: string): Promise<string> {
   const name = uniqueName(tag);
+  recordOwner(name);
   await netns.add(name);
   t.after(() => removeNetns(name));
   return name;
@@ -34,6 +71,7 @@ export async function removeNetns(name: string): Promise<void> {
     }
   }
   await netns.delete(name);
+  rmSync(join(OWNER_DIR, name), { force: true });
 }
 
 /** Runs a command inside `name` and returns its stdout; throws with stderr on a non-zero exit. */

@@ -1,13 +1,18 @@
 // Removes what a crashed earlier test run left behind: network namespaces whose name starts with
-// the test prefix, after killing (by pid) the processes still running inside them. Run by
-// scripts/run-tests.mjs before the integration tests start.
+// the test prefix and whose creating process is gone, after killing (by pid) the processes still
+// running inside them. Namespaces of a test process that is still alive (a run going on in
+// parallel) are left alone. Run by scripts/run-tests.mjs before the integration tests start.
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { TEST_PREFIX } from './ns.js';
+import { isAlive, OWNER_DIR, ownerOf, TEST_PREFIX } from './ns.js';
 
 export async function sweep(prefix = TEST_PREFIX): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await netns.list()) {
     if (!name.startsWith(prefix)) continue;
+    const owner = ownerOf(name);
+    if (owner !== undefined && isAlive(owner)) continue;
     for (const pid of await netns.pids(name).catch(() => [] as number[])) {
       if (pid === process.pid) continue;
       try {
@@ -17,7 +22,21 @@ export async function sweep(prefix = TEST_PREFIX): Promise<string[]> {
       }
     }
     await netns.delete(name).catch(() => undefined);
+    rmSync(join(OWNER_DIR, name), { force: true });
     removed.push(name);
+  }
+  // Owner records of namespaces that no longer exist and whose owner is gone (a live owner may be
+  // between recording and creating its namespace).
+  let records: string[] = [];
+  try {
+    records = readdirSync(OWNER_DIR);
+  } catch {
+    /* none yet */
+  }
+  const present = new Set(await netns.list());
+  for (const r of records) {
+    const owner = ownerOf(r);
+    if (!present.has(r) && (owner === undefined || !isAlive(owner))) rmSync(join(OWNER_DIR, r), { force: true });
   }
   return removed;
 }
