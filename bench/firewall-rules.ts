@@ -4,7 +4,9 @@
 //   C. `iptables -A` per rule (what libvirt/Docker/CNI do)
 // plus the re-apply no-op and a one-group change at that size. Everything runs in a fresh `vmhb-`
 // namespace that is removed afterwards. Prints figures and ratios; asserts nothing.
-// Run: npm run bench -- bench/firewall-rules.ts [--sizes=1000,10000] [--no-per-rule]
+// A, A', B, the no-op and the group change are each measured --reps times (default 5, after one
+// warm-up apply) and the median is printed; C runs once (it takes a minute at 10,000).
+// Run: npm run bench -- bench/firewall-rules.ts [--sizes=1000,10000] [--reps=5] [--no-per-rule]
 import { randomBytes } from 'node:crypto';
 import { netns } from '@vmhost/net';
 import { apply, render, type FirewallModel, type PortForward } from '@vmhost/firewall';
@@ -12,6 +14,7 @@ import { apply, render, type FirewallModel, type PortForward } from '@vmhost/fir
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice(8) ?? '1000,10000').split(',').map(Number);
 const perRule = !args.includes('--no-per-rule');
+const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 5);
 const ns = `vmhb-fw-${randomBytes(3).toString('hex')}`;
 
 function forwards(n: number): PortForward[] {
@@ -76,6 +79,11 @@ async function countRules(): Promise<number> {
   return r.stdout.split('\n').filter((l) => l.startsWith('-A ')).length;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1] as number;
+}
+
 const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
 await netns.add(ns);
@@ -86,18 +94,27 @@ try {
     const m = model(n);
     const { text, commands } = handWritten(n);
     const tRender = await time(async () => render(m));
-    await reset();
-    const tApply = await time(() => apply(m, { netns: ns }));
-    const ours = await countRules();
-    const tNoop = await time(() => apply(m, { netns: ns }));
-    await reset();
-    const tApplyMulti = await time(() => apply(m, { netns: ns, check: 'multi' }));
     const changed: FirewallModel = { ...m, portForwards: m.portForwards!.map((f) => (f.group === 'g3' ? { ...f, toPort: 8080 } : f)) };
-    const tGroup = await time(() => apply(changed, { netns: ns }));
+    // Warm-up: the first apply of a size pays for JIT compilation and the first namespace entry.
     await reset();
-    const tRaw = await time(() => run('iptables-restore', ['--noflush'], text));
-    const raw = await countRules();
+    await apply(m, { netns: ns });
     await reset();
+    const s: Record<'apply' | 'multi' | 'raw' | 'noop' | 'group', number[]> = { apply: [], multi: [], raw: [], noop: [], group: [] };
+    let ours = 0;
+    let raw = 0;
+    for (let k = 0; k < reps; k++) {
+      s.apply.push(await time(() => apply(m, { netns: ns })));
+      ours = await countRules();
+      s.noop.push(await time(() => apply(m, { netns: ns })));
+      await reset();
+      s.multi.push(await time(() => apply(m, { netns: ns, check: 'multi' })));
+      s.group.push(await time(() => apply(changed, { netns: ns })));
+      await reset();
+      s.raw.push(await time(() => run('iptables-restore', ['--noflush'], text)));
+      raw = await countRules();
+      await reset();
+    }
+    const [tApply, tApplyMulti, tRaw, tNoop, tGroup] = [s.apply, s.multi, s.raw, s.noop, s.group].map(median) as [number, number, number, number, number];
     let tLoop = NaN;
     if (perRule) {
       tLoop = await time(async () => {
@@ -105,7 +122,7 @@ try {
       });
       await reset();
     }
-    console.log(`\n${n} port forwards (${ours} rules ours, ${raw} rules hand-written; C makes ${commands.length} iptables calls)`);
+    console.log(`\n${n} port forwards, median of ${reps} (${ours} rules ours, ${raw} rules hand-written; C makes ${commands.length} iptables calls)`);
     console.log(`  render only                 ${fmt(tRender)}`);
     console.log(`  A render+apply              ${fmt(tApply)}`);
     console.log(`  A' same, check: 'multi'     ${fmt(tApplyMulti)}  (no --test for a single batch)`);

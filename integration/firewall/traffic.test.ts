@@ -34,7 +34,7 @@ for (const family of [4, 6] as const) {
       ? { host: ADDR.host4, wan: ADDR.wan4, br: ADDR.br4, vm: ADDR.vm4 }
       : { host: ADDR.host6, wan: ADDR.wan6, br: ADDR.br6, vm: ADDR.vm6 };
     const m = model(family);
-    const previous = applySysctls(requiredSysctls(m), { netns: topo.host });
+    const previous = await applySysctls(requiredSysctls(m), { netns: topo.host });
     // the address-less forward rule is rendered for both families, so both need forwarding
     assert.deepEqual(previous.map((p) => `${p.key}=${p.value}`), ['net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0']);
     assert.equal(netns.readFileIn(topo.host, '/proc/sys/net/ipv4/ip_forward').trim(), '1');

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Rtnl, NetlinkError, ValidationError, SystemError, netns } from '@vmhost/net';
+import { Rtnl, NetlinkError, ValidationError, SystemError, Sysctl, netns } from '@vmhost/net';
 import { freshNetns, ipJson, sh } from '../helpers/ns.js';
 
 async function open(t: import('node:test').TestContext, tag: string): Promise<{ ns: string; h: Rtnl }> {
@@ -176,4 +176,11 @@ test('sysctls act inside the handle namespace only; the root namespace value is 
   await assert.rejects(h.sysctl.set('net.ipv4.ip_forward', '1\n0'), (e: unknown) => e instanceof ValidationError && e.field === 'value');
   await assert.rejects(h.sysctl.get('net.ipv4.no_such_key'), (e: unknown) => e instanceof SystemError && e.code === 'ENOENT');
   await assert.rejects(h.sysctl.set('net.ipv4.ip_forward', 'abc'), (e: unknown) => e instanceof SystemError && e.code === 'EINVAL');
+  // exchange: writes and returns the old value; Sysctl.in works without a netlink handle
+  const bare = Sysctl.in(ns);
+  assert.equal(await bare.exchange('net.ipv4.conf.eth0/5.forwarding', 0), '1');
+  assert.equal(netns.readFileIn(ns, '/proc/sys/net/ipv4/conf/eth0.5/forwarding').trim(), '0');
+  assert.equal(await bare.exchange('net.ipv6.conf.eth0.proxy_ndp', false), '1');
+  assert.equal(await h.sysctl.get('net.ipv6.conf.eth0.proxy_ndp'), '0');
+  assert.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(), rootForward, 'root namespace untouched');
 });

@@ -17,6 +17,11 @@ test('prefixes are masked and IPv6 is written as inet_ntop does', () => {
     ['::/0', '::/0'],
     ['::1', '::1/128'],
     ['::ffff:192.0.2.1', '::ffff:192.0.2.1/128'],
+    // as inet_ntop (and so ip6tables-save) prints them: IPv4-compatible with a dotted tail, ::2 not
+    ['::102:304', '::1.2.3.4/128'],
+    ['::2', '::2/128'],
+    ['::ffff:0:0/96', '::ffff:0.0.0.0/96'],
+    ['1:0:0:1::1/64', '1:0:0:1::/64'],
   ];
   for (const [input, want] of cases) assert.equal(canonicalPrefix(input), want, input);
   assert.equal(canonicalAddress('2001:db8:0000:0000:0000:0000:0000:0100'), '2001:db8::100');
@@ -45,4 +50,7 @@ test('requiredSysctls reports what the rules need and nothing more', () => {
   assert.throws(() => requiredSysctls({ owner: 'x', portForwards: [{ protocol: 'tcp', port: 1, to: '2001:db8::1' }] }, { raInterfaces: ['bad name'] }), {
     field: 'raInterfaces[0]',
   });
+  // an interface name with a dot is written with '/' in the key, as sysctl(8) does
+  const vlan = requiredSysctls({ owner: 'x', portForwards: [{ protocol: 'tcp', port: 1, to: '2001:db8::1' }] }, { raInterfaces: ['eth0.7'] });
+  assert.ok(vlan.some((s) => s.key === 'net.ipv6.conf.eth0/7.accept_ra'), JSON.stringify(vlan));
 });

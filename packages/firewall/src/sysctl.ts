@@ -1,11 +1,10 @@
 /**
  * The kernel settings the rules need: {@link requiredSysctls} reports them (pure), and
- * {@link applySysctls} writes them inside a namespace through `/proc/sys/net`, opened with the
- * main thread inside the namespace (`netns.runIn`), never through the `sysctl` program.
+ * {@link applySysctls} writes them inside a namespace through @vmhost/net's `Sysctl` (never the
+ * `sysctl` program).
  * @module
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { SystemError, ValidationError, netns, validateIfName, type NetnsRef } from '@vmhost/net';
+import { Sysctl as NetSysctl, sysctlPath, validateIfName, type NetnsRef } from '@vmhost/net';
 import type { FirewallModel } from './model.js';
 import { validateModel } from './validate.js';
 
@@ -28,6 +27,11 @@ export interface SysctlOptions {
   raInterfaces?: readonly string[];
 }
 
+/** An interface name inside a dotted key: '.' becomes '/', as sysctl(8) writes it (eth0.5 → eth0/5). */
+function keyPart(ifname: string): string {
+  return ifname.replace(/\./g, '/');
+}
+
 /**
  * The sysctls `model` needs: `net.ipv4.ip_forward` when anything IPv4 is forwarded,
  * `net.ipv6.conf.all.forwarding` (and `accept_ra=2` on `raInterfaces`) for IPv6, and
@@ -47,51 +51,33 @@ export function requiredSysctls(model: FirewallModel, options: SysctlOptions = {
     out.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', reason: 'IPv6 packets are forwarded between the uplink and the VMs' });
     (options.raInterfaces ?? []).forEach((i, n) => {
       validateIfName(i, `raInterfaces[${n}]`);
-      out.push({ key: `net.ipv6.conf.${i}.accept_ra`, value: '2', reason: `${i} learns its route from router advertisements, which forwarding would otherwise ignore` });
+      out.push({ key: `net.ipv6.conf.${keyPart(i)}.accept_ra`, value: '2', reason: `${i} learns its route from router advertisements, which forwarding would otherwise ignore` });
     });
   }
   if (m.portForwards.some((p) => p.localhost)) {
     const dev = m.lan?.interface ?? 'all';
-    out.push({ key: `net.ipv4.conf.${dev}.route_localnet`, value: '1', reason: 'forwards from 127.0.0.0/8 are routed to the VMs' });
+    out.push({ key: `net.ipv4.conf.${keyPart(dev)}.route_localnet`, value: '1', reason: 'forwards from 127.0.0.0/8 are routed to the VMs' });
   }
   return out;
 }
 
-function procPath(key: string): string {
-  if (!/^net\.[A-Za-z0-9_.-]+$/.test(key) || key.includes('..')) throw new ValidationError('key', key, 'expected a net.* sysctl key');
-  // Interface names may contain '.', which /proc/sys keeps as is: split only the fixed parts.
-  const m = /^net\.(ipv4|ipv6)\.conf\.(.+)\.([a-z_]+)$/.exec(key);
-  if (m) return `/proc/sys/net/${m[1]}/conf/${m[2]}/${m[3]}`;
-  return `/proc/sys/${key.replace(/\./g, '/')}`;
-}
-
 /**
- * Writes `sysctls` inside `options.netns` (or the caller's namespace when none is given) and
- * returns the previous values, so a caller can put them back.
- * Note: @vmhost/net has no sysctl API yet; this writes `/proc/sys/net` files directly, opened
- * inside the namespace.
- * @throws {SystemError} when a file cannot be opened or written (e.g. an interface that does not exist).
+ * Writes `sysctls` inside `options.netns` (or the caller's namespace when none is given) through
+ * @vmhost/net's {@link NetSysctl} and returns the previous values, so a caller can put them back
+ * (pass the result to this function again). If one write fails, the ones already made are put back
+ * before the error is thrown.
+ * @throws {ValidationError} a bad key. {@link SystemError} when a setting cannot be read or written
+ * (e.g. `ENOENT` for an interface that does not exist).
  */
-export function applySysctls(sysctls: readonly Sysctl[], options: { netns?: NetnsRef } = {}): Sysctl[] {
+export async function applySysctls(sysctls: readonly Sysctl[], options: { netns?: NetnsRef } = {}): Promise<Sysctl[]> {
+  const sys = NetSysctl.in(options.netns);
+  for (const s of sysctls) sysctlPath(s.key);
   const previous: Sysctl[] = [];
-  for (const s of sysctls) {
-    const path = procPath(s.key);
-    const open = (): number => openSync(path, 'r+');
-    let fd: number;
-    try {
-      fd = options.netns === undefined ? open() : netns.runIn(options.netns, open);
-    } catch (err) {
-      throw SystemError.from(err, `sysctl ${s.key} (${path})`);
-    }
-    try {
-      const old = readFileSync(fd, 'utf8').trim();
-      writeSync(fd, `${s.value}\n`, 0);
-      previous.push({ key: s.key, value: old, reason: 'previous value' });
-    } catch (err) {
-      throw SystemError.from(err, `writing sysctl ${s.key} (${path})`);
-    } finally {
-      closeSync(fd);
-    }
+  try {
+    for (const s of sysctls) previous.push({ key: s.key, value: await sys.exchange(s.key, s.value), reason: 'previous value' });
+  } catch (err) {
+    for (const p of [...previous].reverse()) await sys.set(p.key, p.value).catch(() => undefined);
+    throw err;
   }
   return previous;
 }

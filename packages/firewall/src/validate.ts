@@ -5,6 +5,7 @@
  * renderer works from. Pure.
  * @module
  */
+import { isIP } from 'node:net';
 import { ValidationError, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
 import type { Action, CtState, Family, FirewallModel } from './model.js';
 import { canonicalAddress, canonicalPrefix, familyOf } from './render/addr.js';
@@ -258,19 +259,41 @@ function lan(v: unknown): NormalizedLan {
   };
 }
 
-function forwardEntry(v: unknown, i: number, owner: string, lanN: NormalizedLan | undefined): NormalizedForward {
-  const field = `portForwards[${i}]`;
-  if (!isObject(v)) throw new ValidationError(field, v, 'expected a port forward object');
-  checkKeys(v, field, ['protocol', 'port', 'to', 'toPort', 'inInterface', 'destination', 'hairpin', 'fromHost', 'localhost', 'group', 'comment']);
-  if (v.protocol !== 'tcp' && v.protocol !== 'udp') throw new ValidationError(`${field}.protocol`, v.protocol, 'expected tcp or udp');
-  const port = portSpec(v.port, `${field}.port`);
-  const family = validateIp(v.to, `${field}.to`);
+const FORWARD_KEYS: ReadonlySet<string> = new Set(['protocol', 'port', 'to', 'toPort', 'inInterface', 'destination', 'hairpin', 'fromHost', 'localhost', 'group', 'comment']);
+
+/** Names already found valid in this model (10,000 forwards usually share a few). */
+interface Seen {
+  ifNames: Set<string>;
+  groups: Set<string>;
+}
+
+/**
+ * One port forward. Called 10,000 times for a big model: the common valid case builds no field
+ * names and no intermediate objects; every failure still names its field by the dotted path.
+ */
+/** `portForwards[i]` or `portForwards[i].key`, built only when an error needs it. */
+function pfField(i: number, key?: string): string {
+  return key === undefined ? `portForwards[${i}]` : `portForwards[${i}].${key}`;
+}
+
+function pfFlag(v: Record<string, unknown>, i: number, key: 'hairpin' | 'fromHost' | 'localhost', dflt: boolean): boolean {
+  return v[key] === undefined ? dflt : optBool(v[key], pfField(i, key), dflt);
+}
+
+function forwardEntry(v: unknown, i: number, owner: string, lanN: NormalizedLan | undefined, seen: Seen): NormalizedForward {
+  if (!isObject(v)) throw new ValidationError(pfField(i), v, 'expected a port forward object');
+  for (const k of Object.keys(v)) if (!FORWARD_KEYS.has(k)) throw new ValidationError(pfField(i, k), v[k], 'unknown field');
+  if (v.protocol !== 'tcp' && v.protocol !== 'udp') throw new ValidationError(pfField(i, 'protocol'), v.protocol, 'expected tcp or udp');
+  const p = v.port;
+  const port: [number, number] = typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535 ? [p, p] : portSpec(p, pfField(i, 'port'));
+  const ipf = typeof v.to === 'string' ? isIP(v.to) : 0;
+  const family: Family = ipf === 4 || ipf === 6 ? ipf : validateIp(v.to, pfField(i, 'to'));
   let toPort = port[0];
   if (v.toPort !== undefined) {
-    validateInt(v.toPort, `${field}.toPort`, 1, 65535);
+    validateInt(v.toPort, pfField(i, 'toPort'), 1, 65535);
     toPort = v.toPort;
     if (toPort + (port[1] - port[0]) > 65535) {
-      throw new ValidationError(`${field}.toPort`, v.toPort, `the range of ${port[1] - port[0] + 1} ports starting here ends above 65535`);
+      throw new ValidationError(pfField(i, 'toPort'), v.toPort, `the range of ${port[1] - port[0] + 1} ports starting here ends above 65535`);
     }
   }
   const out: NormalizedForward = {
@@ -280,37 +303,47 @@ function forwardEntry(v: unknown, i: number, owner: string, lanN: NormalizedLan 
     port,
     to: canonicalAddress(v.to as string),
     toPort,
-    hairpin: optBool(v.hairpin, `${field}.hairpin`, false),
-    fromHost: optBool(v.fromHost, `${field}.fromHost`, true),
-    localhost: optBool(v.localhost, `${field}.localhost`, false),
+    hairpin: pfFlag(v, i, 'hairpin', false),
+    fromHost: pfFlag(v, i, 'fromHost', true),
+    localhost: pfFlag(v, i, 'localhost', false),
   };
-  const inIf = iface(v.inInterface, `${field}.inInterface`);
-  if (inIf !== undefined) out.inInterface = inIf;
+  if (v.inInterface !== undefined) {
+    if (typeof v.inInterface !== 'string' || !seen.ifNames.has(v.inInterface)) {
+      validateIfName(v.inInterface, pfField(i, 'inInterface'));
+      seen.ifNames.add(v.inInterface);
+    }
+    out.inInterface = v.inInterface;
+  }
   if (v.destination !== undefined) {
-    const f = validateIp(v.destination, `${field}.destination`);
+    const f = validateIp(v.destination, pfField(i, 'destination'));
     if (f !== family) {
-      throw new ValidationError(`${field}.to`, v.to, `is an IPv${family} target for the IPv${f} destination ${String(v.destination)}`);
+      throw new ValidationError(pfField(i, 'to'), v.to, `is an IPv${family} target for the IPv${f} destination ${String(v.destination)}`);
     }
     out.destination = canonicalPrefix(v.destination as string);
   }
   if (out.hairpin) {
-    if (!lanN) throw new ValidationError(`${field}.hairpin`, v.hairpin, 'hairpin needs lan (its interface and subnets)');
+    if (!lanN) throw new ValidationError(pfField(i, 'hairpin'), v.hairpin, 'hairpin needs lan (its interface and subnets)');
     if (lanN.subnets[family].length === 0) {
-      throw new ValidationError(`${field}.hairpin`, v.hairpin, `hairpin needs an IPv${family} subnet in lan.subnets`);
+      throw new ValidationError(pfField(i, 'hairpin'), v.hairpin, `hairpin needs an IPv${family} subnet in lan.subnets`);
     }
   }
   if (out.localhost && family === 6) {
-    throw new ValidationError(`${field}.localhost`, v.localhost, 'IPv6 has no route_localnet: ::1 cannot be forwarded');
+    throw new ValidationError(pfField(i, 'localhost'), v.localhost, 'IPv6 has no route_localnet: ::1 cannot be forwarded');
   }
   if (out.localhost && !out.fromHost) {
-    throw new ValidationError(`${field}.localhost`, v.localhost, 'localhost needs fromHost');
+    throw new ValidationError(pfField(i, 'localhost'), v.localhost, 'localhost needs fromHost');
   }
   if (v.group !== undefined) {
-    validateGroup(v.group, owner, `${field}.group`);
+    if (typeof v.group !== 'string' || !seen.groups.has(v.group)) {
+      validateGroup(v.group, owner, pfField(i, 'group'));
+      seen.groups.add(v.group);
+    }
     out.group = v.group;
   }
-  const c = comment(v.comment, `${field}.comment`);
-  if (c !== undefined) out.comment = c;
+  if (v.comment !== undefined) {
+    const c = comment(v.comment, pfField(i, 'comment'));
+    if (c !== undefined) out.comment = c;
+  }
   return out;
 }
 
@@ -320,6 +353,66 @@ function overlaps(a: NormalizedForward, b: NormalizedForward): boolean {
   if (a.destination !== undefined && b.destination !== undefined && a.destination !== b.destination) return false;
   if (a.inInterface !== undefined && b.inInterface !== undefined && a.inInterface !== b.inInterface) return false;
   return true;
+}
+
+/**
+ * Whether two forwards take the same public port (same family and protocol, overlapping ports,
+ * and destinations and input interfaces equal or unset on one side). O(n log n): forwards are
+ * swept in port order and, per class of what they would clash with, only the highest port end so
+ * far is kept (a forward clashes with an earlier one exactly when such an end reaches its start).
+ */
+function anyClash(forwards: readonly NormalizedForward[]): boolean {
+  const sorted = [...forwards].sort((x, y) => x.port[0] - y.port[0]);
+  // highest end per key: `k|dest|if` (exact), `d|dest` (any if), `i|if` (any dest), `a` (all); '' = unset
+  const maxEnd = new Map<string, number>();
+  const reaches = (key: string, start: number): boolean => (maxEnd.get(key) ?? 0) >= start;
+  const raise = (key: string, end: number): void => {
+    if ((maxEnd.get(key) ?? 0) < end) maxEnd.set(key, end);
+  };
+  for (const f of sorted) {
+    const c = `${f.family}${f.protocol}`;
+    const d = f.destination ?? '';
+    const i = f.inInterface ?? '';
+    const start = f.port[0];
+    let hit: boolean;
+    if (d !== '' && i !== '') {
+      hit = reaches(`${c}k|${d}|${i}`, start) || reaches(`${c}k|${d}|`, start) || reaches(`${c}k||${i}`, start) || reaches(`${c}k||`, start);
+    } else if (d !== '') {
+      hit = reaches(`${c}d|${d}`, start) || reaches(`${c}d|`, start);
+    } else if (i !== '') {
+      hit = reaches(`${c}i|${i}`, start) || reaches(`${c}i|`, start);
+    } else {
+      hit = reaches(`${c}a`, start);
+    }
+    if (hit) return true;
+    const end = f.port[1];
+    raise(`${c}k|${d}|${i}`, end);
+    raise(`${c}d|${d}`, end);
+    raise(`${c}i|${i}`, end);
+    raise(`${c}a`, end);
+  }
+  return false;
+}
+
+/**
+ * The clash to report: of all clashing pairs, the one whose later forward comes first in the
+ * model. Only run when {@link anyClash} found one (this search may be quadratic).
+ */
+function findClash(forwards: readonly NormalizedForward[]): [NormalizedForward, NormalizedForward] | undefined {
+  if (!anyClash(forwards)) return undefined;
+  let clash: [NormalizedForward, NormalizedForward] | undefined;
+  const sorted = [...forwards].sort((x, y) => x.port[0] - y.port[0] || x.index - y.index);
+  let active: NormalizedForward[] = [];
+  for (const f of sorted) {
+    active = active.filter((a) => a.port[1] >= f.port[0]);
+    for (const a of active) {
+      if (!overlaps(a, f)) continue;
+      const [first, second] = a.index < f.index ? [a, f] : [f, a];
+      if (!clash || second.index < clash[1].index) clash = [first, second];
+    }
+    active.push(f);
+  }
+  return clash;
 }
 
 /**
@@ -353,30 +446,9 @@ export function validateModel(model: FirewallModel): NormalizedModel {
   const forward = list(m.forward, 'forward').map((r, i) => rule(r, `forward[${i}]`, 'forward'));
   const input = list(m.input, 'input').map((r, i) => rule(r, `input[${i}]`, 'input'));
   const output = list(m.output, 'output').map((r, i) => rule(r, `output[${i}]`, 'output'));
-  const portForwards = list(m.portForwards, 'portForwards').map((f, i) => forwardEntry(f, i, owner, lanN));
-  // Overlapping public ports: sweep each (family, protocol) bucket in port order, so 10,000
-  // forwards cost O(n log n) rather than n² comparisons.
-  const buckets = new Map<string, NormalizedForward[]>();
-  for (const f of portForwards) {
-    const key = `${f.family}/${f.protocol}`;
-    const b = buckets.get(key) ?? [];
-    b.push(f);
-    buckets.set(key, b);
-  }
-  let clash: [NormalizedForward, NormalizedForward] | undefined;
-  for (const b of buckets.values()) {
-    b.sort((x, y) => x.port[0] - y.port[0] || x.index - y.index);
-    let active: NormalizedForward[] = [];
-    for (const f of b) {
-      active = active.filter((a) => a.port[1] >= f.port[0]);
-      for (const a of active) {
-        if (!overlaps(a, f)) continue;
-        const [first, second] = a.index < f.index ? [a, f] : [f, a];
-        if (!clash || second.index < clash[1].index) clash = [first, second];
-      }
-      active.push(f);
-    }
-  }
+  const seen: Seen = { ifNames: new Set(), groups: new Set() };
+  const portForwards = list(m.portForwards, 'portForwards').map((f, i) => forwardEntry(f, i, owner, lanN, seen));
+  const clash = findClash(portForwards);
   if (clash) {
     const [a, b] = clash;
     throw new ValidationError(

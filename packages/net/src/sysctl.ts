@@ -6,9 +6,9 @@
  * the descriptor. Nothing is spawned (no `sysctl`).
  * @module
  */
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { SystemError, ValidationError } from './errors.js';
-import { runIn } from './netns.js';
+import { netnsPath, runIn, type NetnsRef } from './netns.js';
 
 /** Values `sysctl.set` takes: booleans become 1/0, arrays are joined by tabs (e.g. tcp_rmem). */
 export type SysctlValue = string | number | boolean | readonly number[];
@@ -53,7 +53,16 @@ export class Sysctl {
   /** @internal */
   constructor(private readonly nsPath: string) {}
 
-  private open(key: string, flags: 'r' | 'w'): number {
+  /**
+   * sysctls of a namespace without a netlink handle: `Sysctl.in('lab')`, or the caller's own
+   * namespace when `ref` is left out. The namespace is entered for each open, by its path.
+   * @throws {ValidationError} a bad namespace reference.
+   */
+  static in(ref?: NetnsRef): Sysctl {
+    return new Sysctl(ref === undefined ? '/proc/thread-self/ns/net' : netnsPath(ref));
+  }
+
+  private open(key: string, flags: 'r' | 'w' | 'r+'): number {
     const path = sysctlPath(key);
     try {
       return runIn({ path: this.nsPath }, () => openSync(path, flags));
@@ -92,7 +101,26 @@ export class Sysctl {
     const text = formatValue(value);
     const fd = this.open(key, 'w');
     try {
-      writeFileSync(fd, text);
+      writeSync(fd, text);
+    } catch (err) {
+      throw SystemError.from(err, `sysctl ${key}=${text}`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Writes a value and returns the one it replaced (trimmed), reading and writing through one
+   * descriptor (so the key must be readable): what a caller records to put the setting back later.
+   * @throws {ValidationError} bad key or value. {@link SystemError} e.g. `ENOENT`, `EINVAL`.
+   */
+  async exchange(key: string, value: SysctlValue): Promise<string> {
+    const text = formatValue(value);
+    const fd = this.open(key, 'r+');
+    try {
+      const previous = readFileSync(fd, 'utf8').trim();
+      writeSync(fd, text, 0);
+      return previous;
     } catch (err) {
       throw SystemError.from(err, `sysctl ${key}=${text}`);
     } finally {

@@ -1,9 +1,10 @@
 /**
  * Addresses and prefixes in the exact text iptables-save prints (masked network address, `/LEN`,
- * RFC 5952 IPv6), so that a rendered rule and the saved rule compare equal as strings. Pure.
+ * inet_ntop IPv6 through @vmhost/net's codec), so that a rendered rule and the saved rule compare equal as strings. Pure.
  * @module
  */
 import { isIP } from 'node:net';
+import { codec } from '@vmhost/net';
 import type { Family } from '../model.js';
 
 /** A prefix in canonical form. */
@@ -14,60 +15,22 @@ export interface Prefix {
   length: number;
 }
 
-/** Parses an address (already known valid for `isIP`) into bytes. */
+/** Parses an address (already known valid for `isIP`) into bytes (@vmhost/net's codec). */
 export function addressBytes(addr: string): Uint8Array {
-  const fam = isIP(addr);
-  if (fam === 4) return Uint8Array.from(addr.split('.').map(Number));
-  if (fam !== 6) throw new Error(`not an IP address: ${addr}`);
-  let text = addr;
-  const tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.slice(lastColon + 1).includes('.')) {
-    // IPv4-suffixed form (::ffff:1.2.3.4)
-    tail.push(...text.slice(lastColon + 1).split('.').map(Number));
-    text = `${text.slice(0, lastColon + 1)}0:0`;
-  }
-  const [head, rest] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
-  const hs = head ? head.split(':') : [];
-  const rs = rest !== undefined && rest !== '' ? rest.split(':') : [];
-  const groups = rest === undefined ? hs : [...hs, ...Array(8 - hs.length - rs.length).fill('0'), ...rs];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16);
-    out[i * 2] = v >> 8;
-    out[i * 2 + 1] = v & 0xff;
-  });
-  if (tail.length === 4) out.set(tail, 12);
-  return out;
+  return codec.parseIp(addr);
 }
 
-/** Formats address bytes the way inet_ntop does (lower case, longest zero run compressed). */
+/**
+ * Formats address bytes the way glibc's inet_ntop does, which is what iptables-save prints:
+ * @vmhost/net's RFC 5952 formatting (lower case, longest zero run compressed, `::ffff:a.b.c.d`),
+ * except that inet_ntop also writes an IPv4-compatible address (`::a.b.c.d`, six zero groups then
+ * a non-zero one) with a dotted tail, where RFC 5952 gives `::102:304`.
+ */
 export function formatAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(((bytes[i * 2] ?? 0) << 8) | (bytes[i * 2 + 1] ?? 0));
-  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms are printed with a dotted tail by glibc.
-  const v4tail = `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${v4tail}`;
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
+  if (bytes.length === 16 && (bytes[12] !== 0 || bytes[13] !== 0) && bytes.subarray(0, 12).every((b) => b === 0)) {
+    return `::${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
   }
-  if (bestLen < 2) return g.map((x) => x.toString(16)).join(':');
-  const left = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
-  const right = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
-  return `${left}::${right}`;
+  return codec.formatIp(bytes);
 }
 
 /** Parses `ADDR[/LEN]` (already validated) into a masked prefix; a bare address is a host prefix. */
@@ -96,6 +59,8 @@ export function canonicalPrefix(text: string): string {
 
 /** Canonical text of a single address. */
 export function canonicalAddress(text: string): string {
+  // node's isIP accepts only dotted quads without leading zeros: a valid IPv4 address is canonical
+  if (isIP(text) === 4) return text;
   return formatAddress(addressBytes(text));
 }
 

@@ -60,7 +60,8 @@ function onlyOursAndMarker(t: SavedTable, owner: string): boolean {
   return true;
 }
 
-function planTable(owner: string, name: TableName, want: TableSpec | undefined, cur: SavedTable | undefined, out: FamilyPlan): string[] {
+/** The section of one table (`*name ... COMMIT\n`), or '' when nothing changes there. */
+function planTable(owner: string, name: TableName, want: TableSpec | undefined, cur: SavedTable | undefined, out: FamilyPlan): string {
   const wantChains = want?.chains ?? [];
   const wantJumps = want?.jumps ?? [];
   if (!want && cur && onlyOursAndMarker(cur, owner)) {
@@ -69,11 +70,12 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
     if (hasOurs) {
       out.drop.push(name);
       for (const c of cur.chains.keys()) if (isOwnerChain(c, owner)) out.deleted.push(c);
-      return [];
+      return '';
     }
   }
   const decl: string[] = [];
   const dels: string[] = [];
+  // one string per chain: `-A NAME rule` lines (10,000 rules are joined once, not concatenated one by one)
   const appends: string[] = [];
   const inserts: string[] = [];
   const xs: string[] = [];
@@ -83,7 +85,7 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
     const exists = cur?.chains.has(c.name) ?? false;
     if (exists && sameRules(cur?.rules.get(c.name) ?? [], c.rules)) continue;
     decl.push(`:${c.name} - [0:0]`);
-    for (const r of c.rules) appends.push(`-A ${c.name} ${r}`);
+    if (c.rules.length > 0) appends.push(`-A ${c.name} ${c.rules.join(`\n-A ${c.name} `)}`);
     out.written.push(c.name);
   }
   if (cur) {
@@ -108,9 +110,8 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
     }
   }
   for (const j of pending) inserts.push(`-I ${j.chain} 1 ${j.spec}`);
-  const body = [...decl, ...dels, ...appends, ...inserts, ...xs];
-  if (body.length === 0) return [];
-  return [`*${name}`, ...body, 'COMMIT'];
+  if (decl.length + dels.length + appends.length + inserts.length + xs.length === 0) return '';
+  return [`*${name}`, ...decl, ...dels, ...appends, ...inserts, ...xs, 'COMMIT\n'].join('\n');
 }
 
 /**
@@ -119,10 +120,10 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
  */
 export function planFamily(owner: string, want: FamilySpec, current: SavedState): FamilyPlan {
   const out: FamilyPlan = { family: want.family, batch: '', drop: [], written: [], deleted: [] };
-  const lines: string[] = [];
+  let batch = '';
   for (const name of TABLES) {
-    lines.push(...planTable(owner, name, want.tables.find((t) => t.name === name), current.get(name), out));
+    batch += planTable(owner, name, want.tables.find((t) => t.name === name), current.get(name), out);
   }
-  out.batch = lines.length ? `${lines.join('\n')}\n` : '';
+  out.batch = batch;
   return out;
 }

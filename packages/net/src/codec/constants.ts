@@ -6,20 +6,22 @@
 
 /* eslint-disable @typescript-eslint/naming-convention */
 
-// Netlink header flags used by rtnetlink requests (linux/netlink.h).
-export const NLM_F_REQUEST = 0x01;
-export const NLM_F_MULTI = 0x02;
-export const NLM_F_ACK = 0x04;
-export const NLM_F_ECHO = 0x08;
-export const NLM_F_DUMP_INTR = 0x10;
-export const NLM_F_DUMP_FILTERED = 0x20;
-export const NLM_F_ROOT = 0x100;
-export const NLM_F_MATCH = 0x200;
-export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
-export const NLM_F_REPLACE = 0x100;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
-export const NLM_F_APPEND = 0x800;
+// Netlink header flags (linux/netlink.h): defined once, by the transport's framing.
+export {
+  NLM_F_REQUEST,
+  NLM_F_MULTI,
+  NLM_F_ACK,
+  NLM_F_ECHO,
+  NLM_F_DUMP_INTR,
+  NLM_F_DUMP_FILTERED,
+  NLM_F_ROOT,
+  NLM_F_MATCH,
+  NLM_F_DUMP,
+  NLM_F_REPLACE,
+  NLM_F_EXCL,
+  NLM_F_CREATE,
+  NLM_F_APPEND,
+} from '../transport/message.js';
 
 // Attribute header flags (linux/netlink.h).
 export const NLA_F_NESTED = 0x8000;
