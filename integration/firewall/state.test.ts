@@ -3,7 +3,8 @@
 // Docker-like chains and another owner's rules are left as they were.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FirewallError, apply, defaultRunner, remove, render, type FirewallModel, type Runner } from '@vmhost/firewall';
+import { FirewallError, apply, defaultRunner, defaultStarter, remove, render, type FirewallModel, type Runner, type Starter } from '@vmhost/firewall';
+import { netns } from '@vmhost/net';
 import { freshNetns, sh } from '../helpers/ns.js';
 import { saveStripped } from './topology.js';
 import { goldenModels, seedModel } from '../../test/firewall/models.js';
@@ -140,6 +141,52 @@ test('a batch that fails halfway (IPv6 commit refused by the kernel after IPv4 w
 
   // and the unchanged runner applies the changed model fine
   assert.equal((await apply(changed, { netns: ns })).changed, true);
+});
+
+test('pipelined commit with real programs: held iptables-restore runs are killed when --test refuses, and commit nothing', async (t) => {
+  const ns = await freshNetns(t, 'fwpipe');
+  await apply(seedModel, { netns: ns });
+  const seeded = await saveStripped(ns);
+  const changed: FirewallModel = { ...seedModel, portForwards: [...seedModel.portForwards!, { protocol: 'tcp', port: 8080, to: '192.168.0.150' }] };
+  const real = defaultStarter({ netns: ns });
+  const events: string[] = [];
+  let refuse = true;
+  const starter: Starter = (cmd, args) => {
+    const p = real(cmd, args);
+    const name = `${cmd} ${args.join(' ')}`.trim();
+    events.push(`start ${name}`);
+    const isTest = args.includes('--test');
+    return {
+      pid: p.pid,
+      write: (text) => p.write(text),
+      // the IPv4 tests are given a rule with an impossible port: refused in userspace
+      end: async (text) => {
+        const r = await p.end(refuse && isTest && cmd === 'iptables-restore' ? (text ?? '').replace(/COMMIT\n$/, '-A PREROUTING -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n') : text);
+        events.push(`exit ${name} ${r.code ?? r.signal}`);
+        return r;
+      },
+      kill: async () => {
+        const r = await p.kill();
+        events.push(`killed ${name} ${r.code ?? r.signal}`);
+        return r;
+      },
+    };
+  };
+  await assert.rejects(apply(changed, { netns: ns, starter }), { code: 'ERESTORE', stage: 'test' });
+  // the committing programs had been started before the tests ended, and were killed, not committed
+  const firstExit = events.findIndex((e) => e.startsWith('exit iptables-restore --test'));
+  assert.ok(events.slice(0, firstExit).includes('start iptables-restore --noflush'), events.join('; '));
+  assert.ok(events.some((e) => e === 'killed iptables-restore --noflush SIGKILL'), events.join('; '));
+  assert.ok(!events.some((e) => e.startsWith('exit iptables-restore --noflush')), events.join('; '));
+  assert.equal(await saveStripped(ns), seeded, 'nothing committed');
+  // no iptables-restore of ours is left behind in the namespace
+  assert.deepEqual(await netns.pids(ns), []);
+  // and with the test passing, the same starter commits through the held programs
+  refuse = false;
+  events.length = 0;
+  assert.equal((await apply(changed, { netns: ns, starter })).changed, true);
+  assert.ok(events.includes('exit iptables-restore --noflush 0'), events.join('; '));
+  assert.match(await sh(ns, 'iptables-save', ['-t', 'nat']), /--dport 8080 -j DNAT --to-destination 192\.168\.0\.150:8080/);
 });
 
 test('remove of an owner that has nothing, and owner names are validated before anything runs', async (t) => {
