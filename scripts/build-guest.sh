@@ -10,11 +10,16 @@
 # /init prints markers on the serial console (console=ttyS0):
 #   VMHOST-GUEST: init                 /init started
 #   VMHOST-GUEST: ip <addr>            DHCP lease on eth0 (udhcpc)
-#   VMHOST-GUEST: ready                busybox httpd serves on port 80
+#   VMHOST-GUEST: ip6 <addr/len>       the static IPv6 address from the kernel command line is set
+#   VMHOST-GUEST: ready                busybox httpd serves on port 80, the banners on 22 and 25
 #   VMHOST-GUEST: powerdown            the ACPI power button was pressed; it then runs `poweroff -f`
+# Kernel command line (optional): vmhost.name=NAME (default "guest"), vmhost.ip6=ADDR/LEN and
+#   vmhost.gw6=ADDR (a static IPv6 address and default route on eth0, set without DAD).
+# Banners (busybox nc, IPv4 and IPv6): port 22 "SSH-2.0-vmhost-guest NAME", port 25 "220 NAME ESMTP vmhost-guest".
 # HTTP service: GET /            "vmhost-guest <mac of eth0>"
 #               GET /cgi-bin/disk          the first 64 bytes of /dev/vda (NUL bytes stripped)
 #               GET /cgi-bin/write?TEXT    writes TEXT at offset 0 of /dev/vda (fsync), answers "ok"
+#               GET /cgi-bin/fetch?URL     what `wget -O- URL` gets from inside the guest (outbound test)
 #
 # Idempotent and fast: when .cache/guest holds a build made by this very script, it does nothing.
 # VMHOST_GUEST_KERNEL=linux-image-6.1.0-NN-amd64 picks a kernel package (default: what the
@@ -88,12 +93,29 @@ esac
 exit 0
 EOF
 
+cat > "$root/bin/banner22" <<'EOF'
+#!/bin/busybox sh
+echo "SSH-2.0-vmhost-guest $(cat /etc/guest-name)"
+EOF
+
+cat > "$root/bin/banner25" <<'EOF'
+#!/bin/busybox sh
+echo "220 $(cat /etc/guest-name) ESMTP vmhost-guest"
+EOF
+
 cat > "$root/www/cgi-bin/disk" <<'EOF'
 #!/bin/busybox sh
 echo "Content-Type: text/plain"
 echo
 echo 3 > /proc/sys/vm/drop_caches
 dd if=/dev/vda bs=64 count=1 2>/dev/null | tr -d '\000'
+EOF
+
+cat > "$root/www/cgi-bin/fetch" <<'EOF'
+#!/bin/busybox sh
+echo "Content-Type: text/plain"
+echo
+wget -q -O- "$QUERY_STRING" 2>&1
 EOF
 
 cat > "$root/www/cgi-bin/write" <<'EOF'
@@ -123,6 +145,16 @@ for ev in /sys/class/input/event*; do
 done
 
 ip link set lo up
+name=guest; ip6=; gw6=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    vmhost.name=*) name=${arg#vmhost.name=} ;;
+    vmhost.ip6=*) ip6=${arg#vmhost.ip6=} ;;
+    vmhost.gw6=*) gw6=${arg#vmhost.gw6=} ;;
+  esac
+done
+echo "$name" > /etc/guest-name
+hostname "$name"
 mac=$(cat /sys/class/net/eth0/address 2>/dev/null)
 echo "vmhost-guest $mac" > /www/index.html
 chmod 755 /www/cgi-bin/*
@@ -130,19 +162,26 @@ if [ -n "$mac" ]; then
   ip link set eth0 up
   udhcpc -i eth0 -s /etc/udhcpc.script -t 30 -T 1 -A 1 -b -q > /dev/null 2>&1
   [ -f /tmp/ip ] && say "ip $(cat /tmp/ip)"
+  if [ -n "$ip6" ]; then
+    echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
+    ip -6 addr add "$ip6" dev eth0 && say "ip6 $ip6"
+    [ -n "$gw6" ] && ip -6 route add default via "$gw6" dev eth0
+  fi
 fi
 httpd -p 80 -h /www
+nc -ll -p 22 -e /bin/banner22 &
+nc -ll -p 25 -e /bin/banner25 &
 say ready
 while true; do sleep 3600; done
 EOF
-chmod 755 "$root/init" "$root/etc/udhcpc.script" "$root/www/cgi-bin/"*
+chmod 755 "$root/init" "$root/etc/udhcpc.script" "$root/www/cgi-bin/"* "$root/bin/banner22" "$root/bin/banner25"
 
 mkdir -p "$out"
 (cd "$root" && find . | sort | "$busybox" cpio -o -H newc 2>/dev/null) | gzip -9 > "$work/initrd.img"
 cp "$work/pkg/boot/vmlinuz-$kver" "$work/vmlinuz"
 mods_json=$(printf '"%s",' "${order[@]}")
 cat > "$work/guest.json" <<EOF
-{"package": "$pkg", "kernel": "$kver", "modules": [${mods_json%,}], "append": "console=ttyS0 panic=-1 quiet", "markers": {"init": "VMHOST-GUEST: init", "ip": "VMHOST-GUEST: ip ", "ready": "VMHOST-GUEST: ready", "powerdown": "VMHOST-GUEST: powerdown"}}
+{"package": "$pkg", "kernel": "$kver", "modules": [${mods_json%,}], "append": "console=ttyS0 panic=-1 quiet", "markers": {"init": "VMHOST-GUEST: init", "ip": "VMHOST-GUEST: ip ", "ip6": "VMHOST-GUEST: ip6 ", "ready": "VMHOST-GUEST: ready", "powerdown": "VMHOST-GUEST: powerdown"}}
 EOF
 mv "$work/vmlinuz" "$work/initrd.img" "$work/guest.json" "$out/"
 echo "$self_hash" > "$out/stamp"

@@ -34,6 +34,9 @@ if [ -f packages/net/binding.gyp ]; then
 fi
 
 npx --no-install tsc -b
+# npm links the vmhost bin at install time, before dist/cli.js exists: make it executable now.
+chmod +x packages/host/dist/cli.js
+[ -e node_modules/.bin/vmhost ] || ln -s ../@vmhost/host/dist/cli.js node_modules/.bin/vmhost
 
 if [ -x scripts/build-guest.sh ]; then
   scripts/build-guest.sh

@@ -7,14 +7,18 @@
 //    |     └─ vm1 ↔ eth0   vm2 (192.168.0.200, 2001:db8:1::200, gateway the host)
 //
 // wan has no route to the VM subnets: it reaches the VMs only through the host's DNAT, and the
-// VMs reach wan only through masquerade. The links are made with `ip` (tests may use it; the
-// rtnetlink API of @vmhost/net was not exported yet when this was written). IPv6 DAD is off in
-// every namespace, so addresses are usable at once.
+// VMs reach wan only through masquerade. The namespaces, links, addresses and routes are made by
+// the lab kit of @vmhost/host (packages/host/src/lab.ts, no `ip` spawned); its IPv6 addresses skip
+// DAD, so they are usable at once.
 // Also: a tiny TCP server/client in Node, run inside the namespaces, that reports the peer address.
 import type { TestContext } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { netns } from '@vmhost/net';
-import { freshNetns, sh } from '../helpers/ns.js';
+import { Lab } from '../../packages/host/src/lab.js';
+import { sh } from '../helpers/ns.js';
+
+/** Prefix of the firewall tests' lab namespaces (swept by scripts/run-tests.mjs). */
+export const FW_LAB_PREFIX = 'vmhl-fw-';
 
 export interface Topology {
   wan: string;
@@ -38,40 +42,24 @@ export const ADDR = {
 
 /** Builds the topology; everything is removed when the test ends. */
 export async function topology(t: TestContext): Promise<Topology> {
-  const [wan, host, vm, vm2] = await Promise.all([
-    freshNetns(t, 'fww'),
-    freshNetns(t, 'fwh'),
-    freshNetns(t, 'fwv'),
-    freshNetns(t, 'fwv2'),
-  ]);
-  for (const ns of [wan, host, vm, vm2]) {
-    for (const k of ['all', 'default']) {
-      await sh(ns, 'sysctl', ['-qw', `net.ipv6.conf.${k}.accept_dad=0`]);
-    }
-    await sh(ns, 'ip', ['link', 'set', 'lo', 'up']);
-  }
-  await sh(host, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', wan]);
-  await sh(host, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-  await sh(host, 'ip', ['link', 'add', 'vm0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm]);
-  await sh(host, 'ip', ['link', 'add', 'vm1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm2]);
-  await sh(host, 'ip', ['link', 'set', 'vm0', 'master', 'br0', 'up']);
-  await sh(host, 'ip', ['link', 'set', 'vm1', 'master', 'br0', 'up']);
-  const addrs: Array<[string, string, string[]]> = [
-    [wan, 'eth0', [`${ADDR.wan4}/24`, `${ADDR.wan6}/64`]],
-    [host, 'eth0', [`${ADDR.host4}/24`, `${ADDR.host6}/64`]],
-    [host, 'br0', [`${ADDR.br4}/24`, `${ADDR.br6}/64`]],
-    [vm, 'eth0', [`${ADDR.vm4}/24`, `${ADDR.vm6}/64`]],
-    [vm2, 'eth0', [`${ADDR.vm2v4}/24`, `${ADDR.vm2v6}/64`]],
-  ];
-  for (const [ns, dev, list] of addrs) {
-    for (const a of list) await sh(ns, 'ip', ['addr', 'add', a, 'dev', dev, ...(a.includes(':') ? ['nodad'] : [])]);
-    await sh(ns, 'ip', ['link', 'set', dev, 'up']);
-  }
-  for (const ns of [vm, vm2]) {
-    await sh(ns, 'ip', ['route', 'add', 'default', 'via', ADDR.br4]);
-    await sh(ns, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.br6]);
-  }
-  return { wan, host, vm, vm2 };
+  const gateways = [{ to: 'default', via: ADDR.br4 }, { to: 'default', via: ADDR.br6 }];
+  const lab = await Lab.create({
+    prefix: FW_LAB_PREFIX,
+    namespaces: {
+      wan: {},
+      host: { bridges: { br0: {} }, addresses: { br0: [`${ADDR.br4}/24`, `${ADDR.br6}/64`] } },
+      vm: {},
+      vm2: {},
+    },
+    links: [
+      { a: { ns: 'host', name: 'eth0' }, b: { ns: 'wan', name: 'eth0' }, addresses: { a: [`${ADDR.host4}/24`, `${ADDR.host6}/64`], b: [`${ADDR.wan4}/24`, `${ADDR.wan6}/64`] } },
+      { a: { ns: 'host', name: 'vm0', master: 'br0' }, b: { ns: 'vm', name: 'eth0' }, addresses: { b: [`${ADDR.vm4}/24`, `${ADDR.vm6}/64`] } },
+      { a: { ns: 'host', name: 'vm1', master: 'br0' }, b: { ns: 'vm2', name: 'eth0' }, addresses: { b: [`${ADDR.vm2v4}/24`, `${ADDR.vm2v6}/64`] } },
+    ],
+    routes: { vm: gateways, vm2: gateways },
+  });
+  t.after(() => lab.close());
+  return { wan: lab.ns('wan'), host: lab.ns('host'), vm: lab.ns('vm'), vm2: lab.ns('vm2') };
 }
 
 const SERVER = `

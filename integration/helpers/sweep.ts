@@ -2,9 +2,12 @@
 // the test prefix and whose creating process is gone, after killing (by pid) the processes still
 // running inside them. Namespaces of a test process that is still alive (a run going on in
 // parallel) are left alone. Run by scripts/run-tests.mjs before the integration tests start.
+// Tests built on the lab kit (@vmhost/host's Lab) name their namespaces with LAB_TEST_PREFIX
+// (e.g. `vmhl-t-…`, `vmhl-fw-…`); their leftovers are removed by Lab.sweep with that prefix.
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
+import { Lab } from '../../packages/host/src/lab.js';
 import { isAlive, OWNER_DIR, ownerOf, TEST_PREFIX } from './ns.js';
 
 export async function sweep(prefix = TEST_PREFIX): Promise<string[]> {
@@ -41,7 +44,10 @@ export async function sweep(prefix = TEST_PREFIX): Promise<string[]> {
   return removed;
 }
 
+/** The prefix of every lab namespace the integration tests make (a prefix of each test's own). */
+export const LAB_TEST_PREFIX = 'vmhl-';
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const removed = await sweep();
+  const removed = [...(await sweep()), ...(await Lab.sweep(LAB_TEST_PREFIX))];
   if (removed.length) console.error(`sweep: removed leftover namespaces ${removed.join(' ')}`);
 }

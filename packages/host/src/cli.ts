@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * The `vmhost` command (bin of @vmhost/host). Everything but wiring to the process lives in
+ * `cli-lib.ts`; this file runs {@link main} only when executed directly, so importing it is
+ * harmless. Run `vmhost --help` for the commands.
+ * @module
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { main } from './cli-lib.js';
+
+export { main, defaultDeps, type CliDeps, type CliIO } from './cli-lib.js';
+
+/** Whether this module is the script node was started with (also through the npm bin symlink). */
+function executedDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (executedDirectly()) {
+  // `vmhost status | head` closes the pipe early: that is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
+  const io = {
+    out: (s: string): void => void process.stdout.write(`${s}\n`),
+    err: (s: string): void => void process.stderr.write(`${s}\n`),
+    isTTY: process.stdout.isTTY === true,
+  };
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+      // Engine handles (sockets, timers) must not keep the command alive once it is done.
+      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+    },
+    (e: unknown) => {
+      process.stderr.write(`vmhost: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`, () => process.exit(1));
+    },
+  );
+}

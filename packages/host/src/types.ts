@@ -1,0 +1,257 @@
+/**
+ * The shared types of @vmhost/host: the host file as users write it ({@link HostFile}), the
+ * validated and resolved form every other module works on ({@link ResolvedHost}), and the shapes
+ * of plans, reports and status.
+ * @module
+ */
+import type { NetnsRef } from '@vmhost/net';
+
+/** A port or an inclusive port range `[first, last]`. */
+export type PortSpec = number | readonly [number, number];
+
+/** One published port of a VM, as written in the host file. */
+export interface ForwardSpec {
+  /** The public port or range on the host. */
+  port: PortSpec;
+  /** The VM's port (first of the range). Default: `port` (its first port for a range). */
+  toPort?: number;
+  /** Default `tcp`. */
+  protocol?: 'tcp' | 'udp';
+}
+
+/** A disk of a VM, as written in the host file (paths relative to the host file's directory). */
+export interface DiskSpec {
+  file: string;
+  format?: 'qcow2' | 'raw';
+  cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+  readOnly?: boolean;
+}
+
+/** One VM, as written in the host file. */
+export interface VmSpec {
+  /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `vmt-<name>`, at most 15 bytes). */
+  name: string;
+  /** The NIC's MAC (unicast). Default: a stable locally administered MAC from the name. */
+  mac?: string;
+  /** Static DHCP lease by MAC; inside the bridge's IPv4 subnet, not the bridge's own address. */
+  ipv4: string;
+  /** The VM's own public IPv6 address, inside `ipv6.prefix`. */
+  ipv6?: string;
+  /** Default 256. */
+  memoryMiB?: number;
+  /** Default 1. */
+  cpus?: number;
+  /** Default 'auto' (KVM only where it really works). */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** Kernel for direct boot (path). */
+  kernel?: string;
+  /** Initial ramdisk (path); needs `kernel`. */
+  initrd?: string;
+  /** Kernel command line; needs `kernel`. */
+  append?: string;
+  /** One disk (path) or several. */
+  disk?: string | DiskSpec | Array<string | DiskSpec>;
+  /** Published ports. */
+  forwards?: ForwardSpec[];
+  /** Start the VM on apply. Default true. */
+  autostart?: boolean;
+}
+
+/** The host file (YAML or JSON). */
+export interface HostFile {
+  /** The uplink interface (e.g. `eth0`); must exist when applying. */
+  uplink: string;
+  /**
+   * Names this host's objects: the firewall owner (chains `VMHOST-<name>-...`) and the default state
+   * directory. Letters, digits, `_`, at most 16. Default: `host`.
+   */
+  name?: string;
+  /** The host's public IPv4 address on the uplink, when forwards should match it only. Default: any local address. */
+  publicIPv4?: string;
+  bridge: {
+    name: string;
+    /** The bridge's MAC (and the veth end's, as in the seed). */
+    mac?: string;
+    /** A veth pair whose first end is enslaved to the bridge (gives the bridge a stable MAC). */
+    veth?: { name: string; peer: string };
+    /** The bridge's address and the VM subnet, e.g. `192.168.0.1/24`. */
+    ipv4: string;
+    /** The bridge's IPv6 address in the VMs' prefix, e.g. `2001:db8:8:5688::1/64` (the VMs' IPv6 gateway). */
+    ipv6?: string;
+    /** Default false (as in the seed: `brctl stp br0 off`). */
+    stp?: boolean;
+  };
+  /** DHCP/DNS by dnsmasq on the bridge. Left out: no dnsmasq. */
+  dhcp?: {
+    /** First and last address of the dynamic range (inside the bridge subnet). */
+    range: [string, string];
+    /** dnsmasq lease time (`72h`, `30m`, `3600`, `infinite`). Default `12h`. */
+    leaseTime?: string;
+    /** Local DNS domain (`domain=` / `local=/lan/`). */
+    domain?: string;
+  };
+  ipv6?: {
+    /** The /64 (or other prefix) the provider gives the uplink, e.g. `2001:db8:8:5688::/64`. */
+    prefix: string;
+    /**
+     * `routed`: each VM answers on its own address (proxy NDP on the uplink, a /128 route per VM via
+     * the bridge, IPv6 forwarding). `proxy` (plan B): the VM addresses are put on the uplink and a
+     * TCP proxy forwards each VM's published ports to its IPv4 address.
+     */
+    mode: 'routed' | 'proxy';
+    /** The uplink learns its default route from router advertisements (sets accept_ra=2). Default false. */
+    acceptRa?: boolean;
+    /** Limits of the plan-B proxy. */
+    proxy?: { maxConnections?: number; idleTimeoutMs?: number; connectTimeoutMs?: number };
+  };
+  vms?: VmSpec[];
+}
+
+/** An address with its prefix, as parsed from `a.b.c.d/len` or `x::y/len`. */
+export interface Cidr {
+  /** 4 or 6. */
+  family: 4 | 6;
+  /** The address as written in canonical form (`192.168.0.1`, `2001:db8::1`). */
+  address: string;
+  prefixLength: number;
+  /** `address/prefixLength`. */
+  cidr: string;
+  /** The network, canonical, with its length: `192.168.0.0/24`. */
+  network: string;
+}
+
+/** A forward after defaults. */
+export interface ResolvedForward {
+  protocol: 'tcp' | 'udp';
+  port: PortSpec;
+  toPort: number;
+}
+
+/** A disk after defaults, with an absolute path. */
+export interface ResolvedDisk {
+  file: string;
+  format: 'qcow2' | 'raw';
+  cache: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+  readOnly: boolean;
+}
+
+/** A VM after validation and defaults. */
+export interface ResolvedVm {
+  name: string;
+  mac: string;
+  ipv4: string;
+  ipv6?: string;
+  /** `vmt-<name>`. */
+  tap: string;
+  memoryMiB: number;
+  cpus: number;
+  accel: 'auto' | 'kvm' | 'tcg';
+  /** Absolute paths. */
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  disks: ResolvedDisk[];
+  forwards: ResolvedForward[];
+  autostart: boolean;
+}
+
+/** The host file after validation and defaults: what plan/apply/down/status take. */
+export interface ResolvedHost {
+  /** Default `host`. */
+  name: string;
+  uplink: string;
+  publicIPv4?: string;
+  bridge: {
+    name: string;
+    mac?: string;
+    veth?: { name: string; peer: string };
+    ipv4: Cidr;
+    ipv6?: Cidr;
+    stp: boolean;
+  };
+  dhcp?: { range: [string, string]; leaseTime: string; domain?: string };
+  ipv6?: {
+    prefix: Cidr;
+    mode: 'routed' | 'proxy';
+    acceptRa: boolean;
+    proxy: { maxConnections: number; idleTimeoutMs: number; connectTimeoutMs: number };
+  };
+  vms: ResolvedVm[];
+}
+
+/** Where and how the engine works. */
+export interface HostOptions {
+  /** Act inside this network namespace (the CLI's `--netns`). Default: the caller's. */
+  netns?: NetnsRef;
+  /**
+   * Directory of the state file, dnsmasq's and the proxy's files and the VMs' run dirs. Default
+   * `/run/vmhost/<name>` (or `/run/vmhost/<netns>/<name>` with a named netns).
+   */
+  stateDir?: string;
+  /** Progress of long steps, as they happen. */
+  onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Called before each step of apply; when it throws (or rejects), that step fails and the steps
+   * before it are undone. For confirmation prompts, and for fault injection in tests.
+   */
+  beforeStep?: (step: Step, index: number) => void | Promise<void>;
+}
+
+/** What a step does. */
+export type StepAction = 'create' | 'update' | 'delete' | 'start' | 'stop' | 'restart' | 'set';
+
+/** One step of a plan. */
+export interface Step {
+  /** Stable id, e.g. `link:br0`, `address:br0:192.168.0.1/24`, `vm:web`, `firewall`, `sysctl:net.ipv4.ip_forward`. */
+  id: string;
+  action: StepAction;
+  /** One line for people: `create bridge br0 (mac de:ad:be:ef:24:31, stp off)`. */
+  description: string;
+}
+
+/** A plan: the steps apply would carry out, in order. Empty when the host is as the spec says. */
+export interface Plan {
+  steps: Step[];
+}
+
+/** A progress event of apply/down. */
+export type ProgressEvent =
+  | { type: 'step-start'; step: Step; index: number; total: number }
+  | { type: 'step-done'; step: Step; index: number; total: number; ms: number }
+  | { type: 'step-failed'; step: Step; index: number; total: number; error: Error }
+  | { type: 'undo-start'; step: Step }
+  | { type: 'undo-done'; step: Step }
+  | { type: 'undo-failed'; step: Step; error: Error };
+
+/** What apply or down did. */
+export interface Report {
+  /** The steps carried out, in order. */
+  steps: Array<Step & { ms: number }>;
+  /** False when nothing needed doing. */
+  changed: boolean;
+  ms: number;
+}
+
+/** One DHCP lease (from dnsmasq's lease file). */
+export interface Lease {
+  /** null for an infinite lease. */
+  expires: Date | null;
+  mac: string;
+  ipv4: string;
+  hostname: string | null;
+}
+
+/** What `status` shows. */
+export interface HostStatus {
+  name: string;
+  netns?: string;
+  bridge: { name: string; exists: boolean; up: boolean; addresses: string[] };
+  uplink: { name: string; exists: boolean; up: boolean; addresses: string[] };
+  vms: Array<{ name: string; running: boolean; qmpStatus?: string; pid?: number; mac: string; ipv4: string; ipv6?: string; tap: string }>;
+  forwards: Array<{ vm: string; protocol: 'tcp' | 'udp'; port: PortSpec; to: string; toPort: number }>;
+  ipv6?: { mode: 'routed' | 'proxy'; prefix: string; proxyNeighbors: string[]; routes: string[]; proxy?: { running: boolean; pid?: number } };
+  dnsmasq?: { running: boolean; pid?: number };
+  leases: Lease[];
+  /** Whether the state file says this host is applied. */
+  applied: boolean;
+}

@@ -1,0 +1,625 @@
+// The vmhost CLI against fake engine functions: output, exit codes, --json shapes, help, usage
+// errors, spec errors, apply failures and what reaches the engine (names, HostOptions).
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { ValidationError, VmhostError } from '@vmhost/net';
+import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli-lib.js';
+import type { HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
+
+const HOST: ResolvedHost = {
+  name: 'lab',
+  uplink: 'eth0',
+  bridge: {
+    name: 'br0',
+    ipv4: { family: 4, address: '192.168.0.1', prefixLength: 24, cidr: '192.168.0.1/24', network: '192.168.0.0/24' },
+    stp: false,
+  },
+  vms: [],
+};
+
+const STEPS: Step[] = [
+  { id: 'link:br0', action: 'create', description: 'create bridge br0 (mac de:ad:be:ef:24:31, stp off)' },
+  { id: 'address:br0:192.168.0.1/24', action: 'create', description: 'add address 192.168.0.1/24 to br0' },
+  { id: 'sysctl:net.ipv4.ip_forward', action: 'set', description: 'set net.ipv4.ip_forward = 1' },
+  { id: 'link:old0', action: 'delete', description: 'delete link old0' },
+  { id: 'vm:web', action: 'start', description: 'start vm web' },
+];
+
+const STATUS: HostStatus = {
+  name: 'lab',
+  netns: 'labns',
+  bridge: { name: 'br0', exists: true, up: true, addresses: ['192.168.0.1/24', '2001:db8::1/64'] },
+  uplink: { name: 'eth0', exists: true, up: true, addresses: ['203.0.113.5/24'] },
+  vms: [
+    { name: 'web', running: true, qmpStatus: 'running', pid: 4242, mac: '52:54:00:12:34:56', ipv4: '192.168.0.10', ipv6: '2001:db8::10', tap: 'vmt-web' },
+    { name: 'db', running: false, mac: '52:54:00:12:34:57', ipv4: '192.168.0.11', tap: 'vmt-db' },
+  ],
+  forwards: [
+    { vm: 'web', protocol: 'tcp', port: 8080, to: '192.168.0.10', toPort: 80 },
+    { vm: 'web', protocol: 'udp', port: [6000, 6010], to: '192.168.0.10', toPort: 6000 },
+  ],
+  ipv6: { mode: 'routed', prefix: '2001:db8::/64', proxyNeighbors: ['2001:db8::10'], routes: ['2001:db8::10/128 dev br0'] },
+  dnsmasq: { running: true, pid: 777 },
+  leases: [
+    { expires: new Date('2030-01-02T03:04:05Z'), mac: '52:54:00:12:34:56', ipv4: '192.168.0.10', hostname: 'web' },
+    { expires: null, mac: '52:54:00:12:34:57', ipv4: '192.168.0.11', hostname: null },
+  ],
+  applied: true,
+};
+
+type Call = { fn: string; args: unknown[] };
+
+/** Fake deps that record their calls; `over` replaces single functions. */
+function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] } {
+  const calls: Call[] = [];
+  const rec = <T>(fn: string, args: unknown[], value: T): T => {
+    calls.push({ fn, args });
+    return value;
+  };
+  const report = (steps: Step[]): Report => ({ steps: steps.map((s) => ({ ...s, ms: 3 })), changed: steps.length > 0, ms: 1500 });
+  const deps: CliDeps = {
+    loadHostFile: async (path) => rec('loadHostFile', [path], HOST),
+    plan: async (host, options) => rec('plan', [host, options], { steps: STEPS }),
+    apply: async (host, options) => {
+      rec('apply', [host, options], undefined);
+      STEPS.forEach((step, index) => {
+        options?.onProgress?.({ type: 'step-start', step, index, total: STEPS.length });
+        options?.onProgress?.({ type: 'step-done', step, index, total: STEPS.length, ms: 12 });
+      });
+      return report(STEPS);
+    },
+    down: async (host, options) => {
+      rec('down', [host, options], undefined);
+      const step: Step = { id: 'link:br0', action: 'delete', description: 'delete bridge br0' };
+      options?.onProgress?.({ type: 'step-start', step, index: 0, total: 1 });
+      options?.onProgress?.({ type: 'step-done', step, index: 0, total: 1, ms: 7 });
+      return report([step]);
+    },
+    status: async (host, options) => rec('status', [host, options], STATUS),
+    startVm: async (host, name, options) => rec('startVm', [host, name, options], undefined),
+    stopVm: async (host, name, options) => rec('stopVm', [host, name, options], { step: 'powerdown', ms: 1234 }),
+    snapshotVm: async (host, name, options) => rec('snapshotVm', [host, name, options], { frozen: '/var/lib/vm/web.qcow2', overlay: options?.overlay ?? '/var/lib/vm/web-1.qcow2' }),
+    consoleFile: (host, name, options) => rec('consoleFile', [host, name, options], '/nonexistent/console.log'),
+    runDemo: async (options) => {
+      rec('runDemo', [options], undefined);
+      options?.out?.('demo: all checks passed');
+      return true;
+    },
+    ...over,
+  };
+  return { deps, calls };
+}
+
+async function run(argv: string[], over: Partial<CliDeps> = {}, isTTY = false) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { deps, calls } = fakeDeps(over);
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s), isTTY }, deps);
+  return { code, out: out.join('\n'), err: err.join('\n'), calls };
+}
+
+function call(calls: Call[], fn: string): Call {
+  const c = calls.find((x) => x.fn === fn);
+  assert.ok(c, `${fn} was not called (calls: ${calls.map((x) => x.fn).join(', ')})`);
+  return c;
+}
+
+/** Runs `fn` with environment variables set (undefined: unset), restoring them afterwards. */
+async function withEnv<T>(env: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const set = (vals: Record<string, string | undefined>): void => {
+    for (const [k, v] of Object.entries(vals)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  set(env);
+  try {
+    return await fn();
+  } finally {
+    set(saved);
+  }
+}
+
+class FakeSpecError extends ValidationError {
+  readonly problems: Array<{ path: string; value: unknown; message: string }>;
+  constructor(problems: Array<{ path: string; value: unknown; message: string }>) {
+    super(problems[0]!.path, problems[0]!.value, problems[0]!.message);
+    this.name = 'HostSpecError';
+    this.problems = problems;
+  }
+}
+
+class FakeApplyError extends VmhostError {
+  constructor(
+    readonly step: Step,
+    cause: unknown,
+    readonly undone: Step[],
+    readonly undoErrors: Array<{ step: Step; error: unknown }>,
+  ) {
+    super(undoErrors.length ? 'EHOST_UNDO' : 'EHOST_STEP', `step "${step.description}" failed`, { cause });
+    this.name = 'HostApplyError';
+  }
+}
+
+/** An error as @vmhost/net's NetlinkError makes them: `code` is the errno name, extack separate. */
+function netlinkError(): Error {
+  return Object.assign(new VmhostError('EEXIST', 'links.add br0: EEXIST (File exists)'), { extack: 'Device name already in use' });
+}
+
+/** An apply that fails at its third step after the first two are done. */
+function failingApply(undoErrors: boolean): CliDeps['apply'] {
+  return async (_host, options) => {
+    const total = 4;
+    for (const [index, step] of STEPS.slice(0, 2).entries()) {
+      options?.onProgress?.({ type: 'step-start', step, index, total });
+      options?.onProgress?.({ type: 'step-done', step, index, total, ms: 5 });
+    }
+    const failing = STEPS[2]!;
+    const cause = netlinkError();
+    options?.onProgress?.({ type: 'step-start', step: failing, index: 2, total });
+    options?.onProgress?.({ type: 'step-failed', step: failing, index: 2, total, error: cause });
+    const undone = [STEPS[1]!, STEPS[0]!];
+    const errs = undoErrors ? [{ step: STEPS[0]!, error: Object.assign(new Error('links.del br0: EBUSY (Device or resource busy)'), { code: 'EBUSY' }) }] : [];
+    throw new FakeApplyError(failing, cause, undoErrors ? [STEPS[1]!] : undone, errs);
+  };
+}
+
+// ------------------------------------------------------------------------------------- plan
+
+test('plan prints the steps with their symbols and a summary', async () => {
+  const r = await run(['plan', 'host.yaml']);
+  assert.equal(r.code, 0);
+  const lines = r.out.split('\n');
+  assert.equal(lines[0], '+ create bridge br0 (mac de:ad:be:ef:24:31, stp off)');
+  assert.ok(lines.includes('~ set net.ipv4.ip_forward = 1'));
+  assert.ok(lines.includes('- delete link old0'));
+  assert.ok(lines.includes('> start vm web'));
+  assert.match(r.out, /Plan: 5 steps \(2 create, 1 set, 1 delete, 1 start\)/);
+  assert.equal(call(r.calls, 'loadHostFile').args[0], 'host.yaml');
+  assert.equal(r.err, '');
+});
+
+test('plan with nothing to do says "No changes."', async () => {
+  const r = await run(['plan', 'host.yaml'], { plan: async () => ({ steps: [] }) });
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^No changes\./);
+});
+
+test('plan --detailed-exitcode: 0 without changes, 2 with changes pending', async () => {
+  assert.equal((await run(['plan', 'host.yaml', '--detailed-exitcode'], { plan: async () => ({ steps: [] }) })).code, 0);
+  assert.equal((await run(['plan', '--detailed-exitcode', 'host.yaml'])).code, 2);
+  assert.equal((await run(['plan', 'host.yaml'])).code, 0, 'without the option pending changes still exit 0');
+  const failed = await run(['plan', 'host.yaml', '--detailed-exitcode'], { plan: async () => Promise.reject(new Error('boom')) });
+  assert.equal(failed.code, 1);
+});
+
+test('plan --json prints the Plan object', async () => {
+  const r = await run(['plan', 'host.yaml', '--json']);
+  assert.equal(r.code, 0);
+  assert.deepEqual(JSON.parse(r.out) as Plan, { steps: STEPS });
+});
+
+test('colours only on a terminal', async () => {
+  assert.doesNotMatch((await run(['plan', 'host.yaml'])).out, /\x1b\[/);
+  const tty = await withEnv({ NO_COLOR: undefined }, () => run(['plan', 'host.yaml'], {}, true));
+  assert.match(tty.out, /\x1b\[32m\+\x1b\[0m create bridge br0/);
+  const noColor = await withEnv({ NO_COLOR: '1' }, () => run(['plan', 'host.yaml'], {}, true));
+  assert.doesNotMatch(noColor.out, /\x1b\[/);
+});
+
+// ------------------------------------------------------------------------------------ apply / down
+
+test('apply prints progress per step on stderr and a summary on stdout', async () => {
+  const r = await run(['apply', 'host.yaml']);
+  assert.equal(r.code, 0);
+  const progress = r.err.split('\n');
+  assert.equal(progress.length, 5);
+  assert.equal(progress[0], '[1/5] create bridge br0 (mac de:ad:be:ef:24:31, stp off) ... done (12 ms)');
+  assert.equal(progress[4], '[5/5] start vm web ... done (12 ms)');
+  assert.equal(r.out, 'Apply complete: 5 steps in 1.5 s.');
+  const opts = call(r.calls, 'apply').args[1] as HostOptions;
+  assert.equal(typeof opts.onProgress, 'function');
+});
+
+test('apply without changes says so', async () => {
+  const r = await run(['apply', 'host.yaml'], { apply: async () => ({ steps: [], changed: false, ms: 4 }) });
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^No changes\./);
+});
+
+test('apply --json prints the Report', async () => {
+  const r = await run(['apply', 'host.yaml', '--json']);
+  assert.equal(r.code, 0);
+  const report = JSON.parse(r.out) as Report;
+  assert.equal(report.changed, true);
+  assert.equal(report.steps.length, 5);
+  assert.deepEqual(report.steps[0], { ...STEPS[0], ms: 3 });
+});
+
+test('apply failure: failing step, error with errno name and kernel message, undone steps; exit 1', async () => {
+  const r = await run(['apply', 'host.yaml'], { apply: failingApply(false) });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /\[3\/4\] set net\.ipv4\.ip_forward = 1 \.\.\. FAILED: links\.add br0: EEXIST \(File exists\) \(kernel: Device name already in use\)/);
+  assert.match(r.err, /apply failed at step 3 \(sysctl:net\.ipv4\.ip_forward\): set net\.ipv4\.ip_forward = 1/);
+  assert.match(r.err, /error: links\.add br0: EEXIST \(File exists\) \(kernel: Device name already in use\)/);
+  assert.match(r.err, /undone \(2 steps\):\n {4}\+ add address 192\.168\.0\.1\/24 to br0\n {4}\+ create bridge br0/);
+  assert.match(r.err, /the host is as it was before/);
+  assert.doesNotMatch(r.err, /half-applied/);
+  assert.doesNotMatch(r.err, /at .*\.ts:\d+/, 'no stack without --debug');
+});
+
+test('apply failure when undoing failed too: exit 4 and a half-applied warning', async () => {
+  const r = await run(['apply', 'host.yaml'], { apply: failingApply(true) });
+  assert.equal(r.code, 4);
+  assert.match(r.err, /undo failed for 1 step:\n {4}create bridge br0 \(mac de:ad:be:ef:24:31, stp off\): links\.del br0: EBUSY/);
+  assert.match(r.err, /half-applied/);
+  assert.match(r.err, /vmhost status host\.yaml/);
+});
+
+test('apply failure --json: { error: { name, message, step, undone, undoErrors } }', async () => {
+  const r = await run(['apply', 'host.yaml', '--json'], { apply: failingApply(true) });
+  assert.equal(r.code, 4);
+  const { error } = JSON.parse(r.out) as { error: Record<string, unknown> };
+  assert.equal(error.name, 'HostApplyError');
+  assert.match(String(error.message), /EEXIST/);
+  assert.equal(error.code, 'EEXIST');
+  assert.deepEqual(error.step, STEPS[2]);
+  assert.deepEqual(error.undone, [STEPS[1]]);
+  assert.equal((error.undoErrors as unknown[]).length, 1);
+  assert.equal(error.halfApplied, true);
+});
+
+test('down prints progress like apply', async () => {
+  const r = await run(['down', 'host.yaml']);
+  assert.equal(r.code, 0);
+  assert.equal(r.err, '[1/1] delete bridge br0 ... done (7 ms)');
+  assert.equal(r.out, 'Down complete: 1 step in 1.5 s.');
+  const json = await run(['down', 'host.yaml', '--json']);
+  assert.equal((JSON.parse(json.out) as Report).steps[0]!.id, 'link:br0');
+});
+
+test('down failure is reported like an apply failure', async () => {
+  const r = await run(['down', 'host.yaml'], { down: failingApply(false) });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /down failed at step 3/);
+});
+
+// ------------------------------------------------------------------------------------- status
+
+test('status prints aligned tables', async () => {
+  const r = await run(['status', 'host.yaml']);
+  assert.equal(r.code, 0);
+  const lines = r.out.split('\n');
+  assert.equal(lines[0], 'Host lab (netns labns): applied');
+  const header = lines.find((l) => l.startsWith('LINK'))!;
+  const br = lines.find((l) => l.startsWith('br0'))!;
+  assert.equal(header.indexOf('ADDRESSES'), br.indexOf('192.168.0.1/24'));
+  assert.match(br, /br0\s+bridge\s+yes\s+up\s+192\.168\.0\.1\/24, 2001:db8::1\/64/);
+  const vmHeader = lines.find((l) => l.startsWith('VM '))!;
+  const web = lines.find((l) => l.startsWith('web '))!;
+  const db = lines.find((l) => l.startsWith('db '))!;
+  assert.match(web, /web\s+running\s+running\s+4242\s+192\.168\.0\.10\s+2001:db8::10\s+52:54:00:12:34:56\s+vmt-web/);
+  assert.match(db, /db\s+stopped\s+-\s+-\s+192\.168\.0\.11\s+-/);
+  assert.equal(vmHeader.indexOf('PID'), web.indexOf('4242'));
+  assert.ok(lines.some((l) => /^web\s+tcp\s+8080\s+192\.168\.0\.10:80$/.test(l)));
+  assert.ok(lines.some((l) => /^web\s+udp\s+6000-6010\s+192\.168\.0\.10:6000$/.test(l)));
+  assert.ok(lines.includes('IPv6: routed, prefix 2001:db8::/64'));
+  assert.ok(lines.some((l) => /proxy neighbours:\s+2001:db8::10$/.test(l)));
+  assert.ok(lines.some((l) => /routes:\s+2001:db8::10\/128 dev br0$/.test(l)));
+  assert.ok(lines.includes('dnsmasq: running (pid 777)'));
+  assert.ok(lines.some((l) => /^192\.168\.0\.10\s+52:54:00:12:34:56\s+web\s+2030-01-02T03:04:05Z$/.test(l)));
+  assert.ok(lines.some((l) => /^192\.168\.0\.11\s+52:54:00:12:34:57\s+-\s+never$/.test(l)));
+  assert.ok(lines.every((l) => l === l.trimEnd()), 'no trailing blanks');
+});
+
+test('status of an empty host', async () => {
+  const empty: HostStatus = { ...STATUS, netns: undefined, vms: [], forwards: [], leases: [], applied: false } as HostStatus;
+  delete (empty as { ipv6?: unknown }).ipv6;
+  delete (empty as { dnsmasq?: unknown }).dnsmasq;
+  delete (empty as { netns?: unknown }).netns;
+  const r = await run(['status', 'host.yaml'], { status: async () => empty });
+  assert.equal(r.code, 0);
+  for (const s of ['Host lab: not applied', 'VMs: none', 'Forwards: none', 'IPv6: off', 'dnsmasq: not configured', 'Leases: none']) {
+    assert.ok(r.out.split('\n').includes(s), s);
+  }
+});
+
+test('status --json prints the HostStatus object', async () => {
+  const r = await run(['--json', 'status', 'host.yaml']);
+  assert.equal(r.code, 0);
+  assert.deepEqual(JSON.parse(r.out), JSON.parse(JSON.stringify(STATUS)));
+});
+
+// ------------------------------------------------------------------------- global options
+
+test('--netns and --state-dir reach HostOptions of every engine call', async () => {
+  for (const argv of [['plan', 'h.yaml'], ['apply', 'h.yaml'], ['down', 'h.yaml'], ['status', 'h.yaml'], ['vm', 'start', 'web', '-f', 'h.yaml']]) {
+    const r = await run(['--netns', 'lab', ...argv, '--state-dir', 'tmp/state']);
+    assert.equal(r.code, 0, argv.join(' '));
+    const c = r.calls.find((x) => x.fn !== 'loadHostFile')!;
+    const opts = c.args[c.args.length - 1] as HostOptions;
+    assert.equal(opts.netns, 'lab', argv.join(' '));
+    assert.equal(opts.stateDir, resolve('tmp/state'), argv.join(' '));
+  }
+  const byPath = await run(['status', 'h.yaml', '--netns', '/proc/1/ns/net']);
+  assert.deepEqual((call(byPath.calls, 'status').args[1] as HostOptions).netns, { path: '/proc/1/ns/net' });
+  const none = await run(['status', 'h.yaml']);
+  assert.deepEqual(call(none.calls, 'status').args[1], {});
+});
+
+test('--version prints the package version', async () => {
+  const r = await run(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^vmhost \d+\.\d+\.\d+/);
+});
+
+// ------------------------------------------------------------------------------------- help
+
+test('general help lists the commands and has examples', async () => {
+  for (const argv of [['--help'], ['-h'], ['help']]) {
+    const r = await run(argv);
+    assert.equal(r.code, 0);
+    for (const c of ['plan', 'apply', 'down', 'status', 'vm start', 'vm stop', 'vm console', 'vm snapshot', 'demo']) assert.match(r.out, new RegExp(`\\n  ${c} `));
+    assert.match(r.out, /Examples:\n {2}vmhost plan host\.yaml/);
+    assert.match(r.out, /--netns NAME/);
+    assert.match(r.out, /Exit codes:/);
+  }
+});
+
+test('every command has help with examples', async () => {
+  const cmds = [['plan'], ['apply'], ['down'], ['status'], ['vm'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'console'], ['vm', 'snapshot'], ['demo']];
+  for (const c of cmds) {
+    for (const argv of [[...c, '--help'], ['help', ...c], [...c, 'x.yaml', '-h']]) {
+      if (c.join(' ') === 'vm' && argv.length === 3 && argv[2] === '-h') continue;
+      const r = await run(argv);
+      assert.equal(r.code, 0, argv.join(' '));
+      assert.match(r.out, new RegExp(`^Usage: vmhost ${c.join(' ')}`), argv.join(' '));
+      assert.match(r.out, /Examples:\n {2}(sudo )?(VMHOST_FILE=\S+ )?vmhost /, argv.join(' '));
+      assert.equal(r.calls.length, 0, 'help loads nothing');
+    }
+  }
+  assert.match((await run(['plan', '--help'])).out, /--detailed-exitcode/);
+  assert.match((await run(['vm', 'stop', '--help'])).out, /--timeout SECONDS/);
+  assert.match((await run(['vm', 'console', '--help'])).out, /--follow/);
+  assert.match((await run(['vm', 'snapshot', '--help'])).out, /--overlay PATH/);
+});
+
+// ------------------------------------------------------------------------------- usage errors
+
+test('usage errors go to stderr with exit 2', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [[], /Usage: vmhost/],
+    [['plan'], /missing <file>/],
+    [['plan', 'a.yaml', 'b.yaml'], /unexpected argument 'b\.yaml'/],
+    [['plan', 'a.yaml', '--bogus'], /Unknown option '--bogus'/],
+    [['apply', 'a.yaml', '--detailed-exitcode'], /Unknown option '--detailed-exitcode'/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['vm'], /missing vm command/],
+    [['vm', 'reboot', 'web'], /unknown vm command 'reboot'/],
+    [['vm', 'start'], /missing <name>/],
+    [['status', 'a.yaml', '--netns'], /argument missing/],
+    [['status', 'a.yaml', '--netns', ''], /--netns needs a non-empty value/],
+    [['vm', 'stop', 'web', '--timeout', 'soon'], /--timeout: expected a number of seconds/],
+    [['demo', '--netns', 'x'], /--netns is not used by demo/],
+    [['demo', 'extra'], /unexpected argument 'extra'/],
+    [['help', 'nope'], /no help for unknown command 'nope'/],
+    [['--json'], /missing command/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await run(argv);
+    assert.equal(r.code, 2, argv.join(' '));
+    assert.match(r.err, re, argv.join(' '));
+    assert.equal(r.out, '', argv.join(' '));
+    assert.equal(r.calls.length, 0, argv.join(' '));
+  }
+  const r = await run(['plan', 'a.yaml', '--bogus']);
+  assert.match(r.err, /Usage: vmhost plan \[options\] <file>\nRun 'vmhost plan --help' for more\./);
+  assert.doesNotMatch(r.err, /To specify a positional/);
+});
+
+// ------------------------------------------------------------------------------- spec errors
+
+test('an invalid host file prints FILE: path: message per problem and exits 3', async () => {
+  const problems = [
+    { path: 'bridge.ipv4', value: '192.168.0.1', message: 'expected an address with a prefix length' },
+    { path: 'vms[1].name', value: 'Web_1', message: 'expected 1-11 characters of [a-z0-9-]' },
+  ];
+  const r = await run(['apply', 'bad.yaml'], { loadHostFile: async () => Promise.reject(new FakeSpecError(problems)) });
+  assert.equal(r.code, 3);
+  const lines = r.err.split('\n');
+  assert.equal(lines[0], 'bad.yaml: bridge.ipv4: expected an address with a prefix length');
+  assert.equal(lines[1], 'bad.yaml: vms[1].name: expected 1-11 characters of [a-z0-9-]');
+  assert.match(r.err, /not a valid host file \(2 problems\)/);
+  assert.ok(!r.calls.some((c) => c.fn === 'apply'));
+
+  const json = await run(['plan', 'bad.yaml', '--json'], { loadHostFile: async () => Promise.reject(new FakeSpecError(problems)) });
+  assert.equal(json.code, 3);
+  const { error } = JSON.parse(json.out) as { error: { name: string; message: string; field: string; problems: unknown[] } };
+  assert.equal(error.name, 'HostSpecError');
+  assert.equal(error.field, 'bridge.ipv4');
+  assert.equal(error.problems.length, 2);
+});
+
+test('a plain ValidationError from loading is a spec error too', async () => {
+  const r = await run(['vm', 'start', 'web', '-f', 'x.yaml'], { loadHostFile: async () => Promise.reject(new ValidationError('uplink', 5, 'expected a string')) });
+  assert.equal(r.code, 3);
+  assert.match(r.err, /^x\.yaml: uplink: invalid uplink: 5: expected a string/);
+});
+
+// ------------------------------------------------------------------------------- other errors
+
+test('other errors: one line, exit 1; stack only with --debug or VMHOST_DEBUG=1', async () => {
+  const boom = async (): Promise<never> => {
+    throw Object.assign(new Error("ENOENT: no such file or directory, open 'nope.yaml'"), { code: 'ENOENT' });
+  };
+  const r = await withEnv({ VMHOST_DEBUG: undefined }, () => run(['status', 'nope.yaml'], { loadHostFile: boom }));
+  assert.equal(r.code, 1);
+  assert.equal(r.err, "vmhost: status: ENOENT: no such file or directory, open 'nope.yaml'");
+  const dbg = await withEnv({ VMHOST_DEBUG: undefined }, () => run(['status', 'nope.yaml', '--debug'], { loadHostFile: boom }));
+  assert.match(dbg.err, /\n\s+at /);
+  const env = await withEnv({ VMHOST_DEBUG: '1' }, () => run(['status', 'nope.yaml'], { loadHostFile: boom }));
+  assert.match(env.err, /\n\s+at /);
+  const codeOnly = await run(['status', 'h.yaml'], { status: async () => Promise.reject(Object.assign(new Error('setns failed'), { code: 'EPERM' })) });
+  assert.equal(codeOnly.err, 'vmhost: status: EPERM: setns failed');
+});
+
+test('other errors with --json: { error: { name, message, field? } } on stdout', async () => {
+  const r = await run(['status', 'h.yaml', '--json'], {
+    status: async () => Promise.reject(Object.assign(new ValidationError('uplink', 'eth9', 'no such interface'), { name: 'HostPreconditionError' })),
+  });
+  assert.equal(r.code, 1);
+  const { error } = JSON.parse(r.out) as { error: Record<string, unknown> };
+  assert.equal(error.name, 'HostPreconditionError');
+  assert.equal(error.field, 'uplink');
+  assert.match(String(error.message), /no such interface/);
+});
+
+// ---------------------------------------------------------------------------------------- vm
+
+test('vm start passes the name and options; file from -f, VMHOST_FILE, else ./vmhost.yaml', async () => {
+  const r = await withEnv({ VMHOST_FILE: 'env.yaml' }, () => run(['vm', 'start', 'web', '-f', 'flag.yaml', '--netns', 'lab']));
+  assert.equal(r.code, 0);
+  assert.equal(r.out, 'Started vm web.');
+  assert.equal(call(r.calls, 'loadHostFile').args[0], 'flag.yaml');
+  const c = call(r.calls, 'startVm');
+  assert.equal(c.args[1], 'web');
+  assert.deepEqual(c.args[2], { netns: 'lab' });
+  const long = await run(['vm', 'start', '--file', 'long.yaml', 'web']);
+  assert.equal(call(long.calls, 'loadHostFile').args[0], 'long.yaml');
+  const env = await withEnv({ VMHOST_FILE: 'env.yaml' }, () => run(['vm', 'start', 'web']));
+  assert.equal(call(env.calls, 'loadHostFile').args[0], 'env.yaml');
+  const dflt = await withEnv({ VMHOST_FILE: undefined }, () => run(['vm', 'start', 'web']));
+  assert.equal(call(dflt.calls, 'loadHostFile').args[0], 'vmhost.yaml');
+  const json = await run(['vm', 'start', 'web', '--json']);
+  assert.deepEqual(JSON.parse(json.out), { vm: 'web', started: true });
+});
+
+test('vm stop prints the ladder step; --timeout in seconds', async () => {
+  const r = await run(['vm', 'stop', 'db', '--timeout', '2.5', '--state-dir', '/tmp/s']);
+  assert.equal(r.code, 0);
+  assert.equal(r.out, 'Stopped vm db by powerdown in 1.2 s.');
+  const c = call(r.calls, 'stopVm');
+  assert.equal(c.args[1], 'db');
+  assert.deepEqual(c.args[2], { stateDir: '/tmp/s', timeoutMs: 2500 });
+  const notRunning = await run(['vm', 'stop', 'db'], { stopVm: async () => ({ step: 'not-running', ms: 0 }) });
+  assert.equal(notRunning.out, 'vm db was not running.');
+  const kill = await run(['vm', 'stop', 'db'], { stopVm: async () => ({ step: 'sigkill', ms: 40_100 }) });
+  assert.match(kill.out, /by sigkill/);
+  const json = await run(['vm', 'stop', 'db', '--json']);
+  assert.deepEqual(JSON.parse(json.out), { vm: 'db', step: 'powerdown', ms: 1234 });
+});
+
+test('vm snapshot prints the overlay; --overlay is passed (absolute)', async () => {
+  const r = await run(['vm', 'snapshot', 'web', '--overlay', 'snaps/web-2.qcow2']);
+  assert.equal(r.code, 0);
+  const c = call(r.calls, 'snapshotVm');
+  assert.equal(c.args[1], 'web');
+  assert.deepEqual(c.args[2], { overlay: resolve('snaps/web-2.qcow2') });
+  assert.match(r.out, new RegExp(`now writing to ${resolve('snaps/web-2.qcow2').replace(/[.]/g, '\\.')}`));
+  assert.match(r.out, /Frozen: \/var\/lib\/vm\/web\.qcow2/);
+  const json = await run(['vm', 'snapshot', 'web', '--json']);
+  assert.deepEqual(JSON.parse(json.out), { vm: 'web', overlay: '/var/lib/vm/web-1.qcow2', frozen: '/var/lib/vm/web.qcow2' });
+  assert.deepEqual(call(json.calls, 'snapshotVm').args[2], {});
+});
+
+test('vm console prints the console file; a missing file is an error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-cli-'));
+  try {
+    const file = join(dir, 'console.log');
+    writeFileSync(file, 'Booting Linux\r\nlogin: root\r\n');
+    const r = await run(['vm', 'console', 'web', '--netns', 'lab'], { consoleFile: () => file });
+    assert.equal(r.code, 0);
+    assert.equal(r.out, 'Booting Linux\nlogin: root');
+    const json = await run(['vm', 'console', 'web', '--json'], { consoleFile: async () => file });
+    assert.deepEqual(JSON.parse(json.out), { vm: 'web', file, content: 'Booting Linux\r\nlogin: root\r\n' });
+    const missing = await run(['vm', 'console', 'web', '--netns', 'lab']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /vm web has no console log yet \(\/nonexistent\/console\.log\)/);
+    const c = call(missing.calls, 'consoleFile');
+    assert.equal(c.args[1], 'web');
+    assert.deepEqual(c.args[2], { netns: 'lab' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vm console --follow tails the file until SIGINT', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-cli-'));
+  try {
+    const file = join(dir, 'console.log');
+    writeFileSync(file, 'first\n');
+    const out: string[] = [];
+    const { deps } = fakeDeps({ consoleFile: () => file });
+    const done = main(['vm', 'console', 'web', '--follow'], { out: (s) => out.push(s), err: () => {} }, deps);
+    const until = async (pred: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(pred(), `timed out; got ${JSON.stringify(out)}`);
+    };
+    await until(() => out.includes('first'));
+    appendFileSync(file, 'second\nthird');
+    await until(() => out.includes('second'));
+    process.emit('SIGINT');
+    assert.equal(await done, 0);
+    assert.deepEqual(out, ['first', 'second', 'third']);
+    assert.equal(process.listenerCount('SIGINT'), 0, 'the SIGINT handler is removed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('followFile waits for the file and starts over when it is replaced', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-cli-'));
+  try {
+    const file = join(dir, 'console.log');
+    const lines: string[] = [];
+    let waited = 0;
+    const ac = new AbortController();
+    const done = followFile(file, (l) => lines.push(l), ac.signal, { intervalMs: 10, onWaiting: () => waited++ });
+    await new Promise((r) => setTimeout(r, 40));
+    writeFileSync(file, 'a\nb\n');
+    for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    writeFileSync(file, 'c\n'); // truncated and rewritten (the VM was started again)
+    for (let i = 0; i < 100 && lines.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    await done;
+    assert.equal(waited, 1);
+    assert.deepEqual(lines, ['a', 'b', 'c']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vm console --follow with --json is a usage error', async () => {
+  const r = await run(['vm', 'console', 'web', '--follow', '--json']);
+  assert.equal(r.code, 2);
+});
+
+// -------------------------------------------------------------------------------------- demo
+
+test('demo calls runDemo with --keep/--json and exits by its result', async () => {
+  const r = await run(['demo', '--keep']);
+  assert.equal(r.code, 0);
+  assert.equal(r.out, 'demo: all checks passed');
+  const c = call(r.calls, 'runDemo');
+  assert.deepEqual({ ...(c.args[0] as object), out: undefined }, { keep: true, json: false, out: undefined });
+  assert.ok(!r.calls.some((x) => x.fn === 'loadHostFile'), 'demo needs no host file');
+  const failed = await run(['demo', '--json'], { runDemo: async (o) => (o?.json === true ? false : true) });
+  assert.equal(failed.code, 1);
+  const thrown = await run(['demo'], { runDemo: async () => Promise.reject(new Error('not root')) });
+  assert.equal(thrown.code, 1);
+  assert.equal(thrown.err, 'vmhost: demo: not root');
+});
+
+// ------------------------------------------------------------------------------------- table
+
+test('formatTable aligns columns and ignores colour escapes in widths', () => {
+  const t = formatTable(['A', 'LONGER', 'C'], [
+    ['xx', '\x1b[32my\x1b[0m', 'z'],
+    ['x', 'yyyyyyyy', ''],
+  ]);
+  assert.equal(t, 'A   LONGER    C\nxx  \x1b[32my\x1b[0m         z\nx   yyyyyyyy');
+});

@@ -1,0 +1,427 @@
+// The host file: parsing, validation and defaults (packages/host/src/spec.ts). Pure, no root.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SystemError, ValidationError } from '@vmhost/net';
+import { stableMac } from '@vmhost/kvm';
+import { HostSpecError, loadHostFile, parseHostFile, resolveHost } from '../../packages/host/src/spec.js';
+import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
+import { seedDir, seedHost, seedHostFile, seedJsonPath, seedYamlPath } from './fixtures/seed.js';
+
+/** What the seed resolves to (baseDir = the fixtures directory). */
+const seedResolved: ResolvedHost = {
+  name: 'seed',
+  uplink: 'eth0',
+  bridge: {
+    name: 'br0',
+    mac: 'de:ad:be:ef:24:31',
+    veth: { name: 'veth0', peer: 'veth1' },
+    ipv4: { family: 4, address: '192.168.0.1', prefixLength: 24, cidr: '192.168.0.1/24', network: '192.168.0.0/24' },
+    ipv6: { family: 6, address: '2001:db8:8:5688::1', prefixLength: 64, cidr: '2001:db8:8:5688::1/64', network: '2001:db8:8:5688::/64' },
+    stp: false,
+  },
+  dhcp: { range: ['192.168.0.100', '192.168.0.150'], leaseTime: '72h', domain: 'lan' },
+  ipv6: {
+    prefix: { family: 6, address: '2001:db8:8:5688::', prefixLength: 64, cidr: '2001:db8:8:5688::/64', network: '2001:db8:8:5688::/64' },
+    mode: 'routed',
+    acceptRa: false,
+    proxy: { maxConnections: 256, idleTimeoutMs: 300000, connectTimeoutMs: 5000 },
+  },
+  vms: [
+    {
+      name: 'web',
+      mac: 'de:ad:be:ef:32:10',
+      ipv4: '192.168.0.100',
+      ipv6: '2001:db8:8:5688::100',
+      tap: 'vmt-web',
+      memoryMiB: 256,
+      cpus: 1,
+      accel: 'auto',
+      disks: [{ file: `${seedDir}/images/web.qcow2`, format: 'qcow2', cache: 'writeback', readOnly: false }],
+      forwards: [
+        { protocol: 'tcp', port: 1234, toPort: 22 },
+        { protocol: 'tcp', port: 80, toPort: 80 },
+      ],
+      autostart: true,
+    },
+    {
+      name: 'mail',
+      mac: 'a2:41:a6:39:97:df', // stableMac('mail', 0)
+      ipv4: '192.168.0.200',
+      ipv6: '2001:db8:8:5688::200',
+      tap: 'vmt-mail',
+      memoryMiB: 512,
+      cpus: 1,
+      accel: 'auto',
+      kernel: '/boot/vmlinuz',
+      initrd: `${seedDir}/images/initrd.img`,
+      append: 'console=ttyS0',
+      disks: [{ file: `${seedDir}/images/mail.img`, format: 'raw', cache: 'none', readOnly: false }],
+      forwards: [
+        { protocol: 'tcp', port: 5678, toPort: 22 },
+        { protocol: 'tcp', port: 25, toPort: 25 },
+      ],
+      autostart: true,
+    },
+  ],
+};
+
+/** The seed, changed by `edit`, resolved against the fixtures directory. */
+function resolveSeed(edit: (h: HostFile & Record<string, unknown>) => void): ResolvedHost {
+  const h = seedHost() as HostFile & Record<string, unknown>;
+  edit(h);
+  return resolveHost(h, seedDir);
+}
+
+/** Runs `fn`, expects a HostSpecError whose first problem is at `path` and whose message names `value`. */
+function rejects(fn: () => unknown, path: string, value?: string): HostSpecError {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof HostSpecError, `expected a HostSpecError, got ${String(err)}`);
+  assert.ok(err instanceof ValidationError);
+  assert.equal(err.code, 'EVALIDATION');
+  assert.equal(err.field, path, err.message);
+  if (value !== undefined) assert.ok(err.message.includes(value), `message should mention ${value}: ${err.message}`);
+  return err;
+}
+
+const vm = (h: HostFile, i: number) => h.vms![i]!;
+
+test('the seed, as YAML and as JSON, resolves to the expected host', async () => {
+  const yaml = parseHostFile(readFileSync(seedYamlPath, 'utf8'), { baseDir: seedDir });
+  assert.deepEqual(yaml, seedResolved);
+  const json = parseHostFile(readFileSync(seedJsonPath, 'utf8'), { format: 'json', baseDir: seedDir });
+  assert.deepEqual(json, seedResolved);
+  // JSON is YAML too
+  assert.deepEqual(parseHostFile(readFileSync(seedJsonPath, 'utf8'), { baseDir: seedDir }), seedResolved);
+  assert.deepEqual(await loadHostFile(seedYamlPath), seedResolved);
+  assert.deepEqual(await loadHostFile(seedJsonPath), seedResolved);
+  assert.equal(seedResolved.vms[1]!.mac, stableMac('mail', 0));
+});
+
+test('resolveHost does not change its input and returns fresh objects in a fixed key order', () => {
+  const input = seedHost();
+  const r = resolveHost(input, seedDir);
+  assert.deepEqual(input, seedHostFile);
+  assert.deepEqual(r, seedResolved);
+  assert.notEqual(r.dhcp!.range, input.dhcp!.range);
+  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'bridge', 'dhcp', 'ipv6', 'vms']);
+  assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp']);
+  assert.deepEqual(Object.keys(r.vms[1]!), [
+    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart',
+  ]);
+});
+
+test('defaults of a minimal host file', () => {
+  const r = resolveHost(
+    {
+      uplink: 'eth0',
+      bridge: { name: 'br0', ipv4: '10.1.2.1/24' },
+      ipv6: { prefix: '2001:db8::/64', mode: 'proxy' },
+      dhcp: { range: ['10.1.2.10', '10.1.2.20'] },
+      vms: [{ name: 'a', ipv4: '10.1.2.5', disk: { file: '/srv/a.img' }, forwards: [{ port: [8000, 8009], toPort: 9000, protocol: 'udp' }] }],
+    },
+    '/etc/vmhost',
+  );
+  assert.deepEqual(r, {
+    name: 'host',
+    uplink: 'eth0',
+    bridge: {
+      name: 'br0',
+      ipv4: { family: 4, address: '10.1.2.1', prefixLength: 24, cidr: '10.1.2.1/24', network: '10.1.2.0/24' },
+      stp: false,
+    },
+    dhcp: { range: ['10.1.2.10', '10.1.2.20'], leaseTime: '12h' },
+    ipv6: {
+      prefix: { family: 6, address: '2001:db8::', prefixLength: 64, cidr: '2001:db8::/64', network: '2001:db8::/64' },
+      mode: 'proxy',
+      acceptRa: false,
+      proxy: { maxConnections: 256, idleTimeoutMs: 300000, connectTimeoutMs: 5000 },
+    },
+    vms: [
+      {
+        name: 'a',
+        mac: stableMac('a', 0),
+        ipv4: '10.1.2.5',
+        tap: 'vmt-a',
+        memoryMiB: 256,
+        cpus: 1,
+        accel: 'auto',
+        disks: [{ file: '/srv/a.img', format: 'qcow2', cache: 'writeback', readOnly: false }],
+        forwards: [{ protocol: 'udp', port: [8000, 8009], toPort: 9000 }],
+        autostart: true,
+      },
+    ],
+  });
+  // no vms at all; null (an empty YAML value) counts as left out
+  const bare = parseHostFile('uplink: eth0\nbridge: { name: br0, ipv4: 10.0.0.1/8 }\nvms:\ndhcp: ~\n', { baseDir: '/x' });
+  assert.deepEqual(bare.vms, []);
+  assert.equal('dhcp' in bare, false);
+  assert.equal('ipv6' in bare, false);
+});
+
+test('addresses are canonicalised; YAML numbers for leaseTime are taken as seconds', () => {
+  const r = resolveSeed((h) => {
+    h.bridge.ipv6 = '2001:0DB8:0008:5688:0:0:0:1/64';
+    h.ipv6!.prefix = '2001:db8:8:5688:0::/64';
+    vm(h, 0).ipv6 = '2001:DB8:8:5688::0100';
+    (h.dhcp as Record<string, unknown>).leaseTime = 3600;
+  });
+  assert.equal(r.bridge.ipv6!.cidr, '2001:db8:8:5688::1/64');
+  assert.equal(r.ipv6!.prefix.address, '2001:db8:8:5688::');
+  assert.equal(r.vms[0]!.ipv6, '2001:db8:8:5688::100');
+  assert.equal(r.dhcp!.leaseTime, '3600');
+  for (const lt of ['30m', '3600', 'infinite', '2w']) assert.equal(resolveSeed((h) => (h.dhcp!.leaseTime = lt)).dhcp!.leaseTime, lt);
+});
+
+test('relative paths are resolved against baseDir, absolute ones kept', () => {
+  const r = resolveSeed((h) => {
+    vm(h, 0).kernel = 'k/bzImage';
+    vm(h, 0).disk = ['a.qcow2', { file: '/abs/b.raw', format: 'raw', readOnly: true }];
+  });
+  assert.equal(r.vms[0]!.kernel, join(seedDir, 'k/bzImage'));
+  assert.deepEqual(r.vms[0]!.disks, [
+    { file: join(seedDir, 'a.qcow2'), format: 'qcow2', cache: 'writeback', readOnly: false },
+    { file: '/abs/b.raw', format: 'raw', cache: 'writeback', readOnly: true },
+  ]);
+  const rel = resolveHost(seedHost(), 'relative/dir');
+  assert.equal(rel.vms[0]!.disks[0]!.file, join(process.cwd(), 'relative/dir/images/web.qcow2'));
+});
+
+test('unknown keys are errors naming their path, with a suggestion', () => {
+  const e = rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).memmory = 512)), 'vms[0].memmory', '512');
+  assert.match(e.message, /unknown key 'memmory' \(did you mean 'memoryMiB'\?\)/);
+  rejects(() => resolveSeed((h) => (h.vm = [])), 'vm', "did you mean 'vms'");
+  rejects(() => resolveSeed((h) => ((h.bridge.veth as Record<string, unknown>).peerr = 'x')), 'bridge.veth.peerr');
+  rejects(() => resolveSeed((h) => ((vm(h, 1).forwards![0] as unknown as Record<string, unknown>).proto = 'udp')), 'vms[1].forwards[0].proto');
+  rejects(() => resolveSeed((h) => ((h.ipv6 as Record<string, unknown>).proxy = { maxConn: 5 })), 'ipv6.proxy.maxConn');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = { file: 'x', fromat: 'raw' } as never)), 'vms[0].disk.fromat');
+  rejects(() => parseHostFile('uplink: eth0\n__proto__: { x: 1 }\nbridge: { name: br0, ipv4: 10.0.0.1/8 }\n', { baseDir: '/' }), '__proto__');
+  rejects(() => resolveHost(JSON.parse('{"__proto__": {"x": 1}}'), '/'), '__proto__');
+});
+
+test('wrong types and missing required fields are errors', () => {
+  rejects(() => resolveSeed((h) => ((h as Record<string, unknown>).uplink = 5)), 'uplink', '5');
+  rejects(() => resolveSeed((h) => delete (h as Partial<HostFile>).uplink), 'uplink', 'required');
+  rejects(() => resolveSeed((h) => ((h as Record<string, unknown>).vms = { web: {} })), 'vms', 'expected a list');
+  rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).memoryMiB = '512')), 'vms[0].memoryMiB', '"512"');
+  rejects(() => resolveSeed((h) => (vm(h, 0).memoryMiB = 8)), 'vms[0].memoryMiB', '16 to 1048576');
+  rejects(() => resolveSeed((h) => (vm(h, 0).cpus = 65)), 'vms[0].cpus', '65');
+  rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).autostart = 'yes')), 'vms[0].autostart', '"yes"');
+  rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).accel = 'hvf')), 'vms[0].accel', '"hvf"');
+  rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.port = '80' as never)), 'vms[0].forwards[0].port', '"80"');
+  rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.protocol = 'sctp' as never)), 'vms[0].forwards[0].protocol', '"sctp"');
+  rejects(() => resolveSeed((h) => (h.ipv6!.mode = 'bridged' as never)), 'ipv6.mode', '"bridged"');
+  rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { idleTimeoutMs: 0 })), 'ipv6.proxy.idleTimeoutMs', '0');
+  rejects(() => resolveSeed((h) => (h.dhcp!.leaseTime = '12 hours')), 'dhcp.leaseTime', '"12 hours"');
+  rejects(() => resolveSeed((h) => (h.dhcp!.domain = 'Lan_1')), 'dhcp.domain', '"Lan_1"');
+  rejects(() => resolveSeed((h) => (h.dhcp!.domain = `${'a'.repeat(64)}.lan`)), 'dhcp.domain');
+  rejects(() => resolveSeed((h) => (h.name = 'my-host')), 'name', '"my-host"');
+  rejects(() => resolveSeed((h) => (h.name = 'a'.repeat(17))), 'name', '16');
+  rejects(() => parseHostFile('uplink: eth0\nbridge:\n', { baseDir: '/' }), 'bridge', 'required');
+  rejects(() => resolveHost([], '/'), '', 'must be a mapping');
+  rejects(() => parseHostFile('', { baseDir: '/' }), '', 'must be a mapping');
+});
+
+test('overlapping forwards (same protocol, any VMs) name both paths', () => {
+  const e = rejects(
+    () => resolveSeed((h) => (vm(h, 1).forwards![0]!.port = 80)),
+    'vms[1].forwards[0].port',
+    'port 80/tcp is already forwarded by vms[0].forwards[1]',
+  );
+  assert.match(e.message, /^invalid host file: vms\[1\]\.forwards\[0\]\.port: 80: port 80\/tcp is already forwarded by vms\[0\]\.forwards\[1\]$/);
+  // within one VM, and by ranges
+  rejects(
+    () => resolveSeed((h) => vm(h, 0).forwards!.push({ port: [1200, 1300] })),
+    'vms[0].forwards[2].port',
+    'ports 1200-1300/tcp overlap port 1234/tcp forwarded by vms[0].forwards[0]',
+  );
+  rejects(
+    () => resolveSeed((h) => {
+      vm(h, 0).forwards = [{ port: [8000, 8010] }];
+      vm(h, 1).forwards = [{ port: [8010, 8020], toPort: 9000 }];
+    }),
+    'vms[1].forwards[0].port',
+    'ports 8010-8020/tcp overlap ports 8000-8010/tcp forwarded by vms[0].forwards[0]',
+  );
+  rejects(
+    () => resolveSeed((h) => (vm(h, 1).forwards = [{ port: 8005, protocol: 'tcp' }, { port: [8000, 8010] }])),
+    'vms[1].forwards[1].port',
+    'vms[1].forwards[0]',
+  );
+  // the same port with another protocol is fine
+  const r = resolveSeed((h) => vm(h, 1).forwards!.push({ port: 80, protocol: 'udp' }));
+  assert.deepEqual(r.vms[1]!.forwards[2], { protocol: 'udp', port: 80, toPort: 80 });
+});
+
+test('reversed ranges and port bounds', () => {
+  rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.port = [90, 80])), 'vms[0].forwards[0].port', '[90,80]');
+  rejects(() => resolveSeed((h) => (h.dhcp!.range = ['192.168.0.150', '192.168.0.100'])), 'dhcp.range', '192.168.0.150');
+  rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.port = 0)), 'vms[0].forwards[0].port', '1 to 65535');
+  rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.port = [1, 70000])), 'vms[0].forwards[0].port', '70000');
+  rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.toPort = 65536)), 'vms[0].forwards[0].toPort', '65536');
+  rejects(
+    () => resolveSeed((h) => (vm(h, 0).forwards![0] = { port: [2000, 2010], toPort: 65530 })),
+    'vms[0].forwards[0].toPort',
+    '65530',
+  );
+  // [p, p] is a valid one-port range, kept as written
+  assert.deepEqual(resolveSeed((h) => (vm(h, 0).forwards![0] = { port: [2000, 2000] })).vms[0]!.forwards[0], {
+    protocol: 'tcp', port: [2000, 2000], toPort: 2000,
+  });
+});
+
+test('IPv4 addresses outside the bridge subnet, and its special addresses', () => {
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv4 = '10.0.0.5')), 'vms[1].ipv4', '"10.0.0.5": not inside the bridge subnet 192.168.0.0/24');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv4 = '192.168.0.0')), 'vms[1].ipv4', 'network address');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv4 = '192.168.0.255')), 'vms[1].ipv4', 'broadcast address');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv4 = '192.168.0.1')), 'vms[1].ipv4', "bridge's own address");
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv4 = '192.168.0.20/24')), 'vms[1].ipv4', 'without a prefix length');
+  rejects(() => resolveSeed((h) => (h.dhcp!.range = ['192.168.0.100', '192.168.1.150'])), 'dhcp.range[1]', '192.168.1.150');
+  rejects(() => resolveSeed((h) => (h.dhcp!.range = ['192.168.0.1', '192.168.0.150'])), 'dhcp.range[0]', "bridge's own address");
+  rejects(() => resolveSeed((h) => (h.bridge.ipv4 = '192.168.0.120/24')), 'dhcp.range', 'includes the bridge');
+  rejects(() => resolveSeed((h) => (h.dhcp!.range = ['192.168.0.100'] as never)), 'dhcp.range', '["192.168.0.100"]');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv4 = '192.168.0.0/24')), 'bridge.ipv4', 'network address of 192.168.0.0/24');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv4 = '192.168.0.255/24')), 'bridge.ipv4', 'broadcast');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv4 = '192.168.0.1')), 'bridge.ipv4', 'prefix length');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv4 = '192.168.0.1/31')), 'bridge.ipv4', 'at most 30');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv4 = '2001:db8::1/64')), 'bridge.ipv4', 'IPv4');
+  rejects(() => resolveSeed((h) => (h.publicIPv4 = '203.0.113.7/32')), 'publicIPv4', '203.0.113.7/32');
+  assert.equal(resolveSeed((h) => (h.publicIPv4 = '203.0.113.7')).publicIPv4, '203.0.113.7');
+});
+
+test('IPv6 addresses outside the prefix, and the ipv6 section rules', () => {
+  rejects(
+    () => resolveSeed((h) => (vm(h, 0).ipv6 = '2001:db8:9::100')),
+    'vms[0].ipv6',
+    '"2001:db8:9::100": not inside ipv6.prefix 2001:db8:8:5688::/64',
+  );
+  rejects(() => resolveSeed((h) => (h.bridge.ipv6 = '2001:db8:9::1/64')), 'bridge.ipv6', '2001:db8:9::1/64');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv6 = '2001:db8:8:5688::1/48')), 'bridge.ipv6', 'not inside ipv6.prefix');
+  rejects(() => resolveSeed((h) => (h.bridge.ipv6 = '2001:db8:8:5688::1')), 'bridge.ipv6', 'prefix length');
+  rejects(() => resolveSeed((h) => (vm(h, 0).ipv6 = '2001:db8:8:5688::1')), 'vms[0].ipv6', "bridge's own address");
+  rejects(() => resolveSeed((h) => (vm(h, 0).ipv6 = '192.168.0.9')), 'vms[0].ipv6', 'IPv6');
+  rejects(() => resolveSeed((h) => (h.ipv6!.prefix = '2001:db8:8:5688::1/64')), 'ipv6.prefix', 'host bits');
+  rejects(() => resolveSeed((h) => delete h.ipv6), 'vms[0].ipv6', 'needs the ipv6 section');
+  rejects(() => resolveSeed((h) => delete h.bridge.ipv6), 'bridge.ipv6', "ipv6.mode 'routed'");
+  // plan B needs no bridge address; a bridge address without the ipv6 section is allowed
+  assert.equal(resolveSeed((h) => ((h.ipv6!.mode = 'proxy'), delete h.bridge.ipv6)).bridge.ipv6, undefined);
+  const noV6 = resolveSeed((h) => {
+    delete h.ipv6;
+    for (const v of h.vms!) delete v.ipv6;
+  });
+  assert.equal(noV6.bridge.ipv6!.cidr, '2001:db8:8:5688::1/64');
+  assert.equal(noV6.ipv6, undefined);
+});
+
+test('duplicate MACs (among VMs and with the bridge)', () => {
+  rejects(() => resolveSeed((h) => (vm(h, 1).mac = 'DE:AD:BE:EF:32:10')), 'vms[1].mac', 'MAC de:ad:be:ef:32:10 is already used by vms[0].mac');
+  rejects(() => resolveSeed((h) => (vm(h, 0).mac = 'de-ad-be-ef-24-31')), 'vms[0].mac', 'already used by bridge.mac');
+  // a default MAC counts too
+  rejects(() => resolveSeed((h) => (vm(h, 0).mac = stableMac('mail', 0))), 'vms[1].mac', 'the default for this name');
+});
+
+test('duplicate IP addresses and VM names', () => {
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv4 = '192.168.0.100')), 'vms[1].ipv4', 'IPv4 address 192.168.0.100 is already used by vms[0].ipv4');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv6 = '2001:db8:8:5688:0::100')), 'vms[1].ipv6', 'already used by vms[0].ipv6');
+  rejects(() => resolveSeed((h) => (vm(h, 1).name = 'web')), 'vms[1].name', 'VM name web is already used by vms[0].name');
+});
+
+test('names too long: VM names (TAP vmt-<name>) and interface names', () => {
+  rejects(() => resolveSeed((h) => (vm(h, 0).name = 'abcdefghijkl')), 'vms[0].name', '"abcdefghijkl": longer than 11 characters');
+  assert.equal(resolveSeed((h) => (vm(h, 0).name = 'abcdefghijk')).vms[0]!.tap, 'vmt-abcdefghijk');
+  rejects(() => resolveSeed((h) => (vm(h, 0).name = 'Web')), 'vms[0].name', '1 to 11 characters');
+  rejects(() => resolveSeed((h) => (vm(h, 0).name = '1web')), 'vms[0].name', 'starting with a letter');
+  rejects(() => resolveSeed((h) => (h.bridge.name = 'abcdefghijklmnop')), 'bridge.name', '"abcdefghijklmnop": longer than 15 bytes');
+  rejects(() => resolveSeed((h) => (h.uplink = 'ééééééééé')), 'uplink', 'longer than 15 bytes'); // 9 characters, 18 bytes
+  rejects(() => resolveSeed((h) => (h.bridge.veth!.peer = 've th')), 'bridge.veth.peer', '"ve th"');
+});
+
+test('interface names must be distinct (uplink, bridge, veth ends, TAPs)', () => {
+  rejects(() => resolveSeed((h) => (h.bridge.name = 'eth0')), 'bridge.name', 'interface name eth0 is already used by uplink');
+  rejects(() => resolveSeed((h) => (h.bridge.veth = { name: 'veth0', peer: 'veth0' })), 'bridge.veth.peer', 'already used by bridge.veth.name');
+  rejects(() => resolveSeed((h) => (h.uplink = 'vmt-web')), 'vms[0].name', 'TAP name vmt-web is already used by uplink');
+});
+
+test('multicast and malformed MACs', () => {
+  rejects(() => resolveSeed((h) => (vm(h, 0).mac = '01:00:5e:00:00:01')), 'vms[0].mac', '"01:00:5e:00:00:01": is a multicast address');
+  rejects(() => resolveSeed((h) => (h.bridge.mac = 'ff:ff:ff:ff:ff:ff')), 'bridge.mac', 'multicast');
+  rejects(() => resolveSeed((h) => (vm(h, 0).mac = 'de:ad:be:ef:32')), 'vms[0].mac', 'six hex pairs');
+});
+
+test('boot: initrd and append need a kernel; a VM needs a kernel or a disk; writable disks are not shared', () => {
+  rejects(() => resolveSeed((h) => delete vm(h, 1).kernel), 'vms[1].initrd', 'needs kernel');
+  rejects(() => resolveSeed((h) => delete vm(h, 0).disk), 'vms[0]', 'a VM needs a kernel or at least one disk');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = [])), 'vms[0]', '"web"');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = '')), 'vms[0].disk', 'non-empty path');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = [{ file: 'x.img', format: 'vmdk' as never }])), 'vms[0].disk[0].format', '"vmdk"');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = 'images/mail.img')), 'vms[1].disk[0].file', 'already used by vms[0].disk');
+  // read-only disks may be shared
+  const r = resolveSeed((h) => {
+    vm(h, 0).disk = [{ file: 'images/base.img', readOnly: true }, 'images/web.qcow2'];
+    vm(h, 1).disk = { file: 'images/base.img', readOnly: true };
+  });
+  assert.equal(r.vms[1]!.disks[0]!.file, r.vms[0]!.disks[0]!.file);
+  // a kernel alone is enough
+  assert.deepEqual(resolveSeed((h) => delete vm(h, 1).disk).vms[1]!.disks, []);
+});
+
+test('bad YAML and JSON syntax: path "" with line and column', () => {
+  const yaml = 'uplink: eth0\nbridge:\n  name: br0\n  ipv4: 192.168.0.1/24: x\nvms: []\n';
+  const e = rejects(() => parseHostFile(yaml, { baseDir: '/', source: 'host.yaml' }), '', 'line 4');
+  assert.match(e.message, /^invalid host file host\.yaml: YAML syntax error at line 4, column \d+: .*"ipv4: 192\.168\.0\.1\/24: x"$/);
+  assert.equal(e.source, 'host.yaml');
+  rejects(() => parseHostFile('uplink: eth0\nuplink: eth1\n', { baseDir: '/' }), '', 'line 2');
+  const j = rejects(() => parseHostFile('{\n  "uplink": "eth0",\n}\n', { format: 'json', baseDir: '/' }), '', 'JSON syntax error at line 3, column 1');
+  assert.equal(j.problems.length, 1);
+  rejects(() => parseHostFile('uplink: *eth\n', { baseDir: '/' }), '', 'alias');
+});
+
+test('all problems are collected (unknown keys of a mapping first), one per line', () => {
+  const text = [
+    'uplink: eth0',
+    'bridge: { name: br0, ipv4: 192.168.0.1/24 }',
+    'vms:',
+    '  - name: web',
+    '    ipv4: 10.0.0.5',
+    '    memmory: 512',
+    '    disk: web.qcow2',
+    '    forwards: [{ port: 80 }]',
+    '  - name: this-is-too-long',
+    '    mac: 01:00:5e:00:00:01',
+    '    ipv4: 192.168.0.20',
+    '    disk: other.qcow2',
+    '    forwards: [{ port: [79, 81] }]',
+  ].join('\n');
+  const e = rejects(() => parseHostFile(text, { baseDir: '/srv', source: 'h.yaml' }), 'vms[0].memmory', '512');
+  assert.deepEqual(
+    e.problems.map((p) => [p.path, p.value]),
+    [
+      ['vms[0].memmory', 512],
+      ['vms[0].ipv4', '10.0.0.5'],
+      ['vms[1].name', 'this-is-too-long'],
+      ['vms[1].mac', '01:00:5e:00:00:01'],
+      ['vms[1].forwards[0].port', [79, 81]],
+    ],
+  );
+  const lines = e.message.split('\n');
+  assert.equal(lines[0], 'invalid host file h.yaml (5 problems):');
+  assert.equal(lines.length, 6);
+  assert.equal(lines[5], '  vms[1].forwards[0].port: [79,81]: ports 79-81/tcp overlap port 80/tcp forwarded by vms[0].forwards[0]');
+  for (const [i, p] of e.problems.entries()) assert.ok(lines[i + 1]!.includes(p.path) && lines[i + 1]!.includes(p.message));
+  assert.equal(e.value, 512);
+});
+
+test('loadHostFile: an unreadable file is a SystemError', async () => {
+  await assert.rejects(loadHostFile(join(seedDir, 'no-such-file.yaml')), (err: unknown) => {
+    assert.ok(err instanceof SystemError);
+    assert.equal(err.code, 'ENOENT');
+    assert.match(err.message, /cannot read host file .*no-such-file\.yaml/);
+    return true;
+  });
+});
