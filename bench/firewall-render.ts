@@ -3,24 +3,12 @@
 // for 1,000 and 10,000 port forwards. Prints the median of several runs per step; asserts nothing.
 // Run: npm run bench -- bench/firewall-render.ts [--sizes=1000,10000] [--runs=15]
 // Profile: node --conditions=vmhost-source --import tsx --cpu-prof bench/firewall-render.ts
-import { buildRuleset, parseSave, planFamily, restoreText, validateModel, type FirewallModel, type PortForward } from '@vmhost/firewall';
+import { buildRuleset, parseSave, planFamily, restoreText, validateModel, type FirewallModel } from '@vmhost/firewall';
+import { forwards } from './firewall-forwards.js';
 
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice(8) ?? '1000,10000').split(',').map(Number);
 const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 15);
-
-/** The same forwards as bench/firewall-rules.ts. */
-function forwards(n: number): PortForward[] {
-  return Array.from({ length: n }, (_, i) => ({
-    protocol: 'tcp' as const,
-    port: 10000 + i,
-    to: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 1}`,
-    toPort: 80,
-    inInterface: 'eth0',
-    fromHost: false,
-    group: `g${i % 10}`,
-  }));
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -9,25 +9,14 @@
 // Run: npm run bench -- bench/firewall-rules.ts [--sizes=1000,10000] [--reps=5] [--no-per-rule]
 import { randomBytes } from 'node:crypto';
 import { netns } from '@vmhost/net';
-import { apply, render, type FirewallModel, type PortForward } from '@vmhost/firewall';
+import { apply, render, type FirewallModel } from '@vmhost/firewall';
+import { forwards } from './firewall-forwards.js';
 
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice(8) ?? '1000,10000').split(',').map(Number);
 const perRule = !args.includes('--no-per-rule');
 const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 5);
 const ns = `vmhb-fw-${randomBytes(3).toString('hex')}`;
-
-function forwards(n: number): PortForward[] {
-  return Array.from({ length: n }, (_, i) => ({
-    protocol: 'tcp' as const,
-    port: 10000 + i,
-    to: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 1}`,
-    toPort: 80,
-    inInterface: 'eth0',
-    fromHost: false,
-    group: `g${i % 10}`,
-  }));
-}
 
 function model(n: number): FirewallModel {
   return { owner: 'bench', portForwards: forwards(n) };
