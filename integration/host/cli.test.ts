@@ -80,6 +80,8 @@ test('vmhost plan/apply/status/down in a namespace, exit codes, and a bad host f
   assert.equal(b.code, 3);
   assert.match(b.stderr, /vms\[0\]\.ipv4/);
   assert.match(b.stderr, /vms\[0\]\.forwardz/);
+  // the bad file changed nothing: the applied host still plans no changes
+  assert.equal((await vmhost([...g, 'plan', file, '--detailed-exitcode'])).code, 0);
 
   const d = await vmhost([...g, 'down', file]);
   assert.equal(d.code, 0, d.stderr);

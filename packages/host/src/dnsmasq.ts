@@ -10,12 +10,12 @@
  * {@link stopDnsmasq} signals it by pid after checking /proc/PID/cmdline.
  * @module
  */
-import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
+import { readPidfile } from '@vmhost/kvm';
 import { netns, parseMac, validateIfName, ValidationError, VmhostError, type NetnsRef } from '@vmhost/net';
+import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './service.js';
 import type { Lease } from './types.js';
 
 /** What dnsmasq serves on the bridge. */
@@ -46,21 +46,7 @@ export interface DnsmasqOptions {
 }
 
 /** dnsmasq failed to start (it exited early, or did not become ready in time) or to stop. */
-export class DnsmasqError extends VmhostError {
-  /** dnsmasq's exit code, when it exited; null when killed by a signal or still running. */
-  readonly exitCode: number | null;
-  /** The signal that ended it, if any. */
-  readonly signal: NodeJS.Signals | null;
-  /** The end of what dnsmasq wrote to stderr and to its log file (may be empty). */
-  readonly stderr: string;
-  constructor(code: string, message: string, details: { exitCode?: number | null; signal?: NodeJS.Signals | null; stderr?: string; cause?: unknown } = {}) {
-    const stderr = details.stderr ?? '';
-    super(code, stderr.trim() ? `${message}: ${stderr.trim()}` : message, details.cause !== undefined ? { cause: details.cause } : undefined);
-    this.exitCode = details.exitCode ?? null;
-    this.signal = details.signal ?? null;
-    this.stderr = stderr;
-  }
-}
+export class DnsmasqError extends ServiceError {}
 
 /** The program run; found on PATH (dnsmasq-base installs /usr/sbin/dnsmasq). */
 const DNSMASQ = existsExecutable('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq';
@@ -223,105 +209,17 @@ export function renderDnsmasqConfig(o: DnsmasqOptions): string {
 
 // ---------------------------------------------------------------------------- processes
 
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
-}
-
-function procState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive: exists and is not a zombie. */
-function isAlive(pid: number): boolean {
-  const s = procState(pid);
-  return s !== undefined && s !== 'Z' && s !== 'X' && s !== 'x';
-}
-
-function cmdline(pid: number): string[] | undefined {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return raw ? raw.replace(/\0$/, '').split('\0') : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readPid(path: string): number | undefined {
-  try {
-    const n = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether `pid` is a live dnsmasq started with this directory's conf-file. */
-function isOurs(pid: number, conf: string): boolean {
-  if (!isAlive(pid)) return false;
-  const argv = cmdline(pid);
-  if (!argv?.length) return false;
-  return (argv[0]!.split('/').pop() ?? '') === 'dnsmasq' && argv.includes(`--conf-file=${conf}`);
-}
-
-/** The pid of our dnsmasq for `dir`: from the pidfile, else by a scan of /proc (pidfile lost). */
-function findOurs(dir: string): number | undefined {
+/** The supervised dnsmasq of `dir` (see service.ts). */
+function service(dir: string): ServiceSpec {
   const f = files(dir);
-  const pid = readPid(f.pid);
-  if (pid !== undefined && isOurs(pid, f.conf)) return pid;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = Number(e);
-    if (p !== pid && isOurs(p, f.conf)) return p;
-  }
-  return undefined;
-}
-
-function sameNetns(pid: number, ref: NetnsRef | undefined): boolean {
-  try {
-    const a = statSync(`/proc/${pid}/ns/net`);
-    const b = statSync(ref === undefined ? '/proc/self/ns/net' : netns.netnsPath(ref));
-    return a.ino === b.ino && a.dev === b.dev;
-  } catch {
-    return false;
-  }
-}
-
-function tail(path: string, max = 2000): string {
-  try {
-    const s = readFileSync(path, 'utf8');
-    return s.length > max ? s.slice(-max) : s;
-  } catch {
-    return '';
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Sends `signal` to `pid`; false when it is gone. */
-function signal(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM, wait up to `termMs`, then SIGKILL and wait again. Resolves when `pid` is dead. */
-async function terminate(pid: number, termMs: number): Promise<void> {
-  signal(pid, 'SIGTERM');
-  const until = Date.now() + termMs;
-  while (isAlive(pid) && Date.now() < until) await sleep(10);
-  if (!isAlive(pid)) return;
-  signal(pid, 'SIGKILL');
-  const until2 = Date.now() + 5000;
-  while (isAlive(pid) && Date.now() < until2) await sleep(10);
-  if (isAlive(pid)) throw new DnsmasqError('EDNSMASQ_STOP', `dnsmasq (pid ${pid}) did not exit after SIGKILL`);
+  return {
+    dir,
+    config: f.conf,
+    pidFile: f.pid,
+    // a dnsmasq started with this directory's conf-file
+    matches: (argv, conf) => (argv[0]!.split('/').pop() ?? '') === 'dnsmasq' && argv.includes(`--conf-file=${conf}`),
+    stuckError: (pid) => new DnsmasqError('EDNSMASQ_STOP', `dnsmasq (pid ${pid}) did not exit after SIGKILL`),
+  };
 }
 
 /** Whether a UDP socket is bound to port 67 in the namespace of `ref` (/proc/net/udp). */
@@ -336,43 +234,26 @@ function dhcpBound(ref: NetnsRef | undefined): boolean {
 
 // ---------------------------------------------------------------------------------- the API
 
-/** What {@link dnsmasqStatus} reports. */
-export interface DnsmasqStatus {
-  /** Whether our dnsmasq for this directory runs. */
-  running: boolean;
-  pid?: number;
-  /** sha256 of the dnsmasq.conf in the directory (the one the running dnsmasq read), when present. */
-  configHash?: string;
-}
+/**
+ * What {@link dnsmasqStatus} reports: whether our dnsmasq for the directory runs, its pid, and the
+ * sha256 of the dnsmasq.conf in the directory (the one the running dnsmasq read), when present.
+ */
+export type DnsmasqStatus = ServiceStatus;
 
 /**
  * Whether dnsmasq runs for `dir` (pidfile, else a /proc scan, checked against
  * /proc/PID/cmdline), its pid, and the hash of the config it was started with.
  */
 export function dnsmasqStatus(dir: string): DnsmasqStatus {
-  const f = files(dir);
-  const out: DnsmasqStatus = { running: false };
-  try {
-    out.configHash = sha256(readFileSync(f.conf, 'utf8'));
-  } catch {
-    /* no config */
-  }
-  const pid = findOurs(dir);
-  if (pid !== undefined) {
-    out.running = true;
-    out.pid = pid;
-  }
-  return out;
+  return serviceStatus(service(dir));
 }
 
-/** Result of {@link startDnsmasq}. */
-export interface DnsmasqStartResult {
-  pid: number;
-  /** A dnsmasq of ours was running with another config (or in another namespace) and was replaced. */
-  restarted: boolean;
-  /** False only when the running dnsmasq already had this config: then nothing was done. */
-  changed: boolean;
-}
+/**
+ * Result of {@link startDnsmasq}: the pid; `restarted` when a dnsmasq of ours was running with
+ * another config (or in another namespace) and was replaced; `changed` false only when the
+ * running dnsmasq already had this config (then nothing was done).
+ */
+export type DnsmasqStartResult = ServiceStartResult;
 
 /**
  * Starts dnsmasq for `o`, idempotently: when our dnsmasq for `o.dir` runs with the same config in
@@ -388,65 +269,30 @@ export interface DnsmasqStartResult {
  */
 export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number } = {}): Promise<DnsmasqStartResult> {
   const config = renderDnsmasqConfig(o);
+  const svc = service(o.dir);
   const f = files(o.dir);
-  const hash = sha256(config);
-  let restarted = false;
-  const running = findOurs(o.dir);
-  if (running !== undefined) {
-    const st = dnsmasqStatus(o.dir);
-    if (st.configHash === hash && sameNetns(running, o.netns)) {
-      if (readPid(f.pid) !== running) writeFileSync(f.pid, `${running}\n`);
-      return { pid: running, restarted: false, changed: false };
-    }
-    await terminate(running, 5000);
-    restarted = true;
-  }
-  rmSync(f.pid, { force: true });
-  mkdirSync(o.dir, { recursive: true, mode: 0o755 });
-  const tmp = `${f.conf}.tmp`;
-  writeFileSync(tmp, config, { mode: 0o644 });
-  renameSync(tmp, f.conf);
+  const { unchanged, restarted } = await installConfig(svc, config, o.netns);
+  if (unchanged !== undefined) return { pid: unchanged, restarted: false, changed: false };
 
-  const outFd = openSync(f.out, 'w', 0o644);
-  const args = ['--keep-in-foreground', `--conf-file=${f.conf}`];
-  let child: ChildProcess;
-  try {
-    const spawnOpts = { detached: true, stdio: ['ignore', outFd, outFd] as ['ignore', number, number], cwd: o.dir };
-    child = o.netns !== undefined ? netns.spawn(o.netns, DNSMASQ, args, spawnOpts) : nodeSpawn(DNSMASQ, args, spawnOpts);
-  } catch (err) {
-    closeSync(outFd);
-    throw new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}`, { cause: err });
-  }
-  closeSync(outFd);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const excerpt = (): string => [tail(f.out), tail(f.log, 1000)].filter((s) => s.trim()).join('\n');
-
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  let spawnError: Error | undefined;
-  child.once('exit', (code, sig) => {
-    exited = { code, signal: sig };
+  const pid = await startDetached(svc, {
+    command: DNSMASQ,
+    args: ['--keep-in-foreground', `--conf-file=${f.conf}`],
+    ...(o.netns !== undefined ? { netns: o.netns } : {}),
+    output: f.out,
+    timeoutMs,
+    // it has written its pidfile and bound the DHCP port
+    ready: (pid) => pid !== undefined && readPidfile(f.pid) === pid && dhcpBound(o.netns),
+    errors: {
+      spawnThrew: (cause) => new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}`, { cause }),
+      spawnFailed: (e) => new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}: ${e.message}`, { cause: e }),
+      exited: (code, signal) =>
+        new DnsmasqError('EDNSMASQ_EXIT', `dnsmasq on ${o.interface} ${howEnded(code, signal)} during startup`, { exitCode: code, signal, stderr: excerpt() }),
+      timedOut: () => new DnsmasqError('EDNSMASQ_TIMEOUT', `dnsmasq on ${o.interface} was not ready within ${timeoutMs} ms`, { stderr: excerpt() }),
+    },
   });
-  child.once('error', (e) => {
-    spawnError = e;
-  });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (spawnError) throw new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}: ${spawnError.message}`, { cause: spawnError });
-    if (exited) {
-      rmSync(f.pid, { force: true });
-      const how = exited.code !== null ? `exited with code ${exited.code}` : `was killed by ${exited.signal}`;
-      throw new DnsmasqError('EDNSMASQ_EXIT', `dnsmasq on ${o.interface} ${how} during startup`, { exitCode: exited.code, signal: exited.signal, stderr: excerpt() });
-    }
-    if (child.pid !== undefined && readPid(f.pid) === child.pid && dhcpBound(o.netns)) break;
-    if (Date.now() > deadline) {
-      if (child.pid !== undefined) await terminate(child.pid, 1000).catch(() => undefined);
-      rmSync(f.pid, { force: true });
-      throw new DnsmasqError('EDNSMASQ_TIMEOUT', `dnsmasq on ${o.interface} was not ready within ${timeoutMs} ms`, { stderr: excerpt() });
-    }
-    await sleep(exited ? 0 : 5);
-  }
-  child.unref();
-  return { pid: child.pid!, restarted, changed: true };
+  return { pid, restarted, changed: true };
 }
 
 /**
@@ -454,11 +300,7 @@ export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number
  * 5 s; removes the pidfile and keeps the leases. Resolves true if it was running.
  */
 export async function stopDnsmasq(dir: string): Promise<boolean> {
-  const f = files(dir);
-  const pid = findOurs(dir);
-  if (pid !== undefined) await terminate(pid, 5000);
-  rmSync(f.pid, { force: true });
-  return pid !== undefined;
+  return stopService(service(dir));
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Rtnl,
@@ -187,25 +187,13 @@ function isAlive(pid: number): boolean {
   return procStartTime(pid) !== undefined;
 }
 
-/** Pids whose network namespace is the named one (synchronous; usable in an 'exit' handler). */
+/** Pids whose network namespace is the named one (synchronous; usable in an 'exit' handler); [] when it is gone. */
 function pidsInSync(name: string): number[] {
-  let target;
   try {
-    target = statSync(join(netns.NETNS_RUN_DIR, name));
+    return netns.pidsSync({ path: join(netns.NETNS_RUN_DIR, name) });
   } catch {
     return [];
   }
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const st = statSync(`/proc/${entry}/ns/net`);
-      if (st.ino === target.ino && st.dev === target.dev) out.push(Number(entry));
-    } catch {
-      /* gone, or a kernel thread */
-    }
-  }
-  return out;
 }
 
 function killPid(pid: number): void {

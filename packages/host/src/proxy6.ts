@@ -10,14 +10,12 @@
  * config), `proxy6.pid`, `proxy6.log` (its stderr) and, on SIGUSR1, `proxy6.stats.json`.
  * @module
  */
-import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect, isIP, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netns, SystemError, ValidationError, VmhostError, validateInt, type NetnsRef } from '@vmhost/net';
+import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './service.js';
 
 /** One forwarded port: connections to `listen` are relayed to `target`. */
 export interface ProxyRoute {
@@ -272,21 +270,7 @@ export class TcpProxy {
 // ------------------------------------------------------------------------------ the service
 
 /** The proxy service failed to start (it exited early or was not ready in time) or to stop. */
-export class ProxyServiceError extends VmhostError {
-  /** The service's exit code, when it exited; null otherwise. */
-  readonly exitCode: number | null;
-  /** The signal that ended it, if any. */
-  readonly signal: NodeJS.Signals | null;
-  /** The end of what the service wrote to stderr. */
-  readonly stderr: string;
-  constructor(code: string, message: string, details: { exitCode?: number | null; signal?: NodeJS.Signals | null; stderr?: string; cause?: unknown } = {}) {
-    const stderr = details.stderr ?? '';
-    super(code, stderr.trim() ? `${message}: ${stderr.trim()}` : message, details.cause !== undefined ? { cause: details.cause } : undefined);
-    this.exitCode = details.exitCode ?? null;
-    this.signal = details.signal ?? null;
-    this.stderr = stderr;
-  }
-}
+export class ProxyServiceError extends ServiceError {}
 
 /** Options of {@link startProxyService}. */
 export type ProxyServiceOptions = ProxyOptions & {
@@ -323,134 +307,33 @@ function serviceEntry(): { entry: string; flags: string[] } {
   return { entry: join(dirname(here), 'proxy6-main.js'), flags: [] };
 }
 
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
-}
-
-function procState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  const s = procState(pid);
-  return s !== undefined && s !== 'Z' && s !== 'X' && s !== 'x';
-}
-
-function cmdline(pid: number): string[] | undefined {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return raw ? raw.replace(/\0$/, '').split('\0') : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readPid(path: string): number | undefined {
-  try {
-    const n = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A live proxy6-main whose argument is this directory's config file. */
-function isOurs(pid: number, config: string): boolean {
-  if (!isAlive(pid)) return false;
-  const argv = cmdline(pid);
-  if (!argv || argv.length < 3) return false;
-  return argv[argv.length - 1] === config && /proxy6-main\.[jt]s$/.test(argv[argv.length - 2] ?? '');
-}
-
-function findOurs(dir: string): number | undefined {
+/** The supervised proxy service of `dir` (see service.ts). */
+function service(dir: string): ServiceSpec {
   const f = serviceFiles(dir);
-  const pid = readPid(f.pid);
-  if (pid !== undefined && isOurs(pid, f.config)) return pid;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = Number(e);
-    if (p !== pid && isOurs(p, f.config)) return p;
-  }
-  return undefined;
-}
-
-function sameNetns(pid: number, ref: NetnsRef | undefined): boolean {
-  try {
-    const a = statSync(`/proc/${pid}/ns/net`);
-    const b = statSync(ref === undefined ? '/proc/self/ns/net' : netns.netnsPath(ref));
-    return a.ino === b.ino && a.dev === b.dev;
-  } catch {
-    return false;
-  }
-}
-
-function tail(path: string, max = 2000): string {
-  try {
-    const s = readFileSync(path, 'utf8');
-    return s.length > max ? s.slice(-max) : s;
-  } catch {
-    return '';
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function terminate(pid: number, termMs: number): Promise<void> {
-  const kill = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* gone */
-    }
+  return {
+    dir,
+    config: f.config,
+    pidFile: f.pid,
+    // a proxy6-main whose argument is this directory's config file
+    matches: (argv, config) => argv.length >= 3 && argv[argv.length - 1] === config && /proxy6-main\.[jt]s$/.test(argv[argv.length - 2] ?? ''),
+    stuckError: (pid) => new ProxyServiceError('EPROXY_STOP', `proxy service (pid ${pid}) did not exit after SIGKILL`),
   };
-  kill('SIGTERM');
-  const until = Date.now() + termMs;
-  while (isAlive(pid) && Date.now() < until) await sleep(10);
-  if (!isAlive(pid)) return;
-  kill('SIGKILL');
-  const until2 = Date.now() + 5000;
-  while (isAlive(pid) && Date.now() < until2) await sleep(10);
-  if (isAlive(pid)) throw new ProxyServiceError('EPROXY_STOP', `proxy service (pid ${pid}) did not exit after SIGKILL`);
 }
 
-/** What {@link proxyServiceStatus} reports. */
-export interface ProxyServiceStatus {
-  running: boolean;
-  pid?: number;
-  /** sha256 of the proxy6.json the service was started with, when present. */
-  configHash?: string;
-}
+/** What {@link proxyServiceStatus} reports: running, the pid, and the sha256 of the proxy6.json the service was started with, when present. */
+export type ProxyServiceStatus = ServiceStatus;
 
 /** Whether the proxy service for `dir` runs (pidfile or /proc scan, checked against /proc/PID/cmdline), and its config hash. */
 export function proxyServiceStatus(dir: string): ProxyServiceStatus {
-  const f = serviceFiles(dir);
-  const out: ProxyServiceStatus = { running: false };
-  try {
-    out.configHash = sha256(readFileSync(f.config, 'utf8'));
-  } catch {
-    /* never started */
-  }
-  const pid = findOurs(dir);
-  if (pid !== undefined) {
-    out.running = true;
-    out.pid = pid;
-  }
-  return out;
+  return serviceStatus(service(dir));
 }
 
-/** Result of {@link startProxyService}. */
-export interface ProxyServiceStartResult {
-  pid: number;
-  /** A service of ours ran with another config (or in another namespace) and was replaced. */
-  restarted: boolean;
-  /** False only when the running service already had this config: then nothing was done. */
-  changed: boolean;
-}
+/**
+ * Result of {@link startProxyService}: the pid; `restarted` when a service of ours ran with another
+ * config (or in another namespace) and was replaced; `changed` false only when the running
+ * service already had this config (then nothing was done).
+ */
+export type ProxyServiceStartResult = ServiceStartResult;
 
 /**
  * Starts the proxy as a detached service process (`node proxy6-main <dir>/proxy6.json`, inside
@@ -469,78 +352,30 @@ export async function startProxyService(o: ProxyServiceOptions, opts: { timeoutM
   if (o.netns !== undefined) netns.netnsPath(o.netns, 'netns');
   const f = serviceFiles(o.dir);
   const cfg: ProxyServiceConfig = { version: 1, dir: o.dir, ...n };
-  const text = `${JSON.stringify(cfg, null, 2)}\n`;
-  const hash = sha256(text);
-  let restarted = false;
-  const running = findOurs(o.dir);
-  if (running !== undefined) {
-    if (proxyServiceStatus(o.dir).configHash === hash && sameNetns(running, o.netns)) {
-      if (readPid(f.pid) !== running) writeFileSync(f.pid, `${running}\n`);
-      return { pid: running, restarted: false, changed: false };
-    }
-    await terminate(running, 5000);
-    restarted = true;
-  }
-  rmSync(f.pid, { force: true });
-  mkdirSync(o.dir, { recursive: true, mode: 0o755 });
-  writeFileSync(`${f.config}.tmp`, text, { mode: 0o644 });
-  renameSync(`${f.config}.tmp`, f.config);
+  const svc = service(o.dir);
+  const { unchanged, restarted } = await installConfig(svc, `${JSON.stringify(cfg, null, 2)}\n`, o.netns);
+  if (unchanged !== undefined) return { pid: unchanged, restarted: false, changed: false };
 
   const { entry, flags } = serviceEntry();
-  const args = [...flags, entry, f.config];
-  const logFd = openSync(f.log, 'w', 0o644);
-  let child: ChildProcess;
-  try {
-    const spawnOpts = { detached: true, stdio: ['ignore', 'pipe', logFd] as ['ignore', 'pipe', number], cwd: o.dir };
-    child = o.netns !== undefined ? netns.spawn(o.netns, process.execPath, args, spawnOpts) : nodeSpawn(process.execPath, args, spawnOpts);
-  } catch (err) {
-    closeSync(logFd);
-    throw new ProxyServiceError('EPROXY_SPAWN', `cannot start the proxy service (${process.execPath})`, { cause: err });
-  }
-  closeSync(logFd);
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new ProxyServiceError('EPROXY_TIMEOUT', `the proxy service did not get ready within ${timeoutMs} ms`, { stderr: tail(f.log) }));
-      }, timeoutMs);
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (/^ready$/m.test(out)) {
-          cleanup();
-          resolve();
-        }
-      };
-      const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
-        cleanup();
-        const how = code !== null ? `exited with code ${code}` : `was killed by ${sig}`;
-        reject(new ProxyServiceError('EPROXY_EXIT', `the proxy service ${how} during startup`, { exitCode: code, signal: sig, stderr: tail(f.log) }));
-      };
-      const onError = (e: Error): void => {
-        cleanup();
-        reject(new ProxyServiceError('EPROXY_SPAWN', `cannot start the proxy service: ${e.message}`, { cause: e }));
-      };
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.off('exit', onExit);
-        child.off('error', onError);
-      };
-      child.stdout?.on('data', onData);
-      child.once('exit', onExit);
-      child.once('error', onError);
-    });
-  } catch (err) {
-    if (child.pid !== undefined && isAlive(child.pid)) await terminate(child.pid, 1000).catch(() => undefined);
-    rmSync(f.pid, { force: true });
-    child.stdout?.destroy();
-    throw err;
-  }
-  child.stdout?.destroy();
-  child.unref();
-  return { pid: child.pid!, restarted, changed: true };
+  const pid = await startDetached(svc, {
+    command: process.execPath,
+    args: [...flags, entry, f.config],
+    ...(o.netns !== undefined ? { netns: o.netns } : {}),
+    output: f.log,
+    pipeStdout: true,
+    timeoutMs,
+    // it has listened on every route and said so
+    ready: (_pid, stdout) => /^ready$/m.test(stdout),
+    errors: {
+      spawnThrew: (cause) => new ProxyServiceError('EPROXY_SPAWN', `cannot start the proxy service (${process.execPath})`, { cause }),
+      spawnFailed: (e) => new ProxyServiceError('EPROXY_SPAWN', `cannot start the proxy service: ${e.message}`, { cause: e }),
+      exited: (code, signal) =>
+        new ProxyServiceError('EPROXY_EXIT', `the proxy service ${howEnded(code, signal)} during startup`, { exitCode: code, signal, stderr: tail(f.log) }),
+      timedOut: () => new ProxyServiceError('EPROXY_TIMEOUT', `the proxy service did not get ready within ${timeoutMs} ms`, { stderr: tail(f.log) }),
+    },
+  });
+  return { pid, restarted, changed: true };
 }
 
 /**
@@ -549,9 +384,5 @@ export async function startProxyService(o: ProxyServiceOptions, opts: { timeoutM
  * Resolves true if it was running.
  */
 export async function stopProxyService(dir: string): Promise<boolean> {
-  const f = serviceFiles(dir);
-  const pid = findOurs(dir);
-  if (pid !== undefined) await terminate(pid, 5000);
-  rmSync(f.pid, { force: true });
-  return pid !== undefined;
+  return stopService(service(dir));
 }

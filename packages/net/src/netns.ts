@@ -217,6 +217,15 @@ export async function exists(name: string): Promise<boolean> {
 
 /** The pids of the processes whose network namespace is `ref` (like `ip netns pids`). */
 export async function pids(ref: NetnsRef): Promise<number[]> {
+  return pidsSync(ref);
+}
+
+/**
+ * {@link pids}, synchronously (usable in a process 'exit' handler): the pids, sorted, of the
+ * processes whose network namespace is `ref`.
+ * @throws the fs error of `stat` when `ref` does not exist; {@link ValidationError} for a bad ref.
+ */
+export function pidsSync(ref: NetnsRef): number[] {
   const target = statSync(netnsPath(ref));
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
