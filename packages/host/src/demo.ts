@@ -43,6 +43,8 @@ export interface DemoCheck {
 }
 
 const PREFIX = 'vmhd-';
+/** Thrown to skip the remaining checks once apply has failed. */
+const ABORT = Symbol('abort');
 const PUBLIC4 = '203.0.113.2';
 const CLIENT4 = '198.51.100.10';
 
@@ -104,6 +106,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
   const work = mkdtempSync(join(tmpdir(), 'vmhost-demo-'));
   const lab = await Lab.create({
     prefix: PREFIX,
+    cleanupOnExit: !options.keep,
     namespaces: { internet: {}, host: {} },
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${PUBLIC4}/24`, '2001:db8:8:5688::2/64'] } }],
   });
@@ -142,13 +145,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       out(`plan: ${p.steps.length} steps`);
       for (const s of p.steps) out(`  ${s.action.padEnd(7)} ${s.description}`);
     }
-    const r = await apply(host, {
-      ...opts,
-      onProgress: (ev) => {
-        if (!options.json && ev.type === 'step-done' && ev.ms > 300) out(`  ... ${ev.step.description} (${Math.round(ev.ms)} ms)`);
-      },
+    const applyHost = host;
+    const applied = await check('apply', async () => {
+      const r = await apply(applyHost, {
+        ...opts,
+        onProgress: (ev) => {
+          if (!options.json && ev.type === 'step-done' && ev.ms > 300) out(`  ... ${ev.step.description} (${Math.round(ev.ms)} ms)`);
+        },
+      });
+      return `${r.steps.length} steps in ${r.ms} ms`;
     });
-    await check('apply', async () => `${r.steps.length} steps in ${r.ms} ms`);
+    if (!applied) throw ABORT;
     const h = host;
     await check('guests boot and serve', async () => {
       const t = performance.now();
@@ -214,6 +221,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
         return `links: ${links}; sysctls, routes, proxy neighbours and iptables-save as before; no processes`;
       });
     }
+  } catch (err) {
+    if (err !== ABORT) throw err; // apply failed: its row says why; clean up and print the table
   } finally {
     if (!options.keep) {
       if (host) await down(host, opts).catch(() => undefined);
