@@ -228,3 +228,17 @@ test('moving links between namespaces; veth peer created in another namespace; h
   await assert.rejects(ha.links.set('brm', { mtu: 1400, netns: b }), (e: unknown) => e instanceof NetlinkError && e.code === 'EINVAL' && /immutable/.test(e.extack ?? ''));
   assert.equal((await ipLink(a, 'brm')).mtu, 1500);
 });
+
+test('links.add with { result: false }: created without the echo, nothing returned; errors still typed', async (t) => {
+  const ns = await freshNetns(t, 'noecho');
+  const h = await Rtnl.open({ netns: ns });
+  t.after(() => h.close());
+  assert.equal(await h.links.add({ kind: 'bridge', name: 'br9', stp: false }, { result: false }), undefined);
+  assert.equal(await h.links.add({ kind: 'veth', name: 'v9', peer: { name: 'p9' }, master: 'br9' }, { result: false }), undefined);
+  const [br] = await ipJson<Array<{ ifname: string; linkinfo: { info_kind: string } }>>(ns, ['-d', 'link', 'show', 'br9']);
+  assert.equal(br?.linkinfo.info_kind, 'bridge');
+  const [v] = await ipJson<Array<{ ifname: string; master?: string }>>(ns, ['link', 'show', 'v9']);
+  assert.equal(v?.master, 'br9');
+  await assert.rejects(h.links.add({ kind: 'bridge', name: 'br9' }, { result: false }), (e: unknown) => e instanceof NetlinkError && e.code === 'EEXIST');
+  await assert.rejects(h.links.add({ kind: 'bridge', name: 'br9' }, null as unknown as { result: false }), (e: unknown) => e instanceof ValidationError && e.field === 'options');
+});

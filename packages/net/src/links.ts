@@ -302,12 +302,26 @@ export class Links {
    *
    * @throws {ValidationError} for bad input, before anything is sent.
    * @throws {NetlinkError} e.g. `EEXIST` (name taken), `EOPNOTSUPP` with extack "Unknown device type".
+   * With `{ result: false }` nothing is returned and the kernel is not asked to echo the new link
+   * (NLM_F_ECHO): the RTM_NEWLINK alone, as `ip link add` sends it. For creating links in bulk:
+   * building and decoding the echo costs as much as the creation for a bridge (see
+   * docs/net-api.md).
+   *
+   * @throws {ValidationError} for bad input, before anything is sent.
+   * @throws {NetlinkError} e.g. `EEXIST` (name taken), `EOPNOTSUPP` with extack "Unknown device type".
    * @throws {SystemError} when the TAP ioctl fails.
    */
-  async add(spec: LinkSpec | OtherKindSpec): Promise<Link> {
+  async add(spec: LinkSpec | OtherKindSpec, options?: { result?: true }): Promise<Link>;
+  async add(spec: LinkSpec | OtherKindSpec, options: { result: false }): Promise<void>;
+  async add(spec: LinkSpec | OtherKindSpec, options: { result?: boolean } = {}): Promise<Link | void> {
     validateSpec(spec);
+    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'expected an object');
+    const want = options.result !== false;
     const op = `links.add ${spec.name}`;
-    if (spec.kind === 'tap') return this.addTap(spec as TapSpec, op);
+    if (spec.kind === 'tap') {
+      const link = await this.addTap(spec as TapSpec, op);
+      return want ? link : undefined;
+    }
     const masterIndex = spec.master !== undefined ? await this.ctx.linkIndex(spec.master, 'master', op) : undefined;
     const fds: number[] = [];
     try {
@@ -322,6 +336,10 @@ export class Links {
       if ((spec.kind === 'vlan' || spec.kind === 'macvlan') && parent !== undefined) attrs.link = await this.ctx.linkIndex(parent, 'link', op);
       const { flags, change } = flagBits(spec);
       const payload = encodeLinkMessage({ header: { flags, change }, attrs });
+      if (!want) {
+        await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, payload, op);
+        return undefined;
+      }
       const echoed = await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL | C.NLM_F_ECHO, payload, op);
       for (const m of echoed) {
         if (m.type !== C.RTM_NEWLINK) continue;
