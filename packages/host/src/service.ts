@@ -25,7 +25,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { isAlive, readPidfile } from '@vmhost/kvm';
+import { cmdline, isAlive, readPidfile } from '@vmhost/kvm';
 import { netns, VmhostError, type NetnsRef } from '@vmhost/net';
 
 /**
@@ -86,16 +86,6 @@ export interface ServiceStartResult {
 /** sha256 of `s`, hex. */
 export function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
-}
-
-/** The command line of `pid` (/proc/PID/cmdline), or undefined when gone or empty (a kernel thread). */
-export function cmdline(pid: number): string[] | undefined {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return raw ? raw.replace(/\0$/, '').split('\0') : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether `pid` is a live process of the service `spec` (checked against its cmdline). */
