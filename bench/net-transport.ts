@@ -9,27 +9,13 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { netns, netlink, NetlinkSocket } from '@vmhost/net';
+import { vethPayload } from '../test/helpers/raw-netlink.js';
 
 const PAIRS = Number(process.argv[2] ?? 2000);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
 const { NLM_F_CREATE, NLM_F_EXCL, NLM_F_DUMP } = netlink;
-
-function attr(type: number, data: Buffer): Buffer {
-  const b = Buffer.alloc((4 + data.length + 3) & ~3);
-  b.writeUInt16LE(4 + data.length, 0);
-  b.writeUInt16LE(type, 2);
-  data.copy(b, 4);
-  return b;
-}
-const str = (s: string): Buffer => Buffer.from(s + '\0');
-/** ifinfomsg + IFLA_IFNAME + IFLA_LINKINFO{KIND "veth", DATA{VETH_INFO_PEER{ifinfomsg + IFLA_IFNAME}}} */
-function vethPayload(name: string, peer: string): Buffer {
-  const peerMsg = Buffer.concat([Buffer.alloc(16), attr(3, str(peer))]);
-  const info = Buffer.concat([attr(1, str('veth')), attr(2, attr(1, peerMsg))]);
-  return Buffer.concat([Buffer.alloc(16), attr(3, str(name)), attr(18, info)]);
-}
 
 const made = new Set<string>();
 async function withNs<T>(tag: string, fn: (ns: string) => Promise<T>): Promise<T> {

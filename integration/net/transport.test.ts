@@ -7,36 +7,12 @@ import { readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { netlink, NetlinkSocket, NetlinkError, NetlinkClosedError, type NlMsg } from '@vmhost/net';
 import { freshNetns, ipJson, sh } from '../helpers/ns.js';
+import { IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, attr, ifinfomsg, str, vethPayload } from '../../test/helpers/raw-netlink.js';
 
 const { NLM_F_CREATE, NLM_F_EXCL, NLM_F_DUMP, NLM_F_ECHO } = netlink;
 const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
 const RTNLGRP_LINK = 1;
-const IFLA_IFNAME = 3;
-const IFLA_LINKINFO = 18;
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
-const VETH_INFO_PEER = 1;
-
-function attr(type: number, data: Buffer): Buffer {
-  const b = Buffer.alloc((4 + data.length + 3) & ~3);
-  b.writeUInt16LE(4 + data.length, 0);
-  b.writeUInt16LE(type, 2);
-  data.copy(b, 4);
-  return b;
-}
-const str = (s: string): Buffer => Buffer.from(s + '\0');
-const ifinfomsg = (index = 0): Buffer => {
-  const b = Buffer.alloc(16);
-  b.writeInt32LE(index, 4);
-  return b;
-};
-/** RTM_NEWLINK payload of a veth pair `name` / `peer`. */
-function vethPayload(name: string, peer: string): Buffer {
-  const peerMsg = Buffer.concat([ifinfomsg(), attr(IFLA_IFNAME, str(peer))]);
-  const info = Buffer.concat([attr(IFLA_INFO_KIND, str('veth')), attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peerMsg))]);
-  return Buffer.concat([ifinfomsg(), attr(IFLA_IFNAME, str(name)), attr(IFLA_LINKINFO, info)]);
-}
 /** IFLA_IFNAME of an RTM_NEWLINK message. */
 function ifname(m: NlMsg): string | undefined {
   let off = 16;

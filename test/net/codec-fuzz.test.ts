@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { codec } from '@vmhost/net';
+import { rng } from '../helpers/rng.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('./fixtures/kernel-messages.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 const seeds: Buffer[] = [];
@@ -11,18 +12,6 @@ for (const v of Object.values(fixtures)) {
   if (Array.isArray(v)) for (const m of v as Array<{ payload: string }>) seeds.push(Buffer.from(m.payload, 'hex'));
 }
 
-/** xorshift32: deterministic, so a failure can be replayed from the printed case number. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 const decoders: Array<[string, (b: Buffer) => unknown]> = [
   ['link', codec.decodeLinkMessage],

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { netlink, NetlinkDecodeError, ValidationError } from '@vmhost/net';
+import { rng } from '../helpers/rng.js';
 
 const {
   encodeNlMsg,
@@ -180,18 +181,6 @@ test('parseNlmsgerr rejects truncated and malformed bodies with NetlinkDecodeErr
 
 // ------------------------------------------------------------------ fuzz
 
-/** xorshift32: reproducible pseudo-random numbers. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 test('fuzz: 100,000 random, mutated and truncated buffers give a result or NetlinkDecodeError, nothing else', () => {
   const next = rng(0x5eed1234);

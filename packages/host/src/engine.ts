@@ -129,22 +129,13 @@ function lock(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw SystemError.from(err, `locking ${file}`);
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
         throw new VmhostError('EHOST_BUSY', `another vmhost (pid ${pid}) is changing this host (${file})`);
       }
       unlinkSync(file);
     }
   }
   throw new VmhostError('EHOST_BUSY', `cannot lock ${file}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 // ------------------------------------------------------------------------------- the context
@@ -527,7 +518,7 @@ const kinds: Record<Kind, KindOps> = {
       let vm: Vm;
       try {
         vm = await Vm.attach(o.runDir);
-      } catch (err) {
+      } catch {
         // QMP does not answer: if a QEMU of this run dir still lives, end it by its pid.
         const files = runFiles(o.runDir);
         const pid = readPidfile(files.pidfile);
@@ -535,7 +526,6 @@ const kinds: Record<Kind, KindOps> = {
         process.kill(pid, 'SIGTERM');
         for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
         if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-        void err;
         return;
       }
       await vm.stop({ timeoutMs: 20_000 });
