@@ -16,6 +16,7 @@ import {
   type ProxyRouteStats,
   type ProxyServiceOptions,
 } from '../../packages/host/src/proxy6.js';
+import { processGroup } from '../../packages/host/src/service.js';
 
 async function lab(t: TestContext): Promise<{ ns: string; dir: string; options: ProxyServiceOptions; httpdPid: number }> {
   const ns = await freshNetns(t, 'px6');
@@ -66,6 +67,20 @@ async function pidsBut(ns: string, httpdPid: number): Promise<number[]> {
   return (await netns.pids(ns)).filter((pid) => pid === httpdPid || (ppid(pid) !== undefined && ppid(pid) !== httpdPid));
 }
 
+/**
+ * Checks that the processes in `ns` are httpd plus the service `pid` and the processes of its own
+ * process group (the service runs detached as a group leader; from source, tsx may keep an
+ * esbuild helper in that group while it compiles), and nothing else.
+ */
+async function assertOnlyHttpdAndService(ns: string, httpdPid: number, pid: number): Promise<void> {
+  const procs = await pidsBut(ns, httpdPid);
+  assert.ok(procs.includes(httpdPid), `httpd ${httpdPid} runs: ${procs.join(' ')}`);
+  assert.ok(procs.includes(pid), `the service ${pid} runs: ${procs.join(' ')}`);
+  assert.equal(processGroup(pid), pid, 'the service leads its own process group');
+  const strays = procs.filter((p) => p !== httpdPid && processGroup(p) !== pid && processGroup(p) !== undefined);
+  assert.deepEqual(strays, [], 'no process in the namespace outside httpd and the service');
+}
+
 async function stats(dir: string, pid: number): Promise<ProxyRouteStats[]> {
   const file = join(dir, 'proxy6.stats.json');
   rmSync(file, { force: true });
@@ -80,7 +95,7 @@ test('wget over IPv6 reaches the IPv4 target through the proxy service; restart 
   const a = await startProxyService(options);
   t.diagnostic(`proxy service start-to-ready: ${(performance.now() - t0).toFixed(0)} ms`);
   assert.deepEqual({ restarted: a.restarted, changed: a.changed }, { restarted: false, changed: true });
-  assert.deepEqual(await pidsBut(ns, httpdPid), [httpdPid, a.pid].sort((x, y) => x - y));
+  await assertOnlyHttpdAndService(ns, httpdPid, a.pid);
   assert.equal(readFileSync(join(options.dir, 'proxy6.pid'), 'utf8').trim(), String(a.pid));
   assert.deepEqual(proxyServiceStatus(options.dir), { running: true, pid: a.pid, configHash: proxyServiceStatus(options.dir).configHash });
 
@@ -99,7 +114,8 @@ test('wget over IPv6 reaches the IPv4 target through the proxy service; restart 
   const b = await startProxyService({ ...options, maxConnections: 10 });
   assert.equal(b.restarted, true);
   assert.notEqual(b.pid, a.pid);
-  assert.deepEqual(await pidsBut(ns, httpdPid), [httpdPid, b.pid].sort((x, y) => x - y));
+  await assertOnlyHttpdAndService(ns, httpdPid, b.pid);
+  assert.deepEqual(await pidsBut(ns, httpdPid).then((ps) => ps.filter((p) => processGroup(p) === a.pid)), [], 'the old service left nothing behind');
   assert.equal(await sh(ns, '/bin/busybox', ['wget', '-q', '-O-', 'http://[2001:db8::2]:8080/']), 'hello from the VM\n');
 
   assert.equal(await stopProxyService(options.dir), true);

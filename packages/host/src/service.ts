@@ -12,7 +12,8 @@
  * - {@link installConfig}: the idempotent first half of a start (nothing to do when the same
  *   config runs in the same namespace; otherwise stop the old one and write the new config);
  * - {@link startDetached}: spawn and wait until ready, detecting an early exit and a timeout;
- * - {@link stopService} and {@link terminate}: SIGTERM, then SIGKILL.
+ * - {@link stopService} and {@link terminate}: SIGTERM, then SIGKILL, to the service's whole
+ *   process group.
  *
  * Whether a pid is alive (a zombie is not) and what a pidfile holds come from @vmhost/kvm
  * (`isAlive`, `readPidfile`), which supervises QEMU the same way.
@@ -136,27 +137,56 @@ export function howEnded(code: number | null, signal: NodeJS.Signals | null): st
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The process group of `pid` (field 5 of /proc/PID/stat), or undefined when it is gone. */
+export function processGroup(pid: number): number | undefined {
+  try {
+    // the command name (field 2) may hold spaces and parentheses: fields start after the last ')'
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    const pgid = Number(rest[2]);
+    return Number.isInteger(pgid) ? pgid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The live (not zombie) processes whose process group is `pgid`, sorted. */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const p = Number(e);
+    if (processGroup(p) === pgid && isAlive(p)) out.push(p);
+  }
+  return out.sort((a, b) => a - b);
+}
+
 /**
  * SIGTERM to `pid`, wait up to `termMs`, then SIGKILL and wait up to 5 s more. Resolves when
  * `pid` is dead (or was gone already).
- * @throws the error `stuck(pid)` when it survives SIGKILL.
+ *
+ * When `pid` leads its own process group (a service spawned detached by {@link startDetached}
+ * does), the whole group is signalled and waited for, so that whatever the service started
+ * itself (for example the esbuild helper of tsx when the proxy runs from source) ends with it.
+ * @throws the error `stuck(pid)` when it (or a member of its group) survives SIGKILL.
  */
 export async function terminate(pid: number, termMs: number, stuck: (pid: number) => Error): Promise<void> {
+  const group = processGroup(pid) === pid;
   const kill = (sig: NodeJS.Signals): void => {
     try {
-      process.kill(pid, sig);
+      process.kill(group ? -pid : pid, sig);
     } catch {
       /* gone */
     }
   };
+  const alive = (): boolean => isAlive(pid) || (group && groupMembers(pid).length > 0);
   kill('SIGTERM');
   const until = Date.now() + termMs;
-  while (isAlive(pid) && Date.now() < until) await sleep(10);
-  if (!isAlive(pid)) return;
+  while (alive() && Date.now() < until) await sleep(10);
+  if (!alive()) return;
   kill('SIGKILL');
   const until2 = Date.now() + 5000;
-  while (isAlive(pid) && Date.now() < until2) await sleep(10);
-  if (isAlive(pid)) throw stuck(pid);
+  while (alive() && Date.now() < until2) await sleep(10);
+  if (alive()) throw stuck(pid);
 }
 
 /**
