@@ -120,9 +120,10 @@ test('a failure injected before each step of apply leaves the host exactly as be
   };
   const d4 = diff(after.ipv4 as string, after2.ipv4 as string);
   assert.ok(d4.length > 0);
-  for (const l of d4) assert.match(l, /VMHOST-itest-web-|VMHOST-itest-FWD .*2001|^$/, `only web's rules change: ${l}`);
+  for (const l of d4) assert.match(l, /VMHOST-itest-web-|^$/, `only web's rules change: ${l}`);
   const d6 = diff(after.ipv6 as string, after2.ipv6 as string);
-  for (const l of d6) assert.match(l, /VMHOST-itest-FWD .*-d 2001:db8:8:5688::100\/128|VMHOST-itest-web-/, `IPv6: only web's rules change: ${l}`);
+  assert.ok(d6.length > 0, 'web\'s IPv6 accept for the new port');
+  for (const l of d6) assert.match(l, /^-A VMHOST-itest-web-F .*-d 2001:db8:8:5688::100\/128 /, `IPv6: only web's chain changes: ${l}`);
 
   const dn = await down(changed, opts);
   assert.ok(dn.steps.length >= p.steps.length);

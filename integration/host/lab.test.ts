@@ -126,7 +126,10 @@ test('client — router — server: IPv4 and IPv6 traffic across, checked with i
     assert.equal(body, 'hello from the lab\n', url);
   }
   // nc: a line from client to a listener in server (IPv6), through the router.
-  const listener = lab.spawn('server', 'busybox', ['nc', '-l', '-p', '9000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The listener's stdin stays open (a pipe never written): with /dev/null it would half-close
+  // the connection at once, and the client, seeing that FIN before Node has written its stdin
+  // (under load), would exit without sending anything.
+  const listener = lab.spawn('server', 'busybox', ['nc', '-l', '-p', '9000'], { stdio: ['pipe', 'pipe', 'ignore'] });
   let got = '';
   listener.stdout!.on('data', (d: Buffer) => (got += d.toString()));
   await waitFor('nc listening', () => ssListening(sv, 9000));

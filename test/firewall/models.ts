@@ -79,6 +79,18 @@ export const goldenModels: Record<string, FirewallModel> = {
       { protocol: 'udp', port: 53, to: '192.168.0.53' },
     ],
   },
+  // routed IPv6: each VM's published ports are grouped forward rules; 'mail' has no port forward
+  // of its own, so its F chain holds only its rule; the ungrouped rule stays in the owner chain
+  'grouped-forward-rules': {
+    owner: 'lab',
+    lan: { interface: 'br0', subnets: ['192.168.0.0/24', '2001:db8:8:5688::/64'] },
+    forward: [
+      { inInterface: 'br0', outInterface: 'eth0', action: 'accept' },
+      { outInterface: 'br0', destination: '2001:db8:8:5688::100', protocol: 'tcp', port: 22, state: ['NEW'], action: 'accept', group: 'web', comment: 'web published (IPv6)' },
+      { outInterface: 'br0', destination: '2001:db8:8:5688::200', protocol: 'tcp', port: [25, 26], state: ['NEW'], action: 'accept', group: 'mail' },
+    ],
+    portForwards: [{ protocol: 'tcp', port: 1234, to: '192.168.0.100', toPort: 22, group: 'web' }],
+  },
   localhost: {
     owner: 'lab',
     lan: { interface: 'br0', subnets: ['192.168.0.0/24'] },

@@ -121,3 +121,11 @@ test('unknown fields are refused (a typo must not silently drop a restriction)',
   rejects({ owner: 'lab', portForwards: {} }, 'portForwards');
   rejects({ owner: 'lab', allowIcmpv6: 'yes' }, 'allowIcmpv6', 'yes');
 });
+
+test('a group on a rule: forward rules only, and a valid group name for the owner', () => {
+  rejects({ owner: 'lab', input: [{ protocol: 'tcp', port: 22, action: 'accept', group: 'web' }] }, 'input[0].group', 'web');
+  rejects({ owner: 'lab', output: [{ action: 'accept', group: 'web' }] }, 'output[0].group', 'web');
+  rejects({ owner: 'lab', forward: [{ action: 'accept', group: 'we b' }] }, 'forward[0].group', 'we b');
+  rejects({ owner: 'lab', forward: [{ action: 'accept', group: 'x'.repeat(30) }] }, 'forward[0].group');
+  assert.equal(validateModel({ owner: 'lab', forward: [{ action: 'accept', group: 'web' }] }).forward[0]!.group, 'web');
+});

@@ -44,6 +44,12 @@ export interface Rule {
   action: Action;
   /** A comment stored with the rule (`-m comment`): letters, digits, space and `_-.,:;/+=@()#`. */
   comment?: string;
+  /**
+   * `forward` rules only: the group (e.g. one VM) the rule belongs to. It then lives in the
+   * group's FORWARD chain (`VMHOST-<owner>-<group>-F`, after the accepts of the group's port
+   * forwards), so that replacing one group's rules leaves every other chain alone.
+   */
+  group?: string;
 }
 
 /**

@@ -36,6 +36,8 @@ export interface NormalizedRule {
   state?: CtState[];
   action: Action;
   comment?: string;
+  /** `forward` rules only: the group whose FORWARD chain holds the rule. */
+  group?: string;
 }
 
 /** A port forward after validation. */
@@ -173,9 +175,9 @@ function iface(v: unknown, field: string): string | undefined {
   return v;
 }
 
-function rule(v: unknown, field: string, chain: 'input' | 'forward' | 'output'): NormalizedRule {
+function rule(v: unknown, field: string, chain: 'input' | 'forward' | 'output', owner: string): NormalizedRule {
   if (!isObject(v)) throw new ValidationError(field, v, 'expected a rule object');
-  checkKeys(v, field, ['family', 'inInterface', 'outInterface', 'source', 'destination', 'protocol', 'port', 'sourcePort', 'state', 'action', 'comment']);
+  checkKeys(v, field, ['family', 'inInterface', 'outInterface', 'source', 'destination', 'protocol', 'port', 'sourcePort', 'state', 'action', 'comment', 'group']);
   const out: NormalizedRule = { families: [4, 6], action: 'accept' };
   if (!ACTIONS.includes(v.action as Action)) throw new ValidationError(`${field}.action`, v.action, `expected one of ${ACTIONS.join(', ')}`);
   out.action = v.action as Action;
@@ -232,6 +234,11 @@ function rule(v: unknown, field: string, chain: 'input' | 'forward' | 'output'):
   }
   const c = comment(v.comment, `${field}.comment`);
   if (c !== undefined) out.comment = c;
+  if (v.group !== undefined) {
+    if (chain !== 'forward') throw new ValidationError(`${field}.group`, v.group, 'only forward rules belong to a group');
+    validateGroup(v.group, owner, `${field}.group`);
+    out.group = v.group;
+  }
   out.families = fam ? [fam] : [4, 6];
   return out;
 }
@@ -443,9 +450,9 @@ export function validateModel(model: FirewallModel): NormalizedModel {
     if (c !== undefined) out.comment = c;
     return out;
   });
-  const forward = list(m.forward, 'forward').map((r, i) => rule(r, `forward[${i}]`, 'forward'));
-  const input = list(m.input, 'input').map((r, i) => rule(r, `input[${i}]`, 'input'));
-  const output = list(m.output, 'output').map((r, i) => rule(r, `output[${i}]`, 'output'));
+  const forward = list(m.forward, 'forward').map((r, i) => rule(r, `forward[${i}]`, 'forward', owner));
+  const input = list(m.input, 'input').map((r, i) => rule(r, `input[${i}]`, 'input', owner));
+  const output = list(m.output, 'output').map((r, i) => rule(r, `output[${i}]`, 'output', owner));
   const seen: Seen = { ifNames: new Set(), groups: new Set() };
   const portForwards = list(m.portForwards, 'portForwards').map((f, i) => forwardEntry(f, i, owner, lanN, seen));
   const clash = findClash(portForwards);

@@ -184,7 +184,7 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
       if (!vm.ipv6) continue;
       for (const f of vm.forwards) {
         const last = Array.isArray(f.port) ? f.toPort + ((f.port as readonly [number, number])[1] - (f.port as readonly [number, number])[0]) : f.toPort;
-        forward.push({ outInterface: b.name, destination: vm.ipv6, protocol: f.protocol, port: last === f.toPort ? f.toPort : [f.toPort, last], state: ['NEW'], action: 'accept', comment: `${vm.name} published (IPv6)` });
+        forward.push({ outInterface: b.name, destination: vm.ipv6, protocol: f.protocol, port: last === f.toPort ? f.toPort : [f.toPort, last], state: ['NEW'], action: 'accept', comment: `${vm.name} published (IPv6)`, group: vm.name });
       }
     }
   }

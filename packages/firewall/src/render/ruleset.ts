@@ -220,6 +220,18 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
     }
     forwardRules(f, lanIf, lanSubnets, dest);
   }
+  // grouped forward rules after their group's port-forward accepts, in the group's F chain
+  const shared: NormalizedRule[] = [];
+  for (const r of m.forward) {
+    if (!r.families.includes(family)) continue;
+    if (r.group === undefined) {
+      shared.push(r);
+      continue;
+    }
+    let g = groups.get(r.group);
+    if (!g) groups.set(r.group, (g = { D: [], L: [], F: [], H: [] }));
+    g.F.push(userRule(r, family));
+  }
   const groupNames = [...groups.keys()].sort();
   const groupJumps = (kind: 'D' | 'L' | 'F' | 'H'): string[] =>
     groupNames.filter((g) => (groups.get(g)?.[kind].length ?? 0) > 0).map((g) => `-j ${groupChain(o, g, kind)}`);
@@ -231,7 +243,7 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
   }
   if (lan?.bridgeLocal) fwd.push(ruleText({ in: lan.interface, out: lan.interface, target: 'ACCEPT' }));
   fwd.push(...inline.F, ...groupJumps('F'));
-  for (const r of m.forward) if (r.families.includes(family)) fwd.push(userRule(r, family));
+  for (const r of shared) fwd.push(userRule(r, family));
   if (lan?.isolate) fwd.push(ruleText({ out: lan.interface, target: 'DROP' }));
   if (fwd.length > 0 && m.established) fwd.unshift('-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
 
