@@ -159,3 +159,43 @@ test('early exit is reported with dnsmasq\'s own words: missing interface, port 
   assert.equal((await netns.pids(ns)).length, 1);
   await stopDnsmasq(options.dir);
 });
+
+test('upstream servers: other names are forwarded to them; without servers they are refused', async (t) => {
+  const { ns, client, options } = await lan(t);
+  // the upstream: a second dnsmasq on 127.0.0.2 in the host namespace that knows example.test
+  const h = await Rtnl.open({ netns: ns });
+  try {
+    await h.links.set('lo', { up: true });
+  } finally {
+    h.close();
+  }
+  const upstream = netns.spawn(ns, 'dnsmasq', [
+    '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--pid-file=',
+    '--bind-interfaces', '--listen-address=127.0.0.2', '--port=53', '--address=/example.test/198.51.100.7',
+  ], { stdio: 'ignore' });
+  await new Promise((r) => upstream.once('spawn', r));
+  t.after(() => upstream.kill('SIGKILL'));
+  const hc = await Rtnl.open({ netns: client });
+  try {
+    await hc.addresses.add('eth0', '192.168.0.10/24');
+  } finally {
+    hc.close();
+  }
+  const ask = (): Promise<string> =>
+    netns.run(client, '/bin/busybox', ['nslookup', 'www.example.test', '192.168.0.1'], { timeoutMs: 10_000 }).then((r) => r.stdout + r.stderr);
+  // the upstream answers directly
+  let direct = '';
+  for (let i = 0; i < 100 && !/198\.51\.100\.7/.test(direct); i++) {
+    direct = (await netns.run(ns, '/bin/busybox', ['nslookup', 'www.example.test', '127.0.0.2'], { timeoutMs: 10_000 })).stdout;
+    if (!/198\.51\.100\.7/.test(direct)) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.match(direct, /198\.51\.100\.7/, 'the upstream dnsmasq answers');
+
+  await startDnsmasq(options);
+  const refused = await ask();
+  assert.doesNotMatch(refused, /198\.51\.100\.7/, 'no upstream: not forwarded');
+  await startDnsmasq({ ...options, servers: ['127.0.0.2'] });
+  assert.match(await ask(), /198\.51\.100\.7/, 'forwarded to the upstream');
+  assert.match(await sh(client, '/bin/busybox', ['nslookup', 'web.lan', '192.168.0.1']), /192\.168\.0\.10/, 'local names still local');
+  await stopDnsmasq(options.dir);
+});

@@ -75,15 +75,25 @@ test('the firewall model: one group per VM, hairpin, masquerade of the VM subnet
   const { ipv4, ipv6 } = render(m);
   assert.match(ipv4, /-A VMHOST-demo-web-D .*--dport 1234 -j DNAT --to-destination 192\.168\.0\.100:22/);
   assert.match(ipv4, /-A VMHOST-demo-mail-D .*--dport 25 -j DNAT --to-destination 192\.168\.0\.200:25/);
-  assert.match(ipv6, /-d 2001:db8:8:5688::100\/128 -o br0 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW/);
-  assert.match(ipv6, /-d 2001:db8:8:5688::200\/128 -o br0 -p tcp -m tcp --dport 25 /);
-  // one VM's forwards changed: only that VM's group chains differ in IPv4
+  assert.match(ipv6, /-A VMHOST-demo-web-F -d 2001:db8:8:5688::100\/128 -o br0 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW/);
+  assert.match(ipv6, /-A VMHOST-demo-mail-F -d 2001:db8:8:5688::200\/128 -o br0 -p tcp -m tcp --dport 25 /);
+  // one VM's forwards changed: only that VM's group chains differ, in IPv4 and in IPv6
   const changed = host(BASE.replace('[{ port: 5678, toPort: 22 }, { port: 25 }]', '[{ port: 5678, toPort: 22 }]'));
-  const a = new Set(ipv4.split('\n'));
-  const b = render(firewallModel(changed)).ipv4.split('\n');
-  const diff = [...b.filter((l) => !a.has(l)), ...ipv4.split('\n').filter((l) => !new Set(b).has(l))];
-  assert.ok(diff.length > 0);
-  for (const l of diff) assert.match(l, /VMHOST-demo-mail-/, l);
+  const after = render(firewallModel(changed));
+  for (const [before, now] of [[ipv4, after.ipv4], [ipv6, after.ipv6]] as const) {
+    const a = new Set(before.split('\n'));
+    const b = now.split('\n');
+    const diff = [...b.filter((l) => !a.has(l)), ...before.split('\n').filter((l) => !new Set(b).has(l))];
+    assert.ok(diff.length > 0);
+    for (const l of diff) assert.match(l, /VMHOST-demo-mail-/, l);
+  }
+});
+
+test('dnsmasq gets the upstream DNS servers of dhcp.dnsServers; none by default', () => {
+  const find = (h: ResolvedHost): { servers?: string[] } => wantedEntries(h, '/run/x').find((e) => e.id === 'dnsmasq')!.data.options as { servers?: string[] };
+  assert.equal(find(host()).servers, undefined);
+  const h = host(BASE.replace('domain: lan }', 'domain: lan, dnsServers: [198.51.100.53, "2001:db8::53"] }'));
+  assert.deepEqual(find(h).servers, ['198.51.100.53', '2001:db8::53']);
 });
 
 test('state directory: /run/vmhost/<name>, under the namespace name with --netns, or as given', () => {

@@ -177,6 +177,10 @@ test('addresses are canonicalised; YAML numbers for leaseTime are taken as secon
   assert.equal(r.vms[0]!.ipv6, '2001:db8:8:5688::100');
   assert.equal(r.dhcp!.leaseTime, '3600');
   for (const lt of ['30m', '3600', 'infinite', '2w']) assert.equal(resolveSeed((h) => (h.dhcp!.leaseTime = lt)).dhcp!.leaseTime, lt);
+  // upstream DNS servers: canonical text, both families; left out by default
+  assert.equal('dnsServers' in r.dhcp!, false);
+  const s = resolveSeed((h) => (h.dhcp!.dnsServers = ['198.51.100.53', '2001:DB8::0053']));
+  assert.deepEqual(s.dhcp!.dnsServers, ['198.51.100.53', '2001:db8::53']);
 });
 
 test('relative paths are resolved against baseDir, absolute ones kept', () => {
@@ -221,6 +225,9 @@ test('wrong types and missing required fields are errors', () => {
   rejects(() => resolveSeed((h) => (h.dhcp!.leaseTime = '12 hours')), 'dhcp.leaseTime', '"12 hours"');
   rejects(() => resolveSeed((h) => (h.dhcp!.domain = 'Lan_1')), 'dhcp.domain', '"Lan_1"');
   rejects(() => resolveSeed((h) => (h.dhcp!.domain = `${'a'.repeat(64)}.lan`)), 'dhcp.domain');
+  rejects(() => resolveSeed((h) => (h.dhcp!.dnsServers = ['dns.example'])), 'dhcp.dnsServers[0]', '"dns.example"');
+  rejects(() => resolveSeed((h) => (h.dhcp!.dnsServers = '198.51.100.53' as never)), 'dhcp.dnsServers', 'expected a list');
+  rejects(() => resolveSeed((h) => (h.dhcp!.dnsServers = ['198.51.100.53/32'])), 'dhcp.dnsServers[0]', 'without a prefix length');
   rejects(() => resolveSeed((h) => (h.name = 'my-host')), 'name', '"my-host"');
   rejects(() => resolveSeed((h) => (h.name = 'a'.repeat(17))), 'name', '16');
   rejects(() => parseHostFile('uplink: eth0\nbridge:\n', { baseDir: '/' }), 'bridge', 'required');

@@ -217,6 +217,7 @@ function dnsmasqOptions(ctx: Ctx): DnsmasqOptions | undefined {
     hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name })),
   };
   if (host.dhcp.domain !== undefined) o.domain = host.dhcp.domain;
+  if (host.dhcp.dnsServers !== undefined) o.servers = host.dhcp.dnsServers;
   return o;
 }
 

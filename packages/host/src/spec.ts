@@ -387,7 +387,7 @@ class Checker {
 const TOP_KEYS = ['uplink', 'name', 'publicIPv4', 'bridge', 'dhcp', 'ipv6', 'vms'] as const satisfies readonly (keyof HostFile)[];
 const BRIDGE_KEYS = ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp'] as const satisfies readonly (keyof HostFile['bridge'])[];
 const VETH_KEYS = ['name', 'peer'] as const;
-const DHCP_KEYS = ['range', 'leaseTime', 'domain'] as const;
+const DHCP_KEYS = ['range', 'leaseTime', 'domain', 'dnsServers'] as const;
 const IPV6_KEYS = ['prefix', 'mode', 'acceptRa', 'proxy'] as const;
 const PROXY_KEYS = ['maxConnections', 'idleTimeoutMs', 'connectTimeoutMs'] as const;
 const VM_KEYS = [
@@ -578,8 +578,22 @@ function resolve(input: unknown, baseDir: string, source?: string): ResolvedHost
           domain = c.add('dhcp.domain', domainV, "expected DNS labels of a-z, 0-9 and '-' (1-63 characters each, not starting or ending with '-'), separated by '.'");
         }
       }
+      let dnsServers: string[] | undefined;
+      const serversV = at(d, 'dnsServers');
+      if (!absent(serversV)) {
+        if (!Array.isArray(serversV)) c.add('dhcp.dnsServers', serversV, 'expected a list of IPv4 or IPv6 addresses');
+        else {
+          const ok: string[] = [];
+          serversV.forEach((v, i) => {
+            const fam = typeof v === 'string' ? isIP(v) : 0;
+            const a = fam === 4 || fam === 6 ? c.addr(v, `dhcp.dnsServers[${i}]`, fam) : c.add(`dhcp.dnsServers[${i}]`, v, `expected an IPv4 or IPv6 address${typeof v === 'string' && v.includes('/') ? ' without a prefix length' : ''}`);
+            if (a) ok.push(a.text);
+          });
+          if (ok.length === serversV.length) dnsServers = ok;
+        }
+      }
       if (range && leaseTime !== undefined) {
-        dhcp = { range, leaseTime, ...(domain !== undefined ? { domain } : {}) };
+        dhcp = { range, leaseTime, ...(domain !== undefined ? { domain } : {}), ...(dnsServers !== undefined ? { dnsServers } : {}) };
       }
     }
   }

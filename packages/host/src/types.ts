@@ -89,6 +89,12 @@ export interface HostFile {
     leaseTime?: string;
     /** Local DNS domain (`domain=` / `local=/lan/`). */
     domain?: string;
+    /**
+     * Upstream DNS servers (IPv4 or IPv6 addresses) that dnsmasq forwards the VMs' other queries
+     * to. Left out: dnsmasq answers only the local names (it reads no resolv.conf; inside a
+     * network namespace the host's resolver is often unreachable anyway).
+     */
+    dnsServers?: string[];
   };
   ipv6?: {
     /** The /64 (or other prefix) the provider gives the uplink, e.g. `2001:db8:8:5688::/64`. */
@@ -169,7 +175,7 @@ export interface ResolvedHost {
     ipv6?: Cidr;
     stp: boolean;
   };
-  dhcp?: { range: [string, string]; leaseTime: string; domain?: string };
+  dhcp?: { range: [string, string]; leaseTime: string; domain?: string; dnsServers?: string[] };
   ipv6?: {
     prefix: Cidr;
     mode: 'routed' | 'proxy';
