@@ -7,16 +7,15 @@
 // A, A', B, the no-op and the group change are each measured --reps times (default 5, after one
 // warm-up apply) and the median is printed; C runs once (it takes a minute at 10,000).
 // Run: npm run bench -- bench/firewall-rules.ts [--sizes=1000,10000] [--reps=5] [--no-per-rule]
-import { randomBytes } from 'node:crypto';
 import { netns } from '@vmhost/net';
 import { apply, render, type FirewallModel } from '@vmhost/firewall';
 import { forwards } from './firewall-forwards.js';
+import { benchNamespace } from './helpers.js';
 
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice(8) ?? '1000,10000').split(',').map(Number);
 const perRule = !args.includes('--no-per-rule');
 const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 5);
-const ns = `vmhb-fw-${randomBytes(3).toString('hex')}`;
 
 function model(n: number): FirewallModel {
   return { owner: 'bench', portForwards: forwards(n) };
@@ -75,9 +74,9 @@ function median(xs: number[]): number {
 
 const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
-await netns.add(ns);
+const space = await benchNamespace('fw');
+const ns = space.name;
 try {
-  await run('ip', ['link', 'set', 'lo', 'up']);
   console.log(`namespace ${ns}; iptables: ${(await netns.run(ns, 'iptables', ['--version'])).stdout.trim()}`);
   for (const n of sizes) {
     const m = model(n);
@@ -122,6 +121,5 @@ try {
     console.log(`  A/B = ${(tApply / tRaw).toFixed(2)}x, A'/B = ${(tApplyMulti / tRaw).toFixed(2)}x (target <= 1.2x)${perRule ? `   C/A = ${(tLoop / tApply).toFixed(1)}x (target >= 50x at 10,000)` : ''}`);
   }
 } finally {
-  for (const pid of await netns.pids(ns).catch(() => [] as number[])) if (pid !== process.pid) process.kill(pid, 'SIGKILL');
-  await netns.delete(ns);
+  await space.close(); // kills what still runs inside, deletes the namespace
 }

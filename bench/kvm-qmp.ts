@@ -8,13 +8,12 @@
 // Prints figures and ratios; asserts nothing.
 // Run: npm run bench -- bench/kvm-qmp.ts [--n=5000] [--boots=3] [--no-boot]
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { netns } from '@vmhost/net';
 import { QmpClient, Vm } from '@vmhost/kvm';
+import { benchNamespace } from './helpers.js';
 import { guest, guestVmOptions, killPid, makeBridge, startDnsmasq, waitForConsole, waitForHttp } from '../integration/kvm/helpers.js';
 
 const argv = process.argv.slice(2);
@@ -130,8 +129,8 @@ async function qmpBench(): Promise<void> {
 }
 
 async function bootBench(): Promise<void> {
-  const ns = `vmhb-kvm-${randomBytes(3).toString('hex')}`;
-  await netns.add(ns);
+  const space = await benchNamespace('kvm');
+  const ns = space.name;
   try {
     await makeBridge(ns, ['tap-bench']);
     const dir = join(tmp, 'boot');
@@ -159,8 +158,7 @@ async function bootBench(): Promise<void> {
     tcp.sort((x, y) => x - y);
     console.log(`  start() to TCP: median ${(tcp[Math.floor(tcp.length / 2)]! / 1000).toFixed(2)} s, min ${(tcp[0]! / 1000).toFixed(2)} s, max ${(tcp[tcp.length - 1]! / 1000).toFixed(2)} s`);
   } finally {
-    for (const pid of await netns.pids(ns).catch(() => [] as number[])) killPid(pid);
-    await netns.delete(ns);
+    await space.close(); // kills QEMU and dnsmasq if still inside, deletes the namespace
   }
 }
 

@@ -4,9 +4,9 @@
 // dump+parse <= 2x ip -j link show). Creation and deletion: medians of --rounds rounds (default
 // 3), alternating which side goes first.
 // Run: npm run bench -- bench/net-links.ts [--n 2000] [--dump 10000] [--rounds 3]
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Rtnl, netns } from '@vmhost/net';
+import { benchNamespace } from './helpers.js';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,7 +16,6 @@ const N = arg('n', 2000);
 const DUMP = arg('dump', 10000);
 const WINDOW = arg('window', 256);
 const ROUNDS = arg('rounds', 3);
-const ns = `vmhb-links-${randomBytes(3).toString('hex')}`;
 
 async function ipBatch(lines: string[]): Promise<number> {
   const t0 = performance.now();
@@ -40,15 +39,8 @@ async function pool(n: number, window: number, fn: (i: number) => Promise<unknow
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 const rows: Array<[string, string, string, string]> = [];
 
-let cleaned = false;
-async function cleanup(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
-  if (await netns.exists(ns)) await netns.delete(ns);
-}
-process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
-
-await netns.add(ns);
+const space = await benchNamespace('links');
+const ns = space.name;
 let h: Rtnl | undefined;
 try {
   h = await Rtnl.open({ netns: ns });
@@ -114,7 +106,7 @@ try {
   rows.push([`dump+parse ${count} links (best of 3)`, `${best(ours).toFixed(0)} ms`, `${best(theirs).toFixed(0)} ms`, `${(best(ours) / best(theirs)).toFixed(2)}x time (target <= 2.0)`]);
 } finally {
   h?.close();
-  await cleanup();
+  await space.close();
 }
 const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['what', '@vmhost/net', 'ip', 'ratio'][c]!.length));
 const line = (r: string[]) => r.map((x, i) => x.padEnd(w[i]!)).join('  ');

@@ -6,10 +6,10 @@
 //
 // Prints figures; asserts nothing about speed. Messages are built by hand (no codec) so that
 // only the transport is measured.
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { netns, netlink, NetlinkSocket } from '@vmhost/net';
 import { vethPayload } from '../test/helpers/raw-netlink.js';
+import { benchNamespace } from './helpers.js';
 
 const PAIRS = Number(process.argv[2] ?? 2000);
 const ROUNDS = Number(process.argv[3] ?? 3);
@@ -17,23 +17,13 @@ const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
 const { NLM_F_CREATE, NLM_F_EXCL, NLM_F_DUMP } = netlink;
 
-const made = new Set<string>();
 async function withNs<T>(tag: string, fn: (ns: string) => Promise<T>): Promise<T> {
-  const ns = `vmhb-${tag}-${randomBytes(3).toString('hex')}`;
-  await netns.add(ns);
-  made.add(ns);
+  const space = await benchNamespace(tag);
   try {
-    return await fn(ns);
+    return await fn(space.name);
   } finally {
-    await netns.delete(ns);
-    made.delete(ns);
+    await space.close();
   }
-}
-async function cleanupAll(): Promise<void> {
-  for (const ns of made) await netns.delete(ns).catch(() => undefined);
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => void cleanupAll().finally(() => process.exit(130)));
 }
 
 /**
@@ -134,5 +124,5 @@ try {
   const ratio = median(results['NetlinkSocket maxInFlight=256']!) / median(results['ip -batch']!);
   console.log(`  ratio NetlinkSocket x256 / ip -batch: ${ratio.toFixed(2)}`);
 } finally {
-  await cleanupAll();
+  // every namespace is removed by withNs (and by the labs' exit hook after a crash or a signal)
 }

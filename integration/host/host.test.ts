@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { HostApplyError, Lab, apply, down, parseHostFile, plan, runDemo, status, type DemoCheck, type ResolvedHost } from '@vmhost/host';
+import { HostApplyError, Lab, apply, down, parseHostFile, plan, runDemo, status, vmRunDir, type DemoCheck, type ResolvedHost } from '@vmhost/host';
+import { QmpClient, isAlive, runFiles } from '@vmhost/kvm';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GUEST = join(ROOT, '.cache', 'guest');
@@ -142,4 +143,45 @@ test('the demo: two real guests, IPv4 forwards, each VM on its own IPv6 (routed)
   for (const name of ['IPv4 :1234 reaches web ssh', 'web own IPv6 answers (routed, proxy NDP)', 'plan-B proxy answers on web IPv6 :1234', 'DHCP leases are the static ones', 'nothing left: links, rules, processes']) {
     assert.ok(result.checks.some((c) => c.name === name && c.ok), name);
   }
+});
+
+test('a VM whose QMP socket another client holds still counts as running: plan changes nothing, status says QMP busy, down stops it by pid', async (t) => {
+  const lab = await Lab.create({
+    prefix: 'vmhl-qmpb-',
+    namespaces: { wan: {}, host: {} },
+    links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { b: ['203.0.113.2/24'] } }],
+  });
+  t.after(() => lab.close());
+  const ns = lab.ns('host');
+  const opts = { netns: ns, stateDir: join('/run/vmhost-itest', ns) };
+  const host = parseHostFile(`name: qmpbusy
+uplink: eth0
+bridge: { name: br0, ipv4: 192.168.0.1/24 }
+vms:
+  - name: web
+    ipv4: 192.168.0.100
+    memoryMiB: 128
+    kernel: ${join(GUEST, 'vmlinuz')}
+    initrd: ${join(GUEST, 'initrd.img')}
+    forwards: [{ port: 1234, toPort: 22 }]
+`, { baseDir: ROOT });
+  t.after(() => down(host, opts).catch(() => undefined));
+  await apply(host, opts);
+  const free = await status(host, opts);
+  assert.deepEqual(free.vms.map((v) => [v.name, v.running, v.qmpStatus, v.qmpBusy]), [['web', true, 'running', undefined]]);
+  const pid = free.vms[0]!.pid!;
+
+  // another client takes the VM's only QMP connection
+  const other = await QmpClient.connect({ path: runFiles(vmRunDir(host, 'web', opts)).qmp });
+  try {
+    const busy = await status(host, opts);
+    assert.deepEqual(busy.vms.map((v) => [v.name, v.running, v.qmpStatus, v.qmpBusy, v.pid]), [['web', true, undefined, true, pid]]);
+    assert.deepEqual((await plan(host, opts)).steps.map((s) => s.id), [], 'the VM is not planned again');
+    const d = await down(host, opts);
+    assert.ok(d.steps.some((s) => s.id === 'vm:web'), d.steps.map((s) => s.id).join(' '));
+  } finally {
+    await other.close().catch(() => undefined);
+  }
+  for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(isAlive(pid), false, 'QEMU ended');
 });

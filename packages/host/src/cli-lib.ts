@@ -861,7 +861,7 @@ export function formatStatus(s: HostStatus, colour = false): string[] {
     lines.push(
       formatTable(
         ['VM', 'STATE', 'QMP', 'PID', 'IPV4', 'IPV6', 'MAC', 'TAP'],
-        s.vms.map((v) => [v.name, yes(v.running, 'running', 'stopped'), v.qmpStatus ?? '-', v.pid !== undefined ? String(v.pid) : '-', v.ipv4, v.ipv6 ?? '-', v.mac, v.tap]),
+        s.vms.map((v) => [v.name, yes(v.running, 'running', 'stopped'), v.qmpStatus ?? (v.qmpBusy ? 'QMP busy' : '-'), v.pid !== undefined ? String(v.pid) : '-', v.ipv4, v.ipv6 ?? '-', v.mac, v.tap]),
       ),
     );
   lines.push('');

@@ -518,9 +518,10 @@ const kinds: Record<Kind, KindOps> = {
       const o = d<{ options: VmOptions }>(e).options;
       let vm: Vm;
       try {
-        vm = await Vm.attach(o.runDir);
+        vm = await Vm.attach(o.runDir, { timeoutMs: 3_000 });
       } catch {
-        // QMP does not answer: if a QEMU of this run dir still lives, end it by its pid.
+        // QMP does not answer (or another client holds it: QEMU serves one at a time): if a QEMU
+        // of this run dir still lives, end it by its pid.
         const files = runFiles(o.runDir);
         const pid = readPidfile(files.pidfile);
         if (pid === undefined || !isAlive(pid) || !isQemuServing(pid, files.qmp)) return; // not running
@@ -538,12 +539,20 @@ function withNetns<T extends object>(ctx: Ctx, o: T): T & { netns?: NetnsRef } {
   return ctx.netns !== undefined ? { ...o, netns: ctx.netns } : o;
 }
 
-async function vmState(runDir: string): Promise<{ running: boolean; pid?: number; status?: string }> {
+/**
+ * Whether the VM of `runDir` runs: over QMP (its run state) when QMP answers; otherwise by its
+ * pidfile and /proc (a live QEMU serving this run dir's QMP socket), since QEMU serves one QMP
+ * client at a time and another tool (or a concurrent `vmhost status`) may hold it: `qmpBusy`.
+ */
+async function vmState(runDir: string): Promise<{ running: boolean; pid?: number; status?: string; qmpBusy?: true }> {
   if (!existsSync(join(runDir, 'vm.json'))) return { running: false };
   let vm: Vm;
   try {
     vm = await Vm.attach(runDir, { timeoutMs: 3_000 });
   } catch {
+    const files = runFiles(runDir);
+    const pid = readPidfile(files.pidfile);
+    if (pid !== undefined && isQemuServing(pid, files.qmp)) return { running: true, pid, qmpBusy: true };
     return { running: false };
   }
   try {
@@ -854,6 +863,7 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
       const st = await vmState(join(ctx.dir, 'vms', vm.name));
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };
       if (st.status !== undefined) row.qmpStatus = st.status;
+      if (st.qmpBusy) row.qmpBusy = true;
       if (st.pid !== undefined) row.pid = st.pid;
       if (vm.ipv6 !== undefined) row.ipv6 = vm.ipv6;
       out.vms.push(row);

@@ -253,7 +253,12 @@ export interface HostStatus {
   netns?: string;
   bridge: { name: string; exists: boolean; up: boolean; addresses: string[] };
   uplink: { name: string; exists: boolean; up: boolean; addresses: string[] };
-  vms: Array<{ name: string; running: boolean; qmpStatus?: string; pid?: number; mac: string; ipv4: string; ipv6?: string; tap: string }>;
+  /**
+   * The VMs. `qmpStatus` is QEMU's run state (`running`, `paused`, ...) when QMP answered;
+   * `qmpBusy` when another client holds the VM's QMP socket (QEMU serves one at a time): the VM is
+   * then known to run from its pidfile and /proc only.
+   */
+  vms: Array<{ name: string; running: boolean; qmpStatus?: string; qmpBusy?: boolean; pid?: number; mac: string; ipv4: string; ipv6?: string; tap: string }>;
   forwards: Array<{ vm: string; protocol: 'tcp' | 'udp'; port: PortSpec; to: string; toPort: number }>;
   ipv6?: { mode: 'routed' | 'proxy'; prefix: string; proxyNeighbors: string[]; routes: string[]; proxy?: { running: boolean; pid?: number } };
   dnsmasq?: { running: boolean; pid?: number };
