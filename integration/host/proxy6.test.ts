@@ -16,7 +16,7 @@ import {
   type ProxyRouteStats,
   type ProxyServiceOptions,
 } from '../../packages/host/src/proxy6.js';
-import { processGroup } from '../../packages/host/src/service.js';
+import { procStat } from '@vmhost/kvm';
 
 async function lab(t: TestContext): Promise<{ ns: string; dir: string; options: ProxyServiceOptions; httpdPid: number }> {
   const ns = await freshNetns(t, 'px6');
@@ -57,14 +57,10 @@ async function lab(t: TestContext): Promise<{ ns: string; dir: string; options: 
  * (one may still be closing a connection of an earlier request).
  */
 async function pidsBut(ns: string, httpdPid: number): Promise<number[]> {
-  const ppid = (pid: number): number | undefined => {
-    try {
-      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
-    } catch {
-      return undefined; // gone meanwhile
-    }
-  };
-  return (await netns.pids(ns)).filter((pid) => pid === httpdPid || (ppid(pid) !== undefined && ppid(pid) !== httpdPid));
+  return (await netns.pids(ns)).filter((pid) => {
+    const ppid = procStat(pid)?.ppid; // undefined: gone meanwhile
+    return pid === httpdPid || (ppid !== undefined && ppid !== httpdPid);
+  });
 }
 
 /**
@@ -76,8 +72,8 @@ async function assertOnlyHttpdAndService(ns: string, httpdPid: number, pid: numb
   const procs = await pidsBut(ns, httpdPid);
   assert.ok(procs.includes(httpdPid), `httpd ${httpdPid} runs: ${procs.join(' ')}`);
   assert.ok(procs.includes(pid), `the service ${pid} runs: ${procs.join(' ')}`);
-  assert.equal(processGroup(pid), pid, 'the service leads its own process group');
-  const strays = procs.filter((p) => p !== httpdPid && processGroup(p) !== pid && processGroup(p) !== undefined);
+  assert.equal(procStat(pid)?.pgid, pid, 'the service leads its own process group');
+  const strays = procs.filter((p) => p !== httpdPid && (procStat(p)?.pgid ?? pid) !== pid);
   assert.deepEqual(strays, [], 'no process in the namespace outside httpd and the service');
 }
 
@@ -115,7 +111,7 @@ test('wget over IPv6 reaches the IPv4 target through the proxy service; restart 
   assert.equal(b.restarted, true);
   assert.notEqual(b.pid, a.pid);
   await assertOnlyHttpdAndService(ns, httpdPid, b.pid);
-  assert.deepEqual(await pidsBut(ns, httpdPid).then((ps) => ps.filter((p) => processGroup(p) === a.pid)), [], 'the old service left nothing behind');
+  assert.deepEqual(await pidsBut(ns, httpdPid).then((ps) => ps.filter((p) => procStat(p)?.pgid === a.pid)), [], 'the old service left nothing behind');
   assert.equal(await sh(ns, '/bin/busybox', ['wget', '-q', '-O-', 'http://[2001:db8::2]:8080/']), 'hello from the VM\n');
 
   assert.equal(await stopProxyService(options.dir), true);

@@ -15,8 +15,8 @@
  * - {@link stopService} and {@link terminate}: SIGTERM, then SIGKILL, to the service's whole
  *   process group.
  *
- * Whether a pid is alive (a zombie is not) and what a pidfile holds come from @vmhost/kvm
- * (`isAlive`, `readPidfile`), which supervises QEMU the same way.
+ * Whether a pid is alive (a zombie is not), its process group and what a pidfile holds come from
+ * @vmhost/kvm (`isAlive`, `procStat`, `groupMembers`, `readPidfile`), which supervises QEMU the same way.
  *
  * Errors are the caller's: every failure is built by a factory from the {@link ServiceSpec} or
  * the {@link DetachedStartOptions}, so each service keeps its own error class (a subclass of
@@ -26,7 +26,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cmdline, isAlive, readPidfile } from '@vmhost/kvm';
+import { cmdline, groupMembers, isAlive, procStat, readPidfile } from '@vmhost/kvm';
 import { netns, VmhostError, type NetnsRef } from '@vmhost/net';
 
 /**
@@ -137,29 +137,6 @@ export function howEnded(code: number | null, signal: NodeJS.Signals | null): st
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The process group of `pid` (field 5 of /proc/PID/stat), or undefined when it is gone. */
-export function processGroup(pid: number): number | undefined {
-  try {
-    // the command name (field 2) may hold spaces and parentheses: fields start after the last ')'
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-    const pgid = Number(rest[2]);
-    return Number.isInteger(pgid) ? pgid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The live (not zombie) processes whose process group is `pgid`, sorted. */
-export function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = Number(e);
-    if (processGroup(p) === pgid && isAlive(p)) out.push(p);
-  }
-  return out.sort((a, b) => a - b);
-}
-
 /**
  * SIGTERM to `pid`, wait up to `termMs`, then SIGKILL and wait up to 5 s more. Resolves when
  * `pid` is dead (or was gone already).
@@ -170,7 +147,7 @@ export function groupMembers(pgid: number): number[] {
  * @throws the error `stuck(pid)` when it (or a member of its group) survives SIGKILL.
  */
 export async function terminate(pid: number, termMs: number, stuck: (pid: number) => Error): Promise<void> {
-  const group = processGroup(pid) === pid;
+  const group = procStat(pid)?.pgid === pid;
   const kill = (sig: NodeJS.Signals): void => {
     try {
       process.kill(group ? -pid : pid, sig);

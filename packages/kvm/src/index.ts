@@ -20,7 +20,7 @@ export type { VmOptions, DriveOptions, NicOptions, ResolvedVmOptions, RunFiles }
 export { detectAccel } from './vm/accel.js';
 export type { AccelChoice, AccelProbe } from './vm/accel.js';
 export { stableMac } from './vm/mac.js';
-export { cmdline, isAlive, isQemuServing, procState, readPidfile } from './vm/proc.js';
+export { cmdline, groupMembers, isAlive, isQemuServing, procStat, procState, readPidfile, type ProcStat } from './vm/proc.js';
 export { qemuImg, createImage, createOverlay, imageInfo, backingFile, commitImage } from './disk/img.js';
 export type { QemuImgOptions, ImageInfo } from './disk/img.js';
 export { liveSnapshot, liveCommit, BlockJobError } from './disk/live.js';

@@ -3,22 +3,55 @@
  * late, so `kill(pid, 0)` would call a dead QEMU alive) and what its command line is.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
-/** The state letter of /proc/PID/stat (R, S, D, Z, T, ...), or undefined when there is no such process. */
-export function procState(pid: number): string | undefined {
+/** The fields of /proc/PID/stat that supervision needs. */
+export interface ProcStat {
+  /** State letter: R, S, D, Z, T, ... */
+  state: string;
+  /** Parent pid. */
+  ppid: number;
+  /** Process group id. */
+  pgid: number;
+}
+
+/** State, parent and process group of `pid` from /proc/PID/stat, or undefined when there is no such process. */
+export function procStat(pid: number): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || undefined;
+    // the command name (field 2) may hold spaces and parentheses: the fields start after the last ')'
+    const [state, ppid, pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
+    if (!state) return undefined;
+    return { state, ppid: Number(ppid), pgid: Number(pgid) };
   } catch {
     return undefined;
   }
 }
 
+/** The state letter of /proc/PID/stat (R, S, D, Z, T, ...), or undefined when there is no such process. */
+export function procState(pid: number): string | undefined {
+  return procStat(pid)?.state;
+}
+
 /** Whether `pid` is a live process (exists and is neither a zombie nor dead). */
 export function isAlive(pid: number): boolean {
-  const s = procState(pid);
+  return live(procStat(pid)?.state);
+}
+
+/** Whether a state letter is that of a live process (not a zombie, not dead). */
+function live(s: string | undefined): boolean {
   return s !== undefined && s !== 'Z' && s !== 'X' && s !== 'x';
+}
+
+/** The live processes whose process group is `pgid`, sorted (a scan of /proc). */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const st = procStat(Number(e));
+    if (st && st.pgid === pgid && live(st.state)) out.push(Number(e));
+  }
+  return out.sort((a, b) => a - b);
 }
 
 /** argv of `pid`, or undefined. */
