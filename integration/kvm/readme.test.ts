@@ -57,7 +57,7 @@ function reapFrom(t: TestContext, pidfile: string): void {
 }
 
 test('the README lists the examples this test runs', () => {
-  assert.deepEqual([...examples().keys()], ['boot', 'disk', 'tap-fd']);
+  assert.deepEqual([...examples().keys()], ['boot', 'disk', 'tap-fd', 'proc']);
 });
 
 test('README example: boot, QMP, events, stop by the ladder', async (t) => {
@@ -92,4 +92,9 @@ test('README example: NIC by TAP fd in a namespace', async (t) => {
   assert.match(out, /^mac [0-9a-f]{2}(:[0-9a-f]{2}){5}$/m);
   assert.match(out, /^\\ net0: index=0,type=tap,fd=3$/m); // HMP draws the tree with a backslash
   assert.match(out, /^stopped by quit$/m);
+});
+
+test('README example: process facts from /proc', async (t) => {
+  const out = await runExample(t, 'proc', {});
+  assert.match(out, /^alive true parent true$/m);
 });
