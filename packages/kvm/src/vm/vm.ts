@@ -8,7 +8,7 @@ import { spawn as nodeSpawn, type ChildProcess, type StdioOptions } from 'node:c
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { netns, ValidationError } from '@vmhost/net';
-import { QmpError, VmAlreadyRunningError, VmError, VmStartError } from '../errors.js';
+import { QmpAbortedError, QmpError, VmAlreadyRunningError, VmError, VmStartError } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { detectAccel, type AccelChoice } from './accel.js';
 import { buildArgs, passedFds, resolveVmOptions, runFiles, type ResolvedVmOptions, type RunFiles, type VmOptions } from './args.js';
@@ -185,6 +185,10 @@ export class Vm {
         }
         this.#writeState(args);
       } catch (err) {
+        // QEMU that fails during start closes the QMP socket as it exits, and the socket's close
+        // can be seen before the child's exit: give the exit a moment to arrive, so that the error
+        // says how QEMU ended (not on an abort by the caller).
+        if (!(err instanceof QmpAbortedError)) await this.#waitExit(1_000);
         const exitedEarly = this.#exit as { code: number | null; signal: NodeJS.Signals | null } | undefined;
         await this.#abortStart();
         if (exitedEarly !== undefined) {
