@@ -181,6 +181,9 @@ test('validation names the field and sends nothing', async (t) => {
     [() => h.links.add({ kind: 'vxlan', name: 'v', vni: 1, group: '198.51.100.1', dev: 'a' }), 'group'],
     [() => h.links.add({ kind: 'bridge', name: 'b', forwardDelay: 31 }), 'forwardDelay'],
     [() => h.links.add({ kind: 'veth', name: 'a', peer: { name: 'b', netns: 'bad/name' } }), 'peer.netns'],
+    [() => h.links.add({ kind: 'bridge', name: 'b', netns: 'bad/name' }), 'netns'],
+    [() => h.links.add({ kind: 'tap', name: 't', netns: ns }), 'netns'],
+    [() => h.links.add({ kind: 'veth', name: 'a', peer: { name: 'b' }, master: 'br0', netns: ns }), 'master'],
     [() => h.links.add({ kind: 'Bad Kind', name: 'a' }), 'kind'],
     [() => h.links.set('a', { mtu: 70000 }), 'mtu'],
     [() => h.links.set('a', { netns: '' }), 'netns'],
@@ -241,4 +244,30 @@ test('links.add with { result: false }: created without the echo, nothing return
   assert.equal(v?.master, 'br9');
   await assert.rejects(h.links.add({ kind: 'bridge', name: 'br9' }, { result: false }), (e: unknown) => e instanceof NetlinkError && e.code === 'EEXIST');
   await assert.rejects(h.links.add({ kind: 'bridge', name: 'br9' }, null as unknown as { result: false }), (e: unknown) => e instanceof ValidationError && e.field === 'options');
+});
+
+test('links.add with netns: made directly in another namespace (bridge, veth whose peer stays, macvlan on a parent here), up there', async (t) => {
+  const { ns: a, h: ha } = await open(t, 'addA');
+  const { ns: b, h: hb } = await open(t, 'addB');
+  // a bridge made from a's handle lives in b, up, with the given MAC; the Link is read in b
+  const br = await ha.links.add({ kind: 'bridge', name: 'brx', mac: '02:00:00:00:00:01', up: true, netns: b });
+  assert.equal(br.name, 'brx');
+  assert.equal(br.kind, 'bridge');
+  const ipBr = await ipLink(b, 'brx');
+  assert.equal(ipBr.ifindex, br.index);
+  assert.equal(ipBr.address, '02:00:00:00:00:01');
+  assert.ok(ipBr.flags.includes('UP'));
+  assert.equal(await ha.links.find('brx'), undefined, 'not in the handle\'s namespace');
+  // a veth in b whose peer (same name allowed: other namespace) stays in a
+  await ha.links.add({ kind: 'veth', name: 'v0', peer: { name: 'v0' }, netns: b }, { result: false });
+  assert.equal((await ipLink(a, 'v0')).ifname, 'v0');
+  assert.equal((await hb.links.get('v0')).veth?.peerIndex, (await ha.links.get('v0')).index);
+  // macvlan on a parent in a, created in b (the container use case)
+  await ha.links.add({ kind: 'bridge', name: 'up0', up: true });
+  const mv = await ha.links.add({ kind: 'macvlan', name: 'mv0', link: 'up0', mode: 'bridge', netns: b });
+  assert.equal(mv.kind, 'macvlan');
+  assert.equal((await ipLink(b, 'mv0')).linkinfo?.info_kind, 'macvlan');
+  // errors are the kernel's: the name is taken there
+  await assert.rejects(ha.links.add({ kind: 'bridge', name: 'brx', netns: b }), (e: unknown) => e instanceof NetlinkError && e.code === 'EEXIST');
+  assert.deepEqual((await ipJson<IpLink[]>(a, ['link', 'show'])).map((l) => l.ifname).sort(), ['lo', 'up0', 'v0']);
 });

@@ -15,6 +15,7 @@ import { SystemError, ValidationError } from './errors.js';
 import { netnsPath, openNetns, type NetnsRef } from './netns.js';
 import { createPersistentTap } from './tap.js';
 import { NetlinkError } from './transport/errors.js';
+import { NetlinkSocket } from './transport/socket.js';
 import type {
   BridgePortState, Link, LinkChanges, LinkFilter, LinkSpec, MacvlanMode, OperState, OtherKindSpec, BridgeSpec, VethSpec, VlanSpec, MacvlanSpec, VxlanSpec, TapSpec,
 } from './types.js';
@@ -173,6 +174,11 @@ function validateSpec(spec: LinkSpec | OtherKindSpec): void {
     throw new ValidationError('alias', spec.alias, 'expected a string of at most 255 bytes');
   }
   if (spec.txQueueLen !== undefined) validateInt(spec.txQueueLen, 'txQueueLen', 0, 0xffffffff);
+  if (spec.netns !== undefined) {
+    netnsPath(spec.netns, 'netns');
+    if (spec.kind === 'tap') throw new ValidationError('netns', spec.netns, "a TAP is made in the handle's namespace: move it afterwards with links.set(name, { netns })");
+    if (spec.master !== undefined) throw new ValidationError('master', spec.master, "is looked up in the handle's namespace, not in netns: enslave it with a handle in that namespace");
+  }
   switch (spec.kind) {
     case 'veth': {
       const s = spec as VethSpec;
@@ -181,7 +187,7 @@ function validateSpec(spec: LinkSpec | OtherKindSpec): void {
       if (s.peer.mac !== undefined) parseMac(s.peer.mac, 'peer.mac');
       validateMtu(s.peer.mtu, 'peer.mtu');
       if (s.peer.netns !== undefined) netnsPath(s.peer.netns, 'peer.netns');
-      else if (s.peer.name === s.name) throw new ValidationError('peer.name', s.peer.name, 'must differ from name');
+      else if (s.peer.name === s.name && s.netns === undefined) throw new ValidationError('peer.name', s.peer.name, 'must differ from name');
       break;
     }
     case 'bridge': {
@@ -287,6 +293,19 @@ function isNetlinkCode(err: unknown, code: string): boolean {
   return err instanceof NetlinkError && err.code === code;
 }
 
+/** The link `name` of namespace `ref`, read through a socket of that namespace. */
+async function linkIn(ref: NetnsRef, name: string, op: string): Promise<Link> {
+  const sock = NetlinkSocket.open({ netns: ref });
+  try {
+    const msgs = await sock.request(C.RTM_GETLINK, 0, encodeLinkMessage({ header: {}, attrs: { ifname: name, extMask: C.RTEXT_FILTER_SKIP_STATS } }), { op: `${op}: reading it in its namespace` });
+    const m = msgs.find((x) => x.type === C.RTM_NEWLINK);
+    if (!m) throw new NetlinkError(19, op, { message: `no link '${name}' in the target namespace` });
+    return toLink(decodeLinkMessage(m.payload));
+  } finally {
+    sock.close();
+  }
+}
+
 /** Links of one {@link Rtnl} handle's namespace. */
 export class Links {
   /** @internal */
@@ -300,8 +319,10 @@ export class Links {
    * `tap` is created by ioctl on /dev/net/tun in the handle's namespace and made persistent; its
    * `mac`/`mtu`/`master`/`up` are then set by {@link set}; if that fails the TAP is deleted again.
    *
-   * @throws {ValidationError} for bad input, before anything is sent.
-   * @throws {NetlinkError} e.g. `EEXIST` (name taken), `EOPNOTSUPP` with extack "Unknown device type".
+   * With `netns` (not for `tap`, not with `master`) the link is created directly in that namespace
+   * (IFLA_NET_NS_FD), and the returned Link is read there; a vlan/macvlan `link` parent and a
+   * veth peer without `peer.netns` are in the handle's namespace.
+   *
    * With `{ result: false }` nothing is returned and the kernel is not asked to echo the new link
    * (NLM_F_ECHO): the RTM_NEWLINK alone, as `ip link add` sends it. For creating links in bulk:
    * building and decoding the echo costs as much as the creation for a bridge (see
@@ -332,6 +353,11 @@ export class Links {
       if (masterIndex !== undefined) attrs.master = masterIndex;
       if (spec.alias !== undefined) attrs.ifalias = spec.alias;
       if (spec.txQueueLen !== undefined) attrs.txqlen = spec.txQueueLen;
+      if (spec.netns !== undefined) {
+        const fd = openNetns(spec.netns, 'netns');
+        fds.push(fd);
+        attrs.netNsFd = fd;
+      }
       const parent = (spec as VlanSpec | MacvlanSpec).link;
       if ((spec.kind === 'vlan' || spec.kind === 'macvlan') && parent !== undefined) attrs.link = await this.ctx.linkIndex(parent, 'link', op);
       const { flags, change } = flagBits(spec);
@@ -339,6 +365,11 @@ export class Links {
       if (!want) {
         await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, payload, op);
         return undefined;
+      }
+      if (spec.netns !== undefined) {
+        // the kernel echoes into the link's namespace, not to this socket: read it there
+        await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, payload, op);
+        return await linkIn(spec.netns, spec.name, op);
       }
       const echoed = await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL | C.NLM_F_ECHO, payload, op);
       for (const m of echoed) {

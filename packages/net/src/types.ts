@@ -115,9 +115,16 @@ export interface LinkAddCommon {
   up?: boolean;
   /** Promiscuous mode. */
   promisc?: boolean;
-  /** Name of a bridge to enslave it to. */
+  /** Name of a bridge to enslave it to (looked up in the handle's namespace; not with `netns`). */
   master?: string;
   alias?: string;
+  /**
+   * Create the link directly in this namespace (IFLA_NET_NS_FD on the RTM_NEWLINK), as
+   * `ip link add NAME netns NS ...` does. A `link` parent (vlan, macvlan) and a veth peer without
+   * `peer.netns` stay in the handle's namespace. Not for `tap` (made by ioctl in the handle's
+   * namespace: move it with `links.set(name, { netns })`) nor with `master`.
+   */
+  netns?: NetnsRef;
   txQueueLen?: number;
 }
 
