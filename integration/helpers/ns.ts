@@ -36,16 +36,8 @@ export function ownerOf(name: string): number | undefined {
   }
 }
 
-/** Whether `pid` is a live process (a zombie counts as dead). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+/** Whether `pid` is a live process (a zombie counts as dead): @vmhost/kvm's. */
+export { isAlive } from '@vmhost/kvm';
 
 /**
  * Creates a fresh namespace and registers its removal (and the killing, by pid, of processes left

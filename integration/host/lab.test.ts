@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { netns, NetlinkError, SystemError, ValidationError } from '@vmhost/net';
 import { Lab, LabSetupError, LAB_OWNER_DIR } from '../../packages/host/src/lab.js';
+import { isAlive } from '@vmhost/kvm';
 
 const pexec = promisify(execFile);
 /** The prefix of every lab these tests make (swept by scripts/run-tests.mjs, see helpers/sweep.ts). */
@@ -20,16 +21,6 @@ const P = 'vmhl-';
 async function ipj<T = any>(ns: string, args: string[]): Promise<T> {
   const { stdout } = await pexec('ip', ['-j', '-n', ns, ...args]);
   return JSON.parse(stdout.trim() || '[]') as T;
-}
-
-/** Whether `pid` runs (a zombie counts as dead). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(what: string, fn: () => Promise<boolean>, ms = 5000): Promise<void> {
@@ -153,7 +144,7 @@ test('client — router — server: IPv4 and IPv6 traffic across, checked with i
     assert.ok(!left.includes(real), `${real} removed`);
     assert.ok(!existsSync(join(LAB_OWNER_DIR, real)), 'owner record removed');
   }
-  assert.ok(!alive(httpdPid) && !alive(strayPid), 'processes killed');
+  assert.ok(!isAlive(httpdPid) && !isAlive(strayPid), 'processes killed');
   assert.equal(lab.closed, true);
   await lab.close(); // idempotent
   assert.throws(() => lab.spawn('client', 'true'), /closed/);
@@ -198,7 +189,7 @@ test('a crashed lab (its process killed) is swept by the next create with the pr
   await new Promise((r) => child.once('exit', r));
   const crashed = Object.values(info.names);
   for (const n of crashed) assert.ok(await netns.exists(n), `${n} left behind by the crash`);
-  assert.ok(alive(info.sleeper), 'the crashed lab left a process');
+  assert.ok(isAlive(info.sleeper), 'the crashed lab left a process');
 
   // A new lab with the same prefix sweeps the leftovers (and kills what ran inside) first.
   const next = await Lab.create({ prefix, namespaces: { n: {} } });
@@ -207,7 +198,7 @@ test('a crashed lab (its process killed) is swept by the next create with the pr
     assert.equal(await netns.exists(n), false, `${n} swept`);
     assert.ok(!existsSync(join(LAB_OWNER_DIR, n)));
   }
-  await waitFor('the leftover process killed', async () => !alive(info.sleeper));
+  await waitFor('the leftover process killed', async () => !isAlive(info.sleeper));
   // The live lab of this process was not touched.
   assert.ok(await netns.exists(live.ns('keep')));
   assert.equal(liveSleeper.exitCode, null);

@@ -522,9 +522,8 @@ const kinds: Record<Kind, KindOps> = {
       } catch {
         // QMP does not answer (or another client holds it: QEMU serves one at a time): if a QEMU
         // of this run dir still lives, end it by its pid.
-        const files = runFiles(o.runDir);
-        const pid = readPidfile(files.pidfile);
-        if (pid === undefined || !isAlive(pid) || !isQemuServing(pid, files.qmp)) return; // not running
+        const pid = liveQemuPid(o.runDir);
+        if (pid === undefined) return; // not running
         process.kill(pid, 'SIGTERM');
         for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
         if (isAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -539,6 +538,13 @@ function withNetns<T extends object>(ctx: Ctx, o: T): T & { netns?: NetnsRef } {
   return ctx.netns !== undefined ? { ...o, netns: ctx.netns } : o;
 }
 
+/** The pid of the live QEMU that serves `runDir`'s QMP socket (by its pidfile and /proc), if any. */
+function liveQemuPid(runDir: string): number | undefined {
+  const files = runFiles(runDir);
+  const pid = readPidfile(files.pidfile);
+  return pid !== undefined && isQemuServing(pid, files.qmp) ? pid : undefined;
+}
+
 /**
  * Whether the VM of `runDir` runs: over QMP (its run state) when QMP answers; otherwise by its
  * pidfile and /proc (a live QEMU serving this run dir's QMP socket), since QEMU serves one QMP
@@ -550,10 +556,8 @@ async function vmState(runDir: string): Promise<{ running: boolean; pid?: number
   try {
     vm = await Vm.attach(runDir, { timeoutMs: 3_000 });
   } catch {
-    const files = runFiles(runDir);
-    const pid = readPidfile(files.pidfile);
-    if (pid !== undefined && isQemuServing(pid, files.qmp)) return { running: true, pid, qmpBusy: true };
-    return { running: false };
+    const pid = liveQemuPid(runDir);
+    return pid !== undefined ? { running: true, pid, qmpBusy: true } : { running: false };
   }
   try {
     const st = await vm.status();
