@@ -56,8 +56,9 @@ trap 'rm -rf "$work"' EXIT
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 t0=$(ms)
 log "mmdebstrap bookworm (${packages[*]})"
-# The default mirrors of a stable release (main, updates, security); the host's apt proxy settings
-# apply. Documentation, man pages and translations are not unpacked (dpkg path-exclude).
+# The default mirrors of a stable release (main, updates, security; no mirror is named here), no
+# Recommends (mmdebstrap's default). Documentation, man pages and translations are not unpacked
+# (dpkg path-exclude).
 # Customisation (the same a cloud image gets, nothing of this project): networkd and resolved
 # enabled, an fstab for the root label, machine-id emptied, ssh host keys removed, locale C.UTF-8.
 mmdebstrap --variant=apt --mode=root --format=directory \
