@@ -7,8 +7,12 @@
 #   qemu-utils      qemu-img (overlays, snapshots)
 #   dnsmasq-base    dnsmasq binary only (no system service), DHCP on the VM bridge
 #   busybox-static  userland of the tiny test guest
+#   mmdebstrap      builds the real Debian guest (scripts/build-debian-guest.sh)
+#   e2fsprogs       mke2fs -d: the guest's ext4 image without loop devices
+#   openssh-client  ssh and ssh-keygen: the integration test logs into the real guest
+#   genisoimage     isoinfo: the independent oracle reading our cloud-init seed ISO in the tests
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
