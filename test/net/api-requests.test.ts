@@ -3,8 +3,16 @@
 // good input must produce the expected rtnetlink request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codec, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, decodeNlMsgs, Links, Addresses, Routes, Neighbors, type NetlinkDriverFactory, type NlMsg } from '@vmhost/net';
+import { codec, netlink, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, type NlMsg } from '@vmhost/net';
 import { RtnlContext } from '../../packages/net/src/context.js';
+import { Links } from '../../packages/net/src/links.js';
+import { Addresses } from '../../packages/net/src/addresses.js';
+import { Routes } from '../../packages/net/src/routes.js';
+import { Neighbors } from '../../packages/net/src/neighbors.js';
+import type { NetlinkDriverFactory } from '../../packages/net/src/transport/driver.js';
+import type { DriverSocketOptions } from '../../packages/net/src/transport/socket.js';
+
+const { decodeNlMsgs } = netlink;
 
 const C = codec.constants;
 
@@ -17,7 +25,8 @@ function fake(): { ctx: RtnlContext; sent: NlMsg[]; sock: NetlinkSocket } {
     ref: () => undefined,
     close: () => undefined,
   });
-  const sock = NetlinkSocket.open({ driver });
+  const options: DriverSocketOptions = { driver };
+  const sock = NetlinkSocket.open(options);
   return { ctx: new RtnlContext(sock, '/proc/self/ns/net'), sent, sock };
 }
 

@@ -11,8 +11,10 @@ export type { OpenTapOptions, TapFd } from './tap.js';
 export * from './validate.js';
 // Netlink transport (docs/net-transport.md): sockets, framing, errors. Constants under `netlink`.
 export * as netlink from './transport/index.js';
-export { NetlinkSocket, NetlinkMonitor } from './transport/socket.js';
-export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats, MonitorOptions, Overrun } from './transport/socket.js';
+export { NetlinkSocket } from './transport/socket.js';
+export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats } from './transport/socket.js';
+export { NetlinkMonitor } from './transport/monitor.js';
+export type { MonitorOptions, Overrun } from './transport/monitor.js';
 export { encodeNlMsg, decodeNlMsgs, parseNlmsgerr, parseNlmsgDone } from './transport/message.js';
 export type { NlMsg, Nlmsgerr, Extack } from './transport/message.js';
 export {

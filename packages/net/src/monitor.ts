@@ -11,7 +11,8 @@ import { toAddress } from './addresses.js';
 import { toLink } from './links.js';
 import { toNeighbor } from './neighbors.js';
 import { toRoute } from './routes.js';
-import { NetlinkSocket, type NetlinkMonitor } from './transport/socket.js';
+import type { NetlinkMonitor } from './transport/monitor.js';
+import { NetlinkSocket } from './transport/socket.js';
 import type { MonitorKind, RtnlEvent } from './types.js';
 
 const GROUPS: Record<MonitorKind, number[]> = {
