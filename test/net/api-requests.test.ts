@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { codec, netlink, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, type NlMsg } from '@vmhost/net';
 import { RtnlContext } from '../../packages/net/src/context.js';
-import { Links } from '../../packages/net/src/links.js';
+import { Links } from '../../packages/net/src/links/links.js';
 import { Addresses } from '../../packages/net/src/addresses.js';
 import { Routes } from '../../packages/net/src/routes.js';
 import { Neighbors } from '../../packages/net/src/neighbors.js';

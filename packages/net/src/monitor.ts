@@ -8,7 +8,7 @@ import { decodeRtnlMessage } from './codec/message.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { toAddress } from './addresses.js';
-import { toLink } from './links.js';
+import { toLink } from './links/link.js';
 import { toNeighbor } from './neighbors.js';
 import { toRoute } from './routes.js';
 import type { NetlinkMonitor } from './transport/monitor.js';

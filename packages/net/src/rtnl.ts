@@ -7,7 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import { Addresses } from './addresses.js';
 import { RtnlContext } from './context.js';
 import { SystemError, ValidationError } from './errors.js';
-import { Links } from './links.js';
+import { Links } from './links/links.js';
 import { RtnlMonitor, type MonitorEventsOptions } from './monitor.js';
 import { Neighbors } from './neighbors.js';
 import { openNetns, type NetnsRef } from './netns.js';
