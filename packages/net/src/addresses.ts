@@ -68,10 +68,15 @@ export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>
   };
 }
 
+/** Makes the Addresses of a handle (its constructor is private: not part of the API). Internal. */
+export let newAddresses: (ctx: RtnlContext) => Addresses;
+
 /** Addresses of one {@link Rtnl} handle's namespace. */
 export class Addresses {
-  /** @internal */
-  constructor(private readonly ctx: RtnlContext) {}
+  private constructor(private readonly ctx: RtnlContext) {}
+  static {
+    newAddresses = (ctx) => new Addresses(ctx);
+  }
 
   /**
    * Adds `cidr` (e.g. '192.168.0.1/24', '2001:db8::1/64') to `link`.

@@ -52,10 +52,15 @@ export function toRoute(m: RouteMessage, names?: ReadonlyMap<number, string>): R
   };
 }
 
+/** Makes the Routes of a handle (its constructor is private: not part of the API). Internal. */
+export let newRoutes: (ctx: RtnlContext) => Routes;
+
 /** Routes of one {@link Rtnl} handle's namespace. */
 export class Routes {
-  /** @internal */
-  constructor(private readonly ctx: RtnlContext) {}
+  private constructor(private readonly ctx: RtnlContext) {}
+  static {
+    newRoutes = (ctx) => new Routes(ctx);
+  }
 
   /**
    * Adds a route. Defaults as `ip route add`: table main, protocol boot, scope link for a

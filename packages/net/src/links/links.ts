@@ -39,10 +39,15 @@ async function linkIn(ref: NetnsRef, name: string, op: string): Promise<Link> {
   }
 }
 
+/** Makes the Links of a handle (its constructor is private: not part of the API). Internal. */
+export let newLinks: (ctx: RtnlContext) => Links;
+
 /** Links of one {@link Rtnl} handle's namespace. */
 export class Links {
-  /** @internal */
-  constructor(private readonly ctx: RtnlContext) {}
+  private constructor(private readonly ctx: RtnlContext) {}
+  static {
+    newLinks = (ctx) => new Links(ctx);
+  }
 
   /**
    * Creates a link and returns it as the kernel reports it afterwards.

@@ -11,5 +11,3 @@ export { NetlinkSocket, MAX_DATAGRAM, DEFAULT_MAX_IN_FLIGHT, DEFAULT_DUMP_ATTEMP
 export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats } from './socket.js';
 export { NetlinkMonitor, DEFAULT_RCVBUF } from './monitor.js';
 export type { MonitorOptions, Overrun } from './monitor.js';
-export { nativeDriver } from './driver.js';
-export type { NetlinkDriver, NetlinkDriverFactory, DriverOptions, DatagramHandler } from './driver.js';

@@ -40,6 +40,9 @@ export interface DriverMonitorOptions extends MonitorOptions {
   driver?: NetlinkDriverFactory;
 }
 
+/** Opens a monitor (what {@link NetlinkSocket.monitor} does; the constructor is private). Internal. */
+export let openMonitor: (groups: number[], options?: DriverMonitorOptions) => NetlinkMonitor;
+
 /**
  * An async iterator of multicast notifications, from {@link NetlinkSocket.monitor}.
  * Items are netlink messages (e.g. RTM_NEWLINK) or `{ overrun: true }` after lost notifications.
@@ -63,8 +66,12 @@ export class NetlinkMonitor implements AsyncIterableIterator<NlMsg | Overrun> {
   /** Datagrams that did not decode. */
   malformed = 0;
 
+  static {
+    openMonitor = (groups, options) => new NetlinkMonitor(groups, options);
+  }
+
   /** Use {@link NetlinkSocket.monitor}. */
-  constructor(groups: number[], options: DriverMonitorOptions = {}) {
+  private constructor(groups: number[], options: DriverMonitorOptions = {}) {
     validateCommon(options);
     if (!Array.isArray(groups) || groups.length === 0) throw new ValidationError('groups', groups, 'expected a non-empty array of group numbers');
     groups.forEach((g, i) => checkInt(`groups[${i}]`, g, 1, 1023));

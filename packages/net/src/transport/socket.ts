@@ -10,7 +10,7 @@ import { ValidationError } from '../errors.js';
 import type { NetnsRef } from '../netns.js';
 import { nativeDriver, type NetlinkDriver, type NetlinkDriverFactory } from './driver.js';
 import { Fifo } from './fifo.js';
-import { DEFAULT_RCVBUF, NetlinkMonitor, type MonitorOptions } from './monitor.js';
+import { DEFAULT_RCVBUF, openMonitor, type MonitorOptions, type NetlinkMonitor } from './monitor.js';
 import { checkInt, validateCommon } from './options.js';
 import { answerOf, newPending, typeName, type BarrierReason, type Pending } from './pending.js';
 import type { DriverSocketOptions, NetlinkSocketOptions, NetlinkSocketStats, RequestOptions } from './socket-options.js';
@@ -215,7 +215,7 @@ export class NetlinkSocket {
    * @throws {SystemError} when the namespace or the socket cannot be opened or a group joined.
    */
   static monitor(groups: number[], options: MonitorOptions = {}): NetlinkMonitor {
-    return new NetlinkMonitor(groups, options);
+    return openMonitor(groups, options);
   }
 
   // ------------------------------------------------------------------ internals
