@@ -2,7 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requiredSysctls } from '@vmhost/firewall';
-import { canonicalPrefix, canonicalAddress } from '../../packages/firewall/src/render/addr.js';
+import { ip } from '@vmhost/net';
+
+// The firewall writes prefixes and addresses as @vmhost/net's ip module gives iptables' text.
+const canonicalPrefix = (t: string): string => ip.iptablesText(t);
+const canonicalAddress = (t: string): string => ip.formatAddressInetNtop(ip.parseAddress(t));
 
 test('prefixes are masked and IPv6 is written as inet_ntop does', () => {
   const cases: Array<[string, string]> = [

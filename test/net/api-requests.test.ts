@@ -3,8 +3,16 @@
 // good input must produce the expected rtnetlink request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codec, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, decodeNlMsgs, Links, Addresses, Routes, Neighbors, type NetlinkDriverFactory, type NlMsg } from '@vmhost/net';
+import { codec, netlink, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, type NlMsg } from '@vmhost/net';
 import { RtnlContext } from '../../packages/net/src/context.js';
+import { newLinks } from '../../packages/net/src/links/links.js';
+import { newAddresses } from '../../packages/net/src/addresses.js';
+import { newRoutes } from '../../packages/net/src/routes.js';
+import { newNeighbors } from '../../packages/net/src/neighbors.js';
+import type { NetlinkDriverFactory } from '../../packages/net/src/transport/driver.js';
+import type { DriverSocketOptions } from '../../packages/net/src/transport/socket.js';
+
+const { decodeNlMsgs } = netlink;
 
 const C = codec.constants;
 
@@ -17,7 +25,8 @@ function fake(): { ctx: RtnlContext; sent: NlMsg[]; sock: NetlinkSocket } {
     ref: () => undefined,
     close: () => undefined,
   });
-  const sock = NetlinkSocket.open({ driver });
+  const options: DriverSocketOptions = { driver };
+  const sock = NetlinkSocket.open(options);
   return { ctx: new RtnlContext(sock, '/proc/self/ns/net'), sent, sock };
 }
 
@@ -25,7 +34,7 @@ const flush = () => new Promise((r) => setImmediate(r));
 
 test('invalid link specs and changes: ValidationError naming the field, nothing sent', async () => {
   const { ctx, sent, sock } = fake();
-  const links = new Links(ctx);
+  const links = newLinks(ctx);
   const cases: Array<[unknown, string]> = [
     [{ kind: 'veth', name: '', peer: { name: 'p' } }, 'name'],
     [{ kind: 'veth', name: 'a b', peer: { name: 'p' } }, 'name'],
@@ -70,9 +79,9 @@ test('invalid link specs and changes: ValidationError naming the field, nothing 
 
 test('invalid addresses, routes and neighbours: ValidationError naming the field, nothing sent', async () => {
   const { ctx, sent, sock } = fake();
-  const addrs = new Addresses(ctx);
-  const routes = new Routes(ctx);
-  const neigh = new Neighbors(ctx);
+  const addrs = newAddresses(ctx);
+  const routes = newRoutes(ctx);
+  const neigh = newNeighbors(ctx);
   const checks: Array<[() => Promise<unknown>, string]> = [
     [() => addrs.add('eth0', '10.0.0.1'), 'cidr'],
     [() => addrs.add('eth0', '10.0.0.1/33'), 'cidr'],
@@ -112,8 +121,8 @@ test('sysctl keys: dotted under net., "/" for a dot in a component, no way out o
 
 test('a veth add is one RTM_NEWLINK with create|excl|echo, the peer nested in VETH_INFO_PEER; a route add as ip builds it', async () => {
   const { ctx, sent, sock } = fake();
-  const p = new Links(ctx).add({ kind: 'veth', name: 'veth0', mac: 'de:ad:be:ef:24:31', up: true, promisc: true, mtu: 1400, peer: { name: 'veth1', mac: '02:00:00:00:00:02' } });
-  const r = new Routes(ctx).add({ to: '198.51.100.0/24', via: '192.168.0.254', metric: 50, table: 1000 });
+  const p = newLinks(ctx).add({ kind: 'veth', name: 'veth0', mac: 'de:ad:be:ef:24:31', up: true, promisc: true, mtu: 1400, peer: { name: 'veth1', mac: '02:00:00:00:00:02' } });
+  const r = newRoutes(ctx).add({ to: '198.51.100.0/24', via: '192.168.0.254', metric: 50, table: 1000 });
   for (let i = 0; i < 100 && sent.length < 2; i++) await flush();
   assert.equal(sent.length, 2);
   const [m, rt] = sent as [NlMsg, NlMsg];

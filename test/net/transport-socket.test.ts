@@ -12,8 +12,10 @@ import {
   NetlinkDumpInterruptedError,
   ValidationError,
   type NlMsg,
-  type NetlinkDriverFactory,
 } from '@vmhost/net';
+import type { NetlinkDriverFactory } from '../../packages/net/src/transport/driver.js';
+import type { DriverSocketOptions } from '../../packages/net/src/transport/socket.js';
+import type { DriverMonitorOptions } from '../../packages/net/src/transport/monitor.js';
 
 const {
   encodeNlMsg,
@@ -107,8 +109,9 @@ const part = (seq: number, tag: number, flags = NLM_F_MULTI): Buffer =>
 const done = (seq: number, flags = NLM_F_MULTI): Buffer => encodeNlMsg({ type: NLMSG_DONE, flags, seq, payload: Buffer.alloc(4) });
 const tags = (msgs: NlMsg[]): number[] => msgs.map((m) => m.payload[0]!);
 
-function open(k: FakeKernel, options: Parameters<typeof NetlinkSocket.open>[0] = {}): NetlinkSocket {
-  return NetlinkSocket.open({ ...options, driver: k.factory });
+function open(k: FakeKernel, options: DriverSocketOptions = {}): NetlinkSocket {
+  const o: DriverSocketOptions = { ...options, driver: k.factory };
+  return NetlinkSocket.open(o);
 }
 
 test('requests made in one tick are corked into one datagram with distinct seqs, REQUEST|ACK added', async () => {
@@ -453,6 +456,112 @@ test('ENOBUFS: a barrier tells which answers were lost; those reject with ENOBUF
   s.close();
 });
 
+function monitor(k: FakeKernel, groups: number[], options: DriverMonitorOptions = {}): ReturnType<typeof NetlinkSocket.monitor> {
+  const o: DriverMonitorOptions = { ...options, driver: k.factory };
+  return NetlinkSocket.monitor(groups, o);
+}
+
+/** Tracks which promises have settled, without awaiting them (a hang shows as "unsettled"). */
+function track<T>(ps: Promise<T>[]): { settled: () => boolean[]; results: Promise<PromiseSettledResult<T>[]> } {
+  const state = ps.map(() => false);
+  ps.forEach((p, i) => p.then(() => (state[i] = true), () => (state[i] = true)));
+  return { settled: () => [...state], results: Promise.allSettled(ps) };
+}
+const isLost = (r: PromiseSettledResult<unknown> | undefined): boolean =>
+  r?.status === 'rejected' && r.reason instanceof NetlinkError && r.reason.code === 'ENOBUFS' && /may or may not/.test(r.reason.message);
+
+test('ENOBUFS twice in a row, the first barrier\'s own ack lost: a second barrier settles every request', async () => {
+  const k = new FakeKernel();
+  const s = open(k);
+  const ps = Array.from({ length: 4 }, () => s.request(RTM_NEWLINK, 0, Buffer.alloc(16)));
+  await tick();
+  const reqs = k.requests;
+  k.deliver(ENOBUFS, [ack(reqs[0]!.seq)]);
+  await tick();
+  const b1 = k.requests[4]!;
+  assert.equal(b1.type, NLMSG_NOOP);
+  // Sent after the first barrier, answered later.
+  const mid = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
+  await tick();
+  // The queue overflowed again: the answer to request 2 made it, the first barrier's ack did not.
+  k.deliver(ENOBUFS, [ack(reqs[2]!.seq)]);
+  await tick();
+  const after = k.requests.slice(6);
+  const b2 = after.find((m) => m.type === NLMSG_NOOP);
+  assert.ok(b2, 'a new barrier is sent after the second overrun');
+  assert.equal(b2.flags, NLM_F_REQUEST | NLM_F_ACK);
+  const t = track([...ps, mid]);
+  k.reply(ack(b2.seq));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(t.settled(), [true, true, true, true, true], 'every request sent before the second barrier settles');
+  const r = await t.results;
+  assert.equal(r[0]!.status, 'fulfilled');
+  assert.equal(r[2]!.status, 'fulfilled');
+  assert.ok(isLost(r[1]) && isLost(r[3]) && isLost(r[4]), 'the unanswered ones lost their answers');
+  assert.equal(s.stats.overruns, 2);
+  assert.equal(s.stats.inFlight, 0, 'the lost first barrier is not left in flight');
+  // The socket keeps working, and a later overrun gets a barrier of its own.
+  const again = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
+  await tick();
+  k.deliver(ENOBUFS, []);
+  await tick();
+  const b3 = k.requests.at(-1)!;
+  assert.equal(b3.type, NLMSG_NOOP);
+  k.reply(ack(b3.seq));
+  assert.ok(isLost(await Promise.allSettled([again]).then((x) => x[0])));
+  s.close();
+});
+
+test('a malformed barrier ack still settles the requests before it; the next overrun gets a new barrier', async () => {
+  const k = new FakeKernel();
+  const s = open(k);
+  const ps = Array.from({ length: 3 }, () => s.request(RTM_NEWLINK, 0, Buffer.alloc(16)));
+  await tick();
+  const reqs = k.requests;
+  k.deliver(ENOBUFS, [ack(reqs[1]!.seq)]);
+  await tick();
+  const b1 = k.requests[3]!;
+  assert.equal(b1.type, NLMSG_NOOP);
+  const t = track(ps);
+  // An NLMSG_ERROR for the barrier whose body is cut short inside the echoed header (8 bytes).
+  k.reply(encodeNlMsg({ type: NLMSG_ERROR, flags: 0, seq: b1.seq, payload: Buffer.alloc(8) }));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(t.settled(), [true, true, true]);
+  const r = await t.results;
+  assert.ok(isLost(r[0]) && r[1]!.status === 'fulfilled' && isLost(r[2]));
+  const later = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
+  await tick();
+  k.deliver(ENOBUFS, []);
+  await tick();
+  const b2 = k.requests.at(-1)!;
+  assert.equal(b2.type, NLMSG_NOOP, 'a barrier is sent for the next overrun');
+  k.reply(ack(b2.seq));
+  assert.ok(isLost((await Promise.allSettled([later]))[0]));
+  s.close();
+});
+
+test('an undecodable datagram may have held answers: a barrier settles what it may have held', async () => {
+  const k = new FakeKernel();
+  const s = open(k);
+  const ps = Array.from({ length: 2 }, () => s.request(RTM_NEWLINK, 0, Buffer.alloc(16)));
+  await tick();
+  const reqs = k.requests;
+  k.deliver(0, [Buffer.concat([ack(reqs[0]!.seq)]), Buffer.from([1, 2, 3])]);
+  await tick();
+  const b = k.requests[2]!;
+  assert.equal(b.type, NLMSG_NOOP);
+  const t = track(ps);
+  k.reply(ack(b.seq));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(t.settled(), [true, true]);
+  const r = await t.results;
+  assert.equal(r[0]!.status, 'fulfilled');
+  const lost = r[1]!;
+  assert.ok(lost.status === 'rejected' && lost.reason instanceof NetlinkError && lost.reason.code === 'EBADMSG' && /did not decode/.test(lost.reason.message));
+  assert.equal(s.stats.malformed, 1);
+  s.close();
+});
+
 test('any other receive error fails every pending request with that errno and closes the socket', async () => {
   const k = new FakeKernel();
   const s = open(k);
@@ -492,8 +601,8 @@ test('bad arguments reject with ValidationError before anything is sent', async 
   await assert.rejects(s.request(16, 0x10000, Buffer.alloc(0)), (e) => e instanceof ValidationError && e.field === 'flags');
   await assert.rejects(s.request(16, 0, [] as unknown as Buffer), (e) => e instanceof ValidationError && e.field === 'payload');
   await assert.rejects(s.request(16, 0, Buffer.alloc(0), { timeoutMs: 0 }), (e) => e instanceof ValidationError && e.field === 'timeoutMs');
-  assert.throws(() => NetlinkSocket.open({ maxInFlight: 0, driver: k.factory }), (e) => e instanceof ValidationError && e.field === 'maxInFlight');
-  assert.throws(() => NetlinkSocket.open({ rcvbuf: 10, driver: k.factory }), (e) => e instanceof ValidationError && e.field === 'rcvbuf');
+  assert.throws(() => open(k, { maxInFlight: 0 }), (e) => e instanceof ValidationError && e.field === 'maxInFlight');
+  assert.throws(() => open(k, { rcvbuf: 10 }), (e) => e instanceof ValidationError && e.field === 'rcvbuf');
   await tick();
   assert.equal(k.sent.length, 0);
   assert.deepEqual(k.refs, []);
@@ -504,7 +613,7 @@ test('bad arguments reject with ValidationError before anything is sent', async 
 
 test('monitor: joins the groups, yields notifications, ENOBUFS becomes { overrun: true }, break closes', async () => {
   const k = new FakeKernel();
-  const mon = NetlinkSocket.monitor([1, 5], { driver: k.factory });
+  const mon = monitor(k, [1, 5]);
   assert.deepEqual(k.groups, [1, 5]);
   k.reply(part(0, 1, 0), part(0, 2, 0));
   k.deliver(ENOBUFS, []);
@@ -522,7 +631,7 @@ test('monitor: joins the groups, yields notifications, ENOBUFS becomes { overrun
 test('monitor: holds the event loop only while next() waits; abort ends the iteration with the reason', async () => {
   const k = new FakeKernel();
   const ac = new AbortController();
-  const mon = NetlinkSocket.monitor([1], { driver: k.factory, signal: ac.signal });
+  const mon = monitor(k, [1], { signal: ac.signal });
   assert.deepEqual(k.refs, []);
   const waiting = mon.next();
   assert.deepEqual(k.refs, [true]);
@@ -539,7 +648,7 @@ test('monitor: holds the event loop only while next() waits; abort ends the iter
 
 test('monitor: beyond highWaterMark unread notifications are replaced by one overrun', async () => {
   const k = new FakeKernel();
-  const mon = NetlinkSocket.monitor([1], { driver: k.factory, highWaterMark: 3 });
+  const mon = monitor(k, [1], { highWaterMark: 3 });
   k.reply(part(0, 1, 0), part(0, 2, 0), part(0, 3, 0), part(0, 4, 0), part(0, 5, 0));
   const got: unknown[] = [];
   for (let i = 0; i < 3; i++) {
@@ -554,8 +663,8 @@ test('monitor: beyond highWaterMark unread notifications are replaced by one ove
 
 test('monitor: bad groups are rejected before a socket is opened', () => {
   const k = new FakeKernel();
-  assert.throws(() => NetlinkSocket.monitor([], { driver: k.factory }), (e) => e instanceof ValidationError && e.field === 'groups');
-  assert.throws(() => NetlinkSocket.monitor([0], { driver: k.factory }), (e) => e instanceof ValidationError && e.field === 'groups[0]');
+  assert.throws(() => monitor(k, []), (e) => e instanceof ValidationError && e.field === 'groups');
+  assert.throws(() => monitor(k, [0]), (e) => e instanceof ValidationError && e.field === 'groups[0]');
   assert.equal(k.closed, 0);
   assert.deepEqual(k.groups, []);
 });

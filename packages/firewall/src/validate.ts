@@ -6,9 +6,15 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { ValidationError, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
+import { ValidationError, ip, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
 import type { Action, CtState, Family, FirewallModel } from './model.js';
-import { canonicalAddress, canonicalPrefix, familyOf } from './render/addr.js';
+
+/** `ADDR[/LEN]` (valid) as iptables-save prints a `-s`/`-d` match: the masked network, `/LEN`. */
+const canonicalPrefix = (text: string): string => ip.iptablesText(text);
+/** A single address (valid) as iptables-save prints it (inet_ntop's text). */
+const canonicalAddress = (text: string): string => ip.formatAddressInetNtop(ip.parseAddress(text));
+/** The family of a valid address or prefix text. */
+const familyOf = (text: string): Family => ip.toPrefix(text).family;
 
 /** Longest chain name iptables accepts (XT_EXTENSION_MAXNAMELEN - 1). */
 export const CHAIN_NAME_MAX = 28;

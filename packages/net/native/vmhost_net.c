@@ -1,9 +1,18 @@
 // vmhost_net: the small native part of @vmhost/net.
 //
 // It owns netlink sockets (so that NETLINK_EXT_ACK, NETLINK_CAP_ACK, the receive buffer size and
-// group membership are ours to set), drives them from libuv's poll on the main thread and hands
-// every datagram to JavaScript as a Buffer, in batches. Everything above the datagram (framing,
-// sequence numbers, dumps, errors) is TypeScript.
+// group membership are ours to set), drives them from libuv's poll on the thread of the Node
+// environment that opened them and hands every datagram to JavaScript as a Buffer, in batches.
+// Everything above the datagram (framing, sequence numbers, dumps, errors) is TypeScript.
+//
+// Receiving: each datagram is first peeked (MSG_PEEK|MSG_TRUNC) into one receive buffer per Node
+// environment (64 KiB, grown to the largest datagram seen), which gives its true length; a larger
+// one is then read whole into the grown buffer, a smaller one is dropped from the queue without a
+// second copy. One copy into a JavaScript Buffer follows. Nothing is ever truncated.
+//
+// Lifetime: the JavaScript handle object owns the data callback (a hidden property); the addon
+// holds the handle only weakly while the socket is idle (unref'd) and strongly while it is ref'd,
+// so an idle socket that JavaScript forgot is closed by the garbage collector (the finaliser).
 //
 // It also wraps the few syscalls that Node lacks and that must run on the calling (main) thread:
 // setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), and the TUN/TAP ioctls.
@@ -14,6 +23,7 @@
 #include <uv.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -33,12 +43,6 @@
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
 #endif
-#ifndef NETLINK_GET_STRICT_CHK
-#define NETLINK_GET_STRICT_CHK 12
-#endif
-
-#define RECV_BUF_SIZE (1 << 20)  /* largest datagram we accept: dumps use <= 32 KiB */
-#define MAX_BATCH 512            /* datagrams handed to JS in one call */
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -48,19 +52,30 @@
     }                                                                 \
   } while (0)
 
+/* The errno name of an error number: our own table, so that no libc extension is needed
+   (glibc's strerrorname_np exists only from 2.32; musl has none). NULL when unknown. */
+static const char *errno_name(int err) {
+  switch (err) {
+#define E(x) case x: return #x;
+#include "errno_names.h"
+#undef E
+    default: return NULL;
+  }
+}
+
 static napi_value throw_errno(napi_env env, const char *syscall, int err) {
-  const char *name = strerrorname_np(err);
+  const char *name = errno_name(err);
   char msg[256];
   snprintf(msg, sizeof msg, "%s failed: %s (%s)", syscall, strerror(err), name ? name : "?");
   napi_value m, e, v;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_error(env, NULL, m, &e);
-  napi_create_string_utf8(env, name ? name : "UNKNOWN", NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, e, "code", v);
-  napi_create_int32(env, err, &v);
-  napi_set_named_property(env, e, "errno", v);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, e, "syscall", v);
+  /* If building the error fails, throw the plainest one there is; never leave nothing pending. */
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok || napi_create_error(env, NULL, m, &e) != napi_ok) {
+    napi_throw_error(env, name ? name : "UNKNOWN", msg);
+    return NULL;
+  }
+  if (napi_create_string_utf8(env, name ? name : "UNKNOWN", NAPI_AUTO_LENGTH, &v) == napi_ok) napi_set_named_property(env, e, "code", v);
+  if (napi_create_int32(env, err, &v) == napi_ok) napi_set_named_property(env, e, "errno", v);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v) == napi_ok) napi_set_named_property(env, e, "syscall", v);
   napi_throw(env, e);
   return NULL;
 }
@@ -69,13 +84,86 @@ static int get_i32(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
 
+/* A JS string as a malloc'd C string, or NULL (not a string, or no memory). */
 static char *get_str(napi_env env, napi_value v) {
   size_t len = 0;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);
   if (!s) return NULL;
-  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+    free(s);
+    return NULL;
+  }
   return s;
+}
+
+#define RECV_INITIAL (64 * 1024) /* first size of the per-environment receive buffer */
+#define MAX_BATCH 512             /* datagrams handed to JS in one call */
+
+/* Per Node environment (main thread or worker): the receive buffer shared by its sockets, which
+   all receive on that environment's one thread. */
+typedef struct {
+  unsigned char *buf;
+  size_t cap;
+} envdata;
+
+static void envdata_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  envdata *d = data;
+  free(d->buf);
+  free(d);
+}
+
+static envdata *get_envdata(napi_env env) {
+  envdata *d = NULL;
+  if (napi_get_instance_data(env, (void **)&d) == napi_ok && d) return d;
+  d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  if (napi_set_instance_data(env, d, envdata_free, NULL) != napi_ok) {
+    free(d);
+    return NULL;
+  }
+  return d;
+}
+
+/* Makes the buffer at least `want` bytes. 0 on success, ENOMEM otherwise (the old one is kept). */
+static int envdata_reserve(envdata *d, size_t want) {
+  if (d->cap >= want) return 0;
+  size_t cap = d->cap ? d->cap : RECV_INITIAL;
+  while (cap < want) cap *= 2;
+  unsigned char *b = realloc(d->buf, cap);
+  if (!b) return ENOMEM;
+  d->buf = b;
+  d->cap = cap;
+  return 0;
+}
+
+/* Receives the next datagram whole into d->buf. Returns its length, 0 when the queue is empty,
+   or -errno. The peek (MSG_TRUNC) gives the true length; a datagram larger than the buffer grows
+   the buffer and is then read whole; a smaller one, already in the buffer, is only dropped from
+   the queue (length 0 read: no second copy). The peek passes the whole buffer so that the kernel
+   keeps sizing dump datagrams for a large reader (netlink's max_recvmsg_len, 32 KiB). */
+static ssize_t recv_datagram(int fd, envdata *d) {
+  if (envdata_reserve(d, RECV_INITIAL)) return -ENOMEM;
+  for (;;) {
+    ssize_t n = recv(fd, d->buf, d->cap, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+    if ((size_t)n > d->cap) {
+      if (envdata_reserve(d, (size_t)n)) return -ENOMEM;
+      continue; /* peek again into the grown buffer (the datagram is still first in line) */
+    }
+    ssize_t r;
+    do {
+      r = recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    if (r != n) return -EPROTO; /* another reader on our fd: cannot happen, never hand out wrong bytes */
+    return n;
+  }
 }
 
 /* ------------------------------------------------------------------ netlink sockets */
@@ -87,135 +175,143 @@ typedef struct nlsock {
   int closing;
   int refed;
   uv_poll_t poll;
-  napi_ref on_data;      /* function(errno: number, datagrams: Buffer[]) */
-  napi_ref self;         /* weak ref to the JS object */
+  napi_ref self; /* the JS handle object: weak while idle, strong while ref'd */
   napi_async_context actx;
-  unsigned char *buf;
 } nlsock;
 
 static void nlsock_free_cb(uv_handle_t *h) {
-  nlsock *s = (nlsock *)h->data;
-  free(s->buf);
-  free(s);
+  free(h->data);
 }
 
-/* Close the socket; the memory goes once libuv is done with the poll handle. */
-static void nlsock_close(nlsock *s, int delete_refs) {
+/* Closes the socket and lets go of the JS references; the memory goes once libuv is done with the
+   poll handle. */
+static void nlsock_close(nlsock *s) {
   if (s->closing) return;
   s->closing = 1;
   uv_poll_stop(&s->poll);
   close(s->fd);
   s->fd = -1;
-  if (delete_refs) {
-    if (s->on_data) napi_delete_reference(s->env, s->on_data);
-    s->on_data = NULL;
-    if (s->actx) napi_async_destroy(s->env, s->actx);
-    s->actx = NULL;
-  }
+  if (s->self) napi_delete_reference(s->env, s->self);
+  s->self = NULL;
+  if (s->actx) napi_async_destroy(s->env, s->actx);
+  s->actx = NULL;
   uv_close((uv_handle_t *)&s->poll, nlsock_free_cb);
 }
 
-static void call_js(nlsock *s, int err, unsigned char **bufs, size_t *lens, int n) {
+/* Hands `arr` (datagrams) and `err` to the handle's onData. Returns 0, or -1 when the handle is
+   gone (collected: its finaliser closes the socket) or N-API failed (the socket is then closed). */
+static int call_js(nlsock *s, int err, napi_value arr) {
   napi_env env = s->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value fn, recv, arr, argv[2];
-  napi_get_reference_value(env, s->on_data, &fn);
-  /* napi_make_callback converts the receiver with ToObject: undefined would fail (silently). */
-  napi_get_global(env, &recv);
-  napi_create_int32(env, err, &argv[0]);
-  napi_create_array_with_length(env, n, &arr);
-  for (int i = 0; i < n; i++) {
-    napi_value b;
-    void *data;
-    napi_create_buffer_copy(env, lens[i], bufs[i], &data, &b);
-    napi_set_element(env, arr, i, b);
+  napi_value obj, fn, recv, argv[2], result;
+  if (!s->self || napi_get_reference_value(env, s->self, &obj) != napi_ok || obj == NULL) return -1;
+  if (napi_get_named_property(env, obj, "onData", &fn) != napi_ok || napi_create_int32(env, err, &argv[0]) != napi_ok ||
+      napi_get_global(env, &recv) != napi_ok) {
+    nlsock_close(s);
+    return -1;
+  }
+  if (arr == NULL && napi_create_array_with_length(env, 0, &arr) != napi_ok) {
+    nlsock_close(s);
+    return -1;
   }
   argv[1] = arr;
-  napi_value result;
+  /* napi_make_callback converts the receiver with ToObject: undefined would fail (silently). */
   napi_status st = napi_make_callback(env, s->actx, recv, fn, 2, argv, &result);
   bool pending = false;
   if (st != napi_ok) napi_is_exception_pending(env, &pending);
   if (pending) {
     /* An exception thrown by the JS handler: report it like any uncaught exception. */
     napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
   } else if (st != napi_ok) {
     napi_fatal_error("vmhost_net", NAPI_AUTO_LENGTH, "napi_make_callback failed", NAPI_AUTO_LENGTH);
   }
+  return 0;
+}
+
+/* Reads up to MAX_BATCH datagrams into a JS array and hands them over. Returns 1 when there may
+   be more to read (a full batch, or ENOBUFS), 0 otherwise. */
+static int read_batch(nlsock *s, envdata *d) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  napi_value arr = NULL;
+  uint32_t n = 0;
+  int err = 0;
+  if (napi_create_array(env, &arr) != napi_ok) err = ENOMEM;
+  while (!err && n < MAX_BATCH) {
+    ssize_t r = recv_datagram(s->fd, d);
+    if (r == 0) break;
+    if (r < 0) {
+      err = (int)-r;
+      break;
+    }
+    napi_value b;
+    void *data;
+    if (napi_create_buffer_copy(env, (size_t)r, d->buf, &data, &b) != napi_ok || napi_set_element(env, arr, n, b) != napi_ok) {
+      /* The datagram is gone from the queue: say so like a lost one (the transport's barrier
+         then settles whatever it answered). */
+      err = ENOBUFS;
+      break;
+    }
+    n++;
+  }
+  int more = 0;
+  if (n > 0 || err) {
+    if (call_js(s, err, arr) == 0 && !s->closing) more = n == MAX_BATCH || err == ENOBUFS;
+  }
   napi_close_handle_scope(env, scope);
+  return more;
 }
 
 static void nlsock_on_poll(uv_poll_t *h, int status, int events) {
   nlsock *s = (nlsock *)h->data;
+  (void)events;
   if (s->closing) return;
+  napi_handle_scope scope;
   if (status < 0) {
     /* libuv turns EPOLLERR into UV_EBADF and stops the handle. On a netlink socket EPOLLERR
        means a pending socket error, normally ENOBUFS (the receive queue overflowed): the socket
        is fine. Fetch (and clear) the error, poll again, report it and read on. */
     int soerr = 0;
     socklen_t sl = sizeof soerr;
+    int err = -status;
     if (status == UV_EBADF && s->fd >= 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
         uv_poll_start(&s->poll, UV_READABLE, nlsock_on_poll) == 0) {
-      if (soerr) call_js(s, soerr, NULL, NULL, 0);
-      if (s->closing) return;
+      err = soerr;
     } else {
-      call_js(s, -status, NULL, NULL, 0);
-      return;
+      soerr = -1; /* fatal: report and stop */
     }
+    if (err && napi_open_handle_scope(s->env, &scope) == napi_ok) {
+      call_js(s, err, NULL);
+      napi_close_handle_scope(s->env, scope);
+    }
+    if (soerr < 0 || s->closing) return;
   }
-  (void)events;
-  /* Read everything that is queued, in batches of up to MAX_BATCH datagrams. */
-  for (;;) {
-    unsigned char *bufs[MAX_BATCH];
-    size_t lens[MAX_BATCH];
-    int n = 0, err = 0;
-    size_t used = 0;
-    while (n < MAX_BATCH) {
-      /* Each datagram is copied to the heap so the receive buffer can be reused. */
-      ssize_t r = recv(s->fd, s->buf, RECV_BUF_SIZE, MSG_DONTWAIT);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
-        break;
-      }
-      if (r == 0) break;
-      unsigned char *copy = malloc((size_t)r);
-      if (!copy) { err = ENOMEM; break; }
-      memcpy(copy, s->buf, (size_t)r);
-      bufs[n] = copy;
-      lens[n] = (size_t)r;
-      used += (size_t)r;
-      n++;
+  envdata *d = get_envdata(s->env);
+  if (!d) {
+    if (napi_open_handle_scope(s->env, &scope) == napi_ok) {
+      call_js(s, ENOMEM, NULL);
+      napi_close_handle_scope(s->env, scope);
     }
-    if (n > 0 || err) call_js(s, err, bufs, lens, n);
-    for (int i = 0; i < n; i++) free(bufs[i]);
-    /* Stop when the queue is drained; continue after ENOBUFS (the socket stays usable) or when
-       the batch was full. The JS callback may have closed the socket. */
-    if (s->closing) return;
-    if (n < MAX_BATCH && err != ENOBUFS) return;
+    return;
+  }
+  /* Read everything that is queued, in batches; continue after ENOBUFS (the socket stays usable).
+     The JS callback may close the socket. */
+  while (!s->closing && read_batch(s, d)) {
   }
 }
 
+/* The JS handle was collected: an unclosed socket is closed now. */
 static void nlsock_finalize(napi_env env, void *data, void *hint) {
-  (void)hint;
-  nlsock *s = (nlsock *)data;
   (void)env;
-  if (!s->closing) {
-    /* The JS object was collected while open: close now. References belong to a dying env. */
-    if (s->on_data) napi_delete_reference(env, s->on_data);
-    s->on_data = NULL;
-    if (s->actx) napi_async_destroy(env, s->actx);
-    s->actx = NULL;
-    nlsock_close(s, 0);
-  }
+  (void)hint;
+  nlsock_close((nlsock *)data);
 }
 
 static nlsock *unwrap_sock(napi_env env, napi_value v) {
   nlsock *s = NULL;
   if (napi_unwrap(env, v, (void **)&s) != napi_ok || !s) {
-    napi_throw_type_error(env, NULL, "expected a netlink socket handle");
+    napi_throw_type_error(env, NULL, "expected an open netlink socket handle");
     return NULL;
   }
   return s;
@@ -226,14 +322,17 @@ static nlsock *unwrap_sock(napi_env env, napi_value v) {
    and back); it stays bound to that namespace for its whole life. */
 static napi_value sock_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4], thisv;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t protocol, nsfd, rcvbuf;
+  napi_valuetype fntype = napi_undefined;
   if (argc < 4 || !get_i32(env, argv[0], &protocol) || !get_i32(env, argv[1], &nsfd) ||
-      !get_i32(env, argv[2], &rcvbuf)) {
+      !get_i32(env, argv[2], &rcvbuf) || napi_typeof(env, argv[3], &fntype) != napi_ok || fntype != napi_function) {
     napi_throw_type_error(env, NULL, "socketOpen(protocol, netnsFd, rcvbuf, onData)");
     return NULL;
   }
+  envdata *d = get_envdata(env);
+  if (!d || envdata_reserve(d, RECV_INITIAL)) return throw_errno(env, "malloc", ENOMEM);
   int orig = -1;
   if (nsfd >= 0) {
     orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -270,54 +369,80 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+  socklen_t sl = sizeof sa;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
     int e = errno;
     close(fd);
     return throw_errno(env, "bind(AF_NETLINK)", e);
   }
-  socklen_t sl = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &sl);
+
+  /* The handle object, owning the callback (read-only, not enumerable). */
+  napi_value obj, v;
+  napi_property_descriptor props[] = {
+      {"onData", NULL, NULL, NULL, NULL, argv[3], napi_default, NULL},
+      {"portId", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_create_object(env, &obj) != napi_ok || napi_create_uint32(env, sa.nl_pid, &v) != napi_ok) {
+    close(fd);
+    return throw_errno(env, "napi_create_object", ENOMEM);
+  }
+  props[1].value = v;
+  if (napi_define_properties(env, obj, 2, props) != napi_ok) {
+    close(fd);
+    return throw_errno(env, "napi_define_properties", ENOMEM);
+  }
 
   nlsock *s = calloc(1, sizeof *s);
   if (!s) { close(fd); return throw_errno(env, "calloc", ENOMEM); }
-  s->buf = malloc(RECV_BUF_SIZE);
-  if (!s->buf) { free(s); close(fd); return throw_errno(env, "malloc", ENOMEM); }
   s->env = env;
   s->fd = fd;
   s->port_id = sa.nl_pid;
   uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { free(s); close(fd); return throw_errno(env, "napi_get_uv_event_loop", EINVAL); }
   int r = uv_poll_init(loop, &s->poll, fd);
-  if (r < 0) { free(s->buf); free(s); close(fd); return throw_errno(env, "uv_poll_init", -r); }
+  if (r < 0) { free(s); close(fd); return throw_errno(env, "uv_poll_init", -r); }
   s->poll.data = s;
-  napi_create_reference(env, argv[3], 1, &s->on_data);
+  /* From here on nlsock_close cleans up whatever exists (it frees s once libuv lets go). */
   napi_value res_name;
-  napi_create_string_utf8(env, "vmhost:netlink", NAPI_AUTO_LENGTH, &res_name);
-  napi_async_init(env, NULL, res_name, &s->actx);
+  if (napi_create_string_utf8(env, "vmhost:netlink", NAPI_AUTO_LENGTH, &res_name) != napi_ok ||
+      napi_async_init(env, NULL, res_name, &s->actx) != napi_ok) {
+    s->actx = NULL;
+    nlsock_close(s);
+    return throw_errno(env, "napi_async_init", ENOMEM);
+  }
+  if (napi_wrap(env, obj, s, nlsock_finalize, NULL, NULL) != napi_ok) {
+    nlsock_close(s);
+    return throw_errno(env, "napi_wrap", ENOMEM);
+  }
+  if (napi_create_reference(env, obj, 0, &s->self) != napi_ok) {
+    s->self = NULL;
+    void *unused;
+    napi_remove_wrap(env, obj, &unused);
+    nlsock_close(s);
+    return throw_errno(env, "napi_create_reference", ENOMEM);
+  }
   r = uv_poll_start(&s->poll, UV_READABLE, nlsock_on_poll);
   if (r < 0) {
-    nlsock_close(s, 1);
+    void *unused;
+    napi_remove_wrap(env, obj, &unused);
+    nlsock_close(s);
     return throw_errno(env, "uv_poll_start", -r);
   }
   /* Idle sockets do not keep the process alive; the JS layer refs while requests are pending. */
   uv_unref((uv_handle_t *)&s->poll);
-
-  napi_value obj;
-  CHECK(napi_create_object(env, &obj));
-  CHECK(napi_wrap(env, obj, s, nlsock_finalize, NULL, NULL));
-  napi_value v;
-  napi_create_uint32(env, s->port_id, &v);
-  napi_set_named_property(env, obj, "portId", v);
-  napi_create_int32(env, fd, &v);
-  napi_set_named_property(env, obj, "fd", v);
   return obj;
 }
 
-/* socketSend(handle, buffer) -> bytes sent. Throws (EAGAIN included) on failure. */
+/* socketSend(handle, buffer[, portId = 0 (the kernel)]) -> bytes sent. Throws (EAGAIN included)
+   on failure. A non-zero portId sends to another netlink socket (root only). */
 static napi_value sock_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "socketSend(handle, buffer[, portId])");
+    return NULL;
+  }
   nlsock *s = unwrap_sock(env, argv[0]);
   if (!s) return NULL;
   if (s->closing) return throw_errno(env, "send", EBADF);
@@ -327,24 +452,34 @@ static napi_value sock_send(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "socketSend: expected a Buffer");
     return NULL;
   }
+  uint32_t port = 0;
+  if (argc > 2 && napi_get_value_uint32(env, argv[2], &port) != napi_ok) {
+    napi_throw_type_error(env, NULL, "socketSend: expected a port id");
+    return NULL;
+  }
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
+  sa.nl_pid = port;
   ssize_t r;
   do {
     r = sendto(s->fd, data, len, 0, (struct sockaddr *)&sa, sizeof sa);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return throw_errno(env, "sendto(AF_NETLINK)", errno);
   napi_value out;
-  napi_create_int64(env, r, &out);
+  CHECK(napi_create_int64(env, r, &out));
   return out;
 }
 
-/* socketAddMembership(handle, group) / socketDropMembership(handle, group) */
-static napi_value sock_membership(napi_env env, napi_callback_info info, int opt) {
+/* socketAddMembership(handle, group) */
+static napi_value sock_add_membership(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "socketAddMembership(handle, group)");
+    return NULL;
+  }
   nlsock *s = unwrap_sock(env, argv[0]);
   if (!s) return NULL;
   int32_t group;
@@ -353,27 +488,29 @@ static napi_value sock_membership(napi_env env, napi_callback_info info, int opt
     return NULL;
   }
   if (s->closing) return throw_errno(env, "setsockopt", EBADF);
-  if (setsockopt(s->fd, SOL_NETLINK, opt, &group, sizeof group) < 0)
+  if (setsockopt(s->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
     return throw_errno(env, "setsockopt(NETLINK_ADD_MEMBERSHIP)", errno);
   return NULL;
 }
-static napi_value sock_add_membership(napi_env env, napi_callback_info info) {
-  return sock_membership(env, info, NETLINK_ADD_MEMBERSHIP);
-}
-static napi_value sock_drop_membership(napi_env env, napi_callback_info info) {
-  return sock_membership(env, info, NETLINK_DROP_MEMBERSHIP);
-}
 
-/* socketRef(handle, on): whether this socket keeps the event loop alive. */
+/* socketRef(handle, on): whether this socket keeps the event loop alive, and its handle object
+   alive (a socket with requests pending must not be collected). */
 static napi_value sock_ref(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "socketRef(handle, on)");
+    return NULL;
+  }
   nlsock *s = unwrap_sock(env, argv[0]);
   if (!s) return NULL;
   bool on = false;
-  napi_get_value_bool(env, argv[1], &on);
-  if (s->closing) return NULL;
+  CHECK(napi_get_value_bool(env, argv[1], &on));
+  if (s->closing || (int)on == s->refed) return NULL;
+  uint32_t count;
+  CHECK(on ? napi_reference_ref(env, s->self, &count) : napi_reference_unref(env, s->self, &count));
+  s->refed = on;
   if (on) uv_ref((uv_handle_t *)&s->poll);
   else uv_unref((uv_handle_t *)&s->poll);
   return NULL;
@@ -383,10 +520,30 @@ static napi_value sock_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return NULL;
   nlsock *s = NULL;
   if (napi_remove_wrap(env, argv[0], (void **)&s) != napi_ok || !s) return NULL; /* closed before */
-  nlsock_close(s, 1);
+  nlsock_close(s);
   return NULL;
+}
+
+/* errnoName(n) -> 'EEXIST' or null: the addon's own errno table (what its errors carry as `code`). */
+static napi_value js_errno_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t n;
+  if (argc < 1 || !get_i32(env, argv[0], &n)) {
+    napi_throw_type_error(env, NULL, "errnoName(number)");
+    return NULL;
+  }
+  const char *name = errno_name(n);
+  if (!name) {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &out));
+  return out;
 }
 
 /* ------------------------------------------------------------------ namespaces and mounts */
@@ -423,20 +580,26 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char *src = NULL, *tgt = NULL, *fs = NULL, *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
-  if (t == napi_string) src = get_str(env, argv[0]);
-  tgt = get_str(env, argv[1]);
-  napi_typeof(env, argv[2], &t);
-  if (t == napi_string) fs = get_str(env, argv[2]);
+  char *str[5] = {NULL, NULL, NULL, NULL, NULL};
   int64_t flags = 0;
-  napi_get_value_int64(env, argv[3], &flags);
-  napi_typeof(env, argv[4], &t);
-  if (t == napi_string) data = get_str(env, argv[4]);
-  int r = tgt ? mount(src, tgt, fs, (unsigned long)flags, data) : -1;
-  int e = tgt ? errno : EINVAL;
-  free(src); free(tgt); free(fs); free(data);
+  int bad = napi_get_value_int64(env, argv[3], &flags) != napi_ok;
+  for (int i = 0; i < 5 && !bad; i++) {
+    if (i == 3) continue;
+    napi_valuetype t;
+    if (napi_typeof(env, argv[i], &t) != napi_ok) bad = 1;
+    else if (t == napi_string) bad = (str[i] = get_str(env, argv[i])) == NULL;
+    else if (t != napi_null || i == 1) bad = 1; /* the target is required */
+  }
+  int r = -1, e = 0;
+  if (!bad) {
+    r = mount(str[0], str[1], str[2], (unsigned long)flags, str[4]);
+    e = errno;
+  }
+  for (int i = 0; i < 5; i++) free(str[i]);
+  if (bad) {
+    napi_throw_type_error(env, NULL, "mount(source|null, target, fstype|null, flags, data|null)");
+    return NULL;
+  }
   if (r < 0) return throw_errno(env, "mount", e);
   return NULL;
 }
@@ -447,9 +610,13 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char *tgt = get_str(env, argv[0]);
   int32_t flags = 0;
-  get_i32(env, argv[1], &flags);
-  int r = tgt ? umount2(tgt, flags) : -1;
-  int e = tgt ? errno : EINVAL;
+  if (!tgt || !get_i32(env, argv[1], &flags)) {
+    free(tgt);
+    napi_throw_type_error(env, NULL, "umount2(target, flags)");
+    return NULL;
+  }
+  int r = umount2(tgt, flags);
+  int e = errno;
   free(tgt);
   if (r < 0) return throw_errno(env, "umount2", e);
   return NULL;
@@ -487,12 +654,14 @@ static napi_value js_tun_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "ioctl(TUNSETIFF)", e);
   }
-  napi_value obj, v;
-  napi_create_object(env, &obj);
-  napi_create_int32(env, fd, &v);
-  napi_set_named_property(env, obj, "fd", v);
-  napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, obj, "name", v);
+  napi_value obj, v, w;
+  if (napi_create_object(env, &obj) != napi_ok || napi_create_int32(env, fd, &v) != napi_ok ||
+      napi_set_named_property(env, obj, "fd", v) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &w) != napi_ok ||
+      napi_set_named_property(env, obj, "name", w) != napi_ok) {
+    close(fd); /* nobody could own it */
+    return throw_errno(env, "tunOpen", ENOMEM);
+  }
   return obj;
 }
 
@@ -525,7 +694,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketOpen", NULL, sock_open, NULL, NULL, NULL, napi_default, NULL},
       {"socketSend", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL},
       {"socketAddMembership", NULL, sock_add_membership, NULL, NULL, NULL, napi_default, NULL},
-      {"socketDropMembership", NULL, sock_drop_membership, NULL, NULL, NULL, napi_default, NULL},
+      {"errnoName", NULL, js_errno_name, NULL, NULL, NULL, napi_default, NULL},
       {"socketRef", NULL, sock_ref, NULL, NULL, NULL, napi_default, NULL},
       {"socketClose", NULL, sock_close, NULL, NULL, NULL, napi_default, NULL},
       {"setns", NULL, js_setns, NULL, NULL, NULL, napi_default, NULL},
@@ -535,7 +704,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tunOpen", NULL, js_tun_open, NULL, NULL, NULL, napi_default, NULL},
       {"tunIoctl", NULL, js_tun_ioctl, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
 }
 

@@ -4,7 +4,7 @@
  */
 import * as C from './codec/constants.js';
 import { decodeAddressMessage, encodeAddressMessage, type AddressAttrs, type AddressMessage } from './codec/address.js';
-import { parseIp, formatIp } from './codec/attrs.js';
+import { lastAddress } from './ip/prefix.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Address, AddressFilter, AddressOptions, Scope } from './types.js';
@@ -29,11 +29,7 @@ export function scopeNumber(s: Scope | number, field: string): number {
 
 /** The IPv4 broadcast address of `address/len`. */
 function broadcastOf(address: string, len: number): string {
-  const b = parseIp(address, 4);
-  const n = b.readUInt32BE(0);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  b.writeUInt32BE((n | ~mask) >>> 0, 0);
-  return formatIp(b);
+  return lastAddress(`${address}/${len}`);
 }
 
 /** Converts a decoded address message to the public {@link Address}. */
@@ -72,10 +68,15 @@ export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>
   };
 }
 
+/** Makes the Addresses of a handle (its constructor is private: not part of the API). Internal. */
+export let newAddresses: (ctx: RtnlContext) => Addresses;
+
 /** Addresses of one {@link Rtnl} handle's namespace. */
 export class Addresses {
-  /** @internal */
-  constructor(private readonly ctx: RtnlContext) {}
+  private constructor(private readonly ctx: RtnlContext) {}
+  static {
+    newAddresses = (ctx) => new Addresses(ctx);
+  }
 
   /**
    * Adds `cidr` (e.g. '192.168.0.1/24', '2001:db8::1/64') to `link`.

@@ -9,11 +9,14 @@ export { VmhostError, ValidationError, SystemError } from './errors.js';
 export { openTap, createPersistentTap, setTapPersist } from './tap.js';
 export type { OpenTapOptions, TapFd } from './tap.js';
 export * from './validate.js';
-// Netlink transport (docs/net-transport.md): sockets, framing, errors. Constants under `netlink`.
+// IP addresses and prefixes (parse, canonical and iptables text, contains, nth, ...).
+export * as ip from './ip/index.js';
+export type { Prefix, PrefixLike, ParsePrefixOptions, IpFamily } from './ip/index.js';
+// Netlink transport (docs/net-transport.md): the socket, its errors; framing and constants under `netlink`.
 export * as netlink from './transport/index.js';
-export { NetlinkSocket, NetlinkMonitor } from './transport/socket.js';
-export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats, MonitorOptions, Overrun } from './transport/socket.js';
-export { encodeNlMsg, decodeNlMsgs, parseNlmsgerr, parseNlmsgDone } from './transport/message.js';
+export { NetlinkSocket } from './transport/socket.js';
+export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats } from './transport/socket.js';
+export type { NetlinkMonitor, MonitorOptions, Overrun } from './transport/monitor.js';
 export type { NlMsg, Nlmsgerr, Extack } from './transport/message.js';
 export {
   NetlinkError,
@@ -22,17 +25,16 @@ export {
   NetlinkTimeoutError,
   NetlinkDumpInterruptedError,
 } from './transport/errors.js';
-export type { NetlinkDriver, NetlinkDriverFactory } from './transport/driver.js';
+// The rtnetlink codec (docs/net-codec.md): message encoders/decoders and their types.
 export * as codec from './codec/index.js';
 // rtnetlink API (docs/net-api.md): one handle per namespace, one module per object kind.
 export { Rtnl } from './rtnl.js';
 export type { RtnlOpenOptions } from './rtnl.js';
-export { Links } from './links.js';
-export { Addresses } from './addresses.js';
-export { Routes } from './routes.js';
-export { Neighbors } from './neighbors.js';
+export type { Links } from './links/links.js';
+export type { Addresses } from './addresses.js';
+export type { Routes } from './routes.js';
+export type { Neighbors } from './neighbors.js';
 export { Sysctl, sysctlPath } from './sysctl.js';
 export type { SysctlValue } from './sysctl.js';
-export { RtnlMonitor } from './monitor.js';
-export type { MonitorEventsOptions } from './monitor.js';
+export type { RtnlMonitor, MonitorEventsOptions } from './monitor.js';
 export type * from './types.js';

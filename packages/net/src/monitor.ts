@@ -8,10 +8,11 @@ import { decodeRtnlMessage } from './codec/message.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { toAddress } from './addresses.js';
-import { toLink } from './links.js';
+import { toLink } from './links/link.js';
 import { toNeighbor } from './neighbors.js';
 import { toRoute } from './routes.js';
-import { NetlinkSocket, type NetlinkMonitor } from './transport/socket.js';
+import type { NetlinkMonitor } from './transport/monitor.js';
+import { NetlinkSocket } from './transport/socket.js';
 import type { MonitorKind, RtnlEvent } from './types.js';
 
 const GROUPS: Record<MonitorKind, number[]> = {
@@ -27,6 +28,9 @@ export interface MonitorEventsOptions {
   signal?: AbortSignal;
 }
 
+/** Makes a handle's monitor (from {@link Rtnl.monitor}; the constructor is private). Internal. */
+export let newRtnlMonitor: (ctx: RtnlContext, kinds: MonitorKind[], options: MonitorEventsOptions, onClose: (m: RtnlMonitor) => void) => RtnlMonitor;
+
 /**
  * An async iterator of {@link RtnlEvent}s. Subscribed from the moment it is created (events
  * that happen before the first `next()` are kept). `break` in a `for await`, `return()` or
@@ -39,8 +43,11 @@ export class RtnlMonitor implements AsyncIterableIterator<RtnlEvent> {
   /** Notifications that did not decode (skipped). */
   malformed = 0;
 
-  /** @internal use {@link Rtnl.monitor}. */
-  constructor(ctx: RtnlContext, kinds: MonitorKind[], options: MonitorEventsOptions, onClose: (m: RtnlMonitor) => void) {
+  static {
+    newRtnlMonitor = (ctx, kinds, options, onClose) => new RtnlMonitor(ctx, kinds, options, onClose);
+  }
+
+  private constructor(ctx: RtnlContext, kinds: MonitorKind[], options: MonitorEventsOptions, onClose: (m: RtnlMonitor) => void) {
     if (!Array.isArray(kinds) || kinds.length === 0) throw new ValidationError('kinds', kinds, "expected a non-empty array of 'link', 'address', 'route', 'neighbor'");
     const groups = new Set<number>();
     kinds.forEach((k, i) => {

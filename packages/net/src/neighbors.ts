@@ -35,10 +35,15 @@ export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, strin
   };
 }
 
+/** Makes the Neighbors of a handle (its constructor is private: not part of the API). Internal. */
+export let newNeighbors: (ctx: RtnlContext) => Neighbors;
+
 /** Neighbour tables of one {@link Rtnl} handle's namespace. */
 export class Neighbors {
-  /** @internal */
-  constructor(private readonly ctx: RtnlContext) {}
+  private constructor(private readonly ctx: RtnlContext) {}
+  static {
+    newNeighbors = (ctx) => new Neighbors(ctx);
+  }
 
   /**
    * Adds an entry: `{ to, dev, lladdr }` (permanent by default), or a proxy entry

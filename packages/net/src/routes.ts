@@ -3,13 +3,13 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { parseIp } from './codec/attrs.js';
 import { decodeRouteMessage, encodeRouteMessage, type RouteAttrs, type RouteMessage } from './codec/route.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { scopeName, scopeNumber } from './addresses.js';
 import type { Route, RouteFilter, RouteSpec, RouteTable, RouteType } from './types.js';
-import { parseCidr, validateIfName, validateInt, validateIp } from './validate.js';
+import { parsePrefix } from './ip/prefix.js';
+import { validateIfName, validateInt, validateIp } from './validate.js';
 
 const TYPES: Record<RouteType, number> = {
   unicast: C.RTN_UNICAST, local: C.RTN_LOCAL, broadcast: C.RTN_BROADCAST, anycast: C.RTN_ANYCAST, multicast: C.RTN_MULTICAST,
@@ -52,18 +52,15 @@ export function toRoute(m: RouteMessage, names?: ReadonlyMap<number, string>): R
   };
 }
 
-/** Checks that `address/len` has no host bits set. */
-function checkNetwork(address: string, len: number, field: string, value: string): void {
-  const b = parseIp(address);
-  for (let bit = len; bit < b.length * 8; bit++) {
-    if ((b[bit >> 3]! >> (7 - (bit & 7))) & 1) throw new ValidationError(field, value, `host bits set; the network is a /${len} prefix`);
-  }
-}
+/** Makes the Routes of a handle (its constructor is private: not part of the API). Internal. */
+export let newRoutes: (ctx: RtnlContext) => Routes;
 
 /** Routes of one {@link Rtnl} handle's namespace. */
 export class Routes {
-  /** @internal */
-  constructor(private readonly ctx: RtnlContext) {}
+  private constructor(private readonly ctx: RtnlContext) {}
+  static {
+    newRoutes = (ctx) => new Routes(ctx);
+  }
 
   /**
    * Adds a route. Defaults as `ip route add`: table main, protocol boot, scope link for a
@@ -101,8 +98,7 @@ export class Routes {
     if (spec.to === 'default') {
       family ??= viaFam ?? srcFam ?? 4;
     } else {
-      const c = parseCidr(spec.to, 'to', { defaultFull: true, ...(family ? { family } : {}) });
-      checkNetwork(c.address, c.prefixLength, 'to', spec.to);
+      const c = parsePrefix(spec.to, { field: 'to', bare: true, network: true, ...(family ? { family } : {}) });
       family = c.family;
       dst = c.address;
       dstLength = c.prefixLength;

@@ -4,14 +4,14 @@
  * @module
  */
 import { closeSync, openSync } from 'node:fs';
-import { Addresses } from './addresses.js';
+import { newAddresses, type Addresses } from './addresses.js';
 import { RtnlContext } from './context.js';
 import { SystemError, ValidationError } from './errors.js';
-import { Links } from './links.js';
-import { RtnlMonitor, type MonitorEventsOptions } from './monitor.js';
-import { Neighbors } from './neighbors.js';
+import { newLinks, type Links } from './links/links.js';
+import { newRtnlMonitor, type RtnlMonitor, type MonitorEventsOptions } from './monitor.js';
+import { newNeighbors, type Neighbors } from './neighbors.js';
 import { openNetns, type NetnsRef } from './netns.js';
-import { Routes } from './routes.js';
+import { newRoutes, type Routes } from './routes.js';
 import { Sysctl } from './sysctl.js';
 import { NetlinkSocket } from './transport/socket.js';
 import type { MonitorKind } from './types.js';
@@ -59,10 +59,10 @@ export class Rtnl {
   private constructor(sock: NetlinkSocket, nsFd: number) {
     this.nsFd = nsFd;
     this.ctx = new RtnlContext(sock, `/proc/self/fd/${nsFd}`);
-    this.links = new Links(this.ctx);
-    this.addresses = new Addresses(this.ctx);
-    this.routes = new Routes(this.ctx);
-    this.neighbors = new Neighbors(this.ctx);
+    this.links = newLinks(this.ctx);
+    this.addresses = newAddresses(this.ctx);
+    this.routes = newRoutes(this.ctx);
+    this.neighbors = newNeighbors(this.ctx);
     this.sysctl = new Sysctl(this.ctx.nsPath);
   }
 
@@ -102,7 +102,7 @@ export class Rtnl {
    */
   monitor(kinds: MonitorKind[], options: MonitorEventsOptions = {}): RtnlMonitor {
     if (this.closed) throw new ValidationError('handle', 'closed', 'the handle is closed');
-    const m = new RtnlMonitor(this.ctx, kinds, options, (x) => this.monitors.delete(x));
+    const m = newRtnlMonitor(this.ctx, kinds, options, (x) => this.monitors.delete(x));
     this.monitors.add(m);
     return m;
   }

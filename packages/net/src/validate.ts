@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ValidationError } from './errors.js';
+import { parsePrefix, type ParsePrefixOptions, type Prefix } from './ip/prefix.js';
 
 /** Longest interface name the kernel takes (IFNAMSIZ - 1). */
 export const IFNAMSIZ_MAX = 15;
@@ -58,32 +59,19 @@ export function validateIp(v: unknown, field: string, family?: 4 | 6): 4 | 6 {
   return f as 4 | 6;
 }
 
-/** A parsed prefix. */
-export interface Cidr {
-  address: string;
-  prefixLength: number;
-  family: 4 | 6;
-}
+/**
+ * A parsed prefix: the one prefix type, {@link Prefix} of the `ip` module.
+ * @deprecated use `Prefix`.
+ */
+export type Cidr = Prefix;
 
 /**
- * Parses `ADDRESS/LEN` (or a bare address when `defaultFull` is true, as a /32 or /128).
- * Host bits may be set (an interface address such as 192.168.0.1/24 is valid).
+ * Parses `ADDRESS/LEN` (or a bare address when `defaultFull` is true, as a /32 or /128) into a
+ * {@link Prefix}. Host bits may be set (an interface address such as 192.168.0.1/24 is valid).
+ * The same as `ip.parsePrefix(v, { field, family, bare: defaultFull })`.
  */
-export function parseCidr(v: unknown, field: string, options: { family?: 4 | 6; defaultFull?: boolean } = {}): Cidr {
-  if (typeof v !== 'string') throw new ValidationError(field, v, 'expected ADDRESS/PREFIXLEN');
-  const slash = v.indexOf('/');
-  const addr = slash < 0 ? v : v.slice(0, slash);
-  const family = isIP(addr);
-  if (family === 0) throw new ValidationError(field, v, 'expected ADDRESS/PREFIXLEN with an IPv4 or IPv6 address');
-  if (options.family && family !== options.family) throw new ValidationError(field, v, `expected an IPv${options.family} prefix`);
-  const max = family === 4 ? 32 : 128;
-  let len = max;
-  if (slash < 0) {
-    if (!options.defaultFull) throw new ValidationError(field, v, 'missing /PREFIXLEN');
-  } else {
-    const s = v.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(s) || Number(s) > max) throw new ValidationError(field, v, `prefix length must be 0-${max}`);
-    len = Number(s);
-  }
-  return { address: addr, prefixLength: len, family: family as 4 | 6 };
+export function parseCidr(v: unknown, field: string, options: { family?: 4 | 6; defaultFull?: boolean } = {}): Prefix {
+  const o: ParsePrefixOptions = { field, bare: options.defaultFull === true };
+  if (options.family !== undefined) o.family = options.family;
+  return parsePrefix(v, o);
 }

@@ -5,7 +5,7 @@
  * not have the expected size, are kept as {@link RawAttr} in `other`: never dropped, never a crash.
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { formatAddress, parseAddress } from '../ip/address.js';
 import { NetlinkDecodeError } from '../transport/errors.js';
 import { NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_TYPE_MASK } from './constants.js';
 
@@ -265,66 +265,26 @@ export const in6: ValueCodec<string> = {
   encode: (w, t, v) => void w.attr(t, parseIp(v, 6)),
 };
 
-/** Formats 4 or 16 bytes as an IP address (RFC 5952 for IPv6, e.g. `2001:db8::1`, `::ffff:1.2.3.4`). */
+/**
+ * Formats 4 or 16 bytes as an IP address (RFC 5952 for IPv6, e.g. `2001:db8::1`, `::ffff:1.2.3.4`).
+ * @deprecated use `ip.formatAddress` (the one IP module); kept while other packages move.
+ */
 export function formatIp(d: Uint8Array): string {
-  if (d.length === 4) return `${d[0]}.${d[1]}.${d[2]}.${d[3]}`;
-  if (d.length !== 16) throw new TypeError(`an IP address has 4 or 16 bytes, not ${d.length}`);
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((d[i] as number) << 8) | (d[i + 1] as number));
-  // IPv4-mapped ::ffff:a.b.c.d
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${d[12]}.${d[13]}.${d[14]}.${d[15]}`;
-  }
-  // Longest run (>= 2) of zero groups, first one on ties.
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(g);
-  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+  return formatAddress(d);
 }
 
-/** Parses an IPv4 or IPv6 address into 4 or 16 bytes. Throws TypeError on bad input (validate first). */
+/**
+ * Parses an IPv4 or IPv6 address (a zone index is dropped) into 4 or 16 bytes. Throws TypeError on
+ * bad input (validate first).
+ * @deprecated use `ip.parseAddress` (the one IP module); kept while other packages move.
+ */
 export function parseIp(v: string, family?: 4 | 6): Buffer {
-  if (isIPv4(v) && family !== 6) return Buffer.from(v.split('.').map(Number));
-  if (isIPv6(v) && family !== 4) {
-    let s = v;
-    const pct = s.indexOf('%');
-    if (pct >= 0) s = s.slice(0, pct);
-    const lastColon = s.lastIndexOf(':');
-    const last = s.slice(lastColon + 1);
-    if (last.includes('.')) {
-      const p = last.split('.').map(Number) as [number, number, number, number];
-      s = `${s.slice(0, lastColon + 1)}${((p[0] << 8) | p[1]).toString(16)}:${((p[2] << 8) | p[3]).toString(16)}`;
-    }
-    const parse = (part: string) => (part === '' ? [] : part.split(':').map((x) => parseInt(x, 16)));
-    const dbl = s.indexOf('::');
-    let groups: number[];
-    if (dbl >= 0) {
-      const head = parse(s.slice(0, dbl));
-      const rest = parse(s.slice(dbl + 2));
-      groups = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
-    } else {
-      groups = parse(s);
-    }
-    if (groups.length !== 8) throw new TypeError(`bad IPv6 address ${JSON.stringify(v)}`);
-    const out = Buffer.alloc(16);
-    groups.forEach((x, i) => out.writeUInt16BE(x, i * 2));
-    return out;
+  const pct = typeof v === 'string' ? v.indexOf('%') : -1;
+  try {
+    return Buffer.from(parseAddress(pct >= 0 ? v.slice(0, pct) : v, 'address', family));
+  } catch {
+    throw new TypeError(`bad IP${family ? `v${family}` : ''} address ${JSON.stringify(v)}`);
   }
-  throw new TypeError(`bad IP${family ? `v${family}` : ''} address ${JSON.stringify(v)}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,9 +6,16 @@
  */
 import * as C from './constants.js';
 import {
-  be16, CodecError, decodeAttrs, emitRawAttrs, encodeAttrs, hwaddr, in4, in6, nested, parseAttrs, s32, schema, string, u16, u32, u8,
+  CodecError, decodeAttrs, emitRawAttrs, encodeAttrs, hwaddr, nested, parseAttrs, s32, schema, string, u32, u8,
   Writer, type RawAttr, type Schema, type ValueCodec, type WithOther,
 } from './attrs.js';
+import { kindOfInfo, type LinkMessageCodec } from '../links/kinds/index.js';
+import type { BridgeData, BridgePortData } from '../links/kinds/bridge.js';
+import type { MacvlanData } from '../links/kinds/macvlan.js';
+import type { TunData } from '../links/kinds/tun.js';
+import type { VethData } from '../links/kinds/veth.js';
+import type { VlanData } from '../links/kinds/vlan.js';
+import type { VxlanData } from '../links/kinds/vxlan.js';
 
 /** `struct ifinfomsg` (16 bytes). */
 export interface IfInfoMsg {
@@ -41,87 +48,14 @@ export function readIfInfoMsg(buf: Buffer, off = 0): IfInfoMsg {
   };
 }
 
-// --- kind-specific IFLA_INFO_DATA --------------------------------------------------------------
+// --- kind-specific IFLA_INFO_DATA: one file per kind under links/kinds/ ----------------------------
 
-/** veth: IFLA_INFO_DATA (only in requests: the peer's ifinfomsg and attributes). */
-export interface VethData extends WithOther {
-  peer?: LinkMessage;
-}
-
-/** bridge: IFLA_BR_* (times in centiseconds, as the kernel has them). */
-export interface BridgeData extends WithOther {
-  forwardDelay?: number;
-  helloTime?: number;
-  maxAge?: number;
-  ageingTime?: number;
-  /** 0 off, 1 kernel STP, 2 user-space STP. */
-  stpState?: number;
-  priority?: number;
-  vlanFiltering?: number;
-  /** EtherType, e.g. 0x8100. */
-  vlanProtocol?: number;
-  groupFwdMask?: number;
-  vlanDefaultPvid?: number;
-}
-
-/** VLAN: IFLA_VLAN_*. */
-export interface VlanData extends WithOther {
-  id?: number;
-  flags?: { flags: number; mask: number };
-  /** EtherType 0x8100 (802.1Q) or 0x88a8 (802.1ad). */
-  protocol?: number;
-}
-
-/** macvlan: IFLA_MACVLAN_*. */
-export interface MacvlanData extends WithOther {
-  mode?: number;
-  flags?: number;
-}
-
-/** VXLAN: IFLA_VXLAN_*. */
-export interface VxlanData extends WithOther {
-  id?: number;
-  group?: string;
-  link?: number;
-  local?: string;
-  ttl?: number;
-  tos?: number;
-  learning?: number;
-  ageing?: number;
-  limit?: number;
-  portRange?: { low: number; high: number };
-  proxy?: number;
-  rsc?: number;
-  l2miss?: number;
-  l3miss?: number;
-  port?: number;
-  group6?: string;
-  local6?: string;
-  udpCsum?: number;
-}
-
-/** tun/tap: IFLA_TUN_* (dumps only: TAPs are created by ioctl). */
-export interface TunData extends WithOther {
-  owner?: number;
-  group?: number;
-  /** IFF_TUN (1) or IFF_TAP (2). */
-  type?: number;
-  pi?: number;
-  vnetHdr?: number;
-  persist?: number;
-  multiQueue?: number;
-  numQueues?: number;
-  numDisabledQueues?: number;
-}
-
-/** Bridge port (IFLA_BRPORT_*), the slave data of a bridge's port. */
-export interface BridgePortData extends WithOther {
-  state?: number;
-  priority?: number;
-  cost?: number;
-  learning?: number;
-  unicastFlood?: number;
-}
+export type { VethData } from '../links/kinds/veth.js';
+export type { BridgeData, BridgePortData } from '../links/kinds/bridge.js';
+export type { VlanData } from '../links/kinds/vlan.js';
+export type { MacvlanData } from '../links/kinds/macvlan.js';
+export type { VxlanData } from '../links/kinds/vxlan.js';
+export type { TunData } from '../links/kinds/tun.js';
 
 /** Kind-specific data of any other kind: all attributes raw in `other`. */
 export type OtherKindData = WithOther;
@@ -176,132 +110,31 @@ export interface LinkMessage {
   attrs: LinkAttrs;
 }
 
-const portRange: ValueCodec<{ low: number; high: number }> = {
-  decode: (d) => (d.length === 4 ? { low: d.readUInt16BE(0), high: d.readUInt16BE(2) } : undefined),
-  encode: (w, t, v) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt16BE(v.low, 0);
-    b.writeUInt16BE(v.high, 2);
-    w.attr(t, b);
-  },
-};
-
-const vlanFlags: ValueCodec<{ flags: number; mask: number }> = {
-  decode: (d) => (d.length === 8 ? { flags: d.readUInt32LE(0), mask: d.readUInt32LE(4) } : undefined),
-  encode: (w, t, v) => {
-    const b = Buffer.alloc(8);
-    b.writeUInt32LE(v.flags >>> 0, 0);
-    b.writeUInt32LE(v.mask >>> 0, 4);
-    w.attr(t, b);
-  },
-};
-
-/** The veth peer: an ifinfomsg followed by IFLA_* attributes, nested in VETH_INFO_PEER. */
-const vethPeer: ValueCodec<LinkMessage> = {
-  decode: (d) => {
-    try {
-      return decodeLinkMessage(d);
-    } catch (err) {
-      if (err instanceof CodecError) return undefined;
-      throw err;
-    }
-  },
-  encode: (w, t, v) => {
-    const at = w.beginNested(t, false);
-    writeIfInfoMsg(w, v.header);
-    encodeAttrs(w, linkSchema, v.attrs);
-    w.endNested(at);
-  },
-};
-
-export const vethSchema: Schema = schema('veth', [[C.VETH_INFO_PEER, 'peer', vethPeer]]);
-
-export const bridgeSchema: Schema = schema('bridge', [
-  [C.IFLA_BR_FORWARD_DELAY, 'forwardDelay', u32],
-  [C.IFLA_BR_HELLO_TIME, 'helloTime', u32],
-  [C.IFLA_BR_MAX_AGE, 'maxAge', u32],
-  [C.IFLA_BR_AGEING_TIME, 'ageingTime', u32],
-  [C.IFLA_BR_STP_STATE, 'stpState', u32],
-  [C.IFLA_BR_PRIORITY, 'priority', u16],
-  [C.IFLA_BR_VLAN_FILTERING, 'vlanFiltering', u8],
-  [C.IFLA_BR_VLAN_PROTOCOL, 'vlanProtocol', be16],
-  [C.IFLA_BR_GROUP_FWD_MASK, 'groupFwdMask', u16],
-  [C.IFLA_BR_VLAN_DEFAULT_PVID, 'vlanDefaultPvid', u16],
-]);
-
-export const vlanSchema: Schema = schema('vlan', [
-  [C.IFLA_VLAN_ID, 'id', u16],
-  [C.IFLA_VLAN_FLAGS, 'flags', vlanFlags],
-  [C.IFLA_VLAN_PROTOCOL, 'protocol', be16],
-]);
-
-export const macvlanSchema: Schema = schema('macvlan', [
-  [C.IFLA_MACVLAN_MODE, 'mode', u32],
-  [C.IFLA_MACVLAN_FLAGS, 'flags', u16],
-]);
-
-export const vxlanSchema: Schema = schema('vxlan', [
-  [C.IFLA_VXLAN_ID, 'id', u32],
-  [C.IFLA_VXLAN_GROUP, 'group', in4],
-  [C.IFLA_VXLAN_LINK, 'link', u32],
-  [C.IFLA_VXLAN_LOCAL, 'local', in4],
-  [C.IFLA_VXLAN_TTL, 'ttl', u8],
-  [C.IFLA_VXLAN_TOS, 'tos', u8],
-  [C.IFLA_VXLAN_LEARNING, 'learning', u8],
-  [C.IFLA_VXLAN_AGEING, 'ageing', u32],
-  [C.IFLA_VXLAN_LIMIT, 'limit', u32],
-  [C.IFLA_VXLAN_PORT_RANGE, 'portRange', portRange],
-  [C.IFLA_VXLAN_PROXY, 'proxy', u8],
-  [C.IFLA_VXLAN_RSC, 'rsc', u8],
-  [C.IFLA_VXLAN_L2MISS, 'l2miss', u8],
-  [C.IFLA_VXLAN_L3MISS, 'l3miss', u8],
-  [C.IFLA_VXLAN_PORT, 'port', be16],
-  [C.IFLA_VXLAN_GROUP6, 'group6', in6],
-  [C.IFLA_VXLAN_LOCAL6, 'local6', in6],
-  [C.IFLA_VXLAN_UDP_CSUM, 'udpCsum', u8],
-]);
-
-export const tunSchema: Schema = schema('tun', [
-  [C.IFLA_TUN_OWNER, 'owner', u32],
-  [C.IFLA_TUN_GROUP, 'group', u32],
-  [C.IFLA_TUN_TYPE, 'type', u8],
-  [C.IFLA_TUN_PI, 'pi', u8],
-  [C.IFLA_TUN_VNET_HDR, 'vnetHdr', u8],
-  [C.IFLA_TUN_PERSIST, 'persist', u8],
-  [C.IFLA_TUN_MULTI_QUEUE, 'multiQueue', u8],
-  [C.IFLA_TUN_NUM_QUEUES, 'numQueues', u32],
-  [C.IFLA_TUN_NUM_DISABLED_QUEUES, 'numDisabledQueues', u32],
-]);
-
-export const bridgePortSchema: Schema = schema('bridge_slave', [
-  [C.IFLA_BRPORT_STATE, 'state', u8],
-  [C.IFLA_BRPORT_PRIORITY, 'priority', u16],
-  [C.IFLA_BRPORT_COST, 'cost', u32],
-  [C.IFLA_BRPORT_LEARNING, 'learning', u8],
-  [C.IFLA_BRPORT_UNICAST_FLOOD, 'unicastFlood', u8],
-]);
-
 const emptySchema: Schema = schema('unknown', []);
 
-const kindSchemas: Record<string, Schema> = {
-  veth: vethSchema,
-  bridge: bridgeSchema,
-  vlan: vlanSchema,
-  macvlan: macvlanSchema,
-  macvtap: macvlanSchema,
-  vxlan: vxlanSchema,
-  tun: tunSchema,
+/** The link message codec as the kinds see it (the veth peer nests one). */
+const linkCodec: LinkMessageCodec = {
+  write: (w, m) => {
+    writeIfInfoMsg(w, m.header);
+    encodeAttrs(w, linkSchema, m.attrs);
+  },
+  read: (d) => decodeLinkMessage(d),
 };
 
-const slaveSchemas: Record<string, Schema> = { bridge: bridgePortSchema };
+const dataSchemas = new Map<string, Schema>();
 
 /** The schema of IFLA_INFO_DATA for `kind` (an empty one, keeping everything raw, for other kinds). */
 export function kindSchema(kind: string | undefined): Schema {
-  return (kind !== undefined && Object.prototype.hasOwnProperty.call(kindSchemas, kind) ? kindSchemas[kind] : undefined) ?? emptySchema;
+  const k = kindOfInfo(kind);
+  if (!k || kind === undefined) return emptySchema;
+  let s = dataSchemas.get(kind);
+  if (!s) dataSchemas.set(kind, (s = k.dataSchema(linkCodec)));
+  return s;
 }
 
-function slaveSchema(kind: string | undefined): Schema {
-  return (kind !== undefined && Object.prototype.hasOwnProperty.call(slaveSchemas, kind) ? slaveSchemas[kind] : undefined) ?? emptySchema;
+/** The schema of IFLA_INFO_SLAVE_DATA of a port whose master is of kind `slaveKind`. */
+function slaveSchema(slaveKind: string | undefined): Schema {
+  return kindOfInfo(slaveKind)?.port?.schema ?? emptySchema;
 }
 
 /** IFLA_LINKINFO: the kind decides how IFLA_INFO_DATA (and the slave kind IFLA_INFO_SLAVE_DATA) is read. */

@@ -4,10 +4,9 @@
  */
 import { createRequire } from 'node:module';
 
-/** A netlink socket owned by the addon. */
+/** A netlink socket owned by the addon. The object owns the data callback; once collected, an unclosed socket is closed. */
 export interface NativeSocket {
   readonly portId: number;
-  readonly fd: number;
 }
 
 /** Called with every batch of datagrams read from a socket; `errno` is non-zero on a receive error (ENOBUFS). */
@@ -15,9 +14,10 @@ export type DatagramHandler = (errno: number, datagrams: Buffer[]) => void;
 
 export interface NativeAddon {
   socketOpen(protocol: number, netnsFd: number, rcvbuf: number, onData: DatagramHandler): NativeSocket;
-  socketSend(sock: NativeSocket, buf: Buffer): number;
+  /** Sends one datagram to the kernel, or to another netlink socket's `portId` (root only). */
+  socketSend(sock: NativeSocket, buf: Buffer, portId?: number): number;
   socketAddMembership(sock: NativeSocket, group: number): void;
-  socketDropMembership(sock: NativeSocket, group: number): void;
+  /** Whether the socket keeps the event loop, and its handle object, alive. */
   socketRef(sock: NativeSocket, on: boolean): void;
   socketClose(sock: NativeSocket): void;
   setns(fd: number, nstype: number): void;
@@ -26,6 +26,8 @@ export interface NativeAddon {
   umount2(target: string, flags: number): void;
   tunOpen(name: string, flags: number): { fd: number; name: string };
   tunIoctl(fd: number, which: TunIoctl, value: number): void;
+  /** The addon's errno name of `errno` (the `code` of its errors), or null. */
+  errnoName(errno: number): string | null;
 }
 
 /** Requests of `tunIoctl`. */

@@ -7,14 +7,7 @@
  */
 export * from './message.js';
 export * from './errors.js';
-export {
-  NetlinkSocket,
-  NetlinkMonitor,
-  MAX_DATAGRAM,
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_RCVBUF,
-  DEFAULT_DUMP_ATTEMPTS,
-} from './socket.js';
-export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats, MonitorOptions, Overrun } from './socket.js';
-export { nativeDriver } from './driver.js';
-export type { NetlinkDriver, NetlinkDriverFactory, DriverOptions, DatagramHandler } from './driver.js';
+export { NetlinkSocket, MAX_DATAGRAM, DEFAULT_MAX_IN_FLIGHT, DEFAULT_DUMP_ATTEMPTS } from './socket.js';
+export type { NetlinkSocketOptions, RequestOptions, NetlinkSocketStats } from './socket.js';
+export { NetlinkMonitor, DEFAULT_RCVBUF } from './monitor.js';
+export type { MonitorOptions, Overrun } from './monitor.js';

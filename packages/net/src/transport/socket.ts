@@ -9,192 +9,26 @@ import { constants as osConstants } from 'node:os';
 import { ValidationError } from '../errors.js';
 import type { NetnsRef } from '../netns.js';
 import { nativeDriver, type NetlinkDriver, type NetlinkDriverFactory } from './driver.js';
+import { Fifo } from './fifo.js';
+import { DEFAULT_RCVBUF, openMonitor, type MonitorOptions, type NetlinkMonitor } from './monitor.js';
+import { checkInt, validateCommon } from './options.js';
+import { answerOf, newPending, typeName, type BarrierReason, type Pending } from './pending.js';
+import type { DriverSocketOptions, NetlinkSocketOptions, NetlinkSocketStats, RequestOptions } from './socket-options.js';
+
+export type { DriverSocketOptions, NetlinkSocketOptions, NetlinkSocketStats, RequestOptions };
+import { NetlinkClosedError, NetlinkDecodeError, NetlinkDumpInterruptedError, NetlinkError, NetlinkTimeoutError } from './errors.js';
 import {
-  NetlinkClosedError,
-  NetlinkDecodeError,
-  NetlinkDumpInterruptedError,
-  NetlinkError,
-  NetlinkTimeoutError,
-} from './errors.js';
-import {
-  decodeNlMsgs,
-  NETLINK_ROUTE,
-  NLM_F_ACK,
-  NLM_F_DUMP,
-  NLM_F_DUMP_INTR,
-  NLM_F_REQUEST,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  NLMSG_NOOP,
-  NLMSG_OVERRUN,
-  parseNlmsgDone,
-  parseNlmsgerr,
-  writeHeader,
-  type NlMsg,
+  decodeNlMsgs, NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, writeHeader, type NlMsg,
 } from './message.js';
 
-const ENOBUFS = osConstants.errno.ENOBUFS;
+const { ENOBUFS, EBADMSG } = osConstants.errno;
 
 /** Largest datagram the socket builds when it corks several requests (the kernel takes up to the send buffer). */
 export const MAX_DATAGRAM = 64 * 1024;
 /** Default bound on requests sent and not yet answered. */
 export const DEFAULT_MAX_IN_FLIGHT = 256;
-/** Default receive buffer (SO_RCVBUFFORCE). */
-export const DEFAULT_RCVBUF = 4 * 1024 * 1024;
 /** How many times an interrupted dump (NLM_F_DUMP_INTR) is tried before it fails. */
 export const DEFAULT_DUMP_ATTEMPTS = 5;
-
-/** Options of {@link NetlinkSocket.open}. */
-export interface NetlinkSocketOptions {
-  /** Network namespace the socket lives in for its whole life (default: the caller's). */
-  netns?: NetnsRef;
-  /** Netlink protocol; default NETLINK_ROUTE (0). */
-  protocol?: number;
-  /** Receive buffer in bytes (SO_RCVBUFFORCE); default 4 MiB. */
-  rcvbuf?: number;
-  /** Most requests sent and not yet answered; more wait in a queue. Default 256. */
-  maxInFlight?: number;
-  /** Default timeout of every request in ms (none by default). */
-  timeoutMs?: number;
-  /** How many times a dump interrupted by a concurrent change is tried; default 5. */
-  dumpAttempts?: number;
-  /** Low-level driver (tests inject a fake); default: the native addon. */
-  driver?: NetlinkDriverFactory;
-}
-
-/** Options of one {@link NetlinkSocket.request}. */
-export interface RequestOptions {
-  /** What the request does, for error messages, e.g. `'links.add veth0'`. Default: the message type's name. */
-  op?: string;
-  /** Aborts the request: it rejects with `signal.reason`; a late answer is dropped. */
-  signal?: AbortSignal;
-  /** Rejects with {@link NetlinkTimeoutError} after this many ms; a late answer is dropped. */
-  timeoutMs?: number;
-  /** Whether this is a dump; default: a GET-kind rtnetlink type with NLM_F_DUMP bits, or both NLM_F_DUMP bits for other protocols. */
-  dump?: boolean;
-}
-
-/** Counters of a socket, for diagnostics and tests. */
-export interface NetlinkSocketStats {
-  /** Requests handed to the kernel (retried dumps count again). */
-  requestsSent: number;
-  /** Datagrams sent (several requests each when corked). */
-  datagramsSent: number;
-  /** Datagrams received. */
-  datagramsReceived: number;
-  /** Messages received. */
-  messagesReceived: number;
-  /** Messages whose sequence number matched no request: dropped. */
-  unknownSeq: number;
-  /** Answers to requests that had timed out or been aborted: dropped (counted once per request). */
-  lateReplies: number;
-  /** Datagrams that did not decode: dropped. */
-  malformed: number;
-  /** Receive-queue overruns (ENOBUFS). */
-  overruns: number;
-  /** Dumps started again after NLM_F_DUMP_INTR. */
-  dumpRetries: number;
-  /** Requests queued (not yet sent) right now. */
-  queued: number;
-  /** Requests sent and not yet answered right now (including abandoned ones). */
-  inFlight: number;
-}
-
-/** A multicast notification stream's signal that notifications were lost: re-read the state. */
-export interface Overrun {
-  overrun: true;
-}
-
-type State = 'queued' | 'dump-waiting' | 'sent' | 'done';
-
-interface Pending {
-  type: number;
-  flags: number;
-  payload: Buffer;
-  dump: boolean;
-  op: string;
-  seq: number;
-  order: number;
-  state: State;
-  /** Timed out or aborted while sent: the answer is awaited only to be dropped. */
-  abandoned: boolean;
-  /** Internal (barrier): not counted as live, settles nobody. */
-  internal: boolean;
-  replies: NlMsg[];
-  interrupted: boolean;
-  attempts: number;
-  resolve: (msgs: NlMsg[]) => void;
-  reject: (err: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-const RTM_NAMES: Record<number, string> = {
-  16: 'RTM_NEWLINK', 17: 'RTM_DELLINK', 18: 'RTM_GETLINK', 19: 'RTM_SETLINK',
-  20: 'RTM_NEWADDR', 21: 'RTM_DELADDR', 22: 'RTM_GETADDR',
-  24: 'RTM_NEWROUTE', 25: 'RTM_DELROUTE', 26: 'RTM_GETROUTE',
-  28: 'RTM_NEWNEIGH', 29: 'RTM_DELNEIGH', 30: 'RTM_GETNEIGH',
-  32: 'RTM_NEWRULE', 33: 'RTM_DELRULE', 34: 'RTM_GETRULE',
-  36: 'RTM_NEWQDISC', 37: 'RTM_DELQDISC', 38: 'RTM_GETQDISC',
-  64: 'RTM_NEWNETCONF', 66: 'RTM_GETNETCONF',
-  68: 'RTM_NEWMDB', 69: 'RTM_DELMDB', 70: 'RTM_GETMDB',
-  88: 'RTM_NEWNSID', 89: 'RTM_DELNSID', 90: 'RTM_GETNSID',
-};
-
-function typeName(protocol: number, type: number): string {
-  if (type === NLMSG_NOOP) return 'NLMSG_NOOP';
-  return (protocol === NETLINK_ROUTE && RTM_NAMES[type]) || `netlink message type ${type}`;
-}
-
-function checkInt(field: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ValidationError(field, v, `expected an integer ${min}..${max}`);
-  }
-  return v;
-}
-
-/** A FIFO with O(1) push/shift and removal by identity. */
-class Fifo<T> {
-  private items: (T | undefined)[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(v: T): void {
-    this.items.push(v);
-  }
-  unshift(v: T): void {
-    if (this.head > 0) this.items[--this.head] = v;
-    else this.items.unshift(v);
-  }
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const v = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return v;
-  }
-  remove(v: T): boolean {
-    const i = this.items.indexOf(v, this.head);
-    if (i < 0) return false;
-    this.items.splice(i, 1);
-    return true;
-  }
-  drain(): T[] {
-    const out = this.items.slice(this.head) as T[];
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
-}
 
 /**
  * A netlink socket for requests (rtnetlink by default), bound to one network namespace.
@@ -234,7 +68,8 @@ export class NetlinkSocket {
   private live = 0;
   private refed = false;
   private flushScheduled = false;
-  private barrierPending = false;
+  /** The barrier queued and not yet sent, if any: a new loss needs no other. */
+  private queuedBarrier: Pending | undefined;
   private closed = false;
   private scratch: Buffer | undefined;
   private readonly counters = {
@@ -249,7 +84,7 @@ export class NetlinkSocket {
     dumpRetries: 0,
   };
 
-  private constructor(options: NetlinkSocketOptions) {
+  private constructor(options: DriverSocketOptions) {
     this.protocol = options.protocol ?? NETLINK_ROUTE;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.defaultTimeoutMs = options.timeoutMs;
@@ -271,11 +106,12 @@ export class NetlinkSocket {
    * @throws {SystemError} when the namespace or the socket cannot be opened.
    */
   static open(options: NetlinkSocketOptions = {}): NetlinkSocket {
+    const o: DriverSocketOptions = options;
     validateCommon(options);
     if (options.maxInFlight !== undefined) checkInt('maxInFlight', options.maxInFlight, 1, 65536);
     if (options.timeoutMs !== undefined) checkInt('timeoutMs', options.timeoutMs, 1, 2 ** 31 - 1);
     if (options.dumpAttempts !== undefined) checkInt('dumpAttempts', options.dumpAttempts, 1, 1000);
-    return new NetlinkSocket(options);
+    return new NetlinkSocket(o);
   }
 
   /** Whether {@link close} was called. */
@@ -321,26 +157,7 @@ export class NetlinkSocket {
     const dump = options.dump ?? this.isDump(type, flags);
     const wireFlags = dump ? (flags | NLM_F_REQUEST) & ~NLM_F_ACK : flags | NLM_F_REQUEST | NLM_F_ACK;
     return new Promise<NlMsg[]>((resolve, reject) => {
-      const p: Pending = {
-        type,
-        flags: wireFlags,
-        payload,
-        dump,
-        op,
-        seq: 0,
-        order: 0,
-        state: 'queued',
-        abandoned: false,
-        internal: false,
-        replies: [],
-        interrupted: false,
-        attempts: 0,
-        resolve,
-        reject,
-        timer: undefined,
-        signal,
-        onAbort: undefined,
-      };
+      const p = newPending({ type, flags: wireFlags, payload, dump, op, barrier: undefined, resolve, reject, signal });
       const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
       if (timeoutMs !== undefined) {
         p.timer = setTimeout(() => this.abandon(p, new NetlinkTimeoutError(op, timeoutMs)), timeoutMs);
@@ -375,7 +192,7 @@ export class NetlinkSocket {
     this.activeDump = undefined;
     for (const p of victims) {
       if (p.state === 'done') continue;
-      const wasLive = !p.abandoned && !p.internal;
+      const wasLive = !p.abandoned && p.barrier === undefined;
       p.state = 'done';
       this.cleanup(p);
       if (wasLive) p.reject(new NetlinkClosedError(p.op));
@@ -398,7 +215,7 @@ export class NetlinkSocket {
    * @throws {SystemError} when the namespace or the socket cannot be opened or a group joined.
    */
   static monitor(groups: number[], options: MonitorOptions = {}): NetlinkMonitor {
-    return new NetlinkMonitor(groups, options);
+    return openMonitor(groups, options);
   }
 
   // ------------------------------------------------------------------ internals
@@ -449,7 +266,7 @@ export class NetlinkSocket {
     };
     while (this.sendQueue.length > 0) {
       const p = this.sendQueue.peek() as Pending;
-      if (!p.internal && this.inflight.size >= this.maxInFlight) break;
+      if (p.barrier === undefined && this.inflight.size >= this.maxInFlight) break;
       this.sendQueue.shift();
       const len = NLMSG_HDRLEN + p.payload.length;
       const size = (len + 3) & ~3;
@@ -457,6 +274,7 @@ export class NetlinkSocket {
       p.order = ++this.order;
       p.state = 'sent';
       p.attempts++;
+      if (p === this.queuedBarrier) this.queuedBarrier = undefined;
       this.inflight.set(p.seq, p);
       if (size > MAX_DATAGRAM) {
         sendBatch();
@@ -487,7 +305,7 @@ export class NetlinkSocket {
       for (const p of batch) {
         if (p.state !== 'sent' || this.inflight.get(p.seq) !== p) continue;
         this.finish(p);
-        if (p.abandoned || p.internal) continue;
+        if (p.abandoned || p.barrier !== undefined) continue;
         p.reject(errno === undefined ? err : new NetlinkError(errno, p.op, undefined, { cause: err, detail: 'sendto failed' }));
       }
     }
@@ -495,6 +313,7 @@ export class NetlinkSocket {
 
   private onData(errno: number, datagrams: Buffer[]): void {
     if (this.closed) return;
+    let malformed = false;
     for (const dg of datagrams) {
       this.counters.datagramsReceived++;
       let msgs: NlMsg[];
@@ -503,6 +322,7 @@ export class NetlinkSocket {
       } catch (err) {
         if (!(err instanceof NetlinkDecodeError)) throw err;
         this.counters.malformed++;
+        malformed = true;
         continue;
       }
       for (const m of msgs) {
@@ -511,8 +331,14 @@ export class NetlinkSocket {
         if (this.closed) return;
       }
     }
-    if (errno === ENOBUFS) this.onOverrun();
-    else if (errno !== 0) this.onFatal(errno);
+    if (errno === ENOBUFS) {
+      this.counters.overruns++;
+      this.onLoss('overrun');
+    } else if (errno !== 0) {
+      this.onFatal(errno);
+    } else if (malformed) {
+      this.onLoss('malformed');
+    }
     if (this.sendQueue.length > 0) this.scheduleFlush();
   }
 
@@ -520,7 +346,7 @@ export class NetlinkSocket {
   private onFatal(errno: number): void {
     const victims: Pending[] = [...this.sendQueue.drain(), ...this.dumpQueue.drain(), ...this.inflight.values()];
     for (const p of victims) {
-      const wasLive = p.state !== 'done' && !p.abandoned && !p.internal;
+      const wasLive = p.state !== 'done' && !p.abandoned && p.barrier === undefined;
       p.state = 'done';
       this.cleanup(p);
       if (wasLive) p.reject(new NetlinkError(errno, p.op, undefined, { detail: 'receiving from the netlink socket failed; the socket is closed' }));
@@ -535,6 +361,12 @@ export class NetlinkSocket {
       this.counters.unknownSeq++;
       return;
     }
+    if (p.barrier !== undefined) {
+      // Whatever it says (even malformed), the barrier's answer came: everything before it did too.
+      this.finish(p);
+      this.onBarrier(p);
+      return;
+    }
     const terminal = m.type === NLMSG_ERROR || m.type === NLMSG_DONE || m.type === NLMSG_OVERRUN;
     if (p.abandoned) {
       if (terminal) {
@@ -543,77 +375,29 @@ export class NetlinkSocket {
       }
       return;
     }
-    switch (m.type) {
-      case NLMSG_NOOP:
-        return;
-      case NLMSG_ERROR: {
-        let parsed;
-        try {
-          parsed = parseNlmsgerr(m.payload, m.flags);
-        } catch (err) {
-          this.finish(p);
-          this.settle(p, err);
-          return;
-        }
-        if (p.internal) {
-          this.finish(p);
-          this.onBarrier(p);
-          return;
-        }
-        this.finish(p);
-        if (parsed.error !== 0) this.settle(p, new NetlinkError(parsed.error, p.op, parsed.extack));
-        else this.settle(p, undefined, p.replies);
-        return;
-      }
-      case NLMSG_DONE: {
-        if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-        let parsed;
-        try {
-          parsed = parseNlmsgDone(m.payload, m.flags);
-        } catch (err) {
-          this.finish(p);
-          this.settle(p, err);
-          return;
-        }
-        if (parsed.error !== 0) {
-          this.finish(p);
-          this.settle(p, new NetlinkError(parsed.error, p.op, parsed.extack));
-          return;
-        }
-        if (p.interrupted) {
-          if (p.attempts >= this.dumpAttempts) {
-            this.finish(p);
-            this.settle(p, new NetlinkDumpInterruptedError(p.op, p.attempts));
-            return;
-          }
-          // Run the dump again, first in line; it stays the socket's active dump.
-          this.inflight.delete(p.seq);
-          p.replies = [];
-          p.interrupted = false;
-          p.state = 'queued';
-          this.counters.dumpRetries++;
-          this.sendQueue.unshift(p);
-          this.scheduleFlush();
-          return;
-        }
-        this.finish(p);
-        this.settle(p, undefined, p.replies);
-        return;
-      }
-      case NLMSG_OVERRUN:
-        this.finish(p);
-        this.settle(p, new NetlinkError(ENOBUFS, p.op, { message: 'NLMSG_OVERRUN: data lost' }));
-        return;
-      default:
-        if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-        p.replies.push(m);
+    const outcome = answerOf(p, m);
+    if (outcome === undefined) return;
+    if (outcome.interrupted && p.attempts < this.dumpAttempts) {
+      // Run the dump again, first in line; it stays the socket's active dump.
+      this.inflight.delete(p.seq);
+      p.replies = [];
+      p.interrupted = false;
+      p.state = 'queued';
+      this.counters.dumpRetries++;
+      this.sendQueue.unshift(p);
+      this.scheduleFlush();
+      return;
     }
+    this.finish(p);
+    if (outcome.interrupted) this.settle(p, new NetlinkDumpInterruptedError(p.op, p.attempts));
+    else if (outcome.error !== undefined) this.settle(p, outcome.error);
+    else this.settle(p, undefined, p.replies);
   }
 
   /** Removes a sent request from the in-flight table and frees its dump slot. */
   private finish(p: Pending): void {
     if (this.inflight.get(p.seq) === p) this.inflight.delete(p.seq);
-    const wasLive = !p.abandoned && !p.internal && p.state !== 'done';
+    const wasLive = !p.abandoned && p.barrier === undefined && p.state !== 'done';
     p.state = 'done';
     this.cleanup(p);
     if (wasLive) this.live--;
@@ -623,7 +407,7 @@ export class NetlinkSocket {
   }
 
   private settle(p: Pending, err: unknown, value?: NlMsg[]): void {
-    if (p.internal || p.abandoned) return;
+    if (p.barrier !== undefined || p.abandoned) return;
     if (err !== undefined) p.reject(err);
     else p.resolve(value ?? []);
   }
@@ -665,238 +449,50 @@ export class NetlinkSocket {
   }
 
   /**
-   * ENOBUFS: answers were dropped by the kernel. Which ones cannot be told from here, so a
-   * barrier (NLMSG_NOOP with NLM_F_ACK) is sent: answers come in order, so every plain request
-   * sent before the barrier and still unanswered when the barrier's ack arrives lost its answer.
-   * Dumps are not affected (the kernel fills them only as room frees up).
+   * Answers may have been lost: the kernel dropped some in a receive-queue overrun (ENOBUFS), or
+   * a datagram did not decode. Which ones cannot be told from here, so a barrier (NLMSG_NOOP with
+   * NLM_F_ACK) is sent: answers come in order, so every plain request sent before the barrier and
+   * still unanswered when the barrier's answer arrives lost its answer. Dumps are not affected
+   * (the kernel fills them only as room frees up).
+   *
+   * Barrier generations: each loss reported after the last barrier went out sends a new one, since
+   * that barrier's own ack may be among the lost answers. A barrier still queued covers the loss.
+   * The answer of any barrier settles everything before it, older barriers included.
    */
-  private onOverrun(): void {
-    this.counters.overruns++;
-    if (this.barrierPending) return; // the pending barrier will settle everything sent before it
+  private onLoss(reason: BarrierReason): void {
+    if (this.queuedBarrier) return; // not sent yet: it goes out after this loss, so it covers it
     let plain = false;
-    for (const p of this.inflight.values()) if (!p.dump) plain = true;
+    for (const p of this.inflight.values()) if (!p.dump && p.barrier === undefined) plain = true;
     if (!plain) return;
-    this.barrierPending = true;
-    const barrier: Pending = {
+    const barrier = newPending({
       type: NLMSG_NOOP,
       flags: NLM_F_REQUEST | NLM_F_ACK,
       payload: Buffer.alloc(0),
       dump: false,
       op: 'barrier',
-      seq: 0,
-      order: 0,
-      state: 'queued',
-      abandoned: false,
-      internal: true,
-      replies: [],
-      interrupted: false,
-      attempts: 0,
+      barrier: reason,
       resolve: () => undefined,
       reject: () => undefined,
-      timer: undefined,
       signal: undefined,
-      onAbort: undefined,
-    };
+    });
+    this.queuedBarrier = barrier;
     this.sendQueue.unshift(barrier);
     this.scheduleFlush();
   }
 
   private onBarrier(barrier: Pending): void {
-    this.barrierPending = false;
+    const detail =
+      barrier.barrier === 'overrun'
+        ? 'the answer was lost in a receive-queue overrun; the request may or may not have been applied'
+        : 'the answer was in a datagram that did not decode; the request may or may not have been applied';
+    const errno = barrier.barrier === 'overrun' ? ENOBUFS : EBADMSG;
     for (const p of [...this.inflight.values()]) {
       if (p.dump || p.order > barrier.order) continue;
-      const lost = !p.abandoned && !p.internal;
+      const lost = !p.abandoned && p.barrier === undefined;
+      if (p.abandoned) this.counters.lateReplies++;
       this.finish(p);
-      if (lost) {
-        p.reject(
-          new NetlinkError(ENOBUFS, p.op, undefined, {
-            detail: 'the answer was lost in a receive-queue overrun; the request may or may not have been applied',
-          }),
-        );
-      } else {
-        this.counters.lateReplies++;
-      }
+      if (lost) p.reject(new NetlinkError(errno, p.op, undefined, { detail }));
     }
   }
 }
 
-function validateCommon(options: { protocol?: number; rcvbuf?: number }): void {
-  if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'expected an object');
-  if (options.protocol !== undefined) checkInt('protocol', options.protocol, 0, 31);
-  if (options.rcvbuf !== undefined) checkInt('rcvbuf', options.rcvbuf, 4096, 2 ** 31 - 1);
-}
-
-/** Options of {@link NetlinkSocket.monitor}. */
-export interface MonitorOptions {
-  /** Network namespace to watch (default: the caller's). */
-  netns?: NetnsRef;
-  /** Netlink protocol; default NETLINK_ROUTE (0). */
-  protocol?: number;
-  /** Receive buffer in bytes; default 4 MiB. */
-  rcvbuf?: number;
-  /** Stops the monitor; the iteration then throws `signal.reason`. */
-  signal?: AbortSignal;
-  /** Most notifications buffered while nobody reads; beyond, they are dropped for one `{ overrun: true }`. Default 100,000. */
-  highWaterMark?: number;
-  /** Low-level driver (tests inject a fake); default: the native addon. */
-  driver?: NetlinkDriverFactory;
-}
-
-/**
- * An async iterator of multicast notifications, from {@link NetlinkSocket.monitor}.
- * Items are netlink messages (e.g. RTM_NEWLINK) or `{ overrun: true }` after lost notifications.
- */
-export class NetlinkMonitor implements AsyncIterableIterator<NlMsg | Overrun> {
-  /** The monitor socket's port id. */
-  readonly portId: number;
-  private readonly driver: NetlinkDriver;
-  private readonly items = new Fifo<NlMsg | Overrun>();
-  private readonly waiters: Array<{ resolve: (r: IteratorResult<NlMsg | Overrun>) => void; reject: (e: unknown) => void }> = [];
-  private readonly highWaterMark: number;
-  private closed = false;
-  private failure: { error: unknown } | undefined;
-  private refed = false;
-  private readonly signal: AbortSignal | undefined;
-  private readonly onAbort: (() => void) | undefined;
-  /** Overruns signalled (kernel ENOBUFS, or the high-water mark reached). */
-  overruns = 0;
-  /** Notifications dropped here because nobody read them (high-water mark); the kernel's drops are not countable. */
-  dropped = 0;
-  /** Datagrams that did not decode. */
-  malformed = 0;
-
-  /** Use {@link NetlinkSocket.monitor}. */
-  constructor(groups: number[], options: MonitorOptions = {}) {
-    validateCommon(options);
-    if (!Array.isArray(groups) || groups.length === 0) throw new ValidationError('groups', groups, 'expected a non-empty array of group numbers');
-    groups.forEach((g, i) => checkInt(`groups[${i}]`, g, 1, 1023));
-    this.highWaterMark =
-      options.highWaterMark === undefined ? 100_000 : checkInt('highWaterMark', options.highWaterMark, 1, 2 ** 31 - 1);
-    this.signal = options.signal;
-    if (this.signal?.aborted) throw this.signal.reason;
-    const driverOptions: { protocol: number; rcvbuf: number; netns?: NetnsRef } = {
-      protocol: options.protocol ?? NETLINK_ROUTE,
-      rcvbuf: options.rcvbuf ?? DEFAULT_RCVBUF,
-    };
-    if (options.netns !== undefined) driverOptions.netns = options.netns;
-    this.driver = (options.driver ?? nativeDriver)(driverOptions, (errno, dgs) => this.onData(errno, dgs));
-    this.portId = this.driver.portId;
-    try {
-      for (const g of groups) this.driver.addMembership(g);
-    } catch (err) {
-      this.driver.close();
-      throw err;
-    }
-    if (this.signal) {
-      const signal = this.signal;
-      this.onAbort = () => this.fail(signal.reason);
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** The next notification; waits for one. */
-  next(): Promise<IteratorResult<NlMsg | Overrun>> {
-    const item = this.items.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
-    if (this.failure) {
-      const { error } = this.failure;
-      this.failure = undefined;
-      return Promise.reject(error);
-    }
-    if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      this.updateRef();
-    });
-  }
-
-  /** Stops the monitor and closes its socket (what `break` in `for await` calls). */
-  return(): Promise<IteratorResult<NlMsg | Overrun>> {
-    this.close();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  /** Same as {@link return}. */
-  throw(err?: unknown): Promise<IteratorResult<NlMsg | Overrun>> {
-    this.close();
-    return err === undefined ? Promise.resolve({ value: undefined, done: true }) : Promise.reject(err);
-  }
-
-  /** Closes the socket; a waiting `next()` ends the iteration. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.items.drain();
-    if (this.signal && this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
-    for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
-    this.updateRef();
-    this.driver.close();
-  }
-
-  /** Notifications buffered and not yet read. */
-  get buffered(): number {
-    return this.items.length;
-  }
-
-  private fail(error: unknown): void {
-    if (this.closed) return;
-    const waiters = this.waiters.splice(0);
-    this.close();
-    if (waiters.length > 0) for (const w of waiters) w.reject(error);
-    else this.failure = { error };
-  }
-
-  private push(item: NlMsg | Overrun): void {
-    const w = this.waiters.shift();
-    if (w) {
-      w.resolve({ value: item, done: false });
-      this.updateRef();
-      return;
-    }
-    if (this.items.length >= this.highWaterMark) {
-      // The consumer is too slow: drop what is buffered (it must resync anyway) and say so.
-      this.overruns++;
-      this.dropped += this.items.length;
-      this.items.drain();
-      this.items.push({ overrun: true });
-    }
-    this.items.push(item);
-  }
-
-  private onData(errno: number, datagrams: Buffer[]): void {
-    if (this.closed) return;
-    for (const dg of datagrams) {
-      let msgs: NlMsg[];
-      try {
-        msgs = decodeNlMsgs(dg);
-      } catch (err) {
-        if (!(err instanceof NetlinkDecodeError)) throw err;
-        this.malformed++;
-        continue;
-      }
-      for (const m of msgs) {
-        if (m.type === NLMSG_NOOP) continue;
-        this.push(m);
-        if (this.closed) return;
-      }
-    }
-    if (errno === ENOBUFS) {
-      this.overruns++;
-      this.push({ overrun: true });
-    } else if (errno !== 0) {
-      this.fail(new NetlinkError(errno, 'netlink monitor', undefined, { detail: 'recv failed' }));
-    }
-  }
-
-  private updateRef(): void {
-    const want = !this.closed && this.waiters.length > 0;
-    if (want !== this.refed) {
-      this.refed = want;
-      if (!this.closed || !want) this.driver.ref(want);
-    }
-  }
-}

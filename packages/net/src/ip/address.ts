@@ -1,0 +1,137 @@
+/**
+ * IP addresses as bytes and text: strict parsing (what `net.isIP` accepts, without a zone index),
+ * RFC 5952 text, and the text glibc's inet_ntop gives (which iptables-save prints). Pure.
+ * @module
+ */
+import { isIP } from 'node:net';
+import { ValidationError } from '../errors.js';
+
+/** 4 or 6. */
+export type IpFamily = 4 | 6;
+
+/**
+ * Parses an IPv4 address (dotted quad) or an IPv6 address (RFC 4291 text, an IPv4 tail allowed)
+ * into 4 or 16 bytes. No zone index (`%eth0`), no prefix length.
+ * @param field names the value in the {@link ValidationError} (default `'address'`).
+ * @param family only this family is accepted.
+ * @throws {ValidationError} when `text` is not such an address.
+ */
+export function parseAddress(text: unknown, field = 'address', family?: IpFamily): Uint8Array {
+  const f = typeof text === 'string' && !text.includes('%') ? isIP(text) : 0;
+  if (f === 0 || (family !== undefined && f !== family)) {
+    throw new ValidationError(field, text, `expected an ${family ? `IPv${family}` : 'IPv4 or IPv6'} address`);
+  }
+  const s = text as string;
+  if (f === 4) return Uint8Array.from(s.split('.'), Number);
+  let v6 = s;
+  const lastColon = v6.lastIndexOf(':');
+  const tail = v6.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const q = tail.split('.').map(Number) as [number, number, number, number];
+    v6 = `${v6.slice(0, lastColon + 1)}${((q[0] << 8) | q[1]).toString(16)}:${((q[2] << 8) | q[3]).toString(16)}`;
+  }
+  const groups = (part: string): number[] => (part === '' ? [] : part.split(':').map((x) => parseInt(x, 16)));
+  const dbl = v6.indexOf('::');
+  let g: number[];
+  if (dbl >= 0) {
+    const head = groups(v6.slice(0, dbl));
+    const rest = groups(v6.slice(dbl + 2));
+    g = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
+  } else {
+    g = groups(v6);
+  }
+  const out = new Uint8Array(16);
+  g.forEach((x, i) => {
+    out[i * 2] = x >> 8;
+    out[i * 2 + 1] = x & 0xff;
+  });
+  return out;
+}
+
+/** The family of 4 or 16 address bytes. */
+export function familyOfBytes(bytes: Uint8Array): IpFamily {
+  if (bytes.length === 4) return 4;
+  if (bytes.length === 16) return 6;
+  throw new TypeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
+}
+
+function groupsOf(d: Uint8Array): number[] {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(((d[i] as number) << 8) | (d[i + 1] as number));
+  return g;
+}
+
+/** The longest run of two or more zero groups (the first on ties), as [start, length], or [-1, 0]. */
+function zeroRun(g: number[]): [number, number] {
+  let at = -1;
+  let len = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > len) [at, len] = [i, j - i];
+    i = j;
+  }
+  return at < 0 ? [-1, 0] : [at, len];
+}
+
+function compress(g: number[], run: [number, number], tail = ''): string {
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  const [at, len] = run;
+  const body = at < 0 ? hex(g) : `${hex(g.slice(0, at))}::${hex(g.slice(at + len))}`;
+  if (!tail) return body;
+  return body.endsWith(':') ? `${body}${tail}` : `${body}:${tail}`;
+}
+
+const dotted = (d: Uint8Array, at: number): string => `${d[at]}.${d[at + 1]}.${d[at + 2]}.${d[at + 3]}`;
+
+/**
+ * Address bytes as canonical text: a dotted quad for IPv4; RFC 5952 for IPv6 (lower case, no
+ * leading zeros, the longest run of two or more zero groups compressed, the first on ties), with
+ * an IPv4-mapped address as `::ffff:192.0.2.1` (RFC 5952 §5).
+ */
+export function formatAddress(bytes: Uint8Array): string {
+  if (familyOfBytes(bytes) === 4) return dotted(bytes, 0);
+  const g = groupsOf(bytes);
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return `::ffff:${dotted(bytes, 12)}`;
+  return compress(g, zeroRun(g));
+}
+
+/**
+ * Address bytes as glibc's inet_ntop writes them, which is what iptables-save and ip6tables-save
+ * print: RFC 5952 text, except that an IPv4-compatible address (six zero groups, then a non-zero
+ * seventh) gets a dotted tail too: `::1.2.3.4` where RFC 5952 writes `::102:304`; `::2` stays hex.
+ */
+export function formatAddressInetNtop(bytes: Uint8Array): string {
+  if (familyOfBytes(bytes) === 6) {
+    const g = groupsOf(bytes);
+    const run = zeroRun(g);
+    if (run[0] === 0 && (run[1] === 6 || (run[1] === 5 && g[5] === 0xffff))) return compress(g.slice(0, 6), run, dotted(bytes, 12));
+  }
+  return formatAddress(bytes);
+}
+
+/** The canonical text ({@link formatAddress}) of an address given as text. @throws {ValidationError} */
+export function canonicalAddress(text: unknown, field = 'address'): string {
+  return formatAddress(parseAddress(text, field));
+}
+
+/** Address bytes as an unsigned integer. */
+export function toBigInt(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** An unsigned integer as address bytes of `family`. */
+export function fromBigInt(v: bigint, family: IpFamily): Uint8Array {
+  const out = new Uint8Array(family === 4 ? 4 : 16);
+  for (let i = out.length - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}

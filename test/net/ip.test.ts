@@ -1,0 +1,147 @@
+// The ip module (packages/net/src/ip/): fixed cases, and property tests against Node's own
+// implementations: net.BlockList (subnet membership), net.isIP (what parses) and the WHATWG URL
+// serializer (RFC 5952-style IPv6 text). Random cases come from the repo's seeded rng; the seed is
+// new every run (or VMHOST_SEED=N to replay) and printed with any failure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BlockList, isIP } from 'node:net';
+import { ip, ValidationError, type Prefix } from '@vmhost/net';
+import { rng } from '../helpers/rng.js';
+
+const SEED = Number(process.env.VMHOST_SEED ?? Math.floor(Math.random() * 0xffffffff)) >>> 0;
+const next = rng(SEED);
+const at = (what: string): string => `${what} (seed ${SEED}: VMHOST_SEED=${SEED} replays it)`;
+const CASES = 4000;
+
+function randomBytes(family: 4 | 6): Uint8Array {
+  const b = new Uint8Array(family === 4 ? 4 : 16);
+  for (let i = 0; i < b.length; i++) b[i] = next() & 0xff;
+  // Many zero groups, so that compression, mapped and compatible forms come up often.
+  if (family === 6 && next() % 2) for (let i = 0; i < 16; i += 2) if (next() % 3 === 0) b[i] = b[i + 1] = 0;
+  if (family === 6 && next() % 8 === 0) {
+    b.fill(0, 0, 10);
+    b[10] = b[11] = next() % 2 ? 0xff : 0;
+  }
+  return b;
+}
+const randomFamily = (): 4 | 6 => (next() % 2 ? 4 : 6);
+function randomPrefix(family = randomFamily()): Prefix {
+  const max = family === 4 ? 32 : 128;
+  return ip.makePrefix(randomBytes(family), next() % (max + 1));
+}
+/** An address near `p`: inside it, or with one bit of its network part flipped. */
+function near(p: Prefix): string {
+  const host = BigInt(next()) * BigInt(next());
+  const n = ip.size(p);
+  const inside = ip.nth(p, host % n);
+  if (next() % 2 || p.prefixLength === 0) return inside;
+  const bit = next() % p.prefixLength;
+  const out = ip.parseAddress(inside);
+  out[bit >> 3] = out[bit >> 3]! ^ (0x80 >> (bit & 7));
+  return ip.formatAddress(out);
+}
+function blockListOf(p: Prefix): BlockList {
+  const bl = new BlockList();
+  bl.addSubnet(ip.networkAddress(p), p.prefixLength, p.family === 4 ? 'ipv4' : 'ipv6');
+  return bl;
+}
+const big = (a: string): bigint => ip.parseAddress(a).reduce((v, x) => (v << 8n) | BigInt(x), 0n);
+const type = (a: string): 'ipv4' | 'ipv6' => (isIP(a) === 4 ? 'ipv4' : 'ipv6');
+const expand = (b: Uint8Array): string =>
+  b.length === 4 ? b.join('.') : Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16).padStart(4, '0')).join(':');
+
+test('fixed cases: parse, canonical text, iptables text, mask, nth, host checks', () => {
+  const p = ip.parsePrefix('192.168.0.7/24');
+  assert.deepEqual(p, { family: 4, address: '192.168.0.7', prefixLength: 24, cidr: '192.168.0.7/24', network: '192.168.0.0/24' });
+  assert.deepEqual(ip.parsePrefix('2001:DB8:0:0::1/64'), { family: 6, address: '2001:db8::1', prefixLength: 64, cidr: '2001:db8::1/64', network: '2001:db8::/64' });
+  assert.equal(ip.parsePrefix('10.1.2.3', { bare: true }).cidr, '10.1.2.3/32');
+  assert.equal(ip.nth('192.168.0.0/24', 100), '192.168.0.100');
+  assert.equal(ip.nth('2001:db8::/64', 0x100), '2001:db8::100');
+  assert.equal(ip.nth('192.168.0.0/24', -1), '192.168.0.255');
+  assert.throws(() => ip.nth('192.168.0.0/24', 256), RangeError);
+  assert.equal(ip.netmask(4, 24), '255.255.255.0');
+  assert.equal(ip.netmask(6, 64), 'ffff:ffff:ffff:ffff::');
+  assert.equal(ip.netmask(4, 0), '0.0.0.0');
+  assert.equal(ip.lastAddress('10.0.0.0/8'), '10.255.255.255');
+  assert.equal(ip.size('2001:db8::/64'), 1n << 64n);
+  assert.ok(ip.contains('2001:db8::/32', '2001:db8:1::/48'));
+  assert.ok(!ip.contains('2001:db8:1::/48', '2001:db8::/32'));
+  assert.ok(!ip.contains('10.0.0.0/8', '2001:db8::1'));
+  assert.ok(ip.overlaps('10.0.0.0/8', '10.1.0.0/16') && !ip.overlaps('10.0.0.0/16', '10.1.0.0/16'));
+  for (const [c, host] of [['192.168.0.0/24', false], ['192.168.0.255/24', false], ['192.168.0.1/24', true], ['10.0.0.0/31', true], ['10.0.0.1/32', true], ['2001:db8::/64', false], ['2001:db8::ffff:ffff:ffff:ffff/64', true], ['2001:db8::/127', true]] as const) {
+    assert.equal(ip.isHostAddress(c), host, c);
+  }
+  for (const [input, want] of <Array<[string, string]>>[['::102:304', '::1.2.3.4/128'], ['::2', '::2/128'], ['::ffff:0:0/96', '::ffff:0.0.0.0/96'], ['1:0:0:1::1/64', '1:0:0:1::/64'], ['2001:db8:1:2:3:4:5:6/48', '2001:db8:1::/48']]) {
+    assert.equal(ip.iptablesText(input), want, input);
+  }
+  assert.equal(ip.canonicalAddress('::102:304'), '::102:304', 'RFC 5952 keeps an IPv4-compatible address in hex');
+  assert.equal(ip.canonicalAddress('::ffff:c000:201'), '::ffff:192.0.2.1');
+  assert.equal(ip.canonicalAddress('1:0:0:2:0:0:0:3'), '1:0:0:2::3');
+  for (const bad of ['10.0.0.1/33', '10.0.0.1/', '10.0.0.1/a', '2001:db8::/129', 'fe80::1%eth0/64', '01.2.3.4/8', 'x/8', 42, null]) {
+    assert.throws(() => ip.parsePrefix(bad, { field: 'lan' }), (e: unknown) => e instanceof ValidationError && e.field === 'lan', String(bad));
+  }
+  assert.throws(() => ip.parsePrefix('10.0.0.1'), /missing \/PREFIXLEN/);
+  assert.throws(() => ip.parsePrefix('10.0.0.1/8', { network: true }), /host bits set; the network is 10\.0\.0\.0\/8/);
+  assert.throws(() => ip.parsePrefix('10.0.0.0/8', { family: 6 }), ValidationError);
+});
+
+test(`property: contains agrees with net.BlockList (${CASES} random prefixes and addresses)`, () => {
+  for (let i = 0; i < CASES; i++) {
+    const p = randomPrefix();
+    const bl = blockListOf(p);
+    const a = near(p);
+    assert.equal(ip.contains(p, a), bl.check(a, type(a)), at(`contains(${p.cidr}, ${a})`));
+    assert.ok(bl.check(ip.networkAddress(p), type(a)) && bl.check(ip.lastAddress(p), type(a)), at(`first and last of ${p.cidr}`));
+    // A prefix from the other family is never contained.
+    assert.equal(ip.contains(p, p.family === 4 ? '::1' : '127.0.0.1'), false);
+  }
+});
+
+test(`property: overlaps, nth and the network agree with net.BlockList (${CASES} cases)`, () => {
+  for (let i = 0; i < CASES; i++) {
+    const fam = randomFamily();
+    const a = randomPrefix(fam);
+    // b: often a sub- or super-prefix of a, sometimes unrelated.
+    const b = next() % 3 ? ip.makePrefix(ip.parseAddress(near(a)), next() % (fam === 4 ? 33 : 129)) : randomPrefix(fam);
+    const oracle = blockListOf(a).check(ip.networkAddress(b), type(ip.networkAddress(b))) || blockListOf(b).check(ip.networkAddress(a), type(ip.networkAddress(a)));
+    assert.equal(ip.overlaps(a, b), oracle, at(`overlaps(${a.cidr}, ${b.cidr})`));
+    assert.equal(ip.overlaps(b, a), oracle, at('overlaps is symmetric'));
+    assert.equal(ip.contains(a, b) || ip.contains(b, a), oracle, at('overlapping prefixes nest'));
+    // nth: inside, in order, and only inside.
+    const n = ip.size(a);
+    const k = (BigInt(next()) * BigInt(next())) % n;
+    const x = ip.nth(a, k);
+    assert.ok(blockListOf(a).check(x, type(x)), at(`nth(${a.cidr}, ${k})`));
+    if (k + 1n < n) assert.equal(big(ip.nth(a, k + 1n)) - big(x), 1n, at('nth steps by one'));
+    assert.equal(ip.nth(a, 0), ip.networkAddress(a));
+    assert.equal(ip.nth(a, -1), ip.lastAddress(a));
+    assert.throws(() => ip.nth(a, n), RangeError);
+    // The network text: host bits cleared, same length, and a fixed point.
+    assert.equal(ip.parsePrefix(a.network).network, a.network);
+    assert.equal(a.network, `${ip.networkAddress(a)}/${a.prefixLength}`);
+  }
+});
+
+test(`property: text round-trips; what isIP accepts parses; IPv6 text is what the URL serializer writes (${CASES} cases)`, () => {
+  for (let i = 0; i < CASES; i++) {
+    const fam = randomFamily();
+    const b = randomBytes(fam);
+    const text = ip.formatAddress(b);
+    assert.equal(isIP(text), fam, at(`isIP(${text})`));
+    assert.deepEqual(ip.parseAddress(text), b, at(`parse(format(${expand(b)}))`));
+    assert.deepEqual(ip.parseAddress(expand(b)), b, at(`parse(${expand(b)})`));
+    assert.equal(ip.canonicalAddress(expand(b).toUpperCase()), text, at(`canonical(${expand(b)})`));
+    const t2 = ip.formatAddressInetNtop(b);
+    assert.deepEqual(ip.parseAddress(t2), b, at(`parse(inet_ntop text ${t2})`));
+    const bl = new BlockList();
+    bl.addAddress(expand(b), fam === 4 ? 'ipv4' : 'ipv6');
+    assert.ok(bl.check(text, fam === 4 ? 'ipv4' : 'ipv6'), at(`BlockList sees ${text} as ${expand(b)}`));
+    if (fam === 6) {
+      const url = new URL(`http://[${expand(b)}]/`).hostname.slice(1, -1);
+      const dotted = /\./.test(text);
+      // The URL serializer never writes a dotted tail; otherwise it compresses as RFC 5952 does.
+      if (!dotted) assert.equal(text, url, at(`RFC 5952 text of ${expand(b)}`));
+      else assert.deepEqual(ip.parseAddress(url), b);
+    }
+  }
+});
