@@ -9,6 +9,8 @@ export { VmhostError, ValidationError, SystemError } from './errors.js';
 export { openTap, createPersistentTap, setTapPersist } from './tap.js';
 export type { OpenTapOptions, TapFd } from './tap.js';
 export * from './validate.js';
+// Processes (docs/net-processes.md): /proc facts, terminate by pid, owner records.
+export * from './proc/index.js';
 // Netlink transport (docs/net-transport.md): sockets, framing, errors. Constants under `netlink`.
 export * as netlink from './transport/index.js';
 export { NetlinkSocket, NetlinkMonitor } from './transport/socket.js';

@@ -7,7 +7,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { netns, ValidationError } from '@vmhost/net';
+import { netns, terminate, ValidationError } from '@vmhost/net';
 import { QmpAbortedError, QmpError, VmAlreadyRunningError, VmError, VmStartError } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { detectAccel, type AccelChoice } from './accel.js';
@@ -309,14 +309,8 @@ export class Vm {
         await qmp.execute('quit', {}, { timeoutMs: stepMs }).catch(() => undefined);
         if (await this.#waitExit(stepMs)) return result('quit');
       }
-      for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-        try {
-          process.kill(this.#pid!, sig);
-        } catch {
-          /* already gone */
-        }
-        if (await this.#waitExit(stepMs)) return result(sig === 'SIGTERM' ? 'sigterm' : 'sigkill');
-      }
+      const ended = await terminate(this.#pid!, { ladder: [{ signal: 'SIGTERM', waitMs: stepMs }, { signal: 'SIGKILL', waitMs: stepMs }] });
+      if (ended.gone && (await this.#waitExit(stepMs))) return result(ended.signal === 'SIGKILL' ? 'sigkill' : 'sigterm');
       throw new VmError('EVM_STOP', `VM '${this.name}' (pid ${this.#pid}) survived SIGKILL`);
     } finally {
       if (this.#exit !== undefined || !this.running) {
