@@ -2,12 +2,12 @@
 // the test prefix and whose creating process is gone, after killing (by pid) the processes still
 // running inside them. Namespaces of a test process that is still alive (a run going on in
 // parallel) are left alone. Run by scripts/run-tests.mjs before the integration tests start.
-// Tests built on the lab kit (@vmhost/host's Lab) name their namespaces with LAB_TEST_PREFIX
+// Tests built on the lab kit (@vmhost/lab's Lab) name their namespaces with LAB_TEST_PREFIX
 // (e.g. `vmhl-t-…`, `vmhl-fw-…`); their leftovers are removed by Lab.sweep with that prefix.
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { Lab } from '../../packages/host/src/lab.js';
+import { Lab } from '@vmhost/lab';
 import { isAlive, OWNER_DIR, ownerOf, TEST_PREFIX } from './ns.js';
 
 export async function sweep(prefix = TEST_PREFIX): Promise<string[]> {

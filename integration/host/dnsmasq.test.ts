@@ -14,7 +14,7 @@ import {
   startDnsmasq,
   stopDnsmasq,
   type DnsmasqOptions,
-} from '../../packages/host/src/dnsmasq.js';
+} from '../../packages/host/src/services/dnsmasq.js';
 
 const CLIENT_MAC = '52:54:00:12:34:56';
 

@@ -15,7 +15,7 @@ import {
   stopProxyService,
   type ProxyRouteStats,
   type ProxyServiceOptions,
-} from '../../packages/host/src/proxy6.js';
+} from '../../packages/host/src/services/proxy6.js';
 import { procStat } from '@vmhost/kvm';
 
 async function lab(t: TestContext): Promise<{ ns: string; dir: string; options: ProxyServiceOptions; httpdPid: number }> {

@@ -20,7 +20,7 @@ import type {
   ResolvedForward,
   ResolvedHost,
   ResolvedVm,
-} from './types.js';
+} from '../types.js';
 
 /** One problem of a host file. */
 export interface HostSpecProblem {

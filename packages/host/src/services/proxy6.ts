@@ -15,7 +15,7 @@ import { createServer, connect, isIP, type Server, type Socket } from 'node:net'
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netns, SystemError, ValidationError, VmhostError, validateInt, type NetnsRef } from '@vmhost/net';
-import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './service.js';
+import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 
 /** One forwarded port: connections to `listen` are relayed to `target`. */
 export interface ProxyRoute {

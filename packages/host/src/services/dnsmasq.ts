@@ -15,8 +15,8 @@ import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
 import { readPidfile } from '@vmhost/kvm';
 import { netns, parseMac, validateIfName, ValidationError, VmhostError, type NetnsRef } from '@vmhost/net';
-import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './service.js';
-import type { Lease } from './types.js';
+import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
+import type { Lease } from '../types.js';
 
 /** What dnsmasq serves on the bridge. */
 export interface DnsmasqOptions {

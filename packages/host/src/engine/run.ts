@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { Rtnl, SystemError, ValidationError, VmhostError, type NetnsRef } from '@vmhost/net';
 import { Vm, isAlive, isQemuServing, readPidfile, runFiles, type VmOptions } from '@vmhost/kvm';
 import { apply as fwApply, remove as fwRemove, save as fwSave, plan as fwPlan, isEmptyPlan, type FirewallModel, type Rule, type PortForward } from '@vmhost/firewall';
-import { dnsmasqStatus, readLeases, startDnsmasq, stopDnsmasq, type DnsmasqOptions } from './dnsmasq.js';
-import { proxyServiceStatus, startProxyService, stopProxyService, type ProxyOptions } from './proxy6.js';
-import type { HostOptions, HostStatus, Plan, ProgressEvent, Report, ResolvedHost, ResolvedVm, Step, StepAction } from './types.js';
+import { dnsmasqStatus, readLeases, startDnsmasq, stopDnsmasq, type DnsmasqOptions } from '../services/dnsmasq.js';
+import { proxyServiceStatus, startProxyService, stopProxyService, type ProxyOptions } from '../services/proxy6.js';
+import type { HostOptions, HostStatus, Plan, ProgressEvent, Report, ResolvedHost, ResolvedVm, Step, StepAction } from '../types.js';
 
 // ------------------------------------------------------------------------------------- errors
 

@@ -1,4 +1,4 @@
-// The lab kit (packages/host/src/lab.ts): a client — router — server lab with IPv4 and IPv6 and
+// The lab kit (@vmhost/lab): a client — router — server lab with IPv4 and IPv6 and
 // real traffic across (busybox ping, httpd, wget, nc), checked against `ip -j` as an independent
 // oracle; close removes namespaces and processes; a crashed run's leftovers are swept by the next
 // create while a live lab's are not; validation before anything is made; rollback of a failed
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { netns, NetlinkError, SystemError, ValidationError } from '@vmhost/net';
-import { Lab, LabSetupError, LAB_OWNER_DIR } from '../../packages/host/src/lab.js';
+import { Lab, LabSetupError, LAB_OWNER_DIR } from '@vmhost/lab';
 import { isAlive } from '@vmhost/kvm';
 
 const pexec = promisify(execFile);
@@ -164,7 +164,7 @@ test('a crashed lab (its process killed) is swept by the next create with the pr
 
   // A child process makes a lab with a process inside, reports its names, and is SIGKILLed.
   const code = `
-    import { Lab } from ${JSON.stringify(new URL('../../packages/host/src/lab.ts', import.meta.url).pathname)};
+    import { Lab } from ${JSON.stringify(new URL('../../packages/lab/src/index.ts', import.meta.url).pathname)};
     const lab = await Lab.create({ prefix: ${JSON.stringify(prefix)}, namespaces: { a: {}, b: {} },
       links: [{ a: { ns: 'a', name: 'x0' }, b: { ns: 'b', name: 'x1' } }] });
     const s = lab.spawn('a', 'sleep', ['600'], { stdio: 'ignore', detached: true });
@@ -312,7 +312,7 @@ test('imperative additions: namespaces, bridges, links, addresses (DAD kept on r
 test('a process exit with the lab still open removes it (exit hook)', async () => {
   const prefix = `${P}x-`;
   const code = `
-    import { Lab } from ${JSON.stringify(new URL('../../packages/host/src/lab.ts', import.meta.url).pathname)};
+    import { Lab } from ${JSON.stringify(new URL('../../packages/lab/src/index.ts', import.meta.url).pathname)};
     const lab = await Lab.create({ prefix: ${JSON.stringify(prefix)}, namespaces: { a: {} } });
     lab.spawn('a', 'sleep', ['600'], { stdio: 'ignore' });
     process.stdout.write(JSON.stringify(lab.names));

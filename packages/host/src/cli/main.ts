@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import type { HostOptions, HostStatus, Plan, ProgressEvent, Report, ResolvedHost, Step, StepAction } from './types.js';
+import type { HostOptions, HostStatus, Plan, ProgressEvent, Report, ResolvedHost, Step, StepAction } from '../types.js';
 
 // ------------------------------------------------------------------------------------ contract
 
@@ -53,16 +53,16 @@ export interface CliDeps {
 
 /** The real engine, loaded on first use (so `--help` and usage errors never load it). */
 export const defaultDeps: CliDeps = {
-  loadHostFile: async (path) => (await import('./spec.js')).loadHostFile(path),
-  plan: async (host, options) => (await import('./engine.js')).plan(host, options),
-  apply: async (host, options) => (await import('./engine.js')).apply(host, options),
-  down: async (host, options) => (await import('./engine.js')).down(host, options),
-  status: async (host, options) => (await import('./engine.js')).status(host, options),
-  startVm: async (host, name, options) => (await import('./engine.js')).startVm(host, name, options),
-  stopVm: async (host, name, options) => (await import('./engine.js')).stopVm(host, name, options),
-  snapshotVm: async (host, name, options) => (await import('./engine.js')).snapshotVm(host, name, options),
-  consoleFile: async (host, name, options) => (await import('./engine.js')).consoleFile(host, name, options),
-  runDemo: async (options) => (await import('./demo.js')).runDemo(options),
+  loadHostFile: async (path) => (await import('../spec/resolve.js')).loadHostFile(path),
+  plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
+  apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
+  down: async (host, options) => (await import('../engine/run.js')).down(host, options),
+  status: async (host, options) => (await import('../engine/run.js')).status(host, options),
+  startVm: async (host, name, options) => (await import('../engine/run.js')).startVm(host, name, options),
+  stopVm: async (host, name, options) => (await import('../engine/run.js')).stopVm(host, name, options),
+  snapshotVm: async (host, name, options) => (await import('../engine/run.js')).snapshotVm(host, name, options),
+  consoleFile: async (host, name, options) => (await import('../engine/run.js')).consoleFile(host, name, options),
+  runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
 };
 
 /** Exit codes of `vmhost`. */
@@ -279,10 +279,10 @@ const VM_SUBCOMMANDS = ['start', 'stop', 'console', 'snapshot'];
 const ALL_OPTS: Record<string, OptDef> = { ...GLOBAL_OPTS, version: { type: 'boolean' } };
 for (const c of Object.values(COMMANDS)) Object.assign(ALL_OPTS, c.options);
 
-/** The package version (from packages/host/package.json; src/ and dist/ are both one level down). */
+/** The package version (from packages/host/package.json; src/cli/ and dist/cli/ are both two levels down). */
 export function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : 'unknown';
   } catch {
     return 'unknown';

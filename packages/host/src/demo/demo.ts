@@ -17,10 +17,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netns } from '@vmhost/net';
 import { save as fwSave } from '@vmhost/firewall';
-import { Lab } from './lab.js';
-import { loadHostFile } from './spec.js';
-import { apply, down, plan, status, stateDirFor } from './engine.js';
-import type { ResolvedHost } from './types.js';
+import { Lab } from '@vmhost/lab';
+import { loadHostFile } from '../spec/resolve.js';
+import { apply, down, plan, status, stateDirFor } from '../engine/run.js';
+import type { ResolvedHost } from '../types.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -49,8 +49,8 @@ const PUBLIC4 = '203.0.113.2';
 const CLIENT4 = '198.51.100.10';
 
 function repoRoot(): string {
-  // packages/host/{src,dist}/demo.{ts,js} → the repository root
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  // packages/host/{src,dist}/demo/demo.{ts,js} → the repository root
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 }
 
 function hostFile(guestDir: string): string {
