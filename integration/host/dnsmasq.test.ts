@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rtnl, netns } from '@vmhost/net';
 import { freshNetns, sh } from '../helpers/ns.js';
+import { DnsmasqError } from '../../packages/host/src/errors.js';
 import {
-  DnsmasqError,
   dnsmasqStatus,
   readLeases,
   startDnsmasq,

@@ -4,8 +4,10 @@
  * @module
  */
 export type * from './types.js';
-export { loadHostFile, parseHostFile, resolveHost, HostSpecError } from './spec/resolve.js';
-export type { HostSpecProblem, ParseHostFileOptions } from './spec/resolve.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, ServiceError, DnsmasqError, ProxyServiceError } from './errors.js';
+export type { HostSpecProblem } from './errors.js';
+export { loadHostFile, parseHostFile, resolveHost } from './spec/resolve.js';
+export type { ParseHostFileOptions } from './spec/resolve.js';
 export {
   plan,
   apply,
@@ -19,10 +21,8 @@ export {
   vmRunDir,
   firewallModel,
   wantedEntries,
-  HostApplyError,
-  HostPreconditionError,
 } from './engine/run.js';
-export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases, DnsmasqError } from './services/dnsmasq.js';
+export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases } from './services/dnsmasq.js';
 export type { DnsmasqOptions } from './services/dnsmasq.js';
 export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus } from './services/proxy6.js';
 export type { ProxyOptions, ProxyRoute } from './services/proxy6.js';

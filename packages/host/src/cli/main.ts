@@ -13,6 +13,8 @@ import { resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { ValidationError } from '@vmhost/net';
+import { HostApplyError, HostSpecError } from '../errors.js';
 import type { HostOptions, HostStatus, Plan, ProgressEvent, Report, ResolvedHost, Step, StepAction } from '../types.js';
 
 // ------------------------------------------------------------------------------------ contract
@@ -528,29 +530,6 @@ function errorName(e: unknown): string {
 
 // ------------------------------------------------------------------------------------ errors
 
-/** The shape of the engine's `HostApplyError`, recognised by name (the CLI does not import the engine). */
-interface HostApplyErrorLike extends Error {
-  step: Step;
-  cause: unknown;
-  undone: Step[];
-  undoErrors: Array<{ step: Step; error: unknown }>;
-}
-
-/** The shape of spec.ts' `HostSpecError`. */
-interface HostSpecErrorLike extends Error {
-  field?: string;
-  problems?: Array<{ path: string; value?: unknown; message: string }>;
-}
-
-function isApplyError(e: unknown): e is HostApplyErrorLike {
-  return e instanceof Error && e.name === 'HostApplyError' && typeof (e as { step?: unknown }).step === 'object';
-}
-
-function isSpecError(e: unknown): e is HostSpecErrorLike {
-  if (!(e instanceof Error)) return false;
-  return e.name === 'HostSpecError' || Array.isArray((e as HostSpecErrorLike).problems) || (e as { code?: unknown }).code === 'EVALIDATION';
-}
-
 function stepJson(s: Step): Step {
   return { id: s.id, action: s.action, description: s.description };
 }
@@ -635,7 +614,8 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     try {
       host = await deps.loadHostFile(file);
     } catch (e) {
-      if (isSpecError(e)) return reportSpecError(ctx, file, e);
+      // HostSpecError, or another ValidationError of loading
+      if (e instanceof ValidationError) return reportSpecError(ctx, file, e);
       throw e;
     }
 
@@ -685,11 +665,11 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
   }
 }
 
-function reportSpecError(ctx: Ctx, file: string, e: HostSpecErrorLike): number {
-  const problems = e.problems && e.problems.length > 0 ? e.problems : [{ path: e.field ?? '', message: e.message }];
+function reportSpecError(ctx: Ctx, file: string, e: ValidationError): number {
+  const problems: Array<{ path: string; value?: unknown; message: string }> = e instanceof HostSpecError ? e.problems : [{ path: e.field, message: e.message }];
   if (ctx.json) {
     const error: Record<string, unknown> = { name: e.name, message: e.message, file };
-    if (e.field !== undefined) error.field = e.field;
+    error.field = e.field;
     error.problems = problems.map((p) => ({ path: p.path, message: p.message, ...(p.value !== undefined ? { value: p.value } : {}) }));
     ctx.io.out(JSON.stringify({ error }, null, 2));
   } else {
@@ -700,7 +680,7 @@ function reportSpecError(ctx: Ctx, file: string, e: HostSpecErrorLike): number {
 }
 
 function reportError(ctx: Ctx, e: unknown, file: string | undefined, command: string): number {
-  if (isApplyError(e)) return reportApplyError(ctx, e, file ?? '', command);
+  if (e instanceof HostApplyError) return reportApplyError(ctx, e, file ?? '', command);
   if (ctx.json) {
     const error: Record<string, unknown> = { name: errorName(e), message: describeError(e) };
     const { code, field } = e as { code?: unknown; field?: unknown };
@@ -767,7 +747,7 @@ class ProgressPrinter {
   };
 }
 
-function reportApplyError(ctx: Ctx, e: HostApplyErrorLike, file: string, command: string): number {
+function reportApplyError(ctx: Ctx, e: HostApplyError, file: string, command: string): number {
   const undoFailed = e.undoErrors.length > 0;
   const code = undoFailed ? EXIT.undoFailed : EXIT.error;
   if (ctx.json) {
@@ -837,7 +817,7 @@ async function runApplyOrDown(ctx: Ctx, host: ResolvedHost, file: string, which:
     }
     return EXIT.ok;
   } catch (e) {
-    if (isApplyError(e)) return reportApplyError(ctx, e, file, which);
+    if (e instanceof HostApplyError) return reportApplyError(ctx, e, file, which);
     throw e;
   }
 }

@@ -20,38 +20,8 @@ import { Vm, isAlive, isQemuServing, readPidfile, runFiles, type VmOptions } fro
 import { apply as fwApply, remove as fwRemove, save as fwSave, plan as fwPlan, isEmptyPlan, type FirewallModel, type Rule, type PortForward } from '@vmhost/firewall';
 import { dnsmasqStatus, readLeases, startDnsmasq, stopDnsmasq, type DnsmasqOptions } from '../services/dnsmasq.js';
 import { proxyServiceStatus, startProxyService, stopProxyService, type ProxyOptions } from '../services/proxy6.js';
+import { HostApplyError, HostBusyError, HostPreconditionError, HostStateError } from '../errors.js';
 import type { HostOptions, HostStatus, Plan, ProgressEvent, Report, ResolvedHost, ResolvedVm, Step, StepAction } from '../types.js';
-
-// ------------------------------------------------------------------------------------- errors
-
-/**
- * A step of {@link apply} (or {@link down}) failed. The steps before it were undone in reverse
- * (`undone`); `undoErrors` lists undo steps that failed too (then the host may be half-applied:
- * the state file still records what is left, and `down` removes it).
- */
-export class HostApplyError extends VmhostError {
-  /** The step that failed. */
-  readonly step: Step;
-  /** Steps undone after the failure, in the order they were undone. */
-  readonly undone: Step[];
-  /** Undo steps that failed. */
-  readonly undoErrors: Array<{ step: Step; error: unknown }>;
-  constructor(step: Step, cause: unknown, undone: Step[], undoErrors: Array<{ step: Step; error: unknown }>) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    super(
-      undoErrors.length ? 'EHOST_UNDO' : 'EHOST_STEP',
-      `step "${step.description}" failed: ${why}` +
-        (undoErrors.length ? `; undoing ${undoErrors.length} step(s) failed too: ${undoErrors.map((u) => u.step.description).join(', ')}` : `; ${undone.length} earlier step(s) undone`),
-      { cause },
-    );
-    this.step = step;
-    this.undone = undone;
-    this.undoErrors = undoErrors;
-  }
-}
-
-/** The host cannot be applied as described (missing uplink, missing kernel file, ...). Nothing was changed. */
-export class HostPreconditionError extends ValidationError {}
 
 // ---------------------------------------------------------------------------------- the state
 
@@ -104,7 +74,7 @@ function readState(dir: string, name: string): StateFile {
   const file = join(dir, 'state.json');
   if (!existsSync(file)) return { version: 1, name, entries: [], updatedAt: new Date(0).toISOString() };
   const s = JSON.parse(readFileSync(file, 'utf8')) as StateFile;
-  if (s.version !== 1 || !Array.isArray(s.entries)) throw new VmhostError('EHOST_STATE', `${file}: not a vmhost state file (version ${String(s.version)})`);
+  if (s.version !== 1 || !Array.isArray(s.entries)) throw new HostStateError(file, `not a vmhost state file (version ${String(s.version)})`);
   return s;
 }
 
@@ -130,12 +100,12 @@ function lock(dir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw SystemError.from(err, `locking ${file}`);
       const pid = Number(readFileSync(file, 'utf8').trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new VmhostError('EHOST_BUSY', `another vmhost (pid ${pid}) is changing this host (${file})`);
+        throw new HostBusyError(file, pid);
       }
       unlinkSync(file);
     }
   }
-  throw new VmhostError('EHOST_BUSY', `cannot lock ${file}`);
+  throw new HostBusyError(file);
 }
 
 // ------------------------------------------------------------------------------- the context

@@ -15,7 +15,8 @@ import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
 import { readPidfile } from '@vmhost/kvm';
 import { netns, parseMac, validateIfName, ValidationError, VmhostError, type NetnsRef } from '@vmhost/net';
-import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
+import { DnsmasqError } from '../errors.js';
+import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 import type { Lease } from '../types.js';
 
 /** What dnsmasq serves on the bridge. */
@@ -44,9 +45,6 @@ export interface DnsmasqOptions {
   /** Run dnsmasq inside this network namespace. Default: the caller's. */
   netns?: NetnsRef;
 }
-
-/** dnsmasq failed to start (it exited early, or did not become ready in time) or to stop. */
-export class DnsmasqError extends ServiceError {}
 
 /** The program run; found on PATH (dnsmasq-base installs /usr/sbin/dnsmasq). */
 const DNSMASQ = existsExecutable('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq';

@@ -15,7 +15,8 @@ import { createServer, connect, isIP, type Server, type Socket } from 'node:net'
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netns, SystemError, ValidationError, VmhostError, validateInt, type NetnsRef } from '@vmhost/net';
-import { howEnded, installConfig, ServiceError, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
+import { ProxyServiceError } from '../errors.js';
+import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 
 /** One forwarded port: connections to `listen` are relayed to `target`. */
 export interface ProxyRoute {
@@ -268,9 +269,6 @@ export class TcpProxy {
 }
 
 // ------------------------------------------------------------------------------ the service
-
-/** The proxy service failed to start (it exited early or was not ready in time) or to stop. */
-export class ProxyServiceError extends ServiceError {}
 
 /** Options of {@link startProxyService}. */
 export type ProxyServiceOptions = ProxyOptions & {

@@ -20,34 +20,14 @@
  *
  * Errors are the caller's: every failure is built by a factory from the {@link ServiceSpec} or
  * the {@link DetachedStartOptions}, so each service keeps its own error class (a subclass of
- * {@link ServiceError}) and codes.
+ * `ServiceError`, errors.ts) and codes.
  * @module
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cmdline, groupMembers, isAlive, procStat, readPidfile } from '@vmhost/kvm';
-import { netns, VmhostError, type NetnsRef } from '@vmhost/net';
-
-/**
- * A service failed to start (it exited early, or was not ready in time) or to stop. Each service
- * has its own subclass (`DnsmasqError`, `ProxyServiceError`) and codes.
- */
-export class ServiceError extends VmhostError {
-  /** The service's exit code, when it exited; null when killed by a signal or still running. */
-  readonly exitCode: number | null;
-  /** The signal that ended it, if any. */
-  readonly signal: NodeJS.Signals | null;
-  /** The end of what the service wrote to its output files (may be empty); appended to the message. */
-  readonly stderr: string;
-  constructor(code: string, message: string, details: { exitCode?: number | null; signal?: NodeJS.Signals | null; stderr?: string; cause?: unknown } = {}) {
-    const stderr = details.stderr ?? '';
-    super(code, stderr.trim() ? `${message}: ${stderr.trim()}` : message, details.cause !== undefined ? { cause: details.cause } : undefined);
-    this.exitCode = details.exitCode ?? null;
-    this.signal = details.signal ?? null;
-    this.stderr = stderr;
-  }
-}
+import { netns, type NetnsRef } from '@vmhost/net';
 
 /** How to recognise and stop one service instance. */
 export interface ServiceSpec {

@@ -21,45 +21,7 @@ import type {
   ResolvedHost,
   ResolvedVm,
 } from '../types.js';
-
-/** One problem of a host file. */
-export interface HostSpecProblem {
-  /** Path of the bad field (`vms[1].forwards[0].port`, `dhcp.range[1]`); `''` for the file itself (syntax errors). */
-  path: string;
-  /** The rejected value as given (`undefined` for a missing field). */
-  value: unknown;
-  /** What is wrong, without the path and value. */
-  message: string;
-}
-
-/**
- * A host file was rejected. `field`, `value` and the first line of the message are those of the
- * first problem; {@link HostSpecError.problems} lists all of them, in document order (checks that
- * compare fields, such as duplicate addresses, name the later field and point to the earlier one).
- */
-export class HostSpecError extends ValidationError {
-  /** Every problem found (at least one). */
-  readonly problems: HostSpecProblem[];
-  /** The file (or other source) the host file came from, when known. */
-  readonly source: string | undefined;
-
-  /**
-   * @param problems At least one problem.
-   * @param source Where the host file came from (a path), for the message.
-   */
-  constructor(problems: readonly HostSpecProblem[], source?: string) {
-    if (problems.length === 0) throw new TypeError('HostSpecError needs at least one problem');
-    const first = problems[0]!;
-    super(first.path, first.value, first.message);
-    this.problems = problems.map((p) => ({ ...p }));
-    this.source = source;
-    const head = `invalid host file${source === undefined ? '' : ` ${source}`}`;
-    this.message =
-      problems.length === 1
-        ? `${head}: ${problemLine(first)}`
-        : `${head} (${problems.length} problems):\n${problems.map((p) => `  ${problemLine(p)}`).join('\n')}`;
-  }
-}
+import { formatValue, HostSpecError, type HostSpecProblem } from '../errors.js';
 
 /** Options of {@link parseHostFile}. */
 export interface ParseHostFileOptions {
@@ -163,23 +125,6 @@ function syntaxProblem(kind: string, reason: string, line: number, col: number, 
 
 // ---------------------------------------------------------------------------------------------
 // Messages
-
-const MAX_VALUE_TEXT = 80;
-
-function formatValue(v: unknown): string {
-  let s: string;
-  try {
-    s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
-  } catch {
-    s = String(v);
-  }
-  return s.length > MAX_VALUE_TEXT ? `${s.slice(0, MAX_VALUE_TEXT - 3)}...` : s;
-}
-
-function problemLine(p: HostSpecProblem): string {
-  if (p.path === '') return p.message;
-  return p.value === undefined ? `${p.path}: ${p.message}` : `${p.path}: ${formatValue(p.value)}: ${p.message}`;
-}
 
 /** The reason of a ValidationError thrown by @vmhost/net, without its `invalid FIELD: VALUE: ` head. */
 function reasonOf(err: ValidationError): string {
