@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { SystemError, ValidationError } from '@vmhost/net';
 import { stableMac } from '@vmhost/kvm';
 import { HostSpecError } from '../../packages/host/src/errors.js';
-import { loadHostFile, parseHostFile, resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
+import { resolveHost } from '../../packages/host/src/spec/resolve.js';
 import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
 import { seedDir, seedHost, seedHostFile, seedJsonPath, seedYamlPath } from './fixtures/seed.js';
 

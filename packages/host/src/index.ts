@@ -6,8 +6,9 @@
 export type * from './types.js';
 export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, ServiceError, DnsmasqError, ProxyServiceError } from './errors.js';
 export type { HostSpecProblem } from './errors.js';
-export { loadHostFile, parseHostFile, resolveHost } from './spec/resolve.js';
-export type { ParseHostFileOptions } from './spec/resolve.js';
+export { loadHostFile, parseHostFile } from './spec/parse.js';
+export type { ParseHostFileOptions } from './spec/parse.js';
+export { resolveHost } from './spec/resolve.js';
 export {
   plan,
   apply,

@@ -55,7 +55,7 @@ export interface CliDeps {
 
 /** The real engine, loaded on first use (so `--help` and usage errors never load it). */
 export const defaultDeps: CliDeps = {
-  loadHostFile: async (path) => (await import('../spec/resolve.js')).loadHostFile(path),
+  loadHostFile: async (path) => (await import('../spec/parse.js')).loadHostFile(path),
   plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
   apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
   down: async (host, options) => (await import('../engine/run.js')).down(host, options),

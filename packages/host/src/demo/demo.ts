@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { netns } from '@vmhost/net';
 import { save as fwSave } from '@vmhost/firewall';
 import { Lab } from '@vmhost/lab';
-import { loadHostFile } from '../spec/resolve.js';
+import { loadHostFile } from '../spec/parse.js';
 import { apply, down, plan, status, stateDirFor } from '../engine/run.js';
 import type { ResolvedHost } from '../types.js';
 
