@@ -9,20 +9,11 @@ export type { HostSpecProblem } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';
 export { resolveHost } from './spec/resolve.js';
-export {
-  plan,
-  apply,
-  down,
-  status,
-  startVm,
-  stopVm,
-  snapshotVm,
-  consoleFile,
-  stateDirFor,
-  vmRunDir,
-  firewallModel,
-  wantedEntries,
-} from './engine/run.js';
+export { plan, apply, down } from './engine/run.js';
+export { status } from './engine/status.js';
+export { startVm, stopVm, snapshotVm, consoleFile } from './engine/vm-ops.js';
+export { stateDirFor, vmRunDir } from './engine/context.js';
+export { firewallModel } from './engine/desired.js';
 export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases } from './services/dnsmasq.js';
 export type { DnsmasqOptions } from './services/dnsmasq.js';
 export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus } from './services/proxy6.js';

@@ -59,11 +59,11 @@ export const defaultDeps: CliDeps = {
   plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
   apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
   down: async (host, options) => (await import('../engine/run.js')).down(host, options),
-  status: async (host, options) => (await import('../engine/run.js')).status(host, options),
-  startVm: async (host, name, options) => (await import('../engine/run.js')).startVm(host, name, options),
-  stopVm: async (host, name, options) => (await import('../engine/run.js')).stopVm(host, name, options),
-  snapshotVm: async (host, name, options) => (await import('../engine/run.js')).snapshotVm(host, name, options),
-  consoleFile: async (host, name, options) => (await import('../engine/run.js')).consoleFile(host, name, options),
+  status: async (host, options) => (await import('../engine/status.js')).status(host, options),
+  startVm: async (host, name, options) => (await import('../engine/vm-ops.js')).startVm(host, name, options),
+  stopVm: async (host, name, options) => (await import('../engine/vm-ops.js')).stopVm(host, name, options),
+  snapshotVm: async (host, name, options) => (await import('../engine/vm-ops.js')).snapshotVm(host, name, options),
+  consoleFile: async (host, name, options) => (await import('../engine/vm-ops.js')).consoleFile(host, name, options),
   runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
 };
 

@@ -19,7 +19,9 @@ import { netns } from '@vmhost/net';
 import { save as fwSave } from '@vmhost/firewall';
 import { Lab } from '@vmhost/lab';
 import { loadHostFile } from '../spec/parse.js';
-import { apply, down, plan, status, stateDirFor } from '../engine/run.js';
+import { apply, down, plan } from '../engine/run.js';
+import { status } from '../engine/status.js';
+import { stateDirFor } from '../engine/context.js';
 import type { ResolvedHost } from '../types.js';
 
 /** Options of {@link runDemo}. */

@@ -13,8 +13,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
-import { readPidfile } from '@vmhost/kvm';
-import { netns, parseMac, validateIfName, ValidationError, VmhostError, type NetnsRef } from '@vmhost/net';
+import { netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
+import { ipv4ToInt } from '../ip.js';
 import { DnsmasqError } from '../errors.js';
 import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 import type { Lease } from '../types.js';
@@ -69,10 +69,6 @@ function files(dir: string): { conf: string; pid: string; leases: string; log: s
 }
 
 // ------------------------------------------------------------------------------- validation
-
-function ipv4ToInt(a: string): number {
-  return a.split('.').reduce((n, o) => n * 256 + Number(o), 0) >>> 0;
-}
 
 function validateIpv4(v: unknown, field: string): asserts v is string {
   if (typeof v !== 'string' || isIP(v) !== 4) throw new ValidationError(field, v, 'expected an IPv4 address such as 192.168.0.1');

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { createServer, connect, isIP, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { netns, SystemError, ValidationError, VmhostError, validateInt, type NetnsRef } from '@vmhost/net';
+import { netns, SystemError, ValidationError, validateInt, type NetnsRef } from '@vmhost/net';
 import { ProxyServiceError } from '../errors.js';
 import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 

@@ -12,11 +12,11 @@
  * - {@link installConfig}: the idempotent first half of a start (nothing to do when the same
  *   config runs in the same namespace; otherwise stop the old one and write the new config);
  * - {@link startDetached}: spawn and wait until ready, detecting an early exit and a timeout;
- * - {@link stopService} and {@link terminate}: SIGTERM, then SIGKILL, to the service's whole
+ * - {@link stopService} and {@link stopProcess}: SIGTERM, then SIGKILL, to the service's whole
  *   process group.
  *
- * Whether a pid is alive (a zombie is not), its process group and what a pidfile holds come from
- * @vmhost/kvm (`isAlive`, `procStat`, `groupMembers`, `readPidfile`), which supervises QEMU the same way.
+ * Whether a pid is alive (a zombie is not), its command line, what a pidfile holds, and the
+ * signal ladder come from @vmhost/net's process module, which the lab kit and QEMU's `Vm` use too.
  *
  * Errors are the caller's: every failure is built by a factory from the {@link ServiceSpec} or
  * the {@link DetachedStartOptions}, so each service keeps its own error class (a subclass of
@@ -25,9 +25,8 @@
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cmdline, groupMembers, isAlive, procStat, readPidfile } from '@vmhost/kvm';
-import { netns, type NetnsRef } from '@vmhost/net';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { allPids, cmdline, isAlive, netns, readPidfile, terminate, type NetnsRef } from '@vmhost/net';
 
 /** How to recognise and stop one service instance. */
 export interface ServiceSpec {
@@ -81,12 +80,7 @@ export function isService(spec: ServiceSpec, pid: number): boolean {
 export function findService(spec: ServiceSpec): number | undefined {
   const pid = readPidfile(spec.pidFile);
   if (pid !== undefined && isService(spec, pid)) return pid;
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const p = Number(e);
-    if (p !== pid && isService(spec, p)) return p;
-  }
-  return undefined;
+  return allPids().find((p) => p !== pid && isService(spec, p));
 }
 
 /** Whether `pid` runs in the network namespace `ref` (undefined: this process's namespace). */
@@ -115,35 +109,17 @@ export function howEnded(code: number | null, signal: NodeJS.Signals | null): st
   return code !== null ? `exited with code ${code}` : `was killed by ${signal}`;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
- * SIGTERM to `pid`, wait up to `termMs`, then SIGKILL and wait up to 5 s more. Resolves when
- * `pid` is dead (or was gone already).
- *
- * When `pid` leads its own process group (a service spawned detached by {@link startDetached}
- * does), the whole group is signalled and waited for, so that whatever the service started
- * itself (for example the esbuild helper of tsx when the proxy runs from source) ends with it.
+ * Ends the service process `pid`: SIGTERM, up to `termMs`, then SIGKILL, up to 5 s more
+ * (@vmhost/net's `terminate`). When `pid` leads its own process group (a service spawned detached
+ * by {@link startDetached} does), the whole group is signalled and waited for, so that whatever the
+ * service started itself (for example the esbuild helper of tsx when the proxy runs from source)
+ * ends with it.
  * @throws the error `stuck(pid)` when it (or a member of its group) survives SIGKILL.
  */
-export async function terminate(pid: number, termMs: number, stuck: (pid: number) => Error): Promise<void> {
-  const group = procStat(pid)?.pgid === pid;
-  const kill = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(group ? -pid : pid, sig);
-    } catch {
-      /* gone */
-    }
-  };
-  const alive = (): boolean => isAlive(pid) || (group && groupMembers(pid).length > 0);
-  kill('SIGTERM');
-  const until = Date.now() + termMs;
-  while (alive() && Date.now() < until) await sleep(10);
-  if (!alive()) return;
-  kill('SIGKILL');
-  const until2 = Date.now() + 5000;
-  while (alive() && Date.now() < until2) await sleep(10);
-  if (alive()) throw stuck(pid);
+export async function stopProcess(pid: number, termMs: number, stuck: (pid: number) => Error): Promise<void> {
+  const r = await terminate(pid, { group: 'auto', ladder: [{ signal: 'SIGTERM', waitMs: termMs }, { signal: 'SIGKILL', waitMs: 5_000 }] });
+  if (!r.gone) throw stuck(pid);
 }
 
 /**
@@ -181,7 +157,7 @@ export async function installConfig(spec: ServiceSpec, config: string, ref: Netn
       if (readPidfile(spec.pidFile) !== running) writeFileSync(spec.pidFile, `${running}\n`);
       return { unchanged: running, restarted: false };
     }
-    await terminate(running, 5000, spec.stuckError);
+    await stopProcess(running, 5000, spec.stuckError);
     restarted = true;
   }
   rmSync(spec.pidFile, { force: true });
@@ -264,7 +240,7 @@ export async function startDetached(spec: ServiceSpec, o: DetachedStartOptions):
   child.on('error', () => undefined);
   child.stdout?.destroy();
   if (failure !== undefined) {
-    if (child.pid !== undefined && isAlive(child.pid)) await terminate(child.pid, 1000, spec.stuckError).catch(() => undefined);
+    if (child.pid !== undefined && isAlive(child.pid)) await stopProcess(child.pid, 1000, spec.stuckError).catch(() => undefined);
     rmSync(spec.pidFile, { force: true });
     throw failure();
   }
@@ -279,7 +255,7 @@ export async function startDetached(spec: ServiceSpec, o: DetachedStartOptions):
  */
 export async function stopService(spec: ServiceSpec): Promise<boolean> {
   const pid = findService(spec);
-  if (pid !== undefined) await terminate(pid, 5000, spec.stuckError);
+  if (pid !== undefined) await stopProcess(pid, 5000, spec.stuckError);
   rmSync(spec.pidFile, { force: true });
   return pid !== undefined;
 }
