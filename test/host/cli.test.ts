@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ValidationError, VmhostError } from '@vmhost/net';
-import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli/main.js';
+import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli/index.js';
 import { HostApplyError, HostPreconditionError, HostSpecError } from '../../packages/host/src/errors.js';
 import type { HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
 

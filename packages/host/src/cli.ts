@@ -7,9 +7,9 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { main } from './cli/main.js';
+import { main } from './cli/index.js';
 
-export { main, defaultDeps, type CliDeps, type CliIO } from './cli/main.js';
+export { main, defaultDeps, type CliDeps, type CliIO } from './cli/index.js';
 
 /** Whether this module is the script node was started with (also through the npm bin symlink). */
 function executedDirectly(): boolean {
