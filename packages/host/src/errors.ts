@@ -8,6 +8,7 @@
  * ├── ValidationError (@vmhost/net)       EVALIDATION
  * │   ├── HostSpecError                   EVALIDATION: the host file is invalid (every problem)
  * │   └── HostPreconditionError           EHOST_PRECONDITION: the host cannot be applied as described
+ * ├── HostNoConsoleError                 EHOST_NO_CONSOLE: a VM has not written a console log yet
  * ├── HostApplyError                      EHOST_STEP / EHOST_UNDO: a step of apply or down failed
  * ├── HostStateError                      EHOST_STATE: the state file is not vmhost's
  * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
@@ -80,8 +81,25 @@ export class HostSpecError extends ValidationError {
   }
 }
 
-/** The host cannot be applied as described (missing uplink, missing kernel file, ...). Nothing was changed. */
-export class HostPreconditionError extends ValidationError {}
+/**
+ * The host cannot be applied (or a VM operation done) as described: a missing uplink, kernel file
+ * or TAP. Nothing was changed. `field` and `value` name what is missing.
+ */
+export class HostPreconditionError extends ValidationError {
+  constructor(field: string, value: unknown, reason: string) {
+    super(field, value, reason, 'EHOST_PRECONDITION');
+  }
+}
+
+/** A VM has no console log yet (it has not been started, or has not written to its console). */
+export class HostNoConsoleError extends VmhostError {
+  /** The console log file. */
+  readonly file: string;
+  constructor(vm: string, file: string) {
+    super('EHOST_NO_CONSOLE', `vm ${vm} has no console log yet (${file})`);
+    this.file = file;
+  }
+}
 
 // ------------------------------------------------------------------------------- the engine
 

@@ -4,7 +4,7 @@
  * @module
  */
 export type * from './types.js';
-export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, ServiceError, DnsmasqError, ProxyServiceError } from './errors.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError } from './errors.js';
 export type { HostSpecProblem } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';

@@ -14,7 +14,7 @@ export class LabSetupError extends VmhostError {
   /** Errors met while rolling back (empty when the rollback was clean). */
   readonly rollbackErrors: unknown[];
   constructor(step: string, cause: unknown, rollbackErrors: unknown[] = []) {
-    super('ELABSETUP', `lab: ${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super('ELAB_SETUP', `lab: ${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.step = step;
     this.rollbackErrors = rollbackErrors;
   }
@@ -25,7 +25,7 @@ export class LabCloseError extends VmhostError {
   /** What failed, in order. */
   readonly errors: unknown[];
   constructor(errors: unknown[]) {
-    super('ELABCLOSE', `lab close: ${errors.length} step(s) failed: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`);
+    super('ELAB_CLOSE', `lab close: ${errors.length} step(s) failed: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`);
     this.errors = errors;
   }
 }
@@ -33,7 +33,7 @@ export class LabCloseError extends VmhostError {
 /** A lab (or a namespace of the kit) was used after it was closed or removed. */
 export class LabClosedError extends VmhostError {
   constructor(what = 'the lab') {
-    super('ELABCLOSED', `${what} is closed`);
+    super('ELAB_CLOSED', `${what} is closed`);
   }
 }
 
@@ -46,7 +46,7 @@ export class LabCommandError extends VmhostError {
   readonly stdout: string;
   readonly stderr: string;
   constructor(what: string, r: { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }) {
-    super('ECOMMAND', `${what} exited ${String(r.code ?? r.signal)}: ${r.stderr.trim()}`);
+    super('ELAB_COMMAND', `${what} exited ${String(r.code ?? r.signal)}: ${r.stderr.trim()}`);
     this.exitCode = r.code;
     this.signal = r.signal;
     this.stdout = r.stdout;

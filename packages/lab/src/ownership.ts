@@ -86,7 +86,7 @@ async function emptyNamespace(name: string): Promise<void> {
     await Promise.all(pids.map((p) => terminate(p, { signal: 'SIGKILL', waitMs: 2_000 })));
   }
   const left = pidsInSync(name);
-  if (left.length) throw new Error(`processes ${left.join(' ')} survive in namespace '${name}'`);
+  if (left.length) throw new VmhostError('ELAB_SURVIVOR', `processes ${left.join(' ')} survive SIGKILL in namespace '${name}'`);
 }
 
 /** Empties and deletes a namespace and drops its owner record; deletes it even if a process survives. */

@@ -365,11 +365,11 @@ export class Vm {
   /**
    * Rollback of a stopped VM's drive: deletes the top overlay (every change since the snapshot)
    * and makes its backing image the drive's file again, for the next start.
-   * @throws {VmError} `EVM_RUNNING` while QEMU runs.
+   * @throws {VmError} `EVM_NOT_STOPPED` while QEMU runs.
    */
   async rollbackDisk(driveId: string, options: QemuImgOptions = {}): Promise<{ restored: string; removed: string }> {
     const d = this.#drive(driveId);
-    if (this.running) throw new VmError('EVM_RUNNING', `VM '${this.name}': stop it before rolling back ${driveId}`);
+    if (this.running) throw new VmError('EVM_NOT_STOPPED', `VM '${this.name}': stop it before rolling back ${driveId}`);
     const overlay = d.file;
     const [info] = await imageInfo(overlay, options);
     const backing = info?.['full-backing-filename'] ?? info?.['backing-filename'];

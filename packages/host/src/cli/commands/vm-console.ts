@@ -3,6 +3,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
+import { HostNoConsoleError } from '../../errors.js';
 import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { followFile } from '../follow.js';
@@ -50,7 +51,7 @@ Examples:
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
-      if (e instanceof Error && 'code' in e && e.code === 'ENOENT') throw new Error(`vm ${name} has no console log yet (${path})`);
+      if (e instanceof Error && 'code' in e && e.code === 'ENOENT') throw new HostNoConsoleError(name, path);
       throw e;
     }
     if (ctx.json) {
