@@ -6,10 +6,10 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { netns, sendSignal, ValidationError } from '@vmhost/net';
+import { netns, ValidationError } from '@vmhost/net';
 import { LabCloseError } from './errors.js';
 import { trackOpen } from './exit.js';
-import { claimOwner, pidsInSync, releaseOwner, removeNamespace, sweepNamespaces, validatePrefix } from './ownership.js';
+import { claimOwner, releaseOwner, removeNamespace, removeNamespaceSync, sweepNamespaces, validatePrefix } from './ownership.js';
 import { DEFAULT_LAB_PREFIX, LAB_NAME_MAX } from './types.js';
 
 /** Options of {@link bareNamespace}. */
@@ -79,9 +79,7 @@ export class BareNamespace {
     if (this.#removing) return;
     this.#removing = Promise.resolve();
     trackOpen(this, false);
-    for (const p of pidsInSync(this.name)) sendSignal(p, 'SIGKILL');
-    netns.delete(this.name).catch(() => undefined);
-    releaseOwner(this.name);
+    removeNamespaceSync(this.name);
   }
 }
 

@@ -14,7 +14,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { Rtnl, ValidationError, netns, parseCidr, sendSignal, validateIfName, type RouteSpec, type RunOptions, type RunResult, type SysctlValue } from '@vmhost/net';
 import { LabClosedError, LabCloseError, LabCommandError, LabSetupError } from './errors.js';
 import { trackOpen } from './exit.js';
-import { claimOwner, pidsInSync, releaseOwner, removeNamespace, sweepNamespaces, validatePrefix } from './ownership.js';
+import { claimOwner, releaseOwner, removeNamespace, removeNamespaceSync, sweepNamespaces, validatePrefix } from './ownership.js';
 import { DEFAULT_LAB_PREFIX, type LabAddressOptions, type LabBridgeSpec, type LabLinkSpec, type LabNamespaceSpec, type LabOptions } from './types.js';
 import { checkBridge, checkLink, checkRoute, macMtu, validateDeclaration, type LabPlan, type NsState } from './validate.js';
 
@@ -251,12 +251,7 @@ export class Lab {
     this.#closing = Promise.resolve();
     trackOpen(this, false);
     for (const c of this.#children) if (c.pid !== undefined) sendSignal(c.pid, 'SIGKILL');
-    for (const st of this.#ns.values()) {
-      for (const p of pidsInSync(st.real)) sendSignal(p, 'SIGKILL');
-      // netns.delete does its work (umount2, unlink) synchronously before returning its promise.
-      netns.delete(st.real).catch(() => undefined);
-      releaseOwner(st.real);
-    }
+    for (const st of this.#ns.values()) removeNamespaceSync(st.real);
   }
 
   async #doClose(): Promise<void> {

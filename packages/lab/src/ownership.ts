@@ -11,7 +11,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatOwnerRecord, isOwnerAlive, netns, parseOwnerRecord, terminate, ValidationError, VmhostError } from '@vmhost/net';
+import { formatOwnerRecord, isOwnerAlive, netns, parseOwnerRecord, sendSignal, terminate, ValidationError, VmhostError } from '@vmhost/net';
 
 /**
  * Where each lab namespace is recorded with its creating process (`PID STARTTIME`), so that
@@ -76,6 +76,17 @@ export function pidsInSync(name: string): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Synchronous best-effort removal (for a process 'exit' hook): SIGKILL to what runs inside, the
+ * namespace unmounted and deleted (netns.delete does its syscalls before its promise), the owner
+ * record dropped. Waits for nothing.
+ */
+export function removeNamespaceSync(name: string): void {
+  for (const p of pidsInSync(name)) sendSignal(p, 'SIGKILL');
+  netns.delete(name).catch(() => undefined);
+  releaseOwner(name);
 }
 
 /** Kills (SIGKILL, by pid) every process in the namespace until none is left (bounded). */

@@ -37,6 +37,11 @@ export interface Applier {
   removalText(): string;
 }
 
+/** A guard for entries of `e`'s kind (the state file's entry of the same id is of the same kind). */
+function sameKind<E extends Entry>(e: E): (x: Entry | undefined) => x is E {
+  return (x): x is E => x?.kind === e.kind;
+}
+
 /** Binds `ops` to `e`; `same` tells an entry of the same kind (for `recorded`). */
 function bind<E extends Entry>(ops: KindOps<E>, e: E, same: (x: Entry | undefined) => x is E): Applier {
   const rec = (r: Entry | undefined): E | undefined => (same(r) ? r : undefined);
@@ -61,22 +66,22 @@ function bind<E extends Entry>(ops: KindOps<E>, e: E, same: (x: Entry | undefine
 export function applier(e: Entry): Applier {
   switch (e.kind) {
     case 'sysctl':
-      return bind(sysctlKind, e, (x): x is typeof e => x?.kind === 'sysctl');
+      return bind(sysctlKind, e, sameKind(e));
     case 'link':
-      return bind(linkKind, e, (x): x is typeof e => x?.kind === 'link');
+      return bind(linkKind, e, sameKind(e));
     case 'address':
-      return bind(addressKind, e, (x): x is typeof e => x?.kind === 'address');
+      return bind(addressKind, e, sameKind(e));
     case 'route':
-      return bind(routeKind, e, (x): x is typeof e => x?.kind === 'route');
+      return bind(routeKind, e, sameKind(e));
     case 'proxyNeighbor':
-      return bind(proxyNeighborKind, e, (x): x is typeof e => x?.kind === 'proxyNeighbor');
+      return bind(proxyNeighborKind, e, sameKind(e));
     case 'firewall':
-      return bind(firewallKind, e, (x): x is typeof e => x?.kind === 'firewall');
+      return bind(firewallKind, e, sameKind(e));
     case 'dnsmasq':
-      return bind(dnsmasqKind, e, (x): x is typeof e => x?.kind === 'dnsmasq');
+      return bind(dnsmasqKind, e, sameKind(e));
     case 'vm':
-      return bind(vmKind, e, (x): x is typeof e => x?.kind === 'vm');
+      return bind(vmKind, e, sameKind(e));
     case 'proxy6':
-      return bind(proxy6Kind, e, (x): x is typeof e => x?.kind === 'proxy6');
+      return bind(proxy6Kind, e, sameKind(e));
   }
 }
