@@ -5,6 +5,7 @@
 import type { HostCommand } from '../command.js';
 import { runChange } from './change.js';
 
+/** `vmhost apply`. */
 export const applyCommand: HostCommand = {
   name: 'apply',
   usage: 'apply [options] <file>',

@@ -5,6 +5,7 @@
 import type { PlainCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 
+/** `vmhost demo`. */
 export const demoCommand: PlainCommand = {
   name: 'demo',
   usage: 'demo [--keep] [--json]',

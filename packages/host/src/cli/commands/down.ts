@@ -5,6 +5,7 @@
 import type { HostCommand } from '../command.js';
 import { runChange } from './change.js';
 
+/** `vmhost down`. */
 export const downCommand: HostCommand = {
   name: 'down',
   usage: 'down [options] <file>',

@@ -7,6 +7,7 @@ import type { HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { actionColour, actionSymbol, plural } from '../format.js';
 
+/** `vmhost plan`. */
 export const planCommand: HostCommand = {
   name: 'plan',
   usage: 'plan [options] <file>',

@@ -6,6 +6,7 @@ import type { HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { formatStatus } from '../format.js';
 
+/** `vmhost status`. */
 export const statusCommand: HostCommand = {
   name: 'status',
   usage: 'status [options] <file>',

@@ -8,6 +8,7 @@ import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { followFile } from '../follow.js';
 
+/** `vmhost vm console`. */
 export const vmConsoleCommand: HostCommand = {
   name: 'vm console',
   usage: 'vm console [options] <name>',

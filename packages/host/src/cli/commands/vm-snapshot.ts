@@ -7,6 +7,7 @@ import type { HostOptions } from '../../types.js';
 import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 
+/** `vmhost vm snapshot`. */
 export const vmSnapshotCommand: HostCommand = {
   name: 'vm snapshot',
   usage: 'vm snapshot [options] <name>',

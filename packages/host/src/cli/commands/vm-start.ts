@@ -5,6 +5,7 @@
 import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 
+/** `vmhost vm start`. */
 export const vmStartCommand: HostCommand = {
   name: 'vm start',
   usage: 'vm start [options] <name>',

@@ -7,6 +7,7 @@ import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { formatMs } from '../format.js';
 
+/** `vmhost vm stop`. */
 export const vmStopCommand: HostCommand = {
   name: 'vm stop',
   usage: 'vm stop [options] <name>',

@@ -7,6 +7,7 @@ import { isIpv6Text } from '../../ip.js';
 import type { AddressEntry } from '../entries.js';
 import { hasCode, type KindOps } from './kind.js';
 
+/** The address kind. */
 export const addressKind: KindOps<AddressEntry> = {
   style: 'object',
   async inspect(ctx, e) {

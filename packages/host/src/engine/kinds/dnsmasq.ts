@@ -7,4 +7,5 @@ import { dnsmasqStatus, startDnsmasq, stopDnsmasq } from '../../services/dnsmasq
 import type { DnsmasqEntry } from '../entries.js';
 import { serviceKind } from './service.js';
 
+/** The dnsmasq kind. */
 export const dnsmasqKind = serviceKind<DnsmasqEntry>({ status: dnsmasqStatus, start: startDnsmasq, stop: stopDnsmasq });

@@ -11,6 +11,7 @@ import type { KindOps } from './kind.js';
 
 const where = (ctx: Ctx): { netns?: NonNullable<Ctx['netns']> } => (ctx.netns !== undefined ? { netns: ctx.netns } : {});
 
+/** The firewall kind (one entry per host: its owner's chains). */
 export const firewallKind: KindOps<FirewallEntry> = {
   style: 'object',
   async inspect(ctx, e, recorded) {

@@ -17,6 +17,7 @@ async function orDelete(ctx: Ctx, name: string, fn: () => Promise<void>): Promis
   }
 }
 
+/** The link kind (bridge, veth, TAP). */
 export const linkKind: KindOps<LinkEntry> = {
   style: 'object',
   async inspect(ctx, e) {

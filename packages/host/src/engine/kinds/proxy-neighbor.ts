@@ -6,6 +6,7 @@
 import type { ProxyNeighborEntry } from '../entries.js';
 import { hasCode, type KindOps } from './kind.js';
 
+/** The proxy-neighbour kind. */
 export const proxyNeighborKind: KindOps<ProxyNeighborEntry> = {
   style: 'object',
   async inspect(ctx, e) {

@@ -6,4 +6,5 @@ import { proxyServiceStatus, startProxyService, stopProxyService } from '../../s
 import type { Proxy6Entry } from '../entries.js';
 import { serviceKind } from './service.js';
 
+/** The IPv6 proxy service kind. */
 export const proxy6Kind = serviceKind<Proxy6Entry>({ status: proxyServiceStatus, start: startProxyService, stop: stopProxyService });

@@ -7,6 +7,7 @@ import { isIpv6Text } from '../../ip.js';
 import type { RouteEntry } from '../entries.js';
 import { hasCode, type KindOps } from './kind.js';
 
+/** The route kind. */
 export const routeKind: KindOps<RouteEntry> = {
   style: 'object',
   async inspect(ctx, e) {

@@ -5,6 +5,7 @@
 import type { SysctlEntry } from '../entries.js';
 import type { KindOps } from './kind.js';
 
+/** The sysctl kind. */
 export const sysctlKind: KindOps<SysctlEntry> = {
   style: 'setting',
   async inspect(ctx, e) {

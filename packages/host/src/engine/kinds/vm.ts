@@ -54,6 +54,7 @@ export async function vmState(runDir: string): Promise<VmState> {
   }
 }
 
+/** The VM kind. */
 export const vmKind: KindOps<VmEntry> = {
   style: 'process',
   async inspect(_ctx, e, recorded) {
