@@ -298,11 +298,11 @@ export class Lab {
     /** Runs the tasks concurrently; the first failure (in declaration order) names the step. */
     const phase = async (tasks: Task[]): Promise<void> => {
       const rs = await Promise.allSettled(tasks.map(([, fn]) => fn()));
-      const bad = rs.findIndex((r) => r.status === 'rejected');
-      if (bad >= 0) {
-        const label = tasks[bad]![0];
+      for (const [i, r] of rs.entries()) {
+        if (r.status !== 'rejected') continue;
+        const label = tasks[i]?.[0] ?? 'unknown step';
         step = typeof label === 'function' ? label() : label;
-        throw (rs[bad] as PromiseRejectedResult).reason;
+        throw r.reason;
       }
     };
     try {

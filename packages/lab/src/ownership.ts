@@ -58,7 +58,7 @@ export function claimOwner(name: string): void {
   try {
     writeFileSync(path, formatOwnerRecord(), { flag: 'wx', mode: 0o644 });
   } catch (err) {
-    if ((err as { code?: string }).code !== 'EEXIST' || ownerAlive(name) || existsSync(join(netns.NETNS_RUN_DIR, name))) throw err;
+    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST') || ownerAlive(name) || existsSync(join(netns.NETNS_RUN_DIR, name))) throw err;
     rmSync(path, { force: true });
     writeFileSync(path, formatOwnerRecord(), { flag: 'wx', mode: 0o644 });
   }

@@ -326,7 +326,7 @@ export function readLeases(dir: string): Lease[] {
   try {
     text = readFileSync(files(dir).leases, 'utf8');
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return [];
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return [];
     throw err;
   }
   return parseLeases(text);
