@@ -1,8 +1,8 @@
-// Network namespaces for the benchmarks, made with the lab kit (@vmhost/host's Lab): named
+// Network namespaces for the benchmarks, made with the lab kit (@vmhost/lab's Lab): named
 // `vmhb-<tag>-<id>-b`, removed by close(), at process exit, and after SIGINT or SIGTERM (the
 // lab's exit hook kills what runs inside and deletes the namespace); what a crashed run left
 // behind (its owner process gone) is swept by the next run of the same bench.
-import { Lab } from '@vmhost/host';
+import { Lab } from '@vmhost/lab';
 
 let signalsHooked = false;
 

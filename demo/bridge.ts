@@ -2,20 +2,16 @@
 //   veth0/veth1; veth0 with MAC de:ad:be:ef:24:31, promiscuous, up, enslaved to br0;
 //   br0 with the same MAC, STP off, 192.168.0.1/24; a persistent TAP (tap0) on br0.
 // Prints the links and addresses as tables, then removes the namespace (also on error or Ctrl-C).
-import { randomBytes } from 'node:crypto';
-import { Rtnl, netns, type Link, type Address } from '@vmhost/net';
+import { Rtnl, type Link, type Address } from '@vmhost/net';
+import { bareNamespace } from '@vmhost/lab';
 
-const NS = `vmhd-${randomBytes(3).toString('hex')}`;
 const MAC = 'de:ad:be:ef:24:31';
-
-let removed = false;
-async function removeNamespace(): Promise<void> {
-  if (removed) return;
-  removed = true;
-  if (await netns.exists(NS)) await netns.delete(NS);
-}
+// Made with the lab kit: owned by this process (the demo's sweep leaves it alone while it runs),
+// removed at the end, at exit, or by the next sweep of `vmhd-` after a crash.
+const ns = await bareNamespace({ prefix: 'vmhd-', tag: 'bridge' });
+const NS = ns.name;
 process.once('SIGINT', () => {
-  void removeNamespace().finally(() => process.exit(130));
+  void ns.remove().finally(() => process.exit(130));
 });
 
 function table(rows: Array<Record<string, string | number>>): string {
@@ -39,7 +35,6 @@ const linkRow = (l: Link) => ({
 const addrRow = (a: Address) => ({ link: a.link ?? String(a.index), family: `IPv${a.family}`, address: a.cidr, broadcast: a.broadcast ?? '-', scope: String(a.scope) });
 
 try {
-  await netns.add(NS);
   const h = await Rtnl.open({ netns: NS });
   try {
     await h.links.add({ kind: 'bridge', name: 'br0', mac: MAC, stp: false });
@@ -56,6 +51,6 @@ try {
     h.close();
   }
 } finally {
-  await removeNamespace();
+  await ns.remove();
   console.log(`\nremoved ${NS}`);
 }

@@ -113,7 +113,7 @@ test('a batch that fails halfway (IPv6 commit refused by the kernel after IPv4 w
   const empty = await saveStripped(ns);
   await assert.rejects(apply(model, { netns: ns, runner }), (e: unknown) => {
     assert.ok(e instanceof FirewallError, String(e));
-    assert.equal(e.code, 'ERESTORE');
+    assert.equal(e.code, 'EFW_RESTORE');
     assert.equal(e.family, 6);
     assert.equal(e.stage, 'commit');
     // (the runner changed the batch behind apply's back, so only the kernel's message is checked)
@@ -130,12 +130,12 @@ test('a batch that fails halfway (IPv6 commit refused by the kernel after IPv4 w
   const t2 = tracingRunner(ns, (cmd, args, input) =>
     cmd === 'ip6tables-restore' && args.join(' ') === '--noflush' ? beforeLastCommit(input, '-A VMHOST-seed-FWD -j DNAT --to-destination ::1') : undefined,
   );
-  await assert.rejects(apply(changed, { netns: ns, runner: t2.runner }), { code: 'ERESTORE' });
+  await assert.rejects(apply(changed, { netns: ns, runner: t2.runner }), { code: 'EFW_RESTORE' });
   assert.equal(await saveStripped(ns), seeded);
 
   // 3. refused by --test: nothing is committed at all
   const t3 = tracingRunner(ns, (cmd, args, input) => (cmd === 'iptables-restore' && args.includes('--test') ? `${input}-A NO-SUCH-CHAIN -j ACCEPT\n` : undefined));
-  await assert.rejects(apply(changed, { netns: ns, runner: t3.runner }), { code: 'ERESTORE', stage: 'test' });
+  await assert.rejects(apply(changed, { netns: ns, runner: t3.runner }), { code: 'EFW_RESTORE', stage: 'test' });
   assert.ok(!t3.calls.some((c) => c.endsWith('restore --noflush')), t3.calls.join('; '));
   assert.equal(await saveStripped(ns), seeded);
 
@@ -172,7 +172,7 @@ test('pipelined commit with real programs: held iptables-restore runs are killed
       },
     };
   };
-  await assert.rejects(apply(changed, { netns: ns, starter }), { code: 'ERESTORE', stage: 'test' });
+  await assert.rejects(apply(changed, { netns: ns, starter }), { code: 'EFW_RESTORE', stage: 'test' });
   // the committing programs had been started before the tests ended, and were killed, not committed
   const firstExit = events.findIndex((e) => e.startsWith('exit iptables-restore --test'));
   assert.ok(events.slice(0, firstExit).includes('start iptables-restore --noflush'), events.join('; '));

@@ -8,13 +8,13 @@
 //
 // wan has no route to the VM subnets: it reaches the VMs only through the host's DNAT, and the
 // VMs reach wan only through masquerade. The namespaces, links, addresses and routes are made by
-// the lab kit of @vmhost/host (packages/host/src/lab.ts, no `ip` spawned); its IPv6 addresses skip
+// the lab kit @vmhost/lab (no `ip` spawned); its IPv6 addresses skip
 // DAD, so they are usable at once.
 // Also: a tiny TCP server/client in Node, run inside the namespaces, that reports the peer address.
 import type { TestContext } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { netns } from '@vmhost/net';
-import { Lab } from '../../packages/host/src/lab.js';
+import { Lab } from '@vmhost/lab';
 import { sh } from '../helpers/ns.js';
 
 /** Prefix of the firewall tests' lab namespaces (swept by scripts/run-tests.mjs). */

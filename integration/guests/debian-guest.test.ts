@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Vm, createOverlay, detectAccel } from '@vmhost/kvm';
-import { Lab } from '../../packages/host/src/lab.js';
+import { Lab } from '@vmhost/lab';
 import { renderCloudInit, writeSeed } from '../../packages/host/src/guests/cloud-init.js';
 import { renderGuestDnsmasqLines } from '../../packages/host/src/guests/dnsmasq-guests.js';
 import { linkLocalAddress, slaacAddress } from '../../packages/host/src/guests/ipv6.js';

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Lab } from '../../packages/host/src/lab.js';
+import type { Lab } from '@vmhost/lab';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
 

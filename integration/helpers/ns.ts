@@ -1,69 +1,32 @@
-// Fresh network namespaces for integration tests, always removed afterwards.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Network namespaces for integration tests, made with the lab kit (@vmhost/lab) like every other
+// namespace of the project: recorded with this process as owner (pid + start time) before they
+// are made, removed after the test (`t.after`, also when it fails), at process exit, or by the
+// sweep of scripts/run-tests.mjs once their process is gone (never while it lives: test runs go
+// on in parallel on this machine). Plus `sh` and `ipJson`, the independent oracle.
 import type { TestContext } from 'node:test';
+import { bareNamespace } from '@vmhost/lab';
 import { netns } from '@vmhost/net';
 
-/** Every namespace a test makes starts with this; leftovers are swept at the next run. */
-export const TEST_PREFIX = 'vmht-';
-
-/** A unique namespace name with the test prefix, e.g. `vmht-link-3fa9c1`. */
-export function uniqueName(tag: string): string {
-  return `${TEST_PREFIX}${tag}-${randomBytes(3).toString('hex')}`;
-}
-
 /**
- * Each test namespace is recorded here with the pid of the process that made it, so that the
- * sweep of a later run removes only namespaces whose creator is gone (and never those of a test
- * run going on in parallel).
+ * The prefix of every namespace the integration tests make: bare ones `vmhl-ns-<id>-<tag>`
+ * (below), labs `vmhl-<suite>-<id>-<name>`. scripts/run-tests.mjs sweeps it (integration/helpers/sweep.ts).
  */
-export const OWNER_DIR = '/run/vmhost-tests';
+export const TEST_PREFIX = 'vmhl-';
 
-/** Records this process as the owner of the test namespace `name`. */
-export function recordOwner(name: string): void {
-  mkdirSync(OWNER_DIR, { recursive: true });
-  writeFileSync(join(OWNER_DIR, name), `${process.pid}\n`);
-}
+/** The prefix of the bare namespaces of {@link freshNetns} and {@link reserveNetns}. */
+export const BARE_PREFIX = `${TEST_PREFIX}ns-`;
 
-/** The pid recorded as owner of `name`, if any. */
-export function ownerOf(name: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(OWNER_DIR, name), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether `pid` is a live process (a zombie counts as dead): @vmhost/kvm's. */
-export { isAlive } from '@vmhost/kvm';
-
-/**
- * Creates a fresh namespace and registers its removal (and the killing, by pid, of processes left
- * inside it) with `t.after`, so it goes also when the test fails.
- */
+/** A fresh bare namespace (only `lo`, down), removed with what runs inside it when the test ends. */
 export async function freshNetns(t: TestContext, tag: string): Promise<string> {
-  const name = uniqueName(tag);
-  recordOwner(name);
-  await netns.add(name);
-  t.after(() => removeNetns(name));
-  return name;
+  return (await bareNamespace({ prefix: BARE_PREFIX, tag, test: t })).name;
 }
 
-/** Kills what runs inside `name` (by pid) and deletes the namespace; ignores a missing one. */
-export async function removeNetns(name: string): Promise<void> {
-  if (!(await netns.exists(name))) return;
-  for (const pid of await netns.pids(name).catch(() => [] as number[])) {
-    if (pid === process.pid) continue;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  await netns.delete(name);
-  rmSync(join(OWNER_DIR, name), { force: true });
+/**
+ * A namespace name owned by this test but not created: for code under test that creates it
+ * itself (netns.add, a README example). Removed, if it then exists, when the test ends.
+ */
+export async function reserveNetns(t: TestContext, tag: string): Promise<string> {
+  return (await bareNamespace({ prefix: BARE_PREFIX, tag, create: false, test: t })).name;
 }
 
 /** Runs a command inside `name` and returns its stdout; throws with stderr on a non-zero exit. */

@@ -1,53 +1,49 @@
-// Removes what a crashed earlier test run left behind: network namespaces whose name starts with
-// the test prefix and whose creating process is gone, after killing (by pid) the processes still
-// running inside them. Namespaces of a test process that is still alive (a run going on in
-// parallel) are left alone. Run by scripts/run-tests.mjs before the integration tests start.
-// Tests built on the lab kit (@vmhost/host's Lab) name their namespaces with LAB_TEST_PREFIX
-// (e.g. `vmhl-t-…`, `vmhl-fw-…`); their leftovers are removed by Lab.sweep with that prefix.
-import { readdirSync, rmSync } from 'node:fs';
+// Removes what a crashed earlier test run left behind, before the integration tests start (run
+// by scripts/run-tests.mjs): every namespace of the tests is made with the lab kit (@vmhost/lab)
+// under one prefix, so one sweep does it: namespaces whose owner process is gone (or
+// that have no owner record) are removed after killing, by pid, what runs inside them. Those of a
+// live process — a test run going on in parallel — are left alone.
+//
+// Until every branch has moved to the lab kit, runs of older code make `vmht-` namespaces
+// recorded as a bare pid in /run/vmhost-tests: those are swept here only when that recorded pid
+// is dead (never when there is no record, which a live older run may be about to write).
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { netns } from '@vmhost/net';
-import { Lab } from '../../packages/host/src/lab.js';
-import { isAlive, OWNER_DIR, ownerOf, TEST_PREFIX } from './ns.js';
+import { Lab } from '@vmhost/lab';
+import { isAlive, netns, terminate } from '@vmhost/net';
+import { TEST_PREFIX } from './ns.js';
 
-export async function sweep(prefix = TEST_PREFIX): Promise<string[]> {
+const LEGACY_PREFIX = 'vmht-';
+const LEGACY_OWNER_DIR = '/run/vmhost-tests';
+
+/** The older runs' leftovers: `prefix` namespaces whose pid recorded in `dir` is dead. */
+export async function sweepLegacy(prefix = LEGACY_PREFIX, dir = LEGACY_OWNER_DIR): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await netns.list()) {
     if (!name.startsWith(prefix)) continue;
-    const owner = ownerOf(name);
-    if (owner !== undefined && isAlive(owner)) continue;
-    for (const pid of await netns.pids(name).catch(() => [] as number[])) {
-      if (pid === process.pid) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
+    let pid: number;
+    try {
+      pid = Number(readFileSync(join(dir, name), 'utf8').trim());
+    } catch {
+      continue; // no record: cannot tell
+    }
+    if (!Number.isSafeInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    for (const p of await netns.pids(name).catch(() => [] as number[])) {
+      if (p !== process.pid) await terminate(p, { signal: 'SIGKILL', waitMs: 2_000 });
     }
     await netns.delete(name).catch(() => undefined);
-    rmSync(join(OWNER_DIR, name), { force: true });
+    rmSync(join(dir, name), { force: true });
     removed.push(name);
-  }
-  // Owner records of namespaces that no longer exist and whose owner is gone (a live owner may be
-  // between recording and creating its namespace).
-  let records: string[] = [];
-  try {
-    records = readdirSync(OWNER_DIR);
-  } catch {
-    /* none yet */
-  }
-  const present = new Set(await netns.list());
-  for (const r of records) {
-    const owner = ownerOf(r);
-    if (!present.has(r) && (owner === undefined || !isAlive(owner))) rmSync(join(OWNER_DIR, r), { force: true });
   }
   return removed;
 }
 
-/** The prefix of every lab namespace the integration tests make (a prefix of each test's own). */
-export const LAB_TEST_PREFIX = 'vmhl-';
+/** Sweeps the tests' prefix (and the older runs' `vmht-`); returns the names removed. */
+export async function sweep(): Promise<string[]> {
+  return [...(await Lab.sweep(TEST_PREFIX)), ...(await sweepLegacy())];
+}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const removed = [...(await sweep()), ...(await Lab.sweep(LAB_TEST_PREFIX))];
+  const removed = await sweep();
   if (removed.length) console.error(`sweep: removed leftover namespaces ${removed.join(' ')}`);
 }

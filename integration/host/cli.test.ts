@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { Lab } from '@vmhost/host';
+import { Lab } from '@vmhost/lab';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'packages', 'host', 'src', 'cli.ts');

@@ -7,14 +7,14 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rtnl, netns } from '@vmhost/net';
 import { freshNetns, sh } from '../helpers/ns.js';
+import { DnsmasqError } from '../../packages/host/src/errors.js';
 import {
-  DnsmasqError,
   dnsmasqStatus,
   readLeases,
   startDnsmasq,
   stopDnsmasq,
   type DnsmasqOptions,
-} from '../../packages/host/src/dnsmasq.js';
+} from '../../packages/host/src/services/dnsmasq.js';
 
 const CLIENT_MAC = '52:54:00:12:34:56';
 

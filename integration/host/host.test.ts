@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { HostApplyError, Lab, apply, down, parseHostFile, plan, runDemo, status, vmRunDir, type DemoCheck, type ResolvedHost } from '@vmhost/host';
+import { Lab } from '@vmhost/lab';
+import { HostApplyError, apply, down, parseHostFile, plan, runDemo, status, vmRunDir, type DemoCheck, type ResolvedHost } from '@vmhost/host';
 import { QmpClient, isAlive, runFiles } from '@vmhost/kvm';
 
 const ROOT = join(import.meta.dirname, '..', '..');

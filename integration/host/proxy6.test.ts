@@ -8,15 +8,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { Rtnl, netns } from '@vmhost/net';
 import { freshNetns, sh } from '../helpers/ns.js';
+import { ProxyServiceError } from '../../packages/host/src/errors.js';
 import {
-  ProxyServiceError,
   proxyServiceStatus,
   startProxyService,
   stopProxyService,
   type ProxyRouteStats,
   type ProxyServiceOptions,
-} from '../../packages/host/src/proxy6.js';
-import { procStat } from '@vmhost/kvm';
+} from '../../packages/host/src/services/proxy6.js';
+import { procStat } from '@vmhost/net';
 
 async function lab(t: TestContext): Promise<{ ns: string; dir: string; options: ProxyServiceOptions; httpdPid: number }> {
   const ns = await freshNetns(t, 'px6');

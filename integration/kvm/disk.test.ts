@@ -77,7 +77,7 @@ test('overlay, live snapshot, live commit, then snapshot and rollback', async (t
   await vm.snapshotDisk('drive0', upgrade2);
   assert.equal((await httpGet(ns, `${URL_}/cgi-bin/write?BROKEN-v4`)).trim(), 'ok');
   assert.equal((await httpGet(ns, `${URL_}/cgi-bin/disk`)).trim(), 'BROKEN-v4');
-  await assert.rejects(vm.rollbackDisk('drive0'), (e: unknown) => e instanceof VmError && e.code === 'EVM_RUNNING');
+  await assert.rejects(vm.rollbackDisk('drive0'), (e: unknown) => e instanceof VmError && e.code === 'EVM_NOT_STOPPED');
   assert.equal((await vm.stop({ timeoutMs: 60_000 })).step, 'powerdown');
   assert.equal(await headOf(disk, dir), 'UPGRADED-v3', 'the committed upgrade is in disk.qcow2');
   const rb = await vm.rollbackDisk('drive0');

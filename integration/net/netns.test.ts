@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { netns, ValidationError } from '@vmhost/net';
-import { freshNetns, ipJson, sh, uniqueName } from '../helpers/ns.js';
+import { freshNetns, ipJson, reserveNetns, sh } from '../helpers/ns.js';
 
-test('netns.add creates a namespace that ip netns sees, with only lo, and delete removes it', async () => {
-  const name = uniqueName('ns');
+test('netns.add creates a namespace that ip netns sees, with only lo, and delete removes it', async (t) => {
+  const name = await reserveNetns(t, 'ns');
   await netns.add(name);
   try {
     assert.ok((await netns.list()).includes(name));

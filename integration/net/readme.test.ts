@@ -1,11 +1,11 @@
 // Runs every ```ts block of packages/net/README.md, each in its own fresh namespace (the name
-// 'lab' in the block is replaced by a unique `vmht-` name), and checks it exits 0.
+// 'lab' and 'lab-peer' in the block are replaced by names reserved for this test), and checks it exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { removeNetns, uniqueName } from '../helpers/ns.js';
+import { reserveNetns } from '../helpers/ns.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const readme = readFileSync(join(root, 'packages/net/README.md'), 'utf8');
@@ -17,16 +17,14 @@ test('the README has runnable examples', () => {
 
 blocks.forEach((code, i) => {
   test(`README example ${i + 1} runs`, async (t) => {
-    const ns = uniqueName(`readme${i}`);
-    t.after(async () => {
-      await removeNetns(ns);
-      await removeNetns(`${ns}-peer`);
-    });
+    // The example creates (and deletes) these itself; the reservations keep sweeps away meanwhile.
+    const ns = await reserveNetns(t, `readme${i}`);
+    const peer = await reserveNetns(t, `readme${i}-peer`);
     // A directory inside the repo, so that '@vmhost/net' resolves through node_modules.
     const dir = mkdtempSync(join(root, 'integration/net/.readme-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, `example${i + 1}.ts`);
-    writeFileSync(file, code.replace(/'lab'/g, `'${ns}'`).replace(/'lab-peer'/g, `'${ns}-peer'`));
+    writeFileSync(file, code.replace(/'lab'/g, `'${ns}'`).replace(/'lab-peer'/g, `'${peer}'`));
     const child = await import('node:child_process').then(({ spawn }) =>
       spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'pipe'] }),
     );

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ValidationError, VmhostError } from '@vmhost/net';
-import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli-lib.js';
+import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli/index.js';
+import { HostApplyError, HostPreconditionError, HostSpecError } from '../../packages/host/src/errors.js';
 import type { HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
 
 const HOST: ResolvedHost = {
@@ -124,27 +125,6 @@ async function withEnv<T>(env: Record<string, string | undefined>, fn: () => Pro
   }
 }
 
-class FakeSpecError extends ValidationError {
-  readonly problems: Array<{ path: string; value: unknown; message: string }>;
-  constructor(problems: Array<{ path: string; value: unknown; message: string }>) {
-    super(problems[0]!.path, problems[0]!.value, problems[0]!.message);
-    this.name = 'HostSpecError';
-    this.problems = problems;
-  }
-}
-
-class FakeApplyError extends VmhostError {
-  constructor(
-    readonly step: Step,
-    cause: unknown,
-    readonly undone: Step[],
-    readonly undoErrors: Array<{ step: Step; error: unknown }>,
-  ) {
-    super(undoErrors.length ? 'EHOST_UNDO' : 'EHOST_STEP', `step "${step.description}" failed`, { cause });
-    this.name = 'HostApplyError';
-  }
-}
-
 /** An error as @vmhost/net's NetlinkError makes them: `code` is the errno name, extack separate. */
 function netlinkError(): Error {
   return Object.assign(new VmhostError('EEXIST', 'links.add br0: EEXIST (File exists)'), { extack: 'Device name already in use' });
@@ -164,7 +144,7 @@ function failingApply(undoErrors: boolean): CliDeps['apply'] {
     options?.onProgress?.({ type: 'step-failed', step: failing, index: 2, total, error: cause });
     const undone = [STEPS[1]!, STEPS[0]!];
     const errs = undoErrors ? [{ step: STEPS[0]!, error: Object.assign(new Error('links.del br0: EBUSY (Device or resource busy)'), { code: 'EBUSY' }) }] : [];
-    throw new FakeApplyError(failing, cause, undoErrors ? [STEPS[1]!] : undone, errs);
+    throw new HostApplyError(failing, cause, undoErrors ? [STEPS[1]!] : undone, errs);
   };
 }
 
@@ -271,6 +251,17 @@ test('apply failure --json: { error: { name, message, step, undone, undoErrors }
   assert.deepEqual(error.undone, [STEPS[1]]);
   assert.equal((error.undoErrors as unknown[]).length, 1);
   assert.equal(error.halfApplied, true);
+});
+
+test('errors are recognised by class, not by name: a look-alike of HostApplyError or HostSpecError is a plain error (exit 1)', async () => {
+  const lookAlike = Object.assign(new Error('something else'), { name: 'HostApplyError', step: STEPS[0], undone: [], undoErrors: [] });
+  const r = await run(['apply', 'host.yaml'], { apply: async () => Promise.reject(lookAlike) });
+  assert.equal(r.code, 1);
+  assert.equal(r.err, 'vmhost: apply: something else');
+  const specLike = Object.assign(new Error('not a spec error'), { name: 'HostSpecError', problems: [{ path: 'x', message: 'y' }] });
+  const s = await run(['plan', 'host.yaml'], { loadHostFile: async () => Promise.reject(specLike) });
+  assert.equal(s.code, 1);
+  assert.equal(s.err, 'vmhost: plan: not a spec error');
 });
 
 test('down prints progress like apply', async () => {
@@ -428,7 +419,7 @@ test('an invalid host file prints FILE: path: message per problem and exits 3', 
     { path: 'bridge.ipv4', value: '192.168.0.1', message: 'expected an address with a prefix length' },
     { path: 'vms[1].name', value: 'Web_1', message: 'expected 1-11 characters of [a-z0-9-]' },
   ];
-  const r = await run(['apply', 'bad.yaml'], { loadHostFile: async () => Promise.reject(new FakeSpecError(problems)) });
+  const r = await run(['apply', 'bad.yaml'], { loadHostFile: async () => Promise.reject(new HostSpecError(problems, 'bad.yaml')) });
   assert.equal(r.code, 3);
   const lines = r.err.split('\n');
   assert.equal(lines[0], 'bad.yaml: bridge.ipv4: expected an address with a prefix length');
@@ -436,7 +427,7 @@ test('an invalid host file prints FILE: path: message per problem and exits 3', 
   assert.match(r.err, /not a valid host file \(2 problems\)/);
   assert.ok(!r.calls.some((c) => c.fn === 'apply'));
 
-  const json = await run(['plan', 'bad.yaml', '--json'], { loadHostFile: async () => Promise.reject(new FakeSpecError(problems)) });
+  const json = await run(['plan', 'bad.yaml', '--json'], { loadHostFile: async () => Promise.reject(new HostSpecError(problems, 'bad.yaml')) });
   assert.equal(json.code, 3);
   const { error } = JSON.parse(json.out) as { error: { name: string; message: string; field: string; problems: unknown[] } };
   assert.equal(error.name, 'HostSpecError');
@@ -469,7 +460,7 @@ test('other errors: one line, exit 1; stack only with --debug or VMHOST_DEBUG=1'
 
 test('other errors with --json: { error: { name, message, field? } } on stdout', async () => {
   const r = await run(['status', 'h.yaml', '--json'], {
-    status: async () => Promise.reject(Object.assign(new ValidationError('uplink', 'eth9', 'no such interface'), { name: 'HostPreconditionError' })),
+    status: async () => Promise.reject(new HostPreconditionError('uplink', 'eth9', 'no such interface')),
   });
   assert.equal(r.code, 1);
   const { error } = JSON.parse(r.out) as { error: Record<string, unknown> };

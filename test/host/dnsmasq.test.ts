@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ValidationError } from '@vmhost/net';
-import { dnsmasqStatus, parseLeases, readLeases, renderDnsmasqConfig, startDnsmasq, type DnsmasqOptions } from '../../packages/host/src/dnsmasq.js';
+import { dnsmasqStatus, parseLeases, readLeases, renderDnsmasqConfig, startDnsmasq, type DnsmasqOptions } from '../../packages/host/src/services/dnsmasq.js';
 
 const base: DnsmasqOptions = {
   dir: '/run/vmhost/lab/dnsmasq',

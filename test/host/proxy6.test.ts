@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { ValidationError } from '@vmhost/net';
-import { TcpProxy, normalizeProxyOptions, type ProxyOptions } from '../../packages/host/src/proxy6.js';
+import { TcpProxy, normalizeProxyOptions, type ProxyOptions } from '../../packages/host/src/services/proxy6.js';
 
 /** A target server on 127.0.0.1 with its own connection handler; closed after the test. */
 async function target(t: TestContext, onConn: (s: Socket) => void): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SystemError, ValidationError } from '@vmhost/net';
 import { stableMac } from '@vmhost/kvm';
-import { HostSpecError, loadHostFile, parseHostFile, resolveHost } from '../../packages/host/src/spec.js';
+import { HostSpecError } from '../../packages/host/src/errors.js';
+import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
+import { resolveHost } from '../../packages/host/src/spec/resolve.js';
 import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
 import { seedDir, seedHost, seedHostFile, seedJsonPath, seedYamlPath } from './fixtures/seed.js';
 

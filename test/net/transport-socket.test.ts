@@ -265,7 +265,7 @@ test('a dump interrupted on every attempt fails with NetlinkDumpInterruptedError
     const r = k.requests[i]!;
     k.reply(part(r.seq, i, NLM_F_MULTI | NLM_F_DUMP_INTR), done(r.seq, NLM_F_MULTI | NLM_F_DUMP_INTR));
   }
-  await assert.rejects(p, (e) => e instanceof NetlinkDumpInterruptedError && e.code === 'EDUMPINTR' && e.attempts === 3 && e.op === 'links.list');
+  await assert.rejects(p, (e) => e instanceof NetlinkDumpInterruptedError && e.code === 'ENETLINK_DUMP_INTR' && e.attempts === 3 && e.op === 'links.list');
   await tick();
   assert.equal(k.requests.length, 3, 'no fourth attempt');
   s.close();
@@ -329,7 +329,7 @@ test('timeout rejects the one request; its late answer is dropped and counted', 
   const other = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
   await tick();
   const [r1, r2] = k.requests;
-  await assert.rejects(slow, (e) => e instanceof NetlinkTimeoutError && e.code === 'ETIMEDOUT' && e.op === 'slow');
+  await assert.rejects(slow, (e) => e instanceof NetlinkTimeoutError && e.code === 'ENETLINK_TIMEOUT' && e.op === 'slow');
   k.reply(ack(r1!.seq), ack(r2!.seq));
   assert.deepEqual(await other, []);
   assert.equal(s.stats.lateReplies, 1);

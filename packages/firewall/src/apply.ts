@@ -77,12 +77,12 @@ function serialize<T>(ref: NetnsRef | undefined, fn: () => Promise<T>): Promise<
 
 async function readState(start: Starter, family: Family): Promise<SavedState> {
   const r = await start(programs(family).save, []).end('');
-  if (r.code !== 0) throw new FirewallError('ESAVE', { family, stage: 'save', exitCode: r.code, stderr: r.stderr });
+  if (r.code !== 0) throw new FirewallError('EFW_SAVE', { family, stage: 'save', exitCode: r.code, stderr: r.stderr });
   return parseSave(r.stdout);
 }
 
 function checkRun(r: RunOutput, family: Family, stage: FirewallStage, batch: string): void {
-  if (r.code !== 0) throw new FirewallError('ERESTORE', { family, stage, exitCode: r.code, stderr: r.signal ? `killed by ${r.signal}${r.stderr ? `: ${r.stderr}` : ''}` : r.stderr, batch });
+  if (r.code !== 0) throw new FirewallError('EFW_RESTORE', { family, stage, exitCode: r.code, stderr: r.signal ? `killed by ${r.signal}${r.stderr ? `: ${r.stderr}` : ''}` : r.stderr, batch });
 }
 
 async function restore(start: Starter, family: Family, stage: FirewallStage, args: string[], batch: string): Promise<void> {
@@ -231,7 +231,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, whil
         } catch (rbErr) {
           const e = err as FirewallError;
           throw new FirewallError(
-            'EROLLBACK',
+            'EFW_ROLLBACK',
             { family: e.family ?? f, stage: 'rollback', exitCode: e.exitCode ?? null, stderr: e.stderr ?? String(err), rollbackError: rbErr },
             { cause: err },
           );
@@ -248,7 +248,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, whil
  * them change. Re-applying the same model runs nothing but iptables-save (`changed: false`); a
  * changed model rewrites only the chains whose rules differ.
  * @throws {ValidationError} before anything is touched, for a bad model.
- * @throws {FirewallError} `ERESTORE` when a batch is refused (nothing stays applied), `EROLLBACK`
+ * @throws {FirewallError} `EFW_RESTORE` when a batch is refused (nothing stays applied), `EFW_ROLLBACK`
  *   if putting the previous state back failed as well.
  */
 export async function apply(model: FirewallModel, options: ApplyOptions = {}): Promise<ApplyResult> {
@@ -300,14 +300,14 @@ export async function removeGroup(owner: string, group: string, options: ApplyOp
 
 /**
  * Reads the current rules of both families as iptables-save prints them (for inspection and tests).
- * @throws {FirewallError} `ESAVE`.
+ * @throws {FirewallError} `EFW_SAVE`.
  */
 export async function save(options: ExecOptions = {}): Promise<{ ipv4: string; ipv6: string }> {
   const start = starterFor(options);
   const out = await Promise.all(
     FAMILIES.map(async (f) => {
       const r = await start(programs(f).save, []).end('');
-      if (r.code !== 0) throw new FirewallError('ESAVE', { family: f, stage: 'save', exitCode: r.code, stderr: r.stderr });
+      if (r.code !== 0) throw new FirewallError('EFW_SAVE', { family: f, stage: 'save', exitCode: r.code, stderr: r.stderr });
       return r.stdout;
     }),
   );

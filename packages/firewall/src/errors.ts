@@ -10,8 +10,8 @@ import type { Family } from './model.js';
 export type FirewallStage = 'save' | 'test' | 'commit' | 'drop' | 'rollback';
 
 /**
- * iptables-save or iptables-restore failed. Codes: `ESAVE` (reading the state), `ERESTORE` (a
- * batch was refused; nothing of this call stays applied), `EROLLBACK` (a batch failed and putting
+ * iptables-save or iptables-restore failed. Codes: `EFW_SAVE` (reading the state), `EFW_RESTORE` (a
+ * batch was refused; nothing of this call stays applied), `EFW_ROLLBACK` (a batch failed and putting
  * the previous state back failed too: the state is unknown, see `cause` and `rollbackError`).
  */
 export class FirewallError extends VmhostError {
@@ -25,10 +25,10 @@ export class FirewallError extends VmhostError {
   readonly stderr: string;
   /** The batch line iptables-restore complained about (from `line N:` in its message), if any. */
   readonly batchLine?: string;
-  /** For `EROLLBACK`: why the rollback failed. */
+  /** For `EFW_ROLLBACK`: why the rollback failed. */
   readonly rollbackError?: unknown;
   constructor(
-    code: 'ESAVE' | 'ERESTORE' | 'EROLLBACK',
+    code: 'EFW_SAVE' | 'EFW_RESTORE' | 'EFW_ROLLBACK',
     info: { family: Family; stage: FirewallStage; exitCode: number | null; stderr: string; batch?: string; rollbackError?: unknown },
     options?: { cause?: unknown },
   ) {
@@ -37,7 +37,7 @@ export class FirewallError extends VmhostError {
     const prog = info.stage === 'save' ? `ip${info.family === 6 ? '6' : ''}tables-save` : `ip${info.family === 6 ? '6' : ''}tables-restore`;
     let msg = `${prog} (${info.stage}) failed with status ${String(info.exitCode)}: ${info.stderr.trim()}`;
     if (batchLine !== undefined) msg += ` [batch line: ${batchLine}]`;
-    if (code === 'EROLLBACK') msg += `; rolling back failed too: ${String((info.rollbackError as Error)?.message ?? info.rollbackError)}`;
+    if (code === 'EFW_ROLLBACK') msg += `; rolling back failed too: ${String((info.rollbackError as Error)?.message ?? info.rollbackError)}`;
     super(code, msg, options);
     this.family = info.family;
     this.stage = info.stage;

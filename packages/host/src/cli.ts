@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 /**
  * The `vmhost` command (bin of @vmhost/host). Everything but wiring to the process lives in
- * `cli-lib.ts`; this file runs {@link main} only when executed directly, so importing it is
+ * `cli/`; this file runs {@link main} only when executed directly, so importing it is
  * harmless. Run `vmhost --help` for the commands.
  * @module
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { main } from './cli-lib.js';
+import { main } from './cli/index.js';
 
-export { main, defaultDeps, type CliDeps, type CliIO } from './cli-lib.js';
+export { main, defaultDeps, type CliDeps, type CliIO } from './cli/index.js';
 
 /** Whether this module is the script node was started with (also through the npm bin symlink). */
 function executedDirectly(): boolean {

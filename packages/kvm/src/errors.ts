@@ -102,7 +102,7 @@ export class VmAlreadyRunningError extends VmError {
   /** pid of the running QEMU. */
   readonly pid: number;
   constructor(name: string, pid: number) {
-    super('EVM_RUNNING', `VM '${name}' is already running (pid ${pid})`);
+    super('EVM_ALREADY_RUNNING', `VM '${name}' is already running (pid ${pid})`);
     this.pid = pid;
   }
 }

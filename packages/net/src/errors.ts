@@ -5,7 +5,10 @@
 
 /** Base class of vmhost's errors. */
 export class VmhostError extends Error {
-  /** Machine-readable error code, e.g. `'EINVAL_INPUT'` or `'EEXIST'`. */
+  /**
+   * Machine-readable error code: an errno name (`'EEXIST'`) when the system refused, else vmhost's
+   * own `E<AREA>_<WHAT>` (`'ENETLINK_TIMEOUT'`); `'EVALIDATION'` for bad input. See docs/errors.md.
+   */
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -23,8 +26,9 @@ export class ValidationError extends VmhostError {
   readonly field: string;
   /** The rejected value, as given. */
   readonly value: unknown;
-  constructor(field: string, value: unknown, reason: string) {
-    super('EVALIDATION', `invalid ${field}: ${formatValue(value)}: ${reason}`);
+  /** @param code `EVALIDATION`, or a subclass's own code (such as `EHOST_PRECONDITION`). */
+  constructor(field: string, value: unknown, reason: string, code = 'EVALIDATION') {
+    super(code, `invalid ${field}: ${formatValue(value)}: ${reason}`);
     this.field = field;
     this.value = value;
   }

@@ -7,7 +7,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { netns, ValidationError } from '@vmhost/net';
+import { netns, terminate, ValidationError } from '@vmhost/net';
 import { QmpAbortedError, QmpError, VmAlreadyRunningError, VmError, VmStartError } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { detectAccel, type AccelChoice } from './accel.js';
@@ -309,14 +309,8 @@ export class Vm {
         await qmp.execute('quit', {}, { timeoutMs: stepMs }).catch(() => undefined);
         if (await this.#waitExit(stepMs)) return result('quit');
       }
-      for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-        try {
-          process.kill(this.#pid!, sig);
-        } catch {
-          /* already gone */
-        }
-        if (await this.#waitExit(stepMs)) return result(sig === 'SIGTERM' ? 'sigterm' : 'sigkill');
-      }
+      const ended = await terminate(this.#pid!, { ladder: [{ signal: 'SIGTERM', waitMs: stepMs }, { signal: 'SIGKILL', waitMs: stepMs }] });
+      if (ended.gone && (await this.#waitExit(stepMs))) return result(ended.signal === 'SIGKILL' ? 'sigkill' : 'sigterm');
       throw new VmError('EVM_STOP', `VM '${this.name}' (pid ${this.#pid}) survived SIGKILL`);
     } finally {
       if (this.#exit !== undefined || !this.running) {
@@ -371,11 +365,11 @@ export class Vm {
   /**
    * Rollback of a stopped VM's drive: deletes the top overlay (every change since the snapshot)
    * and makes its backing image the drive's file again, for the next start.
-   * @throws {VmError} `EVM_RUNNING` while QEMU runs.
+   * @throws {VmError} `EVM_NOT_STOPPED` while QEMU runs.
    */
   async rollbackDisk(driveId: string, options: QemuImgOptions = {}): Promise<{ restored: string; removed: string }> {
     const d = this.#drive(driveId);
-    if (this.running) throw new VmError('EVM_RUNNING', `VM '${this.name}': stop it before rolling back ${driveId}`);
+    if (this.running) throw new VmError('EVM_NOT_STOPPED', `VM '${this.name}': stop it before rolling back ${driveId}`);
     const overlay = d.file;
     const [info] = await imageInfo(overlay, options);
     const backing = info?.['full-backing-filename'] ?? info?.['backing-filename'];

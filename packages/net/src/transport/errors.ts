@@ -131,14 +131,14 @@ export class NetlinkError extends VmhostError {
 
 /**
  * A dump kept being interrupted (NLM_F_DUMP_INTR: the table changed while it was read) and was
- * retried as often as allowed. `code` is `'EDUMPINTR'`; `errno` is EINTR.
+ * retried as often as allowed. `code` is `'ENETLINK_DUMP_INTR'`; `errno` is EINTR.
  */
 export class NetlinkDumpInterruptedError extends NetlinkError {
   /** How many times the dump was tried. */
   readonly attempts: number;
   constructor(op: string, attempts: number) {
     super(osConstants.errno.EINTR, op, { message: `dump interrupted ${attempts} times (NLM_F_DUMP_INTR); the table kept changing` });
-    Object.defineProperty(this, 'code', { value: 'EDUMPINTR', enumerable: true });
+    Object.defineProperty(this, 'code', { value: 'ENETLINK_DUMP_INTR', enumerable: true });
     this.attempts = attempts;
   }
 }
@@ -163,14 +163,14 @@ export class NetlinkClosedError extends VmhostError {
   }
 }
 
-/** A request ran out of its `timeoutMs`. `code` is `'ETIMEDOUT'`. */
+/** A request ran out of its `timeoutMs`. `code` is `'ENETLINK_TIMEOUT'` (vmhost's own, not the errno ETIMEDOUT). */
 export class NetlinkTimeoutError extends VmhostError {
   /** The request that timed out. */
   readonly op: string;
   /** The limit that passed. */
   readonly timeoutMs: number;
   constructor(op: string, timeoutMs: number) {
-    super('ETIMEDOUT', `${op}: no answer from the kernel within ${timeoutMs} ms`);
+    super('ENETLINK_TIMEOUT', `${op}: no answer from the kernel within ${timeoutMs} ms`);
     this.op = op;
     this.timeoutMs = timeoutMs;
   }

@@ -1,0 +1,22 @@
+/**
+ * Every command of `vmhost`, by name, in the order of the help.
+ * @module
+ */
+import type { Command } from '../command.js';
+import { applyCommand } from './apply.js';
+import { demoCommand } from './demo.js';
+import { downCommand } from './down.js';
+import { planCommand } from './plan.js';
+import { statusCommand } from './status.js';
+import { vmConsoleCommand } from './vm-console.js';
+import { vmSnapshotCommand } from './vm-snapshot.js';
+import { vmStartCommand } from './vm-start.js';
+import { vmStopCommand } from './vm-stop.js';
+
+/** The commands by name (`plan`, `vm stop`, ...). */
+export const COMMANDS: Readonly<Record<string, Command>> = Object.fromEntries(
+  [planCommand, applyCommand, downCommand, statusCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, demoCommand].map((c) => [c.name, c]),
+);
+
+/** The words after `vmhost vm`. */
+export const VM_SUBCOMMANDS = ['start', 'stop', 'console', 'snapshot'];

@@ -1,0 +1,45 @@
+/**
+ * `vmhost plan <file>`: the steps apply would carry out.
+ * @module
+ */
+import type { StepAction } from '../../types.js';
+import type { HostCommand } from '../command.js';
+import { EXIT } from '../deps.js';
+import { actionColour, actionSymbol, plural } from '../format.js';
+
+/** `vmhost plan`. */
+export const planCommand: HostCommand = {
+  name: 'plan',
+  usage: 'plan [options] <file>',
+  summary: 'Show the steps apply would carry out',
+  options: { 'detailed-exitcode': { type: 'boolean' } },
+  args: ['file'],
+  hostOptions: true,
+  file: 'arg',
+  help: `Compares the host with the host file and prints the steps apply would carry out:
+  + create   ~ update/set   - delete   > start   < stop   * restart
+Prints "No changes." when the host already matches. Changes nothing.
+
+Options:
+  --detailed-exitcode   Exit 0 when there are no changes, 2 when changes are pending, 1 on error
+
+Examples:
+  vmhost plan host.yaml
+  vmhost plan host.yaml --detailed-exitcode || echo "host differs from host.yaml"
+  vmhost --netns lab plan host.yaml --json`,
+  async run(ctx, host, file, { values }) {
+    const p = await ctx.deps.plan(host, { ...ctx.options });
+    const pending = p.steps.length > 0;
+    if (ctx.json) ctx.io.out(JSON.stringify(p, null, 2));
+    else if (!pending) ctx.io.out(`No changes. Host "${host.name}" matches ${file}.`);
+    else {
+      for (const s of p.steps) ctx.io.out(`${ctx.paint(actionSymbol(s.action), actionColour(s.action))} ${s.description}`);
+      const counts = new Map<StepAction, number>();
+      for (const s of p.steps) counts.set(s.action, (counts.get(s.action) ?? 0) + 1);
+      const parts = [...counts].map(([a, n]) => `${n} ${a}`);
+      ctx.io.out('');
+      ctx.io.out(`Plan: ${plural(p.steps.length, 'step')} (${parts.join(', ')}). Run 'vmhost apply ${file}' to carry them out.`);
+    }
+    return values['detailed-exitcode'] === true && pending ? EXIT.changes : EXIT.ok;
+  },
+};

@@ -1,0 +1,68 @@
+/**
+ * What the `vmhost` command line works with: where it writes ({@link CliIO}), the engine
+ * functions it calls ({@link CliDeps}; tests pass fakes, {@link defaultDeps} loads the real ones
+ * lazily) and its exit codes ({@link EXIT}).
+ * @module
+ */
+import type { HostOptions, HostStatus, Plan, Report, ResolvedHost } from '../types.js';
+
+/** Where the CLI writes. Each call prints one line (the entry point adds the newline). */
+export interface CliIO {
+  /** A line of normal output (stdout). */
+  out(s: string): void;
+  /** A line of diagnostics: progress, errors, usage (stderr). */
+  err(s: string): void;
+  /** Whether the output is a terminal: allows colours (unless `NO_COLOR` is set). */
+  isTTY?: boolean;
+}
+
+/** The engine functions the CLI calls; {@link defaultDeps} loads the real ones. */
+export interface CliDeps {
+  /** Reads and validates a host file; throws `HostSpecError` (with `.problems`) when it is invalid. */
+  loadHostFile(path: string): Promise<ResolvedHost>;
+  /** The steps `apply` would carry out. */
+  plan(host: ResolvedHost, options?: HostOptions): Promise<Plan>;
+  /** Makes the host match the spec; throws `HostApplyError` after undoing what it did. */
+  apply(host: ResolvedHost, options?: HostOptions): Promise<Report>;
+  /** Tears down what apply made. */
+  down(host: ResolvedHost, options?: HostOptions): Promise<Report>;
+  /** What is there now. */
+  status(host: ResolvedHost, options?: HostOptions): Promise<HostStatus>;
+  /** Starts one VM. */
+  startVm(host: ResolvedHost, name: string, options?: HostOptions): Promise<void>;
+  /** Stops one VM; `step` is the rung of the shutdown ladder that ended it. */
+  stopVm(host: ResolvedHost, name: string, options?: HostOptions & { timeoutMs?: number }): Promise<{ step: string; ms: number }>;
+  /** Freezes a VM's disk and continues on a new overlay. */
+  snapshotVm(host: ResolvedHost, name: string, options?: HostOptions & { overlay?: string }): Promise<{ frozen: string; overlay: string }>;
+  /** The VM's serial console log file (the real one is synchronous; the lazy loader is not). */
+  consoleFile(host: ResolvedHost, name: string, options?: HostOptions): string | Promise<string>;
+  /** The self-contained demo; true when every check passed. */
+  runDemo(options?: { keep?: boolean; json?: boolean; out?: (line: string) => void }): Promise<boolean>;
+}
+
+/** The real engine, loaded on first use (so `--help` and usage errors never load it). */
+export const defaultDeps: CliDeps = {
+  loadHostFile: async (path) => (await import('../spec/parse.js')).loadHostFile(path),
+  plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
+  apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
+  down: async (host, options) => (await import('../engine/run.js')).down(host, options),
+  status: async (host, options) => (await import('../engine/status.js')).status(host, options),
+  startVm: async (host, name, options) => (await import('../engine/vm-ops.js')).startVm(host, name, options),
+  stopVm: async (host, name, options) => (await import('../engine/vm-ops.js')).stopVm(host, name, options),
+  snapshotVm: async (host, name, options) => (await import('../engine/vm-ops.js')).snapshotVm(host, name, options),
+  consoleFile: async (host, name, options) => (await import('../engine/vm-ops.js')).consoleFile(host, name, options),
+  runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
+};
+
+/** Exit codes of `vmhost`. */
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  /** Usage error; also `plan --detailed-exitcode` when changes are pending. */
+  usage: 2,
+  changes: 2,
+  /** The host file is invalid. */
+  spec: 3,
+  /** Apply/down failed and undoing failed too: the host may be half-applied. */
+  undoFailed: 4,
+} as const;

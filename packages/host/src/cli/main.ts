@@ -1,0 +1,86 @@
+/**
+ * `vmhost`'s {@link main}: parses the command line (args.ts), loads the host file, runs the
+ * command (one module each under commands/) and reports errors (report.ts). The entry point
+ * (`../cli.ts`) only wires it to the process. The engine is reached through {@link CliDeps}, so
+ * tests run the whole CLI against fakes; its errors are recognised with `instanceof` (errors.ts
+ * has no dependency on the engine).
+ *
+ * Exit codes: 0 success; 1 error; 2 usage error (and `plan --detailed-exitcode` with changes
+ * pending); 3 invalid host file; 4 apply/down failed and undoing failed too (host half-applied).
+ * @module
+ */
+import { resolve } from 'node:path';
+import { ValidationError } from '@vmhost/net';
+import type { HostOptions, ResolvedHost } from '../types.js';
+import { generalHelp, parseCommandLine, UsageError, version, type ParseResult } from './args.js';
+import type { CliCtx } from './command.js';
+import { COMMANDS } from './commands/index.js';
+import { defaultDeps, EXIT, type CliDeps, type CliIO } from './deps.js';
+import { painter } from './format.js';
+import { reportError, reportSpecError } from './report.js';
+
+/**
+ * Runs `vmhost` with `argv` (without node and the script) and returns the exit code.
+ * @param io Where output goes; each call is one line.
+ * @param deps The engine; tests pass fakes.
+ */
+export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDeps): Promise<number> {
+  if (argv.length === 0) {
+    for (const line of generalHelp().split('\n')) io.err(line);
+    return EXIT.usage;
+  }
+  let result: ParseResult;
+  try {
+    result = parseCommandLine(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`vmhost: ${e.message}`);
+    const c = e.command ? (COMMANDS[e.command] ?? null) : null;
+    if (c) io.err(`Usage: vmhost ${c.usage}`);
+    else if (e.command === 'vm') io.err('Usage: vmhost vm <start|stop|console|snapshot> [options] <name>');
+    else io.err('Usage: vmhost [global options] <command> [options] [args]');
+    io.err(`Run 'vmhost ${e.command ? `${e.command} ` : ''}--help' for more.`);
+    return EXIT.usage;
+  }
+  if (result.kind === 'help') {
+    for (const line of result.text.split('\n')) io.out(line);
+    return EXIT.ok;
+  }
+  if (result.kind === 'version') {
+    io.out(`vmhost ${version()}`);
+    return EXIT.ok;
+  }
+  const { command, values, args } = result.parsed;
+  const options: HostOptions = {};
+  const netns = values.netns;
+  if (typeof netns === 'string') options.netns = netns.startsWith('/') ? { path: netns } : netns;
+  const stateDir = values['state-dir'];
+  if (typeof stateDir === 'string') options.stateDir = resolve(stateDir);
+  const ctx: CliCtx = {
+    io,
+    deps,
+    json: values.json === true,
+    debug: values.debug === true || process.env.VMHOST_DEBUG === '1',
+    paint: painter(io.isTTY === true && !process.env.NO_COLOR),
+    options,
+  };
+
+  let file: string | undefined;
+  try {
+    if (command.file === 'none') return await command.run(ctx, { values, args });
+    file = command.file === 'arg' ? (args[0] ?? '') : typeof values.file === 'string' ? values.file : process.env.VMHOST_FILE || 'vmhost.yaml';
+    // the vm commands' only argument is the VM's name
+    const rest = command.file === 'arg' ? args.slice(1) : args;
+    let host: ResolvedHost;
+    try {
+      host = await deps.loadHostFile(file);
+    } catch (e) {
+      // HostSpecError, or another ValidationError of loading
+      if (e instanceof ValidationError) return reportSpecError(ctx, file, e);
+      throw e;
+    }
+    return await command.run(ctx, host, file, { values, args: rest });
+  } catch (e) {
+    return reportError(ctx, e, file, command.name);
+  }
+}

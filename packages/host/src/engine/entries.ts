@@ -1,0 +1,120 @@
+/**
+ * The entries of a host: what apply makes (or changes) and the state file records, one typed
+ * shape per kind, discriminated by `kind`. The JSON form is the state file's (version 1).
+ * @module
+ */
+import type { VmOptions } from '@vmhost/kvm';
+import type { FirewallModel } from '@vmhost/firewall';
+import type { DnsmasqOptions } from '../services/dnsmasq.js';
+import type { ProxyOptions } from '../services/proxy6.js';
+
+/** A sysctl set to `value`. */
+export interface SysctlEntry {
+  kind: 'sysctl';
+  /** `sysctl:<key>`. */
+  id: string;
+  data: { key: string; value: string };
+  /** The value before apply changed it (what `down` puts back). */
+  previous?: string;
+}
+
+/** The bridge (`bridge.name`), up. */
+export interface BridgeLinkData {
+  name: string;
+  kind: 'bridge';
+  mac: string | null;
+  stp: boolean;
+}
+
+/** The veth pair whose first end is enslaved to the bridge (both up; the first promiscuous). */
+export interface VethLinkData {
+  name: string;
+  kind: 'veth';
+  peer: string;
+  mac: string | null;
+  master: string;
+  promisc: boolean;
+}
+
+/** A VM's TAP on the bridge, up. */
+export interface TapLinkData {
+  name: string;
+  kind: 'tap';
+  master: string;
+}
+
+/** A link; `data.kind` is the link kind. */
+export interface LinkEntry {
+  kind: 'link';
+  /** `link:<name>`. */
+  id: string;
+  data: BridgeLinkData | VethLinkData | TapLinkData;
+}
+
+/** An address (`cidr`) on `dev`. */
+export interface AddressEntry {
+  kind: 'address';
+  /** `address:<dev>:<cidr>`. */
+  id: string;
+  data: { dev: string; cidr: string };
+}
+
+/** A route to `to` (a prefix) through `dev`. */
+export interface RouteEntry {
+  kind: 'route';
+  /** `route:<to>`. */
+  id: string;
+  data: { to: string; dev: string };
+}
+
+/** A proxy neighbour (proxy NDP) for `to` on `dev`. */
+export interface ProxyNeighborEntry {
+  kind: 'proxyNeighbor';
+  /** `proxyNeighbor:<dev>:<to>`. */
+  id: string;
+  data: { to: string; dev: string };
+}
+
+/** The host's firewall (its owner's chains). */
+export interface FirewallEntry {
+  kind: 'firewall';
+  id: 'firewall';
+  data: { model: FirewallModel };
+}
+
+/** dnsmasq on the bridge. */
+export interface DnsmasqEntry {
+  kind: 'dnsmasq';
+  id: 'dnsmasq';
+  data: { options: DnsmasqOptions };
+}
+
+/** A running VM. */
+export interface VmEntry {
+  kind: 'vm';
+  /** `vm:<name>`. */
+  id: string;
+  data: { name: string; options: VmOptions };
+}
+
+/** The IPv6 TCP proxy service (plan B). */
+export interface Proxy6Entry {
+  kind: 'proxy6';
+  id: 'proxy6';
+  data: { options: ProxyOptions & { dir: string } };
+}
+
+/** One thing apply made (or changed). */
+export type Entry = SysctlEntry | LinkEntry | AddressEntry | RouteEntry | ProxyNeighborEntry | FirewallEntry | DnsmasqEntry | VmEntry | Proxy6Entry;
+
+/** The kinds of entries. */
+export type EntryKind = Entry['kind'];
+
+/** Every kind, in the order of the union (for validating a state file). */
+export const ENTRY_KINDS: readonly EntryKind[] = ['sysctl', 'link', 'address', 'route', 'proxyNeighbor', 'firewall', 'dnsmasq', 'vm', 'proxy6'];
+
+/** An entry the host file wants, with one line for people (`bridge br0 (mac ..., stp off)`). */
+export interface Desired {
+  entry: Entry;
+  describe: string;
+}

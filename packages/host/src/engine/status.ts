@@ -1,0 +1,71 @@
+/**
+ * {@link status}: the live state of a host (links, VMs, forwards, IPv6, dnsmasq and its leases)
+ * and whether the state file says it is applied. Changes nothing.
+ * @module
+ */
+import { join } from 'node:path';
+import { dnsmasqStatus, readLeases } from '../services/dnsmasq.js';
+import { proxyServiceStatus } from '../services/proxy6.js';
+import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
+import { openCtx, type Ctx } from './context.js';
+import { vmDir } from './desired.js';
+import { vmState } from './kinds/vm.js';
+import { readState } from './state.js';
+
+type LinkInfo = HostStatus['bridge'];
+
+async function linkInfo(ctx: Ctx, name: string): Promise<LinkInfo> {
+  const l = await ctx.h.links.find(name);
+  if (!l) return { name, exists: false, up: false, addresses: [] };
+  const addrs = await ctx.h.addresses.list({ link: name });
+  return { name, exists: true, up: l.flags.up, addresses: addrs.filter((a) => !a.address.startsWith('fe80:')).map((a) => `${a.address}/${a.prefixLength}`) };
+}
+
+/** A service's status as `status` shows it. */
+const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; pid?: number } => (s.pid !== undefined ? { running: s.running, pid: s.pid } : { running: s.running });
+
+/** The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases. Changes nothing. */
+export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
+  const ctx = await openCtx(host, options);
+  try {
+    const state = readState(ctx.dir, host.name);
+    const out: HostStatus = {
+      name: host.name,
+      bridge: await linkInfo(ctx, host.bridge.name),
+      uplink: await linkInfo(ctx, host.uplink),
+      vms: [],
+      forwards: [],
+      leases: [],
+      applied: state.entries.length > 0,
+    };
+    if (typeof options.netns === 'string') out.netns = options.netns;
+    for (const vm of host.vms) {
+      const st = await vmState(vmDir(ctx.dir, vm.name));
+      const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };
+      if (st.status !== undefined) row.qmpStatus = st.status;
+      if (st.qmpBusy) row.qmpBusy = true;
+      if (st.pid !== undefined) row.pid = st.pid;
+      if (vm.ipv6 !== undefined) row.ipv6 = vm.ipv6;
+      out.vms.push(row);
+      for (const f of vm.forwards) out.forwards.push({ vm: vm.name, protocol: f.protocol, port: f.port, to: vm.ipv4, toPort: f.toPort });
+    }
+    if (host.ipv6) {
+      const neigh = (await ctx.h.neighbors.list({ family: 6, proxy: true })).map((n) => `${n.to} dev ${n.dev ?? '?'}`);
+      const routes = out.bridge.exists ? (await ctx.h.routes.list({ family: 6, dev: host.bridge.name })).filter((r) => r.dstLength === 128).map((r) => `${r.to} dev ${r.dev ?? '?'}`) : [];
+      out.ipv6 = { mode: host.ipv6.mode, prefix: host.ipv6.prefix.network, proxyNeighbors: neigh, routes };
+      if (host.ipv6.mode === 'proxy') out.ipv6.proxy = serviceRow(proxyServiceStatus(join(ctx.dir, 'proxy6')));
+    }
+    if (host.dhcp) {
+      const dir = join(ctx.dir, 'dnsmasq');
+      out.dnsmasq = serviceRow(dnsmasqStatus(dir));
+      try {
+        out.leases = readLeases(dir);
+      } catch {
+        out.leases = [];
+      }
+    }
+    return out;
+  } finally {
+    ctx.h.close();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Operations on one VM of an applied host: start, stop (through the shutdown ladder), a live
+ * snapshot of its first disk, and its console log file.
+ * @module
+ */
+import { join } from 'node:path';
+import { ValidationError } from '@vmhost/net';
+import { Vm } from '@vmhost/kvm';
+import { HostPreconditionError } from '../errors.js';
+import type { HostOptions, ResolvedHost } from '../types.js';
+import { desiredOptions, findVm, openCtx, vmRunDir } from './context.js';
+import { vmEntry } from './desired.js';
+import { vmKind } from './kinds/vm.js';
+
+/** The serial console log file of a VM of `host`. */
+export function consoleFile(host: ResolvedHost, name: string, options: HostOptions = {}): string {
+  findVm(host, name);
+  return join(vmRunDir(host, name, options), 'console.log');
+}
+
+/** Starts one VM of an applied host (its TAP must exist: apply first). No-op when it runs. */
+export async function startVm(host: ResolvedHost, name: string, options: HostOptions = {}): Promise<void> {
+  const vm = findVm(host, name);
+  const ctx = await openCtx(host, options);
+  try {
+    const entry = vmEntry(vm, desiredOptions(ctx));
+    if (!(await ctx.h.links.find(vm.tap))) throw new HostPreconditionError('name', name, `TAP ${vm.tap} does not exist: apply the host first`);
+    if ((await vmKind.inspect(ctx, entry, entry)) === 'ok') return;
+    await vmKind.create(ctx, entry);
+  } finally {
+    ctx.h.close();
+  }
+}
+
+/** Stops one VM through the shutdown ladder; reports the rung that ended it. */
+export async function stopVm(host: ResolvedHost, name: string, options: HostOptions & { timeoutMs?: number } = {}): Promise<{ step: string; ms: number }> {
+  findVm(host, name);
+  let vm: Vm;
+  try {
+    vm = await Vm.attach(vmRunDir(host, name, options));
+  } catch {
+    return { step: 'not-running', ms: 0 };
+  }
+  const r = await vm.stop(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {});
+  return { step: r.step, ms: Math.round(r.durationMs) };
+}
+
+/** A live external snapshot of a running VM's first disk (`blockdev-snapshot-sync`). */
+export async function snapshotVm(host: ResolvedHost, name: string, options: HostOptions & { overlay?: string } = {}): Promise<{ frozen: string; overlay: string }> {
+  const v = findVm(host, name);
+  const disk = v.disks[0];
+  if (!disk) throw new ValidationError('name', name, 'the VM has no disk to snapshot');
+  const vm = await Vm.attach(vmRunDir(host, name, options));
+  try {
+    const overlay = options.overlay ?? `${disk.file}.${new Date().toISOString().replace(/[:.]/g, '-')}.qcow2`;
+    return await vm.snapshotDisk('drive0', overlay);
+  } finally {
+    await vm.detach().catch(() => undefined);
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Every error class of @vmhost/host, in one module without dependencies but @vmhost/net's base
+ * classes, so that the CLI (and users) can test them with `instanceof` without loading the engine.
+ * Their codes are listed in docs/errors.md.
+ *
+ * ```
+ * VmhostError (@vmhost/net)
+ * ├── ValidationError (@vmhost/net)       EVALIDATION
+ * │   ├── HostSpecError                   EVALIDATION: the host file is invalid (every problem)
+ * │   └── HostPreconditionError           EHOST_PRECONDITION: the host cannot be applied as described
+ * ├── HostNoConsoleError                 EHOST_NO_CONSOLE: a VM has not written a console log yet
+ * ├── HostApplyError                      EHOST_STEP / EHOST_UNDO: a step of apply or down failed
+ * ├── HostStateError                      EHOST_STATE: the state file is not vmhost's
+ * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
+ * └── ServiceError
+ *     ├── DnsmasqError                    EDNSMASQ_SPAWN / _EXIT / _TIMEOUT / _STOP
+ *     └── ProxyServiceError               EPROXY_SPAWN / _EXIT / _TIMEOUT / _STOP
+ * ```
+ * @module
+ */
+import { ValidationError, VmhostError } from '@vmhost/net';
+import type { Step } from './types.js';
+
+// ------------------------------------------------------------------------------- the host file
+
+/** One problem of a host file. */
+export interface HostSpecProblem {
+  /** Path of the bad field (`vms[1].forwards[0].port`, `dhcp.range[1]`); `''` for the file itself (syntax errors). */
+  path: string;
+  /** The rejected value as given (`undefined` for a missing field). */
+  value: unknown;
+  /** What is wrong, without the path and value. */
+  message: string;
+}
+
+const MAX_VALUE_TEXT = 80;
+
+/** A value for a message: JSON, cut at 80 characters. */
+export function formatValue(v: unknown): string {
+  let s: string;
+  try {
+    s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+  } catch {
+    s = String(v);
+  }
+  return s.length > MAX_VALUE_TEXT ? `${s.slice(0, MAX_VALUE_TEXT - 3)}...` : s;
+}
+
+/** `path: value: message` of one problem (or its message alone, for the file itself). */
+export function problemLine(p: HostSpecProblem): string {
+  if (p.path === '') return p.message;
+  return p.value === undefined ? `${p.path}: ${p.message}` : `${p.path}: ${formatValue(p.value)}: ${p.message}`;
+}
+
+/**
+ * A host file was rejected. `field`, `value` and the first line of the message are those of the
+ * first problem; {@link HostSpecError.problems} lists all of them, in document order (checks that
+ * compare fields, such as duplicate addresses, name the later field and point to the earlier one).
+ */
+export class HostSpecError extends ValidationError {
+  /** Every problem found (at least one). */
+  readonly problems: HostSpecProblem[];
+  /** The file (or other source) the host file came from, when known. */
+  readonly source: string | undefined;
+
+  /**
+   * @param problems At least one problem.
+   * @param source Where the host file came from (a path), for the message.
+   */
+  constructor(problems: readonly HostSpecProblem[], source?: string) {
+    if (problems.length === 0) throw new TypeError('HostSpecError needs at least one problem');
+    const first = problems[0]!;
+    super(first.path, first.value, first.message);
+    this.problems = problems.map((p) => ({ ...p }));
+    this.source = source;
+    const head = `invalid host file${source === undefined ? '' : ` ${source}`}`;
+    this.message =
+      problems.length === 1
+        ? `${head}: ${problemLine(first)}`
+        : `${head} (${problems.length} problems):\n${problems.map((p) => `  ${problemLine(p)}`).join('\n')}`;
+  }
+}
+
+/**
+ * The host cannot be applied (or a VM operation done) as described: a missing uplink, kernel file
+ * or TAP. Nothing was changed. `field` and `value` name what is missing.
+ */
+export class HostPreconditionError extends ValidationError {
+  constructor(field: string, value: unknown, reason: string) {
+    super(field, value, reason, 'EHOST_PRECONDITION');
+  }
+}
+
+/** A VM has no console log yet (it has not been started, or has not written to its console). */
+export class HostNoConsoleError extends VmhostError {
+  /** The console log file. */
+  readonly file: string;
+  constructor(vm: string, file: string) {
+    super('EHOST_NO_CONSOLE', `vm ${vm} has no console log yet (${file})`);
+    this.file = file;
+  }
+}
+
+// ------------------------------------------------------------------------------- the engine
+
+/**
+ * A step of `apply` (or `down`) failed. The steps before it were undone in reverse (`undone`);
+ * `undoErrors` lists undo steps that failed too (then the host may be half-applied: the state
+ * file still records what is left, and `down` removes it).
+ */
+export class HostApplyError extends VmhostError {
+  /** The step that failed. */
+  readonly step: Step;
+  /** Steps undone after the failure, in the order they were undone. */
+  readonly undone: Step[];
+  /** Undo steps that failed. */
+  readonly undoErrors: Array<{ step: Step; error: unknown }>;
+  constructor(step: Step, cause: unknown, undone: Step[], undoErrors: Array<{ step: Step; error: unknown }>) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(
+      undoErrors.length ? 'EHOST_UNDO' : 'EHOST_STEP',
+      `step "${step.description}" failed: ${why}` +
+        (undoErrors.length ? `; undoing ${undoErrors.length} step(s) failed too: ${undoErrors.map((u) => u.step.description).join(', ')}` : `; ${undone.length} earlier step(s) undone`),
+      { cause },
+    );
+    this.step = step;
+    this.undone = undone;
+    this.undoErrors = undoErrors;
+  }
+}
+
+/** The state file cannot be used: not a vmhost state file, or of an unknown version. */
+export class HostStateError extends VmhostError {
+  /** The state file. */
+  readonly file: string;
+  constructor(file: string, why: string, options?: { cause?: unknown }) {
+    super('EHOST_STATE', `${file}: ${why}`, options);
+    this.file = file;
+  }
+}
+
+/** Another vmhost process is applying or tearing down this host (its lock file names it). */
+export class HostBusyError extends VmhostError {
+  /** The lock file. */
+  readonly file: string;
+  /** The pid holding the lock, when known. */
+  readonly pid: number | undefined;
+  constructor(file: string, pid?: number) {
+    super('EHOST_BUSY', pid !== undefined ? `another vmhost (pid ${pid}) is changing this host (${file})` : `cannot lock ${file}`);
+    this.file = file;
+    this.pid = pid;
+  }
+}
+
+// ------------------------------------------------------------------------------- services
+
+/**
+ * A service failed to start (it exited early, or was not ready in time) or to stop. Each service
+ * has its own subclass ({@link DnsmasqError}, {@link ProxyServiceError}) and codes.
+ */
+export class ServiceError extends VmhostError {
+  /** The service's exit code, when it exited; null when killed by a signal or still running. */
+  readonly exitCode: number | null;
+  /** The signal that ended it, if any. */
+  readonly signal: NodeJS.Signals | null;
+  /** The end of what the service wrote to its output files (may be empty); appended to the message. */
+  readonly stderr: string;
+  constructor(code: string, message: string, details: { exitCode?: number | null; signal?: NodeJS.Signals | null; stderr?: string; cause?: unknown } = {}) {
+    const stderr = details.stderr ?? '';
+    super(code, stderr.trim() ? `${message}: ${stderr.trim()}` : message, details.cause !== undefined ? { cause: details.cause } : undefined);
+    this.exitCode = details.exitCode ?? null;
+    this.signal = details.signal ?? null;
+    this.stderr = stderr;
+  }
+}
+
+/**
+ * dnsmasq failed to start or stop. Codes: `EDNSMASQ_SPAWN` (could not be started),
+ * `EDNSMASQ_EXIT` (exited during startup; `exitCode`, `stderr` hold its output and log excerpt),
+ * `EDNSMASQ_TIMEOUT` (not ready in time), `EDNSMASQ_STOP` (survived SIGKILL).
+ */
+export class DnsmasqError extends ServiceError {}
+
+/** The IPv6 proxy service failed to start (`EPROXY_SPAWN`, `EPROXY_EXIT`, `EPROXY_TIMEOUT`) or to stop (`EPROXY_STOP`). */
+export class ProxyServiceError extends ServiceError {}

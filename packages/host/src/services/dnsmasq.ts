@@ -1,0 +1,333 @@
+/**
+ * dnsmasq as a supervised child process: DHCP (static leases by MAC plus a dynamic range) and DNS
+ * for the VMs, on the bridge only, optionally inside a network namespace.
+ *
+ * Everything dnsmasq needs lives in one directory: `dnsmasq.conf` (rendered by
+ * {@link renderDnsmasqConfig}; nothing under /etc is read), `dnsmasq.pid`, `dnsmasq.leases`,
+ * `dnsmasq.log` (its log-facility) and `dnsmasq.out` (its stdout/stderr: startup errors). dnsmasq
+ * runs in the foreground of its own session (`--keep-in-foreground`, spawned detached), so it
+ * outlives the process that started it; {@link startDnsmasq} is idempotent and
+ * {@link stopDnsmasq} signals it by pid after checking /proc/PID/cmdline.
+ * @module
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { isIP } from 'node:net';
+import { netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
+import { ipv4ToInt } from '../ip.js';
+import { DnsmasqError } from '../errors.js';
+import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
+import type { Lease } from '../types.js';
+
+/** What dnsmasq serves on the bridge. */
+export interface DnsmasqOptions {
+  /** Absolute; holds dnsmasq.conf, dnsmasq.pid, dnsmasq.leases, dnsmasq.log (created if missing). */
+  dir: string;
+  /** The bridge, e.g. `br0`. dnsmasq binds to it only. */
+  interface: string;
+  /** The bridge's IPv4 address: dnsmasq listens there; it is the DNS server and default router given to clients. */
+  address: string;
+  /** First and last address of the dynamic range (inside the subnet of `address`/`netmask`). */
+  range: readonly [string, string];
+  /** Dotted netmask of the bridge subnet, e.g. `255.255.255.0`. */
+  netmask: string;
+  /** dnsmasq lease time: `72h`, `30m`, `3600`, `infinite`. */
+  leaseTime: string;
+  /** Local DNS domain: `domain=` and `local=/domain/` (names of the domain are never forwarded). */
+  domain?: string;
+  /** Static leases by MAC; `name` is also the DNS name of the address. */
+  hosts: ReadonlyArray<{ mac: string; ipv4: string; name: string }>;
+  /**
+   * Upstream DNS servers (IP addresses) for names that are not local. Default none: dnsmasq reads
+   * no resolv.conf and answers only the local names (DHCP hosts); other queries are refused.
+   */
+  servers?: readonly string[];
+  /** Run dnsmasq inside this network namespace. Default: the caller's. */
+  netns?: NetnsRef;
+}
+
+/** The program run; found on PATH (dnsmasq-base installs /usr/sbin/dnsmasq). */
+const DNSMASQ = existsExecutable('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq';
+
+function existsExecutable(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The files of a dnsmasq directory. */
+function files(dir: string): { conf: string; pid: string; leases: string; log: string; out: string } {
+  return {
+    conf: join(dir, 'dnsmasq.conf'),
+    pid: join(dir, 'dnsmasq.pid'),
+    leases: join(dir, 'dnsmasq.leases'),
+    log: join(dir, 'dnsmasq.log'),
+    out: join(dir, 'dnsmasq.out'),
+  };
+}
+
+// ------------------------------------------------------------------------------- validation
+
+function validateIpv4(v: unknown, field: string): asserts v is string {
+  if (typeof v !== 'string' || isIP(v) !== 4) throw new ValidationError(field, v, 'expected an IPv4 address such as 192.168.0.1');
+}
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+
+/** A DNS name of one or more labels (letters, digits, '-'; no leading/trailing '-'), at most 253 bytes. */
+function validateDnsName(v: unknown, field: string, single: boolean): asserts v is string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 253) throw new ValidationError(field, v, 'expected a DNS name of 1-253 characters');
+  const labels = v.split('.');
+  if (single && labels.length !== 1) throw new ValidationError(field, v, 'expected a single DNS label (no dots)');
+  for (const l of labels) {
+    if (!LABEL.test(l)) throw new ValidationError(field, v, "expected labels of 1-63 letters, digits and '-', not starting or ending with '-'");
+  }
+}
+
+const LEASE_TIME = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
+
+/**
+ * Checks every option of {@link DnsmasqOptions} and returns them with normalised MACs.
+ * @throws {ValidationError} naming the field (`interface`, `range[1]`, `hosts[2].mac`, ...).
+ */
+export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
+  if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
+  if (typeof o.dir !== 'string' || !isAbsolute(o.dir) || /[\0\n\r,]/.test(o.dir)) {
+    throw new ValidationError('dir', o.dir, 'expected an absolute path without NUL, newline or comma');
+  }
+  validateIfName(o.interface, 'interface');
+  validateIpv4(o.address, 'address');
+  validateIpv4(o.netmask, 'netmask');
+  const mask = ipv4ToInt(o.netmask);
+  // contiguous ones from the left, not all-zero
+  if (mask === 0 || ((~mask >>> 0) & ((~mask >>> 0) + 1)) !== 0) throw new ValidationError('netmask', o.netmask, 'expected a contiguous netmask such as 255.255.255.0');
+  const net = (ipv4ToInt(o.address) & mask) >>> 0;
+  const inSubnet = (a: string): boolean => ((ipv4ToInt(a) & mask) >>> 0) === net;
+  const bcast = (net | (~mask >>> 0)) >>> 0;
+  const usable = (a: string): boolean => {
+    const n = ipv4ToInt(a);
+    return !(mask !== 0xffffffff && mask !== 0xfffffffe && (n === net || n === bcast));
+  };
+  if (!usable(o.address)) throw new ValidationError('address', o.address, `is the network or broadcast address of ${o.netmask}`);
+  if (!Array.isArray(o.range) || o.range.length !== 2) throw new ValidationError('range', o.range, 'expected [first, last]');
+  o.range.forEach((a, i) => {
+    validateIpv4(a, `range[${i}]`);
+    if (!inSubnet(a)) throw new ValidationError(`range[${i}]`, a, `outside the subnet of ${o.address}/${o.netmask}`);
+    if (!usable(a)) throw new ValidationError(`range[${i}]`, a, 'is the network or broadcast address');
+  });
+  if (ipv4ToInt(o.range[0]) > ipv4ToInt(o.range[1])) throw new ValidationError('range', o.range, 'the first address is after the last');
+  if (typeof o.leaseTime !== 'string' || !LEASE_TIME.test(o.leaseTime)) {
+    throw new ValidationError('leaseTime', o.leaseTime, "expected 'infinite' or a number with an optional unit s, m, h, d, w (e.g. '12h')");
+  }
+  if (o.domain !== undefined) validateDnsName(o.domain, 'domain', false);
+  if (o.servers !== undefined) {
+    if (!Array.isArray(o.servers)) throw new ValidationError('servers', o.servers, 'expected an array of IP addresses');
+    o.servers.forEach((s, i) => {
+      if (typeof s !== 'string' || isIP(s) === 0) throw new ValidationError(`servers[${i}]`, s, 'expected an IPv4 or IPv6 address');
+    });
+  }
+  if (!Array.isArray(o.hosts)) throw new ValidationError('hosts', o.hosts, 'expected an array');
+  const macs = new Map<string, number>();
+  const ips = new Map<string, number>();
+  const names = new Map<string, number>();
+  const hosts = o.hosts.map((h, i) => {
+    if (!h || typeof h !== 'object') throw new ValidationError(`hosts[${i}]`, h, 'expected { mac, ipv4, name }');
+    const mac = parseMac(h.mac, `hosts[${i}].mac`);
+    validateIpv4(h.ipv4, `hosts[${i}].ipv4`);
+    if (!inSubnet(h.ipv4)) throw new ValidationError(`hosts[${i}].ipv4`, h.ipv4, `outside the subnet of ${o.address}/${o.netmask}`);
+    if (!usable(h.ipv4)) throw new ValidationError(`hosts[${i}].ipv4`, h.ipv4, 'is the network or broadcast address');
+    if (h.ipv4 === o.address) throw new ValidationError(`hosts[${i}].ipv4`, h.ipv4, "is the bridge's own address");
+    validateDnsName(h.name, `hosts[${i}].name`, true);
+    for (const [key, seen, what] of [[mac, macs, 'mac'], [h.ipv4, ips, 'ipv4'], [h.name.toLowerCase(), names, 'name']] as const) {
+      const j = seen.get(key);
+      if (j !== undefined) throw new ValidationError(`hosts[${i}].${what}`, what === 'mac' ? h.mac : what === 'ipv4' ? h.ipv4 : h.name, `the same as hosts[${j}].${what}`);
+      seen.set(key, i);
+    }
+    return { mac, ipv4: h.ipv4, name: h.name };
+  });
+  if (o.netns !== undefined) netns.netnsPath(o.netns, 'netns');
+  return { ...o, hosts };
+}
+
+// -------------------------------------------------------------------------------- rendering
+
+/**
+ * Renders dnsmasq.conf for `o`: pure and deterministic (the same options give the same bytes;
+ * static hosts are written in the given order). Validates first.
+ *
+ * Choices: `bind-interfaces` + `interface=` + `except-interface=lo` (dnsmasq binds the bridge's
+ * address only and fails at startup when the bridge is missing), `no-resolv` + `no-hosts` (nothing
+ * from /etc; upstream servers only when `servers` is given), `dhcp-authoritative`, the router and
+ * DNS options pointing at `address`, a `host-record` per static host (its name resolves before it
+ * has a lease), and dnsmasq's default privilege drop to `nobody` (it opens its pid, lease and log
+ * files as root first; see docs/host-dnsmasq-and-proxy.md).
+ * @throws {ValidationError} for bad options.
+ */
+export function renderDnsmasqConfig(o: DnsmasqOptions): string {
+  const v = validateDnsmasqOptions(o);
+  const f = files(v.dir);
+  const lines: string[] = [
+    '# Generated by @vmhost/host; rewritten on every start. Do not edit.',
+    `interface=${v.interface}`,
+    'except-interface=lo',
+    'bind-interfaces',
+    `listen-address=${v.address}`,
+    'no-resolv',
+    'no-hosts',
+    'domain-needed',
+    'bogus-priv',
+  ];
+  for (const s of v.servers ?? []) lines.push(`server=${s}`);
+  if (v.domain !== undefined) lines.push(`domain=${v.domain}`, `local=/${v.domain}/`);
+  lines.push(
+    `dhcp-range=${v.range[0]},${v.range[1]},${v.netmask},${v.leaseTime}`,
+    'dhcp-authoritative',
+    `dhcp-option=option:router,${v.address}`,
+    `dhcp-option=option:dns-server,${v.address}`,
+  );
+  if (v.domain !== undefined) lines.push(`dhcp-option=option:domain-name,${v.domain}`);
+  for (const h of v.hosts) lines.push(`dhcp-host=${h.mac},${h.ipv4},${h.name}`);
+  // DNS names of the static hosts also before (or without) a lease
+  for (const h of v.hosts) lines.push(`host-record=${v.domain !== undefined ? `${h.name},${h.name}.${v.domain}` : h.name},${h.ipv4}`);
+  lines.push(
+    `dhcp-leasefile=${f.leases}`,
+    `pid-file=${f.pid}`,
+    `log-facility=${f.log}`,
+    'log-dhcp',
+    '',
+  );
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------- processes
+
+/** The supervised dnsmasq of `dir` (see service.ts). */
+function service(dir: string): ServiceSpec {
+  const f = files(dir);
+  return {
+    dir,
+    config: f.conf,
+    pidFile: f.pid,
+    // a dnsmasq started with this directory's conf-file
+    matches: (argv, conf) => (argv[0]!.split('/').pop() ?? '') === 'dnsmasq' && argv.includes(`--conf-file=${conf}`),
+    stuckError: (pid) => new DnsmasqError('EDNSMASQ_STOP', `dnsmasq (pid ${pid}) did not exit after SIGKILL`),
+  };
+}
+
+/** Whether a UDP socket is bound to port 67 in the namespace of `ref` (/proc/net/udp). */
+function dhcpBound(ref: NetnsRef | undefined): boolean {
+  try {
+    const text = ref === undefined ? readFileSync('/proc/net/udp', 'utf8') : netns.readFileIn(ref, '/proc/net/udp');
+    return text.split('\n').some((l) => /^\s*\d+:\s+[0-9A-F]{8}:0043\s/i.test(l));
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------- the API
+
+/**
+ * What {@link dnsmasqStatus} reports: whether our dnsmasq for the directory runs, its pid, and the
+ * sha256 of the dnsmasq.conf in the directory (the one the running dnsmasq read), when present.
+ */
+export type DnsmasqStatus = ServiceStatus;
+
+/**
+ * Whether dnsmasq runs for `dir` (pidfile, else a /proc scan, checked against
+ * /proc/PID/cmdline), its pid, and the hash of the config it was started with.
+ */
+export function dnsmasqStatus(dir: string): DnsmasqStatus {
+  return serviceStatus(service(dir));
+}
+
+/**
+ * Result of {@link startDnsmasq}: the pid; `restarted` when a dnsmasq of ours was running with
+ * another config (or in another namespace) and was replaced; `changed` false only when the
+ * running dnsmasq already had this config (then nothing was done).
+ */
+export type DnsmasqStartResult = ServiceStartResult;
+
+/**
+ * Starts dnsmasq for `o`, idempotently: when our dnsmasq for `o.dir` runs with the same config in
+ * the same namespace nothing happens (`changed: false`); when its config differs it is stopped and
+ * a new one started (`restarted: true`); a stale pidfile is removed. Resolves once dnsmasq has
+ * written its pidfile and bound the DHCP port; dnsmasq then runs on in its own session, after
+ * this process exits too.
+ * @throws {ValidationError} for bad options (before anything is touched).
+ * @throws {DnsmasqError} `EDNSMASQ_EXIT` when dnsmasq exits during startup (its stderr and log
+ *   excerpt included: unknown interface, address in use, ...), `EDNSMASQ_TIMEOUT` when it is not
+ *   ready within `timeoutMs` (default 10000; it is killed then), `EDNSMASQ_SPAWN` when it cannot
+ *   be started at all.
+ */
+export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number } = {}): Promise<DnsmasqStartResult> {
+  const config = renderDnsmasqConfig(o);
+  const svc = service(o.dir);
+  const f = files(o.dir);
+  const { unchanged, restarted } = await installConfig(svc, config, o.netns);
+  if (unchanged !== undefined) return { pid: unchanged, restarted: false, changed: false };
+
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const excerpt = (): string => [tail(f.out), tail(f.log, 1000)].filter((s) => s.trim()).join('\n');
+  const pid = await startDetached(svc, {
+    command: DNSMASQ,
+    args: ['--keep-in-foreground', `--conf-file=${f.conf}`],
+    ...(o.netns !== undefined ? { netns: o.netns } : {}),
+    output: f.out,
+    timeoutMs,
+    // it has written its pidfile and bound the DHCP port
+    ready: (pid) => pid !== undefined && readPidfile(f.pid) === pid && dhcpBound(o.netns),
+    errors: {
+      spawnThrew: (cause) => new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}`, { cause }),
+      spawnFailed: (e) => new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}: ${e.message}`, { cause: e }),
+      exited: (code, signal) =>
+        new DnsmasqError('EDNSMASQ_EXIT', `dnsmasq on ${o.interface} ${howEnded(code, signal)} during startup`, { exitCode: code, signal, stderr: excerpt() }),
+      timedOut: () => new DnsmasqError('EDNSMASQ_TIMEOUT', `dnsmasq on ${o.interface} was not ready within ${timeoutMs} ms`, { stderr: excerpt() }),
+    },
+  });
+  return { pid, restarted, changed: true };
+}
+
+/**
+ * Stops our dnsmasq for `dir`: SIGTERM by pid (checked against /proc/PID/cmdline), SIGKILL after
+ * 5 s; removes the pidfile and keeps the leases. Resolves true if it was running.
+ */
+export async function stopDnsmasq(dir: string): Promise<boolean> {
+  return stopService(service(dir));
+}
+
+/**
+ * Parses dnsmasq's lease file (`EXPIRY MAC IP HOSTNAME CLIENTID` per line; expiry 0 means an
+ * infinite lease, hostname `*` none). IPv6 leases and the `duid` line are skipped; a missing file
+ * gives `[]`.
+ */
+export function parseLeases(text: string): Lease[] {
+  const out: Lease[] = [];
+  for (const line of text.split('\n')) {
+    const p = line.trim().split(/\s+/);
+    if (p.length < 4 || p[0] === 'duid') continue;
+    const [exp, mac, ip, name] = p as [string, string, string, string];
+    if (!/^\d+$/.test(exp) || isIP(ip) !== 4) continue;
+    const secs = Number(exp);
+    out.push({
+      expires: secs === 0 ? null : new Date(secs * 1000),
+      mac: mac.toLowerCase(),
+      ipv4: ip,
+      hostname: name === '*' ? null : name,
+    });
+  }
+  return out;
+}
+
+/** The IPv4 leases in `<dir>/dnsmasq.leases` (see {@link parseLeases}); `[]` when there is no file. */
+export function readLeases(dir: string): Lease[] {
+  let text: string;
+  try {
+    text = readFileSync(files(dir).leases, 'utf8');
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return [];
+    throw err;
+  }
+  return parseLeases(text);
+}

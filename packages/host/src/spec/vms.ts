@@ -1,0 +1,160 @@
+/**
+ * The `vms` section: each VM's name (and TAP), MAC, addresses (IPv4 in the bridge subnet, IPv6 in
+ * the prefix), machine, boot files, disks and forwards; names, MACs, addresses, disks and public
+ * ports are each used once across the host.
+ * @module
+ */
+import { stableMac } from '@vmhost/kvm';
+import { contains, prefixText, type Addr } from '../ip.js';
+import type { ResolvedForward, ResolvedVm } from '../types.js';
+import { absent, at } from './checker.js';
+import type { SpecContext } from './context.js';
+import { resolveDisks, type DiskUses } from './disks.js';
+import { resolveForward, type PortUse } from './forwards.js';
+import { ACCELS, DEFAULTS, TAP_PREFIX, VM_KEYS, VM_NAME_MAX, VM_NAME_RE } from './schema.js';
+
+/** What the VMs claimed so far, across the list. */
+interface VmClaims {
+  names: Map<string, string>;
+  ipv4s: Map<bigint, string>;
+  ipv6s: Map<bigint, string>;
+  disks: DiskUses;
+  ports: PortUse[];
+}
+
+/** Resolves `vms` (`v`, as written); `ok` is false when the list itself or a VM is not a mapping. */
+export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; ok: boolean } {
+  let ok = true;
+  if (!absent(v) && !Array.isArray(v)) {
+    ctx.c.add('vms', v, 'expected a list of VMs');
+    ok = false;
+  }
+  const claims: VmClaims = { names: new Map(), ipv4s: new Map(), ipv6s: new Map(), disks: new Map(), ports: [] };
+  const vms: ResolvedVm[] = [];
+  (Array.isArray(v) ? v : []).forEach((vmV: unknown, i) => {
+    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims);
+    if (vm === null) ok = false;
+    else if (vm) vms.push(vm);
+  });
+  return { vms, ok };
+}
+
+/** One VM at `p`; null when it is not a mapping, undefined after another problem. */
+function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims): ResolvedVm | null | undefined {
+  const { c } = ctx;
+  const v = c.obj(vmV, p, VM_KEYS);
+  if (!v) return null;
+  const before = c.problems.length;
+
+  const name = resolveName(ctx, at(v, 'name'), p, claims);
+
+  const macV = at(v, 'mac');
+  let mac: string | undefined;
+  if (!absent(macV)) {
+    mac = c.mac(macV, `${p}.mac`);
+    ctx.claimMac(mac, `${p}.mac`);
+  } else if (name !== undefined) {
+    mac = stableMac(name, 0);
+    ctx.claimMac(mac, `${p}.mac`, ' (the default for this name)');
+  }
+
+  const ipv4V = at(v, 'ipv4');
+  let ipv4 = c.addr(ipv4V, `${p}.ipv4`, 4);
+  if (ipv4 && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
+  if (ipv4) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
+  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims);
+
+  const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, 16, 1_048_576, DEFAULTS.memoryMiB);
+  const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, 1, 64, DEFAULTS.cpus);
+  const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, ACCELS, DEFAULTS.accel);
+  const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, true);
+
+  // boot
+  const kernelV = at(v, 'kernel');
+  const kernel = absent(kernelV) ? undefined : c.path(kernelV, `${p}.kernel`, ctx.base);
+  const initrdV = at(v, 'initrd');
+  const initrd = absent(initrdV) ? undefined : c.path(initrdV, `${p}.initrd`, ctx.base);
+  const appendV = at(v, 'append');
+  const append = absent(appendV) ? undefined : c.str(appendV, `${p}.append`);
+  if (absent(kernelV)) {
+    if (!absent(initrdV)) c.add(`${p}.initrd`, initrdV, 'needs kernel');
+    if (!absent(appendV)) c.add(`${p}.append`, appendV, 'needs kernel');
+  }
+  const disks = resolveDisks(c, at(v, 'disk'), `${p}.disk`, ctx.base, claims.disks);
+  if (absent(kernelV) && disks !== undefined && disks.length === 0) {
+    c.add(p, name ?? vmV, 'a VM needs a kernel or at least one disk');
+  }
+
+  const forwards: ResolvedForward[] = [];
+  const fwV = at(v, 'forwards');
+  if (!absent(fwV) && !Array.isArray(fwV)) c.add(`${p}.forwards`, fwV, 'expected a list of forwards');
+  (Array.isArray(fwV) ? fwV : []).forEach((fV: unknown, j) => {
+    const f = resolveForward(c, fV, `${p}.forwards[${j}]`, claims.ports);
+    if (f) forwards.push(f);
+  });
+
+  if (c.problems.length > before) return undefined;
+  // each of these is set when no problem was added
+  if (name === undefined || mac === undefined || !ipv4 || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined) return undefined;
+  return {
+    name,
+    mac,
+    ipv4: ipv4.text,
+    ...(ipv6 ? { ipv6: ipv6.text } : {}),
+    tap: TAP_PREFIX + name,
+    memoryMiB,
+    cpus,
+    accel,
+    ...(kernel !== undefined ? { kernel } : {}),
+    ...(initrd !== undefined ? { initrd } : {}),
+    ...(append !== undefined ? { append } : {}),
+    disks,
+    forwards,
+    autostart,
+  };
+}
+
+/** The VM's name: its TAP `vmt-<name>` must fit in 15 bytes; names and TAPs are unique. */
+function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClaims): string | undefined {
+  const { c } = ctx;
+  let name = c.str(nameV, `${p}.name`);
+  if (name !== undefined && !VM_NAME_RE.test(name)) {
+    name = c.add(
+      `${p}.name`, nameV,
+      name.length > VM_NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name)
+        ? `longer than ${VM_NAME_MAX} characters: the TAP ${TAP_PREFIX}<name> must fit in 15 bytes`
+        : `expected 1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter (the TAP ${TAP_PREFIX}<name> must fit in 15 bytes)`,
+    );
+  }
+  if (name === undefined) return undefined;
+  const other = claims.names.get(name);
+  if (other !== undefined) c.add(`${p}.name`, name, `VM name ${name} is already used by ${other}`);
+  else claims.names.set(name, `${p}.name`);
+  ctx.claimIf(TAP_PREFIX + name, `${p}.name`, 'TAP name');
+  return name;
+}
+
+/** The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. */
+function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): Addr | undefined {
+  const { c } = ctx;
+  if (absent(ipv6V)) return undefined;
+  let a = c.addr(ipv6V, path, 6);
+  const prefix6 = ctx.prefix6;
+  if (a && !ctx.hasIpv6) {
+    a = c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
+  } else if (a && prefix6) {
+    const pre = prefixText(prefix6);
+    if (!contains(prefix6, a.value)) a = c.add(path, ipv6V, `not inside ipv6.prefix ${pre}`);
+    else if (a.value === prefix6.first && prefix6.length < 128) a = c.add(path, ipv6V, `is the network (subnet-router anycast) address of ${pre}`);
+    else if (ctx.bridge6 && a.value === ctx.bridge6.addr.value) a = c.add(path, ipv6V, "is the bridge's own address (bridge.ipv6)");
+  }
+  if (a) claimAddress(ctx, claims.ipv6s, a, path, ipv6V, 'IPv6');
+  return a;
+}
+
+/** Claims a VM address for `path` (a problem when another VM has it). */
+function claimAddress(ctx: SpecContext, seen: Map<bigint, string>, a: Addr, path: string, value: unknown, what: 'IPv4' | 'IPv6'): void {
+  const other = seen.get(a.value);
+  if (other !== undefined) ctx.c.add(path, value, `${what} address ${a.text} is already used by ${other}`);
+  else seen.set(a.value, path);
+}

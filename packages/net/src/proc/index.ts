@@ -1,0 +1,11 @@
+/**
+ * Processes (docs/net-processes.md): /proc facts, ending a process by pid with a signal ladder,
+ * and owner records. Shared by the lab kit, @vmhost/kvm's Vm and @vmhost/host's services.
+ * @module
+ */
+export { allPids, cmdline, groupMembers, isAlive, isLiveState, procStat, procState, readPidfile } from './stat.js';
+export type { ProcStat } from './stat.js';
+export { DEFAULT_TERMINATE_LADDER, sendSignal, terminate } from './terminate.js';
+export type { TerminateOptions, TerminateResult, TerminateRung } from './terminate.js';
+export { formatOwnerRecord, isOwnerAlive, parseOwnerRecord, selfOwner } from './owner.js';
+export type { ProcessOwner } from './owner.js';

@@ -1,0 +1,210 @@
+// The pure part of the engine (packages/host/src/engine/desired.ts): what a host file wants, in
+// which order, with which typed data, and the firewall model it gives (no privilege, no Rtnl,
+// nothing applied).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render } from '@vmhost/firewall';
+import { firewallModel, parseHostFile, resolveHost, stateDirFor, type ResolvedHost } from '@vmhost/host';
+import { desiredState } from '../../packages/host/src/engine/desired.js';
+import type { Entry } from '../../packages/host/src/engine/entries.js';
+import { seedDir, seedHostFile } from './fixtures/seed.js';
+
+/** The entries `host` wants with the state directory `dir` (and the namespace `netns`). */
+const wanted = (h: ResolvedHost, dir = '/run/x', netns?: string): Entry[] => desiredState(h, netns === undefined ? { dir } : { dir, netns }).map((d) => d.entry);
+
+const BASE = `name: demo
+uplink: eth0
+bridge: { name: br0, mac: "de:ad:be:ef:24:31", veth: { name: veth0, peer: veth1 }, ipv4: 192.168.0.1/24, ipv6: "2001:db8:8:5688::1/64" }
+dhcp: { range: [192.168.0.100, 192.168.0.150], leaseTime: 72h, domain: lan }
+ipv6: { prefix: "2001:db8:8:5688::/64", mode: routed, acceptRa: true }
+vms:
+  - name: web
+    mac: "de:ad:be:ef:32:10"
+    ipv4: 192.168.0.100
+    ipv6: "2001:db8:8:5688::100"
+    kernel: /boot/vmlinuz
+    forwards: [{ port: 1234, toPort: 22 }, { port: 80 }]
+  - name: mail
+    mac: "de:ad:be:ef:32:20"
+    ipv4: 192.168.0.200
+    ipv6: "2001:db8:8:5688::200"
+    kernel: /boot/vmlinuz
+    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]
+`;
+const host = (text = BASE): ResolvedHost => parseHostFile(text, { baseDir: '/' });
+
+test('routed mode wants, in order: sysctls (accept_ra before forwarding), bridge, veth, addresses, TAPs, proxy neighbours and /128 routes, firewall, dnsmasq, VMs', () => {
+  const ids = wanted(host()).map((e) => e.id);
+  assert.deepEqual(ids, [
+    'sysctl:net.ipv4.ip_forward',
+    'sysctl:net.ipv6.conf.eth0.accept_ra',
+    'sysctl:net.ipv6.conf.all.forwarding',
+    'sysctl:net.ipv6.conf.eth0.proxy_ndp',
+    'link:br0',
+    'link:veth0',
+    'address:br0:192.168.0.1/24',
+    'address:br0:2001:db8:8:5688::1/64',
+    'link:vmt-web',
+    'link:vmt-mail',
+    'proxyNeighbor:eth0:2001:db8:8:5688::100',
+    'route:2001:db8:8:5688::100/128',
+    'proxyNeighbor:eth0:2001:db8:8:5688::200',
+    'route:2001:db8:8:5688::200/128',
+    'firewall',
+    'dnsmasq',
+    'vm:web',
+    'vm:mail',
+  ]);
+});
+
+test('proxy mode (plan B) puts the VM addresses on the uplink and runs the TCP proxy; no proxy NDP', () => {
+  const h = host(BASE.replace('mode: routed', 'mode: proxy'));
+  const entries = wanted(h);
+  const ids = entries.map((e) => e.id);
+  assert.ok(ids.includes('address:eth0:2001:db8:8:5688::100/128'));
+  assert.ok(!ids.some((i) => i.startsWith('proxyNeighbor:') || i.startsWith('route:') || i.includes('proxy_ndp')));
+  const last = entries.at(-1);
+  assert.equal(last?.kind, 'proxy6');
+  const proxy = last.data.options;
+  assert.deepEqual(
+    proxy.routes.map((r) => `[${r.listen.address}]:${r.listen.port}>${r.target.host}:${r.target.port}`),
+    ['[2001:db8:8:5688::100]:1234>192.168.0.100:22', '[2001:db8:8:5688::100]:80>192.168.0.100:80', '[2001:db8:8:5688::200]:5678>192.168.0.200:22', '[2001:db8:8:5688::200]:25>192.168.0.200:25'],
+  );
+  assert.equal(proxy.dir, '/run/x/proxy6');
+});
+
+test('the firewall model: one group per VM, hairpin, masquerade of the VM subnet out of the uplink, IPv6 accepts per published port in routed mode', () => {
+  const m = firewallModel(host());
+  assert.equal(m.owner, 'demo');
+  assert.deepEqual(m.masquerade, [{ source: '192.168.0.0/24', outInterface: 'eth0' }]);
+  assert.deepEqual(m.portForwards?.map((f) => `${f.group}:${String(f.port)}>${f.to}:${f.toPort}`), ['web:1234>192.168.0.100:22', 'web:80>192.168.0.100:80', 'mail:5678>192.168.0.200:22', 'mail:25>192.168.0.200:25']);
+  assert.ok(m.portForwards?.every((f) => f.hairpin === true));
+  assert.deepEqual(m.lan?.subnets, ['192.168.0.0/24', '2001:db8:8:5688::/64']);
+  const { ipv4, ipv6 } = render(m);
+  assert.match(ipv4, /-A VMHOST-demo-web-D .*--dport 1234 -j DNAT --to-destination 192\.168\.0\.100:22/);
+  assert.match(ipv4, /-A VMHOST-demo-mail-D .*--dport 25 -j DNAT --to-destination 192\.168\.0\.200:25/);
+  assert.match(ipv6, /-A VMHOST-demo-web-F -d 2001:db8:8:5688::100\/128 -o br0 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW/);
+  assert.match(ipv6, /-A VMHOST-demo-mail-F -d 2001:db8:8:5688::200\/128 -o br0 -p tcp -m tcp --dport 25 /);
+  // one VM's forwards changed: only that VM's group chains differ, in IPv4 and in IPv6
+  const changed = host(BASE.replace('[{ port: 5678, toPort: 22 }, { port: 25 }]', '[{ port: 5678, toPort: 22 }]'));
+  const after = render(firewallModel(changed));
+  for (const [before, now] of [[ipv4, after.ipv4], [ipv6, after.ipv6]] as const) {
+    const a = new Set(before.split('\n'));
+    const b = now.split('\n');
+    const diff = [...b.filter((l) => !a.has(l)), ...before.split('\n').filter((l) => !new Set(b).has(l))];
+    assert.ok(diff.length > 0);
+    for (const l of diff) assert.match(l, /VMHOST-demo-mail-/, l);
+  }
+});
+
+test('dnsmasq gets the upstream DNS servers of dhcp.dnsServers; none by default', () => {
+  const find = (h: ResolvedHost): readonly string[] | undefined => {
+    const e = wanted(h).find((x) => x.id === 'dnsmasq');
+    assert.equal(e?.kind, 'dnsmasq');
+    return e.data.options.servers;
+  };
+  assert.equal(find(host()), undefined);
+  const h = host(BASE.replace('domain: lan }', 'domain: lan, dnsServers: [198.51.100.53, "2001:db8::53"] }'));
+  assert.deepEqual(find(h), ['198.51.100.53', '2001:db8::53']);
+});
+
+test('state directory: /run/vmhost/<name>, under the namespace name with --netns, or as given', () => {
+  const h = host();
+  assert.equal(stateDirFor(h), '/run/vmhost/demo');
+  assert.equal(stateDirFor(h, { netns: 'lab' }), '/run/vmhost/lab/demo');
+  assert.equal(stateDirFor(h, { stateDir: '/srv/x' }), '/srv/x');
+  assert.throws(() => stateDirFor(h, { stateDir: 'rel' }), { field: 'stateDir' });
+});
+
+// ------------------------------------------------------------------ the seed fixture, in full
+
+test('the seed fixture: every wanted entry with its kind and description, in apply order', () => {
+  const seed = resolveHost(seedHostFile, seedDir);
+  const got = desiredState(seed, { dir: '/run/vmhost/seed' }).map((d) => [d.entry.kind, d.entry.id, d.describe]);
+  assert.deepEqual(got, [
+    ['sysctl', 'sysctl:net.ipv4.ip_forward', 'sysctl net.ipv4.ip_forward=1 (NAT and port forwards)'],
+    ['sysctl', 'sysctl:net.ipv6.conf.all.forwarding', 'sysctl net.ipv6.conf.all.forwarding=1 (IPv6 to the VMs)'],
+    ['sysctl', 'sysctl:net.ipv6.conf.eth0.proxy_ndp', 'sysctl net.ipv6.conf.eth0.proxy_ndp=1 (answer neighbour discovery for the VMs)'],
+    ['link', 'link:br0', 'bridge br0 (mac de:ad:be:ef:24:31, stp off)'],
+    ['link', 'link:veth0', 'veth veth0/veth1 on br0 (mac de:ad:be:ef:24:31, promisc)'],
+    ['address', 'address:br0:192.168.0.1/24', 'address 192.168.0.1/24 on br0'],
+    ['address', 'address:br0:2001:db8:8:5688::1/64', 'address 2001:db8:8:5688::1/64 on br0'],
+    ['link', 'link:vmt-web', 'TAP vmt-web on br0 for web'],
+    ['link', 'link:vmt-mail', 'TAP vmt-mail on br0 for mail'],
+    ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::100', 'proxy neighbour 2001:db8:8:5688::100 on eth0 (web)'],
+    ['route', 'route:2001:db8:8:5688::100/128', 'route 2001:db8:8:5688::100/128 dev br0 (web)'],
+    ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::200', 'proxy neighbour 2001:db8:8:5688::200 on eth0 (mail)'],
+    ['route', 'route:2001:db8:8:5688::200/128', 'route 2001:db8:8:5688::200/128 dev br0 (mail)'],
+    ['firewall', 'firewall', 'firewall (owner seed: NAT, 4 port forward(s), IPv6)'],
+    ['dnsmasq', 'dnsmasq', 'dnsmasq on br0 (192.168.0.100-192.168.0.150, 2 static lease(s))'],
+    ['vm', 'vm:web', `VM web (256 MiB, 1 cpu, de:ad:be:ef:32:10, 192.168.0.100, 2001:db8:8:5688::100)`],
+    ['vm', 'vm:mail', `VM mail (512 MiB, 1 cpu, ${seed.vms[1]!.mac}, 192.168.0.200, 2001:db8:8:5688::200)`],
+  ]);
+});
+
+test('the seed fixture: the typed data of the links, the dnsmasq options and the VMs\' QEMU options', () => {
+  const seed = resolveHost(seedHostFile, seedDir);
+  const byId = new Map(wanted(seed, '/run/vmhost/seed').map((e) => [e.id, e]));
+  assert.deepEqual(byId.get('link:br0')?.data, { name: 'br0', kind: 'bridge', mac: 'de:ad:be:ef:24:31', stp: false });
+  assert.deepEqual(byId.get('link:veth0')?.data, { name: 'veth0', kind: 'veth', peer: 'veth1', mac: 'de:ad:be:ef:24:31', master: 'br0', promisc: true });
+  assert.deepEqual(byId.get('link:vmt-mail')?.data, { name: 'vmt-mail', kind: 'tap', master: 'br0' });
+  assert.deepEqual(byId.get('sysctl:net.ipv4.ip_forward')?.data, { key: 'net.ipv4.ip_forward', value: '1' });
+  const dns = byId.get('dnsmasq');
+  assert.equal(dns?.kind, 'dnsmasq');
+  assert.deepEqual(dns.data.options, {
+    dir: '/run/vmhost/seed/dnsmasq',
+    interface: 'br0',
+    address: '192.168.0.1',
+    range: ['192.168.0.100', '192.168.0.150'],
+    netmask: '255.255.255.0',
+    leaseTime: '72h',
+    hosts: [
+      { mac: 'de:ad:be:ef:32:10', ipv4: '192.168.0.100', name: 'web' },
+      { mac: seed.vms[1]!.mac, ipv4: '192.168.0.200', name: 'mail' },
+    ],
+    domain: 'lan',
+  });
+  const mail = byId.get('vm:mail');
+  assert.equal(mail?.kind, 'vm');
+  assert.deepEqual(mail.data, {
+    name: 'mail',
+    options: {
+      name: 'mail',
+      runDir: '/run/vmhost/seed/vms/mail',
+      memoryMiB: 512,
+      cpus: 1,
+      accel: 'auto',
+      drives: [{ file: `${seedDir}/images/mail.img`, format: 'raw', cache: 'none', readOnly: false, interface: 'virtio' }],
+      nics: [{ tap: 'vmt-mail', mac: seed.vms[1]!.mac, model: 'virtio-net-pci' }],
+      console: { file: '/run/vmhost/seed/vms/mail/console.log' },
+      kernel: '/boot/vmlinuz',
+      initrd: `${seedDir}/images/initrd.img`,
+      append: 'console=ttyS0',
+    },
+  });
+});
+
+test('desiredState is pure: the same host gives equal entries, the host is not changed, the namespace reaches the VMs only', () => {
+  const seed = resolveHost(seedHostFile, seedDir);
+  const before = structuredClone(seed);
+  assert.deepEqual(wanted(seed), wanted(seed));
+  assert.deepEqual(seed, before);
+  const inNs = wanted(seed, '/run/x', 'lab');
+  const plain = wanted(seed, '/run/x');
+  for (const [i, e] of inNs.entries()) {
+    const p = plain[i]!;
+    if (e.kind === 'vm' && p.kind === 'vm') {
+      assert.equal(e.data.options.netns, 'lab');
+      assert.deepEqual({ ...e.data.options, netns: undefined }, { ...p.data.options, netns: undefined });
+    } else assert.deepEqual(e, p);
+  }
+});
+
+test('a VM with autostart false gets its TAP but no VM entry; a host without dhcp and ipv6 has no dnsmasq, proxy or IPv6 entries', () => {
+  const h = host(BASE.replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    autostart: false\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
+  const ids = wanted(h).map((e) => e.id);
+  assert.ok(ids.includes('link:vmt-mail'));
+  assert.ok(!ids.includes('vm:mail'));
+  const bare = host(`uplink: eth0\nbridge: { name: br0, ipv4: 192.168.0.1/24 }\nvms: [{ name: a, ipv4: 192.168.0.2, kernel: /k }]\n`);
+  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'link:br0', 'address:br0:192.168.0.1/24', 'link:vmt-a', 'firewall', 'vm:a']);
+});

@@ -1,0 +1,189 @@
+// The process module of @vmhost/net (packages/net/src/proc): /proc facts (state, parent, process
+// group, start time, also for a command name with spaces and parentheses), pidfiles, owner records,
+// and terminate: a signal ladder by pid, with real child processes: a `sleep`, a process that
+// ignores SIGTERM, a process group whose leader started a child of its own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as kvm from '@vmhost/kvm';
+import {
+  cmdline,
+  formatOwnerRecord,
+  groupMembers,
+  isAlive,
+  isOwnerAlive,
+  parseOwnerRecord,
+  procStat,
+  readPidfile,
+  selfOwner,
+  sendSignal,
+  terminate,
+  ValidationError,
+} from '@vmhost/net';
+
+/** A pid that cannot exist (above pid_max's ceiling). */
+const NO_PID = 2 ** 22 + 1;
+
+function tmp(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-proc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Spawns a child, killed after the test whatever happens; resolves once it runs. */
+async function child(t: { after(fn: () => void): void }, cmd: string, args: string[], opts: { detached?: boolean } = {}): Promise<ChildProcess> {
+  const c = spawn(cmd, args, { detached: opts.detached ?? false, stdio: ['ignore', 'pipe', 'ignore'] });
+  t.after(() => {
+    if (c.pid !== undefined) sendSignal(c.pid, 'SIGKILL', { group: opts.detached === true });
+  });
+  await new Promise((resolve, reject) => {
+    c.once('spawn', resolve);
+    c.once('error', reject);
+  });
+  return c;
+}
+
+/** A node child that ignores SIGTERM, resolved once its handler is installed. */
+async function stubborn(t: { after(fn: () => void): void }): Promise<ChildProcess> {
+  const c = await child(t, process.execPath, ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000);"]);
+  await new Promise<void>((resolve) => c.stdout!.once('data', () => resolve()));
+  return c;
+}
+
+const exited = (c: ChildProcess): Promise<NodeJS.Signals | null> =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.signalCode) : new Promise((r) => c.once('exit', (_code, sig) => r(sig)));
+
+test('procStat: this process, with a start time; undefined for a pid that does not exist or is no pid', () => {
+  const me = procStat(process.pid);
+  assert.ok(me && /^[RS]$/.test(me.state), JSON.stringify(me));
+  assert.equal(me.ppid, process.ppid);
+  assert.ok(Number.isSafeInteger(me.startTime) && me.startTime > 0);
+  assert.equal(procStat(process.pid)?.startTime, me.startTime, 'stable');
+  for (const bad of [NO_PID, 0, -1, 1.5, Number.NaN]) assert.equal(procStat(bad), undefined, String(bad));
+  assert.equal(isAlive(NO_PID), false);
+  assert.equal(cmdline(NO_PID), undefined);
+});
+
+test('procStat and groupMembers: a detached child leads its own group, also with a command name like "a) b (c"; a zombie is not alive', async (t) => {
+  const odd = join(tmp(t), 'a) b (c');
+  symlinkSync('/bin/sleep', odd);
+  const c = await child(t, odd, ['30'], { detached: true });
+  const pid = c.pid!;
+  const st = procStat(pid);
+  assert.deepEqual({ ppid: st?.ppid, pgid: st?.pgid }, { ppid: process.pid, pgid: pid });
+  assert.ok(st!.startTime >= procStat(process.pid)!.startTime);
+  assert.deepEqual(groupMembers(pid), [pid]);
+  assert.deepEqual(cmdline(pid), [odd, '30']);
+  c.kill('SIGKILL');
+  await exited(c);
+  assert.deepEqual(groupMembers(pid), []);
+  assert.equal(isAlive(pid), false);
+});
+
+test('readPidfile: the pid; undefined for a missing file, text, zero or a negative number', (t) => {
+  const dir = tmp(t);
+  const f = join(dir, 'x.pid');
+  writeFileSync(f, '1234\n');
+  assert.equal(readPidfile(f), 1234);
+  for (const bad of ['', 'abc', '0', '-5', '12.5']) {
+    writeFileSync(f, bad);
+    assert.equal(readPidfile(f), undefined, bad);
+  }
+  assert.equal(readPidfile(join(dir, 'missing')), undefined);
+});
+
+test('owner records: PID STARTTIME; alive only while that very process runs; old pid-only records', async (t) => {
+  const me = selfOwner();
+  assert.equal(formatOwnerRecord(me), `${process.pid} ${me.startTime}\n`);
+  assert.deepEqual(parseOwnerRecord(formatOwnerRecord()), me);
+  assert.equal(isOwnerAlive(me), true);
+  assert.equal(isOwnerAlive({ pid: process.pid, startTime: me.startTime! + 1 }), false, 'another start time: a reused pid');
+  assert.equal(isOwnerAlive({ pid: process.pid, startTime: undefined }), true, 'a record without start time');
+  assert.deepEqual(parseOwnerRecord(`${process.pid}\n`), { pid: process.pid, startTime: undefined });
+  for (const bad of ['', 'x 1', '0 5', '-3']) assert.equal(parseOwnerRecord(bad), undefined, bad);
+  assert.equal(isOwnerAlive(undefined), false);
+  const c = await child(t, 'sleep', ['30']);
+  const owner = { pid: c.pid!, startTime: procStat(c.pid!)!.startTime };
+  assert.equal(isOwnerAlive(owner), true);
+  c.kill('SIGKILL');
+  await exited(c);
+  assert.equal(isOwnerAlive(owner), false, 'dead (a zombie or reaped)');
+});
+
+test('terminate: a sleep ends at SIGTERM; a process already gone is reported so without a signal', async (t) => {
+  const c = await child(t, 'sleep', ['30']);
+  const r = await terminate(c.pid!);
+  assert.deepEqual({ gone: r.gone, signal: r.signal }, { gone: true, signal: 'SIGTERM' });
+  assert.equal(await exited(c), 'SIGTERM');
+  const again = await terminate(c.pid!);
+  assert.deepEqual({ gone: again.gone, signal: again.signal }, { gone: true, signal: null });
+});
+
+test('terminate: a process that ignores SIGTERM is ended by the next rung, SIGKILL', async (t) => {
+  const c = await stubborn(t);
+  const r = await terminate(c.pid!, { ladder: [{ signal: 'SIGTERM', waitMs: 300 }, { signal: 'SIGKILL', waitMs: 5_000 }] });
+  assert.deepEqual({ gone: r.gone, signal: r.signal }, { gone: true, signal: 'SIGKILL' });
+  assert.ok(r.ms >= 300, `waited the SIGTERM rung out first (${r.ms} ms)`);
+  assert.equal(await exited(c), 'SIGKILL');
+});
+
+test('terminate: when it survives the whole ladder, gone is false and the process still runs', async (t) => {
+  const c = await stubborn(t);
+  const r = await terminate(c.pid!, { signal: 'SIGTERM', waitMs: 100 });
+  assert.deepEqual({ gone: r.gone, signal: r.signal }, { gone: false, signal: null });
+  assert.equal(isAlive(c.pid!), true);
+  const k = await terminate(c.pid!, { signal: 'SIGKILL' });
+  assert.equal(k.gone, true);
+});
+
+test('terminate with group: the leader and what it started end together; without, the grandchild survives', async (t) => {
+  // A detached sh (its own process group) that starts a sleep of its own and waits for it.
+  const start = async (): Promise<{ leader: number; grandchild: number }> => {
+    const c = await child(t, '/bin/sh', ['-c', 'sleep 30 & wait'], { detached: true });
+    const leader = c.pid!;
+    // until the forked child has exec'd sleep (before that its cmdline is still sh's)
+    const isSleep = (p: number): boolean => p !== leader && cmdline(p)?.join(' ') === 'sleep 30';
+    let grandchild = groupMembers(leader).find(isSleep);
+    for (let i = 0; i < 500 && grandchild === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      grandchild = groupMembers(leader).find(isSleep);
+    }
+    assert.ok(grandchild !== undefined, `the group has its sleep: ${groupMembers(leader).join(' ')}`);
+    return { leader, grandchild };
+  };
+  const a = await start();
+  const ra = await terminate(a.leader, { group: 'auto' });
+  assert.deepEqual({ gone: ra.gone, signal: ra.signal }, { gone: true, signal: 'SIGTERM' });
+  assert.equal(isAlive(a.grandchild), false);
+  assert.deepEqual(groupMembers(a.leader), []);
+
+  const b = await start();
+  const rb = await terminate(b.leader, { signal: 'SIGKILL' });
+  assert.equal(rb.gone, true);
+  assert.equal(isAlive(b.grandchild), true, 'only the leader was signalled');
+  assert.equal((await terminate(b.grandchild, { signal: 'SIGKILL' })).gone, true);
+});
+
+test('terminate validates: not this process, a positive pid, one of signal and ladder, waits >= 0', async () => {
+  for (const [pid, opts, field] of [
+    [process.pid, {}, 'pid'],
+    [0, {}, 'pid'],
+    [1.5, {}, 'pid'],
+    [NO_PID, { signal: 'SIGTERM', ladder: [] }, 'signal'],
+    [NO_PID, { ladder: [] }, 'ladder'],
+    [NO_PID, { ladder: [{ signal: 'SIGTERM', waitMs: -1 }] }, 'ladder[0].waitMs'],
+  ] as const) {
+    await assert.rejects(terminate(pid, opts as Parameters<typeof terminate>[1]), (e: unknown) => e instanceof ValidationError && e.field === field);
+  }
+});
+
+test('@vmhost/kvm re-exports the process helpers of @vmhost/net (the same functions)', () => {
+  assert.equal(kvm.procStat, procStat);
+  assert.equal(kvm.isAlive, isAlive);
+  assert.equal(kvm.readPidfile, readPidfile);
+  assert.equal(kvm.groupMembers, groupMembers);
+  assert.equal(kvm.cmdline, cmdline);
+});
