@@ -10,8 +10,8 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const AREAS = ['NETLINK', 'QMP', 'VM', 'QEMU', 'FW', 'LAB', 'HOST', 'DNSMASQ', 'PROXY'];
 const SCHEME = new RegExp(`^E(VALIDATION|(${AREAS.join('|')})_[A-Z0-9]+(_[A-Z0-9]+)*)$`);
-/** String literals in the sources that look like codes but are not (conntrack states, table headers). */
-const NOT_CODES = new Set(['ESTABLISHED', 'EXISTS', 'EXPIRES']);
+/** String literals in the sources that look like codes but are not (conntrack states, table headers, ISO 9660 signatures). */
+const NOT_CODES = new Set(['ESTABLISHED', 'EXISTS', 'EXPIRES', 'ER' /* a Rock Ridge entry signature */]);
 
 function sources(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {

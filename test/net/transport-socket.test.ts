@@ -326,10 +326,12 @@ test('timeout rejects the one request; its late answer is dropped and counted', 
   const k = new FakeKernel();
   const s = open(k);
   const slow = s.request(RTM_NEWLINK, 0, Buffer.alloc(16), { timeoutMs: 5, op: 'slow' });
+  // expect the rejection before anything is awaited: on a busy machine the 5 ms may pass during tick()
+  const slowRejected = assert.rejects(slow, (e) => e instanceof NetlinkTimeoutError && e.code === 'ENETLINK_TIMEOUT' && e.op === 'slow');
   const other = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
   await tick();
   const [r1, r2] = k.requests;
-  await assert.rejects(slow, (e) => e instanceof NetlinkTimeoutError && e.code === 'ENETLINK_TIMEOUT' && e.op === 'slow');
+  await slowRejected;
   k.reply(ack(r1!.seq), ack(r2!.seq));
   assert.deepEqual(await other, []);
   assert.equal(s.stats.lateReplies, 1);
