@@ -95,7 +95,7 @@ try {
       ours = await countRules();
       s.noop.push(await time(() => apply(m, { netns: ns })));
       await reset();
-      s.multi.push(await time(() => apply(m, { netns: ns, check: 'multi' })));
+      s.multi.push(await time(() => apply(m, { netns: ns, check: 'test' })));
       s.group.push(await time(() => apply(changed, { netns: ns })));
       await reset();
       s.raw.push(await time(() => run('iptables-restore', ['--noflush'], text)));

@@ -9,6 +9,9 @@ import { isIP } from 'node:net';
 import { ValidationError, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
 import type { Action, CtState, Family, FirewallModel } from './model.js';
 import { canonicalAddress, canonicalPrefix, familyOf } from './render/addr.js';
+import { validatePorts, type NormalizedPort } from './validate-ports.js';
+
+export type { NormalizedPort } from './validate-ports.js';
 
 /** Longest chain name iptables accepts (XT_EXTENSION_MAXNAMELEN - 1). */
 export const CHAIN_NAME_MAX = 28;
@@ -89,6 +92,8 @@ export interface NormalizedModel {
   portForwards: NormalizedForward[];
   allowIcmpv6: boolean;
   established: boolean;
+  /** The VM ports, in model order (those with `isolation: false` included). */
+  ports: NormalizedPort[];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -430,7 +435,7 @@ function findClash(forwards: readonly NormalizedForward[]): [NormalizedForward, 
 export function validateModel(model: FirewallModel): NormalizedModel {
   const m = model as unknown;
   if (!isObject(m)) throw new ValidationError('model', m, 'expected a firewall model object');
-  checkKeys(m, '', ['owner', 'lan', 'masquerade', 'forward', 'input', 'output', 'portForwards', 'allowIcmpv6', 'established']);
+  checkKeys(m, '', ['owner', 'lan', 'masquerade', 'forward', 'input', 'output', 'portForwards', 'allowIcmpv6', 'established', 'ports']);
   validateOwner(m.owner);
   const owner = m.owner;
   const lanN = m.lan === undefined ? undefined : lan(m.lan);
@@ -474,5 +479,6 @@ export function validateModel(model: FirewallModel): NormalizedModel {
     portForwards,
     allowIcmpv6: optBool(m.allowIcmpv6, 'allowIcmpv6', false),
     established: optBool(m.established, 'established', true),
+    ports: validatePorts(m.ports, (g, field) => validateGroup(g, owner, field)),
   };
 }
