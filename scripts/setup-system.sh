@@ -7,8 +7,9 @@
 #   qemu-utils      qemu-img (overlays, snapshots)
 #   dnsmasq-base    dnsmasq binary only (no system service), DHCP on the VM bridge
 #   busybox-static  userland of the tiny test guest
+#   python3-minimal /usr/bin/python3: raw Ethernet frames (AF_PACKET) in the firewall isolation tests
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static python3-minimal)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -209,7 +209,7 @@ export async function removeGroup(owner: string, group: string, options: ApplyOp
       const tables = owned.tables.map((t) => {
         const chains = t.chains
           .filter((c) => !gone.has(c.name))
-          .map((c) => ({ name: c.name, rules: c.rules.filter((r) => !gone.has(target(r) ?? '')) }))
+          .map((c) => ({ ...c, rules: c.rules.filter((r) => !gone.has(target(r) ?? '')) }))
           .filter((c) => c.rules.length > 0);
         const kept = new Set(chains.map((c) => c.name));
         return { ...t, chains, jumps: t.jumps.filter((j) => kept.has(target(j.spec) ?? '')) };
