@@ -11,10 +11,10 @@ import type { NetnsRef } from '@vmhost/net';
 import { FirewallError } from './errors.js';
 import type { FirewallModel, TableFamily } from './model.js';
 import { isEmptyPlan, planFamily, type FamilyPlan } from './render/plan.js';
-import { buildRuleset, groupChain, GROUP_KINDS, type FamilySpec, type OwnedRuleset } from './render/ruleset.js';
+import { buildRuleset, groupChain, GROUP_KINDS, ownerChain, type FamilySpec, type OwnedRuleset } from './render/ruleset.js';
 import { ownedFamily, parseSave, type SavedState } from './render/save.js';
 import { programs, starterFor, type ExecOptions, type Starter } from './exec/runner.js';
-import { holdAll, killHeld, ProgramPool, releaseFamily, restore, unitsOf, type CheckMode, type Unit } from './exec/commit.js';
+import { confirm, feed, killHeld, releaseFamily, restore, unitsOf, type CheckMode, type Unit } from './exec/commit.js';
 import { validateGroup, validateModel, validateOwner } from './validate.js';
 
 export { tableSections } from './exec/commit.js';
@@ -100,65 +100,85 @@ async function putBack(start: Starter, owner: string, family: TableFamily, befor
 
 type Want = (family: TableFamily, current: SavedState) => FamilySpec;
 
-/**
- * What the caller knows before the saves are read: the sections it will most likely write (their
- * programs are started while the saves run) and work to do meanwhile.
- */
+/** What the caller knows before the saves are read, and work to do meanwhile. */
 interface Prepare {
-  /** Build the rule set (run while the saves run) and return the families and tables it fills. */
-  whileSaving(): Array<{ family: TableFamily; tables: number }>;
+  /** Build the rule set (run while the saves run). */
+  whileSaving(): void;
+  /**
+   * Whether the model has isolated ports. If not, ebtables-save is read only when the owner's
+   * ip6tables raw chains show that it has some: every isolated port has both an ebtables chain
+   * and an ip6tables `-N` chain, written and removed together.
+   */
+  ports: boolean;
+}
+
+/** Whether `owner` has port chains in an ip6tables state (its raw `-RAW` chain). */
+function hasPorts(state6: SavedState, owner: string): boolean {
+  return state6.get('raw')?.chains.has(ownerChain(owner, 'RAW')) ?? false;
 }
 
 async function transition(owner: string, want: Want, options: ApplyOptions, prepare?: Prepare): Promise<ApplyResult> {
   const start = starterFor(options);
   const mode: CheckMode = options.check ?? 'parse';
   return serialize(options.netns, async () => {
-    // The saves run as child processes while this thread builds the rule set and starts the
-    // committing programs it will most likely need (they load and wait for their input).
-    const saves = Promise.all(FAMILIES.map((f) => readState(start, f)));
-    saves.catch(() => undefined);
-    const pool = new ProgramPool(start);
-    try {
-      const expected = prepare?.whileSaving() ?? [];
-      if (mode === 'parse') for (const e of expected) for (let i = 0; i < e.tables; i++) pool.prestart(e.family, ['--noflush']);
-      const states = await saves;
-      const before = new Map<TableFamily, SavedState>(FAMILIES.map((f, i) => [f, states[i] as SavedState]));
-      const plans = new Map<TableFamily, FamilyPlan>(FAMILIES.map((f) => [f, planFamily(owner, want(f, before.get(f) as SavedState), before.get(f) as SavedState)]));
-      const result = { ipv4: plans.get(4), ipv6: plans.get(6), bridge: plans.get('bridge'), changed: false } as ApplyResult;
-      result.changed = !isNoop(result);
-      if (!result.changed) return result;
-      const units: Unit[] = FAMILIES.flatMap((f) => unitsOf(plans.get(f) as FamilyPlan));
-      await holdAll(start, pool, units, mode);
-      await pool.drain();
-      const touched: TableFamily[] = [];
-      for (const f of FAMILIES) {
-        if (isEmptyPlan(plans.get(f) as FamilyPlan)) continue;
-        touched.push(f);
-        try {
-          // The tables of a family are committed together: separate nft transactions anyway (the
-          // kernel serialises them); their user-space work overlaps.
-          await releaseFamily(units.filter((u) => u.family === f));
-        } catch (err) {
-          await killHeld(units);
-          // All or nothing: put back every family this call changed (the failed one may be half
-          // done: one table committed, or its batch went in and dropping a table did not).
-          try {
-            for (const g of touched) await putBack(start, owner, g, before.get(g) as SavedState);
-          } catch (rbErr) {
-            const e = err as FirewallError;
-            throw new FirewallError(
-              'EROLLBACK',
-              { family: e.family ?? f, stage: 'rollback', exitCode: e.exitCode ?? null, stderr: e.stderr ?? String(err), rollbackError: rbErr },
-              { cause: err },
-            );
-          }
-          throw err;
-        }
-      }
-      return result;
-    } finally {
-      await pool.drain();
+    // The saves run as child processes while this thread builds the rule set. Each family is
+    // planned as soon as its state is read, and its committing programs are started and fed
+    // then: they parse while the other families' states are still being read.
+    const s4 = readState(start, 4);
+    const s6 = readState(start, 6);
+    const sb = prepare && !prepare.ports ? s6.then((st) => (hasPorts(st, owner) ? readState(start, 'bridge') : new Map())) : readState(start, 'bridge');
+    const states: Record<TableFamily, Promise<SavedState>> = { 4: s4, 6: s6, bridge: sb };
+    for (const p of [s4, s6, sb]) p.catch(() => undefined);
+    prepare?.whileSaving();
+    const units: Unit[] = [];
+    const staged = await Promise.allSettled(
+      FAMILIES.map(async (f) => {
+        const before = await states[f];
+        const p = planFamily(owner, want(f, before), before);
+        const mine = unitsOf(p);
+        units.push(...mine);
+        feed(start, mine, mode);
+        return { family: f, before, plan: p };
+      }),
+    );
+    const failed = staged.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await killHeld(units);
+      throw failed.reason;
     }
+    const done = staged.map((r) => (r as PromiseFulfilledResult<{ family: TableFamily; before: SavedState; plan: FamilyPlan }>).value);
+    const before = new Map(done.map((d) => [d.family, d.before]));
+    const plans = new Map(done.map((d) => [d.family, d.plan]));
+    const result = { ipv4: plans.get(4), ipv6: plans.get(6), bridge: plans.get('bridge'), changed: false } as ApplyResult;
+    result.changed = !isNoop(result);
+    if (!result.changed) return result;
+    await confirm(start, units, mode);
+    const touched: TableFamily[] = [];
+    for (const f of FAMILIES) {
+      if (isEmptyPlan(plans.get(f) as FamilyPlan)) continue;
+      touched.push(f);
+      try {
+        // The tables of a family are committed together: separate nft transactions anyway (the
+        // kernel serialises them); their user-space work overlaps.
+        await releaseFamily(units.filter((u) => u.family === f));
+      } catch (err) {
+        await killHeld(units);
+        // All or nothing: put back every family this call changed (the failed one may be half
+        // done: one table committed, or its batch went in and dropping a table did not).
+        try {
+          for (const g of touched) await putBack(start, owner, g, before.get(g) as SavedState);
+        } catch (rbErr) {
+          const e = err as FirewallError;
+          throw new FirewallError(
+            'EROLLBACK',
+            { family: e.family ?? f, stage: 'rollback', exitCode: e.exitCode ?? null, stderr: e.stderr ?? String(err), rollbackError: rbErr },
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    }
+    return result;
   });
 }
 
@@ -175,9 +195,10 @@ export async function apply(model: FirewallModel, options: ApplyOptions = {}): P
   let rs: OwnedRuleset | undefined;
   const build = (): OwnedRuleset => (rs ??= buildRuleset(m));
   const spec = (f: TableFamily): FamilySpec => build()[KEY[f] as 'ipv4' | 'ipv6' | 'bridge'];
-  // The rule set is built while the saves run; a section per table it fills is most likely written.
+  // The rule set is built while the saves run.
   return transition(m.owner, (f) => spec(f), options, {
-    whileSaving: () => FAMILIES.map((family) => ({ family, tables: spec(family).tables.length })),
+    whileSaving: () => void build(),
+    ports: m.ports.some((p) => p.isolation),
   });
 }
 

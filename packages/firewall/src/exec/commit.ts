@@ -3,6 +3,7 @@
  * gets a restore program of its own, which is written the section without its ending (`COMMIT`, or
  * for ebtables the end of its input) and so parses it and waits, having committed nothing. Only
  * when every program has accepted its whole section are the endings written, family by family.
+ * A family's programs are fed as soon as its state has been read and planned.
  *
  * How "accepted" is known (the `check` of {@link CheckMode}):
  * - `'parse'` (default): the program itself is the test. It has parsed its section once it is
@@ -35,6 +36,8 @@ export interface Unit {
   /** What commits it: `COMMIT\n`, or '' (ebtables commits at the end of its input). */
   tail: string;
   program?: StartedProgram;
+  /** Check `'test'`: the `--test` run of the section. */
+  test?: Promise<void>;
   settled: boolean;
 }
 
@@ -84,36 +87,6 @@ export function unitsOf(p: FamilyPlan): Unit[] {
   return units;
 }
 
-/** Programs started before their input is known (while iptables-save runs), by family and arguments. */
-export class ProgramPool {
-  private readonly idle = new Map<string, StartedProgram[]>();
-  constructor(private readonly start: Starter) {}
-
-  private static key(family: TableFamily, args: readonly string[]): string {
-    return `${family} ${args.join(' ')}`;
-  }
-
-  /** Starts a restore program for `family` with `args` now, to be used by {@link take}. */
-  prestart(family: TableFamily, args: readonly string[]): void {
-    const k = ProgramPool.key(family, args);
-    const list = this.idle.get(k) ?? [];
-    list.push(this.start(programs(family).restore, args));
-    this.idle.set(k, list);
-  }
-
-  /** A pre-started program of that kind, or a newly started one. */
-  take(family: TableFamily, args: readonly string[]): StartedProgram {
-    return this.idle.get(ProgramPool.key(family, args))?.shift() ?? this.start(programs(family).restore, args);
-  }
-
-  /** Kills the programs nobody took (they were given no input: nothing to commit). */
-  async drain(): Promise<void> {
-    const rest = [...this.idle.values()].flat();
-    this.idle.clear();
-    await Promise.allSettled(rest.map((p) => p.kill()));
-  }
-}
-
 /** Throws the {@link FirewallError} for a failed run. */
 export function checkRun(r: RunOutput, family: TableFamily, stage: FirewallStage, batch: string): void {
   if (r.code !== 0) throw new FirewallError('ERESTORE', { family, stage, exitCode: r.code, stderr: r.signal ? `killed by ${r.signal}${r.stderr ? `: ${r.stderr}` : ''}` : r.stderr, batch });
@@ -152,18 +125,29 @@ function renice(units: readonly Unit[], niceness: number): void {
 }
 
 /**
- * Starts (or takes from `pool`) a program per unit, writes it its body, and resolves once every
- * section has been accepted (see {@link CheckMode}; `'parse'` falls back to `'test'` when a
- * program's state cannot be observed); on a refusal every held program is killed, nothing having
- * been committed, and the {@link FirewallError} (stage `parse` or `test`) is thrown.
+ * Starts the committing program of each unit and writes it its body (and with check `'test'`
+ * starts the unit's `--test` run). Called per family as soon as its plan is known, so that its
+ * programs parse while the other families' states are still being read.
  */
-export async function holdAll(start: Starter, pool: ProgramPool, units: Unit[], mode: CheckMode): Promise<void> {
-  let tests: Array<Promise<void>> = [];
-  try {
-    for (const u of units) {
-      u.program = pool.take(u.family, u.args);
-      u.program.write(u.body);
+export function feed(start: Starter, units: readonly Unit[], mode: CheckMode): void {
+  for (const u of units) {
+    if (mode === 'test' && u.family !== 'bridge') {
+      u.test = restore(start, u.family, 'test', ['--test', ...u.args], u.body + u.tail);
+      u.test.catch(() => undefined);
     }
+    u.program = start(programs(u.family).restore, u.args);
+    u.program.write(u.body);
+  }
+}
+
+/**
+ * Resolves once every fed section has been accepted (see {@link CheckMode}; `'parse'` falls back
+ * to `'test'` when a program's state cannot be observed); on a refusal every held program is
+ * killed, nothing having been committed, and the {@link FirewallError} (stage `parse` or `test`)
+ * is thrown.
+ */
+export async function confirm(start: Starter, units: readonly Unit[], mode: CheckMode): Promise<void> {
+  try {
     if (mode === 'parse' && units.every((u) => u.program?.parked !== undefined)) {
       // the first refusal ends the wait: the others are killed without waiting for their parse
       await Promise.all(
@@ -176,14 +160,20 @@ export async function holdAll(start: Starter, pool: ProgramPool, units: Unit[], 
       );
       return;
     }
-    tests = units.filter((u) => u.family !== 'bridge').map((u) => restore(start, u.family, 'test', ['--test', ...u.args], u.body + u.tail));
+    for (const u of units) {
+      if (!u.test && u.family !== 'bridge') {
+        u.test = restore(start, u.family, 'test', ['--test', ...u.args], u.body + u.tail);
+        u.test.catch(() => undefined);
+      }
+    }
+    const tests = units.flatMap((u) => (u.test ? [u.test] : []));
     if (tests.length === 0) return;
     renice(units, Math.min(19, getPriority() + HELD_NICENESS));
     const failed = (await Promise.allSettled(tests)).find((t): t is PromiseRejectedResult => t.status === 'rejected');
     if (failed) throw failed.reason;
     renice(units, getPriority());
   } catch (err) {
-    await Promise.allSettled(tests);
+    await Promise.allSettled(units.flatMap((u) => (u.test ? [u.test] : [])));
     await killHeld(units);
     throw err;
   }

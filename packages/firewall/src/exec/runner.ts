@@ -179,16 +179,17 @@ export function defaultStarter(options: Pick<ExecOptions, 'netns' | 'timeoutMs'>
       program.parked = async () => {
         await flushed;
         const pid = child.pid as number;
-        for (let wait = 0; ; wait = Math.min(wait + 1, 4)) {
+        const gone = exited.then(() => undefined, () => undefined);
+        for (;;) {
           if (exitedAlready) return false;
           const st = parkedState(pid);
           if (st === 'parked') return true;
           if (st === 'gone') {
-            await exited.catch(() => undefined);
+            await gone;
             return false;
           }
-          // a close race: the exit is seen on the next turn; otherwise poll again (≈1 ms, then up to 4)
-          await Promise.race([exited.then(() => undefined, () => undefined), new Promise((r) => setTimeout(r, wait))]);
+          // poll every millisecond (a read of /proc/PID/syscall costs microseconds), or until it exits
+          await Promise.race([gone, new Promise((r) => setTimeout(r, 1))]);
         }
       };
     }
