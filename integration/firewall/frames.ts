@@ -145,11 +145,14 @@ export function neighbourAdvert(o: { srcMac: string; src: string; dst?: string; 
   return ether(multicastMac(dst), o.srcMac, 0x86dd, ipv6(o.src, dst, 58, msg, { hopLimit: 255, ...(o.destOpts ? { destOpts: true } : {}) }));
 }
 
-/** A neighbour solicitation for `target`; from `::` (DAD) without a source link-layer option. */
-export function neighbourSolicit(o: { srcMac: string; src: string; target: string; dst?: string }): Bytes {
+/**
+ * A neighbour solicitation for `target`, with a source link-layer option (`slla`, default the
+ * sender's MAC); from `::` (DAD) without one, or with a nonce option (RFC 7527, as Linux sends).
+ */
+export function neighbourSolicit(o: { srcMac: string; src: string; target: string; dst?: string; slla?: string; nonce?: boolean }): Bytes {
   const sn = solicitedNode(o.target);
   const dst = o.dst ?? sn.ip;
-  const opt = o.src === '::' ? new Uint8Array(0) : cat(u8(1, 1), mac(o.srcMac));
+  const opt = o.src === '::' ? (o.nonce ? u8(14, 1, 1, 2, 3, 4, 5, 6) : new Uint8Array(0)) : cat(u8(1, 1), mac(o.slla ?? o.srcMac));
   const msg = icmp6(o.src, dst, 135, 0, cat(u32(0), ip(o.target), opt));
   return ether(o.dst ? multicastMac(o.dst) : sn.mac, o.srcMac, 0x86dd, ipv6(o.src, dst, 58, msg, { hopLimit: 255 }));
 }

@@ -99,6 +99,8 @@ function attacks(): Record<string, Uint8Array> {
     "gratuitous ARP for another VM's IPv4": F.gratuitousArp(A.mac, V.v4),
     'ARP whose sender MAC is not its own': F.ether(F.BROADCAST, A.mac, 0x0806, F.arp({ op: 2, sha: '52:54:00:00:0c:01', spa: A.v4, tha: F.BROADCAST, tpa: A.v4 })),
     "unsolicited neighbour advertisement for another VM's IPv6": F.neighbourAdvert({ srcMac: A.mac, src: A.v6, target: V.v6 }),
+    "neighbour advertisement for its own IPv6 with another VM's MAC": F.neighbourAdvert({ srcMac: A.mac, src: A.v6, target: A.v6, tlla: V.mac }),
+    "neighbour solicitation with another VM's MAC as its source": F.neighbourSolicit({ srcMac: A.mac, src: A.v6, target: HOST.v6, slla: V.mac }),
     'the same behind a destination options header': F.neighbourAdvert({ srcMac: A.mac, src: A.v6, target: V.v6, destOpts: true }),
     'DHCPv4 server reply': F.dhcpOffer({ srcMac: A.mac, server: A.v4, yiaddr: '192.168.0.55', chaddr: V.mac }),
     'DHCPv6 server reply': F.dhcp6Advertise({ srcMac: A.mac, src: A.ll, dst: V.ll, dstMac: V.mac }),
@@ -118,6 +120,8 @@ function legitimate(): Record<string, Uint8Array> {
     'ARP probe (sender 0.0.0.0)': F.ether(F.BROADCAST, A.mac, 0x0806, F.arp({ op: 1, sha: A.mac, spa: '0.0.0.0', tha: '00:00:00:00:00:00', tpa: A.v4 })),
     'ARP request from its address': F.arpRequest(A.mac, A.v4, V.v4),
     'duplicate address detection from ::': F.neighbourSolicit({ srcMac: A.mac, src: '::', target: A.v6 }),
+    'duplicate address detection with a nonce (RFC 7527)': F.neighbourSolicit({ srcMac: A.mac, src: '::', target: A.v6, nonce: true }),
+    'neighbour solicitation without options': F.neighbourSolicit({ srcMac: A.mac, src: A.v6, target: V.v6, dst: V.v6 }),
     'neighbour solicitation from its link-local address': F.neighbourSolicit({ srcMac: A.mac, src: A.ll, target: V.v6 }),
     'neighbour advertisement for its own address': F.neighbourAdvert({ srcMac: A.mac, src: A.v6, target: A.v6 }),
     'neighbour advertisement for its link-local address': F.neighbourAdvert({ srcMac: A.mac, src: A.ll, target: A.ll }),
@@ -135,17 +139,21 @@ async function prefixRoute(ns: string, prefix: string): Promise<boolean> {
   return (await ipJson<unknown[]>(ns, ['-6', 'route', 'show', prefix])).length > 0;
 }
 
-/** The host knows V at V's MAC (stale, so that ARP and NA may change it). */
+/** The host knows V and A at their MACs (stale, so that ARP and neighbour discovery may change them). */
 async function knowVictim(n: Net): Promise<void> {
   const h = await Rtnl.open({ netns: n.host });
   try {
-    await h.neighbors.replace({ to: V.v4, dev: 'br0', lladdr: V.mac, state: 'stale' });
-    await h.neighbors.replace({ to: V.v6, dev: 'br0', lladdr: V.mac, state: 'stale' });
+    for (const vm of [V, A]) {
+      await h.neighbors.replace({ to: vm.v4, dev: 'br0', lladdr: vm.mac, state: 'stale' });
+      await h.neighbors.replace({ to: vm.v6, dev: 'br0', lladdr: vm.mac, state: 'stale' });
+    }
   } finally {
     h.close();
   }
-  assert.equal(await neighbour(n.host, V.v4), V.mac);
-  assert.equal(await neighbour(n.host, V.v6), V.mac);
+  for (const vm of [V, A]) {
+    assert.equal(await neighbour(n.host, vm.v4), vm.mac);
+    assert.equal(await neighbour(n.host, vm.v6), vm.mac);
+  }
 }
 
 async function applyModel(n: Net, m: FirewallModel): Promise<void> {
@@ -168,6 +176,8 @@ test('isolation on: every spoofing attempt and rogue server message from a VM po
   // and nothing changed where it matters: the host still sends V's traffic to V, V has no rogue prefix
   assert.equal(await neighbour(n.host, V.v4), V.mac, 'ARP spoofing had no effect');
   assert.equal(await neighbour(n.host, V.v6), V.mac, 'NA spoofing had no effect');
+  assert.equal(await neighbour(n.host, A.v4), A.mac, "ARP with another's sender MAC had no effect");
+  assert.equal(await neighbour(n.host, A.v6), A.mac, "NS/NA with another's link-layer address had no effect");
   assert.equal(await prefixRoute(n.v, '2001:db8:99::/64'), false, 'the rogue RA installed nothing');
   assert.equal(await prefixRoute(n.v, '2001:db8:98::/64'), false, 'the rogue RA behind an extension header installed nothing');
 
@@ -179,7 +189,7 @@ test('isolation on: every spoofing attempt and rogue server message from a VM po
   assert.equal((await connect(n.host, A.v4, 7001)).peer, HOST.v4);
   assert.equal((await connect(n.host, A.v6, 7001)).peer, HOST.v6);
 
-  // the counters agree: the drops happened in the port chain (ebtables) and the NA chain (ip6tables raw)
+  // the counters agree: the drops happened in the port chain (ebtables) and the ND chain (ip6tables raw)
   const eb = await sh(n.host, 'ebtables-nft', ['-t', 'nat', '-L', 'VMHOST-iso-a-S', '--Lc']);
   assert.match(eb, /-s ! 52:54:00:00:0a:01 -j DROP , pcnt = [1-9]/);
   const raw = await sh(n.host, 'ip6tables-save', ['-c', '-t', 'raw']);
@@ -198,6 +208,8 @@ test('isolation off: the same attacks get through (the oracles can tell)', async
   for (const [name, frame] of Object.entries(bad)) assert.ok(got.has(F.hex(frame)), `arrives: ${name}`);
   assert.equal(await neighbour(n.host, V.v4), A.mac, "the host now sends V's IPv4 traffic to A");
   assert.equal(await neighbour(n.host, V.v6), A.mac, "the host now sends V's IPv6 traffic to A");
+  assert.equal(await neighbour(n.host, A.v4), '52:54:00:00:0c:01', "A's IPv4 now points at a MAC that is not A's");
+  assert.equal(await neighbour(n.host, A.v6), V.mac, "A's IPv6 now points at V's MAC (A can flood V)");
   assert.equal(await prefixRoute(n.v, '2001:db8:99::/64'), true, "V took A's router advertisement");
 });
 

@@ -14,7 +14,7 @@ export type { NormalizedModel, NormalizedRule, NormalizedForward, NormalizedMasq
 export { render } from './render/index.js';
 export type { RenderedBatches } from './render/index.js';
 export { buildRuleset, restoreText, ownerChain, groupChain, ownerComment, GROUP_KINDS } from './render/ruleset.js';
-export { eui64LinkLocal, portBridgeRules, portNaRules } from './render/bridge.js';
+export { eui64LinkLocal, portBridgeRules, portNdRules } from './render/bridge.js';
 export { DIALECTS } from './render/dialect.js';
 export type { Dialect } from './render/dialect.js';
 export type { ChainSpec, FamilySpec, JumpSpec, OwnedRuleset, TableName, TableSpec } from './render/ruleset.js';

@@ -139,11 +139,11 @@ export type LinkLocalPolicy = 'eui64' | 'any';
  * must come from the VM's addresses (or 0.0.0.0 for DHCP discovery, UDP 68→67); IPv6 from the VM's
  * addresses, its link-local address (see {@link LinkLocalPolicy}) or `::` (duplicate address
  * detection and MLD reports to their multicast groups, router solicitations); neighbour
- * advertisements only for the VM's own addresses. Whatever else it sends is dropped, and so are,
- * always, DHCP and DHCPv6 server replies, router advertisements and ICMP/ICMPv6 redirects.
- * Rendered into ebtables (bridge family, nat PREROUTING, a chain per port) and, for the
- * neighbour-advertisement target check, ip6tables (raw PREROUTING, `-m physdev`); see
- * docs/firewall-isolation.md.
+ * advertisements only for the VM's own addresses, and link-layer address options in neighbour
+ * discovery only with the VM's MAC. Whatever else it sends is dropped, and so are, always, DHCP
+ * and DHCPv6 server replies, router advertisements and ICMP/ICMPv6 redirects. Rendered into
+ * ebtables (bridge family, nat PREROUTING, a chain per port) and, for the neighbour discovery
+ * checks, ip6tables (raw PREROUTING, `-m physdev`, `-m u32`); see docs/firewall-isolation.md.
  */
 export interface Port {
   /** The bridge port the VM's frames come in on: its TAP, e.g. `vmtap0`. */

@@ -8,12 +8,12 @@
  *   or to another port, passes it once, before the bridge decides where it goes. Guards first
  *   (DHCP/DHCPv6 server replies, router advertisements, redirects: DROP), then what the VM may
  *   send (RETURN); everything else, other EtherTypes included, meets the DROP policy.
- * - ip6tables, table raw: a chain `VMHOST-<owner>-<group>-N` that lets a neighbour advertisement
- *   from the port through only when its target is one of the VM's addresses (`-m u32` on the
- *   target field, right after a 40-byte IPv6 header; an advertisement behind extension headers is
- *   dropped), reached from the owner's `VMHOST-<owner>-RAW` (raw PREROUTING) with
- *   `-m physdev --physdev-in <port>`. ebtables cannot match the target address; br_netfilter
- *   hands bridged IPv6 to ip6tables (`net.bridge.bridge-nf-call-ip6tables=1`).
+ * - ip6tables, table raw: a chain `VMHOST-<owner>-<group>-N` for the port's neighbour
+ *   solicitations and advertisements ({@link portNdRules}: `-m u32` on the fields right after a
+ *   40-byte IPv6 header; one behind extension headers is dropped), reached from the owner's
+ *   `VMHOST-<owner>-RAW` (raw PREROUTING) with `-m physdev --physdev-in <port>`. ebtables cannot
+ *   match the target address or the options; br_netfilter hands bridged IPv6 to ip6tables
+ *   (`net.bridge.bridge-nf-call-ip6tables=1`).
  * @module
  */
 import type { NormalizedPort } from '../validate-ports.js';
@@ -64,35 +64,67 @@ export function portBridgeRules(p: NormalizedPort): string[] {
   return r;
 }
 
-/**
- * A u32 test that the 16 bytes at offset 48 of the IPv6 packet (the target of a neighbour
- * advertisement directly after the IPv6 header) lie in `prefix`, as iptables-save prints it.
- */
-function naTargetMatch(prefix: string): string {
+/** u32 tests, as iptables-save prints them: ICMPv6 right after the IPv6 header (no extension header). */
+const NEXT_ICMPV6 = '0x4>>0x8&0xff=0x3a';
+/** The ICMPv6 type (byte 40). */
+const icmpType = (t: number): string => `0x28>>0x18=0x${t.toString(16)}`;
+/** No options: payload length 24 (ICMPv6 header and the target address). */
+const NO_OPTIONS = '0x4>>0x10=0x18';
+/** Source address (bytes 8-23) `::`. */
+const FROM_UNSPECIFIED = ['0x8=0x0', '0xc=0x0', '0x10=0x0', '0x14=0x0'];
+
+function word(b: Uint8Array, at: number): number {
+  return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
+}
+
+/** Tests that the 16 bytes at offset 48 (the target of a neighbour solicitation or advertisement) lie in `prefix`. */
+function targetIn(prefix: string): string[] {
   const p = toPrefix(prefix);
-  const tests = ['0x4>>0x8&0xff=0x3a']; // next header: ICMPv6, no extension header
+  const tests: string[] = [];
   for (let w = 0; w < 4; w++) {
     const bits = Math.max(0, Math.min(32, p.length - 32 * w));
     if (bits === 0) break;
-    const word = (((p.bytes[4 * w] ?? 0) << 24) | ((p.bytes[4 * w + 1] ?? 0) << 16) | ((p.bytes[4 * w + 2] ?? 0) << 8) | (p.bytes[4 * w + 3] ?? 0)) >>> 0;
     const off = `0x${(0x30 + 4 * w).toString(16)}`;
-    if (bits === 32) {
-      tests.push(`${off}=0x${word.toString(16)}`);
-    } else {
-      const mask = (0xffffffff << (32 - bits)) >>> 0;
-      tests.push(`${off}&0x${mask.toString(16)}=0x${word.toString(16)}`);
-    }
+    const value = `0x${word(p.bytes, 4 * w).toString(16)}`;
+    tests.push(bits === 32 ? `${off}=${value}` : `${off}&0x${((0xffffffff << (32 - bits)) >>> 0).toString(16)}=${value}`);
   }
-  return `-m u32 --u32 "${tests.join('&&')}"`;
+  return tests;
 }
 
-/** The rules of a port's ip6tables chain (`-N`): the neighbour-advertisement targets it may use. */
-export function portNaRules(p: NormalizedPort): string[] {
+/** Tests that the first option (bytes 64-71) is a link-layer address option of `type` holding `mac`. */
+function firstOptionIs(type: 1 | 2, mac: string): string[] {
+  const m = Uint8Array.from(mac.split(':').map((h) => parseInt(h, 16)));
+  const opt = Uint8Array.from([type, 1, ...m]);
+  return [`0x40=0x${word(opt, 0).toString(16)}`, `0x44=0x${word(opt, 4).toString(16)}`];
+}
+
+const u32 = (tests: readonly string[]): string => `-m u32 --u32 "${tests.join('&&')}"`;
+
+/**
+ * The rules of a port's ip6tables chain (`-N`), which its neighbour solicitations (135) and
+ * advertisements (136) pass: an advertisement only for one of the VM's addresses, and with no
+ * options or the VM's own MAC as its first (target link-layer address) option; a solicitation
+ * from `::` (duplicate address detection), or with no options, or the VM's own MAC as its first
+ * (source link-layer address) option. So neighbour discovery cannot bind another VM's address,
+ * or the VM's own address to another's MAC (the ARP rules' `--arp-ip-src`/`--arp-mac-src`).
+ */
+export function portNdRules(p: NormalizedPort): string[] {
   const own = [...p.ipv6, p.linkLocal === 'any' ? LINK_LOCAL : `${eui64LinkLocal(p.mac)}/128`];
-  return [...own.map((a) => `${naTargetMatch(a)} -j RETURN`), '-j DROP'];
+  const na = [NEXT_ICMPV6, icmpType(136)];
+  const ns = [NEXT_ICMPV6, icmpType(135)];
+  const rules: string[] = [];
+  for (const a of own) {
+    rules.push(`${u32([...na, ...targetIn(a), NO_OPTIONS])} -j RETURN`);
+    rules.push(`${u32([...na, ...targetIn(a), ...firstOptionIs(2, p.mac)])} -j RETURN`);
+  }
+  rules.push(`${u32([...ns, ...FROM_UNSPECIFIED])} -j RETURN`);
+  rules.push(`${u32([...ns, NO_OPTIONS])} -j RETURN`);
+  rules.push(`${u32([...ns, ...firstOptionIs(1, p.mac)])} -j RETURN`);
+  rules.push('-j DROP');
+  return rules;
 }
 
-/** The rule of the owner's raw chain that sends a port's neighbour advertisements to its `-N` chain. */
-export function portNaDispatch(p: NormalizedPort, chain: string): string {
-  return `-p ipv6-icmp -m physdev --physdev-in ${p.interface} -m icmp6 --icmpv6-type 136 -j ${chain}`;
+/** The rules of the owner's raw chain that send a port's neighbour solicitations and advertisements to its `-N` chain. */
+export function portNdDispatch(p: NormalizedPort, chain: string): string[] {
+  return [135, 136].map((t) => `-p ipv6-icmp -m physdev --physdev-in ${p.interface} -m icmp6 --icmpv6-type ${t} -j ${chain}`);
 }

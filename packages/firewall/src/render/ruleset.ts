@@ -7,7 +7,7 @@
 import type { Family, TableFamily } from '../model.js';
 import type { NormalizedForward, NormalizedModel, NormalizedPort, NormalizedRule } from '../validate.js';
 import { CHAIN_PREFIX } from '../validate.js';
-import { portBridgeRules, portNaDispatch, portNaRules } from './bridge.js';
+import { portBridgeRules, portNdDispatch, portNdRules } from './bridge.js';
 import { ownerComment, saveString } from './dialect.js';
 
 export { ownerComment, restoreText, saveString } from './dialect.js';
@@ -73,7 +73,7 @@ export const HOOKS: Record<TableName, ReadonlyArray<readonly [builtin: string, s
 
 /**
  * Group chain kinds: D = DNAT from PREROUTING, L = DNAT from nat OUTPUT, F = FORWARD accepts,
- * H = hairpin/localhost SNAT, N = a port's neighbour-advertisement targets (ip6tables raw),
+ * H = hairpin/localhost SNAT, N = a port's neighbour discovery checks (ip6tables raw),
  * S = a port's anti-spoofing chain (ebtables nat).
  */
 export const GROUP_KINDS = { D: 'nat', L: 'nat', F: 'filter', H: 'nat', N: 'raw', S: 'nat' } as const;
@@ -234,14 +234,14 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
     if (!g) groups.set(r.group, (g = { D: [], L: [], F: [], H: [], N: [] }));
     g.F.push(userRule(r, family));
   }
-  // raw PREROUTING (IPv6): each isolated port's neighbour advertisements to its group's N chain
+  // raw PREROUTING (IPv6): each isolated port's neighbour solicitations and advertisements to its group's N chain
   const raw: string[] = [];
   if (family === 6) {
     for (const p of isolatedPorts(m)) {
       let g = groups.get(p.group);
       if (!g) groups.set(p.group, (g = { D: [], L: [], F: [], H: [], N: [] }));
-      g.N.push(...portNaRules(p));
-      raw.push(portNaDispatch(p, groupChain(o, p.group, 'N')));
+      g.N.push(...portNdRules(p));
+      raw.push(...portNdDispatch(p, groupChain(o, p.group, 'N')));
     }
   }
   const groupNames = [...groups.keys()].sort();
