@@ -11,8 +11,9 @@
 #   e2fsprogs       mke2fs -d: the guest's ext4 image without loop devices
 #   openssh-client  ssh and ssh-keygen: the integration test logs into the real guest
 #   genisoimage     isoinfo: the independent oracle reading our cloud-init seed ISO in the tests
+#   python3-minimal /usr/bin/python3: raw Ethernet frames (AF_PACKET) in the firewall isolation tests
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage python3-minimal)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

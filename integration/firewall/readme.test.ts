@@ -44,3 +44,20 @@ test('the README example reproduces the seed guide\'s rules', async (t) => {
   assert.equal(v4.split('\n').filter((l) => l.includes('--dport 5678')).length, 2, 'one DNAT from PREROUTING and one from OUTPUT');
   assert.equal(netns.readFileIn(ns, '/proc/sys/net/ipv4/ip_forward').trim(), '1');
 });
+
+test('the README ports example isolates two VM ports and removes them without a trace', async (t) => {
+  const readme = readFileSync(join(root, 'packages/firewall/README.md'), 'utf8');
+  const m = /<!-- example:ports -->\n```ts\n([\s\S]*?)```\n\nWhat it prints:\n\n```\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, 'example block and its output found');
+  const ns = await freshNetns(t, 'fwreadme');
+  const child = spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', '--input-type=module', '-e', m[1]!], {
+    cwd: root,
+    env: { ...process.env, NETNS: ns },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const r = await netns.collect(child);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, m[2], 'prints what the README says');
+  assert.equal(await sh(ns, 'ebtables-nft-save', []), '');
+  assert.doesNotMatch(await sh(ns, 'ip6tables-save', []), /VMHOST/);
+});

@@ -62,7 +62,9 @@ test('every golden model applies, re-applies as a no-op and is removed without a
     const { runner, calls } = tracingRunner(ns);
     const again = await apply(model, { netns: ns, runner });
     assert.equal(again.changed, false, `${name}: re-apply changes nothing`);
-    assert.deepEqual(calls.sort(), ['ip6tables-save', 'iptables-save'], `${name}: re-apply runs only iptables-save`);
+    // (ebtables-save only where the owner has VM ports: see docs/firewall-isolation.md)
+    const saves = ['ip6tables-save', 'iptables-save', ...((model.ports ?? []).some((p) => p.isolation !== false) ? ['ebtables-nft-save'] : [])];
+    assert.deepEqual(calls.sort(), saves.sort(), `${name}: re-apply runs only the save programs`);
     assert.equal(await saveStripped(ns), applied, `${name}: iptables-save identical after re-apply`);
     await remove(model.owner, { netns: ns });
     assert.equal(await saveStripped(ns), empty, `${name}: remove restores iptables-save exactly`);
@@ -172,7 +174,7 @@ test('pipelined commit with real programs: held iptables-restore runs are killed
       },
     };
   };
-  await assert.rejects(apply(changed, { netns: ns, starter }), { code: 'EFW_RESTORE', stage: 'test' });
+  await assert.rejects(apply(changed, { netns: ns, starter, check: 'test' }), { code: 'EFW_RESTORE', stage: 'test' });
   // the committing programs had been started before the tests ended, and were killed, not committed
   const firstExit = events.findIndex((e) => e.startsWith('exit iptables-restore --test'));
   assert.ok(events.slice(0, firstExit).includes('start iptables-restore --noflush'), events.join('; '));
@@ -184,7 +186,7 @@ test('pipelined commit with real programs: held iptables-restore runs are killed
   // and with the test passing, the same starter commits through the held programs
   refuse = false;
   events.length = 0;
-  assert.equal((await apply(changed, { netns: ns, starter })).changed, true);
+  assert.equal((await apply(changed, { netns: ns, starter, check: 'test' })).changed, true);
   assert.ok(events.includes('exit iptables-restore --noflush 0'), events.join('; '));
   assert.match(await sh(ns, 'iptables-save', ['-t', 'nat']), /--dport 8080 -j DNAT --to-destination 192\.168\.0\.150:8080/);
 });
@@ -198,5 +200,92 @@ test('remove of an owner that has nothing, and owner names are validated before 
     code: 'EVALIDATION',
     field: 'portForwards[0].port',
   });
-  assert.deepEqual(calls.sort(), ['ip6tables-save', 'iptables-save']);
+  assert.deepEqual(calls.sort(), ['ebtables-nft-save', 'ip6tables-save', 'iptables-save']);
+});
+
+test('default check: each committing program parses its whole section before any COMMIT; a refusal commits nothing', async (t) => {
+  const ns = await freshNetns(t, 'fwparse');
+  await apply(seedModel, { netns: ns });
+  const seeded = await saveStripped(ns);
+  const changed: FirewallModel = { ...seedModel, allowIcmpv6: true, portForwards: [...seedModel.portForwards!, { protocol: 'tcp', port: 8080, to: '192.168.0.150' }] };
+  const real = defaultStarter({ netns: ns });
+  const events: string[] = [];
+  let corrupt = true;
+  const starter: Starter = (cmd, args) => {
+    const p = real(cmd, args);
+    const name = `${cmd} ${args.join(' ')}`.trim();
+    events.push(`start ${name}`);
+    let section = '';
+    return {
+      pid: p.pid,
+      // the IPv4 nat section is given a rule with an impossible port: refused while it is read
+      write: (text) => {
+        section = text.split('\n')[0] ?? '';
+        p.write(corrupt && cmd === 'iptables-restore' && text.startsWith('*nat') ? `${text}-A PREROUTING -p tcp --dport 99999 -j ACCEPT\n` : text);
+      },
+      end: async (text) => {
+        events.push(`end ${name} ${section}`);
+        const r = await p.end(text);
+        events.push(`exit ${name} ${section} ${r.code ?? r.signal}`);
+        return r;
+      },
+      kill: async () => {
+        const r = await p.kill();
+        events.push(`killed ${name} ${section || '(unused)'} ${r.code ?? r.signal}`);
+        return r;
+      },
+      parked: async () => {
+        const ok = await p.parked!();
+        events.push(`parked ${name} ${section} ${ok}`);
+        return ok;
+      },
+    };
+  };
+  await assert.rejects(apply(changed, { netns: ns, starter }), (e: unknown) => {
+    assert.ok(e instanceof FirewallError, String(e));
+    assert.equal(e.code, 'EFW_RESTORE');
+    assert.equal(e.stage, 'parse');
+    assert.equal(e.family, 4);
+    assert.match(e.stderr, /invalid port\/service `99999'/);
+    // (the starter added the line behind apply's back: apply cannot point at it)
+    assert.match(e.stderr, /line: \d+/);
+    return true;
+  });
+  assert.ok(!events.some((e) => e.includes('--test')), `no --test pass: ${events.join('; ')}`);
+  assert.ok(events.includes('parked iptables-restore --noflush *nat false'), events.join('; '));
+  // the others were killed before their COMMIT (only the refused one was ended, by its own exit)
+  assert.ok(events.some((e) => e.startsWith('killed iptables-restore --noflush *filter')), events.join('; '));
+  assert.ok(events.some((e) => e.startsWith('killed ip6tables-restore --noflush *filter')), events.join('; '));
+  assert.deepEqual(events.filter((e) => /^end \S+-restore/.test(e)), ['end iptables-restore --noflush *nat'], events.join('; '));
+  assert.equal(await saveStripped(ns), seeded, 'nothing committed');
+  assert.deepEqual(await netns.pids(ns), [], 'no program of ours left behind');
+
+  // unchanged: every section parked before the first ending was written, and all committed
+  corrupt = false;
+  events.length = 0;
+  const r = await apply(changed, { netns: ns, starter });
+  assert.equal(r.changed, true);
+  const firstEnd = events.findIndex((e) => /^end \S+-restore/.test(e));
+  const parked = events.filter((e) => e.startsWith('parked '));
+  assert.ok(parked.length >= 3 && parked.every((e) => e.endsWith(' true')), events.join('; '));
+  assert.ok(events.slice(0, firstEnd).filter((e) => e.startsWith('parked ')).length === parked.length, `all parked before the first COMMIT: ${events.join('; ')}`);
+  assert.ok(events.filter((e) => e.startsWith('exit ')).every((e) => e.endsWith(' 0')), events.join('; '));
+  assert.match(await sh(ns, 'iptables-save', ['-t', 'nat']), /--dport 8080 -j DNAT --to-destination 192\.168\.0\.150:8080/);
+  assert.deepEqual(await netns.pids(ns), []);
+});
+
+test('a model that drops its ports takes their ebtables chains out too (found through the ip6tables raw chains)', async (t) => {
+  const ns = await freshNetns(t, 'fwports');
+  const empty = await saveStripped(ns);
+  const model = goldenModels['ports-with-forwards']!;
+  await apply(model, { netns: ns });
+  assert.match(await sh(ns, 'ebtables-nft-save', []), /-A PREROUTING -i vm0 -j VMHOST-seed-web-S/);
+  const { ports, ...without } = model;
+  assert.equal(ports?.length, 2);
+  const r = await apply(without, { netns: ns });
+  assert.deepEqual(r.bridge.drop, ['nat']);
+  assert.deepEqual(r.ipv6.drop, ['raw']);
+  assert.equal(await sh(ns, 'ebtables-nft-save', []), '');
+  await remove(model.owner, { netns: ns });
+  assert.equal(await saveStripped(ns), empty);
 });

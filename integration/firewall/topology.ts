@@ -114,7 +114,7 @@ export async function connect(ns: string, host: string, port: number): Promise<C
   return JSON.parse(out) as ConnectResult;
 }
 
-/** iptables-save and ip6tables-save of `ns`, without the comment lines and with counters zeroed. */
+/** iptables-save, ip6tables-save and ebtables-save of `ns`, without the comment lines and with counters zeroed. */
 export async function saveStripped(ns: string): Promise<string> {
   const strip = (s: string): string =>
     s
@@ -122,5 +122,5 @@ export async function saveStripped(ns: string): Promise<string> {
       .filter((l) => !l.startsWith('#'))
       .map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]'))
       .join('\n');
-  return `${strip(await sh(ns, 'iptables-save', []))}\n--- ip6tables ---\n${strip(await sh(ns, 'ip6tables-save', []))}`;
+  return `${strip(await sh(ns, 'iptables-save', []))}\n--- ip6tables ---\n${strip(await sh(ns, 'ip6tables-save', []))}\n--- ebtables ---\n${strip(await sh(ns, 'ebtables-nft-save', []))}`;
 }

@@ -58,3 +58,10 @@ test('requiredSysctls reports what the rules need and nothing more', () => {
   const vlan = requiredSysctls({ owner: 'x', portForwards: [{ protocol: 'tcp', port: 1, to: '2001:db8::1' }] }, { raInterfaces: ['eth0.7'] });
   assert.ok(vlan.some((s) => s.key === 'net.ipv6.conf.eth0/7.accept_ra'), JSON.stringify(vlan));
 });
+
+test('isolated VM ports need bridged IPv6 in ip6tables (the neighbour-advertisement check)', () => {
+  const port = { interface: 'vmtap0', group: 'web', mac: '52:54:00:12:34:56' };
+  const keys = (m: Parameters<typeof requiredSysctls>[0]) => requiredSysctls(m).map((s) => `${s.key}=${s.value}`);
+  assert.ok(keys({ owner: 'lab', ports: [port] }).includes('net.bridge.bridge-nf-call-ip6tables=1'));
+  assert.deepEqual(keys({ owner: 'lab', ports: [{ ...port, isolation: false }] }), []);
+});

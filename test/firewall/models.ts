@@ -117,4 +117,30 @@ export const goldenModels: Record<string, FirewallModel> = {
       { protocol: 'udp', port: [60000, 60100], to: '192.168.0.200', inInterface: 'eth0', group: 'mosh' },
     ],
   },
+  // VM ports: anti-spoofing and guards per port (ebtables + ip6tables raw for NA targets)
+  'ports-basic': {
+    owner: 'lab',
+    ports: [{ interface: 'vmtap0', group: 'web', mac: '52:54:00:12:34:56', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:1::100'] }],
+  },
+  // prefixes, a listed (stable-privacy) link-local address, the 'any' link-local policy, a port
+  // with isolation off (nothing rendered for it), an IPv4-only VM and a VM without addresses
+  'ports-policies': {
+    owner: 'lab',
+    ports: [
+      { interface: 'vmtap3', group: 'routed', mac: '52:54:00:AA:00:03', ipv4: ['203.0.113.64/29'], ipv6: ['2001:db8:5::/64', 'fe80::1c2d:3e4f:5a6b:7c8d'] },
+      { interface: 'vmtap1', group: 'nm', mac: '52-54-00-aa-00-01', ipv4: ['192.168.0.101'], ipv6: ['2001:db8:1::101'], linkLocal: 'any' },
+      { interface: 'vmtap2', group: 'trusted', mac: '52:54:00:aa:00:02', ipv4: ['192.168.0.102'], isolation: false },
+      { interface: 'vmtap4', group: 'v4only', mac: '52:54:00:aa:00:04', ipv4: ['192.168.0.104'] },
+      { interface: 'vmtap5', group: 'dhcponly', mac: '52:54:00:aa:00:05' },
+    ],
+  },
+  // a VM's ports and its forwards share the group: one group's chains in every family
+  'ports-with-forwards': {
+    ...seedModel,
+    owner: 'seed',
+    ports: [
+      { interface: 'vm0', group: 'web', mac: '52:54:00:00:00:64', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:1::100'] },
+      { interface: 'vm1', group: 'mail', mac: '52:54:00:00:00:c8', ipv4: ['192.168.0.200'], ipv6: ['2001:db8:1::200'] },
+    ],
+  },
 };

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TABLE_MARKER, parseSave, plan, planFamily, render, ownedFamily, ownersIn, type FirewallModel } from '@vmhost/firewall';
+import { TABLE_MARKER, dropText, isNoop, parseSave, plan, planFamily, render, ownedFamily, ownersIn, type FirewallModel } from '@vmhost/firewall';
 import { goldenModels } from './models.js';
 
 const dir = join(import.meta.dirname, 'golden');
@@ -108,4 +108,52 @@ test('ownedFamily reads back exactly what was rendered', () => {
 
 test('parseSave refuses what it does not understand', () => {
   assert.throws(() => parseSave('*filter\nbogus line\nCOMMIT\n'), /line 2/);
+});
+
+// The VM ports: ebtables (bridge family) and ip6tables raw, captured from the real kernel after
+// applying goldenModels['ports-policies'].
+const ports = goldenModels['ports-policies']!;
+const savedBridge = readFileSync(join(dir, 'plan-ports-applied.bridge.save'), 'utf8');
+const savedRaw6 = readFileSync(join(dir, 'plan-ports-applied.ipv6.save'), 'utf8');
+const appliedPorts = { ipv4: '', ipv6: savedRaw6, bridge: savedBridge };
+
+test('ports: on empty tables the bridge plan is the rendered ebtables batch plus the marker; nothing on re-plan', () => {
+  const p = plan(ports, { ipv4: '', ipv6: '', bridge: '' });
+  assert.equal(p.bridge.batch, render(ports).bridge.replace(/^\*nat$/m, `*nat\n:${TABLE_MARKER} RETURN`));
+  assert.doesNotMatch(p.bridge.batch, /COMMIT/, 'ebtables-restore has no COMMIT');
+  const again = plan(ports, appliedPorts);
+  assert.ok(isNoop(again), JSON.stringify(again));
+});
+
+test('ports: changing one VM\'s addresses rewrites only its chains', () => {
+  const changed: FirewallModel = { ...ports, ports: ports.ports!.map((p) => (p.group === 'nm' ? { ...p, ipv6: ['2001:db8:1::111'] } : p)) };
+  const p = plan(changed, appliedPorts);
+  assert.deepEqual(p.bridge.written, ['VMHOST-lab-nm-S']);
+  assert.deepEqual(p.ipv6.written, ['VMHOST-lab-nm-N']);
+  assert.equal(p.ipv4.batch, '');
+  assert.doesNotMatch(p.bridge.batch + p.ipv6.batch, /^-[ID] /m, 'no jump changes');
+});
+
+test('ports: a VM that goes loses its chain, its jump and its dispatch rule; the last one drops the tables vmhost made', () => {
+  const fewer: FirewallModel = { ...ports, ports: ports.ports!.filter((p) => p.group !== 'routed') };
+  const p = plan(fewer, appliedPorts);
+  assert.deepEqual(p.bridge.deleted, ['VMHOST-lab-routed-S']);
+  assert.match(p.bridge.batch, /^-D PREROUTING -i vmtap3 -j VMHOST-lab-routed-S$/m);
+  assert.match(p.bridge.batch, /^-X VMHOST-lab-routed-S$/m);
+  assert.deepEqual(p.ipv6.written, ['VMHOST-lab-RAW']);
+  assert.deepEqual(p.ipv6.deleted, ['VMHOST-lab-routed-N']);
+  const none = plan({ owner: 'lab' }, appliedPorts);
+  assert.deepEqual(none.bridge.drop, ['nat']);
+  assert.equal(none.bridge.batch, '');
+  assert.deepEqual(none.ipv6.drop, ['raw']);
+  assert.equal(dropText(none.bridge.drop, 'bridge'), '*nat\n');
+});
+
+test('ports: another owner\'s and foreign ebtables chains and jumps are left alone', () => {
+  const foreign = savedBridge.replace(':VMHOST-NEWTABLE RETURN\n', ':libvirt-I-vnet0 ACCEPT\n:VMHOST-other-x-S DROP\n').replace('-A PREROUTING -i vmtap4', '-A PREROUTING -i vnet0 -j libvirt-I-vnet0\n-A PREROUTING -i tapx -j VMHOST-other-x-S\n-A PREROUTING -i vmtap4');
+  const p = plan({ owner: 'lab' }, { ipv4: '', ipv6: '', bridge: foreign });
+  assert.deepEqual(p.bridge.drop, [], 'the table holds more than ours: it is not dropped');
+  assert.doesNotMatch(p.bridge.batch, /libvirt|VMHOST-other/);
+  assert.equal(p.bridge.batch.split('\n').filter((l) => l.startsWith('-D PREROUTING')).length, 4);
+  assert.equal(p.bridge.batch.split('\n').filter((l) => l.startsWith('-X ')).length, 4);
 });

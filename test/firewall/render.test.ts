@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { render } from '@vmhost/firewall';
+import { eui64LinkLocal, render } from '@vmhost/firewall';
 import { goldenModels } from './models.js';
 
 const dir = join(import.meta.dirname, 'golden');
@@ -12,8 +12,14 @@ const dir = join(import.meta.dirname, 'golden');
 for (const [name, model] of Object.entries(goldenModels)) {
   test(`golden: ${name}`, () => {
     const out = render(model);
-    for (const fam of ['ipv4', 'ipv6'] as const) {
+    for (const fam of ['ipv4', 'ipv6', 'bridge'] as const) {
       const file = join(dir, `${name}.${fam}`);
+      // models without ports have no ebtables part, and no .bridge file
+      if (fam === 'bridge' && (model.ports ?? []).length === 0) {
+        assert.equal(out.bridge, '');
+        assert.ok(!existsSync(file), `unexpected golden file ${file}`);
+        continue;
+      }
       if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, out[fam]);
       assert.ok(existsSync(file), `missing golden file ${file}`);
       assert.equal(out[fam], readFileSync(file, 'utf8'), `${name}.${fam} differs from the golden file`);
@@ -50,4 +56,27 @@ test('every rule outside the private chains carries the owner comment, and names
       }
     }
   }
+});
+
+test('ebtables batches: one DROP-policy chain per isolated port, entered only by `-i <port>` from nat PREROUTING', () => {
+  for (const model of Object.values(goldenModels)) {
+    const text = render(model).bridge;
+    if (text === '') continue;
+    const ports = (model.ports ?? []).filter((p) => p.isolation !== false);
+    const lines = text.split('\n').filter((l) => l !== '');
+    assert.deepEqual(lines.filter((l) => l.startsWith('*')), ['*nat'], 'one table: one transaction');
+    assert.ok(!lines.includes('COMMIT'));
+    const decls = lines.filter((l) => l.startsWith(':'));
+    assert.deepEqual(decls.sort(), ports.map((p) => `:VMHOST-${model.owner}-${p.group}-S DROP`).sort());
+    const jumps = lines.filter((l) => l.startsWith('-I '));
+    assert.deepEqual(jumps.sort(), ports.map((p) => `-I PREROUTING 1 -i ${p.interface} -j VMHOST-${model.owner}-${p.group}-S`).sort());
+    for (const l of lines) if (l.startsWith('-A ')) assert.match(l, new RegExp(`^-A VMHOST-${model.owner}-[A-Za-z0-9_]+-S .* -j (DROP|RETURN)$`));
+    for (const d of decls) assert.ok(d.split(' ')[0]!.length - 1 <= 28, d);
+  }
+});
+
+test('the link-local address of a port is the modified EUI-64 one of its MAC', () => {
+  assert.equal(eui64LinkLocal('52:54:00:12:34:56'), 'fe80::5054:ff:fe12:3456');
+  assert.equal(eui64LinkLocal('00:00:5e:00:53:01'), 'fe80::200:5eff:fe00:5301');
+  assert.equal(eui64LinkLocal('02:00:00:00:00:01'), 'fe80::ff:fe00:1');
 });

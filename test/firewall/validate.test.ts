@@ -129,3 +129,50 @@ test('a group on a rule: forward rules only, and a valid group name for the owne
   rejects({ owner: 'lab', forward: [{ action: 'accept', group: 'x'.repeat(30) }] }, 'forward[0].group');
   assert.equal(validateModel({ owner: 'lab', forward: [{ action: 'accept', group: 'web' }] }).forward[0]!.group, 'web');
 });
+
+const port = { interface: 'vmtap0', group: 'web', mac: '52:54:00:12:34:56', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:1::100'] };
+
+test('ports: names, MAC, addresses and policies are checked field by field', () => {
+  rejects({ owner: 'lab', ports: port }, 'ports');
+  rejects({ owner: 'lab', ports: [null] }, 'ports[0]');
+  rejects({ owner: 'lab', ports: [{ ...port, mac: undefined }] }, 'ports[0].mac');
+  rejects({ owner: 'lab', ports: [{ ...port, mac: '52:54:00:12:34' }] }, 'ports[0].mac', '52:54:00:12:34');
+  rejects({ owner: 'lab', ports: [{ ...port, mac: '01:00:5e:00:00:01' }] }, 'ports[0].mac', '01:00:5e:00:00:01');
+  rejects({ owner: 'lab', ports: [{ ...port, interface: 'a-very-long-tap-name' }] }, 'ports[0].interface');
+  rejects({ owner: 'lab', ports: [{ ...port, interface: 'tap+' }] }, 'ports[0].interface', 'tap+');
+  rejects({ owner: 'lab', ports: [{ ...port, group: 'we-b' }] }, 'ports[0].group', 'we-b');
+  rejects({ owner: 'lab', ports: [{ ...port, group: 'a_group_name_too_long' }] }, 'ports[0].group');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv4: '192.168.0.100' }] }, 'ports[0].ipv4');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv4: ['2001:db8::1'] }] }, 'ports[0].ipv4[0]', '2001:db8::1');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv6: ['2001:db8::1', '192.168.0.1'] }] }, 'ports[0].ipv6[1]', '192.168.0.1');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv4: ['0.0.0.0/0'] }] }, 'ports[0].ipv4[0]', '0.0.0.0/0');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv4: ['0.0.0.0'] }] }, 'ports[0].ipv4[0]', '0.0.0.0');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv4: ['255.255.255.255'] }] }, 'ports[0].ipv4[0]');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv6: ['::'] }] }, 'ports[0].ipv6[0]', '::');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv6: ['ff02::1'] }] }, 'ports[0].ipv6[0]', 'ff02::1');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv6: ['2001:db8::/0'] }] }, 'ports[0].ipv6[0]');
+  rejects({ owner: 'lab', ports: [{ ...port, linkLocal: 'stable' }] }, 'ports[0].linkLocal', 'stable');
+  rejects({ owner: 'lab', ports: [{ ...port, isolation: 'on' }] }, 'ports[0].isolation', 'on');
+  rejects({ owner: 'lab', ports: [{ ...port, macAddress: 'x' }] }, 'ports[0].macAddress');
+});
+
+test('ports: no two ports share an interface, a group, a MAC or an address', () => {
+  const other = { interface: 'vmtap1', group: 'mail', mac: '52:54:00:12:34:57', ipv4: ['192.168.0.200'], ipv6: ['2001:db8:1::200'] };
+  validateModel({ owner: 'lab', ports: [port, other] });
+  rejects({ owner: 'lab', ports: [port, { ...other, interface: 'vmtap0' }] }, 'ports[1].interface', 'vmtap0');
+  rejects({ owner: 'lab', ports: [port, { ...other, group: 'web' }] }, 'ports[1].group', 'web');
+  rejects({ owner: 'lab', ports: [port, { ...other, mac: '52:54:00:12:34:56' }] }, 'ports[1].mac');
+  rejects({ owner: 'lab', ports: [port, { ...other, ipv4: ['192.168.0.100'] }] }, 'ports[1].ipv4[0]', '192.168.0.100');
+  // a prefix of one VM that covers another's address
+  rejects({ owner: 'lab', ports: [port, { ...other, ipv4: ['192.168.0.96/28'] }] }, 'ports[1].ipv4[0]', '192.168.0.96/28');
+  rejects({ owner: 'lab', ports: [port, { ...other, ipv6: ['2001:db8:1::/64'] }] }, 'ports[1].ipv6[0]', '2001:db8:1::/64');
+  // an isolated-off port still may not claim another's addresses
+  rejects({ owner: 'lab', ports: [port, { ...other, isolation: false, ipv6: ['2001:db8:1::100'] }] }, 'ports[1].ipv6[0]');
+});
+
+test('ports: normalized (lower-case MAC, canonical prefixes, defaults)', () => {
+  const m = validateModel({ owner: 'lab', ports: [{ interface: 'vmtap0', group: 'g', mac: '52-54-00-AB-CD-EF', ipv4: ['10.0.0.1/29', '10.0.0.1/29'], ipv6: ['2001:DB8::0:1'] }] });
+  assert.deepEqual(m.ports, [
+    { index: 0, interface: 'vmtap0', group: 'g', mac: '52:54:00:ab:cd:ef', ipv4: ['10.0.0.0/29'], ipv6: ['2001:db8::1/128'], linkLocal: 'eui64', isolation: true },
+  ]);
+});

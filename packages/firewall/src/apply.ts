@@ -1,64 +1,74 @@
-import { getPriority, setPriority } from 'node:os';
 /**
  * The typed public operations: {@link plan} (pure), {@link apply}, {@link remove} and
- * {@link removeGroup}. Each reads the current state with iptables-save, plans the smallest change
- * of the owner's chains, checks every batch with `iptables-restore --test` and commits one
- * `--noflush` batch per family; if a later step fails, the families already changed are put back
- * as they were (all or nothing across IPv4 and IPv6).
- *
- * The commit is pipelined with the test: the committing iptables-restore programs (one per table)
- * start together with the `--test` ones and are given their batch without its COMMIT line; the
- * COMMIT lines are written only when every test passed, and the programs are killed when one did
- * not (nothing was committed: iptables-nft-restore commits a table when it reads its COMMIT).
+ * {@link removeGroup}. Each reads the current state with iptables-save, ip6tables-save and
+ * ebtables-save, plans the smallest change of the owner's chains, has every table section parsed by
+ * the program that will commit it before any of them commits (see exec/commit.ts), and commits
+ * ebtables, then IPv4, then IPv6; if a later step fails, the families already changed are put back
+ * as they were (all or nothing across the three).
  * @module
  */
 import type { NetnsRef } from '@vmhost/net';
-import { FirewallError, type FirewallStage } from './errors.js';
-import type { Family, FirewallModel } from './model.js';
-import { dropText, isEmptyPlan, planFamily, type FamilyPlan } from './render/plan.js';
-import { buildRuleset, groupChain, type FamilySpec, type OwnedRuleset } from './render/ruleset.js';
+import { FirewallError } from './errors.js';
+import type { FirewallModel, TableFamily } from './model.js';
+import { isEmptyPlan, planFamily, type FamilyPlan } from './render/plan.js';
+import { buildRuleset, groupChain, GROUP_KINDS, ownerChain, type FamilySpec, type OwnedRuleset } from './render/ruleset.js';
 import { ownedFamily, parseSave, type SavedState } from './render/save.js';
-import { programs, starterFor, type ExecOptions, type RunOutput, type StartedProgram, type Starter } from './exec/runner.js';
+import { programs, starterFor, type ExecOptions, type Starter } from './exec/runner.js';
+import { confirm, feed, killHeld, releaseFamily, restore, unitsOf, type CheckMode, type Unit } from './exec/commit.js';
 import { validateGroup, validateModel, validateOwner } from './validate.js';
 
-/** Plans for both families. */
+export { tableSections } from './exec/commit.js';
+export type { CheckMode } from './exec/commit.js';
+
+/** Plans for the three families. */
 export interface Plan {
   ipv4: FamilyPlan;
   ipv6: FamilyPlan;
+  /** ebtables (the VM ports). */
+  bridge: FamilyPlan;
 }
 
 /** What {@link apply}, {@link remove} and {@link removeGroup} did. */
 export interface ApplyResult extends Plan {
-  /** False when the rules were already as wanted and nothing was run but iptables-save. */
+  /** False when the rules were already as wanted and nothing was run but the save programs. */
   changed: boolean;
 }
 
 /** Options of {@link apply}, {@link remove} and {@link removeGroup}. */
 export interface ApplyOptions extends ExecOptions {
   /**
-   * When to run `iptables-restore --test` before committing. `'always'` (default): every batch.
-   * `'multi'`: only when the call commits more than one batch (two families, or a batch and a
-   * table drop). `--test` does not catch what only the kernel refuses (see
-   * docs/firewall-atomic-apply.md), and a late refusal is rolled back in any case. Since the test
-   * runs alongside the committing programs (pipelined), skipping it saves little.
+   * How every table section is checked before any commits. `'parse'` (default): by the program
+   * that commits it, which must have read and parsed its whole section before any COMMIT is
+   * written: the checks of `iptables-restore --test`, without a second parse. `'test'`: a separate
+   * `iptables-restore --test` per section as well (ebtables has no `--test`). Neither catches
+   * what only the kernel refuses (see docs/firewall-atomic-apply.md); a late refusal is rolled back.
    */
-  check?: 'always' | 'multi';
+  check?: CheckMode;
 }
 
-const FAMILIES: readonly Family[] = [4, 6];
+/** The order families are committed in: ebtables first (it has no `--test` of its own). */
+const FAMILIES: readonly TableFamily[] = ['bridge', 4, 6];
+const KEY: Record<TableFamily, keyof Plan> = { 4: 'ipv4', 6: 'ipv6', bridge: 'bridge' };
 
 /**
- * Plans applying `model` onto the state that iptables-save / ip6tables-save printed (`current`).
- * Pure: this is exactly what {@link apply} would run.
+ * Plans applying `model` onto the state that iptables-save, ip6tables-save and ebtables-save
+ * printed (`current`; `bridge` may be left out when the owner has no ports anywhere). Pure: this is
+ * exactly what {@link apply} would run.
  * @throws {ValidationError} for a bad model.
  */
-export function plan(model: FirewallModel, current: { ipv4: string; ipv6: string }): Plan {
+export function plan(model: FirewallModel, current: { ipv4: string; ipv6: string; bridge?: string }): Plan {
   const m = validateModel(model);
   const rs = buildRuleset(m);
   return {
-    ipv4: planFamily(m.owner, rs.ipv4, parseSave(current.ipv4)),
-    ipv6: planFamily(m.owner, rs.ipv6, parseSave(current.ipv6)),
+    ipv4: planFamily(m.owner, rs.ipv4, parseSave(current.ipv4, 4)),
+    ipv6: planFamily(m.owner, rs.ipv6, parseSave(current.ipv6, 6)),
+    bridge: planFamily(m.owner, rs.bridge, parseSave(current.bridge ?? '', 'bridge')),
   };
+}
+
+/** Whether a plan of all three families does nothing. */
+export function isNoop(p: Plan): boolean {
+  return isEmptyPlan(p.ipv4) && isEmptyPlan(p.ipv6) && isEmptyPlan(p.bridge);
 }
 
 // One change at a time per namespace within this process: a plan is only valid for the state it was made from.
@@ -75,159 +85,88 @@ function serialize<T>(ref: NetnsRef | undefined, fn: () => Promise<T>): Promise<
   return next;
 }
 
-async function readState(start: Starter, family: Family): Promise<SavedState> {
+async function readState(start: Starter, family: TableFamily): Promise<SavedState> {
   const r = await start(programs(family).save, []).end('');
   if (r.code !== 0) throw new FirewallError('EFW_SAVE', { family, stage: 'save', exitCode: r.code, stderr: r.stderr });
-  return parseSave(r.stdout);
+  return parseSave(r.stdout, family);
 }
 
-function checkRun(r: RunOutput, family: Family, stage: FirewallStage, batch: string): void {
-  if (r.code !== 0) throw new FirewallError('EFW_RESTORE', { family, stage, exitCode: r.code, stderr: r.signal ? `killed by ${r.signal}${r.stderr ? `: ${r.stderr}` : ''}` : r.stderr, batch });
-}
-
-async function restore(start: Starter, family: Family, stage: FirewallStage, args: string[], batch: string): Promise<void> {
-  checkRun(await start(programs(family).restore, args).end(batch), family, stage, batch);
-}
-
-/**
- * Starts the `--test` runs of a plan, one per table section (a table is tested on its own by
- * iptables-restore anyway) and one for the table drops; they run in parallel.
- */
-function testPlan(start: Starter, p: FamilyPlan): Array<Promise<void>> {
-  const runs = p.batch ? tableSections(p.batch).map((section) => restore(start, p.family, 'test', ['--test', '--noflush'], section)) : [];
-  if (p.drop.length) runs.push(restore(start, p.family, 'test', ['--test'], dropText(p.drop)));
-  return runs;
-}
-
-async function commitPlan(start: Starter, p: FamilyPlan): Promise<void> {
-  if (p.batch) await restore(start, p.family, 'commit', ['--noflush'], p.batch);
-  if (p.drop.length) await restore(start, p.family, 'drop', [], dropText(p.drop));
-}
-
-/** Puts `owner`'s part of `family` back to what it was in `before`. */
-async function putBack(start: Starter, owner: string, family: Family, before: SavedState): Promise<void> {
+/** Puts `owner`'s part of `family` back to what it was in `before` (one program per step, no holding). */
+async function putBack(start: Starter, owner: string, family: TableFamily, before: SavedState): Promise<void> {
   const now = await readState(start, family);
   const p = planFamily(owner, ownedFamily(before, owner, family), now);
-  if (!isEmptyPlan(p)) await commitPlan(start, p);
+  for (const u of unitsOf(p)) await restore(start, family, u.stage, u.args, u.body + u.tail);
 }
 
-const COMMIT = 'COMMIT\n';
+type Want = (family: TableFamily, current: SavedState) => FamilySpec;
 
-/**
- * The table sections of a batch (`*filter ... COMMIT`, `*nat ... COMMIT`). iptables-nft-restore
- * commits each table as one transaction when it reads that table's COMMIT line.
- */
-export function tableSections(batch: string): string[] {
-  const out: string[] = [];
-  let from = 0;
-  for (;;) {
-    const i = batch.indexOf(`\n${COMMIT}`, from);
-    if (i < 0) break;
-    out.push(batch.slice(from, i + 1 + COMMIT.length));
-    from = i + 1 + COMMIT.length;
-  }
-  if (from !== batch.length) throw new Error(`internal: batch does not end with COMMIT: ${batch.slice(from, from + 80)}`);
-  return out;
+/** What the caller knows before the saves are read, and work to do meanwhile. */
+interface Prepare {
+  /** Build the rule set (run while the saves run). */
+  whileSaving(): void;
+  /**
+   * Whether the model has isolated ports. If not, ebtables-save is read only when the owner's
+   * ip6tables raw chains show that it has some: every isolated port has both an ebtables chain
+   * and an ip6tables `-N` chain, written and removed together.
+   */
+  ports: boolean;
 }
 
-/** A committing iptables-restore that has been given one table section without its COMMIT line. */
-interface HeldCommit {
-  family: Family;
-  section: string;
-  program: StartedProgram;
-  settled: boolean;
+/** Whether `owner` has port chains in an ip6tables state (its raw `-RAW` chain). */
+function hasPorts(state6: SavedState, owner: string): boolean {
+  return state6.get('raw')?.chains.has(ownerChain(owner, 'RAW')) ?? false;
 }
 
-/**
- * Starts one `iptables-restore --noflush` per table section of `batch` and writes it everything
- * but the COMMIT line: the program parses the rules (the bulk of its user-space work) and then
- * waits, having committed nothing (iptables-nft-restore commits a table only when it reads COMMIT).
- */
-function startHeld(start: Starter, family: Family, batch: string, into: HeldCommit[]): void {
-  for (const section of tableSections(batch)) {
-    const program = start(programs(family).restore, ['--noflush']);
-    into.push({ family, section, program, settled: false });
-    program.write(section.slice(0, section.length - COMMIT.length));
-  }
-}
-
-/** Kills every held program that has not been released (nothing of theirs was committed) and waits for them. */
-async function killHeld(held: HeldCommit[]): Promise<void> {
-  await Promise.allSettled(
-    held.filter((h) => !h.settled).map(async (h) => {
-      h.settled = true;
-      await h.program.kill();
-    }),
-  );
-}
-
-/**
- * Niceness of the held programs while the tests run: the tests are on the critical path (nothing
- * commits before they end) and the held programs have slack (they only parse), so on a busy or
- * small machine the tests get the CPU first. Put back before the COMMIT lines are written.
- */
-const HELD_NICENESS = 10;
-
-function renice(held: readonly HeldCommit[], niceness: number): void {
-  for (const h of held) {
-    if (h.program.pid === undefined || h.settled) continue;
-    try {
-      setPriority(h.program.pid, niceness);
-    } catch {
-      // raising the priority back needs CAP_SYS_NICE; without it the commit runs niced (only slower)
-    }
-  }
-}
-
-type Want = (family: Family, current: SavedState) => FamilySpec;
-
-async function transition(owner: string, want: Want, options: ApplyOptions, whileSaving?: () => void): Promise<ApplyResult> {
+async function transition(owner: string, want: Want, options: ApplyOptions, prepare?: Prepare): Promise<ApplyResult> {
   const start = starterFor(options);
+  const mode: CheckMode = options.check ?? 'parse';
   return serialize(options.netns, async () => {
-    // The saves run as child processes while this thread does the work that does not need them.
-    const saves = Promise.all([readState(start, 4), readState(start, 6)]);
-    saves.catch(() => undefined);
-    whileSaving?.();
-    const [s4, s6] = await saves;
-    const before: Record<Family, SavedState> = { 4: s4, 6: s6 };
-    const plans: Record<Family, FamilyPlan> = { 4: planFamily(owner, want(4, s4), s4), 6: planFamily(owner, want(6, s6), s6) };
-    const result: ApplyResult = { ipv4: plans[4], ipv6: plans[6], changed: !isEmptyPlan(plans[4]) || !isEmptyPlan(plans[6]) };
-    if (!result.changed) return result;
-    const batches = FAMILIES.reduce((n, f) => n + (plans[f].batch ? 1 : 0) + (plans[f].drop.length ? 1 : 0), 0);
-    const check = (options.check ?? 'always') === 'always' || batches > 1;
-    // Pipelined: the `--test` programs start, then the committing ones, which parse their batches
-    // while the tests run; their COMMIT lines are written only once every test passed.
-    const tests = check ? FAMILIES.flatMap((f) => testPlan(start, plans[f])) : [];
-    const held: HeldCommit[] = [];
-    try {
-      for (const f of FAMILIES) if (plans[f].batch) startHeld(start, f, plans[f].batch, held);
-      if (tests.length > 0) renice(held, Math.min(19, getPriority() + HELD_NICENESS));
-      const failed = (await Promise.allSettled(tests)).find((t): t is PromiseRejectedResult => t.status === 'rejected');
-      if (failed) throw failed.reason;
-      if (tests.length > 0) renice(held, getPriority());
-    } catch (err) {
-      await Promise.allSettled(tests);
-      await killHeld(held);
-      throw err;
+    // The saves run as child processes while this thread builds the rule set. Each family is
+    // planned as soon as its state is read, and its committing programs are started and fed
+    // then: they parse while the other families' states are still being read.
+    const s4 = readState(start, 4);
+    const s6 = readState(start, 6);
+    const sb = prepare && !prepare.ports ? s6.then((st) => (hasPorts(st, owner) ? readState(start, 'bridge') : new Map())) : readState(start, 'bridge');
+    const states: Record<TableFamily, Promise<SavedState>> = { 4: s4, 6: s6, bridge: sb };
+    for (const p of [s4, s6, sb]) p.catch(() => undefined);
+    prepare?.whileSaving();
+    const units: Unit[] = [];
+    const staged = await Promise.allSettled(
+      FAMILIES.map(async (f) => {
+        const before = await states[f];
+        const p = planFamily(owner, want(f, before), before);
+        const mine = unitsOf(p);
+        units.push(...mine);
+        feed(start, mine, mode);
+        return { family: f, before, plan: p };
+      }),
+    );
+    const failed = staged.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await killHeld(units);
+      throw failed.reason;
     }
-    const touched: Family[] = [];
+    const done = staged.map((r) => (r as PromiseFulfilledResult<{ family: TableFamily; before: SavedState; plan: FamilyPlan }>).value);
+    const before = new Map(done.map((d) => [d.family, d.before]));
+    const plans = new Map(done.map((d) => [d.family, d.plan]));
+    const result = { ipv4: plans.get(4), ipv6: plans.get(6), bridge: plans.get('bridge'), changed: false } as ApplyResult;
+    result.changed = !isNoop(result);
+    if (!result.changed) return result;
+    await confirm(start, units, mode);
+    const touched: TableFamily[] = [];
     for (const f of FAMILIES) {
-      if (isEmptyPlan(plans[f])) continue;
+      if (isEmptyPlan(plans.get(f) as FamilyPlan)) continue;
       touched.push(f);
       try {
-        // The tables of a family are committed together: separate nft transactions anyway, and
-        // the kernel serialises them; their user-space work overlaps.
-        const mine = held.filter((h) => h.family === f);
-        for (const h of mine) h.settled = true;
-        const outcomes = await Promise.all(mine.map((h) => h.program.end(COMMIT)));
-        outcomes.forEach((r, i) => checkRun(r, f, 'commit', (mine[i] as HeldCommit).section));
-        if (plans[f].drop.length) await restore(start, f, 'drop', [], dropText(plans[f].drop));
+        // The tables of a family are committed together: separate nft transactions anyway (the
+        // kernel serialises them); their user-space work overlaps.
+        await releaseFamily(units.filter((u) => u.family === f));
       } catch (err) {
-        await killHeld(held);
+        await killHeld(units);
         // All or nothing: put back every family this call changed (the failed one may be half
         // done: one table committed, or its batch went in and dropping a table did not).
         try {
-          for (const g of touched) await putBack(start, owner, g, before[g]);
+          for (const g of touched) await putBack(start, owner, g, before.get(g) as SavedState);
         } catch (rbErr) {
           const e = err as FirewallError;
           throw new FirewallError(
@@ -255,8 +194,12 @@ export async function apply(model: FirewallModel, options: ApplyOptions = {}): P
   const m = validateModel(model);
   let rs: OwnedRuleset | undefined;
   const build = (): OwnedRuleset => (rs ??= buildRuleset(m));
-  // The rule set is built while iptables-save runs.
-  return transition(m.owner, (f) => (f === 4 ? build().ipv4 : build().ipv6), options, build);
+  const spec = (f: TableFamily): FamilySpec => build()[KEY[f] as 'ipv4' | 'ipv6' | 'bridge'];
+  // The rule set is built while the saves run.
+  return transition(m.owner, (f) => spec(f), options, {
+    whileSaving: () => void build(),
+    ports: m.ports.some((p) => p.isolation),
+  });
 }
 
 /**
@@ -278,7 +221,7 @@ export async function remove(owner: string, options: ApplyOptions = {}): Promise
 export async function removeGroup(owner: string, group: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   validateOwner(owner);
   validateGroup(group, owner);
-  const gone = new Set((['D', 'L', 'F', 'H'] as const).map((k) => groupChain(owner, group, k)));
+  const gone = new Set((Object.keys(GROUP_KINDS) as Array<keyof typeof GROUP_KINDS>).map((k) => groupChain(owner, group, k)));
   const target = (spec: string): string | undefined => / -j (\S+)$/.exec(` ${spec}`)?.[1];
   return transition(
     owner,
@@ -287,7 +230,7 @@ export async function removeGroup(owner: string, group: string, options: ApplyOp
       const tables = owned.tables.map((t) => {
         const chains = t.chains
           .filter((c) => !gone.has(c.name))
-          .map((c) => ({ name: c.name, rules: c.rules.filter((r) => !gone.has(target(r) ?? '')) }))
+          .map((c) => ({ ...c, rules: c.rules.filter((r) => !gone.has(target(r) ?? '')) }))
           .filter((c) => c.rules.length > 0);
         const kept = new Set(chains.map((c) => c.name));
         return { ...t, chains, jumps: t.jumps.filter((j) => kept.has(target(j.spec) ?? '')) };
@@ -299,10 +242,11 @@ export async function removeGroup(owner: string, group: string, options: ApplyOp
 }
 
 /**
- * Reads the current rules of both families as iptables-save prints them (for inspection and tests).
+ * Reads the current rules of the three families as iptables-save, ip6tables-save and
+ * ebtables-save print them (for {@link plan}, inspection and tests).
  * @throws {FirewallError} `EFW_SAVE`.
  */
-export async function save(options: ExecOptions = {}): Promise<{ ipv4: string; ipv6: string }> {
+export async function save(options: ExecOptions = {}): Promise<{ ipv4: string; ipv6: string; bridge: string }> {
   const start = starterFor(options);
   const out = await Promise.all(
     FAMILIES.map(async (f) => {
@@ -311,5 +255,5 @@ export async function save(options: ExecOptions = {}): Promise<{ ipv4: string; i
       return r.stdout;
     }),
   );
-  return { ipv4: out[0] as string, ipv6: out[1] as string };
+  return { bridge: out[0] as string, ipv4: out[1] as string, ipv6: out[2] as string };
 }

@@ -4,37 +4,43 @@
  * @module
  */
 import { VmhostError } from '@vmhost/net';
-import type { Family } from './model.js';
-
-/** The step that failed. */
-export type FirewallStage = 'save' | 'test' | 'commit' | 'drop' | 'rollback';
+import type { TableFamily } from './model.js';
+import { programs } from './exec/runner.js';
 
 /**
- * iptables-save or iptables-restore failed. Codes: `EFW_SAVE` (reading the state), `EFW_RESTORE` (a
- * batch was refused; nothing of this call stays applied), `EFW_ROLLBACK` (a batch failed and putting
- * the previous state back failed too: the state is unknown, see `cause` and `rollbackError`).
+ * The step that failed: `save` (reading the state), `parse` (a committing program refused its
+ * batch while reading it, before anything was committed), `test` (`--test` refused it), `commit`,
+ * `drop` (deleting a table), `rollback`.
+ */
+export type FirewallStage = 'save' | 'parse' | 'test' | 'commit' | 'drop' | 'rollback';
+
+/**
+ * iptables-save/-restore (ip6tables, ebtables) failed. Codes: `EFW_SAVE` (reading the state),
+ * `EFW_RESTORE` (a batch was refused; nothing of this call stays applied), `EFW_ROLLBACK` (a batch
+ * failed and putting the previous state back failed too: the state is unknown, see `cause` and
+ * `rollbackError`).
  */
 export class FirewallError extends VmhostError {
-  /** 4 or 6. */
-  readonly family: Family;
+  /** 4, 6 or `'bridge'` (ebtables). */
+  readonly family: TableFamily;
   /** Which step failed. */
   readonly stage: FirewallStage;
   /** The program's exit status. */
   readonly exitCode: number | null;
   /** The program's standard error. */
   readonly stderr: string;
-  /** The batch line iptables-restore complained about (from `line N:` in its message), if any. */
+  /** The batch line iptables-restore complained about (from `line N:` or `at line: N` in its message), if any. */
   readonly batchLine?: string;
   /** For `EFW_ROLLBACK`: why the rollback failed. */
   readonly rollbackError?: unknown;
   constructor(
     code: 'EFW_SAVE' | 'EFW_RESTORE' | 'EFW_ROLLBACK',
-    info: { family: Family; stage: FirewallStage; exitCode: number | null; stderr: string; batch?: string; rollbackError?: unknown },
+    info: { family: TableFamily; stage: FirewallStage; exitCode: number | null; stderr: string; batch?: string; rollbackError?: unknown },
     options?: { cause?: unknown },
   ) {
-    const m = /line (\d+):/.exec(info.stderr);
-    const batchLine = m && info.batch ? info.batch.split('\n')[Number(m[1]) - 1] : undefined;
-    const prog = info.stage === 'save' ? `ip${info.family === 6 ? '6' : ''}tables-save` : `ip${info.family === 6 ? '6' : ''}tables-restore`;
+    const m = /line:? (\d+)/.exec(info.stderr);
+    const batchLine = (m && info.batch ? info.batch.split('\n')[Number(m[1]) - 1] : undefined) || undefined;
+    const prog = info.stage === 'save' ? programs(info.family).save : programs(info.family).restore;
     let msg = `${prog} (${info.stage}) failed with status ${String(info.exitCode)}: ${info.stderr.trim()}`;
     if (batchLine !== undefined) msg += ` [batch line: ${batchLine}]`;
     if (code === 'EFW_ROLLBACK') msg += `; rolling back failed too: ${String((info.rollbackError as Error)?.message ?? info.rollbackError)}`;

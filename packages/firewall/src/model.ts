@@ -7,6 +7,9 @@
 /** Address family of a rule: 4 (iptables) or 6 (ip6tables). */
 export type Family = 4 | 6;
 
+/** What a batch is for: iptables (4), ip6tables (6) or ebtables (`'bridge'`). */
+export type TableFamily = Family | 'bridge';
+
 /** A port or an inclusive port range `[first, last]`. */
 export type PortSpec = number | readonly [number, number];
 
@@ -119,6 +122,49 @@ export interface Lan {
   dns?: boolean;
 }
 
+/**
+ * Which IPv6 link-local sources a VM port may use. `'eui64'`: only the address derived from the
+ * port's MAC (fe80::/64 with the modified EUI-64 interface identifier), what the kernel configures
+ * by default (`addr_gen_mode` 0) and what the test guest and Debian guests use. `'any'`: any
+ * fe80::/10 source and neighbour-advertisement target, for guests with stable-privacy link-local
+ * addresses (NetworkManager's default); weaker: such a VM can claim another VM's, or the host's,
+ * link-local address. A stable-privacy address known in advance can instead be listed in `ipv6`.
+ */
+export type LinkLocalPolicy = 'eui64' | 'any';
+
+/**
+ * A VM's port on the bridge (its TAP, or a veth standing in for one): what the VM may send into
+ * the bridge. With `isolation` on (the default), frames from the port must carry the VM's MAC as
+ * source; ARP must announce the VM's IPv4 addresses (sender IP, and sender MAC = the VM's); IPv4
+ * must come from the VM's addresses (or 0.0.0.0 for DHCP discovery, UDP 68→67); IPv6 from the VM's
+ * addresses, its link-local address (see {@link LinkLocalPolicy}) or `::` (duplicate address
+ * detection and MLD reports to their multicast groups, router solicitations); neighbour
+ * advertisements only for the VM's own addresses, and link-layer address options in neighbour
+ * discovery only with the VM's MAC. Whatever else it sends is dropped, and so are, always, DHCP
+ * and DHCPv6 server replies, router advertisements and ICMP/ICMPv6 redirects. Rendered into
+ * ebtables (bridge family, nat PREROUTING, a chain per port) and, for the neighbour discovery
+ * checks, ip6tables (raw PREROUTING, `-m physdev`, `-m u32`); see docs/firewall-isolation.md.
+ */
+export interface Port {
+  /** The bridge port the VM's frames come in on: its TAP, e.g. `vmtap0`. */
+  interface: string;
+  /**
+   * The group (normally the VM's name, as for its port forwards) whose chains hold the port's
+   * rules: `VMHOST-<owner>-<group>-S` (ebtables) and `-N` (ip6tables). One port per group.
+   */
+  group: string;
+  /** The VM's MAC address on this port. */
+  mac: string;
+  /** The VM's IPv4 addresses or prefixes (usually one address). None: only DHCP discovery. */
+  ipv4?: readonly string[];
+  /** The VM's IPv6 addresses or prefixes (global or ULA; link-local ones may be listed too). */
+  ipv6?: readonly string[];
+  /** Which link-local sources the VM may use. Default `'eui64'`. */
+  linkLocal?: LinkLocalPolicy;
+  /** Anti-spoofing and guards for this port. Default true; false renders nothing for it. */
+  isolation?: boolean;
+}
+
 /** Everything one owner wants. Rendering puts all of it in the owner's private chains. */
 export interface FirewallModel {
   /**
@@ -142,4 +188,6 @@ export interface FirewallModel {
   allowIcmpv6?: boolean;
   /** Accept conntrack RELATED,ESTABLISHED first in the forward chain. Default true. */
   established?: boolean;
+  /** The VMs' bridge ports: anti-spoofing and guards per port (see {@link Port}). */
+  ports?: readonly Port[];
 }

@@ -34,8 +34,9 @@ function keyPart(ifname: string): string {
 
 /**
  * The sysctls `model` needs: `net.ipv4.ip_forward` when anything IPv4 is forwarded,
- * `net.ipv6.conf.all.forwarding` (and `accept_ra=2` on `raInterfaces`) for IPv6, and
- * `route_localnet` (on the LAN interface, or `all`) when a forward asks for `localhost`. Pure.
+ * `net.ipv6.conf.all.forwarding` (and `accept_ra=2` on `raInterfaces`) for IPv6,
+ * `net.bridge.bridge-nf-call-ip6tables` when a VM port has isolation on, and `route_localnet` (on
+ * the LAN interface, or `all`) when a forward asks for `localhost`. Pure.
  * @throws {ValidationError} for a bad model or interface name.
  */
 export function requiredSysctls(model: FirewallModel, options: SysctlOptions = {}): Sysctl[] {
@@ -52,6 +53,13 @@ export function requiredSysctls(model: FirewallModel, options: SysctlOptions = {
     (options.raInterfaces ?? []).forEach((i, n) => {
       validateIfName(i, `raInterfaces[${n}]`);
       out.push({ key: `net.ipv6.conf.${keyPart(i)}.accept_ra`, value: '2', reason: `${i} learns its route from router advertisements, which forwarding would otherwise ignore` });
+    });
+  }
+  if (m.ports.some((p) => p.isolation)) {
+    out.push({
+      key: 'net.bridge.bridge-nf-call-ip6tables',
+      value: '1',
+      reason: 'the VM ports\' neighbour-advertisement check is an ip6tables rule on bridged frames (br_netfilter)',
     });
   }
   if (m.portForwards.some((p) => p.localhost)) {

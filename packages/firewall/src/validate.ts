@@ -15,6 +15,9 @@ const canonicalPrefix = (text: string): string => ip.iptablesText(text);
 const canonicalAddress = (text: string): string => ip.formatAddressInetNtop(ip.parseAddress(text));
 /** The family of a valid address or prefix text. */
 const familyOf = (text: string): Family => ip.toPrefix(text).family;
+import { validatePorts, type NormalizedPort } from './validate-ports.js';
+
+export type { NormalizedPort } from './validate-ports.js';
 
 /** Longest chain name iptables accepts (XT_EXTENSION_MAXNAMELEN - 1). */
 export const CHAIN_NAME_MAX = 28;
@@ -95,6 +98,8 @@ export interface NormalizedModel {
   portForwards: NormalizedForward[];
   allowIcmpv6: boolean;
   established: boolean;
+  /** The VM ports, in model order (those with `isolation: false` included). */
+  ports: NormalizedPort[];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -436,7 +441,7 @@ function findClash(forwards: readonly NormalizedForward[]): [NormalizedForward, 
 export function validateModel(model: FirewallModel): NormalizedModel {
   const m = model as unknown;
   if (!isObject(m)) throw new ValidationError('model', m, 'expected a firewall model object');
-  checkKeys(m, '', ['owner', 'lan', 'masquerade', 'forward', 'input', 'output', 'portForwards', 'allowIcmpv6', 'established']);
+  checkKeys(m, '', ['owner', 'lan', 'masquerade', 'forward', 'input', 'output', 'portForwards', 'allowIcmpv6', 'established', 'ports']);
   validateOwner(m.owner);
   const owner = m.owner;
   const lanN = m.lan === undefined ? undefined : lan(m.lan);
@@ -480,5 +485,6 @@ export function validateModel(model: FirewallModel): NormalizedModel {
     portForwards,
     allowIcmpv6: optBool(m.allowIcmpv6, 'allowIcmpv6', false),
     established: optBool(m.established, 'established', true),
+    ports: validatePorts(m.ports, (g, field) => validateGroup(g, owner, field)),
   };
 }

@@ -9,8 +9,9 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { netns, type NetnsRef } from '@vmhost/net';
-import type { Family } from '../model.js';
+import type { TableFamily } from '../model.js';
 
 /** What a program run gave. */
 export interface RunOutput {
@@ -42,6 +43,13 @@ export interface StartedProgram {
    * terminator (iptables-restore's `COMMIT`) never sees one.
    */
   kill(): Promise<RunOutput>;
+  /**
+   * Resolves true once the program has read and processed all the input written so far and waits
+   * for more (blocked reading its standard input), false if it exited instead. Optional: a starter
+   * without it (or whose programs' state cannot be observed) makes apply run `--test` instead.
+   * See {@link parkedState}.
+   */
+  parked?(): Promise<boolean>;
 }
 
 /**
@@ -67,9 +75,45 @@ export interface ExecOptions {
   starter?: Starter;
 }
 
-/** The program names per family. */
-export function programs(family: Family): { save: string; restore: string } {
+/**
+ * The program names per family. ebtables is named by its nf_tables variant: this kernel has no
+ * legacy ebtables, and `ebtables-restore` may be switched to the legacy one by the alternatives.
+ */
+export function programs(family: TableFamily): { save: string; restore: string } {
+  if (family === 'bridge') return { save: 'ebtables-nft-save', restore: 'ebtables-nft-restore' };
   return family === 4 ? { save: 'iptables-save', restore: 'iptables-restore' } : { save: 'ip6tables-save', restore: 'ip6tables-restore' };
+}
+
+/** The number of the read(2) system call, on the architectures where it is known. */
+const READ_SYSCALL: Partial<Record<string, number>> = { x64: 0, arm64: 63 };
+let syscallFile: boolean | undefined;
+
+/** Whether {@link parkedState} can tell anything here (a known architecture, `/proc/PID/syscall` present). */
+export function canObservePrograms(): boolean {
+  syscallFile ??= existsSync('/proc/self/syscall');
+  return syscallFile && READ_SYSCALL[process.arch] !== undefined;
+}
+
+/**
+ * What `/proc/PID/syscall` says about a program: `'parked'` when it is blocked in read(2) on its
+ * standard input (fd 0), `'busy'` when it runs or waits on something else, `'gone'` when the file
+ * cannot be read (the program exited), `'unknown'` on an architecture or kernel where this cannot
+ * be told. The kernel reports a system call only for a task that is off the CPU and stays in it
+ * (task_current_syscall), and a pipe write wakes its reader before write(2) returns, so "parked"
+ * read after our last write completed means every byte written has been read, and the lines
+ * before it processed (the restore programs read with stdio and handle line by line).
+ */
+export function parkedState(pid: number): 'parked' | 'busy' | 'gone' | 'unknown' {
+  const nr = READ_SYSCALL[process.arch];
+  if (nr === undefined || !canObservePrograms()) return 'unknown';
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/syscall`, 'latin1');
+  } catch {
+    return 'gone';
+  }
+  const [call, fd] = text.split(' ', 2);
+  return call === String(nr) && fd === '0x0' ? 'parked' : 'busy';
 }
 
 /**
@@ -112,10 +156,15 @@ export function defaultStarter(options: Pick<ExecOptions, 'netns' | 'timeoutMs'>
       });
     });
     exited.catch(() => undefined);
-    return {
+    // resolves when everything written so far has been handed to the pipe
+    let flushed: Promise<void> = Promise.resolve();
+    const observable = child.pid !== undefined && canObservePrograms();
+    const program: StartedProgram = {
       pid: child.pid,
       write(text) {
-        if (!exitedAlready && child.stdin?.writable) child.stdin.write(text);
+        if (!exitedAlready && child.stdin?.writable) {
+          flushed = new Promise((resolve) => child.stdin?.write(text, () => resolve()));
+        }
       },
       end(text = '') {
         if (!exitedAlready && child.stdin?.writable) child.stdin.end(text);
@@ -126,6 +175,25 @@ export function defaultStarter(options: Pick<ExecOptions, 'netns' | 'timeoutMs'>
         return exited;
       },
     };
+    if (observable) {
+      program.parked = async () => {
+        await flushed;
+        const pid = child.pid as number;
+        const gone = exited.then(() => undefined, () => undefined);
+        for (;;) {
+          if (exitedAlready) return false;
+          const st = parkedState(pid);
+          if (st === 'parked') return true;
+          if (st === 'gone') {
+            await gone;
+            return false;
+          }
+          // poll every millisecond (a read of /proc/PID/syscall costs microseconds), or until it exits
+          await Promise.race([gone, new Promise((r) => setTimeout(r, 1))]);
+        }
+      };
+    }
+    return program;
   };
 }
 

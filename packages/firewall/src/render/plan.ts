@@ -7,9 +7,10 @@
  * reads exactly as it did before. Pure.
  * @module
  */
-import type { Family } from '../model.js';
-import { TABLES, type FamilySpec, type JumpSpec, type TableName, type TableSpec } from './ruleset.js';
-import { builtinChains, isOwnerChain, isOwnerJump, type SavedState, type SavedTable } from './save.js';
+import type { TableFamily } from '../model.js';
+import { DIALECTS, type Dialect } from './dialect.js';
+import type { ChainSpec, FamilySpec, JumpSpec, TableName, TableSpec } from './ruleset.js';
+import { builtinChains, isOwnerChain, type SavedState, type SavedTable } from './save.js';
 
 /**
  * An empty user chain that marks a table as created by vmhost (it did not exist before the first
@@ -19,10 +20,10 @@ export const TABLE_MARKER = 'VMHOST-NEWTABLE';
 
 /** What to run for one family. */
 export interface FamilyPlan {
-  family: Family;
-  /** Text for `iptables-restore --noflush`; empty when nothing changes. */
+  family: TableFamily;
+  /** Text for `iptables-restore --noflush` (`ebtables-restore --noflush`); empty when nothing changes. */
   batch: string;
-  /** Tables to delete whole (with a flushing `iptables-restore` of `*TABLE\nCOMMIT`). */
+  /** Tables to delete whole (with a flushing restore of `*TABLE\nCOMMIT`, `*TABLE` for ebtables). */
   drop: TableName[];
   /** Private chains created or rewritten. */
   written: string[];
@@ -35,17 +36,28 @@ export function isEmptyPlan(p: FamilyPlan): boolean {
   return p.batch === '' && p.drop.length === 0;
 }
 
-/** The text of a flushing restore that deletes `tables` (iptables-nft deletes a table it is told to flush). */
-export function dropText(tables: readonly TableName[]): string {
-  return tables.map((t) => `*${t}\nCOMMIT\n`).join('');
+/**
+ * The text of a flushing restore that deletes `tables` (iptables-nft and ebtables-nft delete a
+ * table they are told to flush).
+ */
+export function dropText(tables: readonly TableName[], family: TableFamily = 4): string {
+  const end = DIALECTS[family].end;
+  return tables.map((t) => `*${t}\n${end}`).join('');
 }
 
 function sameRules(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((r, i) => r === b[i]);
 }
 
+/** Whether a saved chain equals a wanted one (rules, and the policy of an ebtables chain). */
+function sameChain(cur: SavedTable, c: ChainSpec): boolean {
+  const info = cur.chains.get(c.name);
+  if (!info || (c.policy ?? 'RETURN') !== (info.userPolicy ?? 'RETURN')) return false;
+  return sameRules(cur.rules.get(c.name) ?? [], c.rules);
+}
+
 /** Whether `t` holds nothing but `owner`'s rules, the marker and empty ACCEPT built-in chains. */
-function onlyOursAndMarker(t: SavedTable, owner: string): boolean {
+function onlyOursAndMarker(t: SavedTable, owner: string, d: Dialect): boolean {
   if (!t.chains.has(TABLE_MARKER) || (t.rules.get(TABLE_MARKER)?.length ?? 0) > 0) return false;
   for (const [name, info] of t.chains) {
     if (info.policy !== null) {
@@ -55,18 +67,18 @@ function onlyOursAndMarker(t: SavedTable, owner: string): boolean {
     }
   }
   for (const b of builtinChains(t)) {
-    if ((t.rules.get(b) ?? []).some((spec) => !isOwnerJump(spec, owner))) return false;
+    if ((t.rules.get(b) ?? []).some((spec) => !d.isOwnerJump(spec, owner))) return false;
   }
   return true;
 }
 
 /** The section of one table (`*name ... COMMIT\n`), or '' when nothing changes there. */
-function planTable(owner: string, name: TableName, want: TableSpec | undefined, cur: SavedTable | undefined, out: FamilyPlan): string {
+function planTable(d: Dialect, owner: string, name: TableName, want: TableSpec | undefined, cur: SavedTable | undefined, out: FamilyPlan): string {
   const wantChains = want?.chains ?? [];
   const wantJumps = want?.jumps ?? [];
-  if (!want && cur && onlyOursAndMarker(cur, owner)) {
+  if (!want && cur && onlyOursAndMarker(cur, owner, d)) {
     const hasOurs = [...cur.chains.keys()].some((c) => isOwnerChain(c, owner)) ||
-      builtinChains(cur).some((b) => (cur.rules.get(b) ?? []).some((s) => isOwnerJump(s, owner)));
+      builtinChains(cur).some((b) => (cur.rules.get(b) ?? []).some((s) => d.isOwnerJump(s, owner)));
     if (hasOurs) {
       out.drop.push(name);
       for (const c of cur.chains.keys()) if (isOwnerChain(c, owner)) out.deleted.push(c);
@@ -79,19 +91,18 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
   const appends: string[] = [];
   const inserts: string[] = [];
   const xs: string[] = [];
-  if (!cur && wantChains.length > 0) decl.push(`:${TABLE_MARKER} - [0:0]`);
+  if (!cur && wantChains.length > 0) decl.push(d.declare(TABLE_MARKER));
   const wanted = new Set(wantChains.map((c) => c.name));
   for (const c of wantChains) {
-    const exists = cur?.chains.has(c.name) ?? false;
-    if (exists && sameRules(cur?.rules.get(c.name) ?? [], c.rules)) continue;
-    decl.push(`:${c.name} - [0:0]`);
+    if (cur && sameChain(cur, c)) continue;
+    decl.push(d.declare(c.name, c.policy));
     if (c.rules.length > 0) appends.push(`-A ${c.name} ${c.rules.join(`\n-A ${c.name} `)}`);
     out.written.push(c.name);
   }
   if (cur) {
     for (const [c, info] of cur.chains) {
       if (info.policy === null && isOwnerChain(c, owner) && !wanted.has(c)) {
-        decl.push(`:${c} - [0:0]`);
+        decl.push(d.declare(c, info.userPolicy));
         xs.push(`-X ${c}`);
         out.deleted.push(c);
       }
@@ -102,7 +113,7 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
   if (cur) {
     for (const b of builtinChains(cur)) {
       for (const spec of cur.rules.get(b) ?? []) {
-        if (!isOwnerJump(spec, owner)) continue;
+        if (!d.isOwnerJump(spec, owner)) continue;
         const i = pending.findIndex((j) => j.chain === b && j.spec === spec);
         if (i >= 0) pending.splice(i, 1);
         else dels.push(`-D ${b} ${spec}`);
@@ -111,7 +122,7 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
   }
   for (const j of pending) inserts.push(`-I ${j.chain} 1 ${j.spec}`);
   if (decl.length + dels.length + appends.length + inserts.length + xs.length === 0) return '';
-  return [`*${name}`, ...decl, ...dels, ...appends, ...inserts, ...xs, 'COMMIT\n'].join('\n');
+  return `${[`*${name}`, ...decl, ...dels, ...appends, ...inserts, ...xs].join('\n')}\n${d.end}`;
 }
 
 /**
@@ -119,10 +130,11 @@ function planTable(owner: string, name: TableName, want: TableSpec | undefined, 
  * `want` with no tables plans the removal of everything the owner has.
  */
 export function planFamily(owner: string, want: FamilySpec, current: SavedState): FamilyPlan {
+  const d = DIALECTS[want.family];
   const out: FamilyPlan = { family: want.family, batch: '', drop: [], written: [], deleted: [] };
   let batch = '';
-  for (const name of TABLES) {
-    batch += planTable(owner, name, want.tables.find((t) => t.name === name), current.get(name), out);
+  for (const name of d.tables) {
+    batch += planTable(d, owner, name, want.tables.find((t) => t.name === name), current.get(name), out);
   }
   out.batch = batch;
   return out;

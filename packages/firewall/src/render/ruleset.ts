@@ -4,17 +4,23 @@
  * the state read back compares equal, string for string). Pure and deterministic.
  * @module
  */
-import type { Family } from '../model.js';
-import type { NormalizedForward, NormalizedModel, NormalizedRule } from '../validate.js';
+import type { Family, TableFamily } from '../model.js';
+import type { NormalizedForward, NormalizedModel, NormalizedPort, NormalizedRule } from '../validate.js';
 import { CHAIN_PREFIX } from '../validate.js';
+import { portBridgeRules, portNdDispatch, portNdRules } from './bridge.js';
+import { ownerComment, saveString } from './dialect.js';
 
-/** The iptables tables vmhost writes to. */
-export type TableName = 'filter' | 'nat';
+export { ownerComment, restoreText, saveString } from './dialect.js';
+
+/** The tables vmhost writes to: iptables `filter`, `nat` and `raw` (IPv6 only); ebtables `nat`. */
+export type TableName = 'filter' | 'nat' | 'raw';
 
 /** One private chain and its rules (each the text after `-A CHAIN `). */
 export interface ChainSpec {
   name: string;
   rules: string[];
+  /** ebtables only: the chain's policy (`DROP` for a port's chain; default `RETURN`). */
+  policy?: string;
 }
 
 /** A jump from a built-in chain into a private chain (text after `-A CHAIN `, with the ownership comment). */
@@ -34,7 +40,7 @@ export interface TableSpec {
 
 /** What one owner has in one family (tables without content are left out). */
 export interface FamilySpec {
-  family: Family;
+  family: TableFamily;
   tables: TableSpec[];
 }
 
@@ -43,10 +49,12 @@ export interface OwnedRuleset {
   owner: string;
   ipv4: FamilySpec;
   ipv6: FamilySpec;
+  /** ebtables: the VM ports' chains. */
+  bridge: FamilySpec;
 }
 
-/** The tables in the order they are written. */
-export const TABLES: readonly TableName[] = ['filter', 'nat'];
+/** The iptables tables in the order they are written. */
+export const TABLES: readonly TableName[] = ['filter', 'nat', 'raw'];
 
 /** Built-in chains of each table that vmhost jumps from, with the suffix of the private chain. */
 export const HOOKS: Record<TableName, ReadonlyArray<readonly [builtin: string, suffix: string]>> = {
@@ -60,10 +68,15 @@ export const HOOKS: Record<TableName, ReadonlyArray<readonly [builtin: string, s
     ['OUTPUT', 'OUT'],
     ['POSTROUTING', 'POST'],
   ],
+  raw: [['PREROUTING', 'RAW']],
 };
 
-/** Group chain kinds: D = DNAT from PREROUTING, L = DNAT from nat OUTPUT, F = FORWARD accepts, H = hairpin/localhost SNAT. */
-const GROUP_KINDS = { D: 'nat', L: 'nat', F: 'filter', H: 'nat' } as const;
+/**
+ * Group chain kinds: D = DNAT from PREROUTING, L = DNAT from nat OUTPUT, F = FORWARD accepts,
+ * H = hairpin/localhost SNAT, N = a port's neighbour discovery checks (ip6tables raw),
+ * S = a port's anti-spoofing chain (ebtables nat).
+ */
+export const GROUP_KINDS = { D: 'nat', L: 'nat', F: 'filter', H: 'nat', N: 'raw', S: 'nat' } as const;
 
 /** The name of an owner's private chain, e.g. `VMHOST-lab-FWD`. */
 export function ownerChain(owner: string, suffix: string): string {
@@ -75,18 +88,6 @@ export function groupChain(owner: string, group: string, kind: keyof typeof GROU
   return `${CHAIN_PREFIX}${owner}-${group}-${kind}`;
 }
 
-/** The comment that marks a rule outside our chains as the owner's. */
-export function ownerComment(owner: string): string {
-  return `vmhost:${owner}`;
-}
-
-/**
- * Quotes a string as iptables-save does (xtables_save_string): bare when it consists only of
- * letters, digits, `_` and `-`, else in double quotes.
- */
-export function saveString(s: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(s) ? s : `"${s.replace(/(["\\'])/g, '\\$1')}"`;
-}
 
 /** Pieces of one rule, assembled in iptables-save's order. */
 interface RuleParts {
@@ -160,6 +161,7 @@ interface ForwardChains {
   L: string[];
   F: string[];
   H: string[];
+  N: string[];
 }
 
 const LOCAL = '-m addrtype --dst-type LOCAL';
@@ -207,7 +209,7 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
   const forwards = m.portForwards.filter((f) => f.family === family);
 
   // Ungrouped forwards inline in the owner chains; grouped ones in chains of their own.
-  const inline: ForwardChains = { D: [], L: [], F: [], H: [] };
+  const inline: ForwardChains = { D: [], L: [], F: [], H: [], N: [] };
   const groups = new Map<string, ForwardChains>();
   const lanIf = m.lan?.interface;
   const lanSubnets = m.lan?.subnets[family];
@@ -216,7 +218,7 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
     if (f.group !== undefined) {
       const g = groups.get(f.group);
       if (g) dest = g;
-      else groups.set(f.group, (dest = { D: [], L: [], F: [], H: [] }));
+      else groups.set(f.group, (dest = { D: [], L: [], F: [], H: [], N: [] }));
     }
     forwardRules(f, lanIf, lanSubnets, dest);
   }
@@ -229,8 +231,18 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
       continue;
     }
     let g = groups.get(r.group);
-    if (!g) groups.set(r.group, (g = { D: [], L: [], F: [], H: [] }));
+    if (!g) groups.set(r.group, (g = { D: [], L: [], F: [], H: [], N: [] }));
     g.F.push(userRule(r, family));
+  }
+  // raw PREROUTING (IPv6): each isolated port's neighbour solicitations and advertisements to its group's N chain
+  const raw: string[] = [];
+  if (family === 6) {
+    for (const p of isolatedPorts(m)) {
+      let g = groups.get(p.group);
+      if (!g) groups.set(p.group, (g = { D: [], L: [], F: [], H: [], N: [] }));
+      g.N.push(...portNdRules(p));
+      raw.push(...portNdDispatch(p, groupChain(o, p.group, 'N')));
+    }
   }
   const groupNames = [...groups.keys()].sort();
   const groupJumps = (kind: 'D' | 'L' | 'F' | 'H'): string[] =>
@@ -281,6 +293,7 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
   const content: Record<TableName, Record<string, string[]>> = {
     filter: { FWD: fwd, IN: inp, OUT: out },
     nat: { PRE: pre, OUT: natOut, POST: post },
+    raw: { RAW: raw },
   };
   const tables: TableSpec[] = [];
   for (const name of TABLES) {
@@ -294,7 +307,7 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
       jumps.push({ chain: builtin, spec: `-m comment --comment ${saveString(ownerComment(o))} -j ${chain}` });
     }
     for (const g of groupNames) {
-      for (const kind of ['D', 'F', 'H', 'L'] as const) {
+      for (const kind of ['D', 'F', 'H', 'L', 'N'] as const) {
         if (GROUP_KINDS[kind] !== name) continue;
         const rules = groups.get(g)?.[kind] ?? [];
         if (rules.length > 0) chains.push({ name: groupChain(o, g, kind), rules });
@@ -305,24 +318,26 @@ function familyRuleset(m: NormalizedModel, family: Family): FamilySpec {
   return { family, tables };
 }
 
-/** Builds the owner's rule set from a validated model. Pure. */
-export function buildRuleset(m: NormalizedModel): OwnedRuleset {
-  return { owner: m.owner, ipv4: familyRuleset(m, 4), ipv6: familyRuleset(m, 6) };
+/** The ports with isolation on, by group name (the order of the model does not matter). */
+function isolatedPorts(m: NormalizedModel): NormalizedPort[] {
+  return m.ports.filter((p) => p.isolation).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
 }
 
-/**
- * The iptables-restore text (for `--noflush`) that installs `spec` into tables where the owner has
- * nothing yet: chains declared, rules appended, one jump inserted at the top of each built-in chain.
- * Empty string when the family has no rules.
- */
-export function restoreText(spec: FamilySpec): string {
-  const lines: string[] = [];
-  for (const t of spec.tables) {
-    lines.push(`*${t.name}`);
-    for (const c of t.chains) lines.push(`:${c.name} - [0:0]`);
-    for (const c of t.chains) if (c.rules.length > 0) lines.push(`-A ${c.name} ${c.rules.join(`\n-A ${c.name} `)}`);
-    for (const j of t.jumps) lines.push(`-I ${j.chain} 1 ${j.spec}`);
-    lines.push('COMMIT');
+/** The ebtables part: a DROP-policy chain per isolated port, jumped to from nat PREROUTING. */
+function bridgeRuleset(m: NormalizedModel): FamilySpec {
+  const ports = isolatedPorts(m);
+  if (ports.length === 0) return { family: 'bridge', tables: [] };
+  const chains: ChainSpec[] = [];
+  const jumps: JumpSpec[] = [];
+  for (const p of ports) {
+    const name = groupChain(m.owner, p.group, 'S');
+    chains.push({ name, rules: portBridgeRules(p), policy: 'DROP' });
+    jumps.push({ chain: 'PREROUTING', spec: `-i ${p.interface} -j ${name}` });
   }
-  return lines.length ? `${lines.join('\n')}\n` : '';
+  return { family: 'bridge', tables: [{ name: 'nat', chains, jumps }] };
+}
+
+/** Builds the owner's rule set from a validated model. Pure. */
+export function buildRuleset(m: NormalizedModel): OwnedRuleset {
+  return { owner: m.owner, ipv4: familyRuleset(m, 4), ipv6: familyRuleset(m, 6), bridge: bridgeRuleset(m) };
 }

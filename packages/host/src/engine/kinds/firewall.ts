@@ -4,7 +4,7 @@
  * that differ, so one VM's forwards (one group) change alone.
  * @module
  */
-import { apply as fwApply, isEmptyPlan, plan as fwPlan, remove as fwRemove, save as fwSave } from '@vmhost/firewall';
+import { apply as fwApply, isNoop, plan as fwPlan, remove as fwRemove, save as fwSave } from '@vmhost/firewall';
 import type { Ctx } from '../context.js';
 import type { FirewallEntry } from '../entries.js';
 import type { KindOps } from './kind.js';
@@ -16,7 +16,7 @@ export const firewallKind: KindOps<FirewallEntry> = {
   style: 'object',
   async inspect(ctx, e, recorded) {
     const p = fwPlan(e.data.model, await fwSave(where(ctx)));
-    if (isEmptyPlan(p.ipv4) && isEmptyPlan(p.ipv6)) return 'ok';
+    if (isNoop(p)) return 'ok';
     return recorded ? 'differs' : 'missing';
   },
   async create(ctx, e) {

@@ -1,0 +1,123 @@
+/**
+ * Validation of the VM ports of a {@link FirewallModel} (`ports`): names, MAC and addresses, and
+ * that no two ports share an interface, a group, a MAC or an address (the point of anti-spoofing
+ * is that a VM cannot claim what belongs to another). Pure; errors name the field.
+ * @module
+ */
+import { ValidationError, ip, parseCidr, parseMac, validateIfName } from '@vmhost/net';
+import type { Family, LinkLocalPolicy } from './model.js';
+
+/** A port after validation. */
+export interface NormalizedPort {
+  /** Position in `ports`. */
+  index: number;
+  interface: string;
+  group: string;
+  /** Lower case, `:` separated. */
+  mac: string;
+  /** Canonical `ADDR/LEN` prefixes (a single address is `/32`). */
+  ipv4: string[];
+  /** Canonical `ADDR/LEN` prefixes (a single address is `/128`). */
+  ipv6: string[];
+  linkLocal: LinkLocalPolicy;
+  isolation: boolean;
+}
+
+const PORT_KEYS: readonly string[] = ['interface', 'group', 'mac', 'ipv4', 'ipv6', 'linkLocal', 'isolation'];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Prefixes no VM may be given: they would let it use every source, or sources nobody owns. */
+const REFUSED: Record<Family, Array<{ prefix: string; why: string }>> = {
+  4: [
+    { prefix: '0.0.0.0/8', why: 'is "this network" (0.0.0.0 is allowed for DHCP discovery anyway)' },
+    { prefix: '224.0.0.0/3', why: 'is multicast or reserved, never a source address' },
+    { prefix: '127.0.0.0/8', why: 'is loopback' },
+  ],
+  6: [
+    { prefix: '::/128', why: 'is the unspecified address (allowed for duplicate address detection anyway)' },
+    { prefix: 'ff00::/8', why: 'is multicast, never a source address' },
+    { prefix: '::1/128', why: 'is loopback' },
+  ],
+};
+
+function addresses(v: unknown, field: string, family: Family): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new ValidationError(field, v, `expected an array of IPv${family} addresses or prefixes`);
+  const out: string[] = [];
+  v.forEach((a, i) => {
+    const f = `${field}[${i}]`;
+    const c = parseCidr(a, f, { family, defaultFull: true });
+    if (c.prefixLength === 0) throw new ValidationError(f, a, 'a /0 prefix would allow every source address');
+    const p = ip.iptablesText(a as string);
+    for (const r of REFUSED[family]) {
+      if (ip.overlaps(r.prefix, p)) throw new ValidationError(f, a, r.why);
+    }
+    if (!out.includes(p)) out.push(p);
+  });
+  return out;
+}
+
+interface Claim {
+  port: number;
+  field: string;
+  prefix: string;
+}
+
+/**
+ * Validates `ports` (undefined: none) and returns them normalized.
+ * @throws {ValidationError} naming the first bad field, e.g. `ports[1].ipv4[0]`.
+ */
+export function validatePorts(v: unknown, validateGroup: (group: unknown, field: string) => void): NormalizedPort[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new ValidationError('ports', v, 'expected an array of ports');
+  const out: NormalizedPort[] = [];
+  const byIf = new Map<string, number>();
+  const byGroup = new Map<string, number>();
+  const byMac = new Map<string, number>();
+  const claims: Claim[] = [];
+  v.forEach((p, i) => {
+    const field = `ports[${i}]`;
+    if (!isObject(p)) throw new ValidationError(field, p, 'expected { interface, group, mac, ipv4?, ipv6? }');
+    for (const k of Object.keys(p)) if (!PORT_KEYS.includes(k)) throw new ValidationError(`${field}.${k}`, p[k], 'unknown field');
+    validateIfName(p.interface, `${field}.interface`);
+    if (/[+!*]/.test(p.interface)) {
+      throw new ValidationError(`${field}.interface`, p.interface, "must not contain '+', '!' or '*' (wildcards and negation in ebtables and physdev matches)");
+    }
+    validateGroup(p.group, `${field}.group`);
+    const mac = parseMac(p.mac, `${field}.mac`);
+    const ipv4 = addresses(p.ipv4, `${field}.ipv4`, 4);
+    const ipv6 = addresses(p.ipv6, `${field}.ipv6`, 6);
+    let linkLocal: LinkLocalPolicy = 'eui64';
+    if (p.linkLocal !== undefined) {
+      if (p.linkLocal !== 'eui64' && p.linkLocal !== 'any') throw new ValidationError(`${field}.linkLocal`, p.linkLocal, "expected 'eui64' or 'any'");
+      linkLocal = p.linkLocal;
+    }
+    let isolation = true;
+    if (p.isolation !== undefined) {
+      if (typeof p.isolation !== 'boolean') throw new ValidationError(`${field}.isolation`, p.isolation, 'expected true or false');
+      isolation = p.isolation;
+    }
+    const iface = p.interface;
+    const group = p.group as string;
+    const dup = (map: Map<string, number>, key: string, what: string, value: unknown): void => {
+      const j = map.get(key);
+      if (j !== undefined) throw new ValidationError(`${field}.${what}`, value, `ports[${j}] has the same ${what}`);
+      map.set(key, i);
+    };
+    dup(byIf, iface, 'interface', p.interface);
+    dup(byGroup, group, 'group', p.group);
+    dup(byMac, mac, 'mac', p.mac);
+    for (const [fam, list] of [['ipv4', ipv4], ['ipv6', ipv6]] as const) {
+      list.forEach((prefix, k) => {
+        const other = claims.find((c) => c.port !== i && ip.overlaps(c.prefix, prefix));
+        if (other) throw new ValidationError(`${field}.${fam}[${k}]`, (p[fam] as unknown[])[k], `overlaps ${other.field} (${other.prefix}) of another port`);
+      });
+      list.forEach((prefix, k) => claims.push({ port: i, field: `ports[${i}].${fam}[${k}]`, prefix }));
+    }
+    out.push({ index: i, interface: iface, group, mac, ipv4, ipv6, linkLocal, isolation });
+  });
+  return out;
+}
