@@ -11,6 +11,8 @@ export type {
 export { EventStream } from './qmp/events.js';
 export type { QmpEvent, TypedQmpEvent, QmpTimestamp, EventFilter, EventStreamOptions } from './qmp/events.js';
 export { LineSplitter, DEFAULT_MAX_LINE_BYTES } from './qmp/lines.js';
+export type { LineItem } from './qmp/lines.js';
+export { MAX_JSON_DEPTH, MAX_COMMAND_BYTES, exceedsDepth } from './qmp/decode.js';
 export type * from './qmp/generated.js';
 export { QMP_COMMAND_NAMES, QMP_EVENT_NAMES, QMP_SCHEMA_QEMU_VERSION } from './qmp/generated.js';
 export { Vm } from './vm/vm.js';
