@@ -7,8 +7,9 @@
 #   qemu-utils      qemu-img (overlays, snapshots)
 #   dnsmasq-base    dnsmasq binary only (no system service), DHCP on the VM bridge
 #   busybox-static  userland of the tiny test guest
+#   xz-utils        unpacks the test guest's kernel to vmlinux (direct PVH boot)
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -18,8 +18,8 @@ export { QMP_COMMAND_NAMES, QMP_EVENT_NAMES, QMP_SCHEMA_QEMU_VERSION } from './q
 export { Vm } from './vm/vm.js';
 export type { StopStep, StopResult, StopOptions, StartOptions, AttachOptions, VmStatus } from './vm/vm.js';
 export { buildArgs, resolveVmOptions, runFiles, passedFds, qemuEscape } from './vm/args.js';
-export type { VmOptions, DriveOptions, NicOptions, ResolvedVmOptions, RunFiles } from './vm/args.js';
-export { detectAccel } from './vm/accel.js';
+export type { VmOptions, DriveOptions, NicOptions, ResolvedVmOptions, RunFiles, HostFacts } from './vm/args.js';
+export { detectAccel, hostTscKhz } from './vm/accel.js';
 export type { AccelChoice, AccelProbe } from './vm/accel.js';
 export { stableMac } from './vm/mac.js';
 export { cmdline, groupMembers, isAlive, isQemuServing, procStat, procState, readPidfile, type ProcStat } from './vm/proc.js';

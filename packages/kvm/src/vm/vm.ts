@@ -10,7 +10,7 @@ import { createConnection } from 'node:net';
 import { netns, ValidationError } from '@vmhost/net';
 import { QmpAbortedError, QmpError, VmAlreadyRunningError, VmError, VmStartError } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
-import { detectAccel, type AccelChoice } from './accel.js';
+import { detectAccel, hostTscKhz, type AccelChoice } from './accel.js';
 import { buildArgs, passedFds, resolveVmOptions, runFiles, type ResolvedVmOptions, type RunFiles, type VmOptions } from './args.js';
 import { isAlive, isQemuServing, readPidfile } from './proc.js';
 import { imageInfo, type QemuImgOptions } from '../disk/img.js';
@@ -120,7 +120,7 @@ export class Vm {
 
   /** QEMU's arguments (without the binary): an array, never a shell string. */
   args(): string[] {
-    return buildArgs(this.options, this.accel.accel);
+    return buildArgs(this.options, this.accel.accel, this.options.machine === 'microvm' ? { tscKhz: hostTscKhz() } : {});
   }
 
   /** QEMU's pid while known. */
