@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildArgs, detectAccel, hostTscKhz, qemuEscape, resolveVmOptions, stableMac, Vm, type VmOptions } from '@vmhost/kvm';
+import { buildArgs, detectAccel, hostTscKhz, lookupUser, qemuEscape, resolveVmOptions, stableMac, Vm, type VmOptions } from '@vmhost/kvm';
 import { ValidationError } from '@vmhost/net';
 
 const base: VmOptions = { name: 'web', runDir: '/run/vmhost/web' };
@@ -162,4 +162,42 @@ test('hostTscKhz reads cpu MHz of /proc/cpuinfo', (t) => {
   writeFileSync(f, 'processor\t: 0\n');
   assert.equal(hostTscKhz(f), undefined);
   assert.equal(hostTscKhz(join(dir, 'missing')), undefined);
+});
+
+test('runAs and sandbox: -runas by name or uid:gid, the sandbox with elevateprivileges allowed only when QEMU must drop root itself', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-passwd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const passwd = join(dir, 'passwd');
+  writeFileSync(passwd, 'root:x:0:0:root:/root:/bin/bash\nbroken line\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\ntoor:x:0:0::/:/bin/sh\nweird:x:1x:2:::\n');
+  assert.deepEqual(lookupUser('nobody', passwd), { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' });
+  assert.equal(lookupUser('weird', passwd), undefined, 'a malformed line is no user');
+  assert.equal(lookupUser('ghost', passwd), undefined);
+  assert.equal(lookupUser('nobody', join(dir, 'missing')), undefined);
+
+  const args = (o: Partial<VmOptions>, host = {}): string[] => buildArgs(resolveVmOptions({ ...base, ...o }), 'tcg', host);
+  const tail = (a: string[], flag: string): string | undefined => (a.includes(flag) ? a[a.indexOf(flag) + 1] : undefined);
+  assert.equal(tail(args({ runAs: 'nobody' }), '-runas'), 'nobody');
+  assert.equal(tail(args({ runAs: { user: 'nobody' } }), '-runas'), 'nobody');
+  assert.equal(tail(args({ runAs: { uid: 4242, gid: 4243 } }), '-runas'), '4242:4243');
+  assert.equal(tail(args({}), '-runas'), undefined);
+  assert.equal(tail(args({ sandbox: true }), '-sandbox'), 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  assert.equal(tail(args({ sandbox: true, runAs: 'nobody' }), '-sandbox'), 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny');
+  assert.equal(tail(args({ sandbox: 'auto' }, { sandbox: true }), '-sandbox'), 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  assert.equal(tail(args({ sandbox: 'auto' }, { sandbox: false }), '-sandbox'), undefined);
+  assert.equal(tail(args({ sandbox: false }, { sandbox: true }), '-sandbox'), undefined);
+
+  const bad: [Partial<VmOptions>, string][] = [
+    [{ runAs: 'root' }, 'runAs'],
+    [{ runAs: { user: 'a b' } }, 'runAs.user'],
+    [{ runAs: { uid: 0, gid: 0 } }, 'runAs.uid'],
+    [{ runAs: { uid: 1000 } as never }, 'runAs'],
+    [{ runAs: { uid: 1000, gid: -1 } }, 'runAs.gid'],
+    [{ runAs: 7 as never }, 'runAs'],
+    [{ sandbox: 'yes' as never }, 'sandbox'],
+  ];
+  for (const [patch, field] of bad) {
+    assert.throws(() => resolveVmOptions({ ...base, ...patch } as VmOptions), (e: unknown) => e instanceof ValidationError && e.field === field, JSON.stringify(patch));
+  }
+  // the name is checked against /etc/passwd when the Vm is made
+  assert.throws(() => new Vm({ ...base, runAs: 'no-such-user-here' }), (e: unknown) => e instanceof ValidationError && e.field === 'runAs' && /no such user/.test(e.message));
 });

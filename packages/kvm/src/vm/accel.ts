@@ -2,7 +2,7 @@
  * Choosing the accelerator for `accel: 'auto'`. See docs/kvm-accel.md for the rule and why.
  * @module
  */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 
 /** What {@link detectAccel} decided, and why. */
 export interface AccelChoice {
@@ -40,18 +40,4 @@ export function detectAccel(probe: AccelProbe = {}): AccelChoice {
     return { accel: 'tcg', reason: 'neither kvm_intel nor kvm_amd is loaded: not a hardware KVM' };
   }
   return { accel: 'kvm', reason: `${dev} usable with ${existsSync(`${mods}/kvm_intel`) ? 'kvm_intel' : 'kvm_amd'}` };
-}
-
-/**
- * The host's TSC frequency in kHz as /proc/cpuinfo's first `cpu MHz` says, or undefined when it
- * says nothing usable. Exact where the CPU frequency is fixed (the kernel then shows its TSC
- * calibration); an approximation under frequency scaling.
- */
-export function hostTscKhz(cpuinfo = '/proc/cpuinfo'): number | undefined {
-  try {
-    const mhz = Number(/^cpu MHz\s*:\s*([0-9.]+)\s*$/m.exec(readFileSync(cpuinfo, 'utf8'))?.[1]);
-    return Number.isFinite(mhz) && mhz > 1 ? Math.round(mhz * 1000) : undefined;
-  } catch {
-    return undefined;
-  }
 }

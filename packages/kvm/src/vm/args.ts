@@ -81,8 +81,23 @@ export interface VmOptions {
   console?: { file: string };
   /** Network namespace QEMU runs in (where TAPs named by `tap` live). Default: the caller's. */
   netns?: NetnsRef;
-  /** Run QEMU as this user after start-up (`-runas`; needs root). */
-  runAs?: string;
+  /**
+   * Drop root for this user once QEMU has set everything up (`-runas`; the launcher runs as root):
+   * a user name of /etc/passwd (`'nobody'` or `{ user: 'nobody' }`; checked when the Vm is made)
+   * or numeric ids (`{ uid, gid }`, for users from elsewhere). QEMU opens TAPs by name, disks, the
+   * console file, the pidfile and the QMP socket before it drops, so those stay root's; what it
+   * opens later (live snapshot overlays, a commit's base reopened for writing) must be reachable
+   * by that user. Never root (uid 0). See docs/kvm-unprivileged.md.
+   */
+  runAs?: string | { user: string } | { uid: number; gid: number };
+  /**
+   * QEMU's seccomp sandbox: `-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,
+   * resourcecontrol=deny` (with `runAs`, `elevateprivileges=allow`: QEMU 7.2 installs the filter
+   * before `-runas` calls setuid, and the dropped process has no capabilities and no_new_privs
+   * anyway). `true`: required (start fails when this QEMU has no -sandbox); `'auto'`: where it
+   * has one. Default false.
+   */
+  sandbox?: boolean | 'auto';
   /** QEMU binary. Default 'qemu-system-x86_64'. */
   qemuBinary?: string;
   /** More arguments, appended as given (still an array: never a shell string). */
@@ -98,7 +113,8 @@ export interface ResolvedVmOptions extends Required<Pick<VmOptions, 'name' | 'ru
   nics: (Required<Pick<NicOptions, 'mac' | 'model' | 'id'>> & Pick<NicOptions, 'tap' | 'fd'>)[];
   console?: { file: string };
   netns?: NetnsRef;
-  runAs?: string;
+  runAs?: { user: string } | { uid: number; gid: number };
+  sandbox: boolean | 'auto';
   tscKhz?: number;
   extraArgs: string[];
 }
@@ -107,6 +123,8 @@ export interface ResolvedVmOptions extends Required<Pick<VmOptions, 'name' | 'ru
 export interface HostFacts {
   /** The host's TSC frequency in kHz (for `microvm` under TCG when `tscKhz` is not given). */
   tscKhz?: number;
+  /** Whether the QEMU binary has `-sandbox` (for `sandbox: 'auto'`). */
+  sandbox?: boolean;
 }
 
 /** Files of a VM in its run dir. */
@@ -170,6 +188,7 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
     qemuBinary: o.qemuBinary ?? 'qemu-system-x86_64',
     drives: [],
     nics: [],
+    sandbox: false,
     extraArgs: [],
   };
   if (typeof r.qemuBinary !== 'string' || r.qemuBinary.length === 0) throw new ValidationError('qemuBinary', o.qemuBinary, 'expected a program');
@@ -232,9 +251,10 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
   });
   if (o.console !== undefined) r.console = { file: absPath(o.console?.file, 'console.file') };
   if (o.netns !== undefined) r.netns = o.netns;
-  if (o.runAs !== undefined) {
-    if (typeof o.runAs !== 'string' || !/^[a-z_][a-z0-9_-]*\$?$/i.test(o.runAs)) throw new ValidationError('runAs', o.runAs, 'expected a user name');
-    r.runAs = o.runAs;
+  if (o.runAs !== undefined) r.runAs = resolveRunAs(o.runAs);
+  if (o.sandbox !== undefined) {
+    if (o.sandbox !== true && o.sandbox !== false && o.sandbox !== 'auto') throw new ValidationError('sandbox', o.sandbox, "expected true, false or 'auto'");
+    r.sandbox = o.sandbox;
   }
   if (o.tscKhz !== undefined) {
     validateInt(o.tscKhz, 'tscKhz', 1_000, 100_000_000);
@@ -247,6 +267,22 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
     r.extraArgs = [...o.extraArgs];
   }
   return r;
+}
+
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/i;
+
+function resolveRunAs(v: unknown): { user: string } | { uid: number; gid: number } {
+  const user = typeof v === 'string' ? v : v && typeof v === 'object' && 'user' in v ? (v as { user: unknown }).user : undefined;
+  if (user !== undefined) {
+    if (typeof user !== 'string' || !USER_RE.test(user)) throw new ValidationError(typeof v === 'string' ? 'runAs' : 'runAs.user', user, 'expected a user name');
+    if (user === 'root') throw new ValidationError('runAs', user, 'must not be root');
+    return { user };
+  }
+  if (!v || typeof v !== 'object' || !('uid' in v) || !('gid' in v)) throw new ValidationError('runAs', v, 'expected a user name, { user } or { uid, gid }');
+  const { uid, gid } = v as { uid: unknown; gid: unknown };
+  validateInt(uid, 'runAs.uid', 1, 0xfffffffe);
+  validateInt(gid, 'runAs.gid', 0, 0xfffffffe);
+  return { uid: uid as number, gid: gid as number };
 }
 
 /** QEMU option values: a ',' inside a value is written ',,'. */
@@ -303,7 +339,10 @@ export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg', host: Host
     a.push('-netdev', `tap,id=${n.id},${backend}`);
     a.push('-device', `${n.model},netdev=${n.id},mac=${n.mac}`);
   }
-  if (r.runAs) a.push('-runas', r.runAs);
+  if (r.runAs) a.push('-runas', 'user' in r.runAs ? r.runAs.user : `${r.runAs.uid}:${r.runAs.gid}`);
+  if (r.sandbox === true || (r.sandbox === 'auto' && host.sandbox)) {
+    a.push('-sandbox', `on,obsolete=deny,elevateprivileges=${r.runAs ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`);
+  }
   a.push(...r.extraArgs);
   return a;
 }
