@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { lookupUser, qemuHasSandbox, QmpCommandError, Vm } from '@vmhost/kvm';
+import { blockChain, liveCommit, liveSnapshot, lookupUser, qemuHasSandbox, QmpCommandError, Vm } from '@vmhost/kvm';
 import { freshNetns } from '../helpers/ns.js';
 import { guest, guestVmOptions, httpGet, killPid, makeBridge, runDir, startDnsmasq, waitForConsole, waitForHttp } from './helpers.js';
 
@@ -62,11 +62,27 @@ test('runAs nobody with the sandbox: no root, no capabilities, seccomp; TAP, dis
   chownSync(nobodyDir, nobody.uid, nobody.gid);
   await assert.rejects(vm.snapshotDisk('drive0', join(vm.options.runDir, 'snap.qcow2')), (e: unknown) => e instanceof QmpCommandError && /Could not create .*Permission denied/.test(e.desc));
   await assert.rejects(vm.snapshotDisk('drive0', join(nobodyDir, 'snap.qcow2')), (e: unknown) => e instanceof QmpCommandError && /Could not open .*disk\.raw.*Permission denied/.test(e.desc));
+  assert.equal(existsSync(join(nobodyDir, 'snap.qcow2')), false, 'the overlay QEMU created before failing is removed');
   assert.equal((await httpGet(ns, `http://${IP}/cgi-bin/disk`)).trim(), 'ROOT-ONLY-v1', 'the VM runs on, on its image');
+  const hostMade = join(nobodyDir, 'host.qcow2');
+  await assert.rejects(liveSnapshot(vm.qmp, { device: 'drive0', overlay: hostMade, create: 'host', owner: { uid: nobody.uid, gid: nobody.gid } }), (e: unknown) => e instanceof QmpCommandError && /Could not open .*disk\.raw.*Permission denied/.test(e.desc), 'QEMU reopens the old top read-only by name');
+  assert.equal(existsSync(hostMade), false);
+  assert.deepEqual((await blockChain(vm.qmp, 'drive0')).map((l) => l.file), [disk], 'the chain is as it was');
+
+  // The model that works: the VM's user owns its chain (libvirt's DAC model). Then a snapshot
+  // (here host-made, given to nobody) and a commit back both work as nobody.
+  chownSync(disk, nobody.uid, nobody.gid);
+  const chain = await liveSnapshot(vm.qmp, { device: 'drive0', overlay: hostMade, create: 'host', owner: { uid: nobody.uid, gid: nobody.gid } });
+  assert.deepEqual(chain.map((l) => l.file), [hostMade, disk]);
+  assert.equal((await httpGet(ns, `http://${IP}/cgi-bin/write?AFTER-SNAPSHOT`)).trim(), 'ok');
+  assert.equal(readFileSync(disk).subarray(0, 12).toString(), 'ROOT-ONLY-v1', 'the frozen image is untouched');
+  assert.deepEqual((await liveCommit(vm.qmp, { device: 'drive0' })).map((l) => l.file), [disk]);
+  assert.equal((await httpGet(ns, `http://${IP}/cgi-bin/disk`)).trim(), 'AFTER-SNAPSHOT');
 
   const r = await vm.stop({ timeoutMs: 60_000 });
   assert.equal(r.step, 'powerdown');
   assert.equal(r.exitCode, 0);
+  assert.equal(readFileSync(disk).subarray(0, 14).toString(), 'AFTER-SNAPSHOT', 'committed into the image');
   for (const f of [vm.files.pidfile, vm.files.qmp]) assert.equal(existsSync(f), false, `${f}: QEMU (nobody) could not remove it; the launcher did`);
 });
 
