@@ -67,6 +67,16 @@ test('the committed schema snapshot is the installed QEMU\'s query-qmp-schema', 
   assert.deepEqual([...live].sort(sort), snap.schema);
 });
 
+test('the committed QMP docs are the installed QEMU\'s qemu-qmp-ref(7), parsed', async () => {
+  const { readQmpRefMan } = await import('../../scripts/qmp-docs.js');
+  const file = new URL('../../packages/kvm/schema/qmp-docs.json', import.meta.url);
+  const committed = JSON.parse(readFileSync(file, 'utf8')) as { qemu: string; entries: Record<string, unknown> };
+  const installed = readQmpRefMan();
+  assert.equal(committed.qemu, installed.qemu, 'regenerate with scripts/gen-qmp-types.ts');
+  assert.equal(committed.qemu, QMP_SCHEMA_QEMU_VERSION);
+  assert.deepEqual(committed.entries, JSON.parse(JSON.stringify(installed.entries)));
+});
+
 test('real QEMU: 200 in-band commands of four kinds, failures and out-of-band ones interleaved, each answer reaches its caller', async (t) => {
   const qmp = await bare(t);
   const kinds = ['query-status', 'query-name', 'query-version', 'no-such-command'] as const;
