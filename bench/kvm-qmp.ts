@@ -1,40 +1,59 @@
-// Benchmark (issue 3 §7), in one run:
-//   A. QMP `query-status` round trips per second against a real QEMU (-machine none -S):
-//      @vmhost/kvm's QmpClient vs a raw-socket baseline (a bare Unix socket writing JSON lines and
-//      counting reply lines: the floor any client pays), each sequential and with 32 in flight.
-//   B. Seconds from Vm.start() to the test guest's TCP service answering (TCG here; KVM where
-//      `accel: 'auto'` finds a usable one), and to the console's "ready" marker, in a fresh `vmhb-`
-//      namespace removed afterwards.
+// Benchmark: QMP `query-status` round trips per second against one real QEMU (-machine none -S)
+// serving several QMP monitors, so every contender talks to the same process:
+//   - QmpClient of this tree;
+//   - with --against=REV, QmpClient as it was at git revision REV (its packages/kvm/src extracted
+//     into .cache/, run from there): the "before" figure of the same run;
+//   - the raw socket: a bare Unix socket writing `{"execute":"query-status"}\n` and counting reply
+//     lines (no ids, no parsing): the floor any client pays, as issue 12 defines it;
+//   - the raw socket sending exactly the bytes QmpClient sends (no newline): the client's own cost.
+// Sequential and with 32 in flight. Rounds alternate the order of the contenders (forward,
+// backward); each figure is the median of the rounds, with the spread (min-max) of the ratios.
 // Prints figures and ratios; asserts nothing.
-// Run: npm run bench -- bench/kvm-qmp.ts [--n=5000] [--boots=3] [--no-boot]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// Run: npm run bench -- bench/kvm-qmp.ts [--n=2000] [--rounds=9] [--against=REV]
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { QmpClient, Vm } from '@vmhost/kvm';
-import { benchNamespace } from './helpers.js';
-import { guest, guestVmOptions, killPid, makeBridge, startDnsmasq, waitForConsole, waitForHttp } from '../integration/kvm/helpers.js';
+import { join, resolve } from 'node:path';
+import { QmpClient } from '@vmhost/kvm';
+import { killPid } from '../integration/kvm/helpers.js';
 
 const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
-const N = opt('n', 5000);
-const BOOTS = opt('boots', 3);
-const noBoot = argv.includes('--no-boot');
+const opt = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const N = Number(opt('n') ?? 2000);
+const ROUNDS = Number(opt('rounds') ?? 9);
+const against = opt('against');
+const root = resolve(new URL('..', import.meta.url).pathname);
 const tmp = mkdtempSync(join(tmpdir(), 'vmhost-bench-'));
 const pids: number[] = [];
 
-function bareQemu(tag: string): { sock: string; alive: () => boolean; pid: number } {
-  const sock = join(tmp, `${tag}.sock`);
-  const child = spawn('qemu-system-x86_64', ['-machine', 'none', '-S', '-display', 'none', '-nodefaults', '-no-user-config', '-qmp', `unix:${sock},server=on,wait=off`], { stdio: 'ignore' });
-  let alive = true;
-  child.on('exit', () => (alive = false));
-  pids.push(child.pid!);
-  return { sock, alive: () => alive, pid: child.pid! };
+/** A client class as it was at `rev`: packages/kvm/src extracted under .cache and imported from there. */
+async function clientAt(rev: string): Promise<typeof QmpClient> {
+  const sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim();
+  const dir = join(root, '.cache', `bench-kvm-${sha}`);
+  if (!existsSync(join(dir, 'packages/kvm/src/index.ts'))) {
+    mkdirSync(dir, { recursive: true });
+    const tar = execFileSync('git', ['archive', sha, 'packages/kvm/src'], { cwd: root, maxBuffer: 64 << 20 });
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  }
+  const mod = (await import(join(dir, 'packages/kvm/src/qmp/client.ts'))) as { QmpClient: typeof QmpClient };
+  return mod.QmpClient;
 }
 
-/** The baseline: a raw socket, JSON lines out, reply lines counted (no parsing, no ids). */
-async function rawSession(sock: string, oob: boolean): Promise<{ run: (n: number, inFlight: number) => Promise<number>; close: () => void }> {
+/** One QEMU with `count` QMP monitors; their socket paths. */
+function qemuWithMonitors(count: number): string[] {
+  const socks = Array.from({ length: count }, (_, i) => join(tmp, `qmp${i}.sock`));
+  const args = ['-machine', 'none', '-S', '-display', 'none', '-nodefaults', '-no-user-config'];
+  for (const s of socks) args.push('-qmp', `unix:${s},server=on,wait=off`);
+  const child = spawn('qemu-system-x86_64', args, { stdio: 'ignore' });
+  pids.push(child.pid!);
+  return socks;
+}
+
+type Run = (n: number, inFlight: number) => Promise<number>;
+
+/** The raw baseline: writes `cmd` per command, counts reply lines (no parsing, no ids). */
+async function rawSession(sock: string, cmd: string): Promise<{ run: Run; close: () => void }> {
   let s!: Socket;
   for (;;) {
     try {
@@ -59,11 +78,9 @@ async function rawSession(sock: string, oob: boolean): Promise<{ run: (n: number
     }
   });
   await new Promise<void>((r) => (onLine = r)); // greeting
-  // The same negotiation as QmpClient: with oob enabled QEMU reads ahead up to 8 queued commands
-  // (without it, it reads the next only after answering), which is what lets pipelining pay off.
-  s.write(`{"execute":"qmp_capabilities","arguments":{"enable":[${oob ? '"oob"' : ''}]}}\n`);
+  // The same negotiation as QmpClient: with oob enabled QEMU reads ahead up to 8 queued commands.
+  s.write('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}\n');
   await new Promise<void>((r) => (onLine = r));
-  const cmd = '{"execute":"query-status"}\n';
   return {
     run: (n, inFlight) =>
       new Promise<number>((resolve) => {
@@ -84,87 +101,61 @@ async function rawSession(sock: string, oob: boolean): Promise<{ run: (n: number
   };
 }
 
-async function clientRun(qmp: QmpClient, n: number, inFlight: number): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n) {
-      next++;
-      await qmp.execute('query-status');
-    }
+function clientRun(qmp: QmpClient): Run {
+  return async (n, inFlight) => {
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < n) {
+        next++;
+        await qmp.execute('query-status');
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    return performance.now() - t0;
   };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  return performance.now() - t0;
 }
 
-function rate(n: number, ms: number): string {
-  return `${Math.round((n / ms) * 1000).toLocaleString('en')}/s`;
-}
-
-async function qmpBench(): Promise<void> {
-  console.log(`A. QMP query-status round trips, ${N} each, QEMU ${'-machine none -S'}`);
-  const a = bareQemu('client');
-  const qmp = await QmpClient.connect({ path: a.sock, timeoutMs: 30_000, isAlive: a.alive });
-  const b = bareQemu('raw');
-  const raw = await rawSession(b.sock, true);
-  const c2 = bareQemu('raw-nooob');
-  const rawNoOob = await rawSession(c2.sock, false);
-  await clientRun(qmp, 200, 32); // warm-up
-  await raw.run(200, 32);
-  await rawNoOob.run(200, 32);
-  const rows: [string, number, number, number][] = [];
-  for (const inFlight of [1, 32]) {
-    const c = await clientRun(qmp, N, inFlight);
-    const r = await raw.run(N, inFlight);
-    const r2 = await rawNoOob.run(N, inFlight);
-    rows.push([inFlight === 1 ? 'sequential' : '32 in flight', c, r, r2]);
-  }
-  for (const [label, c, r, r2] of rows) {
-    console.log(`  ${label.padEnd(13)} QmpClient ${rate(N, c).padStart(9)}   raw socket ${rate(N, r).padStart(9)}   client/raw ${(r / c).toFixed(2)}   (raw without oob ${rate(N, r2)})`);
-  }
-  rawNoOob.close();
-  console.log(`  dropped replies: ${qmp.stats.droppedReplies}`);
-  await qmp.close();
-  raw.close();
-}
-
-async function bootBench(): Promise<void> {
-  const space = await benchNamespace('kvm');
-  const ns = space.name;
-  try {
-    await makeBridge(ns, ['tap-bench']);
-    const dir = join(tmp, 'boot');
-    const mkVm = (): Vm => new Vm(guestVmOptions('bench', dir, { netns: ns, nics: [{ tap: 'tap-bench' }] }));
-    const first = mkVm();
-    const dns = startDnsmasq(undefined, ns, tmp, { [first.options.nics[0]!.mac]: '198.51.100.40' });
-    pids.push(dns.pid!);
-    console.log(`B. start() to the guest's TCP service answering (${first.accel.accel}: ${first.accel.reason}), ${BOOTS} boots`);
-    const tcp: number[] = [];
-    for (let i = 0; i < BOOTS; i++) {
-      rmSync(join(dir, 'console.log'), { force: true });
-      const vm = mkVm();
-      const t0 = performance.now();
-      await vm.start({ timeoutMs: 60_000 });
-      pids.push(vm.pid!);
-      const tStarted = performance.now() - t0;
-      const readyP = waitForConsole(vm.options.console!.file, guest().markers.ready, 180_000, () => vm.running).then(() => performance.now() - t0);
-      await waitForHttp(ns, 'http://198.51.100.40/', 180_000);
-      const tTcp = performance.now() - t0;
-      const tReady = await readyP;
-      const stop = await vm.stop({ timeoutMs: 30_000 });
-      tcp.push(tTcp);
-      console.log(`  boot ${i + 1}: start() resolved ${(tStarted / 1000).toFixed(2)} s, console ready ${(tReady / 1000).toFixed(2)} s, TCP answered ${(tTcp / 1000).toFixed(2)} s; stop by ${stop.step} in ${(stop.durationMs / 1000).toFixed(2)} s`);
-    }
-    tcp.sort((x, y) => x - y);
-    console.log(`  start() to TCP: median ${(tcp[Math.floor(tcp.length / 2)]! / 1000).toFixed(2)} s, min ${(tcp[0]! / 1000).toFixed(2)} s, max ${(tcp[tcp.length - 1]! / 1000).toFixed(2)} s`);
-  } finally {
-    await space.close(); // kills QEMU and dnsmasq if still inside, deletes the namespace
-  }
-}
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (perSec: number): string => `${Math.round(perSec).toLocaleString('en')}/s`;
 
 try {
-  await qmpBench();
-  if (!noBoot) await bootBench();
+  const contenders: { label: string; run: Run; close: () => Promise<void> | void }[] = [];
+  const socks = qemuWithMonitors(against ? 4 : 3);
+  const qmp = await QmpClient.connect({ path: socks[0]!, timeoutMs: 30_000 });
+  contenders.push({ label: 'QmpClient (this tree)', run: clientRun(qmp), close: () => qmp.close() });
+  if (against) {
+    const Old = await clientAt(against);
+    const old = await Old.connect({ path: socks[3]!, timeoutMs: 30_000 });
+    contenders.push({ label: `QmpClient at ${against}`, run: clientRun(old as unknown as QmpClient), close: () => old.close() });
+  }
+  const raw = await rawSession(socks[1]!, '{"execute":"query-status"}\n');
+  contenders.push({ label: 'raw socket (issue 12 baseline)', ...raw });
+  const same = await rawSession(socks[2]!, '{"execute":"query-status"}');
+  contenders.push({ label: 'raw socket, the client\'s bytes', ...same });
+
+  console.log(`QMP query-status round trips: one QEMU (-machine none -S) with a QMP monitor per contender; ${ROUNDS} rounds of ${N}, order alternated`);
+  for (const c of contenders) await c.run(300, 32); // warm-up
+  for (const inFlight of [1, 32]) {
+    const rates = contenders.map(() => [] as number[]);
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = contenders.map((_, i) => i);
+      if (r % 2) order.reverse();
+      for (const i of order) rates[i]!.push((N / (await contenders[i]!.run(N, inFlight))) * 1000);
+    }
+    const rawIdx = contenders.findIndex((c) => c.label.startsWith('raw socket (issue'));
+    console.log(`  ${inFlight === 1 ? 'sequential' : `${inFlight} in flight`}:`);
+    for (const [i, c] of contenders.entries()) {
+      const ratios = rates[i]!.map((x, r) => x / rates[rawIdx]![r]!);
+      const spread = `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+      console.log(`    ${c.label.padEnd(32)} ${fmt(median(rates[i]!)).padStart(9)}   vs raw: median ${median(ratios).toFixed(2)} (rounds ${spread})`);
+    }
+  }
+  console.log(`  dropped replies: ${qmp.stats.droppedReplies}`);
+  for (const c of contenders) await c.close();
 } finally {
   for (const pid of pids) killPid(pid);
   rmSync(tmp, { recursive: true, force: true });

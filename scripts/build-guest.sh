@@ -2,9 +2,11 @@
 # Builds the tiny test guest of @vmhost/kvm from Debian packages only, into .cache/guest/:
 #   vmlinuz      the kernel of Debian's linux-image-<abi>-amd64 (downloaded with apt-get download and
 #                unpacked with dpkg-deb -x here, never installed on the host)
-#   initrd.img   busybox-static, the kernel modules virtio_net and virtio_blk need (with their
-#                dependencies, in load order, from each module's depends= field), evdev + button for
-#                the ACPI power button, and /init (see below)
+#   vmlinux      the same kernel uncompressed (an ELF with a PVH entry note): QEMU boots it directly
+#                (PVH), which skips the kernel's own decompression, slow under TCG (docs/kvm-machine.md)
+#   initrd.img   busybox-static, the kernel modules virtio_net and virtio_blk need over PCI and over
+#                MMIO (microvm), with their dependencies, in load order, from each module's depends=
+#                field, evdev + button for the ACPI power button, and /init (see below)
 #   guest.json   what was built (kernel version, module order, markers) for the tests
 #
 # /init prints markers on the serial console (console=ttyS0):
@@ -30,7 +32,7 @@ out=.cache/guest
 log() { echo "build-guest: $*" >&2; }
 
 self_hash=$(sha256sum "$0" | cut -c1-16)
-if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$self_hash" ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ]; then
+if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$self_hash" ] && [ -s "$out/vmlinuz" ] && [ -s "$out/vmlinux" ] && [ -s "$out/initrd.img" ]; then
   exit 0
 fi
 
@@ -73,7 +75,7 @@ resolve() {
   for d in $deps; do resolve "$d"; done
   order+=("$m")
 }
-for m in virtio_pci virtio_net virtio_blk evdev button; do resolve "$m"; done
+for m in virtio_pci virtio_mmio virtio_net virtio_blk evdev button; do resolve "$m"; done
 
 root="$work/root"
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib/modules,www/cgi-bin}
@@ -179,10 +181,19 @@ chmod 755 "$root/init" "$root/etc/udhcpc.script" "$root/www/cgi-bin/"* "$root/bi
 mkdir -p "$out"
 (cd "$root" && find . | sort | "$busybox" cpio -o -H newc 2>/dev/null) | gzip -9 > "$work/initrd.img"
 cp "$work/pkg/boot/vmlinuz-$kver" "$work/vmlinuz"
+# vmlinux: the xz payload of the bzImage (Debian builds with CONFIG_KERNEL_XZ), found by its magic
+# like the kernel's scripts/extract-vmlinux; the first offset that decompresses to an ELF wins.
+for off in $(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$work/vmlinuz" | cut -d: -f1); do
+  if tail -c +"$((off + 1))" "$work/vmlinuz" | xz -dcq > "$work/vmlinux" 2>/dev/null || [ -s "$work/vmlinux" ]; then
+    [ "$(head -c 4 "$work/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] && break
+  fi
+  rm -f "$work/vmlinux"
+done
+[ -s "$work/vmlinux" ] || { log "cannot extract vmlinux from the kernel image"; exit 1; }
 mods_json=$(printf '"%s",' "${order[@]}")
 cat > "$work/guest.json" <<EOF
 {"package": "$pkg", "kernel": "$kver", "modules": [${mods_json%,}], "append": "console=ttyS0 panic=-1 quiet", "markers": {"init": "VMHOST-GUEST: init", "ip": "VMHOST-GUEST: ip ", "ip6": "VMHOST-GUEST: ip6 ", "ready": "VMHOST-GUEST: ready", "powerdown": "VMHOST-GUEST: powerdown"}}
 EOF
-mv "$work/vmlinuz" "$work/initrd.img" "$work/guest.json" "$out/"
+mv "$work/vmlinuz" "$work/vmlinux" "$work/initrd.img" "$work/guest.json" "$out/"
 echo "$self_hash" > "$out/stamp"
 log "built $out (kernel $kver; modules ${order[*]})"

@@ -2,17 +2,19 @@
 // return value) and event (data) of the installed QEMU, from its own runtime introspection
 // (query-qmp-schema). Why introspection and not QEMU's qapi/*.json: docs/kvm-qmp-types.md.
 //
-//   node --conditions=vmhost-source --import tsx scripts/gen-qmp-types.ts           # introspect QEMU, write both files
-//   node --conditions=vmhost-source --import tsx scripts/gen-qmp-types.ts --offline # re-render from the committed schema
+//   node --conditions=vmhost-source --import tsx scripts/gen-qmp-types.ts           # introspect QEMU, write the three files
+//   node --conditions=vmhost-source --import tsx scripts/gen-qmp-types.ts --offline # re-render from the committed inputs
 //
-// Writes packages/kvm/schema/qmp-schema.json (the introspection answer, the input) and the .ts
-// file. `renderQmpTypes` is a pure function of the schema; a unit test checks that the committed
-// generated.ts is exactly what it renders from the committed schema.
+// Writes packages/kvm/schema/qmp-schema.json (the introspection answer), qmp-docs.json (QEMU's QMP
+// reference manual page of the same build, parsed by scripts/qmp-docs.ts: the TSDoc text) and the
+// .ts file. `renderQmpTypes` is a pure function of both inputs; a unit test checks that the
+// committed generated.ts is exactly what it renders from the committed inputs.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readQmpRefMan, serializeDocs, type DocEntry, type DocMember, type QmpDocs } from './qmp-docs.js';
 
 /** One entry of query-qmp-schema's answer (SchemaInfo), as much as the generator reads. */
 export interface SchemaInfo {
@@ -39,6 +41,20 @@ export interface SchemaSnapshot {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_FILE = join(root, 'packages/kvm/schema/qmp-schema.json');
 export const GENERATED_FILE = join(root, 'packages/kvm/src/qmp/generated.ts');
+export const DOCS_FILE = join(root, 'packages/kvm/schema/qmp-docs.json');
+
+/** A TSDoc comment of `paragraphs` (and tags), indented; '' when there is nothing to say. */
+function tsdoc(paragraphs: (string | undefined)[], tags: string[], indent: string): string {
+  const text = paragraphs.filter((p): p is string => !!p && p.trim().length > 0).join('\n\n');
+  const lines = text ? text.replace(/\*\//g, '*\\/').replace(/@/g, '\\@').replace(/\{/g, '\\{').replace(/\}/g, '\\}').split('\n') : [];
+  if (tags.length) {
+    if (lines.length) lines.push('');
+    lines.push(...tags);
+  }
+  if (!lines.length) return '';
+  if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;
+  return `${indent}/**\n${lines.map((l) => (l ? `${indent} * ${l}` : `${indent} *`)).join('\n')}\n${indent} */\n`;
+}
 
 const BUILTIN: Record<string, string> = { str: 'string', int: 'number', number: 'number', bool: 'boolean', null: 'null', any: 'unknown' };
 
@@ -59,8 +75,27 @@ function quoteKey(k: string): string {
  * their first use (`QueryStatusReturn`, `BlockdevSnapshotSyncArgs`, `QueryBlockReturnItemInserted`),
  * because introspection masks QAPI's own type names.
  */
-export function renderQmpTypes(snap: SchemaSnapshot): string {
+export function renderQmpTypes(snap: SchemaSnapshot, docs?: QmpDocs): string {
   const byName = new Map(snap.schema.map((s) => [s.name, s]));
+  const entries = docs?.entries ?? {};
+  /** A documented object or alternate by QAPI name ('array of X' names X). */
+  const typeDoc = (qapiType: string | undefined): DocEntry | undefined => {
+    const n = qapiType?.replace(/^array of /, '');
+    const e = n === undefined ? undefined : entries[n];
+    return e && (e.kind === 'Object' || e.kind === 'Alternate') ? e : undefined;
+  };
+  /** A member's documentation in `src`, or in its bases. */
+  const memberDoc = (src: DocEntry | undefined, name: string, depth = 0): DocMember | undefined => {
+    if (!src || depth > 8) return undefined;
+    return src.members[name] ?? (src.bases ?? []).map((b) => memberDoc(entries[b], name, depth + 1)).find(Boolean);
+  };
+  /** The type of a union branch in `src`, or in its bases. */
+  const variantDoc = (src: DocEntry | undefined, tagValue: string, depth = 0): string | undefined => {
+    if (!src || depth > 8) return undefined;
+    return src.variants?.[tagValue] ?? (src.bases ?? []).map((b) => variantDoc(entries[b], tagValue, depth + 1)).find(Boolean);
+  };
+  /** Where each named object type's documentation comes from. */
+  const docOf = new Map<string, { entry?: DocEntry; qapi?: string; what: string }>();
   const get = (n: string): SchemaInfo => {
     const s = byName.get(n);
     if (!s) throw new Error(`schema refers to unknown type ${n}`);
@@ -86,11 +121,11 @@ export function renderQmpTypes(snap: SchemaSnapshot): string {
   const names = new Map<string, string>();
   const used = new Set<string>();
   const order: string[] = [];
-  const nameOf = (n: string, hint: string): void => {
+  const nameOf = (n: string, hint: string, src: { entry?: DocEntry; qapi?: string; what: string }): void => {
     const s = get(n);
-    if (s['meta-type'] === 'array') return nameOf(s['element-type']!, `${hint}Item`);
+    if (s['meta-type'] === 'array') return nameOf(s['element-type']!, `${hint}Item`, src);
     if (s['meta-type'] === 'alternate') {
-      s.members!.forEach((m, i) => nameOf(m.type!, `${hint}Alt${i}`));
+      s.members!.forEach((m, i) => nameOf(m.type!, `${hint}Alt${i}`, { what: src.what }));
       return;
     }
     if (s['meta-type'] !== 'object' || names.has(n)) return;
@@ -99,15 +134,27 @@ export function renderQmpTypes(snap: SchemaSnapshot): string {
     for (let i = 2; used.has(name); i++) name = `${hint}${i}`;
     used.add(name);
     names.set(n, name);
+    docOf.set(n, src);
     order.push(n);
-    for (const m of s.members ?? []) nameOf(m.type!, `${name}${pascal(m.name!)}`);
-    for (const v of s.variants ?? []) nameOf(v.type, `${name}${pascal(v.case)}`);
+    for (const m of s.members ?? []) {
+      const t = memberDoc(src.entry, m.name!)?.type?.replace(/^array of /, '');
+      nameOf(m.type!, `${name}${pascal(m.name!)}`, { entry: typeDoc(t), qapi: typeDoc(t) ? t : undefined, what: `member ${JSON.stringify(m.name)} of ${name}` });
+    }
+    for (const v of s.variants ?? []) {
+      const t = variantDoc(src.entry, v.case);
+      nameOf(v.type, `${name}${pascal(v.case)}`, { entry: typeDoc(t), qapi: typeDoc(t) ? t : undefined, what: `members of ${name} when ${s.tag} is ${JSON.stringify(v.case)}` });
+    }
   };
   for (const c of commands) {
-    nameOf(c['arg-type']!, `${pascal(c.name)}Args`);
-    nameOf(c['ret-type']!, `${pascal(c.name)}Return`);
+    const cmd = entries[c.name];
+    nameOf(c['arg-type']!, `${pascal(c.name)}Args`, { entry: cmd?.kind === 'Command' ? cmd : undefined, what: `arguments of the command ${JSON.stringify(c.name)}` });
+    const rt = cmd?.kind === 'Command' ? cmd.returnsType : undefined;
+    nameOf(c['ret-type']!, `${pascal(c.name)}Return`, { entry: typeDoc(rt), qapi: typeDoc(rt) ? rt : undefined, what: `return value of the command ${JSON.stringify(c.name)}` });
   }
-  for (const e of events) nameOf(e['arg-type']!, `${pascal(e.name.toLowerCase())}EventData`);
+  for (const e of events) {
+    const ev = entries[e.name];
+    nameOf(e['arg-type']!, `${pascal(e.name.toLowerCase())}EventData`, { entry: ev?.kind === 'Event' ? ev : undefined, what: `data of the event ${JSON.stringify(e.name)}` });
+  }
 
   const ref = (n: string): string => {
     const s = get(n);
@@ -131,20 +178,24 @@ export function renderQmpTypes(snap: SchemaSnapshot): string {
         return 'unknown';
     }
   };
-  const doc = (features: string[] | undefined, indent: string): string => {
+  const featureTags = (features: string[] | undefined): string[] => {
     const tags: string[] = [];
+    if (features?.includes('unstable')) tags.push('Unstable (QEMU feature "unstable").');
     if (features?.includes('deprecated')) tags.push('@deprecated');
-    if (features?.includes('unstable')) tags.push('unstable (QEMU feature "unstable")');
-    return tags.length ? `${indent}/** ${tags.join('; ')} */\n` : '';
+    return tags;
   };
+  const since = (e: DocEntry | undefined): string[] => (e?.since ? [`@since QEMU ${e.since.replace(/\s+/g, ' ')}`] : []);
 
   const out: string[] = [];
   out.push(`// GENERATED by scripts/gen-qmp-types.ts from packages/kvm/schema/qmp-schema.json
-// (query-qmp-schema of QEMU ${snap.qemu}). Do not edit: change the script and regenerate.
+// (query-qmp-schema of QEMU ${snap.qemu})${docs ? ` and packages/kvm/schema/qmp-docs.json (qemu-qmp-ref(7) of QEMU ${docs.qemu})` : ''}.
+// Do not edit: change the script and regenerate.
 /* eslint-disable */
 /**
  * Types of the QMP commands and events of QEMU ${snap.qemu}, from its runtime introspection.
- * Object type names are derived from their first use (introspection hides QAPI's names).
+ * Object type names are derived from their first use (introspection hides QAPI's names);
+ * their documentation is QEMU's own (its QMP reference, built from the QAPI doc comments),
+ * matched by QAPI name where the manual names the type.
  * Enums in return values and events also admit unknown strings, so a newer QEMU's values
  * still type-check; unknown fields simply pass through at run time.
  * @module
@@ -156,7 +207,10 @@ export const QMP_SCHEMA_QEMU_VERSION = ${JSON.stringify(snap.qemu)};
   for (const n of order) {
     const s = get(n);
     const name = names.get(n)!;
-    const members = (s.members ?? []).map((m) => `${doc(m.features, '  ')}  ${quoteKey(m.name!)}${m.default === null ? '?' : ''}: ${ref(m.type!)};`);
+    const src = docOf.get(n);
+    const members = (s.members ?? []).map((m) => `${tsdoc([memberDoc(src?.entry, m.name!)?.doc], featureTags(m.features), '  ')}  ${quoteKey(m.name!)}${m.default === null ? '?' : ''}: ${ref(m.type!)};`);
+    const what = src?.qapi ? `QAPI type \`${src.qapi}\`, used as the ${src.what}.` : `The ${src?.what ?? 'type'}.`;
+    const head = tsdoc([src?.qapi ? src.entry?.doc : undefined, what], [...since(src?.qapi ? src.entry : undefined), ...featureTags(s.features)], '');
     const body = members.length ? `{\n${members.join('\n')}\n}` : 'Record<string, never>';
     if (s.variants && s.tag) {
       const cases = s.variants.map((v) => {
@@ -164,24 +218,27 @@ export const QMP_SCHEMA_QEMU_VERSION = ${JSON.stringify(snap.qemu)};
         const empty = t['meta-type'] === 'object' && (t.members ?? []).length === 0 && !t.variants;
         return `  | ({ ${quoteKey(s.tag!)}: ${JSON.stringify(v.case)} }${empty ? '' : ` & ${ref(v.type)}`})`;
       });
-      out.push(`${doc(s.features, '')}export type ${name} = ${body} & (\n${cases.join('\n')}\n  | { ${quoteKey(s.tag)}: Exclude<${name}Tag, ${s.variants.map((v) => JSON.stringify(v.case)).join(' | ')}> }\n);\n`);
+      out.push(`${head}export type ${name} = ${body} & (\n${cases.join('\n')}\n  | { ${quoteKey(s.tag)}: Exclude<${name}Tag, ${s.variants.map((v) => JSON.stringify(v.case)).join(' | ')}> }\n);\n`);
       const tagMember = (s.members ?? []).find((m) => m.name === s.tag);
       out.push(`/** Values of the ${JSON.stringify(s.tag)} discriminator of {@link ${name}}. */\nexport type ${name}Tag = ${tagMember ? ref(tagMember.type!) : 'string'};\n`);
     } else {
-      out.push(`${doc(s.features, '')}export interface ${name} ${body}\n`);
+      out.push(`${head}export interface ${name} ${body}\n`);
     }
   }
   out.push('/** Every command: its arguments and its return value. */\nexport interface QmpCommandMap {');
   for (const c of commands) {
-    const oob = c['allow-oob'] ? ' (allowed out of band)' : '';
-    out.push(`${doc(c.features, '  ').replace(' */', oob ? `${oob} */` : ' */') || (oob ? `  /**${oob} */\n` : '')}  ${JSON.stringify(c.name)}: { args: ${ref(c['arg-type']!)}; ret: ${ref(c['ret-type']!)} };`);
+    const e = entries[c.name]?.kind === 'Command' ? entries[c.name] : undefined;
+    const oob = c['allow-oob'] ? ['Allowed out of band (`exec-oob`).'] : [];
+    const paras = [e?.doc, e?.returns ? `Returns: ${e.returns}` : undefined, e?.notes ? `Note: ${e.notes}` : undefined];
+    out.push(`${tsdoc(paras, [...oob, ...since(e), ...featureTags(c.features)], '  ')}  ${JSON.stringify(c.name)}: { args: ${ref(c['arg-type']!)}; ret: ${ref(c['ret-type']!)} };`);
   }
   out.push('}\n');
   out.push('/** Every event: its data (`undefined` for events without data). */\nexport interface QmpEventMap {');
   for (const e of events) {
     const t = get(e['arg-type']!);
     const empty = t['meta-type'] === 'object' && (t.members ?? []).length === 0 && !t.variants;
-    out.push(`${doc(e.features, '  ')}  ${JSON.stringify(e.name)}: ${empty ? 'undefined' : ref(e['arg-type']!)};`);
+    const d = entries[e.name]?.kind === 'Event' ? entries[e.name] : undefined;
+    out.push(`${tsdoc([d?.doc, d?.notes ? `Note: ${d.notes}` : undefined], [...since(d), ...featureTags(e.features)], '  ')}  ${JSON.stringify(e.name)}: ${empty ? 'undefined' : ref(e['arg-type']!)};`);
   }
   out.push('}\n');
   out.push('/** Name of a command the generated types know. */\nexport type QmpCommandName = keyof QmpCommandMap;\n');
@@ -222,12 +279,17 @@ export async function introspect(qemu = 'qemu-system-x86_64'): Promise<SchemaSna
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   let snap: SchemaSnapshot;
+  let docs: QmpDocs;
   if (process.argv.includes('--offline')) {
     snap = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as SchemaSnapshot;
+    docs = JSON.parse(readFileSync(DOCS_FILE, 'utf8')) as QmpDocs;
   } else {
     snap = await introspect();
+    docs = readQmpRefMan();
+    if (docs.qemu !== snap.qemu) throw new Error(`qemu-qmp-ref(7) is of QEMU ${docs.qemu}, the binary is ${snap.qemu}`);
     writeFileSync(SCHEMA_FILE, serializeSnapshot(snap));
+    writeFileSync(DOCS_FILE, serializeDocs(docs));
   }
-  writeFileSync(GENERATED_FILE, renderQmpTypes(snap));
+  writeFileSync(GENERATED_FILE, renderQmpTypes(snap, docs));
   console.error(`gen-qmp-types: QEMU ${snap.qemu}: ${snap.schema.filter((s) => s['meta-type'] === 'command').length} commands, ${snap.schema.filter((s) => s['meta-type'] === 'event').length} events -> ${GENERATED_FILE}`);
 }

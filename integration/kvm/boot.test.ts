@@ -17,11 +17,11 @@ import { Vm, VmAlreadyRunningError, VmStartError } from '@vmhost/kvm';
 import { freshNetns } from '../helpers/ns.js';
 import { enslave, guest, guestVmOptions, httpGet, killPid, makeBridge, runDir, startDnsmasq, waitForConsole, waitForHttp } from './helpers.js';
 
-test('boots the guest on a bridge by TAP name; DHCP, TCP service, second start refused, stop by powerdown', async (t) => {
+test('boots the guest (bzImage) on a bridge by TAP name; DHCP, TCP service, second start refused, stop by powerdown', async (t) => {
   const ns = await freshNetns(t, 'kvmboot');
   const dir = runDir(t, 'kvmboot');
   await makeBridge(ns, ['tap-boot']);
-  const opts = guestVmOptions('boot', dir, { netns: ns, nics: [{ tap: 'tap-boot' }] });
+  const opts = guestVmOptions('boot', dir, { netns: ns, nics: [{ tap: 'tap-boot' }], kernel: guest().kernel });
   const vm = new Vm(opts);
   const mac = vm.options.nics[0]!.mac;
   startDnsmasq(t, ns, dir, { [mac]: '198.51.100.23' });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { backingFile, createOverlay, imageInfo, qemuImg, Vm, VmError } from '@vmhost/kvm';
+import { backingFile, createOverlay, imageInfo, liveCommit, liveSnapshot, qemuImg, Vm, VmError } from '@vmhost/kvm';
 import { ValidationError } from '@vmhost/net';
 import { freshNetns } from '../helpers/ns.js';
 import { guest, guestVmOptions, httpGet, killPid, makeBridge, runDir, startDnsmasq, waitForConsole, waitForHttp } from './helpers.js';
@@ -87,4 +87,42 @@ test('overlay, live snapshot, live commit, then snapshot and rollback', async (t
   assert.equal((await httpGet(ns, `${URL_}/cgi-bin/disk`)).trim(), 'UPGRADED-v3');
   assert.equal((await vm.stop({ timeoutMs: 60_000 })).step, 'powerdown');
   assert.equal(readFileSync(base).subarray(0, 7).toString(), 'BASE-v1', 'the base image never changed');
+});
+
+test('the guest writes through a chain of snapshots; intermediate and active commits keep every write', async (t) => {
+  const ns = await freshNetns(t, 'kvmchain');
+  const dir = runDir(t, 'kvmchain');
+  await makeBridge(ns, ['tap-chain']);
+  const base = join(dir, 'base.raw');
+  writeFileSync(base, Buffer.alloc(1024 * 1024));
+  const disk = join(dir, 'disk.qcow2');
+  await createOverlay({ file: disk, backing: base, backingFormat: 'raw' });
+  const vm = new Vm(guestVmOptions('chain', dir, { netns: ns, nics: [{ tap: 'tap-chain' }], drives: [{ file: disk, format: 'qcow2' }] }));
+  startDnsmasq(t, ns, dir, { [vm.options.nics[0]!.mac]: IP });
+  t.after(() => killPid(vm.pid));
+  await bootAndWait(vm, ns);
+  const write = async (text: string): Promise<void> => assert.equal((await httpGet(ns, `${URL_}/cgi-bin/write?${text}`)).trim(), 'ok');
+  const read = async (): Promise<string> => (await httpGet(ns, `${URL_}/cgi-bin/disk`)).trim();
+
+  await write('WRITE-A');
+  const s1 = join(dir, 's1.qcow2');
+  await liveSnapshot(vm.qmp, { device: 'drive0', overlay: s1, create: 'host' });
+  await write('WRITE-B');
+  const s2 = join(dir, 's2.qcow2');
+  const chain = await liveSnapshot(vm.qmp, { device: 'drive0', overlay: s2 });
+  assert.deepEqual(chain.map((l) => l.file), [s2, s1, disk, base]);
+  await write('WRITE-C');
+  assert.equal(await headOf(s1, dir), 'WRITE-B', 's1 froze B');
+  assert.equal(await headOf(disk, dir), 'WRITE-A', 'disk.qcow2 froze A');
+
+  // intermediate: s1 into disk.qcow2 while the guest runs on s2
+  assert.deepEqual((await liveCommit(vm.qmp, { device: 'drive0', top: s1, base: disk })).map((l) => l.file), [s2, disk, base]);
+  assert.equal(await read(), 'WRITE-C');
+  assert.equal(await headOf(disk, dir), 'WRITE-B');
+  // active: everything into the raw base; the guest continues on base.raw alone
+  assert.deepEqual((await liveCommit(vm.qmp, { device: 'drive0', base })).map((l) => l.file), [base]);
+  assert.equal(await read(), 'WRITE-C');
+  await write('WRITE-D');
+  assert.equal((await vm.stop({ timeoutMs: 60_000 })).step, 'powerdown');
+  assert.equal(readFileSync(base).subarray(0, 7).toString(), 'WRITE-D', 'base.raw alone holds the disk');
 });

@@ -66,3 +66,38 @@ test('the committed schema snapshot is the installed QEMU\'s query-qmp-schema', 
   const sort = (a: { name: string }, b: { name: string }): number => a.name.localeCompare(b.name, 'en', { numeric: true });
   assert.deepEqual([...live].sort(sort), snap.schema);
 });
+
+test('the committed QMP docs are the installed QEMU\'s qemu-qmp-ref(7), parsed', async () => {
+  const { readQmpRefMan } = await import('../../scripts/qmp-docs.js');
+  const file = new URL('../../packages/kvm/schema/qmp-docs.json', import.meta.url);
+  const committed = JSON.parse(readFileSync(file, 'utf8')) as { qemu: string; entries: Record<string, unknown> };
+  const installed = readQmpRefMan();
+  assert.equal(committed.qemu, installed.qemu, 'regenerate with scripts/gen-qmp-types.ts');
+  assert.equal(committed.qemu, QMP_SCHEMA_QEMU_VERSION);
+  assert.deepEqual(committed.entries, JSON.parse(JSON.stringify(installed.entries)));
+});
+
+test('real QEMU: 200 in-band commands of four kinds, failures and out-of-band ones interleaved, each answer reaches its caller', async (t) => {
+  const qmp = await bare(t);
+  const kinds = ['query-status', 'query-name', 'query-version', 'no-such-command'] as const;
+  const calls = Array.from({ length: 200 }, (_, i) => {
+    const kind = kinds[i % 4]!;
+    const p = qmp.executeRaw(kind).then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }));
+    // every tenth also an out-of-band command, answered ahead of the queued in-band ones
+    const oob = i % 10 === 0 ? qmp.executeRaw('migrate-pause', undefined, { oob: true }).then(() => 'ok', (e: unknown) => e) : undefined;
+    return { kind, p, oob };
+  });
+  for (const { kind, p, oob } of calls) {
+    const r = await p;
+    if (kind === 'query-status') assert.equal(r.ok && (r.v as { status: string }).status, 'prelaunch');
+    if (kind === 'query-name') assert.deepEqual(r.ok && r.v, {});
+    if (kind === 'query-version') assert.equal(r.ok && (r.v as { qemu: { major: number } }).qemu.major, 7);
+    if (kind === 'no-such-command') assert.ok(!r.ok && r.e instanceof QmpCommandError && r.e.errorClass === 'CommandNotFound');
+    if (oob) {
+      const e = await oob;
+      assert.ok(e instanceof QmpCommandError && e.command === 'migrate-pause' && /postcopy/.test(e.desc), String(e));
+    }
+  }
+  assert.equal(qmp.stats.droppedReplies, 0);
+  assert.equal(qmp.inFlight, 0);
+});

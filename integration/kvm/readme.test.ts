@@ -57,7 +57,7 @@ function reapFrom(t: TestContext, pidfile: string): void {
 }
 
 test('the README lists the examples this test runs', () => {
-  assert.deepEqual([...examples().keys()], ['boot', 'disk', 'tap-fd', 'proc']);
+  assert.deepEqual([...examples().keys()], ['boot', 'disk', 'tap-fd', 'unprivileged', 'proc']);
 });
 
 test('README example: boot, QMP, events, stop by the ladder', async (t) => {
@@ -91,6 +91,15 @@ test('README example: NIC by TAP fd in a namespace', async (t) => {
   const out = await runExample(t, 'tap-fd', { RUN_DIR: dir, NETNS: ns });
   assert.match(out, /^mac [0-9a-f]{2}(:[0-9a-f]{2}){5}$/m);
   assert.match(out, /^\\ net0: index=0,type=tap,fd=3$/m); // HMP draws the tree with a backslash
+  assert.match(out, /^stopped by quit$/m);
+});
+
+test('README example: unprivileged QEMU in a sandbox', async (t) => {
+  const dir = runDir(t, 'readme-jail');
+  reapFrom(t, join(dir, 'qemu.pid'));
+  const out = await runExample(t, 'unprivileged', { RUN_DIR: dir });
+  assert.match(out, /^-runas nobody -sandbox on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny$/m);
+  assert.match(out, /^uid 65534 seccomp 2$/m);
   assert.match(out, /^stopped by quit$/m);
 });
 

@@ -20,6 +20,8 @@ export interface FakeOptions {
   capabilities?: string[];
   /** Answer qmp_capabilities with this error instead of success. */
   refuseCapabilities?: { class: string; desc: string };
+  /** Answers qmp_capabilities itself (e.g. with garbage) instead of the default reply. */
+  onNegotiation?: (conn: FakeConn) => void;
   /** Called for every command after negotiation; default: queued for nextCommand(). */
   onCommand?: (msg: QmpMessage, conn: FakeConn) => void;
 }
@@ -29,6 +31,8 @@ export class FakeConn {
   /** The qmp_capabilities message received. */
   negotiation: QmpMessage | undefined;
   readonly received: QmpMessage[] = [];
+  /** The text of every message received, as sent (negotiation included). */
+  readonly wire: string[] = [];
   #queue: QmpMessage[] = [];
   #waiters: ((m: QmpMessage) => void)[] = [];
   #buf = '';
@@ -36,21 +40,42 @@ export class FakeConn {
   constructor(socket: Socket, private readonly opts: FakeOptions) {
     this.socket = socket;
     socket.on('error', () => undefined);
-    socket.on('data', (d) => {
-      this.#buf += d.toString();
-      let nl: number;
-      while ((nl = this.#buf.indexOf('\n')) >= 0) {
-        const line = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        if (line.trim()) this.#onMessage(JSON.parse(line) as QmpMessage);
+    // Like QEMU's json-streamer: a message ends where its top-level object closes; newlines and
+    // other whitespace between messages are optional.
+    let depth = 0;
+    let inString = false;
+    let escaped = false;
+    socket.on('data', (d: Buffer) => {
+      const text = d.toString('utf8');
+      let from = 0;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === '\\') escaped = true;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === '{' || c === '[') depth++;
+        else if (c === '}' || c === ']') {
+          depth--;
+          if (depth === 0) {
+            const msg = this.#buf + text.slice(from, i + 1);
+            this.#buf = '';
+            from = i + 1;
+            this.wire.push(msg);
+            this.#onMessage(JSON.parse(msg) as QmpMessage);
+          }
+        }
       }
+      this.#buf += depth > 0 ? text.slice(from) : '';
     });
   }
 
   #onMessage(msg: QmpMessage): void {
     if (msg.execute === 'qmp_capabilities') {
       this.negotiation = msg;
-      if (this.opts.refuseCapabilities) this.send({ error: this.opts.refuseCapabilities, id: msg.id });
+      if (this.opts.onNegotiation) this.opts.onNegotiation(this);
+      else if (this.opts.refuseCapabilities) this.send({ error: this.opts.refuseCapabilities, id: msg.id });
       else this.send({ return: {}, id: msg.id });
       return;
     }

@@ -34,3 +34,13 @@ test('an over-cap line is reported once, skipped to its end, and the next line i
   assert.deepEqual(s2.push(b('12345\nab\n')).map((i) => ('line' in i ? i.line : 'OVER')), ['OVER', 'ab']);
   assert.deepEqual(new LineSplitter(4).push(b('1234\n')), [{ line: '1234' }]);
 });
+
+test('a line that is not valid UTF-8 is reported, also when split across chunks; U+FFFD itself is fine', () => {
+  const s = new LineSplitter();
+  const bad = Buffer.concat([b('{"a": "'), Buffer.from([0xe2, 0x82]), b('"}\r\n')]);
+  assert.deepEqual(s.push(bad.subarray(0, 8)), []);
+  const items = s.push(bad.subarray(8));
+  assert.equal(items.length, 1);
+  assert.ok('invalidUtf8' in items[0]!);
+  assert.deepEqual(s.push(b('{"ok": "\ufffd"}\n')), [{ line: '{"ok": "\ufffd"}' }]);
+});

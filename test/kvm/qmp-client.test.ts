@@ -105,23 +105,26 @@ test('connect gives up within its time limit, and at once when the process is go
   await assert.rejects(QmpClient.connect({ path: '' }), ValidationError);
 });
 
-test('out-of-order replies reach the right callers', async (t) => {
+test('in-band commands go out without id or newline and are answered in order; out-of-band ones overtake by id', async (t) => {
   const { qmp, conn } = await setup(t);
   const a = qmp.executeRaw('cmd-a', { n: 1 });
   const b = qmp.executeRaw('cmd-b');
+  const d = qmp.executeRaw('migrate-pause', undefined, { oob: true });
   const c = qmp.executeRaw('cmd-c', { n: 3 });
-  const [ma, mb, mc] = await conn.commands(3);
-  assert.equal(ma!.execute, 'cmd-a');
-  assert.deepEqual(ma!.arguments, { n: 1 });
-  assert.equal(mb!.arguments, undefined);
-  conn.reply(mc!, 'C');
+  const [ma, mb, md, mc] = await conn.commands(4);
+  assert.deepEqual(conn.wire.slice(1), ['{"execute":"cmd-a","arguments":{"n":1}}', '{"execute":"cmd-b"}', `{"exec-oob":"migrate-pause","id":${String(md!.id)}}`, '{"execute":"cmd-c","arguments":{"n":3}}']);
+  assert.equal(ma!.id, undefined);
+  assert.equal(typeof md!.id, 'number');
+  conn.reply(md!, 'D'); // the out-of-band reply overtakes
   conn.reply(ma!, 'A');
   conn.reply(mb!, 'B');
-  assert.deepEqual(await Promise.all([a, b, c]), ['A', 'B', 'C']);
-  assert.equal(qmp.stats.replies, 3);
+  conn.reply(mc!, 'C');
+  assert.deepEqual(await Promise.all([a, b, c, d]), ['A', 'B', 'C', 'D']);
+  assert.equal(qmp.stats.replies, 4);
+  assert.equal(qmp.inFlight, 0);
 });
 
-test('32 commands in flight, answered in reverse with events interleaved', async (t) => {
+test('32 commands in flight with events interleaved; 32 out-of-band ones answered in reverse', async (t) => {
   const { qmp, conn } = await setup(t);
   const seen: QmpEvent[] = [];
   const stream = qmp.events();
@@ -134,8 +137,7 @@ test('32 commands in flight, answered in reverse with events interleaved', async
   const ps = Array.from({ length: 32 }, (_, i) => qmp.executeRaw('echo', { i }));
   assert.equal(qmp.inFlight, 32);
   const msgs = await conn.commands(32);
-  assert.equal(new Set(msgs.map((m) => m.id)).size, 32, 'ids are unique');
-  for (const m of msgs.reverse()) {
+  for (const m of msgs) {
     conn.event('TICK', { i: m.arguments!.i });
     conn.reply(m, { i: m.arguments!.i });
   }
@@ -144,9 +146,15 @@ test('32 commands in flight, answered in reverse with events interleaved', async
   await collecting;
   assert.deepEqual(
     seen.map((e) => (e.data as { i: number }).i),
-    Array.from({ length: 32 }, (_, i) => 31 - i),
+    Array.from({ length: 32 }, (_, i) => i),
   );
   assert.equal(seen[0]!.timestamp.seconds, 1700000000);
+
+  const oob = Array.from({ length: 32 }, (_, i) => qmp.executeRaw('x-oob', { i }, { oob: true }));
+  const om = await conn.commands(32);
+  assert.equal(new Set(om.map((m) => m.id)).size, 32, 'ids are unique');
+  for (const m of om.reverse()) conn.reply(m, { i: m.arguments!.i });
+  (await Promise.all(oob)).forEach((r, i) => assert.deepEqual(r, { i }));
   assert.equal(qmp.inFlight, 0);
 });
 
@@ -166,17 +174,30 @@ test('command errors carry class, desc and what was sent', async (t) => {
   });
 });
 
-test('replies with unknown ids are dropped and counted, never mis-delivered', async (t) => {
+test('replies with ids that match no out-of-band command are dropped and counted, never mis-delivered', async (t) => {
   const { qmp, conn } = await setup(t);
   const p = qmp.executeRaw('real');
-  const m = await conn.nextCommand();
+  const o = qmp.executeRaw('real-oob', undefined, { oob: true });
+  const [m, mo] = await conn.commands(2);
   conn.send({ return: 'wrong', id: 999 });
-  conn.send({ return: 'wrong', id: String(m.id) }); // same digits, other JSON type
-  conn.send({ return: 'wrong' }); // no id
-  conn.send({ error: { class: 'GenericError', desc: 'JSON parse error' } });
-  conn.reply(m, 'right');
+  conn.send({ return: 'wrong', id: String(mo!.id) }); // same digits, other JSON type
+  conn.send({ return: 'wrong', id: { deep: [mo!.id] } });
+  conn.send({ error: { class: 'GenericError', desc: 'wrong' }, id: -1 });
+  conn.reply(mo!, 'right-oob');
+  conn.send({ return: 'wrong', id: mo!.id }); // a second reply to the same id
+  conn.reply(m!, 'right');
   assert.equal(await p, 'right');
-  assert.equal(qmp.stats.droppedReplies, 4);
+  assert.equal(await o, 'right-oob');
+  assert.equal(qmp.stats.droppedReplies, 5);
+  // an in-band reply with nothing pending is dropped too
+  const sync = qmp.waitForEvent('SYNC');
+  conn.send({ return: 'unsolicited' });
+  conn.event('SYNC');
+  await sync; // the stream is handled in order: the reply before it has been seen
+  const q = qmp.executeRaw('after');
+  conn.reply(await conn.nextCommand(), 'ok');
+  assert.equal(await q, 'ok');
+  assert.equal(qmp.stats.droppedReplies, 6);
 });
 
 test('timeout rejects, the late reply is dropped and counted, the session goes on', async (t) => {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildArgs, detectAccel, qemuEscape, resolveVmOptions, stableMac, Vm, type VmOptions } from '@vmhost/kvm';
+import { buildArgs, detectAccel, hostTscKhz, lookupUser, qemuEscape, resolveVmOptions, stableMac, Vm, type VmOptions } from '@vmhost/kvm';
 import { ValidationError } from '@vmhost/net';
 
 const base: VmOptions = { name: 'web', runDir: '/run/vmhost/web' };
@@ -118,4 +118,86 @@ test('accel auto: KVM only on a hardware KVM, never on PVM', (t) => {
   assert.match(pvm.reason, /PVM/);
   const vm = new Vm({ ...base, accel: 'tcg' });
   assert.deepEqual(vm.accel, { accel: 'tcg', reason: 'chosen by the caller' });
+});
+
+test('microvm: virtio-mmio devices, a TSC hint under TCG, and what it cannot have is refused', () => {
+  const r = resolveVmOptions({
+    ...base,
+    machine: 'microvm',
+    kernel: '/boot/vmlinux',
+    append: 'console=ttyS0',
+    drives: [{ file: '/var/lib/vm/web.qcow2' }],
+    nics: [{ tap: 'tap-web', mac: '02:00:00:00:00:01' }],
+  });
+  const a = buildArgs(r, 'tcg', { tscKhz: 2_596_122 });
+  assert.deepEqual(a.slice(2, 4), ['-machine', 'microvm,accel=tcg']);
+  assert.deepEqual(a.slice(a.indexOf('-append'), a.indexOf('-append') + 2), ['-append', 'console=ttyS0 tsc_early_khz=2596122']);
+  assert.ok(a.join(' ').includes('-drive file=/var/lib/vm/web.qcow2,format=qcow2,if=none,id=drive0,cache=writeback -device virtio-blk-device,drive=drive0'));
+  assert.ok(a.join(' ').includes('-device virtio-net-device,netdev=net0,mac=02:00:00:00:00:01'));
+  // the caller's own figure wins; one already in the command line is left alone; KVM needs none
+  assert.ok(buildArgs(resolveVmOptions({ ...base, machine: 'microvm', kernel: '/k', tscKhz: 2_000_000 }), 'tcg', { tscKhz: 1 }).includes('tsc_early_khz=2000000'));
+  assert.ok(buildArgs(resolveVmOptions({ ...base, machine: 'microvm', kernel: '/k', append: 'tsc_early_khz=5' }), 'tcg', { tscKhz: 1 }).includes('tsc_early_khz=5'));
+  assert.equal(buildArgs(resolveVmOptions({ ...base, machine: 'microvm', kernel: '/k' }), 'kvm').includes('-append'), false);
+  assert.throws(() => buildArgs(resolveVmOptions({ ...base, machine: 'microvm', kernel: '/k' }), 'tcg'), (e: unknown) => e instanceof ValidationError && e.field === 'tscKhz');
+  const bad: [Partial<VmOptions>, string][] = [
+    [{ machine: 'microvm' }, 'kernel'],
+    [{ machine: 'microvm', kernel: '/k', drives: [{ file: '/d', interface: 'ide' }] }, 'drives[0].interface'],
+    [{ machine: 'microvm', kernel: '/k', nics: [{ tap: 't', model: 'e1000' }] }, 'nics[0].model'],
+    [{ machine: 'microvm', kernel: '/k', nics: [{ tap: 't', model: 'virtio-net-pci' }] }, 'nics[0].model'],
+    [{ nics: [{ tap: 't', model: 'virtio-net-device' }] }, 'nics[0].model'],
+    [{ machine: 'microvm', kernel: '/k', tscKhz: 12.5 }, 'tscKhz'],
+    [{ machine: 'q35,accel=kvm' }, 'machine'],
+  ];
+  for (const [patch, field] of bad) {
+    assert.throws(() => resolveVmOptions({ ...base, ...patch } as VmOptions), (e: unknown) => e instanceof ValidationError && e.field === field, JSON.stringify(patch));
+  }
+});
+
+test('hostTscKhz reads cpu MHz of /proc/cpuinfo', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-cpuinfo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const f = join(dir, 'cpuinfo');
+  writeFileSync(f, 'processor\t: 0\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.122\nbogomips\t: 5192.24\n');
+  assert.equal(hostTscKhz(f), 2_596_122);
+  writeFileSync(f, 'processor\t: 0\n');
+  assert.equal(hostTscKhz(f), undefined);
+  assert.equal(hostTscKhz(join(dir, 'missing')), undefined);
+});
+
+test('runAs and sandbox: -runas by name or uid:gid, the sandbox with elevateprivileges allowed only when QEMU must drop root itself', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmhost-passwd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const passwd = join(dir, 'passwd');
+  writeFileSync(passwd, 'root:x:0:0:root:/root:/bin/bash\nbroken line\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\ntoor:x:0:0::/:/bin/sh\nweird:x:1x:2:::\n');
+  assert.deepEqual(lookupUser('nobody', passwd), { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' });
+  assert.equal(lookupUser('weird', passwd), undefined, 'a malformed line is no user');
+  assert.equal(lookupUser('ghost', passwd), undefined);
+  assert.equal(lookupUser('nobody', join(dir, 'missing')), undefined);
+
+  const args = (o: Partial<VmOptions>, host = {}): string[] => buildArgs(resolveVmOptions({ ...base, ...o }), 'tcg', host);
+  const tail = (a: string[], flag: string): string | undefined => (a.includes(flag) ? a[a.indexOf(flag) + 1] : undefined);
+  assert.equal(tail(args({ runAs: 'nobody' }), '-runas'), 'nobody');
+  assert.equal(tail(args({ runAs: { user: 'nobody' } }), '-runas'), 'nobody');
+  assert.equal(tail(args({ runAs: { uid: 4242, gid: 4243 } }), '-runas'), '4242:4243');
+  assert.equal(tail(args({}), '-runas'), undefined);
+  assert.equal(tail(args({ sandbox: true }), '-sandbox'), 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  assert.equal(tail(args({ sandbox: true, runAs: 'nobody' }), '-sandbox'), 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny');
+  assert.equal(tail(args({ sandbox: 'auto' }, { sandbox: true }), '-sandbox'), 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  assert.equal(tail(args({ sandbox: 'auto' }, { sandbox: false }), '-sandbox'), undefined);
+  assert.equal(tail(args({ sandbox: false }, { sandbox: true }), '-sandbox'), undefined);
+
+  const bad: [Partial<VmOptions>, string][] = [
+    [{ runAs: 'root' }, 'runAs'],
+    [{ runAs: { user: 'a b' } }, 'runAs.user'],
+    [{ runAs: { uid: 0, gid: 0 } }, 'runAs.uid'],
+    [{ runAs: { uid: 1000 } as never }, 'runAs'],
+    [{ runAs: { uid: 1000, gid: -1 } }, 'runAs.gid'],
+    [{ runAs: 7 as never }, 'runAs'],
+    [{ sandbox: 'yes' as never }, 'sandbox'],
+  ];
+  for (const [patch, field] of bad) {
+    assert.throws(() => resolveVmOptions({ ...base, ...patch } as VmOptions), (e: unknown) => e instanceof ValidationError && e.field === field, JSON.stringify(patch));
+  }
+  // the name is checked against /etc/passwd when the Vm is made
+  assert.throws(() => new Vm({ ...base, runAs: 'no-such-user-here' }), (e: unknown) => e instanceof ValidationError && e.field === 'runAs' && /no such user/.test(e.message));
 });

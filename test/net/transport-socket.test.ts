@@ -322,17 +322,21 @@ test('close() rejects queued, in-flight and waiting dump requests with NetlinkCl
   k.reply(ack(k.requests[0]!.seq));
 });
 
-test('timeout rejects the one request; its late answer is dropped and counted', async () => {
+test('timeout rejects the one request; its late answer is dropped and counted', async (t) => {
+  // The request's timer is mocked: with a real 5 ms timer, a busy machine can run the timers phase
+  // before the cork is flushed (setImmediate), and the request times out before it is ever sent.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   const k = new FakeKernel();
   const s = open(k);
   const slow = s.request(RTM_NEWLINK, 0, Buffer.alloc(16), { timeoutMs: 5, op: 'slow' });
-  // expect the rejection before anything is awaited: on a busy machine the 5 ms may pass during tick()
   const slowRejected = assert.rejects(slow, (e) => e instanceof NetlinkTimeoutError && e.code === 'ENETLINK_TIMEOUT' && e.op === 'slow');
   const other = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
   await tick();
   const [r1, r2] = k.requests;
+  assert.ok(r1 && r2, 'both requests were sent before the timeout');
+  t.mock.timers.tick(5);
   await slowRejected;
-  k.reply(ack(r1!.seq), ack(r2!.seq));
+  k.reply(ack(r1.seq), ack(r2.seq));
   assert.deepEqual(await other, []);
   assert.equal(s.stats.lateReplies, 1);
   assert.equal(s.stats.unknownSeq, 0);

@@ -11,11 +11,15 @@
  * │   ├── QmpCommandError        QEMU answered {"error": {class, desc}}; carries what was sent
  * │   ├── QmpTimeoutError        no reply / event within timeoutMs
  * │   ├── QmpAbortedError        the caller's AbortSignal fired
- * │   └── QmpDisconnectedError   the connection ended while a command or a wait was pending
+ * │   ├── QmpDisconnectedError   the connection ended while a command or a wait was pending
+ * │   ├── BlockJobError          a block job failed or was cancelled
+ * │   └── BlockJobBusyError      a block job was refused: another one holds the drive's nodes
  * └── VmError
  *     ├── VmAlreadyRunningError  start() on a VM whose QEMU is alive and answering
  *     ├── VmStartError           QEMU exited or failed during start(); has its stderr
+ *     ├── DiskFormatError        an image's format is not the one given
  *     └── QemuImgError           qemu-img failed; has its stderr
+ *         └── ImageLockedError   the image is in use (QEMU's image lock): nothing was changed
  * ```
  * @module
  */
@@ -125,16 +129,58 @@ export class VmStartError extends VmError {
   }
 }
 
+/** A block job ended with an error or was cancelled. */
+export class BlockJobError extends QmpError {
+  /** The job's id. */
+  readonly jobId: string;
+  constructor(jobId: string, message: string, options?: { cause?: unknown }) {
+    super('EQMP_BLOCK_JOB', `block job ${jobId}: ${message}`, options);
+    this.jobId = jobId;
+  }
+}
+
+/** QEMU refused a block job (commit, snapshot) because another job holds the drive's nodes. Nothing was changed. */
+export class BlockJobBusyError extends QmpError {
+  /** The drive. */
+  readonly device: string;
+  constructor(device: string, message: string, options?: { cause?: unknown }) {
+    super('EQMP_BLOCK_BUSY', `drive ${device}: ${message}`, options);
+    this.device = device;
+  }
+}
+
+/** An image is not in the format the caller gave (e.g. a qcow2 named as raw): refused before anything changed. */
+export class DiskFormatError extends VmError {
+  readonly file: string;
+  /** The format given. */
+  readonly expected: string;
+  /** The format qemu-img found. */
+  readonly actual: string;
+  constructor(file: string, expected: string, actual: string) {
+    super('EDISK_FORMAT', `${file} is ${actual}, not ${expected}`);
+    this.file = file;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
 /** `qemu-img` exited non-zero. */
 export class QemuImgError extends VmError {
   /** The arguments given to qemu-img. */
   readonly args: readonly string[];
   readonly stderr: string;
   readonly exitCode: number | null;
-  constructor(args: readonly string[], exitCode: number | null, stderr: string) {
-    super('EQEMU_IMG', `qemu-img ${args.join(' ')} exited ${exitCode}: ${stderr.trim()}`);
+  constructor(args: readonly string[], exitCode: number | null, stderr: string, code = 'EQEMU_IMG') {
+    super(code, `qemu-img ${args.join(' ')} exited ${exitCode}: ${stderr.trim()}`);
     this.args = args;
     this.exitCode = exitCode;
     this.stderr = stderr;
+  }
+}
+
+/** qemu-img could not take an image's lock: a running QEMU (or another qemu-img) uses it. Nothing was changed. */
+export class ImageLockedError extends QemuImgError {
+  constructor(args: readonly string[], exitCode: number | null, stderr: string) {
+    super(args, exitCode, stderr, 'EDISK_LOCKED');
   }
 }

@@ -6,36 +6,22 @@
  * Run states: `connecting` → `negotiating` → `running` → `closed`.
  * @module
  */
-import { createConnection, type Socket } from 'node:net';
-import pRetry, { AbortError } from 'p-retry';
+import type { Socket } from 'node:net';
 import { ValidationError } from '@vmhost/net';
 import {
   QmpAbortedError,
   QmpCommandError,
-  QmpConnectError,
   QmpDisconnectedError,
-  QmpError,
-  QmpNegotiationError,
   QmpProtocolError,
   QmpTimeoutError,
 } from '../errors.js';
+import { decodeMessage, encodeCommand, isObject, type QmpGreeting } from './decode.js';
 import { EventHub, EventStream, matcher, type EventFilter, type EventStreamOptions, type QmpEvent, type TypedQmpEvent } from './events.js';
 import type { QmpCommandMap, QmpCommandName, QmpEventName } from './generated.js';
-import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './lines.js';
+import { connectSocket, itemError, negotiate, type Negotiated } from './handshake.js';
+import { DEFAULT_MAX_LINE_BYTES, type LineSplitter } from './lines.js';
 
-/** QEMU's version triple from the greeting. */
-export interface QemuVersion {
-  major: number;
-  minor: number;
-  micro: number;
-}
-
-/** The validated greeting. */
-export interface QmpGreeting {
-  version: { qemu: QemuVersion; package: string };
-  /** Capabilities the server offered (e.g. `['oob']`). */
-  capabilities: string[];
-}
+export type { QmpGreeting, QemuVersion } from './decode.js';
 
 /** Options of {@link QmpClient.connect}. */
 export interface QmpConnectOptions {
@@ -110,15 +96,18 @@ export type QmpArgsParam<K extends QmpCommandName> = Record<string, never> exten
   ? [args?: QmpArgs<K>, options?: ExecuteOptions]
   : [args: QmpArgs<K>, options?: ExecuteOptions];
 
+/** A command sent and not yet answered (or given up on by a timeout or abort, waiting for its late reply). */
 interface Pending {
   name: string;
   args: Record<string, unknown> | undefined;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  cleanup: () => void;
+  /** Settled (answered, timed out, aborted, or the connection ended). */
+  done: boolean;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
-
-const RETRIABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 
 /**
  * A connected QMP session. Make one with {@link QmpClient.connect}.
@@ -140,7 +129,13 @@ export class QmpClient {
 
   readonly #socket: Socket;
   readonly #splitter: LineSplitter;
-  readonly #pending = new Map<number, Pending>();
+  /** In-band commands in the order sent: QEMU answers them in that order (they carry no id). */
+  #inband: Pending[] = [];
+  #head = 0;
+  /** Out-of-band commands by id (their replies may overtake in-band ones). */
+  readonly #oob = new Map<number, Pending>();
+  /** Commands not yet settled. */
+  #open = 0;
   readonly #hub = new EventHub();
   readonly #defaultTimeoutMs: number | undefined;
   readonly #stats: QmpStats = { sent: 0, replies: 0, events: 0, droppedReplies: 0 };
@@ -149,11 +144,11 @@ export class QmpClient {
   #end: QmpCloseInfo | undefined;
   #resolveClosed!: (info: QmpCloseInfo) => void;
 
-  private constructor(socket: Socket, splitter: LineSplitter, greeting: QmpGreeting, capabilities: string[], defaultTimeoutMs: number | undefined) {
-    this.#socket = socket;
-    this.#splitter = splitter;
-    this.greeting = greeting;
-    this.capabilities = Object.freeze([...capabilities]);
+  private constructor(n: Negotiated, defaultTimeoutMs: number | undefined) {
+    this.#socket = n.socket;
+    this.#splitter = n.splitter;
+    this.greeting = n.greeting;
+    this.capabilities = Object.freeze([...n.capabilities]);
     this.#defaultTimeoutMs = defaultTimeoutMs;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
   }
@@ -163,7 +158,9 @@ export class QmpClient {
    * (enabling `oob` when offered, unless `oob: false`). While QEMU is starting, connection attempts
    * are retried (p-retry, exponential backoff from 20 ms to 250 ms) within `timeoutMs` and only
    * while `isAlive()` holds.
-   * @throws {ValidationError} bad options. {@link QmpConnectError}, {@link QmpNegotiationError}, {@link QmpAbortedError}.
+   * @throws {ValidationError} bad options. {@link QmpConnectError}, {@link QmpNegotiationError},
+   *   {@link QmpProtocolError} (a greeting that is not JSON, too deep, not UTF-8, over the cap),
+   *   {@link QmpAbortedError}.
    */
   static async connect(options: QmpConnectOptions): Promise<QmpClient> {
     if (!options || typeof options.path !== 'string' || options.path.length === 0) {
@@ -175,185 +172,100 @@ export class QmpClient {
     if (options.defaultTimeoutMs !== undefined) checkPositive(options.defaultTimeoutMs, 'defaultTimeoutMs');
     const path = options.path;
     const deadline = performance.now() + timeoutMs;
-    const isAlive = options.isAlive ?? (() => true);
     const signal = options.signal;
     if (signal?.aborted) throw new QmpAbortedError(`QMP connect ${path}`, signal.reason);
-
-    let socket: Socket;
+    const socket = await connectSocket(path, timeoutMs, deadline, options.isAlive ?? (() => true), signal);
+    let n: Negotiated;
     try {
-      socket = await pRetry(
-        async () => {
-          if (!isAlive()) throw new AbortError(new QmpConnectError(path, 'the QEMU process exited before QMP answered'));
-          return await connectOnce(path, signal);
-        },
-        {
-          retries: 1_000,
-          factor: 1.5,
-          minTimeout: 20,
-          maxTimeout: 250,
-          maxRetryTime: timeoutMs,
-          signal,
-          shouldRetry: ({ error }) => RETRIABLE.has((error as { code?: string }).code ?? '') && performance.now() < deadline && isAlive(),
-        },
-      );
-    } catch (err) {
-      if (signal?.aborted) throw new QmpAbortedError(`QMP connect ${path}`, signal.reason);
-      if (err instanceof QmpError) throw err;
-      if (!isAlive()) throw new QmpConnectError(path, 'the QEMU process exited before QMP answered', { cause: err });
-      throw new QmpConnectError(path, `cannot connect within ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      return await QmpClient.#handshake(socket, options, deadline);
+      n = await negotiate(socket, { maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, oob: options.oob ?? true, signal }, deadline);
     } catch (err) {
       socket.destroy();
       throw err;
     }
-  }
-
-  static async #handshake(socket: Socket, options: QmpConnectOptions, deadline: number): Promise<QmpClient> {
-    const splitter = new LineSplitter(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
-    const lines: string[] = [];
-    let wake: (() => void) | undefined;
-    let failure: Error | undefined;
-    const onData = (chunk: Buffer): void => {
-      try {
-        for (const item of splitter.push(chunk)) {
-          if ('line' in item) lines.push(item.line);
-          else failure ??= new QmpProtocolError(`QMP line of ${item.overflow} bytes exceeds the cap`, item.head);
-        }
-      } finally {
-        wake?.();
-      }
-    };
-    const onEnd = (): void => {
-      failure ??= new QmpNegotiationError('QMP connection closed during negotiation');
-      wake?.();
-    };
-    const onError = (err: Error): void => {
-      failure ??= new QmpNegotiationError(`QMP socket error during negotiation: ${err.message}`, { cause: err });
-      wake?.();
-    };
-    socket.on('data', onData);
-    socket.on('close', onEnd);
-    socket.on('error', onError);
-    const signal = options.signal;
-    const onAbort = (): void => {
-      failure ??= new QmpAbortedError('QMP negotiation', signal?.reason);
-      wake?.();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    const nextLine = async (what: string): Promise<Record<string, unknown>> => {
-      for (;;) {
-        if (lines.length) {
-          const line = lines.shift()!;
-          let msg: unknown;
-          try {
-            msg = JSON.parse(line);
-          } catch (err) {
-            throw new QmpProtocolError(`bad JSON while waiting for ${what}`, line, { cause: err });
-          }
-          if (!isObject(msg)) throw new QmpProtocolError(`not a JSON object while waiting for ${what}`, line);
-          return msg;
-        }
-        if (failure) throw failure;
-        const left = deadline - performance.now();
-        if (left <= 0) throw new QmpNegotiationError(`no ${what} within the connect time limit`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            wake = undefined;
-            resolve();
-          };
-        });
-      }
-    };
-
-    try {
-      const greetingMsg = await nextLine('the QMP greeting');
-      const greeting = parseGreeting(greetingMsg);
-      const wantOob = (options.oob ?? true) && greeting.capabilities.includes('oob');
-      const enable = wantOob ? ['oob'] : [];
-      socket.write(`${JSON.stringify({ execute: 'qmp_capabilities', arguments: { enable }, id: 'negotiate' })}\n`);
-      for (;;) {
-        const msg = await nextLine('the reply to qmp_capabilities');
-        if ('event' in msg) continue; // not expected before negotiation; harmless
-        if (isObject(msg.error)) {
-          throw new QmpNegotiationError(`qmp_capabilities refused: ${String(msg.error.class)}: ${String(msg.error.desc)}`);
-        }
-        if ('return' in msg) break;
-        throw new QmpNegotiationError(`unexpected message during negotiation: ${JSON.stringify(msg).slice(0, 200)}`);
-      }
-      const client = new QmpClient(socket, splitter, greeting, enable, options.defaultTimeoutMs);
-      socket.off('data', onData);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
-      client.#attach();
-      for (const line of lines.splice(0)) client.#onLine(line);
-      return client;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+    const client = new QmpClient(n, options.defaultTimeoutMs);
+    client.#attach();
+    for (const line of n.rest) if (client.#state === 'running') client.#guarded(line);
+    return client;
   }
 
   #attach(): void {
     const s = this.#socket;
     s.on('data', (chunk: Buffer) => {
       if (this.#state !== 'running') return;
-      for (const item of this.#splitter.push(chunk)) {
+      let items;
+      try {
+        items = this.#splitter.push(chunk);
+      } catch (err) {
+        this.#fail(new QmpProtocolError(`cannot read the QMP stream: ${(err as Error).message}`, '', { cause: err }));
+        return;
+      }
+      for (const item of items) {
         if (this.#state !== 'running') return;
-        if ('line' in item) this.#onLine(item.line);
-        else this.#fail(new QmpProtocolError(`QMP line of ${item.overflow} bytes exceeds the cap`, item.head));
+        if ('line' in item) this.#guarded(item.line);
+        else this.#fail(itemError(item));
       }
     });
     s.on('error', (err) => this.#fail(new QmpDisconnectedError(`QMP socket error: ${err.message}`, { cause: err })));
     s.on('close', () => this.#finish({ reason: 'eof' }, new QmpDisconnectedError('QMP connection closed by QEMU')));
   }
 
-  #onLine(line: string): void {
-    let msg: unknown;
+  /** Handles one line; whatever goes wrong becomes a fatal protocol error, never an exception out of the data handler. */
+  #guarded(line: string): void {
     try {
-      msg = JSON.parse(line);
+      this.#onLine(line);
     } catch (err) {
-      this.#fail(new QmpProtocolError('bad JSON from QMP server', line, { cause: err }));
-      return;
+      this.#fail(err instanceof QmpProtocolError ? err : new QmpProtocolError(`cannot handle a QMP message: ${(err as Error)?.message}`, line, { cause: err }));
     }
-    if (!isObject(msg)) {
-      this.#fail(new QmpProtocolError('QMP message is not a JSON object', line));
-      return;
-    }
-    if (typeof msg.event === 'string') {
+  }
+
+  #onLine(line: string): void {
+    const m = decodeMessage(line);
+    if (m.kind === 'event') {
       this.#stats.events++;
-      const ts = isObject(msg.timestamp) ? msg.timestamp : {};
-      const ev: QmpEvent = {
-        event: msg.event,
-        timestamp: { seconds: Number(ts.seconds ?? 0), microseconds: Number(ts.microseconds ?? 0) },
-      };
-      if ('data' in msg) ev.data = msg.data;
-      this.#hub.dispatch(ev);
+      this.#hub.dispatch(m.event);
       return;
     }
-    if ('return' in msg || 'error' in msg) {
-      const id = msg.id;
-      const p = typeof id === 'number' ? this.#pending.get(id) : undefined;
-      if (!p) {
-        this.#stats.droppedReplies++;
-        return;
-      }
-      this.#pending.delete(id as number);
-      p.cleanup();
-      this.#stats.replies++;
-      if ('error' in msg) {
-        const e = isObject(msg.error) ? msg.error : {};
-        p.reject(new QmpCommandError(p.name, p.args, String(e.class ?? 'GenericError'), String(e.desc ?? JSON.stringify(msg.error))));
-      } else {
-        p.resolve(msg.return);
-      }
+    if (m.kind === 'other') {
+      // Unknown message kinds are tolerated (a newer QEMU may add some) but counted.
+      this.#stats.droppedReplies++;
       return;
     }
-    // Unknown message kinds are tolerated (a newer QEMU may add some) but counted.
-    this.#stats.droppedReplies++;
+    let p: Pending | undefined;
+    if (!m.hasId) {
+      // an in-band reply: the oldest in-band command's
+      if (this.#head < this.#inband.length) {
+        p = this.#inband[this.#head]!;
+        this.#inband[this.#head++] = undefined as never;
+        if (this.#head === this.#inband.length) {
+          this.#inband = [];
+          this.#head = 0;
+        } else if (this.#head >= 1024 && this.#head * 2 >= this.#inband.length) {
+          this.#inband = this.#inband.slice(this.#head);
+          this.#head = 0;
+        }
+      }
+    } else if (typeof m.id === 'number') {
+      p = this.#oob.get(m.id);
+      this.#oob.delete(m.id);
+    }
+    if (!p || !this.#settle(p)) {
+      // no such command, or one given up on (timeout, abort): dropped
+      this.#stats.droppedReplies++;
+      return;
+    }
+    this.#stats.replies++;
+    if (m.kind === 'error') p.reject(new QmpCommandError(p.name, p.args, m.errorClass, m.desc));
+    else p.resolve(m.value);
+  }
+
+  /** Marks `p` settled and drops its timer and abort listener; false when it already was. */
+  #settle(p: Pending): boolean {
+    if (p.done) return false;
+    p.done = true;
+    this.#open--;
+    if (p.timer) clearTimeout(p.timer);
+    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+    return true;
   }
 
   /** Fatal error: the connection is closed and everything pending rejected with `err`. */
@@ -366,11 +278,11 @@ export class QmpClient {
     this.#state = 'closed';
     this.#end = info;
     this.#socket.destroy();
-    for (const [id, p] of this.#pending) {
-      this.#pending.delete(id);
-      p.cleanup();
-      p.reject(pendingError);
-    }
+    const all = [...this.#inband.slice(this.#head), ...this.#oob.values()];
+    this.#inband = [];
+    this.#head = 0;
+    this.#oob.clear();
+    for (const p of all) if (this.#settle(p)) p.reject(pendingError);
     this.#hub.end(info.reason === 'closed' ? undefined : pendingError);
     this.#resolveClosed(info);
   }
@@ -387,7 +299,7 @@ export class QmpClient {
 
   /** Commands sent and not yet answered. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#open;
   }
 
   /** Whether out-of-band execution was enabled. */
@@ -408,47 +320,49 @@ export class QmpClient {
 
   /**
    * Runs any command by name with untyped arguments; resolves with QEMU's `return` value.
-   * Many commands may be in flight; replies are matched by id.
+   * Many commands may be in flight: in-band ones are answered in the order sent (QMP spec 2.3.1),
+   * out-of-band ones (`oob: true`) carry an id and are matched by it.
+   * @throws {ValidationError} a bad name, arguments that are not a JSON object, nest deeper than
+   *   QEMU accepts or exceed `MAX_COMMAND_BYTES`; bad options. The errors of {@link execute}.
    */
-  executeRaw(name: string, args?: Record<string, unknown>, options: ExecuteOptions = {}): Promise<unknown> {
+  executeRaw(name: string, args?: Record<string, unknown>, options?: ExecuteOptions): Promise<unknown> {
     try {
       if (typeof name !== 'string' || name.length === 0) throw new ValidationError('name', name, 'expected a QMP command name');
       if (args !== undefined && !isObject(args)) throw new ValidationError('args', args, 'expected an object of arguments');
-      const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
+      const timeoutMs = options?.timeoutMs ?? this.#defaultTimeoutMs;
       if (timeoutMs !== undefined) checkPositive(timeoutMs, 'options.timeoutMs');
-      if (options.oob && !this.oob) throw new ValidationError('options.oob', true, 'out-of-band execution was not negotiated');
+      const oob = options?.oob === true;
+      if (oob && !this.oob) throw new ValidationError('options.oob', true, 'out-of-band execution was not negotiated');
       if (this.#state !== 'running') {
         throw this.#end?.error ?? new QmpDisconnectedError(`QMP ${name}: the connection is closed`);
       }
-      if (options.signal?.aborted) throw new QmpAbortedError(`QMP ${name}`, options.signal.reason);
-      const id = this.#nextId++;
-      const msg: Record<string, unknown> = options.oob ? { 'exec-oob': name } : { execute: name };
-      if (args !== undefined) msg.arguments = args;
-      msg.id = id;
-      const text = `${JSON.stringify(msg)}\n`;
+      const signal = options?.signal;
+      if (signal?.aborted) throw new QmpAbortedError(`QMP ${name}`, signal.reason);
+      const id = oob ? this.#nextId++ : undefined;
+      const text = encodeCommand(name, args, id);
       return new Promise<unknown>((resolve, reject) => {
-        let timer: NodeJS.Timeout | undefined;
-        const signal = options.signal;
-        const onAbort = (): void => {
-          if (this.#pending.delete(id)) {
-            cleanup();
-            reject(new QmpAbortedError(`QMP ${name}`, signal?.reason));
-          }
-        };
-        const cleanup = (): void => {
-          if (timer) clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-        };
+        const p: Pending = { name, args, resolve, reject, done: false, timer: undefined, signal: undefined, onAbort: undefined };
         if (timeoutMs !== undefined) {
-          timer = setTimeout(() => {
-            if (this.#pending.delete(id)) {
-              cleanup();
+          p.timer = setTimeout(() => {
+            if (this.#settle(p)) {
+              if (id !== undefined) this.#oob.delete(id);
               reject(new QmpTimeoutError(`QMP ${name}`, timeoutMs));
             }
           }, timeoutMs);
         }
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.#pending.set(id, { name, args, resolve, reject, cleanup });
+        if (signal) {
+          p.signal = signal;
+          p.onAbort = () => {
+            if (this.#settle(p)) {
+              if (id !== undefined) this.#oob.delete(id);
+              reject(new QmpAbortedError(`QMP ${name}`, signal.reason));
+            }
+          };
+          signal.addEventListener('abort', p.onAbort, { once: true });
+        }
+        if (id === undefined) this.#inband.push(p);
+        else this.#oob.set(id, p);
+        this.#open++;
         this.#stats.sent++;
         this.#socket.write(text);
       });
@@ -540,48 +454,6 @@ export class QmpClient {
     }
     await this.closed;
   }
-}
-
-function connectOnce(path: string, signal: AbortSignal | undefined): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection({ path });
-    const onAbort = (): void => {
-      s.destroy();
-      reject(new AbortError(new QmpAbortedError(`QMP connect ${path}`, signal?.reason)));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    s.once('connect', () => {
-      signal?.removeEventListener('abort', onAbort);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      signal?.removeEventListener('abort', onAbort);
-      s.destroy();
-      reject(err);
-    });
-  });
-}
-
-function parseGreeting(msg: Record<string, unknown>): QmpGreeting {
-  const bad = (why: string): QmpNegotiationError =>
-    new QmpNegotiationError(`not a QMP greeting (${why}): ${JSON.stringify(msg).slice(0, 200)}`);
-  const q = msg.QMP;
-  if (!isObject(q)) throw bad('no QMP object');
-  const v = q.version;
-  if (!isObject(v) || !isObject(v.qemu)) throw bad('no version.qemu');
-  const { major, minor, micro } = v.qemu;
-  if (![major, minor, micro].every((n) => Number.isInteger(n) && (n as number) >= 0)) throw bad('version.qemu is not a version triple');
-  const caps = q.capabilities;
-  if (!Array.isArray(caps) || caps.some((c) => typeof c !== 'string')) throw bad('capabilities is not a list of strings');
-  return {
-    version: { qemu: { major: major as number, minor: minor as number, micro: micro as number }, package: typeof v.package === 'string' ? v.package : '' },
-    capabilities: caps as string[],
-  };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function checkPositive(v: unknown, field: string): void {

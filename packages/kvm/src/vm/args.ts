@@ -12,7 +12,7 @@ export interface DriveOptions {
   file: string;
   /** Image format. Default 'qcow2'. */
   format?: 'qcow2' | 'raw';
-  /** Bus. Default 'virtio'. */
+  /** Bus. Default 'virtio' (virtio-blk-pci; virtio-blk-device on `microvm`, which has no IDE). */
   interface?: 'virtio' | 'ide';
   /** Host cache mode. Default 'writeback'. */
   cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
@@ -33,8 +33,11 @@ export interface NicOptions {
   fd?: number;
   /** MAC; default a stable locally administered one ({@link stableMac} of name and index). */
   mac?: string;
-  /** Device model. Default 'virtio-net-pci'. */
-  model?: 'virtio-net-pci' | 'e1000' | 'e1000e' | 'rtl8139';
+  /**
+   * Device model. Default 'virtio-net-pci', or 'virtio-net-device' (virtio-mmio) on `microvm`,
+   * which has no PCI bus and takes no other model.
+   */
+  model?: 'virtio-net-pci' | 'virtio-net-device' | 'e1000' | 'e1000e' | 'rtl8139';
   /** Netdev id. Default `net<INDEX>`. */
   id?: string;
 }
@@ -51,8 +54,21 @@ export interface VmOptions {
   cpus?: number;
   /** 'kvm', 'tcg', or 'auto' (KVM only where it really works: see detectAccel). Default 'auto'. */
   accel?: 'auto' | 'kvm' | 'tcg';
-  /** Machine type. Default 'q35'. */
-  machine?: string;
+  /**
+   * Machine type. Default 'q35' (PCI, SeaBIOS). 'microvm': no PCI and no firmware work (qboot),
+   * virtio-mmio disks and NICs, ACPI power button; boots a kernel directly (`kernel` required;
+   * the guest kernel needs the virtio_mmio driver). See docs/kvm-machine.md for when it pays.
+   * Other QEMU machine names are passed through as given.
+   */
+  machine?: 'q35' | 'microvm' | (string & {});
+  /**
+   * `microvm` under TCG only: the host's TSC frequency in kHz, given to the guest kernel as
+   * `tsc_early_khz` (microvm has no HPET or ACPI PM timer, so the guest would calibrate its TSC
+   * against the PIT alone, which fails on a loaded host and then hangs; under TCG the guest's TSC
+   * runs at the host's). Default: the host's `cpu MHz` of /proc/cpuinfo, exact where the CPU
+   * frequency is fixed (VMs, most servers); give it where frequency scaling changes that figure.
+   */
+  tscKhz?: number;
   /** Kernel image for direct boot (absolute path). */
   kernel?: string;
   /** Initial ramdisk (absolute path); needs `kernel`. */
@@ -65,8 +81,23 @@ export interface VmOptions {
   console?: { file: string };
   /** Network namespace QEMU runs in (where TAPs named by `tap` live). Default: the caller's. */
   netns?: NetnsRef;
-  /** Run QEMU as this user after start-up (`-runas`; needs root). */
-  runAs?: string;
+  /**
+   * Drop root for this user once QEMU has set everything up (`-runas`; the launcher runs as root):
+   * a user name of /etc/passwd (`'nobody'` or `{ user: 'nobody' }`; checked when the Vm is made)
+   * or numeric ids (`{ uid, gid }`, for users from elsewhere). QEMU opens TAPs by name, disks, the
+   * console file, the pidfile and the QMP socket before it drops, so those stay root's; what it
+   * opens later (live snapshot overlays, a commit's base reopened for writing) must be reachable
+   * by that user. Never root (uid 0). See docs/kvm-unprivileged.md.
+   */
+  runAs?: string | { user: string } | { uid: number; gid: number };
+  /**
+   * QEMU's seccomp sandbox: `-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,
+   * resourcecontrol=deny` (with `runAs`, `elevateprivileges=allow`: QEMU 7.2 installs the filter
+   * before `-runas` calls setuid, and the dropped process has no capabilities and no_new_privs
+   * anyway). `true`: required (start fails when this QEMU has no -sandbox); `'auto'`: where it
+   * has one. Default false.
+   */
+  sandbox?: boolean | 'auto';
   /** QEMU binary. Default 'qemu-system-x86_64'. */
   qemuBinary?: string;
   /** More arguments, appended as given (still an array: never a shell string). */
@@ -82,8 +113,18 @@ export interface ResolvedVmOptions extends Required<Pick<VmOptions, 'name' | 'ru
   nics: (Required<Pick<NicOptions, 'mac' | 'model' | 'id'>> & Pick<NicOptions, 'tap' | 'fd'>)[];
   console?: { file: string };
   netns?: NetnsRef;
-  runAs?: string;
+  runAs?: { user: string } | { uid: number; gid: number };
+  sandbox: boolean | 'auto';
+  tscKhz?: number;
   extraArgs: string[];
+}
+
+/** What {@link buildArgs} needs to know of the host (probed by the launcher). */
+export interface HostFacts {
+  /** The host's TSC frequency in kHz (for `microvm` under TCG when `tscKhz` is not given). */
+  tscKhz?: number;
+  /** Whether the QEMU binary has `-sandbox` (for `sandbox: 'auto'`). */
+  sandbox?: boolean;
 }
 
 /** Files of a VM in its run dir. */
@@ -135,6 +176,8 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new ValidationError('accel', accel, "expected 'auto', 'kvm' or 'tcg'");
   const machine = o.machine ?? 'q35';
   if (typeof machine !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(machine)) throw new ValidationError('machine', machine, 'expected a machine type name');
+  const micro = machine === 'microvm';
+  if (micro && o.kernel === undefined) throw new ValidationError('kernel', o.kernel, 'microvm boots a kernel directly: give kernel');
   const r: ResolvedVmOptions = {
     name: o.name,
     runDir,
@@ -145,6 +188,7 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
     qemuBinary: o.qemuBinary ?? 'qemu-system-x86_64',
     drives: [],
     nics: [],
+    sandbox: false,
     extraArgs: [],
   };
   if (typeof r.qemuBinary !== 'string' || r.qemuBinary.length === 0) throw new ValidationError('qemuBinary', o.qemuBinary, 'expected a program');
@@ -173,6 +217,7 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
     if (format !== 'qcow2' && format !== 'raw') throw new ValidationError(`${f}.format`, d.format, "expected 'qcow2' or 'raw'");
     const iface = d.interface ?? 'virtio';
     if (iface !== 'virtio' && iface !== 'ide') throw new ValidationError(`${f}.interface`, d.interface, "expected 'virtio' or 'ide'");
+    if (micro && iface !== 'virtio') throw new ValidationError(`${f}.interface`, d.interface, "microvm has no IDE: expected 'virtio'");
     const cache = d.cache ?? 'writeback';
     if (!['writeback', 'none', 'writethrough', 'directsync', 'unsafe'].includes(cache)) {
       throw new ValidationError(`${f}.cache`, d.cache, "expected 'writeback', 'none', 'writethrough', 'directsync' or 'unsafe'");
@@ -188,10 +233,12 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
     if (n.tap !== undefined) validateIfName(n.tap, `${f}.tap`);
     if (n.fd !== undefined) validateInt(n.fd, `${f}.fd`, 0, 0x7fffffff);
     const mac = n.mac === undefined ? stableMac(o.name, i) : parseMac(n.mac, `${f}.mac`);
-    const model = n.model ?? 'virtio-net-pci';
-    if (!['virtio-net-pci', 'e1000', 'e1000e', 'rtl8139'].includes(model)) {
-      throw new ValidationError(`${f}.model`, n.model, "expected 'virtio-net-pci', 'e1000', 'e1000e' or 'rtl8139'");
+    const model = n.model ?? (micro ? 'virtio-net-device' : 'virtio-net-pci');
+    if (micro && model !== 'virtio-net-device') throw new ValidationError(`${f}.model`, n.model, "microvm has no PCI bus: expected 'virtio-net-device'");
+    if (!['virtio-net-pci', 'virtio-net-device', 'e1000', 'e1000e', 'rtl8139'].includes(model)) {
+      throw new ValidationError(`${f}.model`, n.model, "expected 'virtio-net-pci', 'virtio-net-device', 'e1000', 'e1000e' or 'rtl8139'");
     }
+    if (!micro && model === 'virtio-net-device') throw new ValidationError(`${f}.model`, n.model, "'virtio-net-device' needs machine 'microvm'");
     const nic: ResolvedVmOptions['nics'][number] = { mac, model, id: checkId(n.id ?? `net${i}`, `${f}.id`) };
     if (n.tap !== undefined) nic.tap = n.tap;
     if (n.fd !== undefined) nic.fd = n.fd;
@@ -204,9 +251,14 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
   });
   if (o.console !== undefined) r.console = { file: absPath(o.console?.file, 'console.file') };
   if (o.netns !== undefined) r.netns = o.netns;
-  if (o.runAs !== undefined) {
-    if (typeof o.runAs !== 'string' || !/^[a-z_][a-z0-9_-]*\$?$/i.test(o.runAs)) throw new ValidationError('runAs', o.runAs, 'expected a user name');
-    r.runAs = o.runAs;
+  if (o.runAs !== undefined) r.runAs = resolveRunAs(o.runAs);
+  if (o.sandbox !== undefined) {
+    if (o.sandbox !== true && o.sandbox !== false && o.sandbox !== 'auto') throw new ValidationError('sandbox', o.sandbox, "expected true, false or 'auto'");
+    r.sandbox = o.sandbox;
+  }
+  if (o.tscKhz !== undefined) {
+    validateInt(o.tscKhz, 'tscKhz', 1_000, 100_000_000);
+    r.tscKhz = o.tscKhz;
   }
   if (o.extraArgs !== undefined) {
     if (!Array.isArray(o.extraArgs) || o.extraArgs.some((a) => typeof a !== 'string')) {
@@ -215,6 +267,22 @@ export function resolveVmOptions(o: VmOptions): ResolvedVmOptions {
     r.extraArgs = [...o.extraArgs];
   }
   return r;
+}
+
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/i;
+
+function resolveRunAs(v: unknown): { user: string } | { uid: number; gid: number } {
+  const user = typeof v === 'string' ? v : v && typeof v === 'object' && 'user' in v ? (v as { user: unknown }).user : undefined;
+  if (user !== undefined) {
+    if (typeof user !== 'string' || !USER_RE.test(user)) throw new ValidationError(typeof v === 'string' ? 'runAs' : 'runAs.user', user, 'expected a user name');
+    if (user === 'root') throw new ValidationError('runAs', user, 'must not be root');
+    return { user };
+  }
+  if (!v || typeof v !== 'object' || !('uid' in v) || !('gid' in v)) throw new ValidationError('runAs', v, 'expected a user name, { user } or { uid, gid }');
+  const { uid, gid } = v as { uid: unknown; gid: unknown };
+  validateInt(uid, 'runAs.uid', 1, 0xfffffffe);
+  validateInt(gid, 'runAs.gid', 0, 0xfffffffe);
+  return { uid: uid as number, gid: gid as number };
 }
 
 /** QEMU option values: a ',' inside a value is written ',,'. */
@@ -234,8 +302,15 @@ export function passedFds(r: ResolvedVmOptions): number[] {
  * QEMU stays in the foreground (no -daemonize: the launcher keeps it a direct child), writes its
  * pid to the pidfile, and serves QMP on the run dir's socket.
  */
-export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg'): string[] {
+export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg', host: HostFacts = {}): string[] {
   const f = runFiles(r.runDir);
+  const micro = r.machine === 'microvm';
+  let append = r.append;
+  if (micro && accel === 'tcg' && !/(^|\s)tsc_early_khz=/.test(append ?? '')) {
+    const khz = r.tscKhz ?? host.tscKhz;
+    if (khz === undefined) throw new ValidationError('tscKhz', undefined, 'microvm under TCG needs the host TSC frequency (see VmOptions.tscKhz)');
+    append = `${append ?? ''}${append ? ' ' : ''}tsc_early_khz=${khz}`;
+  }
   const a: string[] = [
     '-name', `guest=${qemuEscape(r.name)}`,
     '-machine', `${r.machine},accel=${accel}`,
@@ -251,10 +326,12 @@ export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg'): string[] 
   if (r.console) a.push('-chardev', `file,id=vmhost-console,path=${qemuEscape(r.console.file)}`, '-serial', 'chardev:vmhost-console');
   if (r.kernel) a.push('-kernel', r.kernel);
   if (r.initrd) a.push('-initrd', r.initrd);
-  if (r.append !== undefined) a.push('-append', r.append);
+  if (append !== undefined) a.push('-append', append);
   for (const d of r.drives) {
     const ro = d.readOnly ? ',read-only=on' : '';
-    a.push('-drive', `file=${qemuEscape(d.file)},format=${d.format},if=${d.interface},id=${d.id},cache=${d.cache}${ro}`);
+    // microvm: virtio-mmio, so the drive is a backend plugged into a virtio-blk-device
+    a.push('-drive', `file=${qemuEscape(d.file)},format=${d.format},if=${micro ? 'none' : d.interface},id=${d.id},cache=${d.cache}${ro}`);
+    if (micro) a.push('-device', `virtio-blk-device,drive=${d.id}`);
   }
   let nextFd = 3;
   for (const n of r.nics) {
@@ -262,7 +339,10 @@ export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg'): string[] 
     a.push('-netdev', `tap,id=${n.id},${backend}`);
     a.push('-device', `${n.model},netdev=${n.id},mac=${n.mac}`);
   }
-  if (r.runAs) a.push('-runas', r.runAs);
+  if (r.runAs) a.push('-runas', 'user' in r.runAs ? r.runAs.user : `${r.runAs.uid}:${r.runAs.gid}`);
+  if (r.sandbox === true || (r.sandbox === 'auto' && host.sandbox)) {
+    a.push('-sandbox', `on,obsolete=deny,elevateprivileges=${r.runAs ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`);
+  }
   a.push(...r.extraArgs);
   return a;
 }

@@ -11,6 +11,7 @@ import { netns, terminate, ValidationError } from '@vmhost/net';
 import { QmpAbortedError, QmpError, VmAlreadyRunningError, VmError, VmStartError } from '../errors.js';
 import { QmpClient } from '../qmp/client.js';
 import { detectAccel, type AccelChoice } from './accel.js';
+import { checkRunAs, hostFacts } from './host.js';
 import { buildArgs, passedFds, resolveVmOptions, runFiles, type ResolvedVmOptions, type RunFiles, type VmOptions } from './args.js';
 import { isAlive, isQemuServing, readPidfile } from './proc.js';
 import { imageInfo, type QemuImgOptions } from '../disk/img.js';
@@ -103,6 +104,7 @@ export class Vm {
    */
   constructor(options: VmOptions) {
     this.options = resolveVmOptions(options);
+    checkRunAs(this.options);
     this.files = runFiles(this.options.runDir);
     if (this.options.accel !== 'auto') this.#accel = { accel: this.options.accel, reason: 'chosen by the caller' };
   }
@@ -120,7 +122,7 @@ export class Vm {
 
   /** QEMU's arguments (without the binary): an array, never a shell string. */
   args(): string[] {
-    return buildArgs(this.options, this.accel.accel);
+    return buildArgs(this.options, this.accel.accel, hostFacts(this.options));
   }
 
   /** QEMU's pid while known. */
