@@ -11,8 +11,9 @@
 #   e2fsprogs       mke2fs -d: the guest's ext4 image without loop devices
 #   openssh-client  ssh and ssh-keygen: the integration test logs into the real guest
 #   genisoimage     isoinfo: the independent oracle reading our cloud-init seed ISO in the tests
+#   conntrack       conntrack(8): the independent oracle of @vmhost/net's conntrack tests
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage conntrack)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
