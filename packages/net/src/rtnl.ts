@@ -3,30 +3,22 @@
  * sysctls and change notifications.
  * @module
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { newAddresses, type Addresses } from './addresses.js';
 import { RtnlContext } from './context.js';
-import { SystemError, ValidationError } from './errors.js';
+import { ValidationError } from './errors.js';
+import { handleSocketOptions, openHandleNetns, type HandleOpenOptions } from './handle.js';
 import { newLinks, type Links } from './links/links.js';
 import { newRtnlMonitor, type RtnlMonitor, type MonitorEventsOptions } from './monitor.js';
 import { newNeighbors, type Neighbors } from './neighbors.js';
-import { openNetns, type NetnsRef } from './netns.js';
 import { newRoutes, type Routes } from './routes.js';
 import { Sysctl } from './sysctl.js';
+import { NETLINK_ROUTE } from './transport/message.js';
 import { NetlinkSocket } from './transport/socket.js';
 import type { MonitorKind } from './types.js';
 
 /** Which namespace {@link Rtnl.open} works in: at most one of `netns`, `path`, `pid`. Default: the caller's. */
-export interface RtnlOpenOptions {
-  /** A named namespace (/run/netns/NAME), or any {@link NetnsRef}. */
-  netns?: NetnsRef;
-  /** An nsfs file, e.g. /proc/1234/ns/net or a bind mount. */
-  path?: string;
-  /** The namespace of this process. */
-  pid?: number;
-  /** Default timeout of every request in ms (none by default). */
-  timeoutMs?: number;
-}
+export interface RtnlOpenOptions extends HandleOpenOptions {}
 
 /**
  * A handle on one network namespace. Keeps an fd of the namespace from open time, so that
@@ -71,24 +63,9 @@ export class Rtnl {
    * @throws {ValidationError} bad options. {@link SystemError} the namespace cannot be opened.
    */
   static async open(options: RtnlOpenOptions = {}): Promise<Rtnl> {
-    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'expected an object');
-    const given = (['netns', 'path', 'pid'] as const).filter((k) => options[k] !== undefined);
-    if (given.length > 1) throw new ValidationError(given[1]!, options[given[1]!], `give only one of netns, path, pid (got ${given.join(', ')})`);
-    let fd: number;
-    if (options.netns !== undefined) fd = openNetns(options.netns, 'netns');
-    else if (options.path !== undefined) fd = openNetns({ path: options.path }, 'path');
-    else if (options.pid !== undefined) fd = openNetns({ pid: options.pid }, 'pid');
-    else {
-      try {
-        fd = openSync('/proc/thread-self/ns/net', 'r');
-      } catch (err) {
-        throw SystemError.from(err, 'opening the current network namespace');
-      }
-    }
+    const fd = openHandleNetns(options);
     try {
-      const sockOpts: { netns: { path: string }; timeoutMs?: number } = { netns: { path: `/proc/self/fd/${fd}` } };
-      if (options.timeoutMs !== undefined) sockOpts.timeoutMs = options.timeoutMs;
-      return new Rtnl(NetlinkSocket.open(sockOpts), fd);
+      return new Rtnl(NetlinkSocket.open(handleSocketOptions(fd, NETLINK_ROUTE, options)), fd);
     } catch (err) {
       closeSync(fd);
       throw err;
