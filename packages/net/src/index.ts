@@ -40,3 +40,9 @@ export { Sysctl, sysctlPath } from './sysctl.js';
 export type { SysctlValue } from './sysctl.js';
 export type { RtnlMonitor, MonitorEventsOptions } from './monitor.js';
 export type * from './types.js';
+// netfilter API (docs/net-conntrack.md): one handle per namespace over NETLINK_NETFILTER.
+export { Netfilter } from './netfilter.js';
+export type { NetfilterOpenOptions } from './netfilter.js';
+export type { Conntrack } from './netfilter/conntrack.js';
+export type { NfTables, NftMonitor, NftMonitorOptions } from './netfilter/nftables.js';
+export type * from './netfilter/types.js';
