@@ -1,6 +1,6 @@
 /**
  * {@link Rtnl}: a handle on one network namespace, with links, addresses, routes, neighbours,
- * sysctls and change notifications.
+ * sysctls, traffic control (qdiscs, classes) and change notifications.
  * @module
  */
 import { closeSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { newRtnlMonitor, type RtnlMonitor, type MonitorEventsOptions } from './m
 import { newNeighbors, type Neighbors } from './neighbors.js';
 import { newRoutes, type Routes } from './routes.js';
 import { Sysctl } from './sysctl.js';
+import { newClasses, type Classes } from './tc/classes.js';
+import { newQdiscs, type Qdiscs } from './tc/qdiscs.js';
 import { NETLINK_ROUTE } from './transport/message.js';
 import { NetlinkSocket } from './transport/socket.js';
 import type { MonitorKind } from './types.js';
@@ -43,6 +45,10 @@ export class Rtnl {
   readonly neighbors: Neighbors;
   /** /proc/sys/net values of this namespace: get, getInt, set. */
   readonly sysctl: Sysctl;
+  /** Traffic control qdiscs (htb, tbf, ingress, pfifo, bfifo): add, replace, change, delete, list. */
+  readonly qdiscs: Qdiscs;
+  /** Traffic control classes (htb): add, replace, change, delete, list. */
+  readonly classes: Classes;
   private readonly ctx: RtnlContext;
   private readonly nsFd: number;
   private readonly monitors = new Set<RtnlMonitor>();
@@ -56,6 +62,8 @@ export class Rtnl {
     this.routes = newRoutes(this.ctx);
     this.neighbors = newNeighbors(this.ctx);
     this.sysctl = new Sysctl(this.ctx.nsPath);
+    this.qdiscs = newQdiscs(this.ctx);
+    this.classes = newClasses(this.ctx);
   }
 
   /**

@@ -27,3 +27,10 @@ export type {
   CtCountersAttrs, CtHelpAttrs, CtFilterAttrs,
 } from './conntrack.js';
 export { encodeNftGenMessage, decodeNftGenMessage, type NftGenAttrs, type NftGenMessage } from './nftables.js';
+// Traffic control (rtnetlink): tcmsg with TCA_* (qdiscs and classes), options per kind.
+export * as tcConstants from './tc-constants.js';
+export { encodeTcMessage, decodeTcMessage } from './tc.js';
+export type {
+  TcMsg, TcAttrs, TcMessage, TcStats2Attrs, TcStatsBasic, TcStatsQueue, HtbOptions, HtbParms, HtbGlob, TbfOptions, TbfParms, FifoOptions,
+  IngressOptions, RateSpec,
+} from './tc.js';
