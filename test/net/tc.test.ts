@@ -14,6 +14,8 @@ import { formatHandle, parseHandle } from '../../packages/net/src/tc/handle.js';
 import { DEFAULT_PSCHED, parsePsched, rateTable, xmitSize, xmitTime } from '../../packages/net/src/tc/rate.js';
 import type { NetlinkDriverFactory } from '../../packages/net/src/transport/driver.js';
 import type { DriverSocketOptions } from '../../packages/net/src/transport/socket.js';
+import { tcClassLines, tcRate, tcSize } from '../helpers/tc-text.js';
+import { rng } from '../helpers/rng.js';
 
 interface Raw { type: number; flags: number; payload: string }
 const fx = JSON.parse(readFileSync(new URL('./fixtures/tc-messages.json', import.meta.url), 'utf8')) as {
@@ -123,11 +125,6 @@ test('decoding tc\'s requests gives the options they carry, and encoding them ag
   assert.deepEqual([wide.rate64, wide.ceil64, wide.parms!.rate.rate], [5_000_000_000n, 6_250_000_000n, 0xffffffff]);
 });
 
-/** tc's sizes: '1600b', '15Kb', '2Mb' (K = 1024). */
-const tcSize = (s: string): number => Number(s.replace(/[KM]?b$/, '')) * (s.endsWith('Kb') ? 1024 : s.endsWith('Mb') ? 1024 * 1024 : 1);
-/** tc's rates: '10Mbit' (powers of 1000). */
-const tcRate = (s: string): number => Number(s.replace(/[KMG]?bit$/, '')) * ({ K: 1e3, M: 1e6, G: 1e9 }[s.slice(-4, -3)] ?? 1);
-
 test('the kernel\'s dump reads as tc prints it: qdiscs (tc -j qdisc show) and classes (tc -d class show)', () => {
   const names = new Map(Object.entries(fx.ifindex).map(([n, i]) => [i, n]));
   const ours = fx.dump.qdiscs.map((m) => toQdisc(codec.decodeTcMessage(hex(m)), names, DEFAULT_PSCHED));
@@ -151,19 +148,18 @@ test('the kernel\'s dump reads as tc prints it: qdiscs (tc -j qdisc show) and cl
     }
   }
   const classes = fx.dump.classes.map((m) => toClass(codec.decodeTcMessage(hex(m)), names, DEFAULT_PSCHED));
-  const lines = fx.oracle.tcClassText.trim().split('\n');
+  const lines = tcClassLines(fx.oracle.tcClassText);
   assert.equal(classes.length, lines.length);
   for (const line of lines) {
-    const w = line.trim().split(/\s+/);
-    const kv = (k: string): string | undefined => (w.includes(k) ? w[w.indexOf(k) + 1] : undefined);
-    const c = classes.find((x) => x.classid === w[2])!;
-    assert.ok(c, line);
-    assert.equal(c.parent, w[3] === 'root' ? 'root' : kv('parent'));
+    const kv = line.get;
+    const c = classes.find((x) => x.classid === line.classid)!;
+    assert.ok(c, line.classid);
+    assert.equal(c.parent, line.parent);
     assert.equal(c.leaf, kv('leaf') ?? null);
     assert.equal(c.htb!.rate, tcRate(kv('rate')!));
     assert.equal(c.htb!.ceil, tcRate(kv('ceil')!));
-    assert.ok(Math.abs(c.htb!.burst - tcSize(kv('burst')!.split('/')[0]!)) < 16, line);
-    assert.ok(Math.abs(c.htb!.cburst - tcSize(kv('cburst')!.split('/')[0]!)) < 16, line);
+    assert.ok(Math.abs(c.htb!.burst - tcSize(kv('burst')!.split('/')[0]!)) < 16, line.classid);
+    assert.ok(Math.abs(c.htb!.cburst - tcSize(kv('cburst')!.split('/')[0]!)) < 16, line.classid);
     assert.equal(c.htb!.level, Number(kv('level')));
     if (kv('prio') !== undefined) assert.equal(c.htb!.prio, Number(kv('prio')));
     if (kv('quantum') !== undefined) assert.equal(c.htb!.quantum, Number(kv('quantum')));
@@ -250,4 +246,29 @@ test('invalid qdisc and class specs: ValidationError naming the field, nothing s
   await assert.rejects(c.delete({ dev: 'eth0', classid: '1:' }), (e: unknown) => e instanceof ValidationError && e.field === 'classid');
   assert.equal(sent.length, 0);
   sock.close();
+});
+
+test('fuzz: truncated, mutated and random tc messages decode (and list) or throw CodecError only', () => {
+  const seeds = [...fx.requests, ...fx.dump.qdiscs, ...fx.dump.classes].map(hex);
+  const names = new Map<number, string>();
+  const next = rng(0x7c7c7c);
+  let cases = 0;
+  const run = (b: Buffer): void => {
+    cases++;
+    try {
+      const m = codec.decodeTcMessage(b);
+      toQdisc(m, names, DEFAULT_PSCHED);
+      toClass(m, names, DEFAULT_PSCHED);
+    } catch (err) {
+      if (!(err instanceof codec.CodecError)) assert.fail(`threw ${String(err)} on ${b.toString('hex')}`);
+    }
+  };
+  for (const s of seeds) for (let n = 0; n <= s.length; n += s.length > 300 ? 7 : 1) run(s.subarray(0, n));
+  for (let i = 0; i < 4000; i++) {
+    const b = Buffer.from(seeds[next() % seeds.length]!);
+    for (let k = 0; k <= next() % 4; k++) b[next() % Math.min(b.length, 200)] = next() & 0xff;
+    run(b);
+  }
+  for (let i = 0; i < 1000; i++) run(Buffer.from(Array.from({ length: next() % 96 }, () => next() & 0xff)));
+  assert.ok(cases > 5000);
 });

@@ -147,6 +147,11 @@ export class NftMonitor implements AsyncIterableIterator<NftEvent> {
     return this.inner.buffered;
   }
 
+  /** Overruns so far: the kernel's queue overflowed, or more than `highWaterMark` notifications waited. */
+  get overruns(): number {
+    return this.inner.overruns;
+  }
+
   /** Closes the monitor's socket; pending and later `next()` calls end the iteration. Idempotent. */
   close(): void {
     this.inner.close();
