@@ -32,6 +32,7 @@ export * as codec from './codec/index.js';
 // rtnetlink API (docs/net-api.md): one handle per namespace, one module per object kind.
 export { Rtnl } from './rtnl.js';
 export type { RtnlOpenOptions } from './rtnl.js';
+export type { HandleOpenOptions } from './handle.js';
 export type { Links } from './links/links.js';
 export type { Addresses } from './addresses.js';
 export type { Routes } from './routes.js';
