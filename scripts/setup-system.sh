@@ -13,8 +13,9 @@
 #   genisoimage     isoinfo: the independent oracle reading our cloud-init seed ISO in the tests
 #   python3-minimal /usr/bin/python3: raw Ethernet frames (AF_PACKET) in the firewall isolation tests
 #   xz-utils        unpacks the test guest's kernel to vmlinux (direct PVH boot)
+#   conntrack       conntrack(8): the independent oracle of @vmhost/net's conntrack tests
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage python3-minimal xz-utils)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage python3-minimal xz-utils conntrack)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -32,6 +32,7 @@ export * as codec from './codec/index.js';
 // rtnetlink API (docs/net-api.md): one handle per namespace, one module per object kind.
 export { Rtnl } from './rtnl.js';
 export type { RtnlOpenOptions } from './rtnl.js';
+export type { HandleOpenOptions } from './handle.js';
 export type { Links } from './links/links.js';
 export type { Addresses } from './addresses.js';
 export type { Routes } from './routes.js';
@@ -40,3 +41,14 @@ export { Sysctl, sysctlPath } from './sysctl.js';
 export type { SysctlValue } from './sysctl.js';
 export type { RtnlMonitor, MonitorEventsOptions } from './monitor.js';
 export type * from './types.js';
+// netfilter API (docs/net-conntrack.md): one handle per namespace over NETLINK_NETFILTER.
+export { Netfilter } from './netfilter.js';
+export type { NetfilterOpenOptions } from './netfilter.js';
+export type { Conntrack } from './netfilter/conntrack.js';
+export type { NfTables, NftMonitor, NftMonitorOptions } from './netfilter/nftables.js';
+export type * from './netfilter/types.js';
+// Traffic control over rtnetlink (docs/net-tc.md): qdiscs and classes of an Rtnl handle.
+export type { Qdiscs } from './tc/qdiscs.js';
+export type { Classes } from './tc/classes.js';
+export { parseRate } from './tc/rate.js';
+export type * from './tc/types.js';

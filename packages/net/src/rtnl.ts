@@ -1,32 +1,26 @@
 /**
  * {@link Rtnl}: a handle on one network namespace, with links, addresses, routes, neighbours,
- * sysctls and change notifications.
+ * sysctls, traffic control (qdiscs, classes) and change notifications.
  * @module
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { newAddresses, type Addresses } from './addresses.js';
 import { RtnlContext } from './context.js';
-import { SystemError, ValidationError } from './errors.js';
+import { ValidationError } from './errors.js';
+import { handleSocketOptions, openHandleNetns, type HandleOpenOptions } from './handle.js';
 import { newLinks, type Links } from './links/links.js';
 import { newRtnlMonitor, type RtnlMonitor, type MonitorEventsOptions } from './monitor.js';
 import { newNeighbors, type Neighbors } from './neighbors.js';
-import { openNetns, type NetnsRef } from './netns.js';
 import { newRoutes, type Routes } from './routes.js';
 import { Sysctl } from './sysctl.js';
+import { newClasses, type Classes } from './tc/classes.js';
+import { newQdiscs, type Qdiscs } from './tc/qdiscs.js';
+import { NETLINK_ROUTE } from './transport/message.js';
 import { NetlinkSocket } from './transport/socket.js';
 import type { MonitorKind } from './types.js';
 
 /** Which namespace {@link Rtnl.open} works in: at most one of `netns`, `path`, `pid`. Default: the caller's. */
-export interface RtnlOpenOptions {
-  /** A named namespace (/run/netns/NAME), or any {@link NetnsRef}. */
-  netns?: NetnsRef;
-  /** An nsfs file, e.g. /proc/1234/ns/net or a bind mount. */
-  path?: string;
-  /** The namespace of this process. */
-  pid?: number;
-  /** Default timeout of every request in ms (none by default). */
-  timeoutMs?: number;
-}
+export interface RtnlOpenOptions extends HandleOpenOptions {}
 
 /**
  * A handle on one network namespace. Keeps an fd of the namespace from open time, so that
@@ -51,6 +45,10 @@ export class Rtnl {
   readonly neighbors: Neighbors;
   /** /proc/sys/net values of this namespace: get, getInt, set. */
   readonly sysctl: Sysctl;
+  /** Traffic control qdiscs (htb, tbf, ingress, pfifo, bfifo): add, replace, change, delete, list. */
+  readonly qdiscs: Qdiscs;
+  /** Traffic control classes (htb): add, replace, change, delete, list. */
+  readonly classes: Classes;
   private readonly ctx: RtnlContext;
   private readonly nsFd: number;
   private readonly monitors = new Set<RtnlMonitor>();
@@ -64,6 +62,8 @@ export class Rtnl {
     this.routes = newRoutes(this.ctx);
     this.neighbors = newNeighbors(this.ctx);
     this.sysctl = new Sysctl(this.ctx.nsPath);
+    this.qdiscs = newQdiscs(this.ctx);
+    this.classes = newClasses(this.ctx);
   }
 
   /**
@@ -71,24 +71,9 @@ export class Rtnl {
    * @throws {ValidationError} bad options. {@link SystemError} the namespace cannot be opened.
    */
   static async open(options: RtnlOpenOptions = {}): Promise<Rtnl> {
-    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'expected an object');
-    const given = (['netns', 'path', 'pid'] as const).filter((k) => options[k] !== undefined);
-    if (given.length > 1) throw new ValidationError(given[1]!, options[given[1]!], `give only one of netns, path, pid (got ${given.join(', ')})`);
-    let fd: number;
-    if (options.netns !== undefined) fd = openNetns(options.netns, 'netns');
-    else if (options.path !== undefined) fd = openNetns({ path: options.path }, 'path');
-    else if (options.pid !== undefined) fd = openNetns({ pid: options.pid }, 'pid');
-    else {
-      try {
-        fd = openSync('/proc/thread-self/ns/net', 'r');
-      } catch (err) {
-        throw SystemError.from(err, 'opening the current network namespace');
-      }
-    }
+    const fd = openHandleNetns(options);
     try {
-      const sockOpts: { netns: { path: string }; timeoutMs?: number } = { netns: { path: `/proc/self/fd/${fd}` } };
-      if (options.timeoutMs !== undefined) sockOpts.timeoutMs = options.timeoutMs;
-      return new Rtnl(NetlinkSocket.open(sockOpts), fd);
+      return new Rtnl(NetlinkSocket.open(handleSocketOptions(fd, NETLINK_ROUTE, options)), fd);
     } catch (err) {
       closeSync(fd);
       throw err;

@@ -206,6 +206,11 @@ export interface VxlanSpec extends LinkAddCommon {
   learning?: boolean;
 }
 
+/** An ifb (intermediate functional block): a device to shape redirected traffic on. */
+export interface IfbSpec extends LinkAddCommon {
+  kind: 'ifb';
+}
+
 /**
  * Any other rtnetlink kind, passed to the kernel as is (IFLA_INFO_KIND, no kind data). The kernel
  * refuses kinds it does not have with EOPNOTSUPP ("Unknown device type").
@@ -215,7 +220,7 @@ export interface OtherKindSpec extends LinkAddCommon {
 }
 
 /** What `links.add` takes. */
-export type LinkSpec = VethSpec | BridgeSpec | TapSpec | VlanSpec | MacvlanSpec | VxlanSpec;
+export type LinkSpec = VethSpec | BridgeSpec | TapSpec | VlanSpec | MacvlanSpec | VxlanSpec | IfbSpec;
 
 /** Changes `links.set` applies (only the fields given). */
 export interface LinkChanges {

@@ -18,3 +18,19 @@ export type { RouteAttrs, RouteMessage, RtMsg, RouteMetrics } from './route.js';
 export { encodeNeighborMessage, decodeNeighborMessage } from './neighbor.js';
 export type { NeighborAttrs, NeighborMessage, NdMsg, NdaCacheInfo } from './neighbor.js';
 export { decodeRtnlMessage, type RtnlMessage } from './message.js';
+// nfnetlink (NETLINK_NETFILTER): the nfgenmsg header, conntrack and nf_tables generation messages.
+export * as nfConstants from './nf-constants.js';
+export { readNfGenMsg, writeNfGenMsg, splitNfnlType, type NfGenMsg } from './nfnetlink.js';
+export { encodeConntrackMessage, decodeConntrackMessage } from './conntrack.js';
+export type {
+  ConntrackAttrs, ConntrackMessage, CtTupleAttrs, CtIpAttrs, CtProtoAttrs, CtProtoInfoAttrs, CtTcpInfoAttrs, CtTcpFlags,
+  CtCountersAttrs, CtHelpAttrs, CtFilterAttrs,
+} from './conntrack.js';
+export { encodeNftGenMessage, decodeNftGenMessage, type NftGenAttrs, type NftGenMessage } from './nftables.js';
+// Traffic control (rtnetlink): tcmsg with TCA_* (qdiscs and classes), options per kind.
+export * as tcConstants from './tc-constants.js';
+export { encodeTcMessage, decodeTcMessage } from './tc.js';
+export type {
+  TcMsg, TcAttrs, TcMessage, TcStats2Attrs, TcStatsBasic, TcStatsQueue, HtbOptions, HtbParms, HtbGlob, TbfOptions, TbfParms, FifoOptions,
+  IngressOptions, RateSpec,
+} from './tc.js';

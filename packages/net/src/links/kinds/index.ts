@@ -4,6 +4,7 @@
  * @module
  */
 import { bridge } from './bridge.js';
+import { ifb } from './ifb.js';
 import type { LinkKind } from './kind.js';
 import { macvlan } from './macvlan.js';
 import { tun } from './tun.js';
@@ -14,7 +15,7 @@ import { vxlan } from './vxlan.js';
 export type { EncodeContext, KindRequest, LinkKind, LinkMessageCodec } from './kind.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const KINDS: readonly LinkKind<any, any>[] = [veth, bridge, tun, vlan, macvlan, vxlan];
+const KINDS: readonly LinkKind<any, any>[] = [veth, bridge, tun, vlan, macvlan, vxlan, ifb];
 
 const bySpec = new Map(KINDS.map((k) => [k.name, k as LinkKind]));
 const byInfo = new Map(KINDS.flatMap((k) => k.infoKinds.map((i) => [i, k as LinkKind] as const)));
