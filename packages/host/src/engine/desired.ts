@@ -6,10 +6,9 @@
  * @module
  */
 import { join } from 'node:path';
-import type { NetnsRef } from '@vmhost/net';
+import { ip, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
 import type { FirewallModel, PortForward, Rule } from '@vmhost/firewall';
-import { netmask } from '../ip.js';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
@@ -72,7 +71,7 @@ export function dnsmasqOptions(host: ResolvedHost, dir: string): DnsmasqOptions 
     interface: host.bridge.name,
     address: host.bridge.ipv4.address,
     range: host.dhcp.range,
-    netmask: netmask(host.bridge.ipv4.prefixLength),
+    netmask: ip.netmask(4, host.bridge.ipv4.prefixLength),
     leaseTime: host.dhcp.leaseTime,
     hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name })),
   };

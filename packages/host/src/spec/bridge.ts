@@ -3,7 +3,7 @@
  * address (the VMs' IPv6 gateway) and STP. Records the prefixes in the context for later sections.
  * @module
  */
-import { formatAddr, prefixText, toCidr } from '../ip.js';
+import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
@@ -35,17 +35,17 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
   const ipv4V = at(br, 'ipv4');
   let b4 = c.prefix(ipv4V, 'bridge.ipv4', 4);
   if (b4) {
-    if (b4.length > 30) b4 = c.add('bridge.ipv4', ipv4V, 'prefix length must be at most 30: the subnet needs room for the VMs');
-    else if (b4.addr.value === b4.first) b4 = c.add('bridge.ipv4', ipv4V, `is the network address of ${prefixText(b4)}; expected a host address such as ${formatAddr(b4.first + 1n, 4)}/${b4.length}`);
-    else if (b4.addr.value === b4.last) b4 = c.add('bridge.ipv4', ipv4V, `is the broadcast address of ${prefixText(b4)}`);
+    if (b4.prefixLength > 30) b4 = c.add('bridge.ipv4', ipv4V, 'prefix length must be at most 30: the subnet needs room for the VMs');
+    else if (b4.address === ip.networkAddress(b4)) b4 = c.add('bridge.ipv4', ipv4V, `is the network address of ${b4.network}; expected a host address such as ${ip.nth(b4, 1)}/${b4.prefixLength}`);
+    else if (b4.address === ip.lastAddress(b4)) b4 = c.add('bridge.ipv4', ipv4V, `is the broadcast address of ${b4.network}`);
   }
   ctx.bridge4 = b4;
   const ipv6V = at(br, 'ipv6');
   ctx.bridge6Given = ipv6V;
   if (!absent(ipv6V)) {
     let b6 = c.prefix(ipv6V, 'bridge.ipv6', 6);
-    if (b6 && b6.length < 128 && b6.addr.value === b6.first) {
-      b6 = c.add('bridge.ipv6', ipv6V, `is the network (subnet-router anycast) address of ${prefixText(b6)}; expected a host address`);
+    if (b6 && b6.prefixLength < 128 && b6.address === ip.networkAddress(b6)) {
+      b6 = c.add('bridge.ipv6', ipv6V, `is the network (subnet-router anycast) address of ${b6.network}; expected a host address`);
     }
     ctx.bridge6 = b6;
   }
@@ -55,8 +55,8 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
     name,
     ...(mac !== undefined ? { mac } : {}),
     ...(veth ? { veth } : {}),
-    ipv4: toCidr(b4),
-    ...(ctx.bridge6 ? { ipv6: toCidr(ctx.bridge6) } : {}),
+    ipv4: b4,
+    ...(ctx.bridge6 ? { ipv6: ctx.bridge6 } : {}),
     stp,
   };
 }

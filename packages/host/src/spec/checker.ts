@@ -5,9 +5,8 @@
  * @module
  */
 import { resolve as resolvePath } from 'node:path';
-import { parseMac, validateIfName, ValidationError } from '@vmhost/net';
+import { ip, parseMac, validateIfName, ValidationError, type Prefix } from '@vmhost/net';
 import type { HostSpecProblem } from '../errors.js';
-import { bitsOf, parseAddr, parsePrefix, type Addr, type Prefix } from '../ip.js';
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -136,21 +135,26 @@ export class Checker {
     }
   }
 
-  /** A bare address of `family` (no prefix length, no zone index). */
-  addr(v: unknown, path: string, family: 4 | 6): Addr | undefined {
+  /** A bare address of `family` (no prefix length, no zone index), in canonical text. */
+  addr(v: unknown, path: string, family: 4 | 6): string | undefined {
     if (absent(v)) return this.add(path, undefined, 'required');
-    const a = parseAddr(v, family);
-    if (a) return a;
-    const hint = typeof v === 'string' && v.includes('/') ? ' without a prefix length' : '';
-    return this.add(path, v, `expected an IPv${family} address${hint}`);
+    try {
+      return ip.formatAddress(ip.parseAddress(v, path, family));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const hint = typeof v === 'string' && v.includes('/') ? ' without a prefix length' : '';
+      return this.add(path, v, `expected an IPv${family} address${hint}`);
+    }
   }
 
   /** `ADDRESS/LEN` of `family`. */
   prefix(v: unknown, path: string, family: 4 | 6): Prefix | undefined {
     if (absent(v)) return this.add(path, undefined, 'required');
-    return (
-      parsePrefix(v, family) ??
-      this.add(path, v, `expected an IPv${family} address with a prefix length 0-${bitsOf(family)}, such as ${family === 4 ? '192.168.0.1/24' : '2001:db8::1/64'}`)
-    );
+    try {
+      return ip.parsePrefix(v, { field: path, family });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return this.add(path, v, `expected an IPv${family} address with a prefix length 0-${family === 4 ? 32 : 128}, such as ${family === 4 ? '192.168.0.1/24' : '2001:db8::1/64'}`);
+    }
   }
 }

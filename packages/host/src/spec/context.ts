@@ -6,7 +6,7 @@
  * @module
  */
 import { resolve as resolvePath } from 'node:path';
-import { contains, prefixText, type Addr, type Prefix } from '../ip.js';
+import { ip, type Prefix } from '@vmhost/net';
 import { Checker } from './checker.js';
 
 /** The shared state of one resolution. */
@@ -53,15 +53,15 @@ export class SpecContext {
     else this.#macs.set(mac, path);
   }
 
-  /** Checks that an IPv4 address is a usable VM-side address of the bridge subnet (a problem otherwise). */
-  inBridgeSubnet(a: Addr, path: string, value: unknown): boolean {
+  /** Checks that an IPv4 address (canonical text) is a usable VM-side address of the bridge subnet (a problem otherwise). */
+  inBridgeSubnet(a: string, path: string, value: unknown): boolean {
     const b = this.bridge4;
     if (!b) return true; // already reported
-    const net = prefixText(b);
-    if (!contains(b, a.value)) return !this.c.add(path, value, `not inside the bridge subnet ${net}`);
-    if (a.value === b.first) return !this.c.add(path, value, `is the network address of the bridge subnet ${net}`);
-    if (a.value === b.last) return !this.c.add(path, value, `is the broadcast address of the bridge subnet ${net}`);
-    if (a.value === b.addr.value) return !this.c.add(path, value, `is the bridge's own address (bridge.ipv4)`);
+    const net = b.network;
+    if (!ip.contains(b, a)) return !this.c.add(path, value, `not inside the bridge subnet ${net}`);
+    if (a === ip.networkAddress(b)) return !this.c.add(path, value, `is the network address of the bridge subnet ${net}`);
+    if (a === ip.lastAddress(b)) return !this.c.add(path, value, `is the broadcast address of the bridge subnet ${net}`);
+    if (a === b.address) return !this.c.add(path, value, `is the bridge's own address (bridge.ipv4)`);
     return true;
   }
 }

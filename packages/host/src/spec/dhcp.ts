@@ -4,6 +4,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
@@ -47,10 +48,10 @@ function resolveRange(ctx: SpecContext, rangeV: unknown): [string, string] | und
   const okA = a !== undefined && ctx.inBridgeSubnet(a, 'dhcp.range[0]', rangeV[0]);
   const okB = b !== undefined && ctx.inBridgeSubnet(b, 'dhcp.range[1]', rangeV[1]);
   if (!a || !b || !okA || !okB) return undefined;
-  if (a.value > b.value) return c.add('dhcp.range', rangeV, `first address ${a.text} is after last address ${b.text}`);
-  const own = ctx.bridge4?.addr;
-  if (own && own.value >= a.value && own.value <= b.value) return c.add('dhcp.range', rangeV, `includes the bridge's own address ${own.text}`);
-  return [a.text, b.text];
+  if (ip.compare(a, b) > 0) return c.add('dhcp.range', rangeV, `first address ${a} is after last address ${b}`);
+  const own = ctx.bridge4?.address;
+  if (own !== undefined && ip.compare(own, a) >= 0 && ip.compare(own, b) <= 0) return c.add('dhcp.range', rangeV, `includes the bridge's own address ${own}`);
+  return [a, b];
 }
 
 /** `dhcp.dnsServers`: IPv4 or IPv6 addresses, canonical. */
@@ -62,7 +63,7 @@ function resolveDnsServers(ctx: SpecContext, serversV: unknown): string[] | unde
   serversV.forEach((v, i) => {
     const fam = typeof v === 'string' ? isIP(v) : 0;
     const a = fam === 4 || fam === 6 ? c.addr(v, `dhcp.dnsServers[${i}]`, fam) : c.add(`dhcp.dnsServers[${i}]`, v, `expected an IPv4 or IPv6 address${typeof v === 'string' && v.includes('/') ? ' without a prefix length' : ''}`);
-    if (a) ok.push(a.text);
+    if (a !== undefined) ok.push(a);
   });
   return ok.length === serversV.length ? ok : undefined;
 }

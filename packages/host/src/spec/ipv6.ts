@@ -4,7 +4,7 @@
  * proxy's limits. Checks the bridge's IPv6 address against the prefix.
  * @module
  */
-import { contains, prefixText, toCidr } from '../ip.js';
+import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
@@ -19,22 +19,22 @@ export function resolveIpv6(ctx: SpecContext, v: unknown): ResolvedHost['ipv6'] 
   if (!s) return undefined;
   const pv = at(s, 'prefix');
   let prefix6 = c.prefix(pv, 'ipv6.prefix', 6);
-  if (prefix6 && prefix6.addr.value !== prefix6.first) {
-    prefix6 = c.add('ipv6.prefix', pv, `host bits are set; the network is ${prefixText(prefix6)}`);
+  if (prefix6 && prefix6.cidr !== prefix6.network) {
+    prefix6 = c.add('ipv6.prefix', pv, `host bits are set; the network is ${prefix6.network}`);
   }
   ctx.prefix6 = prefix6;
   const mode = c.oneOf(at(s, 'mode'), 'ipv6.mode', IPV6_MODES);
   const acceptRa = c.bool(at(s, 'acceptRa'), 'ipv6.acceptRa', DEFAULTS.acceptRa);
   const proxy = resolveProxyLimits(ctx, at(s, 'proxy'));
   const b6 = ctx.bridge6;
-  if (prefix6 && b6 && (!contains(prefix6, b6.addr.value) || b6.length < prefix6.length)) {
-    c.add('bridge.ipv6', ctx.bridge6Given, `not inside ipv6.prefix ${prefixText(prefix6)}`);
+  if (prefix6 && b6 && !ip.contains(prefix6, b6)) {
+    c.add('bridge.ipv6', ctx.bridge6Given, `not inside ipv6.prefix ${prefix6.network}`);
   }
   if (mode === 'routed' && ctx.hasBridge && absent(ctx.bridge6Given)) {
     c.add('bridge.ipv6', undefined, "required with ipv6.mode 'routed': it is the VMs' IPv6 gateway");
   }
   if (!prefix6 || !mode || !proxy) return undefined;
-  return { prefix: toCidr(prefix6), mode, acceptRa, proxy };
+  return { prefix: prefix6, mode, acceptRa, proxy };
 }
 
 /** `ipv6.proxy`: the TCP proxy's limits, with defaults; undefined after a problem. */

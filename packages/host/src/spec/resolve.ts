@@ -67,7 +67,7 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   return {
     name,
     uplink,
-    ...(publicIPv4 ? { publicIPv4: publicIPv4.text } : {}),
+    ...(publicIPv4 !== undefined ? { publicIPv4 } : {}),
     bridge,
     ...(dhcp ? { dhcp } : {}),
     ...(ipv6 ? { ipv6 } : {}),

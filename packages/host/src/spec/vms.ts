@@ -5,7 +5,7 @@
  * @module
  */
 import { stableMac } from '@vmhost/kvm';
-import { contains, prefixText, type Addr } from '../ip.js';
+import { ip } from '@vmhost/net';
 import type { ResolvedForward, ResolvedVm } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
@@ -16,8 +16,8 @@ import { ACCELS, DEFAULTS, TAP_PREFIX, VM_KEYS, VM_NAME_MAX, VM_NAME_RE } from '
 /** What the VMs claimed so far, across the list. */
 interface VmClaims {
   names: Map<string, string>;
-  ipv4s: Map<bigint, string>;
-  ipv6s: Map<bigint, string>;
+  ipv4s: Map<string, string>;
+  ipv6s: Map<string, string>;
   disks: DiskUses;
   ports: PortUse[];
 }
@@ -60,8 +60,8 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   const ipv4V = at(v, 'ipv4');
   let ipv4 = c.addr(ipv4V, `${p}.ipv4`, 4);
-  if (ipv4 && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
-  if (ipv4) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
+  if (ipv4 !== undefined && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
+  if (ipv4 !== undefined) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
   const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims);
 
   const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, 16, 1_048_576, DEFAULTS.memoryMiB);
@@ -95,12 +95,12 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   if (c.problems.length > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || !ipv4 || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined) return undefined;
   return {
     name,
     mac,
-    ipv4: ipv4.text,
-    ...(ipv6 ? { ipv6: ipv6.text } : {}),
+    ipv4,
+    ...(ipv6 !== undefined ? { ipv6 } : {}),
     tap: TAP_PREFIX + name,
     memoryMiB,
     cpus,
@@ -135,26 +135,26 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
 }
 
 /** The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. */
-function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): Addr | undefined {
+function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): string | undefined {
   const { c } = ctx;
   if (absent(ipv6V)) return undefined;
   let a = c.addr(ipv6V, path, 6);
   const prefix6 = ctx.prefix6;
-  if (a && !ctx.hasIpv6) {
+  if (a !== undefined && !ctx.hasIpv6) {
     a = c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
-  } else if (a && prefix6) {
-    const pre = prefixText(prefix6);
-    if (!contains(prefix6, a.value)) a = c.add(path, ipv6V, `not inside ipv6.prefix ${pre}`);
-    else if (a.value === prefix6.first && prefix6.length < 128) a = c.add(path, ipv6V, `is the network (subnet-router anycast) address of ${pre}`);
-    else if (ctx.bridge6 && a.value === ctx.bridge6.addr.value) a = c.add(path, ipv6V, "is the bridge's own address (bridge.ipv6)");
+  } else if (a !== undefined && prefix6) {
+    const pre = prefix6.network;
+    if (!ip.contains(prefix6, a)) a = c.add(path, ipv6V, `not inside ipv6.prefix ${pre}`);
+    else if (a === ip.networkAddress(prefix6) && prefix6.prefixLength < 128) a = c.add(path, ipv6V, `is the network (subnet-router anycast) address of ${pre}`);
+    else if (ctx.bridge6 && a === ctx.bridge6.address) a = c.add(path, ipv6V, "is the bridge's own address (bridge.ipv6)");
   }
-  if (a) claimAddress(ctx, claims.ipv6s, a, path, ipv6V, 'IPv6');
+  if (a !== undefined) claimAddress(ctx, claims.ipv6s, a, path, ipv6V, 'IPv6');
   return a;
 }
 
 /** Claims a VM address for `path` (a problem when another VM has it). */
-function claimAddress(ctx: SpecContext, seen: Map<bigint, string>, a: Addr, path: string, value: unknown, what: 'IPv4' | 'IPv6'): void {
-  const other = seen.get(a.value);
-  if (other !== undefined) ctx.c.add(path, value, `${what} address ${a.text} is already used by ${other}`);
-  else seen.set(a.value, path);
+function claimAddress(ctx: SpecContext, seen: Map<string, string>, a: string, path: string, value: unknown, what: 'IPv4' | 'IPv6'): void {
+  const other = seen.get(a);
+  if (other !== undefined) ctx.c.add(path, value, `${what} address ${a} is already used by ${other}`);
+  else seen.set(a, path);
 }
