@@ -117,6 +117,9 @@ test('unknown fields are refused (a typo must not silently drop a restriction)',
   rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0', out: 'x' }] }, 'masquerade[0].out');
   rejects({ owner: 'lab', lan: { interface: 'br0', subnets: ['192.168.0.0/24'], dhcpd: true } }, 'lan.dhcpd');
   rejects({ owner: 'lab', portforwards: [] }, 'portforwards');
+  rejects({ owner: 'lab', input: [{ action: 'accept', protocl: 'tcp' }] }, 'input[0].protocl', 'tcp');
+  rejects({ owner: 'lab', forward: [{ action: 'drop', sorce: '10.0.0.0/8' }] }, 'forward[0].sorce');
+  rejects({ owner: 'lab', output: [{ action: 'accept', states: ['NEW'] }] }, 'output[0].states');
   rejects(null, 'model');
   rejects({ owner: 'lab', portForwards: {} }, 'portForwards');
   rejects({ owner: 'lab', allowIcmpv6: 'yes' }, 'allowIcmpv6', 'yes');
@@ -128,4 +131,13 @@ test('a group on a rule: forward rules only, and a valid group name for the owne
   rejects({ owner: 'lab', forward: [{ action: 'accept', group: 'we b' }] }, 'forward[0].group', 'we b');
   rejects({ owner: 'lab', forward: [{ action: 'accept', group: 'x'.repeat(30) }] }, 'forward[0].group');
   assert.equal(validateModel({ owner: 'lab', forward: [{ action: 'accept', group: 'web' }] }).forward[0]!.group, 'web');
+});
+
+test('interface names that iptables would read otherwise are refused: a + wildcard, quotes, commas', () => {
+  for (const name of ['br+', 'br0,eth0', 'a"b', "a'b", '-x', 'a b']) {
+    rejects({ owner: 'lab', forward: [{ action: 'accept', inInterface: name }] }, 'forward[0].inInterface', name);
+    rejects({ owner: 'lab', lan: { interface: name, subnets: ['192.168.0.0/24'] } }, 'lan.interface', name);
+    rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: name }] }, 'masquerade[0].outInterface', name);
+    rejects({ owner: 'lab', portForwards: [{ ...fwd, inInterface: name }] }, 'portForwards[0].inInterface', name);
+  }
 });
