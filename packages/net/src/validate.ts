@@ -10,8 +10,8 @@ import { parsePrefix, type ParsePrefixOptions, type Prefix } from './ip/prefix.j
 /** Longest interface name the kernel takes (IFNAMSIZ - 1). */
 export const IFNAMSIZ_MAX = 15;
 
-/** What an interface name may be: see {@link validateIfName}. */
-const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** The characters of an interface name (its length aside): see {@link validateIfName}. */
+export const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
  * Interface name: 1-15 bytes of ASCII letters, digits, '-', '_' and '.', not starting with '-' or

@@ -1,8 +1,9 @@
 /**
  * What the section resolvers of the host file share: the {@link Checker} collecting problems,
  * the base directory of relative paths, the names and MACs claimed so far (each used once), and
- * what earlier sections found that later ones check against (the bridge's subnets, the IPv6
- * prefix). Sections run in document order, so problems are listed in that order.
+ * what earlier sections found that later ones check against (the host's name, the bridge's
+ * subnets, the IPv6 prefix and mode). Sections run in document order, so problems are listed in
+ * that order.
  * @module
  */
 import { resolve as resolvePath } from 'node:path';
@@ -15,6 +16,8 @@ export class SpecContext {
   readonly c = new Checker();
   /** The directory relative paths are resolved against (absolute). */
   readonly base: string;
+  /** The host's name (when valid): it names the firewall chains. */
+  hostName: string | undefined;
   /** The bridge's IPv4 prefix, once `bridge` is resolved (and valid). */
   bridge4: Prefix | undefined;
   /** The bridge's IPv6 prefix, when given and valid. */
@@ -27,6 +30,8 @@ export class SpecContext {
   hasIpv6 = false;
   /** The VMs' IPv6 prefix, once `ipv6` is resolved (and valid). */
   prefix6: Prefix | undefined;
+  /** `ipv6.mode`, when valid. */
+  mode6: 'routed' | 'proxy' | undefined;
 
   /** Interface names in use, to the path that uses them. */
   readonly #ifNames = new Map<string, string>();
