@@ -484,6 +484,9 @@ test('limits: the boundaries themselves are accepted (no false refusal)', () => 
   const seedText = readFileSync(seedYamlPath, 'utf8');
   assert.equal(parseHostFile(`${seedText}#`.padEnd(1024 * 1024, 'x'), { baseDir: seedDir }).name, 'seed');
   rejects(() => parseHostFile(`${seedText}#`.padEnd(1024 * 1024 + 1, 'x'), { baseDir: seedDir }), '', 'larger than 1048576 bytes');
+  // the one key editors need and the validator ignores
+  assert.equal(resolveSeed((h) => (h.$schema = 'https://unpkg.com/@vmhost/host@0.1.0/schema/host.schema.json')).name, 'seed');
+  rejects(() => resolveSeed((h) => (h.$schema = 'x\ny')), '$schema', 'printable ASCII');
   const deepJson = JSON.stringify({ ...seedHostFile, vms: undefined }).replace(/}$/, `,"vms":[{"name":"a","ipv4":"192.168.0.9","kernel":"/k","disk":[{"file":"/x"}]}]}`);
   assert.equal(parseHostFile(deepJson, { format: 'json', baseDir: '/' }).vms[0]!.name, 'a');
 });

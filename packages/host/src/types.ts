@@ -59,6 +59,8 @@ export interface VmSpec {
 
 /** The host file (YAML or JSON). */
 export interface HostFile {
+  /** The URL of the host file's JSON Schema, for editors (`@vmhost/host/schema.json`). Ignored. */
+  $schema?: string;
   /** The uplink interface (e.g. `eth0`); must exist when applying. */
   uplink: string;
   /**

@@ -9,8 +9,8 @@ import { resolve as resolvePath } from 'node:path';
 import { ip, parseMac, validateIfName, ValidationError, type Prefix } from '@vmhost/net';
 import type { HostSpecProblem } from '../errors.js';
 import {
-  CMDLINE_RE, FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, keysOf, MAX_PATH_BYTES, MAX_PROBLEMS, PATH_FORBIDDEN_RE, RESERVED_IFNAMES,
-  type BoolField, type CmdlineField, type EnumField, type IntField, type NameField, type ObjectField,
+  CMDLINE_RE, FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, keysOf, MAX_PATH_BYTES, MAX_PROBLEMS, PATH_FORBIDDEN_RE, RESERVED_IFNAMES, SPECIAL_KINDS,
+  type BoolField, type SpecialKind, type TextField, type CmdlineField, type EnumField, type IntField, type NameField, type ObjectField,
 } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -152,6 +152,14 @@ export class Checker {
     return abs;
   }
 
+  /** Printable ASCII text of at most `f.maxBytes`. */
+  text(v: unknown, path: string, f: TextField): string | undefined {
+    const s = this.str(v, path);
+    if (s === undefined) return undefined;
+    if (!CMDLINE_RE.test(s) || s.length > f.maxBytes) return this.add(path, v, `expected printable ASCII of at most ${f.maxBytes} bytes`);
+    return s;
+  }
+
   /** A kernel command line: printable ASCII, at most `f.maxBytes`. */
   cmdline(v: unknown, path: string, f: CmdlineField): string | undefined {
     const s = this.str(v, path);
@@ -230,11 +238,11 @@ export class Checker {
 
   /**
    * Checks that an address or prefix is clear of the special-purpose ranges (@vmhost/net's
-   * `ip.specialRange`) other than `allow`; a problem naming the range otherwise.
+   * `ip.specialRange`) of the kinds in `refuse` (default: all); a problem naming the range otherwise.
    */
-  ordinary(a: string | Prefix, path: string, value: unknown, allow: readonly ip.SpecialKind[] = []): boolean {
+  ordinary(a: string | Prefix, path: string, value: unknown, refuse: readonly SpecialKind[] = SPECIAL_KINDS): boolean {
     const r = ip.specialRange(a);
-    if (!r || allow.includes(r.kind)) return true;
+    if (!r || !refuse.includes(r.kind)) return true;
     const an = /^[aeiu]/.test(r.kind) ? 'an' : 'a';
     const why = typeof a === 'string' ? `is ${an} ${r.kind} address (${r.range})` : `overlaps the ${r.kind} range ${r.range}`;
     return !this.add(path, value, why);

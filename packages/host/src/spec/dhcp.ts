@@ -84,7 +84,7 @@ function resolveDnsServers(ctx: SpecContext, serversV: unknown): string[] | unde
     const fam = typeof v === 'string' ? isIP(v) : 0;
     const a = fam === 4 || fam === 6 ? c.addr(v, path, fam) : c.add(path, v, `expected an IPv4 or IPv6 address${typeof v === 'string' && v.includes('/') ? ' without a prefix length' : ''}`);
     if (a === undefined) return;
-    if (!c.ordinary(a, path, v, fam === 4 ? ['loopback', 'link-local'] : ['loopback'])) return;
+    if (!c.ordinary(a, path, v, F.dnsServers.items.refuse[fam === 4 ? 4 : 6])) return;
     const other = seen.get(a);
     if (other !== undefined) return void c.add(path, v, `${a} is already listed as ${other}`);
     seen.set(a, path);

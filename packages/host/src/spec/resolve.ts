@@ -67,6 +67,8 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
     throw new HostSpecError(c.problems, source);
   }
 
+  const schemaV = at(top, '$schema'); // for editors only
+  if (!absent(schemaV)) c.text(schemaV, '$schema', HOST.keys.$schema);
   const nameV = at(top, 'name');
   const name = absent(nameV) ? HOST.keys.name.default : c.name(nameV, 'name', HOST.keys.name);
   ctx.hostName = name;
@@ -74,7 +76,7 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   ctx.claimIf(uplink, 'uplink');
   const publicV = at(top, 'publicIPv4');
   let publicIPv4 = absent(publicV) ? undefined : c.addr(publicV, 'publicIPv4', 4);
-  if (publicIPv4 !== undefined && !c.ordinary(publicIPv4, 'publicIPv4', publicV)) publicIPv4 = undefined;
+  if (publicIPv4 !== undefined && !c.ordinary(publicIPv4, 'publicIPv4', publicV, HOST.keys.publicIPv4.refuse[4])) publicIPv4 = undefined;
 
   const bridge = resolveBridge(ctx, at(top, 'bridge'));
   if (publicIPv4 !== undefined && ctx.bridge4 && ip.contains(ctx.bridge4, publicIPv4)) {

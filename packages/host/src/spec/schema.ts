@@ -6,7 +6,7 @@
  * subnet, ports used once) the resolvers check besides; docs/host-spec.md explains each limit.
  * @module
  */
-import { IFNAMSIZ_MAX, IFNAME_RE } from '@vmhost/net';
+import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
 import type { DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -20,8 +20,8 @@ interface Common {
 }
 /** A mapping with exactly these keys (each unknown key is a problem). */
 export interface ObjectField<K extends string = string> extends Common { kind: 'object'; keys: Record<K, Field> }
-/** A list of `items`, at most `maxItems` long. */
-export interface ListField extends Common { kind: 'list'; items: Field; maxItems: number }
+/** A list of `items`, at most `maxItems` long (each item once, when `unique`). */
+export interface ListField extends Common { kind: 'list'; items: Field; maxItems: number; unique?: boolean }
 /** Exactly two `items`, such as `[first, last]`. */
 export interface PairField extends Common { kind: 'pair'; items: Field }
 /** An integer from `min` to `max`. */
@@ -35,12 +35,14 @@ export interface NameField extends Common { kind: 'name'; pattern: RegExp; maxLe
 export interface IfNameField extends Common { kind: 'ifname' }
 /** A unicast MAC address. */
 export interface MacField extends Common { kind: 'mac' }
-/** A bare address of `family` (no prefix length). */
-export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any' }
-/** `ADDRESS/LEN` of `family`, the length from `minLength` to `maxLength`. */
+/** A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse` (by family). */
+export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] } }
+/** `ADDRESS/LEN` of `family`, the length from `minLength` to `maxLength`, clear of every special-purpose range. */
 export interface PrefixField extends Common { kind: 'prefix'; family: 4 | 6; minLength: number; maxLength: number }
 /** A file path (resolved against the host file's directory). */
 export interface PathField extends Common { kind: 'path' }
+/** Printable ASCII text of at most `maxBytes` (a URL). */
+export interface TextField extends Common { kind: 'text'; maxBytes: number }
 /** A kernel command line: printable ASCII, at most `maxBytes`. */
 export interface CmdlineField extends Common { kind: 'cmdline'; maxBytes: number }
 /** dnsmasq's lease time: `infinite`, or seconds (`N` with an optional unit s, m, h, d, w) from `minSeconds` to `maxSeconds`. */
@@ -50,10 +52,15 @@ export interface PortField extends Common { kind: 'port' }
 /** A disk: a path, a {@link DISK} mapping, or a list of either. */
 export interface DiskField extends Common { kind: 'disk'; item: ObjectField; maxItems: number }
 
+/** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
+export type SpecialKind = ip.SpecialKind;
+/** Every special-purpose range kind. */
+export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback', 'link-local', 'multicast', 'broadcast', 'reserved', 'ipv4-mapped'];
+
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | CmdlineField | LeaseTimeField | PortField | DiskField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -103,10 +110,13 @@ export const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\
 /** Printable ASCII: a kernel command line. */
 export const CMDLINE_RE = /^[\x20-\x7e]*$/;
 /**
- * Characters no path may hold: C0 and C1 controls, DEL, and the invisible format characters
- * (zero-width, bidirectional overrides, BOM) that make a path look like another in messages.
+ * Characters no path may hold, as a regular-expression class body: C0 and C1 controls, DEL, and
+ * the invisible format characters (zero-width, bidirectional overrides, BOM) that make a path
+ * look like another in messages.
  */
-export const PATH_FORBIDDEN_RE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/;
+export const PATH_FORBIDDEN_CHARS = '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb';
+/** One of {@link PATH_FORBIDDEN_CHARS}. */
+export const PATH_FORBIDDEN_RE = new RegExp(`[${PATH_FORBIDDEN_CHARS}]`);
 /** Interface names: @vmhost/net's rule (ASCII letters, digits, '-', '_', '.'; not starting with '-' or '.'), at most 15 bytes. */
 export { IFNAME_RE, IFNAMSIZ_MAX };
 /** Interface names the host file may not use: the loopback, and the kernel's reserved sysctl names. */
@@ -154,7 +164,14 @@ export const DHCP = {
     range: { kind: 'pair', required: true, items: { kind: 'address', family: 4, description: 'An address of the bridge subnet.' }, description: 'First and last address of the dynamic range (inside the bridge subnet).' },
     leaseTime: { kind: 'leaseTime', minSeconds: MIN_LEASE_SECONDS, maxSeconds: MAX_LEASE_SECONDS, default: '12h', description: "Lease time: 'infinite', or 2 minutes to a year as seconds or N with a unit s, m, h, d, w ('72h')." },
     domain: { kind: 'name', pattern: DOMAIN_RE, maxLength: 253, hint: "DNS labels of a-z, 0-9 and '-' (1-63 characters each, not starting or ending with '-'), separated by '.'", description: 'The local DNS domain of the VMs (e.g. lan).' },
-    dnsServers: { kind: 'list', maxItems: 16, items: { kind: 'address', family: 'any', description: 'An upstream DNS server.' }, description: "Upstream DNS servers for the VMs' other queries. Left out: local names only." },
+    dnsServers: {
+      kind: 'list',
+      maxItems: 16,
+      unique: true,
+      // loopback (a resolver on the host) and IPv4 link-local (cloud resolvers) are fine; IPv6 link-local needs a zone
+      items: { kind: 'address', family: 'any', refuse: { 4: ['unspecified', 'multicast', 'broadcast', 'reserved'], 6: ['unspecified', 'link-local', 'multicast', 'ipv4-mapped'] }, description: 'An upstream DNS server.' },
+      description: "Upstream DNS servers for the VMs' other queries. Left out: local names only.",
+    },
   },
 } as const satisfies ObjectField<keyof NonNullable<HostFile['dhcp']>>;
 
@@ -230,9 +247,10 @@ export const HOST = {
   kind: 'object',
   description: 'A vmhost host file (https://www.npmjs.com/package/@vmhost/host).',
   keys: {
+    $schema: { kind: 'text', maxBytes: 2048, description: 'The URL of this schema, for editors (JSON files; YAML files name it in a `# yaml-language-server: $schema=...` comment). Ignored.' },
     uplink: ifname('The uplink interface (must exist when applying).', true),
     name: { kind: 'name', pattern: HOST_NAME_RE, maxLength: 16, default: 'host', hint: '1 to 16 letters, digits or _ (it names the firewall chains VMHOST-<name>-...)', description: "Names this host's objects: the firewall chains VMHOST-<name>-... and the state directory." },
-    publicIPv4: { kind: 'address', family: 4, description: "The host's public IPv4 address, when forwards should match it only." },
+    publicIPv4: { kind: 'address', family: 4, refuse: { 4: SPECIAL_KINDS }, description: "The host's public IPv4 address, when forwards should match it only." },
     bridge: BRIDGE,
     dhcp: DHCP,
     ipv6: IPV6,
