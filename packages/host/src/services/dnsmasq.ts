@@ -15,6 +15,7 @@ import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
 import { ip, netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
 import { DnsmasqError } from '../errors.js';
+import { DHCP, leaseSeconds, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS } from '../spec/schema.js';
 import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 import type { Lease } from '../types.js';
 
@@ -85,7 +86,8 @@ function validateDnsName(v: unknown, field: string, single: boolean): asserts v 
   }
 }
 
-const LEASE_TIME = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
+/** Upstream servers refused (the host file's rule): nothing answers there, or dnsmasq cannot be given a zone. */
+const DNS_SERVER_REFUSED: Record<4 | 6, readonly ip.SpecialKind[]> = DHCP.keys.dnsServers.items.refuse;
 
 /**
  * Checks every option of {@link DnsmasqOptions} and returns them with normalised MACs.
@@ -93,8 +95,8 @@ const LEASE_TIME = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
  */
 export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
-  if (typeof o.dir !== 'string' || !isAbsolute(o.dir) || /[\0\n\r,]/.test(o.dir)) {
-    throw new ValidationError('dir', o.dir, 'expected an absolute path without NUL, newline or comma');
+  if (typeof o.dir !== 'string' || !isAbsolute(o.dir) || /[\0-\x1f\x7f,]/.test(o.dir)) {
+    throw new ValidationError('dir', o.dir, 'expected an absolute path without control characters (NUL, newline, ...) or comma');
   }
   validateIfName(o.interface, 'interface');
   validateIpv4(o.address, 'address');
@@ -115,14 +117,18 @@ export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
     if (!usable(a)) throw new ValidationError(`range[${i}]`, a, 'is the network or broadcast address');
   });
   if (ip.compare(o.range[0], o.range[1]) > 0) throw new ValidationError('range', o.range, 'the first address is after the last');
-  if (typeof o.leaseTime !== 'string' || !LEASE_TIME.test(o.leaseTime)) {
-    throw new ValidationError('leaseTime', o.leaseTime, "expected 'infinite' or a number with an optional unit s, m, h, d, w (e.g. '12h')");
+  const lease = typeof o.leaseTime === 'string' ? leaseSeconds(o.leaseTime) : undefined;
+  if (lease === undefined || (lease !== 'infinite' && (lease < MIN_LEASE_SECONDS || lease > MAX_LEASE_SECONDS))) {
+    throw new ValidationError('leaseTime', o.leaseTime, "expected 'infinite', or 2 minutes (dnsmasq's shortest) to a year as a number with an optional unit s, m, h, d, w (e.g. '12h')");
   }
   if (o.domain !== undefined) validateDnsName(o.domain, 'domain', false);
   if (o.servers !== undefined) {
     if (!Array.isArray(o.servers)) throw new ValidationError('servers', o.servers, 'expected an array of IP addresses');
     o.servers.forEach((s, i) => {
-      if (typeof s !== 'string' || isIP(s) === 0) throw new ValidationError(`servers[${i}]`, s, 'expected an IPv4 or IPv6 address');
+      const fam = typeof s === 'string' && !s.includes('%') ? isIP(s) : 0;
+      if (fam !== 4 && fam !== 6) throw new ValidationError(`servers[${i}]`, s, 'expected an IPv4 or IPv6 address');
+      const special = ip.specialRange(s);
+      if (special && DNS_SERVER_REFUSED[fam].includes(special.kind)) throw new ValidationError(`servers[${i}]`, s, `is a ${special.kind} address (${special.range}): no DNS server answers there`);
     });
   }
   if (!Array.isArray(o.hosts)) throw new ValidationError('hosts', o.hosts, 'expected an array');

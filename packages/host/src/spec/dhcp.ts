@@ -8,10 +8,9 @@ import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
-import { DHCP, LEASE_TIME_RE } from './schema.js';
+import { DHCP, LEASE_TIME_RE, leaseSeconds } from './schema.js';
 
 const F = DHCP.keys;
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
 /** Resolves `dhcp` (`v`, as written; left out: undefined); undefined after a problem. */
 export function resolveDhcp(ctx: SpecContext, v: unknown): ResolvedHost['dhcp'] | undefined {
@@ -37,13 +36,11 @@ function resolveLeaseTime(ctx: SpecContext, ltV: unknown): string | undefined {
   const f = F.leaseTime;
   if (absent(ltV)) return f.default;
   const lt = typeof ltV === 'number' && Number.isSafeInteger(ltV) && ltV > 0 ? String(ltV) : ltV;
-  if (typeof lt !== 'string' || !LEASE_TIME_RE.test(lt)) {
+  const seconds = typeof lt === 'string' && LEASE_TIME_RE.test(lt) ? leaseSeconds(lt) : undefined;
+  if (typeof lt !== 'string' || seconds === undefined) {
     return ctx.c.add('dhcp.leaseTime', ltV, "expected 'infinite' or a number with an optional unit s, m, h, d or w (such as '12h')");
   }
-  if (lt === 'infinite') return lt;
-  const [, n, unit] = /^(\d+)([smhdw]?)$/.exec(lt)!;
-  const seconds = Number(n) * UNIT_SECONDS[unit || 's']!;
-  if (seconds < f.minSeconds || seconds > f.maxSeconds) {
+  if (seconds !== 'infinite' && (seconds < f.minSeconds || seconds > f.maxSeconds)) {
     return ctx.c.add('dhcp.leaseTime', ltV, `expected from 2 minutes (dnsmasq's shortest lease) to a year (${f.maxSeconds} s), or 'infinite'`);
   }
   return lt;

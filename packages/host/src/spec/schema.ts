@@ -126,6 +126,13 @@ export const FORBIDDEN_PATH_TREES: readonly string[] = ['/proc', '/sys'];
 /** Devices no kernel, initrd or disk may be: physical memory and I/O ports. */
 export const FORBIDDEN_PATHS: readonly string[] = ['/dev/mem', '/dev/kmem', '/dev/port'];
 
+/** Seconds of a lease time (`N` with an optional unit s, m, h, d, w), `'infinite'`, or undefined when it is not one. */
+export function leaseSeconds(text: string): number | 'infinite' | undefined {
+  if (text === 'infinite') return text;
+  const m = /^([1-9][0-9]{0,9})([smhdw]?)$/.exec(text);
+  return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as '' | 's']! : undefined;
+}
+
 /** The firewall group of a VM's forwards: its name with '-' as '_' (group names are letters, digits and '_'). */
 export const vmGroup = (vmName: string): string => vmName.replace(/-/g, '_');
 
