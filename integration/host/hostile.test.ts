@@ -4,28 +4,13 @@
 // ip6tables-save, the sysctls apply would set, no process inside, no state directory).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { Lab } from '@vmhost/lab';
+import { vmhost } from '../helpers/vmhost-cli.js';
 import { hostileCases, writeCases } from '../../test/host/hostile/generate.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'packages', 'host', 'src', 'cli.ts');
-
-function vmhost(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Everything apply could change in namespace `ns`, as text (independent tools: ip, iptables-save, /proc). */
 async function snapshot(ns: string): Promise<Record<string, string>> {
