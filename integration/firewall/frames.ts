@@ -1,7 +1,7 @@
 // Hand-built Ethernet frames for the isolation tests (ARP, IPv4/UDP/ICMP, IPv6/UDP/ICMPv6 with
 // neighbour discovery, router advertisements, redirects, DHCP replies), with correct checksums so
 // that a receiving kernel processes them. Pure; sent and captured by packet.py.
-import { codec } from '@vmhost/net';
+import { ip as netIp } from '@vmhost/net';
 
 export type Bytes = Uint8Array;
 
@@ -24,7 +24,7 @@ export function mac(text: string): Bytes {
 }
 /** An IPv4 or IPv6 address → 4 or 16 bytes. */
 export function ip(text: string): Bytes {
-  return codec.parseIp(text);
+  return netIp.parseAddress(text);
 }
 export function hex(b: Bytes): string {
   return Buffer.from(b).toString('hex');
@@ -202,5 +202,5 @@ export function dhcp6Advertise(o: { srcMac: string; src: string; dst: string; ds
 export function eui64LinkLocal(m: string): string {
   const b = mac(m);
   const g = [((b[0] ?? 0) ^ 2) << 8 | (b[1] ?? 0), (b[2] ?? 0) << 8 | 0xff, 0xfe00 | (b[3] ?? 0), (b[4] ?? 0) << 8 | (b[5] ?? 0)];
-  return codec.formatIp(ip(`fe80::${g.map((x) => x.toString(16)).join(':')}`));
+  return netIp.formatAddress(ip(`fe80::${g.map((x) => x.toString(16)).join(':')}`));
 }

@@ -117,6 +117,9 @@ test('unknown fields are refused (a typo must not silently drop a restriction)',
   rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0', out: 'x' }] }, 'masquerade[0].out');
   rejects({ owner: 'lab', lan: { interface: 'br0', subnets: ['192.168.0.0/24'], dhcpd: true } }, 'lan.dhcpd');
   rejects({ owner: 'lab', portforwards: [] }, 'portforwards');
+  rejects({ owner: 'lab', input: [{ action: 'accept', protocl: 'tcp' }] }, 'input[0].protocl', 'tcp');
+  rejects({ owner: 'lab', forward: [{ action: 'drop', sorce: '10.0.0.0/8' }] }, 'forward[0].sorce');
+  rejects({ owner: 'lab', output: [{ action: 'accept', states: ['NEW'] }] }, 'output[0].states');
   rejects(null, 'model');
   rejects({ owner: 'lab', portForwards: {} }, 'portForwards');
   rejects({ owner: 'lab', allowIcmpv6: 'yes' }, 'allowIcmpv6', 'yes');
@@ -175,4 +178,13 @@ test('ports: normalized (lower-case MAC, canonical prefixes, defaults)', () => {
   assert.deepEqual(m.ports, [
     { index: 0, interface: 'vmtap0', group: 'g', mac: '52:54:00:ab:cd:ef', ipv4: ['10.0.0.0/29'], ipv6: ['2001:db8::1/128'], linkLocal: 'eui64', isolation: true },
   ]);
+});
+
+test('interface names that iptables would read otherwise are refused: a + wildcard, quotes, commas', () => {
+  for (const name of ['br+', 'br0,eth0', 'a"b', "a'b", '-x', 'a b']) {
+    rejects({ owner: 'lab', forward: [{ action: 'accept', inInterface: name }] }, 'forward[0].inInterface', name);
+    rejects({ owner: 'lab', lan: { interface: name, subnets: ['192.168.0.0/24'] } }, 'lan.interface', name);
+    rejects({ owner: 'lab', masquerade: [{ source: '192.168.0.0/24', outInterface: name }] }, 'masquerade[0].outInterface', name);
+    rejects({ owner: 'lab', portForwards: [{ ...fwd, inInterface: name }] }, 'portForwards[0].inInterface', name);
+  }
 });

@@ -570,7 +570,8 @@ test('followFile waits for the file and starts over when it is replaced', async 
     let waited = 0;
     const ac = new AbortController();
     const done = followFile(file, (l) => lines.push(l), ac.signal, { intervalMs: 10, onWaiting: () => waited++ });
-    await new Promise((r) => setTimeout(r, 40));
+    // the file is written only once followFile has seen it missing (a fixed sleep raced a slow first stat)
+    for (let i = 0; i < 500 && waited === 0; i++) await new Promise((r) => setTimeout(r, 10));
     writeFileSync(file, 'a\nb\n');
     for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     writeFileSync(file, 'c\n'); // truncated and rewritten (the VM was started again)

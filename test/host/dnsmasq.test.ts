@@ -95,6 +95,14 @@ test('bad options are refused with a ValidationError naming the field', () => {
   rejects({ domain: 'bad_domain' }, 'domain');
   rejects({ domain: '-lan' }, 'domain');
   rejects({ servers: ['dns.example'] }, 'servers[0]');
+  // plain JavaScript callers get the host file's rules: dnsmasq's lease range, servers that answer, no control characters in paths
+  rejects({ leaseTime: '1m' }, 'leaseTime');
+  rejects({ leaseTime: '99999999999h' }, 'leaseTime');
+  rejects({ leaseTime: '366d' }, 'leaseTime');
+  for (const s of ['0.0.0.0', '::', '224.0.0.251', 'ff02::fb', '255.255.255.255', 'fe80::1', 'fe80::1%br0', '::ffff:198.51.100.53']) rejects({ servers: [s] }, 'servers[0]');
+  rejects({ dir: '/run/x\ry' }, 'dir');
+  rejects({ interface: 'br0,eth0' }, 'interface');
+  rejects({ interface: 'br+' }, 'interface');
   rejects({ hosts: [{ mac: '01:00:5e:00:00:01', ipv4: '192.168.0.10', name: 'web' }] }, 'hosts[0].mac');
   rejects({ hosts: [{ mac: 'zz:54:00:aa:bb:01', ipv4: '192.168.0.10', name: 'web' }] }, 'hosts[0].mac');
   rejects({ hosts: [{ mac: '52:54:00:aa:bb:01', ipv4: '10.0.0.10', name: 'web' }] }, 'hosts[0].ipv4');

@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SystemError, ValidationError } from '@vmhost/net';
+import { ip, SystemError, ValidationError } from '@vmhost/net';
 import { stableMac } from '@vmhost/kvm';
 import { HostSpecError } from '../../packages/host/src/errors.js';
 import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
-import { resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { nestingDepth, resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { firewallModel } from '../../packages/host/src/engine/desired.js';
+import { render } from '@vmhost/firewall';
 import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
 import { seedDir, seedHost, seedHostFile, seedJsonPath, seedYamlPath } from './fixtures/seed.js';
 
@@ -385,7 +387,9 @@ test('bad YAML and JSON syntax: path "" with line and column', () => {
   const e = rejects(() => parseHostFile(yaml, { baseDir: '/', source: 'host.yaml' }), '', 'line 4');
   assert.match(e.message, /^invalid host file host\.yaml: YAML syntax error at line 4, column \d+: .*"ipv4: 192\.168\.0\.1\/24: x"$/);
   assert.equal(e.source, 'host.yaml');
-  rejects(() => parseHostFile('uplink: eth0\nuplink: eth1\n', { baseDir: '/' }), '', 'line 2');
+  // a key given twice: a problem at its path (YAML and JSON alike: JSON.parse would keep the last)
+  rejects(() => parseHostFile('uplink: eth0\nuplink: eth1\n', { baseDir: '/' }), 'uplink', 'line 2, column 1; first at line 1, column 1');
+  rejects(() => parseHostFile('{"uplink": "eth0",\n "bridge": {"name": "br0", "name": "br1"}}', { format: 'json', baseDir: '/' }), 'bridge.name', 'line 2, column 28; first at line 2, column 13');
   const j = rejects(() => parseHostFile('{\n  "uplink": "eth0",\n}\n', { format: 'json', baseDir: '/' }), '', 'JSON syntax error at line 3, column 1');
   assert.equal(j.problems.length, 1);
   rejects(() => parseHostFile('uplink: *eth\n', { baseDir: '/' }), '', 'alias');
@@ -433,4 +437,83 @@ test('loadHostFile: an unreadable file is a SystemError', async () => {
     assert.match(err.message, /cannot read host file .*no-such-file\.yaml/);
     return true;
   });
+});
+
+test('limits: the boundaries themselves are accepted (no false refusal)', () => {
+  // lease times from dnsmasq's 2 minutes to a year, or infinite; a YAML number is seconds
+  for (const lt of ['2m', '120', '120s', '365d', '52w', '8760h', 'infinite']) assert.equal(resolveSeed((h) => (h.dhcp!.leaseTime = lt)).dhcp!.leaseTime, lt);
+  assert.equal(resolveSeed((h) => ((h.dhcp as Record<string, unknown>).leaseTime = 31_536_000)).dhcp!.leaseTime, '31536000');
+  rejects(() => resolveSeed((h) => ((h.dhcp as Record<string, unknown>).leaseTime = 31_536_001)), 'dhcp.leaseTime', 'to a year');
+  // bridge subnets /8 to /30; a /30 has two host addresses (bridge and one VM)
+  const wide = resolveHost({ uplink: 'eth0', bridge: { name: 'br0', ipv4: '10.0.0.1/8' }, vms: [{ name: 'a', ipv4: '10.200.0.1', kernel: '/k' }] }, '/');
+  assert.equal(wide.bridge.ipv4.network, '10.0.0.0/8');
+  assert.equal(resolveHost({ uplink: 'eth0', bridge: { name: 'br0', ipv4: '10.0.0.1/30' }, vms: [{ name: 'a', ipv4: '10.0.0.2', kernel: '/k' }] }, '/').vms[0]!.ipv4, '10.0.0.2');
+  // upstream DNS on the host's own loopback and a cloud's link-local resolver
+  assert.deepEqual(resolveSeed((h) => (h.dhcp!.dnsServers = ['127.0.0.53', '169.254.169.253', '::1'])).dhcp!.dnsServers, ['127.0.0.53', '169.254.169.253', '::1']);
+  // ipv6.prefix /16 and /126
+  for (const prefix of ['2001::/16', '2001:db8::/126']) {
+    assert.equal(resolveSeed((h) => ((h.ipv6!.prefix = prefix), (h.ipv6!.mode = 'proxy'), delete h.bridge.ipv6, h.vms!.forEach((v) => delete v.ipv6))).ipv6!.prefix.network, prefix);
+  }
+  // a command line of 2047 printable bytes; paths with commas and spaces (QEMU gets them escaped)
+  const long = `console=ttyS0 ${'q'.repeat(2047 - 14)}`;
+  assert.equal(resolveSeed((h) => (vm(h, 1).append = long)).vms[1]!.append, long);
+  rejects(() => resolveSeed((h) => (vm(h, 1).append = `${long}q`)), 'vms[1].append', 'longer than 2047 bytes');
+  assert.equal(resolveSeed((h) => (vm(h, 1).kernel = '/srv/my images/vmlinuz,v2')).vms[1]!.kernel, '/srv/my images/vmlinuz,v2');
+  // proxy mode: exactly 1024 proxied ports; UDP and VMs without IPv6 do not count
+  const proxied = resolveSeed((h) => {
+    h.ipv6!.mode = 'proxy';
+    vm(h, 0).forwards = [{ port: [10_000, 11_021] }, { port: [20_000, 29_999], protocol: 'udp' }];
+    vm(h, 1).forwards = [{ port: 25 }, { port: 587 }];
+  });
+  assert.equal(proxied.vms[0]!.forwards.length, 2);
+  rejects(() => resolveSeed((h) => ((h.ipv6!.mode = 'proxy'), (vm(h, 0).forwards = [{ port: [10_000, 11_022] }]))), 'vms[1].forwards[1].port', 'at most 1024');
+  // 1000 VMs (a /22 for their addresses) and the 4096 forwards of one VM resolve, in O(n log n)
+  const many = resolveHost(
+    { uplink: 'eth0', bridge: { name: 'br0', ipv4: '10.0.0.1/22' }, vms: Array.from({ length: 1000 }, (_, i) => ({ name: `v${i}`, ipv4: ip.nth('10.0.0.0/22', i + 2), kernel: '/k', forwards: i === 0 ? Array.from({ length: 4096 }, (_, j) => ({ port: 1 + 2 * j, toPort: 80 })) : [] })) },
+    '/',
+  );
+  assert.equal(many.vms.length, 1000);
+  assert.equal(many.vms[0]!.forwards.length, 4096);
+  // VM names with '-' and forwards: the firewall group is the name with '_' (group names are letters, digits, '_')
+  const dashed = resolveSeed((h) => (vm(h, 0).name = 'web-1'));
+  assert.deepEqual([...new Set(firewallModel(dashed).portForwards!.map((f) => f.group))], ['web_1', 'mail']);
+  assert.doesNotThrow(() => render(firewallModel(dashed)));
+  // core YAML tags, JSON nested up to 32 levels, a YAML 1.2 directive, a file of exactly 1 MiB
+  assert.equal(parseHostFile(readFileSync(seedYamlPath, 'utf8').replace('uplink: eth0', 'uplink: !!str eth0'), { baseDir: seedDir }).uplink, 'eth0');
+  assert.equal(parseHostFile(`%YAML 1.2\n---\n${readFileSync(seedYamlPath, 'utf8')}`, { baseDir: seedDir }).name, 'seed');
+  const seedText = readFileSync(seedYamlPath, 'utf8');
+  assert.equal(parseHostFile(`${seedText}#`.padEnd(1024 * 1024, 'x'), { baseDir: seedDir }).name, 'seed');
+  rejects(() => parseHostFile(`${seedText}#`.padEnd(1024 * 1024 + 1, 'x'), { baseDir: seedDir }), '', 'larger than 1048576 bytes');
+  // the one key editors need and the validator ignores
+  assert.equal(resolveSeed((h) => (h.$schema = 'https://unpkg.com/@vmhost/host@0.1.0/schema/host.schema.json')).name, 'seed');
+  rejects(() => resolveSeed((h) => (h.$schema = 'x\ny')), '$schema', 'printable ASCII');
+  const deepJson = JSON.stringify({ ...seedHostFile, vms: undefined }).replace(/}$/, `,"vms":[{"name":"a","ipv4":"192.168.0.9","kernel":"/k","disk":[{"file":"/x"}]}]}`);
+  assert.equal(parseHostFile(deepJson, { format: 'json', baseDir: '/' }).vms[0]!.name, 'a');
+});
+
+test('depth: 32 levels pass nestingDepth, 33 do not; cycles and shared subtrees are cheap', () => {
+  let v: unknown = 1;
+  for (let i = 0; i < 32; i++) v = [v];
+  assert.equal(nestingDepth(v, 32), 32);
+  assert.equal(nestingDepth([v], 32), 33);
+  const cyclic: unknown[] = [];
+  cyclic.push(cyclic);
+  assert.equal(nestingDepth(cyclic, 32), 33);
+  // 2^40 paths through shared nodes, 41 levels: stops at the limit without walking them
+  let shared: unknown = 'x';
+  for (let i = 0; i < 40; i++) shared = [shared, shared];
+  assert.equal(nestingDepth(shared, 32), 33);
+  rejects(() => resolveHost(cyclic, '/'), '', 'deeper than 32 levels');
+});
+
+test('problem values and keys are shown safely: control, invisible and bidirectional characters escaped, long keys cut', () => {
+  const e = rejects(() => resolveSeed((h) => ((h as Record<string, unknown>)['x\u001b[31m\u202e'] = 'a\u009b2J\u200b')), '["x\\u001b[31m\\u202e"]');
+  assert.ok(!/[\u0000-\u001f\u007f-\u009f\u200b\u202e]/.test(e.message.replace(/\n/g, '')), e.message);
+  assert.match(e.message, /"a\\u009b2J\\u200b"/);
+  const big = rejects(() => resolveSeed((h) => ((h as Record<string, unknown>)['k'.repeat(10_000)] = 1)), `["${'k'.repeat(64)}..."]`);
+  assert.ok(big.message.length < 500, big.message);
+  // at most 100 problems are listed, then a count of the rest
+  const flood = rejects(() => resolveSeed((h) => Object.assign(h, Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x${i}`, i])))), 'x0');
+  assert.equal(flood.problems.length, 101);
+  assert.match(flood.problems[100]!.message, /and 200 more problem/);
 });

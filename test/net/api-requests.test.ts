@@ -3,7 +3,7 @@
 // good input must produce the expected rtnetlink request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codec, netlink, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, type NlMsg } from '@vmhost/net';
+import { codec, netlink, NetlinkSocket, NetlinkClosedError, ValidationError, sysctlPath, validateIfName, type NlMsg } from '@vmhost/net';
 import { RtnlContext } from '../../packages/net/src/context.js';
 import { newLinks } from '../../packages/net/src/links/links.js';
 import { newAddresses } from '../../packages/net/src/addresses.js';
@@ -105,6 +105,54 @@ test('invalid addresses, routes and neighbours: ValidationError naming the field
     [() => neigh.add({ to: '2001:db8::3', dev: 'eth0', proxy: true, lladdr: '52:54:00:00:00:01' }), 'lladdr'],
   ];
   for (const [fn, field] of checks) await assert.rejects(fn(), (e: unknown) => e instanceof ValidationError && e.field === field, field);
+  await flush();
+  assert.equal(sent.length, 0);
+  sock.close();
+});
+
+test('unknown keys in link, address, route and neighbour specs and filters: a ValidationError naming the key, nothing sent', async () => {
+  const { ctx, sent, sock } = fake();
+  const links = newLinks(ctx);
+  const addrs = newAddresses(ctx);
+  const routes = newRoutes(ctx);
+  const neigh = newNeighbors(ctx);
+  const checks: Array<[() => Promise<unknown>, string]> = [
+    // the case that left a peer down: `up` belongs to the link, the peer has none
+    [() => links.add({ kind: 'veth', name: 'v0', peer: { name: 'v1', up: true } } as never), 'peer.up'],
+    [() => links.add({ kind: 'veth', name: 'v0', upp: true, peer: { name: 'v1' } } as never), 'upp'],
+    [() => links.add({ kind: 'bridge', name: 'b0', peer: { name: 'x' } } as never), 'peer'],
+    [() => links.add({ kind: 'bridge', name: 'b0', stpp: true } as never), 'stpp'],
+    [() => links.add({ kind: 'tap', name: 't0', vnethdr: true } as never), 'vnethdr'],
+    [() => links.add({ kind: 'vlan', name: 'v0', link: 'eth0', id: 5, vid: 5 } as never), 'vid'],
+    [() => links.add({ kind: 'macvlan', name: 'm0', link: 'eth0', id: 5 } as never), 'id'],
+    [() => links.add({ kind: 'vxlan', name: 'x0', vni: 1, dstport: 4789 } as never), 'dstport'],
+    [() => links.add({ kind: 'dummy', name: 'd0', stp: true } as never), 'stp'],
+    [() => links.set('eth0', { mtuu: 1400 } as never), 'mtuu'],
+    [() => links.list({ kidn: 'veth' } as never), 'filter.kidn'],
+    [() => addrs.add('eth0', '10.0.0.1/8', { noDad: true } as never), 'options.noDad'],
+    [() => addrs.list({ dev: 'eth0' } as never), 'filter.dev'],
+    [() => routes.add({ to: 'default', gateway: '10.0.0.1' } as never), 'gateway'],
+    [() => routes.delete({ to: 'default', dev: 'eth0', oif: 2 } as never), 'oif'],
+    [() => routes.list({ famliy: 6 } as never), 'filter.famliy'],
+    [() => neigh.add({ to: '10.0.0.3', dev: 'eth0', mac: '52:54:00:00:00:01' } as never), 'mac'],
+    [() => neigh.list({ proxied: true } as never), 'filter.proxied'],
+  ];
+  for (const [fn, field] of checks) {
+    await assert.rejects(fn(), (e: unknown) => e instanceof ValidationError && e.field === field && /unknown key \(expected one of: /.test(e.message), field);
+  }
+  await flush();
+  assert.equal(sent.length, 0);
+  sock.close();
+});
+
+test('interface names: ASCII letters, digits, -, _ and ., not starting with - or . (they go into iptables, dnsmasq.conf and sysctl paths)', async () => {
+  const { ctx, sent, sock } = fake();
+  const links = newLinks(ctx);
+  for (const good of ['eth0', 'br-lan', 'eth0.100', 'wlp2s0', 'veth_a', '_x', '0', 'abcdefghijklmno']) assert.doesNotThrow(() => validateIfName(good), good);
+  for (const bad of ['', 'br+', 'eth0,eth0', 'a"b', "a'b", 'a b', 'a\tb', 'a\nb', 'a/b', 'a:b', '.', '..', '.x', '-x', 'eth%d', 'a#b', 'a!b', 'a@b', 'a*b', 'ｅth0', 'é', 'abcdefghijklmnop', 'a\0b']) {
+    assert.throws(() => validateIfName(bad, 'dev'), (e: unknown) => e instanceof ValidationError && e.field === 'dev', JSON.stringify(bad));
+    await assert.rejects(links.get(bad), (e: unknown) => e instanceof ValidationError && e.field === 'link', JSON.stringify(bad));
+  }
   await flush();
   assert.equal(sent.length, 0);
   sock.close();

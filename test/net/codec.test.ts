@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { codec } from '@vmhost/net';
 // The attribute layer's building blocks are internal: imported from their source file.
-import { emitRawAttrs, decodeAttrs, encodeAttrs, schema, nested, u8, u16, u32, be16, u64, s32, string, flag, ip } from '../../packages/net/src/codec/attrs.js';
+import { emitRawAttrs, decodeAttrs, encodeAttrs, schema, nested, u8, u16, u32, be16, u64, s32, string, flag, ip, formatIp, parseIp } from '../../packages/net/src/codec/attrs.js';
 
 const {
-  Writer, parseAttrs, formatIp, parseIp, CodecError, decodeLinkMessage, encodeLinkMessage, decodeAddressMessage, encodeAddressMessage,
+  Writer, parseAttrs, CodecError, decodeLinkMessage, encodeLinkMessage, decodeAddressMessage, encodeAddressMessage,
   decodeRouteMessage, encodeRouteMessage, decodeNeighborMessage, encodeNeighborMessage, decodeRtnlMessage, constants: C,
 } = codec;
 

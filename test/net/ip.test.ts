@@ -145,3 +145,32 @@ test(`property: text round-trips; what isIP accepts parses; IPv6 text is what th
     }
   }
 });
+
+test('compare orders addresses by value; specialRange names the special-purpose range', () => {
+  assert.equal(ip.compare('10.0.0.2', '10.0.0.10'), -8);
+  assert.equal(ip.compare('2001:DB8::1', '2001:db8:0::1'), 0);
+  assert.ok(ip.compare('255.255.255.255', '::') < 0, 'IPv4 before IPv6');
+  assert.throws(() => ip.compare('10.0.0.1', 'x'), ValidationError);
+  for (const [a, kind] of <Array<[string, string | undefined]>>[
+    ['0.0.0.0', 'unspecified'], ['0.1.2.3', 'unspecified'], ['127.0.0.53', 'loopback'], ['169.254.1.1', 'link-local'], ['224.0.0.1', 'multicast'],
+    ['239.255.255.255', 'multicast'], ['255.255.255.255', 'broadcast'], ['240.0.0.1', 'reserved'], ['255.255.255.254', 'reserved'],
+    ['::', 'unspecified'], ['::1', 'loopback'], ['::ffff:192.0.2.1', 'ipv4-mapped'], ['fe80::1', 'link-local'], ['febf::1', 'link-local'], ['ff02::1', 'multicast'],
+    ['1.0.0.0', undefined], ['126.255.255.255', undefined], ['192.168.0.1', undefined], ['203.0.113.7', undefined], ['223.255.255.255', undefined],
+    ['::2', undefined], ['fec0::1', undefined], ['fd00::1', undefined], ['2001:db8::1', undefined],
+    ['169.0.0.0/8', 'link-local'], ['0.0.0.0/0', 'unspecified'], ['192.168.0.0/16', undefined], ['::/0', 'unspecified'], ['2000::/3', undefined], ['fe00::/7', 'link-local'],
+  ]) {
+    assert.equal(ip.specialRange(a)?.kind, kind, a);
+  }
+  assert.deepEqual(ip.specialRange('127.0.0.1'), { kind: 'loopback', range: '127.0.0.0/8' });
+});
+
+test(`property: compare agrees with the addresses' integer order (${CASES} pairs)`, () => {
+  for (let i = 0; i < CASES; i++) {
+    const f = randomFamily();
+    const a = ip.formatAddress(randomBytes(f));
+    const b = next() % 4 === 0 ? a : ip.formatAddress(randomBytes(f));
+    const want = Math.sign(Number(big(a) - big(b)));
+    assert.equal(Math.sign(ip.compare(a, b)), want, at(`${a} vs ${b}`));
+    assert.equal(Math.sign(ip.compare(b, a)), want === 0 ? 0 : -want, at(`${b} vs ${a}`));
+  }
+});

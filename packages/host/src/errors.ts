@@ -35,15 +35,25 @@ export interface HostSpecProblem {
 
 const MAX_VALUE_TEXT = 80;
 
-/** A value for a message: JSON, cut at 80 characters. */
+/**
+ * Characters JSON.stringify leaves as they are but a terminal or a reader should not see raw:
+ * C1 controls (U+009B starts an escape sequence on some terminals), DEL, invisible format
+ * characters and bidirectional overrides (text that reads as other text), lone surrogates.
+ */
+const UNSAFE_TEXT = /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]|\p{Cs}/gu;
+
+/** A value for a message: JSON (with every control and invisible character escaped), cut at 80 characters. */
 export function formatValue(v: unknown): string {
   let s: string;
   try {
-    s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+    // NaN and the infinities as themselves (JSON writes them as null)
+    s = typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
   } catch {
-    s = String(v);
+    // cyclic, too deep, or a BigInt: a short description, never the whole value
+    s = Array.isArray(v) ? `[a list of ${v.length}]` : typeof v === 'object' && v !== null ? '{a mapping}' : String(v);
   }
-  return s.length > MAX_VALUE_TEXT ? `${s.slice(0, MAX_VALUE_TEXT - 3)}...` : s;
+  const cut = s.length > MAX_VALUE_TEXT ? `${s.slice(0, MAX_VALUE_TEXT - 3)}...` : s;
+  return cut.replace(UNSAFE_TEXT, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** `path: value: message` of one problem (or its message alone, for the file itself). */

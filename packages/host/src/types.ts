@@ -4,7 +4,7 @@
  * of plans, reports and status.
  * @module
  */
-import type { NetnsRef } from '@vmhost/net';
+import type { NetnsRef, Prefix } from '@vmhost/net';
 
 /** A port or an inclusive port range `[first, last]`. */
 export type PortSpec = number | readonly [number, number];
@@ -59,6 +59,8 @@ export interface VmSpec {
 
 /** The host file (YAML or JSON). */
 export interface HostFile {
+  /** The URL of the host file's JSON Schema, for editors (`@vmhost/host/schema.json`). Ignored. */
+  $schema?: string;
   /** The uplink interface (e.g. `eth0`); must exist when applying. */
   uplink: string;
   /**
@@ -113,19 +115,6 @@ export interface HostFile {
   vms?: VmSpec[];
 }
 
-/** An address with its prefix, as parsed from `a.b.c.d/len` or `x::y/len`. */
-export interface Cidr {
-  /** 4 or 6. */
-  family: 4 | 6;
-  /** The address as written in canonical form (`192.168.0.1`, `2001:db8::1`). */
-  address: string;
-  prefixLength: number;
-  /** `address/prefixLength`. */
-  cidr: string;
-  /** The network, canonical, with its length: `192.168.0.0/24`. */
-  network: string;
-}
-
 /** A forward after defaults. */
 export interface ResolvedForward {
   protocol: 'tcp' | 'udp';
@@ -171,13 +160,14 @@ export interface ResolvedHost {
     name: string;
     mac?: string;
     veth?: { name: string; peer: string };
-    ipv4: Cidr;
-    ipv6?: Cidr;
+    /** The bridge's address with the VM subnet's length (@vmhost/net's `Prefix`: address, network, canonical). */
+    ipv4: Prefix;
+    ipv6?: Prefix;
     stp: boolean;
   };
   dhcp?: { range: [string, string]; leaseTime: string; domain?: string; dnsServers?: string[] };
   ipv6?: {
-    prefix: Cidr;
+    prefix: Prefix;
     mode: 'routed' | 'proxy';
     acceptRa: boolean;
     proxy: { maxConnections: number; idleTimeoutMs: number; connectTimeoutMs: number };

@@ -8,9 +8,12 @@ import { lastAddress } from './ip/prefix.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Address, AddressFilter, AddressOptions, Scope } from './types.js';
-import { parseCidr, validateInt, validateIp } from './validate.js';
+import { checkKeys, parseCidr, validateInt, validateIp } from './validate.js';
 
 const SCOPES: Record<Scope, number> = { global: C.RT_SCOPE_UNIVERSE, site: C.RT_SCOPE_SITE, link: C.RT_SCOPE_LINK, host: C.RT_SCOPE_HOST, nowhere: C.RT_SCOPE_NOWHERE };
+
+const OPTION_KEYS = ['nodad', 'noprefixroute', 'broadcast', 'label', 'scope', 'peer', 'validLifetime', 'preferredLifetime', 'metric'] as const satisfies ReadonlyArray<keyof AddressOptions>;
+const FILTER_KEYS = ['link', 'family'] as const satisfies ReadonlyArray<keyof AddressFilter>;
 
 /** RT_SCOPE_* number → name (or the number). */
 export function scopeName(n: number): Scope | number {
@@ -106,6 +109,7 @@ export class Addresses {
   private async build(what: string, link: string | number, cidr: string, o: AddressOptions): Promise<{ payload: Buffer; op: string }> {
     const c = parseCidr(cidr, 'cidr');
     if (o === null || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
+    checkKeys(o, OPTION_KEYS, 'options');
     if (c.family === 4 && o.broadcast !== undefined && o.broadcast !== true) validateIp(o.broadcast, 'options.broadcast', 4);
     if (c.family === 6 && o.broadcast !== undefined) throw new ValidationError('options.broadcast', o.broadcast, 'IPv6 has no broadcast');
     if (o.peer !== undefined) validateIp(o.peer, 'options.peer', c.family);
@@ -144,6 +148,7 @@ export class Addresses {
   /** The addresses (one dump per call), optionally of one link or family. */
   async list(filter: AddressFilter = {}): Promise<Address[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
+    checkKeys(filter, FILTER_KEYS, 'filter');
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
     const op = 'addresses.list';
     const index = filter.link === undefined ? undefined : await this.ctx.linkIndex(filter.link, 'filter.link', op);

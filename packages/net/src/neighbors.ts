@@ -8,12 +8,14 @@ import { decodeNeighborMessage, encodeNeighborMessage, type NeighborAttrs, type 
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
-import { parseMac, validateIfName, validateIp } from './validate.js';
+import { checkKeys, parseMac, validateIfName, validateIp } from './validate.js';
 
 const STATES: Array<[NeighborState, number]> = [
   ['incomplete', C.NUD_INCOMPLETE], ['reachable', C.NUD_REACHABLE], ['stale', C.NUD_STALE], ['delay', C.NUD_DELAY],
   ['probe', C.NUD_PROBE], ['failed', C.NUD_FAILED], ['noarp', C.NUD_NOARP], ['permanent', C.NUD_PERMANENT],
 ];
+const SPEC_KEYS = ['to', 'dev', 'lladdr', 'proxy', 'router', 'state'] as const satisfies ReadonlyArray<keyof NeighborSpec>;
+const FILTER_KEYS = ['family', 'dev', 'proxy'] as const satisfies ReadonlyArray<keyof NeighborFilter>;
 const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.NUD_NOARP, reachable: C.NUD_REACHABLE, stale: C.NUD_STALE };
 
 /** Converts a decoded neighbour message to the public {@link Neighbor}. */
@@ -72,6 +74,7 @@ export class Neighbors {
 
   private async build(what: string, spec: NeighborSpec, del: boolean): Promise<{ payload: Buffer; op: string }> {
     if (spec === null || typeof spec !== 'object') throw new ValidationError('neighbor', spec, 'expected an object');
+    checkKeys(spec, SPEC_KEYS);
     const family = validateIp(spec.to, 'to');
     validateIfName(spec.dev, 'dev');
     if (spec.proxy !== undefined && typeof spec.proxy !== 'boolean') throw new ValidationError('proxy', spec.proxy, 'expected true or false');
@@ -99,6 +102,7 @@ export class Neighbors {
    */
   async list(filter: NeighborFilter = {}): Promise<Neighbor[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
+    checkKeys(filter, FILTER_KEYS, 'filter');
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
     if (filter.proxy !== undefined && typeof filter.proxy !== 'boolean') throw new ValidationError('filter.proxy', filter.proxy, 'expected true or false');
     const op = filter.proxy ? 'neighbors.list proxy' : 'neighbors.list';

@@ -9,7 +9,7 @@ import { ValidationError } from './errors.js';
 import { scopeName, scopeNumber } from './addresses.js';
 import type { Route, RouteFilter, RouteSpec, RouteTable, RouteType } from './types.js';
 import { parsePrefix } from './ip/prefix.js';
-import { validateIfName, validateInt, validateIp } from './validate.js';
+import { checkKeys, validateIfName, validateInt, validateIp } from './validate.js';
 
 const TYPES: Record<RouteType, number> = {
   unicast: C.RTN_UNICAST, local: C.RTN_LOCAL, broadcast: C.RTN_BROADCAST, anycast: C.RTN_ANYCAST, multicast: C.RTN_MULTICAST,
@@ -19,6 +19,9 @@ const PROTOCOLS: Record<number, string> = {
   0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird',
   13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp', 17: 'mrouted', 18: 'keepalived', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp',
 };
+
+const SPEC_KEYS = ['to', 'family', 'via', 'dev', 'table', 'metric', 'scope', 'src', 'type', 'protocol', 'mtu', 'onlink'] as const satisfies ReadonlyArray<keyof RouteSpec>;
+const FILTER_KEYS = ['family', 'table', 'dev', 'type'] as const satisfies ReadonlyArray<keyof RouteFilter>;
 
 function tableNumber(t: RouteTable, field: string): number {
   if (t === 'main') return C.RT_TABLE_MAIN;
@@ -89,6 +92,7 @@ export class Routes {
 
   private async build(what: string, spec: RouteSpec, del: boolean): Promise<{ payload: Buffer; op: string }> {
     if (spec === null || typeof spec !== 'object') throw new ValidationError('route', spec, 'expected an object');
+    checkKeys(spec, SPEC_KEYS);
     if (spec.family !== undefined && spec.family !== 4 && spec.family !== 6) throw new ValidationError('family', spec.family, 'expected 4 or 6');
     let family: 4 | 6 | undefined = spec.family;
     const viaFam = spec.via !== undefined ? validateIp(spec.via, 'via') : undefined;
@@ -158,6 +162,7 @@ export class Routes {
   /** Routes of a table (default 'main'; 'all' for every table), without cached clones. */
   async list(filter: RouteFilter = {}): Promise<Route[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
+    checkKeys(filter, FILTER_KEYS, 'filter');
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
     const table = filter.table === 'all' ? undefined : tableNumber(filter.table ?? 'main', 'filter.table');
     if (filter.type !== undefined && !Object.prototype.hasOwnProperty.call(TYPES, filter.type)) throw new ValidationError('filter.type', filter.type, 'unknown route type');

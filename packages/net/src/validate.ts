@@ -10,15 +10,36 @@ import { parsePrefix, type ParsePrefixOptions, type Prefix } from './ip/prefix.j
 /** Longest interface name the kernel takes (IFNAMSIZ - 1). */
 export const IFNAMSIZ_MAX = 15;
 
+/** The characters of an interface name (its length aside): see {@link validateIfName}. */
+export const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
 /**
- * Interface name: 1-15 bytes, not '.' or '..', no '/', ':', NUL or whitespace (what the kernel's
- * dev_valid_name accepts, minus ':' which iproute2 reserves for aliases).
+ * Interface name: 1-15 bytes of ASCII letters, digits, '-', '_' and '.', not starting with '-' or
+ * '.'. Stricter than the kernel (whose dev_valid_name refuses only '.', '..', '/', ':' and
+ * whitespace) on purpose: names go as they are into iptables rules (where `br+` is a wildcard and
+ * quotes are parsed), dnsmasq.conf (where ',' separates values), sysctl paths and other
+ * programs' command lines (where a leading '-' reads as an option), and `%` asks the kernel to
+ * pick the number. The same rule everywhere, reading links included (reach a link with another
+ * name by its index).
  */
 export function validateIfName(name: unknown, field = 'name'): asserts name is string {
   if (typeof name !== 'string' || name.length === 0) throw new ValidationError(field, name, 'expected a non-empty interface name');
   if (Buffer.byteLength(name) > IFNAMSIZ_MAX) throw new ValidationError(field, name, `longer than ${IFNAMSIZ_MAX} bytes`);
-  if (name === '.' || name === '..' || /[/:\s\0]/.test(name)) {
-    throw new ValidationError(field, name, "must not be '.' or '..' nor contain '/', ':', NUL or whitespace");
+  if (!IFNAME_RE.test(name)) {
+    throw new ValidationError(field, name, "expected ASCII letters, digits, '-', '_' and '.', not starting with '-' or '.'");
+  }
+}
+
+/**
+ * Refuses keys of `obj` that are not in `allowed`: a misspelt or unsupported field (`peer.up`)
+ * would otherwise be silently ignored. The error names `base.key` and lists the allowed keys.
+ * @throws {ValidationError}
+ */
+export function checkKeys(obj: object, allowed: readonly string[], base = ''): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) {
+      throw new ValidationError(base ? `${base}.${k}` : k, (obj as Record<string, unknown>)[k], `unknown key (expected one of: ${allowed.join(', ')})`);
+    }
   }
 }
 

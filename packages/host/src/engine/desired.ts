@@ -6,11 +6,11 @@
  * @module
  */
 import { join } from 'node:path';
-import type { NetnsRef } from '@vmhost/net';
+import { ip, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
 import type { FirewallModel, PortForward, Rule } from '@vmhost/firewall';
-import { netmask } from '../ip.js';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
+import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
 import type { Desired, Entry, VmEntry } from './entries.js';
@@ -28,7 +28,10 @@ function portRange(p: PortSpec): [number, number] {
   return typeof p === 'number' ? [p, p] : [p[0], p[1]];
 }
 
-/** The firewall model of a host: NAT out of the uplink, per-VM port forwards (one group per VM), IPv6 forwarding rules. */
+/**
+ * The firewall model of a host: NAT out of the uplink, per-VM port forwards (one group per VM,
+ * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules.
+ */
 export function firewallModel(host: ResolvedHost): FirewallModel {
   const b = host.bridge;
   const routed = host.ipv6?.mode === 'routed';
@@ -38,7 +41,7 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
   const portForwards: PortForward[] = [];
   for (const vm of host.vms) {
     for (const f of vm.forwards) {
-      const pf: PortForward = { protocol: f.protocol, port: f.port, to: vm.ipv4, toPort: f.toPort, hairpin: true, group: vm.name };
+      const pf: PortForward = { protocol: f.protocol, port: f.port, to: vm.ipv4, toPort: f.toPort, hairpin: true, group: vmGroup(vm.name) };
       if (host.publicIPv4) pf.destination = host.publicIPv4;
       portForwards.push(pf);
     }
@@ -50,7 +53,7 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
       for (const f of vm.forwards) {
         const [first, last] = portRange(f.port);
         const lastTo = f.toPort + (last - first);
-        forward.push({ outInterface: b.name, destination: vm.ipv6, protocol: f.protocol, port: lastTo === f.toPort ? f.toPort : [f.toPort, lastTo], state: ['NEW'], action: 'accept', comment: `${vm.name} published (IPv6)`, group: vm.name });
+        forward.push({ outInterface: b.name, destination: vm.ipv6, protocol: f.protocol, port: lastTo === f.toPort ? f.toPort : [f.toPort, lastTo], state: ['NEW'], action: 'accept', comment: `${vm.name} published (IPv6)`, group: vmGroup(vm.name) });
       }
     }
   }
@@ -72,7 +75,7 @@ export function dnsmasqOptions(host: ResolvedHost, dir: string): DnsmasqOptions 
     interface: host.bridge.name,
     address: host.bridge.ipv4.address,
     range: host.dhcp.range,
-    netmask: netmask(host.bridge.ipv4.prefixLength),
+    netmask: ip.netmask(4, host.bridge.ipv4.prefixLength),
     leaseTime: host.dhcp.leaseTime,
     hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name })),
   };

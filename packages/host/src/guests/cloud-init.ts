@@ -11,11 +11,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute } from 'node:path';
-import { isIPv4, isIPv6 } from 'node:net';
 import { parseDocument, stringify } from 'yaml';
-import { parseMac, SystemError, ValidationError } from '@vmhost/net';
+import { ip as ipm, parseMac, SystemError, ValidationError, type Prefix } from '@vmhost/net';
 import { buildIso } from './iso9660.js';
-import { canonicalIpv6 } from './ipv6.js';
 import { parseSshPublicKey } from './ssh-key.js';
 
 /** The addresses of the VM's NIC, for `networkConfig: 'auto'`. */
@@ -99,27 +97,31 @@ function domainName(v: unknown, field: string): string {
 
 function cidr(v: unknown, field: string, family: 4 | 6, defaultLen?: number): string {
   if (typeof v !== 'string') throw new ValidationError(field, v, `expected an IPv${family} address${family === 4 ? ' with /prefix' : ''}`);
-  const slash = v.indexOf('/');
-  const addr = slash < 0 ? v : v.slice(0, slash);
-  const ok = family === 4 ? isIPv4(addr) : isIPv6(addr) && !addr.includes('%');
-  if (!ok) throw new ValidationError(field, v, `expected an IPv${family} address`);
+  const text = !v.includes('/') && defaultLen !== undefined ? `${v}/${defaultLen}` : v;
   const max = family === 4 ? 32 : 128;
-  let len: number;
-  if (slash < 0) {
-    if (defaultLen === undefined) throw new ValidationError(field, v, 'missing /prefix length');
-    len = defaultLen;
-  } else {
-    const s = v.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(s) || Number(s) > max || Number(s) < 1) throw new ValidationError(field, v, `prefix length must be 1-${max}`);
-    len = Number(s);
+  let p: Prefix;
+  try {
+    p = ipm.parsePrefix(text, { field, family });
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const bare = text.slice(0, text.includes('/') ? text.indexOf('/') : undefined);
+    try {
+      ipm.parseAddress(bare, field, family);
+    } catch {
+      throw new ValidationError(field, v, `expected an IPv${family} address`);
+    }
+    throw new ValidationError(field, v, text.includes('/') ? `prefix length must be 1-${max}` : 'missing /prefix length');
   }
-  return `${family === 6 ? canonicalIpv6(addr) : addr}/${len}`;
+  if (p.prefixLength < 1) throw new ValidationError(field, v, `prefix length must be 1-${max}`);
+  return p.cidr;
 }
 
 function ip(v: unknown, field: string, family?: 4 | 6): string {
-  const ok = typeof v === 'string' && (family === 4 ? isIPv4(v) : family === 6 ? isIPv6(v) : isIPv4(v) || isIPv6(v)) && !v.includes('%');
-  if (!ok) throw new ValidationError(field, v, `expected an IP${family ? `v${family}` : ''} address`);
-  return isIPv6(v as string) ? canonicalIpv6(v as string) : (v as string);
+  try {
+    return ipm.formatAddress(ipm.parseAddress(v, field, family));
+  } catch {
+    throw new ValidationError(field, v, `expected an IP${family ? `v${family}` : ''} address`);
+  }
 }
 
 /**

@@ -18,8 +18,7 @@
  * @module
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { parseMac, validateIfName, validateInt, ValidationError } from '@vmhost/net';
-import { canonicalIpv6, ipv6Bytes } from './ipv6.js';
+import { ip, parseMac, validateIfName, validateInt, ValidationError } from '@vmhost/net';
 
 /** One VM as dnsmasq knows it. */
 export interface GuestDnsHost {
@@ -69,14 +68,15 @@ export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
     throw new ValidationError('domain', o.domain, 'expected a DNS name such as lan');
   }
   const lines: string[] = [];
-  let prefix: Buffer | undefined;
+  let prefix: string | undefined;
   if (o.ipv6 !== undefined) {
     const v = o.ipv6;
     if (!v || typeof v !== 'object') throw new ValidationError('ipv6', v, 'expected { prefix, dnsServer? }');
     const m = typeof v.prefix === 'string' ? /^([0-9a-f:]+)\/64$/i.exec(v.prefix) : null;
     if (!m || !isIPv6(m[1]!)) throw new ValidationError('ipv6.prefix', v.prefix, 'expected an IPv6 /64 such as 2001:db8:1::/64');
-    prefix = ipv6Bytes(m[1]!);
-    if (prefix.subarray(8).some((b) => b !== 0)) throw new ValidationError('ipv6.prefix', v.prefix, 'the host bits must be zero');
+    const p = ip.parsePrefix(v.prefix, { field: 'ipv6.prefix', family: 6 });
+    if (p.cidr !== p.network) throw new ValidationError('ipv6.prefix', v.prefix, 'the host bits must be zero');
+    prefix = p.network;
     const lease = v.leaseTime ?? '1h';
     if (typeof lease !== 'string' || !LEASE_RE.test(lease)) throw new ValidationError('ipv6.leaseTime', v.leaseTime, "expected 'infinite' or a number with an optional unit s, m, h, d, w");
     const interval = v.raIntervalS ?? 60;
@@ -87,12 +87,12 @@ export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
       'enable-ra',
       // static: addresses only from dhcp-host (by MAC); off-link: the prefix is announced with L=0
       // and, without slaac, A=0; a DHCPv6 range makes dnsmasq set M and O.
-      `dhcp-range=${canonicalIpv6(m[1]!)},static,off-link,64,${lease}`,
+      `dhcp-range=${ip.canonicalAddress(m[1]!)},static,off-link,64,${lease}`,
       `ra-param=${o.interface},${interval},${lifetime}`,
     );
     if (v.dnsServer !== undefined) {
       if (typeof v.dnsServer !== 'string' || !isIPv6(v.dnsServer)) throw new ValidationError('ipv6.dnsServer', v.dnsServer, 'expected an IPv6 address');
-      lines.push(`dhcp-option=option6:dns-server,[${canonicalIpv6(v.dnsServer)}]`);
+      lines.push(`dhcp-option=option6:dns-server,[${ip.canonicalAddress(v.dnsServer)}]`);
     }
     if (o.domain !== undefined) lines.push(`dhcp-option=option6:domain-search,${o.domain}`);
   }
@@ -122,8 +122,8 @@ export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
     }
     if (h.ipv6 !== undefined) {
       if (typeof h.ipv6 !== 'string' || !isIPv6(h.ipv6) || h.ipv6.includes('%')) throw new ValidationError(`${f}.ipv6`, h.ipv6, 'expected an IPv6 address (no prefix length)');
-      const a = canonicalIpv6(h.ipv6);
-      if (prefix && !ipv6Bytes(a).subarray(0, 8).equals(prefix.subarray(0, 8))) throw new ValidationError(`${f}.ipv6`, h.ipv6, `outside ${o.ipv6!.prefix}`);
+      const a = ip.canonicalAddress(h.ipv6);
+      if (prefix && !ip.contains(prefix, a)) throw new ValidationError(`${f}.ipv6`, h.ipv6, `outside ${o.ipv6!.prefix}`);
       unique(`ip:${a}`, `${f}.ipv6`, h.ipv6);
       // Only a prefix dnsmasq serves can be leased; without `ipv6` the address is a DNS name only.
       if (prefix) parts.push(`[${a}]`);

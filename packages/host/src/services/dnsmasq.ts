@@ -13,9 +13,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
-import { netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
-import { ipv4ToInt } from '../ip.js';
+import { ip, netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
 import { DnsmasqError } from '../errors.js';
+import { DHCP, leaseSeconds, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS } from '../spec/schema.js';
 import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 import type { Lease } from '../types.js';
 
@@ -86,7 +86,8 @@ function validateDnsName(v: unknown, field: string, single: boolean): asserts v 
   }
 }
 
-const LEASE_TIME = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
+/** Upstream servers refused (the host file's rule): nothing answers there, or dnsmasq cannot be given a zone. */
+const DNS_SERVER_REFUSED: Record<4 | 6, readonly ip.SpecialKind[]> = DHCP.keys.dnsServers.items.refuse;
 
 /**
  * Checks every option of {@link DnsmasqOptions} and returns them with normalised MACs.
@@ -94,22 +95,20 @@ const LEASE_TIME = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
  */
 export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
-  if (typeof o.dir !== 'string' || !isAbsolute(o.dir) || /[\0\n\r,]/.test(o.dir)) {
-    throw new ValidationError('dir', o.dir, 'expected an absolute path without NUL, newline or comma');
+  if (typeof o.dir !== 'string' || !isAbsolute(o.dir) || /[\0-\x1f\x7f,]/.test(o.dir)) {
+    throw new ValidationError('dir', o.dir, 'expected an absolute path without control characters (NUL, newline, ...) or comma');
   }
   validateIfName(o.interface, 'interface');
   validateIpv4(o.address, 'address');
   validateIpv4(o.netmask, 'netmask');
-  const mask = ipv4ToInt(o.netmask);
   // contiguous ones from the left, not all-zero
-  if (mask === 0 || ((~mask >>> 0) & ((~mask >>> 0) + 1)) !== 0) throw new ValidationError('netmask', o.netmask, 'expected a contiguous netmask such as 255.255.255.0');
-  const net = (ipv4ToInt(o.address) & mask) >>> 0;
-  const inSubnet = (a: string): boolean => ((ipv4ToInt(a) & mask) >>> 0) === net;
-  const bcast = (net | (~mask >>> 0)) >>> 0;
-  const usable = (a: string): boolean => {
-    const n = ipv4ToInt(a);
-    return !(mask !== 0xffffffff && mask !== 0xfffffffe && (n === net || n === bcast));
-  };
+  let len = 1;
+  while (len <= 32 && ip.netmask(4, len) !== o.netmask) len++;
+  if (len > 32) throw new ValidationError('netmask', o.netmask, 'expected a contiguous netmask such as 255.255.255.0');
+  const subnet = ip.parsePrefix(`${o.address}/${len}`);
+  const inSubnet = (a: string): boolean => ip.contains(subnet, a);
+  // not the network or broadcast address (a /31 or /32 has neither)
+  const usable = (a: string): boolean => ip.isHostAddress(`${a}/${len}`);
   if (!usable(o.address)) throw new ValidationError('address', o.address, `is the network or broadcast address of ${o.netmask}`);
   if (!Array.isArray(o.range) || o.range.length !== 2) throw new ValidationError('range', o.range, 'expected [first, last]');
   o.range.forEach((a, i) => {
@@ -117,15 +116,19 @@ export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
     if (!inSubnet(a)) throw new ValidationError(`range[${i}]`, a, `outside the subnet of ${o.address}/${o.netmask}`);
     if (!usable(a)) throw new ValidationError(`range[${i}]`, a, 'is the network or broadcast address');
   });
-  if (ipv4ToInt(o.range[0]) > ipv4ToInt(o.range[1])) throw new ValidationError('range', o.range, 'the first address is after the last');
-  if (typeof o.leaseTime !== 'string' || !LEASE_TIME.test(o.leaseTime)) {
-    throw new ValidationError('leaseTime', o.leaseTime, "expected 'infinite' or a number with an optional unit s, m, h, d, w (e.g. '12h')");
+  if (ip.compare(o.range[0], o.range[1]) > 0) throw new ValidationError('range', o.range, 'the first address is after the last');
+  const lease = typeof o.leaseTime === 'string' ? leaseSeconds(o.leaseTime) : undefined;
+  if (lease === undefined || (lease !== 'infinite' && (lease < MIN_LEASE_SECONDS || lease > MAX_LEASE_SECONDS))) {
+    throw new ValidationError('leaseTime', o.leaseTime, "expected 'infinite', or 2 minutes (dnsmasq's shortest) to a year as a number with an optional unit s, m, h, d, w (e.g. '12h')");
   }
   if (o.domain !== undefined) validateDnsName(o.domain, 'domain', false);
   if (o.servers !== undefined) {
     if (!Array.isArray(o.servers)) throw new ValidationError('servers', o.servers, 'expected an array of IP addresses');
     o.servers.forEach((s, i) => {
-      if (typeof s !== 'string' || isIP(s) === 0) throw new ValidationError(`servers[${i}]`, s, 'expected an IPv4 or IPv6 address');
+      const fam = typeof s === 'string' && !s.includes('%') ? isIP(s) : 0;
+      if (fam !== 4 && fam !== 6) throw new ValidationError(`servers[${i}]`, s, 'expected an IPv4 or IPv6 address');
+      const special = ip.specialRange(s);
+      if (special && DNS_SERVER_REFUSED[fam].includes(special.kind)) throw new ValidationError(`servers[${i}]`, s, `is a ${special.kind} address (${special.range}): no DNS server answers there`);
     });
   }
   if (!Array.isArray(o.hosts)) throw new ValidationError('hosts', o.hosts, 'expected an array');
@@ -307,13 +310,13 @@ export function parseLeases(text: string): Lease[] {
   for (const line of text.split('\n')) {
     const p = line.trim().split(/\s+/);
     if (p.length < 4 || p[0] === 'duid') continue;
-    const [exp, mac, ip, name] = p as [string, string, string, string];
-    if (!/^\d+$/.test(exp) || isIP(ip) !== 4) continue;
+    const [exp, mac, addr, name] = p as [string, string, string, string];
+    if (!/^\d+$/.test(exp) || isIP(addr) !== 4) continue;
     const secs = Number(exp);
     out.push({
       expires: secs === 0 ? null : new Date(secs * 1000),
       mac: mac.toLowerCase(),
-      ipv4: ip,
+      ipv4: addr,
       hostname: name === '*' ? null : name,
     });
   }

@@ -3,16 +3,18 @@
  * address (the VMs' IPv6 gateway) and STP. Records the prefixes in the context for later sections.
  * @module
  */
-import { formatAddr, prefixText, toCidr } from '../ip.js';
+import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
-import { BRIDGE_KEYS, DEFAULTS, VETH_KEYS } from './schema.js';
+import { BRIDGE, VETH } from './schema.js';
+
+const F = BRIDGE.keys;
 
 /** Resolves `bridge` (`v`, as written); undefined after a problem. */
 export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridge'] | undefined {
   const { c } = ctx;
-  const br = c.obj(v, 'bridge', BRIDGE_KEYS);
+  const br = c.obj(v, 'bridge', BRIDGE);
   if (!br) return undefined;
   ctx.hasBridge = true;
   const name = c.ifName(at(br, 'name'), 'bridge.name');
@@ -23,7 +25,7 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
   let veth: { name: string; peer: string } | undefined;
   const vethV = at(br, 'veth');
   if (!absent(vethV)) {
-    const o = c.obj(vethV, 'bridge.veth', VETH_KEYS);
+    const o = c.obj(vethV, 'bridge.veth', VETH);
     if (o) {
       const vn = c.ifName(at(o, 'name'), 'bridge.veth.name');
       ctx.claimIf(vn, 'bridge.veth.name');
@@ -35,28 +37,35 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
   const ipv4V = at(br, 'ipv4');
   let b4 = c.prefix(ipv4V, 'bridge.ipv4', 4);
   if (b4) {
-    if (b4.length > 30) b4 = c.add('bridge.ipv4', ipv4V, 'prefix length must be at most 30: the subnet needs room for the VMs');
-    else if (b4.addr.value === b4.first) b4 = c.add('bridge.ipv4', ipv4V, `is the network address of ${prefixText(b4)}; expected a host address such as ${formatAddr(b4.first + 1n, 4)}/${b4.length}`);
-    else if (b4.addr.value === b4.last) b4 = c.add('bridge.ipv4', ipv4V, `is the broadcast address of ${prefixText(b4)}`);
+    const len = b4.prefixLength;
+    if (len > F.ipv4.maxLength) b4 = c.add('bridge.ipv4', ipv4V, `prefix length must be at most ${F.ipv4.maxLength}: the subnet needs room for the VMs`);
+    else if (len < F.ipv4.minLength) b4 = c.add('bridge.ipv4', ipv4V, `prefix length must be at least ${F.ipv4.minLength}: a wider subnet would take over routes to public addresses (and /0 all of them) through the bridge, and masquerade them`);
+    else if (!c.ordinary(b4, 'bridge.ipv4', ipv4V)) b4 = undefined;
+    else if (b4.address === ip.networkAddress(b4)) b4 = c.add('bridge.ipv4', ipv4V, `is the network address of ${b4.network}; expected a host address such as ${ip.nth(b4, 1)}/${len}`);
+    else if (b4.address === ip.lastAddress(b4)) b4 = c.add('bridge.ipv4', ipv4V, `is the broadcast address of ${b4.network}`);
   }
   ctx.bridge4 = b4;
   const ipv6V = at(br, 'ipv6');
   ctx.bridge6Given = ipv6V;
   if (!absent(ipv6V)) {
     let b6 = c.prefix(ipv6V, 'bridge.ipv6', 6);
-    if (b6 && b6.length < 128 && b6.addr.value === b6.first) {
-      b6 = c.add('bridge.ipv6', ipv6V, `is the network (subnet-router anycast) address of ${prefixText(b6)}; expected a host address`);
+    if (b6 && b6.prefixLength < F.ipv6.minLength) {
+      b6 = c.add('bridge.ipv6', ipv6V, `prefix length must be at least ${F.ipv6.minLength}: a wider prefix would route most of IPv6 to the bridge`);
+    } else if (b6 && !c.ordinary(b6.address, 'bridge.ipv6', ipv6V)) {
+      b6 = undefined;
+    } else if (b6 && b6.prefixLength < 128 && b6.address === ip.networkAddress(b6)) {
+      b6 = c.add('bridge.ipv6', ipv6V, `is the network (subnet-router anycast) address of ${b6.network}; expected a host address`);
     }
     ctx.bridge6 = b6;
   }
-  const stp = c.bool(at(br, 'stp'), 'bridge.stp', DEFAULTS.stp);
-  if (name === undefined || !b4) return undefined;
+  const stp = c.bool(at(br, 'stp'), 'bridge.stp', F.stp);
+  if (name === undefined || !b4 || stp === undefined) return undefined;
   return {
     name,
     ...(mac !== undefined ? { mac } : {}),
     ...(veth ? { veth } : {}),
-    ipv4: toCidr(b4),
-    ...(ctx.bridge6 ? { ipv6: toCidr(ctx.bridge6) } : {}),
+    ipv4: b4,
+    ...(ctx.bridge6 ? { ipv6: ctx.bridge6 } : {}),
     stp,
   };
 }

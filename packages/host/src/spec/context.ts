@@ -1,12 +1,13 @@
 /**
  * What the section resolvers of the host file share: the {@link Checker} collecting problems,
  * the base directory of relative paths, the names and MACs claimed so far (each used once), and
- * what earlier sections found that later ones check against (the bridge's subnets, the IPv6
- * prefix). Sections run in document order, so problems are listed in that order.
+ * what earlier sections found that later ones check against (the host's name, the bridge's
+ * subnets, the IPv6 prefix and mode). Sections run in document order, so problems are listed in
+ * that order.
  * @module
  */
 import { resolve as resolvePath } from 'node:path';
-import { contains, prefixText, type Addr, type Prefix } from '../ip.js';
+import { ip, type Prefix } from '@vmhost/net';
 import { Checker } from './checker.js';
 
 /** The shared state of one resolution. */
@@ -15,6 +16,8 @@ export class SpecContext {
   readonly c = new Checker();
   /** The directory relative paths are resolved against (absolute). */
   readonly base: string;
+  /** The host's name (when valid): it names the firewall chains. */
+  hostName: string | undefined;
   /** The bridge's IPv4 prefix, once `bridge` is resolved (and valid). */
   bridge4: Prefix | undefined;
   /** The bridge's IPv6 prefix, when given and valid. */
@@ -27,6 +30,8 @@ export class SpecContext {
   hasIpv6 = false;
   /** The VMs' IPv6 prefix, once `ipv6` is resolved (and valid). */
   prefix6: Prefix | undefined;
+  /** `ipv6.mode`, when valid. */
+  mode6: 'routed' | 'proxy' | undefined;
 
   /** Interface names in use, to the path that uses them. */
   readonly #ifNames = new Map<string, string>();
@@ -53,15 +58,15 @@ export class SpecContext {
     else this.#macs.set(mac, path);
   }
 
-  /** Checks that an IPv4 address is a usable VM-side address of the bridge subnet (a problem otherwise). */
-  inBridgeSubnet(a: Addr, path: string, value: unknown): boolean {
+  /** Checks that an IPv4 address (canonical text) is a usable VM-side address of the bridge subnet (a problem otherwise). */
+  inBridgeSubnet(a: string, path: string, value: unknown): boolean {
     const b = this.bridge4;
     if (!b) return true; // already reported
-    const net = prefixText(b);
-    if (!contains(b, a.value)) return !this.c.add(path, value, `not inside the bridge subnet ${net}`);
-    if (a.value === b.first) return !this.c.add(path, value, `is the network address of the bridge subnet ${net}`);
-    if (a.value === b.last) return !this.c.add(path, value, `is the broadcast address of the bridge subnet ${net}`);
-    if (a.value === b.addr.value) return !this.c.add(path, value, `is the bridge's own address (bridge.ipv4)`);
+    const net = b.network;
+    if (!ip.contains(b, a)) return !this.c.add(path, value, `not inside the bridge subnet ${net}`);
+    if (a === ip.networkAddress(b)) return !this.c.add(path, value, `is the network address of the bridge subnet ${net}`);
+    if (a === ip.lastAddress(b)) return !this.c.add(path, value, `is the broadcast address of the bridge subnet ${net}`);
+    if (a === b.address) return !this.c.add(path, value, `is the bridge's own address (bridge.ipv4)`);
     return true;
   }
 }

@@ -5,7 +5,9 @@
  */
 import type { DiskSpec, ResolvedDisk } from '../types.js';
 import { absent, at, isObj, type Checker } from './checker.js';
-import { DEFAULTS, DISK_CACHES, DISK_FORMATS, DISK_KEYS } from './schema.js';
+import { DISK, VM } from './schema.js';
+
+const F = DISK.keys;
 
 /** Where each disk file is used so far (the first path using it, and whether read-only). */
 export type DiskUses = Map<string, { path: string; readOnly: boolean }>;
@@ -19,6 +21,10 @@ export function resolveDisks(
   uses: DiskUses,
 ): ResolvedDisk[] | undefined {
   if (absent(v)) return [];
+  if (Array.isArray(v) && v.length > VM.keys.disk.maxItems) {
+    c.add(path, v, `at most ${VM.keys.disk.maxItems} disks`);
+    return undefined;
+  }
   const items: Array<[unknown, string]> = Array.isArray(v) ? v.map((d, i) => [d, `${path}[${i}]`]) : [[v, path]];
   const out: ResolvedDisk[] = [];
   let ok = true;
@@ -27,15 +33,15 @@ export function resolveDisks(
     let filePath = p;
     if (typeof d === 'string') {
       const file = c.path(d, p, baseDir);
-      if (file !== undefined) disk = { file, format: DEFAULTS.diskFormat, cache: DEFAULTS.diskCache, readOnly: false };
+      if (file !== undefined) disk = { file, format: F.format.default, cache: F.cache.default, readOnly: F.readOnly.default };
     } else if (isObj(d)) {
-      const o = c.obj(d, p, DISK_KEYS)!;
+      const o = c.obj(d, p, DISK)!;
       filePath = `${p}.file`;
       const file = c.path(at(o, 'file'), filePath, baseDir);
-      const format = c.oneOf(at(o, 'format'), `${p}.format`, DISK_FORMATS, DEFAULTS.diskFormat);
-      const cache = c.oneOf(at(o, 'cache'), `${p}.cache`, DISK_CACHES, DEFAULTS.diskCache);
-      const readOnly = c.bool(at(o, 'readOnly'), `${p}.readOnly`, false);
-      if (file !== undefined && format && cache) disk = { file, format, cache, readOnly };
+      const format = c.oneOf(at(o, 'format'), `${p}.format`, F.format);
+      const cache = c.oneOf(at(o, 'cache'), `${p}.cache`, F.cache);
+      const readOnly = c.bool(at(o, 'readOnly'), `${p}.readOnly`, F.readOnly);
+      if (file !== undefined && format && cache && readOnly !== undefined) disk = { file, format, cache, readOnly };
       else ok = false;
     } else {
       c.add(p, d, 'expected a path or a mapping with file (and format, cache, readOnly)');

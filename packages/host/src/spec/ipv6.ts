@@ -4,49 +4,55 @@
  * proxy's limits. Checks the bridge's IPv6 address against the prefix.
  * @module
  */
-import { contains, prefixText, toCidr } from '../ip.js';
+import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
-import { DEFAULTS, IPV6_KEYS, IPV6_MODES, MAX_TIMER_MS, PROXY_KEYS } from './schema.js';
+import { IPV6, PROXY } from './schema.js';
+
+const F = IPV6.keys;
 
 /** Resolves `ipv6` (`v`, as written; left out: undefined); undefined after a problem. */
 export function resolveIpv6(ctx: SpecContext, v: unknown): ResolvedHost['ipv6'] | undefined {
   const { c } = ctx;
   ctx.hasIpv6 = !absent(v);
   if (!ctx.hasIpv6) return undefined;
-  const s = c.obj(v, 'ipv6', IPV6_KEYS);
+  const s = c.obj(v, 'ipv6', IPV6);
   if (!s) return undefined;
   const pv = at(s, 'prefix');
   let prefix6 = c.prefix(pv, 'ipv6.prefix', 6);
-  if (prefix6 && prefix6.addr.value !== prefix6.first) {
-    prefix6 = c.add('ipv6.prefix', pv, `host bits are set; the network is ${prefixText(prefix6)}`);
+  if (prefix6 && prefix6.cidr !== prefix6.network) {
+    prefix6 = c.add('ipv6.prefix', pv, `host bits are set; the network is ${prefix6.network}`);
+  } else if (prefix6 && (prefix6.prefixLength < F.prefix.minLength || prefix6.prefixLength > F.prefix.maxLength)) {
+    prefix6 = c.add('ipv6.prefix', pv, `prefix length must be ${F.prefix.minLength} to ${F.prefix.maxLength}: wider would claim most of IPv6 for the VMs, longer leaves no room for them`);
+  } else if (prefix6 && !c.ordinary(prefix6, 'ipv6.prefix', pv)) {
+    prefix6 = undefined;
   }
   ctx.prefix6 = prefix6;
-  const mode = c.oneOf(at(s, 'mode'), 'ipv6.mode', IPV6_MODES);
-  const acceptRa = c.bool(at(s, 'acceptRa'), 'ipv6.acceptRa', DEFAULTS.acceptRa);
+  ctx.mode6 = c.oneOf(at(s, 'mode'), 'ipv6.mode', F.mode);
+  const acceptRa = c.bool(at(s, 'acceptRa'), 'ipv6.acceptRa', F.acceptRa);
   const proxy = resolveProxyLimits(ctx, at(s, 'proxy'));
   const b6 = ctx.bridge6;
-  if (prefix6 && b6 && (!contains(prefix6, b6.addr.value) || b6.length < prefix6.length)) {
-    c.add('bridge.ipv6', ctx.bridge6Given, `not inside ipv6.prefix ${prefixText(prefix6)}`);
+  if (prefix6 && b6 && !ip.contains(prefix6, b6)) {
+    c.add('bridge.ipv6', ctx.bridge6Given, `not inside ipv6.prefix ${prefix6.network}`);
   }
-  if (mode === 'routed' && ctx.hasBridge && absent(ctx.bridge6Given)) {
+  if (ctx.mode6 === 'routed' && ctx.hasBridge && absent(ctx.bridge6Given)) {
     c.add('bridge.ipv6', undefined, "required with ipv6.mode 'routed': it is the VMs' IPv6 gateway");
   }
-  if (!prefix6 || !mode || !proxy) return undefined;
-  return { prefix: toCidr(prefix6), mode, acceptRa, proxy };
+  if (!prefix6 || !ctx.mode6 || !proxy || acceptRa === undefined) return undefined;
+  return { prefix: prefix6, mode: ctx.mode6, acceptRa, proxy };
 }
 
 /** `ipv6.proxy`: the TCP proxy's limits, with defaults; undefined after a problem. */
 function resolveProxyLimits(ctx: SpecContext, proxyV: unknown): NonNullable<ResolvedHost['ipv6']>['proxy'] | undefined {
-  const proxy: NonNullable<ResolvedHost['ipv6']>['proxy'] = { ...DEFAULTS.proxy };
+  const keys = PROXY.keys;
+  const proxy: NonNullable<ResolvedHost['ipv6']>['proxy'] = { maxConnections: keys.maxConnections.default, idleTimeoutMs: keys.idleTimeoutMs.default, connectTimeoutMs: keys.connectTimeoutMs.default };
   if (absent(proxyV)) return proxy;
-  const p = ctx.c.obj(proxyV, 'ipv6.proxy', PROXY_KEYS);
+  const p = ctx.c.obj(proxyV, 'ipv6.proxy', PROXY);
   if (!p) return undefined;
-  const limits = { maxConnections: Number.MAX_SAFE_INTEGER, idleTimeoutMs: MAX_TIMER_MS, connectTimeoutMs: MAX_TIMER_MS };
   let ok = true;
-  for (const key of PROXY_KEYS) {
-    const v = ctx.c.int(at(p, key), `ipv6.proxy.${key}`, 1, limits[key], DEFAULTS.proxy[key]);
+  for (const key of ['maxConnections', 'idleTimeoutMs', 'connectTimeoutMs'] as const) {
+    const v = ctx.c.int(at(p, key), `ipv6.proxy.${key}`, keys[key]);
     if (v === undefined) ok = false;
     else proxy[key] = v;
   }

@@ -6,14 +6,15 @@
  * path of the bad field (`vms[1].forwards[0].port`). No I/O.
  * @module
  */
-import { formatValue, HostSpecError } from '../errors.js';
+import { ip } from '@vmhost/net';
+import { formatValue, HostSpecError, type HostSpecProblem } from '../errors.js';
 import type { ResolvedHost } from '../types.js';
 import { resolveBridge } from './bridge.js';
-import { absent, at } from './checker.js';
+import { absent, at, droppedProblem } from './checker.js';
 import { SpecContext } from './context.js';
 import { resolveDhcp } from './dhcp.js';
 import { resolveIpv6 } from './ipv6.js';
-import { DEFAULTS, HOST_NAME_RE, TOP_KEYS } from './schema.js';
+import { HOST, MAX_DEPTH } from './schema.js';
 import { resolveVms } from './vms.js';
 
 /**
@@ -22,7 +23,8 @@ import { resolveVms } from './vms.js';
  * is a fresh object (the input is not modified) with keys in a fixed order. No I/O: whether the
  * kernel, disks or uplink exist is checked when applying.
  *
- * In optional places `null` (YAML `~` or an empty value) counts as left out.
+ * In optional places `null` (YAML `~` or an empty value) counts as left out. Data nested deeper
+ * than 32 levels (or cyclic) is refused as a whole.
  * @param baseDir Directory relative paths are resolved against (itself resolved against the cwd).
  * @throws {HostSpecError} listing every problem found.
  */
@@ -30,44 +32,71 @@ export function resolveHost(input: unknown, baseDir: string): ResolvedHost {
   return resolveSpec(input, baseDir);
 }
 
+/**
+ * How deep `v` nests mappings and lists, counted up to `limit + 1` (a cycle counts as too deep).
+ * Iterative, so that no input can overflow the stack; each object is walked again only when
+ * reached deeper than before, so shared subtrees (YAML aliases) cost no more than their depth.
+ */
+export function nestingDepth(v: unknown, limit: number): number {
+  let max = 0;
+  const seen = new Map<object, number>();
+  const stack: Array<[unknown, number]> = [[v, 1]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== 'object' || x === null) continue;
+    if ((seen.get(x) ?? 0) >= d) continue;
+    seen.set(x, d);
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const y of Object.values(x)) if (typeof y === 'object' && y !== null) stack.push([y, d + 1]);
+  }
+  return max;
+}
+
 /** {@link resolveHost}, naming `source` (a path) in the error. */
 export function resolveSpec(input: unknown, baseDir: string, source?: string): ResolvedHost {
+  if (nestingDepth(input, MAX_DEPTH) > MAX_DEPTH) {
+    throw new HostSpecError([{ path: '', value: undefined, message: `the host file nests mappings and lists deeper than ${MAX_DEPTH} levels (or is cyclic)` }], source);
+  }
   const ctx = new SpecContext(baseDir);
   const { c } = ctx;
-  const top = c.obj(input, '', TOP_KEYS);
+  const top = c.obj(input, '', HOST);
   if (!top) {
     // `obj` reported '' as "required"/"expected a mapping"; make the message say what the file is.
     c.problems[0] = { path: '', value: input, message: `the host file must be a mapping (got ${formatValue(input)})` };
     throw new HostSpecError(c.problems, source);
   }
 
-  let name: string | undefined = DEFAULTS.name;
+  const schemaV = at(top, '$schema'); // for editors only
+  if (!absent(schemaV)) c.text(schemaV, '$schema', HOST.keys.$schema);
   const nameV = at(top, 'name');
-  if (!absent(nameV)) {
-    name = c.str(nameV, 'name');
-    if (name !== undefined && !HOST_NAME_RE.test(name)) {
-      name = c.add('name', nameV, 'expected 1 to 16 letters, digits or _ (it names the firewall chains VMHOST-<name>-...)');
-    }
-  }
+  const name = absent(nameV) ? HOST.keys.name.default : c.name(nameV, 'name', HOST.keys.name);
+  ctx.hostName = name;
   const uplink = c.ifName(at(top, 'uplink'), 'uplink');
   ctx.claimIf(uplink, 'uplink');
   const publicV = at(top, 'publicIPv4');
-  const publicIPv4 = absent(publicV) ? undefined : c.addr(publicV, 'publicIPv4', 4);
+  let publicIPv4 = absent(publicV) ? undefined : c.addr(publicV, 'publicIPv4', 4);
+  if (publicIPv4 !== undefined && !c.ordinary(publicIPv4, 'publicIPv4', publicV, HOST.keys.publicIPv4.refuse[4])) publicIPv4 = undefined;
 
   const bridge = resolveBridge(ctx, at(top, 'bridge'));
+  if (publicIPv4 !== undefined && ctx.bridge4 && ip.contains(ctx.bridge4, publicIPv4)) {
+    c.add('publicIPv4', publicV, `is inside the bridge subnet ${ctx.bridge4.network}: it must be the host's address on the uplink`);
+  }
   const dhcp = resolveDhcp(ctx, at(top, 'dhcp'));
   const ipv6 = resolveIpv6(ctx, at(top, 'ipv6'));
   const vms = resolveVms(ctx, at(top, 'vms'));
 
-  if (c.problems.length > 0 || !uplink || !bridge || !name || !vms.ok) {
+  if (c.failed || !uplink || !bridge || !name || !vms.ok) {
     // every failure above has added a problem; this only guards against a check that forgot to
-    if (c.problems.length === 0) c.add('', undefined, 'invalid host file (no problem recorded: a bug)');
-    throw new HostSpecError(c.problems, source);
+    if (!c.failed) c.add('', undefined, 'invalid host file (no problem recorded: a bug)');
+    const more = droppedProblem(c);
+    const problems: HostSpecProblem[] = more ? [...c.problems, more] : c.problems;
+    throw new HostSpecError(problems, source);
   }
   return {
     name,
     uplink,
-    ...(publicIPv4 ? { publicIPv4: publicIPv4.text } : {}),
+    ...(publicIPv4 !== undefined ? { publicIPv4 } : {}),
     bridge,
     ...(dhcp ? { dhcp } : {}),
     ...(ipv6 ? { ipv6 } : {}),

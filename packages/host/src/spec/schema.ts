@@ -1,68 +1,284 @@
 /**
- * The host file's vocabulary: the keys of each mapping, the patterns of names, the defaults and
- * the allowed values.
+ * The host file's vocabulary, as one field table: every mapping with its keys, and every field
+ * with its kind, limits, pattern, default and description. The resolvers read their limits from
+ * here, and the JSON Schema (`schema/host.schema.json`, made by ./json-schema.ts) is generated
+ * from it, so the two cannot drift. What a table cannot say (a VM address inside the bridge
+ * subnet, ports used once) the resolvers check besides; docs/host-spec.md explains each limit.
  * @module
  */
-import type { DiskSpec, HostFile } from '../types.js';
+import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
+import type { DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
-/** The keys of the host file. */
-export const TOP_KEYS = ['uplink', 'name', 'publicIPv4', 'bridge', 'dhcp', 'ipv6', 'vms'] as const satisfies readonly (keyof HostFile)[];
-/** The keys of `bridge`. */
-export const BRIDGE_KEYS = ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp'] as const satisfies readonly (keyof HostFile['bridge'])[];
-/** The keys of `bridge.veth`. */
-export const VETH_KEYS = ['name', 'peer'] as const;
-/** The keys of `dhcp`. */
-export const DHCP_KEYS = ['range', 'leaseTime', 'domain', 'dnsServers'] as const;
-/** The keys of `ipv6`. */
-export const IPV6_KEYS = ['prefix', 'mode', 'acceptRa', 'proxy'] as const;
-/** The keys of `ipv6.proxy`. */
-export const PROXY_KEYS = ['maxConnections', 'idleTimeoutMs', 'connectTimeoutMs'] as const;
-/** The keys of a VM. */
-export const VM_KEYS = [
-  'name', 'mac', 'ipv4', 'ipv6', 'memoryMiB', 'cpus', 'accel', 'kernel', 'initrd', 'append', 'disk', 'forwards', 'autostart',
-] as const;
-/** The keys of a disk mapping. */
-export const DISK_KEYS = ['file', 'format', 'cache', 'readOnly'] as const satisfies readonly (keyof DiskSpec)[];
-/** The keys of a forward. */
-export const FORWARD_KEYS = ['port', 'toPort', 'protocol'] as const;
+// ---------------------------------------------------------------------------------------------
+// Field kinds
 
-/** The host's name: it names the firewall chains. */
+interface Common {
+  /** One line for people (the schema's `description`). */
+  description: string;
+  /** Must be given (`null` does not count). */
+  required?: boolean;
+}
+/** A mapping with exactly these keys (each unknown key is a problem). */
+export interface ObjectField<K extends string = string> extends Common { kind: 'object'; keys: Record<K, Field> }
+/** A list of `items`, at most `maxItems` long (each item once, when `unique`). */
+export interface ListField extends Common { kind: 'list'; items: Field; maxItems: number; unique?: boolean }
+/** Exactly two `items`, such as `[first, last]`. */
+export interface PairField extends Common { kind: 'pair'; items: Field }
+/** An integer from `min` to `max`. */
+export interface IntField extends Common { kind: 'int'; min: number; max: number; default?: number }
+export interface BoolField extends Common { kind: 'bool'; default?: boolean }
+/** One of `values`. */
+export interface EnumField<T extends string = string> extends Common { kind: 'enum'; values: readonly T[]; default?: T }
+/** A name matching `pattern` (ASCII, so characters are bytes). */
+export interface NameField extends Common { kind: 'name'; pattern: RegExp; maxLength: number; hint: string; default?: string }
+/** An interface name (@vmhost/net's `validateIfName`), not one of {@link RESERVED_IFNAMES}. */
+export interface IfNameField extends Common { kind: 'ifname' }
+/** A unicast MAC address. */
+export interface MacField extends Common { kind: 'mac' }
+/** A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse` (by family). */
+export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] } }
+/** `ADDRESS/LEN` of `family`, the length from `minLength` to `maxLength`, clear of every special-purpose range. */
+export interface PrefixField extends Common { kind: 'prefix'; family: 4 | 6; minLength: number; maxLength: number }
+/** A file path (resolved against the host file's directory). */
+export interface PathField extends Common { kind: 'path' }
+/** Printable ASCII text of at most `maxBytes` (a URL). */
+export interface TextField extends Common { kind: 'text'; maxBytes: number }
+/** A kernel command line: printable ASCII, at most `maxBytes`. */
+export interface CmdlineField extends Common { kind: 'cmdline'; maxBytes: number }
+/** dnsmasq's lease time: `infinite`, or seconds (`N` with an optional unit s, m, h, d, w) from `minSeconds` to `maxSeconds`. */
+export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: number; maxSeconds: number; default: string }
+/** A port 1-65535 or a range `[first, last]`. */
+export interface PortField extends Common { kind: 'port' }
+/** A disk: a path, a {@link DISK} mapping, or a list of either. */
+export interface DiskField extends Common { kind: 'disk'; item: ObjectField; maxItems: number }
+
+/** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
+export type SpecialKind = ip.SpecialKind;
+/** Every special-purpose range kind. */
+export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback', 'link-local', 'multicast', 'broadcast', 'reserved', 'ipv4-mapped'];
+
+/** One field of the host file. */
+export type Field =
+  | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField;
+
+// ---------------------------------------------------------------------------------------------
+// Limits (docs/host-spec.md says why each is what it is)
+
+/** The largest host file read: 1 MiB (a 50 MB file once took more than 4 GB of memory to resolve). */
+export const MAX_FILE_BYTES = 1024 * 1024;
+/** The deepest nesting of mappings and lists (a real host file needs 5). */
+export const MAX_DEPTH = 32;
+/** At most this many problems are listed (then a count of the rest). */
+export const MAX_PROBLEMS = 100;
+/** Longest path (PATH_MAX 4096 with its NUL). */
+export const MAX_PATH_BYTES = 4095;
+/** Longest kernel command line: Linux's COMMAND_LINE_SIZE on x86 (2048) with its NUL. */
+export const MAX_CMDLINE_BYTES = 2047;
+/** At most this many VMs: a Linux bridge has 1023 ports (BR_MAX_PORTS - 1), the veth takes one. */
+export const MAX_VMS = 1000;
+/** At most this many forwards per VM. */
+export const MAX_FORWARDS = 4096;
+/** Ports the IPv6 proxy listens on (proxy mode): one socket each, within its open-file budget. */
+export const MAX_PROXY_PORTS = 1024;
+/** Connections per proxied port: the proxy's total default cap (two descriptors each). */
+export const MAX_PROXY_CONNECTIONS = 4096;
+/** dnsmasq's shortest lease (it raises shorter ones to 2 minutes). */
+export const MIN_LEASE_SECONDS = 120;
+/** The longest finite lease: a year. */
+export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
+/** Largest delay setTimeout takes. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+// ---------------------------------------------------------------------------------------------
+// Names and patterns
+
+/** The host's name: it names the firewall chains (`VMHOST-<name>-...`, @vmhost/firewall's owner) and the state directory. */
 export const HOST_NAME_RE = /^[A-Za-z0-9_]{1,16}$/;
-/** VM names: the TAP `vmt-<name>` must fit in 15 bytes. */
-export const VM_NAME_RE = /^[a-z][a-z0-9-]{0,10}$/;
+/** VM names: the TAP `vmt-<name>` fits in 15 bytes; a DNS label (no '-' at either end). */
+export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 /** The longest VM name. */
 export const VM_NAME_MAX = 11;
 /** A VM's TAP is this and its name. */
 export const TAP_PREFIX = 'vmt-';
-/** A dnsmasq lease time. */
-export const LEASE_TIME_RE = /^(\d+[smhdw]?|infinite)$/;
+/** A dnsmasq lease time as text. */
+export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 /** One label of a DNS name. */
-export const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** Largest delay setTimeout takes. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export const DNS_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A DNS name of labels (at most 253 characters). */
+export const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** Printable ASCII: a kernel command line. */
+export const CMDLINE_RE = /^[\x20-\x7e]*$/;
+/**
+ * Characters no path may hold, as a regular-expression class body: C0 and C1 controls, DEL, and
+ * the invisible format characters (zero-width, bidirectional overrides, BOM) that make a path
+ * look like another in messages.
+ */
+export const PATH_FORBIDDEN_CHARS = '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb';
+/** One of {@link PATH_FORBIDDEN_CHARS}. */
+export const PATH_FORBIDDEN_RE = new RegExp(`[${PATH_FORBIDDEN_CHARS}]`);
+/** Interface names: @vmhost/net's rule (ASCII letters, digits, '-', '_', '.'; not starting with '-' or '.'), at most 15 bytes. */
+export { IFNAME_RE, IFNAMSIZ_MAX };
+/** Interface names the host file may not use: the loopback, and the kernel's reserved sysctl names. */
+export const RESERVED_IFNAMES: readonly string[] = ['lo', 'all', 'default'];
+/** Trees no kernel, initrd or disk may come from: kernel interfaces, not files. */
+export const FORBIDDEN_PATH_TREES: readonly string[] = ['/proc', '/sys'];
+/** Devices no kernel, initrd or disk may be: physical memory and I/O ports. */
+export const FORBIDDEN_PATHS: readonly string[] = ['/dev/mem', '/dev/kmem', '/dev/port'];
 
-/** The defaults of what may be left out. */
+/** Seconds of a lease time (`N` with an optional unit s, m, h, d, w), `'infinite'`, or undefined when it is not one. */
+export function leaseSeconds(text: string): number | 'infinite' | undefined {
+  if (text === 'infinite') return text;
+  const m = /^([1-9][0-9]{0,9})([smhdw]?)$/.exec(text);
+  return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as '' | 's']! : undefined;
+}
+
+/** The firewall group of a VM's forwards: its name with '-' as '_' (group names are letters, digits and '_'). */
+export const vmGroup = (vmName: string): string => vmName.replace(/-/g, '_');
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+const ifname = (description: string, required = false): IfNameField => ({ kind: 'ifname', description, ...(required ? { required } : {}) });
+
+/** `bridge.veth`. */
+export const VETH = {
+  kind: 'object',
+  description: 'A veth pair whose first end is a port of the bridge (gives the bridge a stable MAC).',
+  keys: { name: ifname('The end on the bridge.', true), peer: ifname('The other end.', true) },
+} as const satisfies ObjectField<keyof NonNullable<HostFile['bridge']['veth']>>;
+
+/** `bridge`. */
+export const BRIDGE = {
+  kind: 'object',
+  required: true,
+  description: "The VMs' bridge.",
+  keys: {
+    name: ifname('The bridge (created).', true),
+    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's)." },
+    veth: VETH,
+    ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
+    ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
+    stp: { kind: 'bool', default: false, description: 'Spanning tree on the bridge.' },
+  },
+} as const satisfies ObjectField<keyof HostFile['bridge']>;
+
+/** `dhcp`. */
+export const DHCP = {
+  kind: 'object',
+  description: 'DHCP and DNS for the VMs by dnsmasq on the bridge. Left out: no dnsmasq.',
+  keys: {
+    range: { kind: 'pair', required: true, items: { kind: 'address', family: 4, description: 'An address of the bridge subnet.' }, description: 'First and last address of the dynamic range (inside the bridge subnet).' },
+    leaseTime: { kind: 'leaseTime', minSeconds: MIN_LEASE_SECONDS, maxSeconds: MAX_LEASE_SECONDS, default: '12h', description: "Lease time: 'infinite', or 2 minutes to a year as seconds or N with a unit s, m, h, d, w ('72h')." },
+    domain: { kind: 'name', pattern: DOMAIN_RE, maxLength: 253, hint: "DNS labels of a-z, 0-9 and '-' (1-63 characters each, not starting or ending with '-'), separated by '.'", description: 'The local DNS domain of the VMs (e.g. lan).' },
+    dnsServers: {
+      kind: 'list',
+      maxItems: 16,
+      unique: true,
+      // loopback (a resolver on the host) and IPv4 link-local (cloud resolvers) are fine; IPv6 link-local needs a zone
+      items: { kind: 'address', family: 'any', refuse: { 4: ['unspecified', 'multicast', 'broadcast', 'reserved'], 6: ['unspecified', 'link-local', 'multicast', 'ipv4-mapped'] }, description: 'An upstream DNS server.' },
+      description: "Upstream DNS servers for the VMs' other queries. Left out: local names only.",
+    },
+  },
+} as const satisfies ObjectField<keyof NonNullable<HostFile['dhcp']>>;
+
+/** `ipv6.proxy`. */
+export const PROXY = {
+  kind: 'object',
+  description: 'Limits of the IPv6 TCP proxy (proxy mode).',
+  keys: {
+    maxConnections: { kind: 'int', min: 1, max: MAX_PROXY_CONNECTIONS, default: 256, description: 'Open connections per proxied port.' },
+    idleTimeoutMs: { kind: 'int', min: 1000, max: MAX_TIMER_MS, default: 300_000, description: 'A connection without traffic this long is closed (ms).' },
+    connectTimeoutMs: { kind: 'int', min: 100, max: MAX_TIMER_MS, default: 5_000, description: "Connecting to the VM's IPv4 may take this long (ms)." },
+  },
+} as const satisfies ObjectField<keyof NonNullable<NonNullable<HostFile['ipv6']>['proxy']>>;
+
+/** `ipv6`. */
+export const IPV6 = {
+  kind: 'object',
+  description: "The VMs' public IPv6 addresses.",
+  keys: {
+    prefix: { kind: 'prefix', family: 6, minLength: 16, maxLength: 126, required: true, description: 'The prefix the provider routes to the uplink, host bits zero, e.g. 2001:db8::/64 (/16 to /126).' },
+    mode: { kind: 'enum', values: ['routed', 'proxy'], required: true, description: 'routed: proxy NDP and a route per VM; proxy: a TCP proxy to each VM\'s IPv4 (plan B).' },
+    acceptRa: { kind: 'bool', default: false, description: 'The uplink keeps its default route from router advertisements (accept_ra=2).' },
+    proxy: PROXY,
+  },
+} as const satisfies ObjectField<keyof NonNullable<HostFile['ipv6']>>;
+
+/** A disk mapping. */
+export const DISK = {
+  kind: 'object',
+  description: 'A disk image.',
+  keys: {
+    file: { kind: 'path', required: true, description: 'The image (relative to the host file).' },
+    format: { kind: 'enum', values: ['qcow2', 'raw'], default: 'qcow2', description: 'Image format.' },
+    cache: { kind: 'enum', values: ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'], default: 'writeback', description: 'QEMU cache mode.' },
+    readOnly: { kind: 'bool', default: false, description: 'Read-only (may then be shared by VMs).' },
+  },
+} as const satisfies ObjectField<keyof DiskSpec>;
+
+/** A forward. */
+export const FORWARD = {
+  kind: 'object',
+  description: 'A published port.',
+  keys: {
+    port: { kind: 'port', required: true, description: 'The public port or range [first, last] on the host.' },
+    toPort: { kind: 'int', min: 1, max: 65535, description: "The VM's port (first of the range). Default: port." },
+    protocol: { kind: 'enum', values: ['tcp', 'udp'], default: 'tcp', description: 'tcp or udp.' },
+  },
+} as const satisfies ObjectField<keyof ForwardSpec>;
+
+/** A VM. */
+export const VM = {
+  kind: 'object',
+  description: 'A VM.',
+  keys: {
+    name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP ${TAP_PREFIX}<name> fits in 15 bytes)`, description: `The VM's name (its TAP is ${TAP_PREFIX}<name>).` },
+    mac: { kind: 'mac', description: 'The NIC\'s MAC. Default: a stable locally administered MAC from the name.' },
+    ipv4: { kind: 'address', family: 4, required: true, description: 'Static DHCP lease by MAC, inside the bridge subnet.' },
+    ipv6: { kind: 'address', family: 6, description: "The VM's own public IPv6 address, inside ipv6.prefix." },
+    memoryMiB: { kind: 'int', min: 16, max: 1_048_576, default: 256, description: 'Memory in MiB.' },
+    cpus: { kind: 'int', min: 1, max: 64, default: 1, description: 'Virtual CPUs.' },
+    accel: { kind: 'enum', values: ['auto', 'kvm', 'tcg'], default: 'auto', description: 'Accelerator (auto: KVM only where it really works).' },
+    kernel: { kind: 'path', description: 'Kernel for direct boot.' },
+    initrd: { kind: 'path', description: 'Initial ramdisk (needs kernel).' },
+    append: { kind: 'cmdline', maxBytes: MAX_CMDLINE_BYTES, description: `Kernel command line (needs kernel): printable ASCII, at most ${MAX_CMDLINE_BYTES} bytes.` },
+    disk: { kind: 'disk', item: DISK, maxItems: 16, description: 'One disk (a path or a mapping) or a list of them.' },
+    forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
+    autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
+  },
+} as const satisfies ObjectField<keyof VmSpec>;
+
+/** The host file. */
+export const HOST = {
+  kind: 'object',
+  description: 'A vmhost host file (https://www.npmjs.com/package/@vmhost/host).',
+  keys: {
+    $schema: { kind: 'text', maxBytes: 2048, description: 'The URL of this schema, for editors (JSON files; YAML files name it in a `# yaml-language-server: $schema=...` comment). Ignored.' },
+    uplink: ifname('The uplink interface (must exist when applying).', true),
+    name: { kind: 'name', pattern: HOST_NAME_RE, maxLength: 16, default: 'host', hint: '1 to 16 letters, digits or _ (it names the firewall chains VMHOST-<name>-...)', description: "Names this host's objects: the firewall chains VMHOST-<name>-... and the state directory." },
+    publicIPv4: { kind: 'address', family: 4, refuse: { 4: SPECIAL_KINDS }, description: "The host's public IPv4 address, when forwards should match it only." },
+    bridge: BRIDGE,
+    dhcp: DHCP,
+    ipv6: IPV6,
+    vms: { kind: 'list', maxItems: MAX_VMS, items: VM, description: 'The VMs.' },
+  },
+} as const satisfies ObjectField<keyof HostFile>;
+
+/** The keys of a mapping field, in table order. */
+export const keysOf = (f: ObjectField): readonly string[] => Object.keys(f.keys);
+
+/** The defaults of what may be left out (from the table). */
 export const DEFAULTS = {
-  name: 'host',
-  stp: false,
-  leaseTime: '12h',
-  acceptRa: false,
-  proxy: { maxConnections: 256, idleTimeoutMs: 300_000, connectTimeoutMs: 5_000 },
-  memoryMiB: 256,
-  cpus: 1,
-  accel: 'auto',
-  diskFormat: 'qcow2',
-  diskCache: 'writeback',
-  protocol: 'tcp',
+  name: HOST.keys.name.default,
+  stp: BRIDGE.keys.stp.default,
+  leaseTime: DHCP.keys.leaseTime.default,
+  acceptRa: IPV6.keys.acceptRa.default,
+  proxy: { maxConnections: PROXY.keys.maxConnections.default, idleTimeoutMs: PROXY.keys.idleTimeoutMs.default, connectTimeoutMs: PROXY.keys.connectTimeoutMs.default },
+  memoryMiB: VM.keys.memoryMiB.default,
+  cpus: VM.keys.cpus.default,
+  accel: VM.keys.accel.default,
+  diskFormat: DISK.keys.format.default,
+  diskCache: DISK.keys.cache.default,
+  protocol: FORWARD.keys.protocol.default,
 } as const;
-
-/** `accel` values. */
-export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
-/** Disk formats. */
-export const DISK_FORMATS = ['qcow2', 'raw'] as const;
-/** Disk cache modes. */
-export const DISK_CACHES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const;
-/** Forward protocols. */
-export const PROTOCOLS = ['tcp', 'udp'] as const;
-/** `ipv6.mode` values. */
-export const IPV6_MODES = ['routed', 'proxy'] as const;

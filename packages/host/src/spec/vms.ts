@@ -1,35 +1,46 @@
 /**
  * The `vms` section: each VM's name (and TAP), MAC, addresses (IPv4 in the bridge subnet, IPv6 in
  * the prefix), machine, boot files, disks and forwards; names, MACs, addresses, disks and public
- * ports are each used once across the host.
+ * ports are each used once across the host. At most 1000 VMs (a bridge has 1023 ports), and in
+ * proxy mode at most 1024 proxied ports.
  * @module
  */
+import { ip, ValidationError } from '@vmhost/net';
+import { validateGroup } from '@vmhost/firewall';
 import { stableMac } from '@vmhost/kvm';
-import { contains, prefixText, type Addr } from '../ip.js';
 import type { ResolvedForward, ResolvedVm } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
 import { resolveDisks, type DiskUses } from './disks.js';
-import { resolveForward, type PortUse } from './forwards.js';
-import { ACCELS, DEFAULTS, TAP_PREFIX, VM_KEYS, VM_NAME_MAX, VM_NAME_RE } from './schema.js';
+import { newPortUses, resolveForward, type PortUses } from './forwards.js';
+import { HOST, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+
+const F = VM.keys;
 
 /** What the VMs claimed so far, across the list. */
 interface VmClaims {
   names: Map<string, string>;
-  ipv4s: Map<bigint, string>;
-  ipv6s: Map<bigint, string>;
+  ipv4s: Map<string, string>;
+  ipv6s: Map<string, string>;
   disks: DiskUses;
-  ports: PortUse[];
+  ports: PortUses;
+  /** Ports the IPv6 proxy listens on so far (proxy mode). */
+  proxyPorts: number;
 }
 
 /** Resolves `vms` (`v`, as written); `ok` is false when the list itself or a VM is not a mapping. */
 export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; ok: boolean } {
-  let ok = true;
+  const max = HOST.keys.vms.maxItems;
   if (!absent(v) && !Array.isArray(v)) {
     ctx.c.add('vms', v, 'expected a list of VMs');
-    ok = false;
+    return { vms: [], ok: false };
   }
-  const claims: VmClaims = { names: new Map(), ipv4s: new Map(), ipv6s: new Map(), disks: new Map(), ports: [] };
+  if (Array.isArray(v) && v.length > max) {
+    ctx.c.add('vms', v, `at most ${max} VMs (${v.length}): a Linux bridge has 1023 ports (one TAP each, and the veth)`);
+    return { vms: [], ok: false };
+  }
+  let ok = true;
+  const claims: VmClaims = { names: new Map(), ipv4s: new Map(), ipv6s: new Map(), disks: new Map(), ports: newPortUses(), proxyPorts: 0 };
   const vms: ResolvedVm[] = [];
   (Array.isArray(v) ? v : []).forEach((vmV: unknown, i) => {
     const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims);
@@ -42,9 +53,9 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
 /** One VM at `p`; null when it is not a mapping, undefined after another problem. */
 function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims): ResolvedVm | null | undefined {
   const { c } = ctx;
-  const v = c.obj(vmV, p, VM_KEYS);
+  const v = c.obj(vmV, p, VM);
   if (!v) return null;
-  const before = c.problems.length;
+  const before = c.problems.length + c.dropped;
 
   const name = resolveName(ctx, at(v, 'name'), p, claims);
 
@@ -60,14 +71,14 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   const ipv4V = at(v, 'ipv4');
   let ipv4 = c.addr(ipv4V, `${p}.ipv4`, 4);
-  if (ipv4 && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
-  if (ipv4) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
+  if (ipv4 !== undefined && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
+  if (ipv4 !== undefined) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
   const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims);
 
-  const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, 16, 1_048_576, DEFAULTS.memoryMiB);
-  const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, 1, 64, DEFAULTS.cpus);
-  const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, ACCELS, DEFAULTS.accel);
-  const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, true);
+  const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, F.memoryMiB);
+  const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
+  const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, F.accel);
+  const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
 
   // boot
   const kernelV = at(v, 'kernel');
@@ -75,7 +86,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const initrdV = at(v, 'initrd');
   const initrd = absent(initrdV) ? undefined : c.path(initrdV, `${p}.initrd`, ctx.base);
   const appendV = at(v, 'append');
-  const append = absent(appendV) ? undefined : c.str(appendV, `${p}.append`);
+  const append = absent(appendV) ? undefined : c.cmdline(appendV, `${p}.append`, F.append);
   if (absent(kernelV)) {
     if (!absent(initrdV)) c.add(`${p}.initrd`, initrdV, 'needs kernel');
     if (!absent(appendV)) c.add(`${p}.append`, appendV, 'needs kernel');
@@ -85,22 +96,17 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     c.add(p, name ?? vmV, 'a VM needs a kernel or at least one disk');
   }
 
-  const forwards: ResolvedForward[] = [];
-  const fwV = at(v, 'forwards');
-  if (!absent(fwV) && !Array.isArray(fwV)) c.add(`${p}.forwards`, fwV, 'expected a list of forwards');
-  (Array.isArray(fwV) ? fwV : []).forEach((fV: unknown, j) => {
-    const f = resolveForward(c, fV, `${p}.forwards[${j}]`, claims.ports);
-    if (f) forwards.push(f);
-  });
+  const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
+  if (forwards.length > 0 && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
 
-  if (c.problems.length > before) return undefined;
+  if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || !ipv4 || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined) return undefined;
   return {
     name,
     mac,
-    ipv4: ipv4.text,
-    ...(ipv6 ? { ipv6: ipv6.text } : {}),
+    ipv4,
+    ...(ipv6 !== undefined ? { ipv6 } : {}),
     tap: TAP_PREFIX + name,
     memoryMiB,
     cpus,
@@ -114,17 +120,57 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   };
 }
 
+/**
+ * The VM's forwards (at most 4096); in proxy mode, with an IPv6 address, its TCP ports count
+ * towards the proxy's 1024 listeners.
+ */
+function resolveForwards(ctx: SpecContext, fwV: unknown, p: string, claims: VmClaims, hasIpv6: boolean): ResolvedForward[] {
+  const { c } = ctx;
+  const forwards: ResolvedForward[] = [];
+  if (absent(fwV)) return forwards;
+  if (!Array.isArray(fwV)) {
+    c.add(`${p}.forwards`, fwV, 'expected a list of forwards');
+    return forwards;
+  }
+  if (fwV.length > F.forwards.maxItems) {
+    c.add(`${p}.forwards`, fwV, `at most ${F.forwards.maxItems} forwards per VM (${fwV.length})`);
+    return forwards;
+  }
+  fwV.forEach((fV: unknown, j) => {
+    const path = `${p}.forwards[${j}]`;
+    const f = resolveForward(c, fV, path, claims.ports);
+    if (!f) return;
+    forwards.push(f);
+    if (ctx.mode6 === 'proxy' && hasIpv6 && f.protocol === 'tcp') {
+      const n = typeof f.port === 'number' ? 1 : f.port[1] - f.port[0] + 1;
+      const before = claims.proxyPorts;
+      claims.proxyPorts += n;
+      if (claims.proxyPorts > MAX_PROXY_PORTS && before <= MAX_PROXY_PORTS) {
+        c.add(`${path}.port`, f.port, `the IPv6 proxy would listen on ${claims.proxyPorts} ports with this forward; at most ${MAX_PROXY_PORTS} in proxy mode (one socket each, within its open-file budget)`);
+      }
+    }
+  });
+  return forwards;
+}
+
+/** With forwards, the VM's firewall group chain `VMHOST-<host>-<group>-D` must fit iptables' 28 characters. */
+function checkGroup(ctx: SpecContext, name: string, p: string): void {
+  try {
+    validateGroup(vmGroup(name), ctx.hostName!, `${p}.name`);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    ctx.c.add(`${p}.name`, name, `with forwards, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together`);
+  }
+}
+
 /** The VM's name: its TAP `vmt-<name>` must fit in 15 bytes; names and TAPs are unique. */
 function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClaims): string | undefined {
   const { c } = ctx;
   let name = c.str(nameV, `${p}.name`);
-  if (name !== undefined && !VM_NAME_RE.test(name)) {
-    name = c.add(
-      `${p}.name`, nameV,
-      name.length > VM_NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name)
-        ? `longer than ${VM_NAME_MAX} characters: the TAP ${TAP_PREFIX}<name> must fit in 15 bytes`
-        : `expected 1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter (the TAP ${TAP_PREFIX}<name> must fit in 15 bytes)`,
-    );
+  if (name !== undefined && name.length > VM_NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name)) {
+    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP ${TAP_PREFIX}<name> must fit in 15 bytes`);
+  } else if (name !== undefined) {
+    name = c.name(nameV, `${p}.name`, F.name);
   }
   if (name === undefined) return undefined;
   const other = claims.names.get(name);
@@ -135,26 +181,26 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
 }
 
 /** The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. */
-function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): Addr | undefined {
+function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): string | undefined {
   const { c } = ctx;
   if (absent(ipv6V)) return undefined;
   let a = c.addr(ipv6V, path, 6);
   const prefix6 = ctx.prefix6;
-  if (a && !ctx.hasIpv6) {
+  if (a !== undefined && !ctx.hasIpv6) {
     a = c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
-  } else if (a && prefix6) {
-    const pre = prefixText(prefix6);
-    if (!contains(prefix6, a.value)) a = c.add(path, ipv6V, `not inside ipv6.prefix ${pre}`);
-    else if (a.value === prefix6.first && prefix6.length < 128) a = c.add(path, ipv6V, `is the network (subnet-router anycast) address of ${pre}`);
-    else if (ctx.bridge6 && a.value === ctx.bridge6.addr.value) a = c.add(path, ipv6V, "is the bridge's own address (bridge.ipv6)");
+  } else if (a !== undefined && prefix6) {
+    const pre = prefix6.network;
+    if (!ip.contains(prefix6, a)) a = c.add(path, ipv6V, `not inside ipv6.prefix ${pre}`);
+    else if (a === ip.networkAddress(prefix6) && prefix6.prefixLength < 128) a = c.add(path, ipv6V, `is the network (subnet-router anycast) address of ${pre}`);
+    else if (ctx.bridge6 && a === ctx.bridge6.address) a = c.add(path, ipv6V, "is the bridge's own address (bridge.ipv6)");
   }
-  if (a) claimAddress(ctx, claims.ipv6s, a, path, ipv6V, 'IPv6');
+  if (a !== undefined) claimAddress(ctx, claims.ipv6s, a, path, ipv6V, 'IPv6');
   return a;
 }
 
 /** Claims a VM address for `path` (a problem when another VM has it). */
-function claimAddress(ctx: SpecContext, seen: Map<bigint, string>, a: Addr, path: string, value: unknown, what: 'IPv4' | 'IPv6'): void {
-  const other = seen.get(a.value);
-  if (other !== undefined) ctx.c.add(path, value, `${what} address ${a.text} is already used by ${other}`);
-  else seen.set(a.value, path);
+function claimAddress(ctx: SpecContext, seen: Map<string, string>, a: string, path: string, value: unknown, what: 'IPv4' | 'IPv6'): void {
+  const other = seen.get(a);
+  if (other !== undefined) ctx.c.add(path, value, `${what} address ${a} is already used by ${other}`);
+  else seen.set(a, path);
 }

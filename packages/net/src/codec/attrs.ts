@@ -265,18 +265,14 @@ export const in6: ValueCodec<string> = {
   encode: (w, t, v) => void w.attr(t, parseIp(v, 6)),
 };
 
-/**
- * Formats 4 or 16 bytes as an IP address (RFC 5952 for IPv6, e.g. `2001:db8::1`, `::ffff:1.2.3.4`).
- * @deprecated use `ip.formatAddress` (the one IP module); kept while other packages move.
- */
+/** Formats 4 or 16 bytes as an IP address (the `ip` module's text). Internal to the codec. */
 export function formatIp(d: Uint8Array): string {
   return formatAddress(d);
 }
 
 /**
- * Parses an IPv4 or IPv6 address (a zone index is dropped) into 4 or 16 bytes. Throws TypeError on
- * bad input (validate first).
- * @deprecated use `ip.parseAddress` (the one IP module); kept while other packages move.
+ * Parses an IPv4 or IPv6 address (a zone index is dropped) into 4 or 16 bytes, for the codec's
+ * address attributes. Throws TypeError on bad input (validate first). Internal to the codec.
  */
 export function parseIp(v: string, family?: 4 | 6): Buffer {
   const pct = typeof v === 'string' ? v.indexOf('%') : -1;

@@ -5,7 +5,7 @@
  * @module
  */
 export * as constants from './constants.js';
-export { CodecError, Writer, parseAttrs, formatIp, parseIp, type RawAttr, type WithOther } from './attrs.js';
+export { CodecError, Writer, parseAttrs, type RawAttr, type WithOther } from './attrs.js';
 export { encodeLinkMessage, decodeLinkMessage } from './link.js';
 export type {
   IfInfoMsg, LinkAttrs, LinkInfoAttrs, LinkMessage, OtherKindData,

@@ -135,3 +135,16 @@ export function fromBigInt(v: bigint, family: IpFamily): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Orders two addresses by value, as unsigned integers: negative when `a` comes first, 0 when they
+ * are the same address (however written), positive otherwise. IPv4 addresses sort before IPv6.
+ * @throws {ValidationError} when either is not an address.
+ */
+export function compare(a: string, b: string): number {
+  const x = parseAddress(a, 'a');
+  const y = parseAddress(b, 'b');
+  if (x.length !== y.length) return x.length - y.length;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
+  return 0;
+}

@@ -1,6 +1,7 @@
 /**
  * IP addresses and prefixes: parse, canonical text (RFC 5952, and the text iptables-save prints),
- * mask and network, contains, overlaps, the nth address, host checks. Pure; exported as `ip`.
+ * mask and network, contains, overlaps, the nth address, host checks, ordering, special-purpose
+ * ranges. Pure; exported as `ip`.
  *
  * ```ts
  * import { ip } from '@vmhost/net';
@@ -10,7 +11,8 @@
  * ```
  * @module
  */
-export { parseAddress, formatAddress, formatAddressInetNtop, canonicalAddress, type IpFamily } from './address.js';
+export { parseAddress, formatAddress, formatAddressInetNtop, canonicalAddress, compare, type IpFamily } from './address.js';
+export { specialRange, type SpecialKind, type SpecialRange } from './special.js';
 export {
   parsePrefix, makePrefix, toPrefix, netmask, networkAddress, lastAddress, size, contains, overlaps, nth, isHostAddress, iptablesText,
   type Prefix, type PrefixLike, type ParsePrefixOptions,

@@ -8,7 +8,7 @@ import type { LinkAttrs, LinkMessage } from '../codec/link.js';
 import { ValidationError } from '../errors.js';
 import { netnsPath } from '../netns.js';
 import type { Link, LinkChanges, LinkSpec, OperState, OtherKindSpec } from '../types.js';
-import { parseMac, validateIfName, validateInt } from '../validate.js';
+import { checkKeys, parseMac, validateIfName, validateInt } from '../validate.js';
 import { checkBool, validateMtu } from './common.js';
 import { kindOfInfo, kindOfSpec } from './kinds/index.js';
 
@@ -70,10 +70,19 @@ function checkAlias(v: unknown, nullable: boolean): void {
   }
 }
 
-/** Validates a link spec completely, before anything is sent: the common fields, then the kind's. */
+/** The keys every link spec may have (`kind` and {@link LinkAddCommon}); each kind adds its own. */
+const COMMON_KEYS = ['kind', 'name', 'mac', 'mtu', 'up', 'promisc', 'master', 'alias', 'netns', 'txQueueLen'] as const satisfies ReadonlyArray<keyof OtherKindSpec>;
+
+/**
+ * Validates a link spec completely, before anything is sent: its keys (the common ones and the
+ * kind's; any other is refused: a misspelt `upp` must not leave a link down), the common fields,
+ * then the kind's.
+ */
 export function validateSpec(spec: LinkSpec | OtherKindSpec): void {
   if (spec === null || typeof spec !== 'object') throw new ValidationError('spec', spec, 'expected an object');
   if (typeof spec.kind !== 'string' || !KIND_RE.test(spec.kind)) throw new ValidationError('kind', spec.kind, 'expected a link kind such as veth, bridge or tap');
+  const kind = kindOfSpec(spec.kind);
+  checkKeys(spec, kind ? [...COMMON_KEYS, ...kind.keys] : COMMON_KEYS);
   validateIfName(spec.name, 'name');
   if (spec.mac !== undefined) parseMac(spec.mac, 'mac');
   validateMtu(spec.mtu, 'mtu');
@@ -87,15 +96,15 @@ export function validateSpec(spec: LinkSpec | OtherKindSpec): void {
     if (spec.kind === 'tap') throw new ValidationError('netns', spec.netns, "a TAP is made in the handle's namespace: move it afterwards with links.set(name, { netns })");
     if (spec.master !== undefined) throw new ValidationError('master', spec.master, "is looked up in the handle's namespace, not in netns: enslave it with a handle in that namespace");
   }
-  kindOfSpec(spec.kind)?.validate(spec);
+  kind?.validate(spec);
 }
 
-const CHANGE_KEYS: ReadonlySet<string> = new Set(['up', 'promisc', 'allmulti', 'arp', 'mac', 'mtu', 'master', 'name', 'alias', 'txQueueLen', 'netns']);
+const CHANGE_KEYS = ['up', 'promisc', 'allmulti', 'arp', 'mac', 'mtu', 'master', 'name', 'alias', 'txQueueLen', 'netns'] as const satisfies ReadonlyArray<keyof LinkChanges>;
 
 /** Validates `links.set` changes. */
 export function validateChanges(ch: LinkChanges): void {
   if (ch === null || typeof ch !== 'object') throw new ValidationError('changes', ch, 'expected an object');
-  for (const k of Object.keys(ch)) if (!CHANGE_KEYS.has(k)) throw new ValidationError(k, (ch as Record<string, unknown>)[k], 'unknown field');
+  checkKeys(ch, CHANGE_KEYS);
   checkBool(ch.up, 'up');
   checkBool(ch.promisc, 'promisc');
   checkBool(ch.allmulti, 'allmulti');

@@ -15,12 +15,14 @@ import { createPersistentTap } from '../tap.js';
 import { NetlinkError } from '../transport/errors.js';
 import { NetlinkSocket } from '../transport/socket.js';
 import type { Link, LinkChanges, LinkFilter, LinkSpec, OtherKindSpec, TapSpec } from '../types.js';
-import { parseMac, validateIfName } from '../validate.js';
+import { checkKeys, parseMac, validateIfName } from '../validate.js';
 import { checkBool } from './common.js';
 import { kindOfSpec, type EncodeContext } from './kinds/index.js';
 import { CLEAR_ALIAS, flagBits, rollbackMessage, toLink, validateChanges, validateSpec } from './link.js';
 
 const { ENODEV, EEXIST } = osConstants.errno;
+
+const LINK_FILTER_KEYS = ['kind', 'master', 'up'] as const satisfies ReadonlyArray<keyof LinkFilter>;
 
 function isNetlinkCode(err: unknown, code: string): boolean {
   return err instanceof NetlinkError && err.code === code;
@@ -268,6 +270,7 @@ export class Links {
   /** Every link (one dump), optionally filtered, in index order. */
   async list(filter: LinkFilter = {}): Promise<Link[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
+    checkKeys(filter, LINK_FILTER_KEYS, 'filter');
     if (filter.kind !== undefined && typeof filter.kind !== 'string') throw new ValidationError('filter.kind', filter.kind, 'expected a string');
     if (filter.master !== undefined) validateIfName(filter.master, 'filter.master');
     checkBool(filter.up, 'filter.up');

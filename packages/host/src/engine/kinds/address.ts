@@ -3,7 +3,7 @@
  * (IPv6 ones without duplicate address detection).
  * @module
  */
-import { isIpv6Text } from '../../ip.js';
+import { ip } from '@vmhost/net';
 import type { AddressEntry } from '../entries.js';
 import { hasCode, type KindOps } from './kind.js';
 
@@ -18,7 +18,7 @@ export const addressKind: KindOps<AddressEntry> = {
   },
   async create(ctx, e) {
     const { dev, cidr } = e.data;
-    await ctx.h.addresses.add(dev, cidr, isIpv6Text(cidr) ? { nodad: true } : {});
+    await ctx.h.addresses.add(dev, cidr, ip.toPrefix(cidr, 'cidr').family === 6 ? { nodad: true } : {});
     return e;
   },
   async destroy(ctx, e) {

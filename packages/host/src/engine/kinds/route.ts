@@ -3,7 +3,7 @@
  * uplink would win otherwise).
  * @module
  */
-import { isIpv6Text } from '../../ip.js';
+import { ip } from '@vmhost/net';
 import type { RouteEntry } from '../entries.js';
 import { hasCode, type KindOps } from './kind.js';
 
@@ -13,7 +13,7 @@ export const routeKind: KindOps<RouteEntry> = {
   async inspect(ctx, e) {
     const { to, dev } = e.data;
     if (!(await ctx.h.links.find(dev))) return 'missing';
-    const list = await ctx.h.routes.list({ family: isIpv6Text(to) ? 6 : 4, dev });
+    const list = await ctx.h.routes.list({ family: ip.toPrefix(to, 'to').family, dev });
     return list.some((r) => r.to === to) ? 'ok' : 'missing';
   },
   async create(ctx, e) {

@@ -60,6 +60,7 @@ const PORT_STATES: BridgePortState[] = ['disabled', 'listening', 'learning', 'fo
 
 export const bridge: LinkKind<BridgeSpec, BridgeData> = {
   name: 'bridge',
+  keys: ['stp', 'forwardDelay', 'helloTime', 'maxAge', 'ageingTime', 'priority', 'vlanFiltering'] satisfies Array<keyof BridgeSpec>,
   infoKinds: ['bridge'],
   dataSchema: () => bridgeSchema,
   validate(s) {

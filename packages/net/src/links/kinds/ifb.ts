@@ -12,6 +12,7 @@ const ifbSchema = schema('ifb', []);
 export const ifb: LinkKind<IfbSpec, WithOther> = {
   name: 'ifb',
   infoKinds: ['ifb'],
+  keys: [],
   dataSchema: () => ifbSchema,
   validate: () => undefined,
   encode: async () => ({ linkinfo: { kind: 'ifb' } }),

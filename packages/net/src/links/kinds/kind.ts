@@ -35,6 +35,8 @@ export interface KindRequest {
 export interface LinkKind<S extends LinkAddCommon = LinkAddCommon, D = unknown> {
   /** The `kind` of its specs (`'tap'` for the tun kind). */
   readonly name: string;
+  /** The keys of its specs besides the common ones of `LinkAddCommon` and `kind` (any other key is refused). */
+  readonly keys: readonly string[];
   /** The IFLA_INFO_KIND values it reads (e.g. `['macvlan', 'macvtap']`). */
   readonly infoKinds: readonly string[];
   /** The IFLA_INFO_DATA attribute space. */

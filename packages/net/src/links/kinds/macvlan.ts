@@ -30,6 +30,7 @@ const macvlanSchema = schema('macvlan', [
 
 export const macvlan: LinkKind<MacvlanSpec, MacvlanData> = {
   name: 'macvlan',
+  keys: ['link', 'mode'] satisfies Array<keyof MacvlanSpec>,
   infoKinds: ['macvlan', 'macvtap'],
   dataSchema: () => macvlanSchema,
   validate(s) {

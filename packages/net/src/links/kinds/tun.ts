@@ -40,6 +40,7 @@ const NOBODY = 0xffffffff;
 
 export const tun: LinkKind<TapSpec, TunData> = {
   name: 'tap',
+  keys: ['owner', 'group', 'multiQueue', 'vnetHdr'] satisfies Array<keyof TapSpec>,
   infoKinds: ['tun'],
   dataSchema: () => tunSchema,
   validate(s) {

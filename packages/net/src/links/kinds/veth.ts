@@ -8,7 +8,7 @@ import type { LinkAttrs, LinkMessage } from '../../codec/link.js';
 import { ValidationError } from '../../errors.js';
 import { netnsPath } from '../../netns.js';
 import type { VethSpec } from '../../types.js';
-import { parseMac, validateIfName } from '../../validate.js';
+import { checkKeys, parseMac, validateIfName } from '../../validate.js';
 import { validateMtu } from '../common.js';
 import type { LinkKind, LinkMessageCodec } from './kind.js';
 
@@ -35,12 +35,16 @@ function peerCodec(link: LinkMessageCodec): ValueCodec<LinkMessage> {
   };
 }
 
+const PEER_KEYS = ['name', 'mac', 'mtu', 'netns'] as const satisfies ReadonlyArray<keyof VethSpec['peer']>;
+
 export const veth: LinkKind<VethSpec, VethData> = {
   name: 'veth',
+  keys: ['peer'],
   infoKinds: ['veth'],
   dataSchema: (link) => schema('veth', [[C.VETH_INFO_PEER, 'peer', peerCodec(link)]]),
   validate(s) {
     if (!s.peer || typeof s.peer !== 'object') throw new ValidationError('peer', s.peer, 'a veth needs { name } of its peer');
+    checkKeys(s.peer, PEER_KEYS, 'peer');
     validateIfName(s.peer.name, 'peer.name');
     if (s.peer.mac !== undefined) parseMac(s.peer.mac, 'peer.mac');
     validateMtu(s.peer.mtu, 'peer.mtu');

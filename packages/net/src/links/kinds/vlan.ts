@@ -35,6 +35,7 @@ const vlanSchema = schema('vlan', [
 
 export const vlan: LinkKind<VlanSpec, VlanData> = {
   name: 'vlan',
+  keys: ['link', 'id', 'protocol'] satisfies Array<keyof VlanSpec>,
   infoKinds: ['vlan'],
   dataSchema: () => vlanSchema,
   validate(s) {

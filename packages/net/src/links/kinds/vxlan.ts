@@ -74,6 +74,7 @@ function isMulticast(addr: string): boolean {
 
 export const vxlan: LinkKind<VxlanSpec, VxlanData> = {
   name: 'vxlan',
+  keys: ['vni', 'remote', 'group', 'local', 'dev', 'port', 'ttl', 'learning'] satisfies Array<keyof VxlanSpec>,
   infoKinds: ['vxlan'],
   dataSchema: () => vxlanSchema,
   validate(s) {
