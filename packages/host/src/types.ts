@@ -107,8 +107,21 @@ export interface HostFile {
     mode: 'routed' | 'proxy';
     /** The uplink learns its default route from router advertisements (sets accept_ra=2). Default false. */
     acceptRa?: boolean;
-    /** Limits of the plan-B proxy. */
-    proxy?: { maxConnections?: number; idleTimeoutMs?: number; connectTimeoutMs?: number };
+    /**
+     * Limits of the plan-B proxy (defaults: 256 per port, 32 per source — an IPv6 /64 —, 4096 in
+     * all; idle 300 s, connect 5 s, first byte either way 10 s, lifetime 1 h). When a port or the
+     * proxy is full, the source holding the most connections loses its least active one to a
+     * source holding fewer (docs/host-dnsmasq-and-proxy.md).
+     */
+    proxy?: {
+      maxConnections?: number;
+      maxConnectionsPerSource?: number;
+      maxTotalConnections?: number;
+      idleTimeoutMs?: number;
+      connectTimeoutMs?: number;
+      firstByteTimeoutMs?: number;
+      maxLifetimeMs?: number;
+    };
   };
   vms?: VmSpec[];
 }
@@ -180,7 +193,15 @@ export interface ResolvedHost {
     prefix: Cidr;
     mode: 'routed' | 'proxy';
     acceptRa: boolean;
-    proxy: { maxConnections: number; idleTimeoutMs: number; connectTimeoutMs: number };
+    proxy: {
+      maxConnections: number;
+      maxConnectionsPerSource: number;
+      maxTotalConnections: number;
+      idleTimeoutMs: number;
+      connectTimeoutMs: number;
+      firstByteTimeoutMs: number;
+      maxLifetimeMs: number;
+    };
   };
   vms: ResolvedVm[];
 }

@@ -8,7 +8,7 @@ import { contains, prefixText, toCidr } from '../ip.js';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
-import { DEFAULTS, IPV6_KEYS, IPV6_MODES, MAX_TIMER_MS, PROXY_KEYS } from './schema.js';
+import { DEFAULTS, IPV6_KEYS, IPV6_MODES, MAX_PROXY_CONNECTIONS, MAX_TIMER_MS, PROXY_KEYS } from './schema.js';
 
 /** Resolves `ipv6` (`v`, as written; left out: undefined); undefined after a problem. */
 export function resolveIpv6(ctx: SpecContext, v: unknown): ResolvedHost['ipv6'] | undefined {
@@ -43,7 +43,8 @@ function resolveProxyLimits(ctx: SpecContext, proxyV: unknown): NonNullable<Reso
   if (absent(proxyV)) return proxy;
   const p = ctx.c.obj(proxyV, 'ipv6.proxy', PROXY_KEYS);
   if (!p) return undefined;
-  const limits = { maxConnections: Number.MAX_SAFE_INTEGER, idleTimeoutMs: MAX_TIMER_MS, connectTimeoutMs: MAX_TIMER_MS };
+  const n = MAX_PROXY_CONNECTIONS;
+  const limits = { maxConnections: n, maxConnectionsPerSource: n, maxTotalConnections: n, idleTimeoutMs: MAX_TIMER_MS, connectTimeoutMs: MAX_TIMER_MS, firstByteTimeoutMs: MAX_TIMER_MS, maxLifetimeMs: MAX_TIMER_MS };
   let ok = true;
   for (const key of PROXY_KEYS) {
     const v = ctx.c.int(at(p, key), `ipv6.proxy.${key}`, 1, limits[key], DEFAULTS.proxy[key]);

@@ -16,7 +16,7 @@ export const DHCP_KEYS = ['range', 'leaseTime', 'domain', 'dnsServers'] as const
 /** The keys of `ipv6`. */
 export const IPV6_KEYS = ['prefix', 'mode', 'acceptRa', 'proxy'] as const;
 /** The keys of `ipv6.proxy`. */
-export const PROXY_KEYS = ['maxConnections', 'idleTimeoutMs', 'connectTimeoutMs'] as const;
+export const PROXY_KEYS = ['maxConnections', 'maxConnectionsPerSource', 'maxTotalConnections', 'idleTimeoutMs', 'connectTimeoutMs', 'firstByteTimeoutMs', 'maxLifetimeMs'] as const;
 /** The keys of a VM. */
 export const VM_KEYS = [
   'name', 'mac', 'ipv4', 'ipv6', 'memoryMiB', 'cpus', 'accel', 'kernel', 'initrd', 'append', 'disk', 'forwards', 'autostart',
@@ -40,6 +40,8 @@ export const LEASE_TIME_RE = /^(\d+[smhdw]?|infinite)$/;
 export const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Largest connection count of the proxy's limits (two descriptors each). */
+export const MAX_PROXY_CONNECTIONS = 1_000_000;
 
 /** The defaults of what may be left out. */
 export const DEFAULTS = {
@@ -47,7 +49,7 @@ export const DEFAULTS = {
   stp: false,
   leaseTime: '12h',
   acceptRa: false,
-  proxy: { maxConnections: 256, idleTimeoutMs: 300_000, connectTimeoutMs: 5_000 },
+  proxy: { maxConnections: 256, maxConnectionsPerSource: 32, maxTotalConnections: 4096, idleTimeoutMs: 300_000, connectTimeoutMs: 5_000, firstByteTimeoutMs: 10_000, maxLifetimeMs: 3_600_000 },
   memoryMiB: 256,
   cpus: 1,
   accel: 'auto',
