@@ -17,6 +17,6 @@ export { firewallModel } from './engine/desired.js';
 export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases } from './services/dnsmasq.js';
 export type { DnsmasqOptions } from './services/dnsmasq.js';
 export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus, proxyServiceStats } from './services/proxy6.js';
-export type { ProxyOptions, ProxyRoute, ProxyRouteStats, ProxyTotals, ProxyServiceStats } from './services/proxy6.js';
+export type { ProxyOptions, ProxyLimits, ProxyRoute, ProxyRouteStats, ProxyTotals, ProxyServiceStats } from './services/proxy6.js';
 export { runDemo } from './demo/demo.js';
 export type { DemoOptions, DemoCheck } from './demo/demo.js';

@@ -5,6 +5,7 @@
  * @module
  */
 import type { NetnsRef } from '@vmhost/net';
+import type { ProxyLimits } from './services/proxy6-options.js';
 
 /** A port or an inclusive port range `[first, last]`. */
 export type PortSpec = number | readonly [number, number];
@@ -113,15 +114,7 @@ export interface HostFile {
      * proxy is full, the source holding the most connections loses its least active one to a
      * source holding fewer (docs/host-dnsmasq-and-proxy.md).
      */
-    proxy?: {
-      maxConnections?: number;
-      maxConnectionsPerSource?: number;
-      maxTotalConnections?: number;
-      idleTimeoutMs?: number;
-      connectTimeoutMs?: number;
-      firstByteTimeoutMs?: number;
-      maxLifetimeMs?: number;
-    };
+    proxy?: ProxyLimits;
   };
   vms?: VmSpec[];
 }
@@ -193,15 +186,7 @@ export interface ResolvedHost {
     prefix: Cidr;
     mode: 'routed' | 'proxy';
     acceptRa: boolean;
-    proxy: {
-      maxConnections: number;
-      maxConnectionsPerSource: number;
-      maxTotalConnections: number;
-      idleTimeoutMs: number;
-      connectTimeoutMs: number;
-      firstByteTimeoutMs: number;
-      maxLifetimeMs: number;
-    };
+    proxy: Required<ProxyLimits>;
   };
   vms: ResolvedVm[];
 }

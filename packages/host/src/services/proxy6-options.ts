@@ -49,6 +49,9 @@ export interface ProxyOptions {
   maxLifetimeMs?: number;
 }
 
+/** The limits of {@link ProxyOptions} (everything but the routes): the host file's `ipv6.proxy`. */
+export type ProxyLimits = Omit<ProxyOptions, 'routes'>;
+
 /** {@link ProxyOptions} with every default filled in and every route named. */
 export type NormalizedProxyOptions = Required<ProxyOptions> & { routes: Array<Required<ProxyRoute>> };
 
