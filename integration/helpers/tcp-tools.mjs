@@ -11,11 +11,12 @@
 //          trickle-ms (slowloris); reopens a closed one after reconnect-ms (never without it).
 //          Reads commands on stdin: "status" prints a JSON line { opened, closed, live, refused,
 //          errors }; "quit" closes everything and exits.
-//   probe  --to ADDR --port P --from A --count N [--concurrency C] [--timeout-ms T]
-//          [--mode http|echo] [--gap-ms MS]
-//          makes N requests (C at a time, gap-ms between starts per worker) and prints one JSON
-//          line { ok, failed, reasons, latencies } (latencies in ms of the successful ones, from
-//          connect to the complete answer).
+//   probe  --to ADDR --port P --from A1,A2,... --count N [--concurrency C] [--timeout-ms T]
+//          [--mode http|echo] [--gap-ms MS] [--warmup W]
+//          makes N requests, C at a time per source address (one client per address, requests
+//          of a client one after the other, gap-ms apart), after W uncounted ones per client, and
+//          prints one JSON line { ok, failed, reasons, latencies } (latencies in ms of the
+//          successful ones, from connect to the complete answer).
 import { connect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -104,11 +105,12 @@ async function probe() {
   const timeoutMs = num('timeout-ms', 5000);
   const gap = num('gap-ms', 0);
   const m = opt.mode ?? 'http';
+  const sources = opt.from.split(',');
   const out = { ok: 0, failed: 0, reasons: {}, latencies: [] };
-  const one = () =>
+  const one = (from, counted) =>
     new Promise((resolve) => {
       const t0 = performance.now();
-      const s = connect({ host: opt.to, port: num('port'), localAddress: opt.from });
+      const s = connect({ host: opt.to, port: num('port'), localAddress: from });
       let got = '';
       let done = false;
       const finish = (why) => {
@@ -116,7 +118,9 @@ async function probe() {
         done = true;
         clearTimeout(timer);
         s.destroy();
-        if (why === undefined) {
+        if (!counted) {
+          // warm-up
+        } else if (why === undefined) {
           out.ok++;
           out.latencies.push(performance.now() - t0);
         } else {
@@ -134,15 +138,18 @@ async function probe() {
       s.on('end', () => finish(m === 'http' && got === HTTP_ANSWER ? undefined : got ? 'short answer' : 'closed'));
       s.on('error', (e) => finish(e.code ?? 'error'));
     });
+  for (const from of sources) for (let i = 0; i < num('warmup', 0); i++) await one(from, false);
   let next = 0;
-  const worker = async () => {
+  const worker = async (from) => {
     while (next < count) {
       next++;
-      await one();
+      await one(from, true);
       if (gap > 0) await new Promise((r) => setTimeout(r, gap));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(conc, count) }, worker));
+  const workers = [];
+  for (const from of sources) for (let i = 0; i < conc; i++) workers.push(worker(from));
+  await Promise.all(workers);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 

@@ -94,9 +94,14 @@ export function flood(ns: string, o: FloodOptions): { status(): Promise<FloodSta
 export interface ProbeOptions {
   to: string;
   port: number;
-  from: string;
+  /** One client per source address (or one address). */
+  from: string | readonly string[];
+  /** Requests in all. */
   count: number;
+  /** Requests at a time per client. Default 1. */
   concurrency?: number;
+  /** Uncounted requests per client first. */
+  warmup?: number;
   timeoutMs?: number;
   mode?: 'http' | 'echo';
   /** Pause between two requests of one worker. */
@@ -105,7 +110,8 @@ export interface ProbeOptions {
 
 /** Makes `o.count` requests from `ns` and reports how they went. */
 export async function probe(ns: string, o: ProbeOptions): Promise<ProbeResult> {
-  const args = ['probe', '--to', o.to, '--port', String(o.port), '--from', o.from, '--count', String(o.count)];
+  const args = ['probe', '--to', o.to, '--port', String(o.port), '--from', typeof o.from === 'string' ? o.from : o.from.join(','), '--count', String(o.count)];
+  if (o.warmup !== undefined) args.push('--warmup', String(o.warmup));
   if (o.concurrency !== undefined) args.push('--concurrency', String(o.concurrency));
   if (o.timeoutMs !== undefined) args.push('--timeout-ms', String(o.timeoutMs));
   if (o.mode !== undefined) args.push('--mode', o.mode);
