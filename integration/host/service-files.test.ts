@@ -2,9 +2,10 @@
 // planted link: with umask 0, the directory is 0700 and every file 0600 (also those dnsmasq
 // creates: its lease file and log, made first by vmhost, and its pidfile); a symbolic link (owned
 // by `nobody`, as an attacker would plant it) at dnsmasq.out, dnsmasq.conf.tmp, dnsmasq.conf, the
-// log or the lease file, at proxy6.log or proxy6.json.tmp, a FIFO, a hard link, or a linked
-// service directory fails the start with EDNSMASQ_FILE / EPROXY_FILE naming the file, starts
-// nothing, and leaves the root-owned canary the link points to untouched.
+// log or the lease file, at proxy6.log, proxy6.json(.tmp), proxy6.stats.json or proxy6.pid.tmp,
+// a FIFO, a hard link, or a linked service directory fails the start with EDNSMASQ_FILE /
+// EPROXY_FILE naming the file, starts nothing, and leaves the root-owned canary the link points
+// to untouched.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { lchownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -134,11 +135,11 @@ test('a FIFO, a hard link, or a linked service directory is refused as well', as
   assert.deepEqual(await netns.pids(ns), []);
 });
 
-test('a link planted at proxy6.log or proxy6.json.tmp fails the proxy start with EPROXY_FILE; the canary is untouched', async (t) => {
+test('a link planted at a proxy file (log, config and its .tmp, stats, the pidfile\'s .tmp) fails the start with EPROXY_FILE; the canary is untouched', async (t) => {
   const ns = await bridgeNs(t);
   const c = canary(t);
   const before = c.snapshot();
-  for (const name of ['proxy6.log', 'proxy6.json.tmp', 'proxy6.json']) {
+  for (const name of ['proxy6.log', 'proxy6.json.tmp', 'proxy6.json', 'proxy6.stats.json', 'proxy6.pid.tmp']) {
     const dir = join(tmp(t), 'proxy6');
     mkdirSync(dir, { mode: 0o700 });
     plant(join(dir, name), c.path);

@@ -16,7 +16,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netns, ValidationError, type NetnsRef, type NoFileLimit } from '@vmhost/net';
 import { ProxyServiceError } from '../errors.js';
-import { readPrivateFile, type FileErrorFactory } from './files.js';
+import { readPrivateFile, refuseLink, touchPrivateFile, type FileErrorFactory } from './files.js';
 import { normalizeProxyOptions, type NormalizedProxyOptions, type ProxyOptions, type ProxyRouteStats } from './proxy6-options.js';
 import { findService, howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 
@@ -160,6 +160,10 @@ export async function startProxyService(o: ProxyServiceOptions, opts: { timeoutM
   const { unchanged, restarted } = await installConfig(svc, `${JSON.stringify(cfg, null, 2)}\n`, o.netns);
   if (unchanged !== undefined) return { pid: unchanged, restarted: false, changed: false };
 
+  // what the service writes itself (as root, before its drop), checked here too so that a
+  // planted link is EPROXY_FILE before anything runs
+  touchPrivateFile(f.stats, fileError);
+  refuseLink(`${f.pid}.tmp`, fileError);
   const { entry, flags } = serviceEntry();
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const pid = await startDetached(svc, {
