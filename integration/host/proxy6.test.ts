@@ -10,6 +10,7 @@ import { Rtnl, netns } from '@vmhost/net';
 import { freshNetns, sh } from '../helpers/ns.js';
 import { ProxyServiceError } from '../../packages/host/src/errors.js';
 import {
+  proxyServiceStats,
   proxyServiceStatus,
   startProxyService,
   stopProxyService,
@@ -78,11 +79,9 @@ async function assertOnlyHttpdAndService(ns: string, httpdPid: number, pid: numb
 }
 
 async function stats(dir: string, pid: number): Promise<ProxyRouteStats[]> {
-  const file = join(dir, 'proxy6.stats.json');
-  rmSync(file, { force: true });
-  process.kill(pid, 'SIGUSR1');
-  for (let i = 0; i < 300 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
-  return (JSON.parse(readFileSync(file, 'utf8')) as { routes: ProxyRouteStats[] }).routes;
+  const s = await proxyServiceStats(dir);
+  assert.equal(s.pid, pid);
+  return s.routes;
 }
 
 test('wget over IPv6 reaches the IPv4 target through the proxy service; restart on change; stop leaves no process', async (t) => {

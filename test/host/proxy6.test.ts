@@ -1,5 +1,8 @@
 // The TCP proxy on loopback (in this process): relaying both ways, half-close, the connection
-// limit, the idle timeout, a refused target, resets, option validation.
+// limit, the idle timeout, a refused target, resets, option validation; and its defences, with
+// IPv4 loopback addresses (127.0.0.N) as distinct sources: the per-source limit, eviction of the
+// biggest holder's least active connection on a full route and on a full proxy, the first-byte
+// timeout (either direction: a server banner counts), the lifetime timeout.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -237,8 +240,12 @@ test('options are validated with the field named; defaults are filled in', () =>
   assert.deepEqual(normalizeProxyOptions({ routes: [r] }), {
     routes: [{ ...r, name: '[2001:db8::2]:8080' }],
     maxConnections: 256,
+    maxConnectionsPerSource: 32,
+    maxTotalConnections: 4096,
     idleTimeoutMs: 300000,
     connectTimeoutMs: 5000,
+    firstByteTimeoutMs: 10000,
+    maxLifetimeMs: 3600000,
   });
   const bad = (o: unknown, field: string): void => {
     assert.throws(() => normalizeProxyOptions(o as ProxyOptions), (e: unknown) => e instanceof ValidationError && e.field === field);
@@ -253,4 +260,125 @@ test('options are validated with the field named; defaults are filled in', () =>
   bad({ routes: [r], maxConnections: 0 }, 'maxConnections');
   bad({ routes: [r], idleTimeoutMs: 1.5 }, 'idleTimeoutMs');
   bad({ routes: [r], connectTimeoutMs: -1 }, 'connectTimeoutMs');
+  bad({ routes: [r], maxConnections: 1_000_001 }, 'maxConnections');
+  bad({ routes: [r], maxConnectionsPerSource: 0 }, 'maxConnectionsPerSource');
+  bad({ routes: [r], maxTotalConnections: 2e6 }, 'maxTotalConnections');
+  bad({ routes: [r], firstByteTimeoutMs: 0 }, 'firstByteTimeoutMs');
+  bad({ routes: [r], maxLifetimeMs: 2 ** 31 }, 'maxLifetimeMs');
+});
+
+// ------------------------------------------------------------------------------- defences
+
+/** A proxy on 127.0.0.1 (any port) per target port, with `extra` limits. */
+async function proxy4(t: TestContext, targetPorts: number[], extra: Partial<ProxyOptions> = {}): Promise<{ p: TcpProxy; ports: number[] }> {
+  const p = await TcpProxy.listen({
+    routes: targetPorts.map((port, i) => ({ name: `r${i}`, listen: { address: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port } })),
+    ...extra,
+  });
+  t.after(() => p.close());
+  return { p, ports: p.stats().map((s) => s.listen.port) };
+}
+
+/** A client from 127.0.0.`from` (a source of its own). */
+function client4(port: number, from: number): Socket {
+  const s = connect({ host: '127.0.0.1', port, localAddress: `127.0.0.${from}`, allowHalfOpen: true });
+  s.on('error', () => undefined);
+  return s;
+}
+
+/** Sends `text` on `s` and resolves with the echo (an echo target). */
+function echo(s: Socket, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (d: Buffer): void => {
+      got += d.toString();
+      if (got.length >= text.length) {
+        s.off('data', onData);
+        resolve(got);
+      }
+    };
+    s.on('data', onData);
+    s.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+    s.write(text);
+  });
+}
+
+test('one source gets maxConnectionsPerSource connections over all routes; more are refused; others are served', async (t) => {
+  const tgt = await target(t, (s) => s.pipe(s));
+  const { p, ports } = await proxy4(t, [tgt.port, tgt.port], { maxConnectionsPerSource: 3 });
+  const held = [client4(ports[0]!, 2), client4(ports[0]!, 2), client4(ports[1]!, 2)];
+  await until(() => p.totals().active === 3 && tgt.sockets.size === 3);
+  const extra = client4(ports[1]!, 2);
+  await closed(extra);
+  assert.deepEqual([p.stats()[1]!.refused, p.stats()[1]!.sourceLimited, p.totals().active], [1, 1, 3]);
+  const other = client4(ports[1]!, 3);
+  assert.equal(await echo(other, 'from another source'), 'from another source');
+  assert.deepEqual(p.totals(), { active: 4, sources: 2, maxTotalConnections: 4096 });
+  for (const s of [...held, other]) s.destroy();
+  await until(() => p.totals().active === 0);
+});
+
+test('a full route: a source holding fewer takes the least recently active connection of the biggest holder', async (t) => {
+  const tgt = await target(t, (s) => s.pipe(s));
+  const { p, ports } = await proxy4(t, [tgt.port], { maxConnections: 4 });
+  const a = [0, 1, 2, 3].map(() => client4(ports[0]!, 2));
+  await until(() => p.totals().active === 4);
+  // a[1..3] move bytes: a[0] is the least recently active
+  for (const s of a.slice(1)) assert.equal(await echo(s, 'x'), 'x');
+  const b = client4(ports[0]!, 3);
+  await closed(a[0]!);
+  assert.equal(await echo(b, 'in'), 'in');
+  assert.deepEqual(a.map((s) => s.readableEnded || s.destroyed), [true, false, false, false], 'only a[0] was closed by the proxy');
+  assert.deepEqual([p.stats()[0]!.evicted, p.stats()[0]!.active], [1, 4]);
+  // a, the biggest holder of the full route, is refused
+  const again = client4(ports[0]!, 2);
+  await closed(again);
+  assert.deepEqual([p.stats()[0]!.refused, p.stats()[0]!.sourceLimited, p.stats()[0]!.active], [1, 0, 4]);
+  for (const s of [...a, b]) s.destroy();
+});
+
+test('a full proxy (maxTotalConnections): eviction across routes', async (t) => {
+  const tgt = await target(t, (s) => s.pipe(s));
+  const { p, ports } = await proxy4(t, [tgt.port, tgt.port], { maxTotalConnections: 3 });
+  const a = [0, 1, 2].map(() => client4(ports[0]!, 2));
+  await until(() => p.totals().active === 3);
+  for (const s of a.slice(1)) assert.equal(await echo(s, 'x'), 'x');
+  const b = client4(ports[1]!, 3);
+  await closed(a[0]!);
+  assert.equal(await echo(b, 'other route'), 'other route');
+  assert.deepEqual([p.stats()[0]!.evicted, p.stats()[0]!.active, p.stats()[1]!.active, p.totals().active], [1, 2, 1, 3]);
+  for (const s of [...a, b]) s.destroy();
+});
+
+test('first-byte timeout: a connection that moves no byte either way is closed; a server banner or a client byte counts', async (t) => {
+  const silent = await target(t, () => undefined);
+  const banner = await target(t, (s) => s.write('220 ready\r\n'));
+  const { p, ports } = await proxy4(t, [silent.port, banner.port], { firstByteTimeoutMs: 500 });
+  const mute = client4(ports[0]!, 2);
+  const talks = client4(ports[0]!, 3);
+  talks.write('hello');
+  const listens = client4(ports[1]!, 4);
+  const greeting = new Promise<string>((r) => listens.once('data', (d: Buffer) => r(d.toString())));
+  await closed(mute);
+  assert.equal(await greeting, '220 ready\r\n');
+  assert.equal(p.stats()[0]!.timeouts.firstByte, 1);
+  // three times the timeout later, both others are still open
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual([talks, listens].map((s) => s.readableEnded || s.destroyed), [false, false]);
+  assert.deepEqual([p.stats()[0]!.timeouts.firstByte, p.stats()[1]!.timeouts.firstByte, p.totals().active], [1, 0, 2]);
+  talks.destroy();
+  listens.destroy();
+});
+
+test('lifetime timeout: a busy connection is closed maxLifetimeMs after it was accepted', async (t) => {
+  const tgt = await target(t, (s) => s.pipe(s));
+  const { p, ports } = await proxy4(t, [tgt.port], { maxLifetimeMs: 300 });
+  const c = client4(ports[0]!, 2);
+  c.on('data', () => undefined);
+  const ticker = setInterval(() => c.write('.'), 20);
+  t.after(() => clearInterval(ticker));
+  await closed(c);
+  clearInterval(ticker);
+  assert.deepEqual(p.stats()[0]!.timeouts, { idle: 0, firstByte: 0, lifetime: 1 });
+  await until(() => p.totals().active === 0 && tgt.sockets.size === 0);
 });

@@ -30,7 +30,7 @@ const seedResolved: ResolvedHost = {
     prefix: { family: 6, address: '2001:db8:8:5688::', prefixLength: 64, cidr: '2001:db8:8:5688::/64', network: '2001:db8:8:5688::/64' },
     mode: 'routed',
     acceptRa: false,
-    proxy: { maxConnections: 256, idleTimeoutMs: 300000, connectTimeoutMs: 5000 },
+    proxy: { maxConnections: 256, maxConnectionsPerSource: 32, maxTotalConnections: 4096, idleTimeoutMs: 300000, connectTimeoutMs: 5000, firstByteTimeoutMs: 10000, maxLifetimeMs: 3600000 },
   },
   vms: [
     {
@@ -145,7 +145,7 @@ test('defaults of a minimal host file', () => {
       prefix: { family: 6, address: '2001:db8::', prefixLength: 64, cidr: '2001:db8::/64', network: '2001:db8::/64' },
       mode: 'proxy',
       acceptRa: false,
-      proxy: { maxConnections: 256, idleTimeoutMs: 300000, connectTimeoutMs: 5000 },
+      proxy: { maxConnections: 256, maxConnectionsPerSource: 32, maxTotalConnections: 4096, idleTimeoutMs: 300000, connectTimeoutMs: 5000, firstByteTimeoutMs: 10000, maxLifetimeMs: 3600000 },
     },
     vms: [
       {
@@ -226,6 +226,11 @@ test('wrong types and missing required fields are errors', () => {
   rejects(() => resolveSeed((h) => (vm(h, 0).forwards![0]!.protocol = 'sctp' as never)), 'vms[0].forwards[0].protocol', '"sctp"');
   rejects(() => resolveSeed((h) => (h.ipv6!.mode = 'bridged' as never)), 'ipv6.mode', '"bridged"');
   rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { idleTimeoutMs: 0 })), 'ipv6.proxy.idleTimeoutMs', '0');
+  rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { maxConnections: 1_000_001 })), 'ipv6.proxy.maxConnections', '1000001');
+  rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { maxConnectionsPerSource: 0 })), 'ipv6.proxy.maxConnectionsPerSource', '0');
+  rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { maxTotalConnections: 1.5 })), 'ipv6.proxy.maxTotalConnections', '1.5');
+  rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { firstByteTimeoutMs: 2 ** 31 })), 'ipv6.proxy.firstByteTimeoutMs');
+  rejects(() => resolveSeed((h) => (h.ipv6!.proxy = { maxLifetimeMs: -1 })), 'ipv6.proxy.maxLifetimeMs', '-1');
   rejects(() => resolveSeed((h) => (h.dhcp!.leaseTime = '12 hours')), 'dhcp.leaseTime', '"12 hours"');
   rejects(() => resolveSeed((h) => (h.dhcp!.domain = 'Lan_1')), 'dhcp.domain', '"Lan_1"');
   rejects(() => resolveSeed((h) => (h.dhcp!.domain = `${'a'.repeat(64)}.lan`)), 'dhcp.domain');

@@ -1,11 +1,12 @@
 // The process module of @vmhost/net (packages/net/src/proc): /proc facts (state, parent, process
 // group, start time, also for a command name with spaces and parentheses), pidfiles, owner records,
 // and terminate: a signal ladder by pid, with real child processes: a `sleep`, a process that
-// ignores SIGTERM, a process group whose leader started a child of its own.
+// ignores SIGTERM, a process group whose leader started a child of its own; the open-file limit
+// of this process (checked against /proc/PID/limits, also a child's; restored afterwards).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as kvm from '@vmhost/kvm';
@@ -15,11 +16,14 @@ import {
   groupMembers,
   isAlive,
   isOwnerAlive,
+  noFileLimit,
   parseOwnerRecord,
   procStat,
+  raiseNoFileLimit,
   readPidfile,
   selfOwner,
   sendSignal,
+  setNoFileLimit,
   terminate,
   ValidationError,
 } from '@vmhost/net';
@@ -186,4 +190,40 @@ test('@vmhost/kvm re-exports the process helpers of @vmhost/net (the same functi
   assert.equal(kvm.readPidfile, readPidfile);
   assert.equal(kvm.groupMembers, groupMembers);
   assert.equal(kvm.cmdline, cmdline);
+});
+
+/** "Max open files" of /proc/PID/limits: the oracle of the open-file limit. */
+function procNoFile(pid: number | 'self'): { soft: number; hard: number } {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!;
+  const [soft, hard] = line.slice('Max open files'.length).trim().split(/\s+/);
+  const n = (s: string | undefined): number => (s === 'unlimited' ? Infinity : Number(s));
+  return { soft: n(soft), hard: n(hard) };
+}
+
+test('the open-file limit: read, lowered, raised up to the hard limit; a child inherits it', async (t) => {
+  const before = noFileLimit();
+  assert.deepEqual(before, procNoFile('self'));
+  t.after(() => setNoFileLimit(before));
+  assert.ok(before.soft > 64, `soft limit ${before.soft}`);
+  setNoFileLimit({ soft: 64, hard: before.hard });
+  assert.deepEqual(procNoFile('self'), { soft: 64, hard: before.hard });
+  const c = await child(t, 'sleep', ['30']);
+  assert.deepEqual(procNoFile(c.pid!), { soft: 64, hard: before.hard }, 'a child inherits the limit');
+  // raise: never lowers, goes up to what is asked within the hard limit
+  assert.deepEqual(raiseNoFileLimit(32), { soft: 64, hard: before.hard });
+  const want = Math.min(before.hard, 100);
+  assert.deepEqual(raiseNoFileLimit(want), { soft: want, hard: before.hard });
+  assert.deepEqual(procNoFile('self'), { soft: want, hard: before.hard });
+  setNoFileLimit(before);
+  assert.deepEqual(procNoFile('self'), before);
+  for (const [v, field] of [
+    [{ soft: 10, hard: 5 }, 'limit.soft'],
+    [{ soft: -1, hard: 5 }, 'limit.soft'],
+    [{ soft: 1, hard: 1.5 }, 'limit.hard'],
+    [null, 'limit'],
+  ] as const) {
+    assert.throws(() => setNoFileLimit(v as never), (e: unknown) => e instanceof ValidationError && e.field === field);
+  }
+  assert.throws(() => raiseNoFileLimit(0), (e: unknown) => e instanceof ValidationError && e.field === 'wanted');
+  assert.deepEqual(noFileLimit(), before);
 });

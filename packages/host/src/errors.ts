@@ -13,8 +13,8 @@
  * ├── HostStateError                      EHOST_STATE: the state file is not vmhost's
  * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
  * └── ServiceError
- *     ├── DnsmasqError                    EDNSMASQ_SPAWN / _EXIT / _TIMEOUT / _STOP
- *     └── ProxyServiceError               EPROXY_SPAWN / _EXIT / _TIMEOUT / _STOP
+ *     ├── DnsmasqError                    EDNSMASQ_SPAWN / _EXIT / _TIMEOUT / _STOP / _FILE
+ *     └── ProxyServiceError               EPROXY_SPAWN / _EXIT / _TIMEOUT / _STOP / _FILE / _STATS
  * ```
  * @module
  */
@@ -187,9 +187,15 @@ export class ServiceError extends VmhostError {
 /**
  * dnsmasq failed to start or stop. Codes: `EDNSMASQ_SPAWN` (could not be started),
  * `EDNSMASQ_EXIT` (exited during startup; `exitCode`, `stderr` hold its output and log excerpt),
- * `EDNSMASQ_TIMEOUT` (not ready in time), `EDNSMASQ_STOP` (survived SIGKILL).
+ * `EDNSMASQ_TIMEOUT` (not ready in time), `EDNSMASQ_STOP` (survived SIGKILL), `EDNSMASQ_FILE` (a
+ * file of its directory is a symbolic link, a FIFO, hard-linked, or the directory is not ours:
+ * nothing was written through it).
  */
 export class DnsmasqError extends ServiceError {}
 
-/** The IPv6 proxy service failed to start (`EPROXY_SPAWN`, `EPROXY_EXIT`, `EPROXY_TIMEOUT`) or to stop (`EPROXY_STOP`). */
+/**
+ * The IPv6 proxy service failed to start (`EPROXY_SPAWN`, `EPROXY_EXIT`, `EPROXY_TIMEOUT`), to stop
+ * (`EPROXY_STOP`), found a file of its directory unusable (`EPROXY_FILE`: a planted link, ...), or
+ * gave no stats (`EPROXY_STATS`).
+ */
 export class ProxyServiceError extends ServiceError {}

@@ -5,6 +5,7 @@
  * @module
  */
 import type { NetnsRef, Prefix } from '@vmhost/net';
+import type { ProxyLimits } from './services/proxy6-options.js';
 
 /** A port or an inclusive port range `[first, last]`. */
 export type PortSpec = number | readonly [number, number];
@@ -109,8 +110,13 @@ export interface HostFile {
     mode: 'routed' | 'proxy';
     /** The uplink learns its default route from router advertisements (sets accept_ra=2). Default false. */
     acceptRa?: boolean;
-    /** Limits of the plan-B proxy. */
-    proxy?: { maxConnections?: number; idleTimeoutMs?: number; connectTimeoutMs?: number };
+    /**
+     * Limits of the plan-B proxy (defaults: 256 per port, 32 per source — an IPv6 /64 —, 4096 in
+     * all; idle 300 s, connect 5 s, first byte either way 10 s, lifetime 1 h). When a port or the
+     * proxy is full, the source holding the most connections loses its least active one to a
+     * source holding fewer (docs/host-dnsmasq-and-proxy.md).
+     */
+    proxy?: ProxyLimits;
   };
   vms?: VmSpec[];
 }
@@ -170,7 +176,7 @@ export interface ResolvedHost {
     prefix: Prefix;
     mode: 'routed' | 'proxy';
     acceptRa: boolean;
-    proxy: { maxConnections: number; idleTimeoutMs: number; connectTimeoutMs: number };
+    proxy: Required<ProxyLimits>;
   };
   vms: ResolvedVm[];
 }

@@ -15,7 +15,8 @@
 // so an idle socket that JavaScript forgot is closed by the garbage collector (the finaliser).
 //
 // It also wraps the few syscalls that Node lacks and that must run on the calling (main) thread:
-// setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), and the TUN/TAP ioctls.
+// setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), the TUN/TAP ioctls, and
+// getrlimit/setrlimit of RLIMIT_NOFILE (the IPv6 proxy raises its file limit).
 // Every function throws an Error with `code` (errno name), `errno` and `syscall` on failure.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -28,12 +29,14 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <math.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -687,6 +690,52 @@ static napi_value js_tun_ioctl(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ------------------------------------------------------------------ resource limits */
+
+/* A limit as a JS number: RLIM_INFINITY is Infinity (no RLIMIT_NOFILE reaches 2^53). */
+static napi_status rlim_value(napi_env env, rlim_t v, napi_value *out) {
+  return napi_create_double(env, v == RLIM_INFINITY ? (double)INFINITY : (double)v, out);
+}
+
+/* A JS number as a limit: Infinity is RLIM_INFINITY; otherwise a whole number >= 0. */
+static int get_rlim(napi_env env, napi_value v, rlim_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d != d || d < 0) return 0;
+  if (d == (double)INFINITY) { *out = RLIM_INFINITY; return 1; }
+  if (d >= 9007199254740992.0 || d != floor(d)) return 0;
+  *out = (rlim_t)d;
+  return 1;
+}
+
+/* noFileLimit() -> { soft, hard }: getrlimit(RLIMIT_NOFILE) of this process. */
+static napi_value js_nofile_get(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return throw_errno(env, "getrlimit(RLIMIT_NOFILE)", errno);
+  napi_value obj, soft, hard;
+  CHECK(napi_create_object(env, &obj));
+  CHECK(rlim_value(env, rl.rlim_cur, &soft));
+  CHECK(rlim_value(env, rl.rlim_max, &hard));
+  CHECK(napi_set_named_property(env, obj, "soft", soft));
+  CHECK(napi_set_named_property(env, obj, "hard", hard));
+  return obj;
+}
+
+/* setNoFileLimit(soft, hard): setrlimit(RLIMIT_NOFILE). Raising the hard limit needs
+   CAP_SYS_RESOURCE and stops at fs.nr_open (EPERM beyond it). */
+static napi_value js_nofile_set(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct rlimit rl;
+  if (argc < 2 || !get_rlim(env, argv[0], &rl.rlim_cur) || !get_rlim(env, argv[1], &rl.rlim_max)) {
+    napi_throw_type_error(env, NULL, "setNoFileLimit(soft, hard): whole numbers >= 0 or Infinity");
+    return NULL;
+  }
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0) return throw_errno(env, "setrlimit(RLIMIT_NOFILE)", errno);
+  return NULL;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -703,6 +752,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL},
       {"tunOpen", NULL, js_tun_open, NULL, NULL, NULL, napi_default, NULL},
       {"tunIoctl", NULL, js_tun_ioctl, NULL, NULL, NULL, napi_default, NULL},
+      {"noFileLimit", NULL, js_nofile_get, NULL, NULL, NULL, napi_default, NULL},
+      {"setNoFileLimit", NULL, js_nofile_set, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -12,7 +12,7 @@ export * from './validate.js';
 // IP addresses and prefixes (parse, canonical and iptables text, contains, nth, ...).
 export * as ip from './ip/index.js';
 export type { Prefix, PrefixLike, ParsePrefixOptions, IpFamily } from './ip/index.js';
-// Processes (docs/net-processes.md): /proc facts, terminate by pid, owner records.
+// Processes (docs/net-processes.md): /proc facts, terminate by pid, owner records, the open-file limit.
 export * from './proc/index.js';
 // Netlink transport (docs/net-transport.md): the socket, its errors; framing and constants under `netlink`.
 export * as netlink from './transport/index.js';

@@ -97,7 +97,7 @@ export function proxyOptions(host: ResolvedHost): ProxyOptions | undefined {
     }
   }
   if (routes.length === 0) return undefined;
-  return { routes, maxConnections: host.ipv6.proxy.maxConnections, idleTimeoutMs: host.ipv6.proxy.idleTimeoutMs, connectTimeoutMs: host.ipv6.proxy.connectTimeoutMs };
+  return { routes, ...host.ipv6.proxy };
 }
 
 /** The run directory of one VM (QMP socket, pidfile, console log) under the state directory `dir`. */

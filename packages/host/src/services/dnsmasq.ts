@@ -7,16 +7,20 @@
  * `dnsmasq.log` (its log-facility) and `dnsmasq.out` (its stdout/stderr: startup errors). dnsmasq
  * runs in the foreground of its own session (`--keep-in-foreground`, spawned detached), so it
  * outlives the process that started it; {@link startDnsmasq} is idempotent and
- * {@link stopDnsmasq} signals it by pid after checking /proc/PID/cmdline.
+ * {@link stopDnsmasq} signals it by pid after checking /proc/PID/cmdline. The directory is 0700
+ * and every file 0600 (files.ts): the lease file and the log are created before dnsmasq opens
+ * them, its pidfile and log are made 0600 again once it is up (it sets modes of its own); a link
+ * planted in the directory fails the start.
  * @module
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
 import { ip, netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
 import { DnsmasqError } from '../errors.js';
 import { DHCP, leaseSeconds, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS } from '../spec/schema.js';
-import { howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
+import { makePrivate, openPrivateFile, readPrivateFile, touchPrivateFile, type FileErrorFactory } from './files.js';
+import { howEnded, installConfig, serviceStatus, startDetached, stopProcess, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 import type { Lease } from '../types.js';
 
 /** What dnsmasq serves on the bridge. */
@@ -206,6 +210,9 @@ export function renderDnsmasqConfig(o: DnsmasqOptions): string {
 
 // ---------------------------------------------------------------------------- processes
 
+/** The error of a dnsmasq file that cannot be used safely. */
+const fileError: FileErrorFactory = (path, reason, cause) => new DnsmasqError('EDNSMASQ_FILE', `dnsmasq file ${path}: ${reason}`, cause !== undefined ? { cause } : {});
+
 /** The supervised dnsmasq of `dir` (see service.ts). */
 function service(dir: string): ServiceSpec {
   const f = files(dir);
@@ -216,6 +223,7 @@ function service(dir: string): ServiceSpec {
     // a dnsmasq started with this directory's conf-file
     matches: (argv, conf) => (argv[0]!.split('/').pop() ?? '') === 'dnsmasq' && argv.includes(`--conf-file=${conf}`),
     stuckError: (pid) => new DnsmasqError('EDNSMASQ_STOP', `dnsmasq (pid ${pid}) did not exit after SIGKILL`),
+    fileError,
   };
 }
 
@@ -262,7 +270,8 @@ export type DnsmasqStartResult = ServiceStartResult;
  * @throws {DnsmasqError} `EDNSMASQ_EXIT` when dnsmasq exits during startup (its stderr and log
  *   excerpt included: unknown interface, address in use, ...), `EDNSMASQ_TIMEOUT` when it is not
  *   ready within `timeoutMs` (default 10000; it is killed then), `EDNSMASQ_SPAWN` when it cannot
- *   be started at all.
+ *   be started at all, `EDNSMASQ_FILE` when a file of its directory is a symbolic link (or a FIFO,
+ *   a hard link, a directory of another user): nothing is written through it and nothing started.
  */
 export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number } = {}): Promise<DnsmasqStartResult> {
   const config = renderDnsmasqConfig(o);
@@ -271,6 +280,10 @@ export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number
   const { unchanged, restarted } = await installConfig(svc, config, o.netns);
   if (unchanged !== undefined) return { pid: unchanged, restarted: false, changed: false };
 
+  // dnsmasq opens (and follows links to) its lease file and log as root: make them ours first,
+  // private; it keeps their mode (and makes the log its user's, to reopen it)
+  touchPrivateFile(f.leases, fileError);
+  closeSync(openPrivateFile(f.log, 'append', fileError));
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const excerpt = (): string => [tail(f.out), tail(f.log, 1000)].filter((s) => s.trim()).join('\n');
   const pid = await startDetached(svc, {
@@ -289,6 +302,15 @@ export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number
       timedOut: () => new DnsmasqError('EDNSMASQ_TIMEOUT', `dnsmasq on ${o.interface} was not ready within ${timeoutMs} ms`, { stderr: excerpt() }),
     },
   });
+  // dnsmasq writes its pidfile 0644 (it sets its own umask) and makes a root-group log 0660
+  // (when it hands the log to its user): private like the rest
+  try {
+    makePrivate(f.pid, fileError);
+    makePrivate(f.log, fileError);
+  } catch (err) {
+    await stopProcess(pid, 1000, svc.stuckError).catch(() => undefined);
+    throw err;
+  }
   return { pid, restarted, changed: true };
 }
 
@@ -323,14 +345,12 @@ export function parseLeases(text: string): Lease[] {
   return out;
 }
 
-/** The IPv4 leases in `<dir>/dnsmasq.leases` (see {@link parseLeases}); `[]` when there is no file. */
+/**
+ * The IPv4 leases in `<dir>/dnsmasq.leases` (see {@link parseLeases}); `[]` when there is no file.
+ * @throws {DnsmasqError} `EDNSMASQ_FILE` when the lease file is a symbolic link or not a regular
+ *   file (it is never followed).
+ */
 export function readLeases(dir: string): Lease[] {
-  let text: string;
-  try {
-    text = readFileSync(files(dir).leases, 'utf8');
-  } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return [];
-    throw err;
-  }
-  return parseLeases(text);
+  const text = readPrivateFile(files(dir).leases, undefined, fileError);
+  return text === undefined ? [] : parseLeases(text.toString('utf8'));
 }

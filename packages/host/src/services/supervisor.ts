@@ -17,6 +17,8 @@
  *
  * Whether a pid is alive (a zombie is not), its command line, what a pidfile holds, and the
  * signal ladder come from @vmhost/net's process module, which the lab kit and QEMU's `Vm` use too.
+ * The files are private (files.ts): the directory 0700, every file 0600 whatever the umask,
+ * nothing written or read through a symbolic link planted in the directory.
  *
  * Errors are the caller's: every failure is built by a factory from the {@link ServiceSpec} or
  * the {@link DetachedStartOptions}, so each service keeps its own error class (a subclass of
@@ -25,8 +27,9 @@
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, rmSync, statSync } from 'node:fs';
 import { allPids, cmdline, isAlive, netns, readPidfile, terminate, type NetnsRef } from '@vmhost/net';
+import { ensurePrivateDir, openPrivateFile, readPrivateFile, writePrivateFile, type FileErrorFactory } from './files.js';
 
 /** How to recognise and stop one service instance. */
 export interface ServiceSpec {
@@ -43,6 +46,8 @@ export interface ServiceSpec {
   matches(argv: readonly string[], config: string): boolean;
   /** The error thrown when process `pid` is still alive after SIGKILL. */
   stuckError(pid: number): Error;
+  /** The error thrown for a file of the service that cannot be used safely (a planted link, ...). */
+  fileError: FileErrorFactory;
 }
 
 /** What {@link serviceStatus} reports. */
@@ -94,14 +99,12 @@ export function sameNetns(pid: number, ref: NetnsRef | undefined): boolean {
   }
 }
 
-/** The last `max` characters of the file `path` ('' when it cannot be read). */
+/**
+ * The last `max` bytes of the file `path` as text ('' when it cannot be read, or is a link: the
+ * service's output files are read without following links).
+ */
 export function tail(path: string, max = 2000): string {
-  try {
-    const s = readFileSync(path, 'utf8');
-    return s.length > max ? s.slice(-max) : s;
-  } catch {
-    return '';
-  }
+  return readPrivateFile(path, max)?.toString('utf8') ?? '';
 }
 
 /** How a child ended, for messages: `exited with code 2` or `was killed by SIGKILL`. */
@@ -128,11 +131,8 @@ export async function stopProcess(pid: number, termMs: number, stuck: (pid: numb
  */
 export function serviceStatus(spec: ServiceSpec): ServiceStatus {
   const out: ServiceStatus = { running: false };
-  try {
-    out.configHash = sha256(readFileSync(spec.config, 'utf8'));
-  } catch {
-    /* never started */
-  }
+  const config = readPrivateFile(spec.config);
+  if (config !== undefined) out.configHash = sha256(config.toString('utf8'));
   const pid = findService(spec);
   if (pid !== undefined) {
     out.running = true;
@@ -145,8 +145,10 @@ export function serviceStatus(spec: ServiceSpec): ServiceStatus {
  * The idempotent first half of a start. When the service runs with exactly `config` (by hash) in
  * the namespace `ref`, nothing is done (its pidfile is rewritten if it lost it) and its pid is
  * returned as `unchanged`. Otherwise a running instance is stopped (SIGTERM, SIGKILL after 5 s;
- * `restarted: true`), the stale pidfile removed, the directory created and `config` written
- * atomically to the config file; the caller then starts the service ({@link startDetached}).
+ * `restarted: true`), the stale pidfile removed, the directory created (0700) and `config`
+ * written atomically to the config file (0600, see files.ts); the caller then starts the service
+ * ({@link startDetached}).
+ * @throws the spec's `fileError` for a planted link (or other unusable file) in the directory.
  */
 export async function installConfig(spec: ServiceSpec, config: string, ref: NetnsRef | undefined): Promise<{ unchanged?: number; restarted: boolean }> {
   const hash = sha256(config);
@@ -154,17 +156,15 @@ export async function installConfig(spec: ServiceSpec, config: string, ref: Netn
   const running = findService(spec);
   if (running !== undefined) {
     if (serviceStatus(spec).configHash === hash && sameNetns(running, ref)) {
-      if (readPidfile(spec.pidFile) !== running) writeFileSync(spec.pidFile, `${running}\n`);
+      if (readPidfile(spec.pidFile) !== running) writePrivateFile(spec.pidFile, `${running}\n`, spec.fileError);
       return { unchanged: running, restarted: false };
     }
     await stopProcess(running, 5000, spec.stuckError);
     restarted = true;
   }
+  ensurePrivateDir(spec.dir, spec.fileError);
   rmSync(spec.pidFile, { force: true });
-  mkdirSync(spec.dir, { recursive: true, mode: 0o755 });
-  const tmp = `${spec.config}.tmp`;
-  writeFileSync(tmp, config, { mode: 0o644 });
-  renameSync(tmp, spec.config);
+  writePrivateFile(spec.config, config, spec.fileError);
   return { restarted };
 }
 
@@ -174,7 +174,10 @@ export interface DetachedStartOptions {
   args: readonly string[];
   /** Spawn inside this network namespace. Default: the caller's. */
   netns?: NetnsRef;
-  /** The file (truncated) that gets the service's stderr, and also its stdout unless `pipeStdout`. */
+  /**
+   * The file (truncated; private, see files.ts) that gets the service's stderr, and also its
+   * stdout unless `pipeStdout`.
+   */
   output: string;
   /** Pipe stdout to this process for {@link DetachedStartOptions.ready}; it is closed once the start is over. */
   pipeStdout?: boolean;
@@ -200,9 +203,10 @@ export interface DetachedStartOptions {
  * exits. When it cannot be spawned, exits during startup or is not ready within `o.timeoutMs`,
  * a still-live child is terminated, the pidfile removed and the matching error of `o.errors`
  * (built after that cleanup, so output excerpts are complete) is thrown.
+ * @throws the spec's `fileError` when the output file is a link or otherwise unusable (nothing is spawned).
  */
 export async function startDetached(spec: ServiceSpec, o: DetachedStartOptions): Promise<number> {
-  const outFd = openSync(o.output, 'w', 0o644);
+  const outFd = openPrivateFile(o.output, 'truncate', spec.fileError);
   let child: ChildProcess;
   try {
     const spawnOpts: SpawnOptions = { detached: true, stdio: ['ignore', o.pipeStdout ? 'pipe' : outFd, outFd], cwd: spec.dir };

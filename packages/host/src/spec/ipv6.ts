@@ -8,7 +8,7 @@ import { ip } from '@vmhost/net';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
-import { IPV6, PROXY } from './schema.js';
+import { DEFAULTS, IPV6, PROXY } from './schema.js';
 
 const F = IPV6.keys;
 
@@ -46,12 +46,12 @@ export function resolveIpv6(ctx: SpecContext, v: unknown): ResolvedHost['ipv6'] 
 /** `ipv6.proxy`: the TCP proxy's limits, with defaults; undefined after a problem. */
 function resolveProxyLimits(ctx: SpecContext, proxyV: unknown): NonNullable<ResolvedHost['ipv6']>['proxy'] | undefined {
   const keys = PROXY.keys;
-  const proxy: NonNullable<ResolvedHost['ipv6']>['proxy'] = { maxConnections: keys.maxConnections.default, idleTimeoutMs: keys.idleTimeoutMs.default, connectTimeoutMs: keys.connectTimeoutMs.default };
+  const proxy: NonNullable<ResolvedHost['ipv6']>['proxy'] = { ...DEFAULTS.proxy };
   if (absent(proxyV)) return proxy;
   const p = ctx.c.obj(proxyV, 'ipv6.proxy', PROXY);
   if (!p) return undefined;
   let ok = true;
-  for (const key of ['maxConnections', 'idleTimeoutMs', 'connectTimeoutMs'] as const) {
+  for (const key of Object.keys(keys) as Array<keyof typeof keys>) {
     const v = ctx.c.int(at(p, key), `ipv6.proxy.${key}`, keys[key]);
     if (v === undefined) ok = false;
     else proxy[key] = v;

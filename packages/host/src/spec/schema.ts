@@ -81,8 +81,10 @@ export const MAX_VMS = 1000;
 export const MAX_FORWARDS = 4096;
 /** Ports the IPv6 proxy listens on (proxy mode): one socket each, within its open-file budget. */
 export const MAX_PROXY_PORTS = 1024;
-/** Connections per proxied port: the proxy's total default cap (two descriptors each). */
+/** Connections per proxied port, and per source: the proxy's total default cap (two descriptors each). */
 export const MAX_PROXY_CONNECTIONS = 4096;
+/** Connections of the whole proxy (two descriptors each; the service lowers it to fit its open-file limit). */
+export const MAX_PROXY_TOTAL_CONNECTIONS = 65_536;
 /** dnsmasq's shortest lease (it raises shorter ones to 2 minutes). */
 export const MIN_LEASE_SECONDS = 120;
 /** The longest finite lease: a year. */
@@ -188,8 +190,12 @@ export const PROXY = {
   description: 'Limits of the IPv6 TCP proxy (proxy mode).',
   keys: {
     maxConnections: { kind: 'int', min: 1, max: MAX_PROXY_CONNECTIONS, default: 256, description: 'Open connections per proxied port.' },
+    maxConnectionsPerSource: { kind: 'int', min: 1, max: MAX_PROXY_CONNECTIONS, default: 32, description: 'Open connections of one source (an IPv6 /64) across all ports; a flood from one source cannot starve others.' },
+    maxTotalConnections: { kind: 'int', min: 1, max: MAX_PROXY_TOTAL_CONNECTIONS, default: 4096, description: "Open connections of the whole proxy (lowered at start to fit its open-file limit)." },
     idleTimeoutMs: { kind: 'int', min: 1000, max: MAX_TIMER_MS, default: 300_000, description: 'A connection without traffic this long is closed (ms).' },
     connectTimeoutMs: { kind: 'int', min: 100, max: MAX_TIMER_MS, default: 5_000, description: "Connecting to the VM's IPv4 may take this long (ms)." },
+    firstByteTimeoutMs: { kind: 'int', min: 100, max: MAX_TIMER_MS, default: 10_000, description: 'A connection must carry a first byte, in either direction, within this long (ms); slowloris.' },
+    maxLifetimeMs: { kind: 'int', min: 1000, max: MAX_TIMER_MS, default: 3_600_000, description: 'A connection is closed after this long whatever it does (ms); a backstop, raise it for long sessions.' },
   },
 } as const satisfies ObjectField<keyof NonNullable<NonNullable<HostFile['ipv6']>['proxy']>>;
 
@@ -274,7 +280,15 @@ export const DEFAULTS = {
   stp: BRIDGE.keys.stp.default,
   leaseTime: DHCP.keys.leaseTime.default,
   acceptRa: IPV6.keys.acceptRa.default,
-  proxy: { maxConnections: PROXY.keys.maxConnections.default, idleTimeoutMs: PROXY.keys.idleTimeoutMs.default, connectTimeoutMs: PROXY.keys.connectTimeoutMs.default },
+  proxy: {
+    maxConnections: PROXY.keys.maxConnections.default,
+    maxConnectionsPerSource: PROXY.keys.maxConnectionsPerSource.default,
+    maxTotalConnections: PROXY.keys.maxTotalConnections.default,
+    idleTimeoutMs: PROXY.keys.idleTimeoutMs.default,
+    connectTimeoutMs: PROXY.keys.connectTimeoutMs.default,
+    firstByteTimeoutMs: PROXY.keys.firstByteTimeoutMs.default,
+    maxLifetimeMs: PROXY.keys.maxLifetimeMs.default,
+  },
   memoryMiB: VM.keys.memoryMiB.default,
   cpus: VM.keys.cpus.default,
   accel: VM.keys.accel.default,

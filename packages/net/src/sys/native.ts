@@ -26,6 +26,10 @@ export interface NativeAddon {
   umount2(target: string, flags: number): void;
   tunOpen(name: string, flags: number): { fd: number; name: string };
   tunIoctl(fd: number, which: TunIoctl, value: number): void;
+  /** getrlimit(RLIMIT_NOFILE); Infinity for RLIM_INFINITY. */
+  noFileLimit(): { soft: number; hard: number };
+  /** setrlimit(RLIMIT_NOFILE, soft, hard); Infinity for RLIM_INFINITY. */
+  setNoFileLimit(soft: number, hard: number): void;
   /** The addon's errno name of `errno` (the `code` of its errors), or null. */
   errnoName(errno: number): string | null;
 }
