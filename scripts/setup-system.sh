@@ -11,8 +11,11 @@
 #   e2fsprogs       mke2fs -d: the guest's ext4 image without loop devices
 #   openssh-client  ssh and ssh-keygen: the integration test logs into the real guest
 #   genisoimage     isoinfo: the independent oracle reading our cloud-init seed ISO in the tests
+#   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross
+#                   cross compiler and arm64 libc headers: the linux-arm64 prebuild of @vmhost/net's
+#                   addon (packages/net/scripts/prebuild.mjs, run when the packages are packed)
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
