@@ -4,7 +4,7 @@
  * @module
  */
 export type * from './types.js';
-export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError } from './errors.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
 export type { HostSpecProblem } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';
@@ -20,3 +20,5 @@ export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus } fro
 export type { ProxyOptions, ProxyRoute } from './services/proxy6.js';
 export { runDemo } from './demo/demo.js';
 export type { DemoOptions, DemoCheck } from './demo/demo.js';
+export { buildTestGuest, readTestGuest, defaultGuestDir } from './guests/test-guest/build.js';
+export type { TestGuest, TestGuestOptions } from './guests/test-guest/build.js';
