@@ -540,6 +540,11 @@ export class QmpClient {
     }
     await this.closed;
   }
+
+  /** {@link close} for `await using qmp = await QmpClient.connect(...)` (Node >= 20.4). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 function connectOnce(path: string, signal: AbortSignal | undefined): Promise<Socket> {
