@@ -45,7 +45,7 @@ export interface ServiceSpec {
   stuckError(pid: number): Error;
 }
 
-/** What {@link serviceStatus} reports. */
+/** What the status of a supervised service reports (`dnsmasqStatus`, `proxyServiceStatus`). */
 export interface ServiceStatus {
   /** Whether the service of this directory runs. */
   running: boolean;
