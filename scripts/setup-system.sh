@@ -14,8 +14,11 @@
 #   python3-minimal /usr/bin/python3: raw Ethernet frames (AF_PACKET) in the firewall isolation tests
 #   xz-utils        unpacks the test guest's kernel to vmlinux (direct PVH boot)
 #   conntrack       conntrack(8): the independent oracle of @vmhost/net's conntrack tests
+#   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross
+#                   cross compiler and arm64 libc headers: the linux-arm64 prebuild of @vmhost/net's
+#                   addon (packages/net/scripts/prebuild.mjs, run when the packages are packed)
 set -euo pipefail
-pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage python3-minimal xz-utils conntrack)
+pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage python3-minimal xz-utils conntrack gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

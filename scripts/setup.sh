@@ -4,7 +4,7 @@
 #   2. npm ci, only when package-lock.json changed since the last install
 #   3. the native addon of @vmhost/net (node-gyp), only when its sources changed
 #   4. the TypeScript build (tsc -b is incremental)
-#   5. the tiny test guest of @vmhost/kvm (cached under .cache/guest)
+#   5. the tiny test guest (`vmhost guest build --dir .cache/guest`: the code path users have)
 #   6. the real Debian 12 guest of the integration tests (cached under .cache/debian-guest; a
 #      fresh build takes ~1.5-3 minutes, a current cache ~5 ms); skipped with --without-debian-guest
 #      (the demo's set-up: it runs the fast test guests only)
@@ -21,6 +21,11 @@ log() { echo "setup: $*" >&2; }
 
 bash scripts/setup-system.sh
 
+# Build native code against the installed Node headers (no download: the machine reaches only npm).
+# npm ci runs @vmhost/net's install script (node-gyp-build), which builds the addon from source when
+# no prebuild is there, as in a fresh clone; node-gyp reads npm_config_nodedir.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/common.gypi ]; then export npm_config_nodedir=/usr; fi
+
 lock_hash=$(sha256sum package-lock.json package.json packages/*/package.json | sha256sum | cut -c1-16)
 stamp=node_modules/.vmhost-install-stamp
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
@@ -35,10 +40,7 @@ if [ -f packages/net/binding.gyp ]; then
   if [ ! -f packages/net/build/Release/vmhost_net.node ] || [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$src_hash" ]; then
     log "building the native addon of @vmhost/net"
     gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
-    # Build against the installed Node headers (no download: the machine reaches only npm).
-    nodedir=()
-    if [ -f /usr/include/node/common.gypi ]; then nodedir=(--nodedir=/usr); fi
-    (cd packages/net && node "$gyp" rebuild --loglevel=warn "${nodedir[@]}" >&2)
+    (cd packages/net && node "$gyp" rebuild --loglevel=warn >&2)
     echo "$src_hash" > "$nstamp"
   fi
 fi
@@ -48,9 +50,7 @@ npx --no-install tsc -b
 chmod +x packages/host/dist/cli.js
 [ -e node_modules/.bin/vmhost ] || ln -s ../@vmhost/host/dist/cli.js node_modules/.bin/vmhost
 
-if [ -x scripts/build-guest.sh ]; then
-  scripts/build-guest.sh
-fi
+node packages/host/dist/cli.js guest build --dir .cache/guest >/dev/null
 if [ "$debian_guest" = 1 ] && [ -x scripts/build-debian-guest.sh ]; then
   scripts/build-debian-guest.sh
 fi

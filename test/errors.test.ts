@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const AREAS = ['NETLINK', 'QMP', 'VM', 'QEMU', 'DISK', 'FW', 'LAB', 'HOST', 'DNSMASQ', 'PROXY'];
+const AREAS = ['NET', 'NETLINK', 'QMP', 'VM', 'QEMU', 'DISK', 'FW', 'LAB', 'HOST', 'DNSMASQ', 'PROXY'];
 const SCHEME = new RegExp(`^E(VALIDATION|(${AREAS.join('|')})_[A-Z0-9]+(_[A-Z0-9]+)*)$`);
 /** String literals in the sources that look like codes but are not (conntrack states, table headers, ISO 9660 signatures). */
 const NOT_CODES = new Set(['ESTABLISHED', 'EXISTS', 'EXPIRES', 'ER' /* a Rock Ridge entry signature */]);

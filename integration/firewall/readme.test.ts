@@ -3,19 +3,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { freshNetns, sh } from '../helpers/ns.js';
+import { readmeExamples } from '../helpers/readme.js';
 
 const root = join(import.meta.dirname, '../..');
 
 test('the README example reproduces the seed guide\'s rules', async (t) => {
-  const readme = readFileSync(join(root, 'packages/firewall/README.md'), 'utf8');
-  const m = /<!-- example:seed -->\n```ts\n([\s\S]*?)```/.exec(readme);
-  assert.ok(m, 'example block found');
+  const examples = readmeExamples('firewall');
+  assert.equal(examples.length, 1, 'one example block');
   const ns = await freshNetns(t, 'fwreadme');
-  const child = spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', '--input-type=module', '-e', m[1]!], {
+  // A TypeScript file inside the repo, so that '@vmhost/firewall' resolves through node_modules.
+  const dir = mkdtempSync(join(root, 'integration/firewall/.readme-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'seed.ts');
+  writeFileSync(file, examples[0]!.code);
+  const child = spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', file], {
     cwd: root,
     env: { ...process.env, NETNS: ns },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -136,7 +136,7 @@ test('a failure injected before each step of apply leaves the host exactly as be
 
 test('the demo: two real guests, IPv4 forwards, each VM on its own IPv6 (routed), plan-B proxy, NAT source, static leases, down leaves nothing', async () => {
   const lines: string[] = [];
-  const ok = await runDemo({ json: true, out: (l) => lines.push(l) });
+  const ok = await runDemo({ json: true, out: (l) => lines.push(l), guestDir: GUEST });
   const result = JSON.parse(lines.join('\n')) as { ok: boolean; checks: DemoCheck[] };
   const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
   assert.deepEqual(failed, []);

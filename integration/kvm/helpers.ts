@@ -22,11 +22,11 @@ export interface Guest {
   markers: { init: string; ip: string; ready: string; powerdown: string };
 }
 
-/** The guest built by scripts/build-guest.sh (run by `npm test`'s set-up). */
+/** The test guest built into .cache/guest (`vmhost guest build --dir .cache/guest`, run by `npm test`'s set-up). */
 export function guest(): Guest {
   const dir = join(root, '.cache/guest');
   const info = join(dir, 'guest.json');
-  if (!existsSync(info)) throw new Error('no test guest in .cache/guest: run scripts/build-guest.sh (npm test does)');
+  if (!existsSync(info)) throw new Error('no test guest in .cache/guest: run npm run setup (npm test does)');
   const meta = JSON.parse(readFileSync(info, 'utf8')) as { append: string; markers: Guest['markers'] };
   return { kernel: join(dir, 'vmlinuz'), vmlinux: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), append: meta.append, markers: meta.markers };
 }

@@ -8,15 +8,13 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import { freshNetns } from '../helpers/ns.js';
+import { readmeExamples } from '../helpers/readme.js';
 import { killPid, runDir } from './helpers.js';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
 
 function examples(): Map<string, string> {
-  const md = readFileSync(join(root, 'packages/kvm/README.md'), 'utf8');
-  const out = new Map<string, string>();
-  for (const m of md.matchAll(/```ts\n\/\/ example: ([\w-]+)\n([\s\S]*?)```/g)) out.set(m[1]!, m[2]!);
-  return out;
+  return new Map(readmeExamples('kvm').map((e) => [e.name, e.code]));
 }
 
 /** Runs one example with the package imports pointed at the sources; returns its stdout. */

@@ -3,14 +3,14 @@
 // what the comments say, and leaves no namespace behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { TEST_PREFIX } from '../helpers/ns.js';
+import { readmeExamples, withNames } from '../helpers/readme.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const readme = readFileSync(join(root, 'packages/lab/README.md'), 'utf8');
-const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const blocks = readmeExamples('lab').map((e) => e.code);
 
 test('the README has its two examples', () => {
   assert.equal(blocks.length, 2);
@@ -23,7 +23,7 @@ blocks.forEach((code, i) => {
     const dir = mkdtempSync(join(root, 'integration/lab/.readme-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, `example${i + 1}.ts`);
-    writeFileSync(file, code.replaceAll("'myapp-test-'", `'${prefix}'`));
+    writeFileSync(file, withNames(code, { prefix }));
     const child = await import('node:child_process').then(({ spawn }) =>
       spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'pipe'] }),
     );

@@ -2,14 +2,14 @@
 // 'lab' and 'lab-peer' in the block are replaced by names reserved for this test), and checks it exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { reserveNetns } from '../helpers/ns.js';
+import { readmeExamples, withNames } from '../helpers/readme.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const readme = readFileSync(join(root, 'packages/net/README.md'), 'utf8');
-const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const blocks = readmeExamples('net').map((e) => e.code);
 
 test('the README has runnable examples', () => {
   assert.ok(blocks.length >= 5, `found ${blocks.length} ts blocks`);
@@ -24,7 +24,7 @@ blocks.forEach((code, i) => {
     const dir = mkdtempSync(join(root, 'integration/net/.readme-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, `example${i + 1}.ts`);
-    writeFileSync(file, code.replace(/'lab'/g, `'${ns}'`).replace(/'lab-peer'/g, `'${peer}'`));
+    writeFileSync(file, withNames(code, { netns: ns, peer }));
     const child = await import('node:child_process').then(({ spawn }) =>
       spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'pipe'] }),
     );

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ValidationError, VmhostError } from '@vmhost/net';
 import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli/index.js';
-import { HostApplyError, HostPreconditionError, HostSpecError } from '../../packages/host/src/errors.js';
+import { GuestBuildError, HostApplyError, HostPreconditionError, HostSpecError } from '../../packages/host/src/errors.js';
+import { GUEST_MARKERS } from '../../packages/host/src/guests/test-guest/files.js';
 import type { HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
 
 const HOST: ResolvedHost = {
@@ -88,6 +89,13 @@ function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] }
       rec('runDemo', [options], undefined);
       options?.out?.('demo: all checks passed');
       return true;
+    },
+    buildGuest: async (options) => {
+      options?.log?.('downloading linux-image-6.1.0-99-amd64');
+      return rec('buildGuest', [options], {
+        dir: options?.dir ?? '/root/.cache/vmhost/guest', kernel: 'k', vmlinux: 'v', initrd: 'i', append: 'console=ttyS0', markers: GUEST_MARKERS,
+        package: 'linux-image-6.1.0-99-amd64', kernelVersion: '6.1.0-99-amd64', modules: ['virtio_net'], built: true,
+      });
     },
     ...over,
   };
@@ -175,6 +183,29 @@ test('plan --detailed-exitcode: 0 without changes, 2 with changes pending', asyn
   assert.equal((await run(['plan', 'host.yaml'])).code, 0, 'without the option pending changes still exit 0');
   const failed = await run(['plan', 'host.yaml', '--detailed-exitcode'], { plan: async () => Promise.reject(new Error('boom')) });
   assert.equal(failed.code, 1);
+});
+
+test('plan --detailed-exitcode: every error is 1, a usage error and an invalid host file too (2 means changes only)', async () => {
+  const usage: string[][] = [
+    ['plan', '--detailed-exitcode'], // missing <file>
+    ['plan', 'a.yaml', 'b.yaml', '--detailed-exitcode'],
+    ['plan', 'a.yaml', '--detailed-exitcode', '--bogus'],
+    ['apply', 'a.yaml', '--detailed-exitcode'], // not an option of apply
+    ['--detailed-exitcode'],
+  ];
+  for (const argv of usage) {
+    const r = await run(argv);
+    assert.equal(r.code, 1, argv.join(' '));
+    assert.match(r.err, /^Usage: vmhost /m, `${argv.join(' ')}: still a usage error on stderr`);
+    assert.ok(!r.calls.some((c) => c.fn === 'plan'), argv.join(' '));
+  }
+  assert.equal((await run(['plan', 'a.yaml', '--bogus'])).code, 2, 'without the option a usage error stays 2');
+  const problems = [{ path: 'uplink', value: 'bad name!', message: 'not an interface name' }];
+  const invalid = { loadHostFile: async () => Promise.reject(new HostSpecError(problems, 'bad.yaml')) };
+  const spec = await run(['plan', 'bad.yaml', '--detailed-exitcode'], invalid);
+  assert.equal(spec.code, 1);
+  assert.match(spec.err, /uplink/);
+  assert.equal((await run(['plan', 'bad.yaml'], invalid)).code, 3, 'without the option an invalid file stays 3');
 });
 
 test('plan --json prints the Plan object', async () => {
@@ -387,7 +418,6 @@ test('usage errors go to stderr with exit 2', async () => {
     [['plan'], /missing <file>/],
     [['plan', 'a.yaml', 'b.yaml'], /unexpected argument 'b\.yaml'/],
     [['plan', 'a.yaml', '--bogus'], /Unknown option '--bogus'/],
-    [['apply', 'a.yaml', '--detailed-exitcode'], /Unknown option '--detailed-exitcode'/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['vm'], /missing vm command/],
     [['vm', 'reboot', 'web'], /unknown vm command 'reboot'/],
@@ -604,6 +634,39 @@ test('demo calls runDemo with --keep/--json and exits by its result', async () =
   const thrown = await run(['demo'], { runDemo: async () => Promise.reject(new Error('not root')) });
   assert.equal(thrown.code, 1);
   assert.equal(thrown.err, 'vmhost: demo: not root');
+});
+
+// -------------------------------------------------------------------------------- guest build
+
+test('guest build builds into the default cache, or --dir (made absolute), and prints the directory', async () => {
+  const r = await run(['guest', 'build']);
+  assert.equal(r.code, 0);
+  assert.equal(r.out, '/root/.cache/vmhost/guest');
+  assert.equal(r.err, 'downloading linux-image-6.1.0-99-amd64', 'progress on stderr');
+  assert.deepEqual({ ...(call(r.calls, 'buildGuest').args[0] as object), log: undefined }, { force: false, log: undefined });
+  const d = await run(['guest', 'build', '--dir', 'rel/guest', '--force', '--json']);
+  assert.equal(d.code, 0);
+  assert.deepEqual({ ...(call(d.calls, 'buildGuest').args[0] as object), log: undefined }, { dir: resolve('rel/guest'), force: true, log: undefined });
+  assert.equal((JSON.parse(d.out) as { dir: string }).dir, resolve('rel/guest'));
+});
+
+test('guest needs its subcommand; its help; it takes no host options', async () => {
+  const missing = await run(['guest']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /^vmhost: missing guest command: build$/m);
+  const unknown = await run(['guest', 'boot']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /unknown guest command 'boot'/);
+  const help = await run(['guest', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /^Usage: vmhost guest build \[--dir DIR\] \[--force\]$/m);
+  assert.match((await run(['--help'])).out, /^ {2}guest build +Build the tiny test guest/m);
+  const ns = await run(['guest', 'build', '--netns', 'x']);
+  assert.equal(ns.code, 2);
+  assert.ok(!ns.calls.some((c) => c.fn === 'buildGuest'));
+  const failed = await run(['guest', 'build'], { buildGuest: async () => Promise.reject(new GuestBuildError('apt-get download failed')) });
+  assert.equal(failed.code, 1);
+  assert.match(failed.err, /^vmhost: guest build: EHOST_GUEST_BUILD: test guest: apt-get download failed$/m);
 });
 
 // ------------------------------------------------------------------------------------- table

@@ -74,7 +74,7 @@ export function requiredSysctls(model: FirewallModel, options: SysctlOptions = {
  * @vmhost/net's {@link NetSysctl} and returns the previous values, so a caller can put them back
  * (pass the result to this function again). If one write fails, the ones already made are put back
  * before the error is thrown.
- * @throws {ValidationError} a bad key. {@link SystemError} when a setting cannot be read or written
+ * @throws {ValidationError} a bad key. `SystemError` (of @vmhost/net) when a setting cannot be read or written
  * (e.g. `ENOENT` for an interface that does not exist).
  */
 export async function applySysctls(sysctls: readonly Sysctl[], options: { netns?: NetnsRef } = {}): Promise<Sysctl[]> {

@@ -12,6 +12,7 @@
  * ├── HostApplyError                      EHOST_STEP / EHOST_UNDO: a step of apply or down failed
  * ├── HostStateError                      EHOST_STATE: the state file is not vmhost's
  * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
+ * ├── GuestBuildError                     EHOST_GUEST_BUILD: the test guest could not be built
  * └── ServiceError
  *     ├── DnsmasqError                    EDNSMASQ_SPAWN / _EXIT / _TIMEOUT / _STOP / _FILE
  *     └── ProxyServiceError               EPROXY_SPAWN / _EXIT / _TIMEOUT / _STOP / _FILE / _STATS
@@ -199,3 +200,12 @@ export class DnsmasqError extends ServiceError {}
  * gave no stats (`EPROXY_STATS`).
  */
 export class ProxyServiceError extends ServiceError {}
+
+// ------------------------------------------------------------------------------- the test guest
+
+/** Building the test guest failed (`EHOST_GUEST_BUILD`): a program failed or a part is missing. */
+export class GuestBuildError extends VmhostError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EHOST_GUEST_BUILD', `test guest: ${message}`, options);
+  }
+}

@@ -4,7 +4,7 @@
  * @module
  */
 export type * from './types.js';
-export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError } from './errors.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
 export type { HostSpecProblem } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';
@@ -14,9 +14,12 @@ export { status } from './engine/status.js';
 export { startVm, stopVm, snapshotVm, consoleFile } from './engine/vm-ops.js';
 export { stateDirFor, vmRunDir } from './engine/context.js';
 export { firewallModel } from './engine/desired.js';
-export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases } from './services/dnsmasq.js';
-export type { DnsmasqOptions } from './services/dnsmasq.js';
+export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases, parseLeases } from './services/dnsmasq.js';
+export type { DnsmasqOptions, DnsmasqStatus, DnsmasqStartResult } from './services/dnsmasq.js';
 export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus, proxyServiceStats } from './services/proxy6.js';
-export type { ProxyOptions, ProxyLimits, ProxyRoute, ProxyRouteStats, ProxyTotals, ProxyServiceStats } from './services/proxy6.js';
+export type { ProxyOptions, ProxyLimits, ProxyRoute, ProxyRouteStats, ProxyTotals, ProxyServiceStats, ProxyServiceOptions, ProxyServiceStatus, ProxyServiceStartResult } from './services/proxy6.js';
+export type { ServiceStatus, ServiceStartResult } from './services/supervisor.js';
 export { runDemo } from './demo/demo.js';
 export type { DemoOptions, DemoCheck } from './demo/demo.js';
+export { buildTestGuest, readTestGuest, defaultGuestDir } from './guests/test-guest/build.js';
+export type { TestGuest, TestGuestOptions } from './guests/test-guest/build.js';

@@ -31,7 +31,10 @@ export interface BareNamespaceOptions {
    * A test context (node:test's `t`, or anything with `after(fn)`): {@link BareNamespace.remove}
    * is registered with it, so the namespace goes when the test ends, also after a failure.
    */
-  test?: { after(fn: () => Promise<void>): void };
+  test?: {
+    /** Registers `fn` to run when the test ends. */
+    after(fn: () => Promise<void>): void;
+  };
   /** Run the sweep of the prefix first. Default false. */
   sweep?: boolean;
   /** Remove the namespace synchronously at a normal process exit if still there. Default true. */

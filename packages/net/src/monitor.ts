@@ -62,6 +62,7 @@ export class RtnlMonitor implements AsyncIterableIterator<RtnlEvent> {
     this.names = ctx.linkNames('monitor').catch(() => new Map<number, string>());
   }
 
+  /** The monitor is its own async iterator (`for await (const ev of monitor)`). */
   [Symbol.asyncIterator](): this {
     return this;
   }

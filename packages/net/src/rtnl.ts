@@ -110,4 +110,9 @@ export class Rtnl {
     this.ctx.sock.close();
     closeSync(this.nsFd);
   }
+
+  /** {@link close} for `using h = await Rtnl.open(...)` (Node >= 20.4). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }

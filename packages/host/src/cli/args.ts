@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GLOBAL_HELP, GLOBAL_OPTS, VM_FILE_HELP, type Command, type Invocation, type OptDef } from './command.js';
-import { COMMANDS, VM_SUBCOMMANDS } from './commands/index.js';
+import { COMMANDS, GUEST_SUBCOMMANDS, VM_SUBCOMMANDS } from './commands/index.js';
 import { formatTable } from './format.js';
 
 /** Every option of every command, for the first pass that only finds the command words. */
@@ -38,8 +38,9 @@ ${GLOBAL_HELP}
   --version         Show the version
 
 Exit codes:
-  0 success, 1 error, 2 usage error (plan --detailed-exitcode: changes pending),
-  3 invalid host file, 4 apply failed and undoing failed too (host may be half-applied)
+  0 success, 1 error, 2 usage error, 3 invalid host file,
+  4 apply failed and undoing failed too (host may be half-applied)
+  plan --detailed-exitcode: 0 no changes, 2 changes pending, 1 any error (usage and host file too)
 
 Environment:
   VMHOST_FILE       Host file of the vm commands when -f is not given (default ./vmhost.yaml)
@@ -136,6 +137,14 @@ export function parseCommandLine(argv: string[]): ParseResult {
     }
     if (!VM_SUBCOMMANDS.includes(sub)) throw new UsageError(`unknown vm command '${sub}' (expected start, stop, console or snapshot)`, 'vm');
     key = `vm ${sub}`;
+  }
+  if (first === 'guest') {
+    const sub = words[1];
+    if (sub === undefined && pre.values.help === true) return { kind: 'help', text: commandHelp('guest build')! };
+    if (sub === undefined || !GUEST_SUBCOMMANDS.includes(sub)) {
+      throw new UsageError(sub === undefined ? 'missing guest command: build' : `unknown guest command '${sub}' (expected build)`, 'guest build');
+    }
+    key = `guest ${sub}`;
   }
   const command = COMMANDS[key];
   if (!command) throw new UsageError(`unknown command '${first}'`);

@@ -4,6 +4,7 @@
  * lazily) and its exit codes ({@link EXIT}).
  * @module
  */
+import type { TestGuest, TestGuestOptions } from '../guests/test-guest/build.js';
 import type { HostOptions, HostStatus, Plan, Report, ResolvedHost } from '../types.js';
 
 /** Where the CLI writes. Each call prints one line (the entry point adds the newline). */
@@ -38,6 +39,8 @@ export interface CliDeps {
   consoleFile(host: ResolvedHost, name: string, options?: HostOptions): string | Promise<string>;
   /** The self-contained demo; true when every check passed. */
   runDemo(options?: { keep?: boolean; json?: boolean; out?: (line: string) => void }): Promise<boolean>;
+  /** Builds the test guest (a no-op when a current build is there). */
+  buildGuest(options?: TestGuestOptions): Promise<TestGuest>;
 }
 
 /** The real engine, loaded on first use (so `--help` and usage errors never load it). */
@@ -52,16 +55,18 @@ export const defaultDeps: CliDeps = {
   snapshotVm: async (host, name, options) => (await import('../engine/vm-ops.js')).snapshotVm(host, name, options),
   consoleFile: async (host, name, options) => (await import('../engine/vm-ops.js')).consoleFile(host, name, options),
   runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
+  buildGuest: async (options) => (await import('../guests/test-guest/build.js')).buildTestGuest(options),
 };
 
 /** Exit codes of `vmhost`. */
 export const EXIT = {
   ok: 0,
   error: 1,
-  /** Usage error; also `plan --detailed-exitcode` when changes are pending. */
+  /** Usage error (1 with `--detailed-exitcode`, whose 2 means changes pending only). */
   usage: 2,
+  /** `plan --detailed-exitcode`: changes are pending. */
   changes: 2,
-  /** The host file is invalid. */
+  /** The host file is invalid (1 with `--detailed-exitcode`). */
   spec: 3,
   /** Apply/down failed and undoing failed too: the host may be half-applied. */
   undoFailed: 4,

@@ -5,8 +5,9 @@
  * tests run the whole CLI against fakes; its errors are recognised with `instanceof` (errors.ts
  * has no dependency on the engine).
  *
- * Exit codes: 0 success; 1 error; 2 usage error (and `plan --detailed-exitcode` with changes
- * pending); 3 invalid host file; 4 apply/down failed and undoing failed too (host half-applied).
+ * Exit codes: 0 success; 1 error; 2 usage error; 3 invalid host file; 4 apply/down failed and
+ * undoing failed too (host half-applied). With `plan --detailed-exitcode`: 0 no changes, 2 changes
+ * pending, 1 for every error (a usage error or an invalid file included), as terraform does.
  * @module
  */
 import { resolve } from 'node:path';
@@ -40,7 +41,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     else if (e.command === 'vm') io.err('Usage: vmhost vm <start|stop|console|snapshot> [options] <name>');
     else io.err('Usage: vmhost [global options] <command> [options] [args]');
     io.err(`Run 'vmhost ${e.command ? `${e.command} ` : ''}--help' for more.`);
-    return EXIT.usage;
+    return errorExit(argv, EXIT.usage);
   }
   if (result.kind === 'help') {
     for (const line of result.text.split('\n')) io.out(line);
@@ -76,11 +77,19 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
       host = await deps.loadHostFile(file);
     } catch (e) {
       // HostSpecError, or another ValidationError of loading
-      if (e instanceof ValidationError) return reportSpecError(ctx, file, e);
+      if (e instanceof ValidationError) return errorExit(argv, reportSpecError(ctx, file, e));
       throw e;
     }
     return await command.run(ctx, host, file, { values, args: rest });
   } catch (e) {
-    return reportError(ctx, e, file, command.name);
+    return errorExit(argv, reportError(ctx, e, file, command.name));
   }
+}
+
+/**
+ * The exit code of an error: with `--detailed-exitcode` anywhere on the command line (even one
+ * that does not parse) every error is 1, so that 2 means nothing but "changes pending".
+ */
+function errorExit(argv: readonly string[], code: number): number {
+  return argv.includes('--detailed-exitcode') ? EXIT.error : code;
 }

@@ -13,8 +13,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { save as fwSave } from '@vmhost/firewall';
 import { Lab } from '@vmhost/lab';
@@ -23,6 +22,7 @@ import { apply, down, plan } from '../engine/run.js';
 import { status } from '../engine/status.js';
 import { stateDirFor } from '../engine/context.js';
 import type { ResolvedHost } from '../types.js';
+import { buildTestGuest, defaultGuestDir } from '../guests/test-guest/build.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -32,7 +32,10 @@ export interface DemoOptions {
   json?: boolean;
   /** Where lines go. Default: console.log. */
   out?: (line: string) => void;
-  /** The guest build (vmlinuz, initrd.img). Default: `.cache/guest` of the repository. */
+  /**
+   * The test guest's directory (vmlinuz, initrd.img), built there first when it holds no current
+   * build ({@link buildTestGuest}). Default: {@link defaultGuestDir} (`~/.cache/vmhost/guest`).
+   */
   guestDir?: string;
 }
 
@@ -49,11 +52,6 @@ const PREFIX = 'vmhd-';
 const ABORT = Symbol('abort');
 const PUBLIC4 = '203.0.113.2';
 const CLIENT4 = '198.51.100.10';
-
-function repoRoot(): string {
-  // packages/host/{src,dist}/demo/demo.{ts,js} → the repository root
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-}
 
 function hostFile(guestDir: string): string {
   const kernel = join(guestDir, 'vmlinuz');
@@ -84,10 +82,7 @@ vms:${vm('web', 'de:ad:be:ef:32:10', '192.168.0.100', '2001:db8:8:5688::100', '[
 /** Runs the demo; resolves true when every check passed. */
 export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
   const out = options.out ?? ((l: string) => console.log(l));
-  const guestDir = options.guestDir ?? join(repoRoot(), '.cache', 'guest');
-  if (!existsSync(join(guestDir, 'vmlinuz')) || !existsSync(join(guestDir, 'initrd.img'))) {
-    throw new Error(`no test guest in ${guestDir}: run scripts/build-guest.sh (npm run demo does)`);
-  }
+  const guestDir = (await buildTestGuest({ dir: options.guestDir ?? defaultGuestDir(), log: (l) => !options.json && out(`guest: ${l}`) })).dir;
   const checks: DemoCheck[] = [];
   const t0 = performance.now();
   const check = async (name: string, fn: () => Promise<string>): Promise<boolean> => {

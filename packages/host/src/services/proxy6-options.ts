@@ -18,7 +18,7 @@ export interface ProxyRoute {
 }
 
 /**
- * The proxy's routes and limits. A source is an IPv6 /64 or an IPv4 address ({@link sourceKey}).
+ * The proxy's routes and limits. A source is an IPv6 /64 or an IPv4 address (`sourceKey` in proxy6-table.ts).
  * When a route (or the whole proxy) is full, a new connection from a source that holds fewer
  * connections there than the biggest holder takes the place of the least recently active
  * connection of a biggest holder (`evicted`); one from a biggest holder is refused.

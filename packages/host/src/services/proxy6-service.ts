@@ -33,11 +33,11 @@ export type ProxyServiceOptions = ProxyOptions & {
   netns?: NetnsRef;
   /**
    * The user (name or uid, not root) the service runs as once it listens. Default
-   * {@link DEFAULT_PROXY_UID} (`nobody`). A dedicated user is better: processes of the same user
+   * 65534 (`nobody`). A dedicated user is better: processes of the same user
    * may signal or trace each other.
    */
   user?: string | number;
-  /** The group (name or gid, not root); supplementary groups are dropped. Default {@link DEFAULT_PROXY_GID} (`nogroup`). */
+  /** The group (name or gid, not root); supplementary groups are dropped. Default 65534 (`nogroup`). */
   group?: string | number;
 };
 

@@ -50,7 +50,7 @@ export interface ServiceSpec {
   fileError: FileErrorFactory;
 }
 
-/** What {@link serviceStatus} reports. */
+/** What the status of a supervised service reports (`dnsmasqStatus`, `proxyServiceStatus`). */
 export interface ServiceStatus {
   /** Whether the service of this directory runs. */
   running: boolean;

@@ -454,6 +454,11 @@ export class QmpClient {
     }
     await this.closed;
   }
+
+  /** {@link close} for `await using qmp = await QmpClient.connect(...)` (Node >= 20.4). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 function checkPositive(v: unknown, field: string): void {

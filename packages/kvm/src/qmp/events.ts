@@ -199,6 +199,7 @@ export class EventStream<E extends QmpEvent = QmpEvent> implements AsyncIterable
     this.#error = undefined;
   }
 
+  /** The stream is its own async iterator: `for await (const ev of stream)`. */
   [Symbol.asyncIterator](): this {
     return this;
   }

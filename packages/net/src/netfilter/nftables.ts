@@ -99,6 +99,7 @@ export class NftMonitor implements AsyncIterableIterator<NftEvent> {
     this.ctx = ctx;
   }
 
+  /** The monitor is its own async iterator: `for await (const ev of monitor)`. */
   [Symbol.asyncIterator](): this {
     return this;
   }

@@ -16,7 +16,7 @@ export interface ProcStat {
   pgid: number;
   /**
    * When the process started, in clock ticks after boot (field 22). With the pid it identifies a
-   * process across pid reuse (see {@link ProcessOwner}).
+   * process across pid reuse (see `ProcessOwner` of @vmhost/net).
    */
   startTime: number;
 }

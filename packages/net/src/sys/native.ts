@@ -1,8 +1,11 @@
 /**
- * Typed loader of the native addon (packages/net/native/vmhost_net.c). Internal.
+ * Typed loader of the native addon (`native/vmhost_net.c`; prebuilt in `prebuilds/`, else built
+ * from source at install). Internal.
  * @module
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { VmhostError } from '../errors.js';
 
 /** A netlink socket owned by the addon. The object owns the data callback; once collected, an unclosed socket is closed. */
 export interface NativeSocket {
@@ -49,18 +52,35 @@ export const MNT_DETACH = 2;
 
 let addon: NativeAddon | undefined;
 
-/** Loads the addon once (from `build/Release`, relative to this file in `src/` or `dist/`). */
+/** The package's root directory (this file is `src/sys/native.ts` or `dist/sys/native.js`). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Loads the addon once, with node-gyp-build: a build from source in `build/Release` (the
+ * repository's, or the one `npm install` made where no prebuild matched) wins over the prebuilt
+ * binaries in `prebuilds/<platform>-<arch>/`.
+ * @throws {VmhostError} `ENET_ADDON` when no build loads: the message says what to install and how to rebuild.
+ */
 export function native(): NativeAddon {
   if (!addon) {
     const require = createRequire(import.meta.url);
     try {
-      addon = require('../../build/Release/vmhost_net.node') as NativeAddon;
+      const load = require('node-gyp-build') as (dir: string) => unknown;
+      addon = load(PACKAGE_ROOT) as NativeAddon;
     } catch (err) {
-      throw new Error(
-        '@vmhost/net: the native addon is not built (run `npm run setup`, or node-gyp rebuild in packages/net)',
-        { cause: err },
-      );
+      throw new VmhostError('ENET_ADDON', addonLoadMessage(err), { cause: err });
     }
   }
   return addon;
+}
+
+/** What to do when the addon does not load, in the terms of whoever installed the package. */
+export function addonLoadMessage(err: unknown): string {
+  const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  return [
+    `@vmhost/net: its native addon cannot be loaded on ${process.platform}-${process.arch} (${why}).`,
+    'Prebuilt binaries ship for linux-x64 and linux-arm64 with glibc; anywhere else npm builds the addon from source when it installs the package, and that build needs a C compiler, make, python3 and the Node.js headers.',
+    'Install them (Debian/Ubuntu: apt-get install build-essential python3); node-gyp downloads the headers, or, offline, set npm_config_nodedir to a Node.js installation whose include/node matches this Node.js (/usr with Debian\'s or NodeSource\'s nodejs package).',
+    'Then rebuild it: npm rebuild @vmhost/net',
+  ].join('\n');
 }

@@ -61,16 +61,23 @@ export const NLMSG_MIN_TYPE = 0x10;
 /** Size of `struct nlmsghdr`. */
 export const NLMSG_HDRLEN = 16;
 
-// Extended-ack attributes (enum nlmsgerr_attrs).
+// Extended-ack attributes (enum nlmsgerr_attrs of linux/netlink.h).
+/** Extended ack: the kernel's human-readable message (string). */
 export const NLMSGERR_ATTR_MSG = 1;
+/** Extended ack: byte offset of the offending attribute in the request (u32). */
 export const NLMSGERR_ATTR_OFFS = 2;
+/** Extended ack: an opaque cookie (binary). */
 export const NLMSGERR_ATTR_COOKIE = 3;
+/** Extended ack: the policy of the rejected attribute (nested). */
 export const NLMSGERR_ATTR_POLICY = 4;
+/** Extended ack: the type of a missing required attribute (u32). */
 export const NLMSGERR_ATTR_MISS_TYPE = 5;
+/** Extended ack: the offset of the nest that lacks it (u32). */
 export const NLMSGERR_ATTR_MISS_NEST = 6;
 
-/** Netlink protocol numbers (socket(AF_NETLINK, SOCK_RAW, protocol)). */
+/** Netlink protocol number of rtnetlink (socket(AF_NETLINK, SOCK_RAW, protocol)). */
 export const NETLINK_ROUTE = 0;
+/** Netlink protocol number of generic netlink. */
 export const NETLINK_GENERIC = 16;
 
 /** One netlink message. `payload` is everything after the 16-byte header (without trailing padding). */

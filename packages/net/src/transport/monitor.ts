@@ -99,6 +99,7 @@ export class NetlinkMonitor implements AsyncIterableIterator<NlMsg | Overrun> {
     }
   }
 
+  /** The monitor is its own async iterator (`for await (const msg of monitor)`: messages, and an `Overrun` when some were lost). */
   [Symbol.asyncIterator](): this {
     return this;
   }

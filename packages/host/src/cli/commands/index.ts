@@ -6,6 +6,7 @@ import type { Command } from '../command.js';
 import { applyCommand } from './apply.js';
 import { demoCommand } from './demo.js';
 import { downCommand } from './down.js';
+import { guestBuildCommand } from './guest-build.js';
 import { planCommand } from './plan.js';
 import { statusCommand } from './status.js';
 import { vmConsoleCommand } from './vm-console.js';
@@ -15,8 +16,11 @@ import { vmStopCommand } from './vm-stop.js';
 
 /** The commands by name (`plan`, `vm stop`, ...). */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.fromEntries(
-  [planCommand, applyCommand, downCommand, statusCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, demoCommand].map((c) => [c.name, c]),
+  [planCommand, applyCommand, downCommand, statusCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
 );
 
 /** The words after `vmhost vm`. */
 export const VM_SUBCOMMANDS = ['start', 'stop', 'console', 'snapshot'];
+
+/** The words after `vmhost guest`. */
+export const GUEST_SUBCOMMANDS = ['build'];

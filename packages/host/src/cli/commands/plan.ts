@@ -21,7 +21,8 @@ export const planCommand: HostCommand = {
 Prints "No changes." when the host already matches. Changes nothing.
 
 Options:
-  --detailed-exitcode   Exit 0 when there are no changes, 2 when changes are pending, 1 on error
+  --detailed-exitcode   Exit 0 when there are no changes, 2 when changes are pending, 1 on any
+                        error (a usage error or an invalid host file too)
 
 Examples:
   vmhost plan host.yaml

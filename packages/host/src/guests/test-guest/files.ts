@@ -1,0 +1,118 @@
+/**
+ * The files of the test guest's initramfs besides busybox and the kernel modules: `/init` and the
+ * small scripts it runs. They are data for the guest (busybox sh inside the VM), never run on the
+ * host. What `/init` does is described in {@link buildTestGuest}.
+ * @module
+ */
+
+const SH = '#!/bin/busybox sh\n';
+
+/** `/etc/udhcpc.script`: configures eth0 from the DHCP lease and records the address. */
+const UDHCPC = `${SH}case "$1" in
+  bound|renew)
+    /bin/busybox ifconfig "$interface" "$ip" netmask "\${subnet:-255.255.255.0}" up
+    [ -n "$router" ] && /bin/busybox route add default gw "\${router%% *}" dev "$interface" 2>/dev/null
+    echo "$ip" > /tmp/ip
+    ;;
+esac
+exit 0
+`;
+
+const BANNER22 = `${SH}echo "SSH-2.0-vmhost-guest $(cat /etc/guest-name)"
+`;
+
+const BANNER25 = `${SH}echo "220 $(cat /etc/guest-name) ESMTP vmhost-guest"
+`;
+
+const CGI_DISK = `${SH}echo "Content-Type: text/plain"
+echo
+echo 3 > /proc/sys/vm/drop_caches
+dd if=/dev/vda bs=64 count=1 2>/dev/null | tr -d '\\000'
+`;
+
+const CGI_FETCH = `${SH}echo "Content-Type: text/plain"
+echo
+wget -q -O- "$QUERY_STRING" 2>&1
+`;
+
+const CGI_WRITE = `${SH}echo "Content-Type: text/plain"
+echo
+printf '%s' "$QUERY_STRING" | dd of=/dev/vda bs=512 conv=sync,notrunc,fsync 2>/dev/null && echo ok
+`;
+
+const INIT = `${SH}/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+say() { echo "VMHOST-GUEST: $*" > /dev/console; }
+say init
+for m in $(cat /lib/modules/order); do insmod "/lib/modules/$m.ko" 2>/dev/null; done
+
+# ACPI power button -> clean power-off (busybox as PID 1 would ignore it).
+for ev in /sys/class/input/event*; do
+  if [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ]; then
+    dev=/dev/input/\${ev##*/}
+    ( dd if="$dev" of=/dev/null bs=24 count=1 2>/dev/null; say powerdown; sync; poweroff -f ) &
+  fi
+done
+
+ip link set lo up
+name=guest; ip6=; gw6=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    vmhost.name=*) name=\${arg#vmhost.name=} ;;
+    vmhost.ip6=*) ip6=\${arg#vmhost.ip6=} ;;
+    vmhost.gw6=*) gw6=\${arg#vmhost.gw6=} ;;
+  esac
+done
+echo "$name" > /etc/guest-name
+hostname "$name"
+mac=$(cat /sys/class/net/eth0/address 2>/dev/null)
+echo "vmhost-guest $mac" > /www/index.html
+chmod 755 /www/cgi-bin/*
+if [ -n "$mac" ]; then
+  ip link set eth0 up
+  udhcpc -i eth0 -s /etc/udhcpc.script -t 30 -T 1 -A 1 -b -q > /dev/null 2>&1
+  [ -f /tmp/ip ] && say "ip $(cat /tmp/ip)"
+  if [ -n "$ip6" ]; then
+    echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
+    ip -6 addr add "$ip6" dev eth0 && say "ip6 $ip6"
+    [ -n "$gw6" ] && ip -6 route add default via "$gw6" dev eth0
+  fi
+fi
+httpd -p 80 -h /www
+nc -ll -p 22 -e /bin/banner22 &
+nc -ll -p 25 -e /bin/banner25 &
+say ready
+while true; do sleep 3600; done
+`;
+
+/** The executable files of the initramfs (mode 0755), by path. */
+export const GUEST_SCRIPTS: Readonly<Record<string, string>> = {
+  init: INIT,
+  'etc/udhcpc.script': UDHCPC,
+  'bin/banner22': BANNER22,
+  'bin/banner25': BANNER25,
+  'www/cgi-bin/disk': CGI_DISK,
+  'www/cgi-bin/fetch': CGI_FETCH,
+  'www/cgi-bin/write': CGI_WRITE,
+};
+
+/** The directories of the initramfs, parents first. */
+export const GUEST_DIRS = ['bin', 'sbin', 'dev', 'proc', 'sys', 'tmp', 'etc', 'lib', 'lib/modules', 'www', 'www/cgi-bin'];
+
+/** The modules to load (their dependencies are added before them): virtio NIC and disk, the ACPI power button. */
+export const GUEST_MODULES = ['virtio_pci', 'virtio_mmio', 'virtio_net', 'virtio_blk', 'evdev', 'button'];
+
+/** The serial console markers /init prints. */
+export const GUEST_MARKERS = {
+  init: 'VMHOST-GUEST: init',
+  ip: 'VMHOST-GUEST: ip ',
+  ip6: 'VMHOST-GUEST: ip6 ',
+  ready: 'VMHOST-GUEST: ready',
+  powerdown: 'VMHOST-GUEST: powerdown',
+} as const;
+
+/** The kernel command line the guest is made for (add `vmhost.name=`, `vmhost.ip6=`, `vmhost.gw6=`). */
+export const GUEST_APPEND = 'console=ttyS0 panic=-1 quiet';
