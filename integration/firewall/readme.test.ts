@@ -12,8 +12,9 @@ import { readmeExamples } from '../helpers/readme.js';
 const root = join(import.meta.dirname, '../..');
 
 test('the README example reproduces the seed guide\'s rules', async (t) => {
+  // the seed's example; the ports example (<!-- example:ports -->) has its own test below
   const examples = readmeExamples('firewall');
-  assert.equal(examples.length, 1, 'one example block');
+  assert.equal(examples.length, 2, 'two example blocks: the seed, then the ports');
   const ns = await freshNetns(t, 'fwreadme');
   // A TypeScript file inside the repo, so that '@vmhost/firewall' resolves through node_modules.
   const dir = mkdtempSync(join(root, 'integration/firewall/.readme-'));
@@ -55,7 +56,12 @@ test('the README ports example isolates two VM ports and removes them without a 
   const m = /<!-- example:ports -->\n```ts\n([\s\S]*?)```\n\nWhat it prints:\n\n```\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'example block and its output found');
   const ns = await freshNetns(t, 'fwreadme');
-  const child = spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', '--input-type=module', '-e', m[1]!], {
+  // A TypeScript file inside the repo (the example is typed), so that '@vmhost/firewall' resolves through node_modules.
+  const dir = mkdtempSync(join(root, 'integration/firewall/.readme-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'ports.ts');
+  writeFileSync(file, m[1]!);
+  const child = spawn(process.execPath, ['--conditions=vmhost-source', '--import', 'tsx', file], {
     cwd: root,
     env: { ...process.env, NETNS: ns },
     stdio: ['ignore', 'pipe', 'pipe'],
