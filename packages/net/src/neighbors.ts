@@ -8,7 +8,7 @@ import { decodeNeighborMessage, encodeNeighborMessage, type NeighborAttrs, type 
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
-import { parseMac, validateIfName, validateIp } from './validate.js';
+import { parseMac, validateIfName, validateInt, validateIp } from './validate.js';
 
 const STATES: Array<[NeighborState, number]> = [
   ['incomplete', C.NUD_INCOMPLETE], ['reachable', C.NUD_REACHABLE], ['stale', C.NUD_STALE], ['delay', C.NUD_DELAY],
@@ -32,6 +32,7 @@ export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, strin
     state,
     proxy,
     router: !!(h.flags & C.NTF_ROUTER),
+    protocol: m.attrs.protocol ?? null,
   };
 }
 
@@ -81,6 +82,7 @@ export class Neighbors {
     if (!del && spec.state !== undefined && !Object.prototype.hasOwnProperty.call(SETTABLE, spec.state)) {
       throw new ValidationError('state', spec.state, `expected one of ${Object.keys(SETTABLE).join(', ')}`);
     }
+    if (!del && spec.protocol !== undefined) validateInt(spec.protocol, 'protocol', 0, 255);
     const op = `${what} ${spec.to} ${spec.dev}${spec.proxy ? ' proxy' : ''}`;
     const index = await this.ctx.linkIndex(spec.dev, 'dev', op);
     let flags = 0;
@@ -88,6 +90,7 @@ export class Neighbors {
     if (spec.router) flags |= C.NTF_ROUTER;
     const attrs: NeighborAttrs = { dst: spec.to };
     if (lladdr !== undefined) attrs.lladdr = lladdr;
+    if (!del && spec.protocol !== undefined) attrs.protocol = spec.protocol;
     const state = del ? 0 : SETTABLE[spec.state ?? 'permanent']!;
     const payload = encodeNeighborMessage({ header: { family: family === 6 ? C.AF_INET6 : C.AF_INET, index, state, flags, type: 0 }, attrs });
     return { payload, op };
