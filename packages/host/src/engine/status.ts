@@ -10,7 +10,7 @@ import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
 import { openCtx, type Ctx } from './context.js';
 import { vmDir } from './desired.js';
 import { vmState } from './kinds/vm.js';
-import { readState } from './state.js';
+import { readStateForView } from './run.js';
 
 type LinkInfo = HostStatus['bridge'];
 
@@ -28,7 +28,7 @@ const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; 
 export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
   const ctx = await openCtx(host, options);
   try {
-    const state = readState(ctx.dir, host.name);
+    const state = readStateForView(ctx);
     const out: HostStatus = {
       name: host.name,
       bridge: await linkInfo(ctx, host.bridge.name),
