@@ -7,6 +7,7 @@ import { applyCommand } from './apply.js';
 import { demoCommand } from './demo.js';
 import { downCommand } from './down.js';
 import { planCommand } from './plan.js';
+import { recoverCommand } from './recover.js';
 import { statusCommand } from './status.js';
 import { vmConsoleCommand } from './vm-console.js';
 import { vmSnapshotCommand } from './vm-snapshot.js';
@@ -15,7 +16,7 @@ import { vmStopCommand } from './vm-stop.js';
 
 /** The commands by name (`plan`, `vm stop`, ...). */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.fromEntries(
-  [planCommand, applyCommand, downCommand, statusCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, demoCommand].map((c) => [c.name, c]),
+  [planCommand, applyCommand, downCommand, statusCommand, recoverCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, demoCommand].map((c) => [c.name, c]),
 );
 
 /** The words after `vmhost vm`. */
