@@ -157,7 +157,7 @@ export function qemusOf(stateDir: string): number[] {
 }
 
 /** `status` agrees with the oracle: the bridge, dnsmasq and each VM as the namespace shows them. */
-export async function assertStatusTruthful(e: Env, what: string): Promise<void> {
+export async function assertStatusTruthful(e: Env, what: string): Promise<Awaited<ReturnType<typeof status>>> {
   const st = await status(e.host, e.opts);
   const names = processNames((await netns.pids(e.ns)).filter((p) => p !== process.pid));
   const links = await ipJson<Array<{ ifname: string }>>(e.ns, ['link', 'show']);
@@ -169,6 +169,7 @@ export async function assertStatusTruthful(e: Env, what: string): Promise<void> 
     assert.equal(vm.running, live.length > 0, `${what}: status of VM ${vm.name} (QEMU pids ${live.join(' ') || 'none'})`);
     if (vm.running) assert.equal(vm.pid, live[0], `${what}: the pid status shows`);
   }
+  return st;
 }
 
 /** The next apply works and makes what a clean apply makes; down then leaves the namespace as before. */

@@ -14,8 +14,8 @@ import { assertRecovers, assertStatusTruthful, hostText, Pool } from '../helpers
 
 const PHASES = { apply: ['intended', 'changed', 'recorded'], down: ['changed', 'recorded'] } as const;
 
-async function killPoints(t: TestContext, command: 'apply' | 'down', pool: Pool, steps: number): Promise<void> {
-  const points = Array.from({ length: steps }, (_, i) => PHASES[command].map((phase) => ({ phase, i }))).flat();
+async function killPoints(t: TestContext, command: 'apply' | 'down', pool: Pool, ids: string[]): Promise<void> {
+  const points = ids.map((_, i) => PHASES[command].map((phase) => ({ phase, i }))).flat();
   await Promise.all(
     points.map(({ phase, i }) =>
       t.test(`SIGKILL@${command}:${phase}:${i}`, () =>
@@ -23,7 +23,8 @@ async function killPoints(t: TestContext, command: 'apply' | 'down', pool: Pool,
           if (command === 'down') await apply(e.host, e.opts);
           const r = await vmhost([...e.g, command, e.file], { VMHOST_TEST_FAULT: `SIGKILL@${command}:${phase}:${i}` });
           assert.equal(r.signal, 'SIGKILL', `killed at its point (exit ${r.code}): ${r.stderr}`);
-          await assertStatusTruthful(e, 'after the kill');
+          const st = await assertStatusTruthful(e, 'after the kill');
+          if (command === 'apply') assert.deepEqual(st.pending, phase === 'recorded' ? undefined : [ids[i]], 'status shows the unconfirmed step');
           const notices: string[] = [];
           await assertRecovers(e, `${command} killed at ${phase} of step ${i}`, notices);
           if (command === 'apply' && phase !== 'recorded') assert.ok(notices.some((n) => /an interrupted run had/.test(n)), `the intent was reconciled: ${notices.join(' | ')}`);
@@ -40,9 +41,9 @@ test('kill -9 at every step boundary of apply and of down: status is truthful, t
   t.after(() => pool.close());
   await pool.fill(WORKERS);
   const e = await pool.acquire();
-  const steps = (await plan(e.host, e.opts)).steps.length;
+  const ids = (await plan(e.host, e.opts)).steps.map((s) => s.id);
   pool.release(e);
-  assert.ok(steps >= 14, `the host has ${steps} steps`);
-  await Promise.all([killPoints(t, 'apply', pool, steps), killPoints(t, 'down', pool, steps)]);
+  assert.ok(ids.length >= 14, `the host has ${ids.length} steps`);
+  await Promise.all([killPoints(t, 'apply', pool, ids), killPoints(t, 'down', pool, ids)]);
 });
 

@@ -309,6 +309,12 @@ test('status prints aligned tables', async () => {
   assert.ok(lines.every((l) => l === l.trimEnd()), 'no trailing blanks');
 });
 
+test('status names the steps an interrupted run left unconfirmed', async () => {
+  const r = await run(['status', 'host.yaml'], { status: async () => ({ ...STATUS, pending: ['link:br0', 'vm:web'] }) });
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^Host lab \(netns labns\): applied\nInterrupted: link:br0, vm:web recorded as intended, not confirmed \(the next apply or down settles them\)/);
+});
+
 test('status of an empty host', async () => {
   const empty: HostStatus = { ...STATUS, netns: undefined, vms: [], forwards: [], leases: [], applied: false } as HostStatus;
   delete (empty as { ipv6?: unknown }).ipv6;

@@ -311,6 +311,11 @@ export interface HostStatus {
   ipv6?: { mode: 'routed' | 'proxy'; prefix: string; proxyNeighbors: string[]; routes: string[]; proxy?: { running: boolean; pid?: number } };
   dnsmasq?: { running: boolean; pid?: number };
   leases: Lease[];
-  /** Whether the state file says this host is applied. */
+  /** Whether the state file records something apply made (a confirmed record). */
   applied: boolean;
+  /**
+   * Steps an interrupted apply or down recorded as intended but did not confirm (ids): the next
+   * apply or down reconciles them with the live system. Absent when there are none.
+   */
+  pending?: string[];
 }

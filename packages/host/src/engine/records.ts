@@ -197,6 +197,19 @@ function linkData(v: unknown, at: string): LinkRecord['data'] {
   throw new Bad(`${at}.kind: expected bridge, veth or tap`);
 }
 
+/**
+ * The `data.options` of a service record: null, or options without the `derived` fields (always
+ * derived from the state directory, never read), checked by the service's own `validate`.
+ */
+function serviceOptions(data: unknown, at: string, derived: readonly string[], what: string, validate: (o: Obj) => unknown): Obj | null {
+  const d = shape(data, `${at}.data`, ['options']);
+  if (d.options === null) return null;
+  const opts = obj(d.options, `${at}.data.options`);
+  if (derived.some((k) => k in opts)) throw new Bad(`${at}.data.options: a state file never names ${what}`);
+  check(`${at}.data.options`, () => validate(opts));
+  return opts;
+}
+
 /** Parses one record; `dir` is the state directory (the services' directories are derived from it). */
 function parseRecord(v: unknown, at: string, dir: string): StateRecord {
   const kind = obj(v, at).kind;
@@ -250,24 +263,14 @@ function parseRecord(v: unknown, at: string, dir: string): StateRecord {
     }
     case 'dnsmasq': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
-      const d = shape(o.data, `${at}.data`, ['options']);
-      if (d.options !== null) {
-        const opts = obj(d.options, `${at}.data.options`);
-        if ('dir' in opts || 'netns' in opts) throw new Bad(`${at}.data.options: a state file never names dnsmasq's directory or namespace`);
-        check(`${at}.data.options`, () => validateDnsmasqOptions({ ...(opts as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` }));
-      }
-      r = { kind, ...base(o), data: { options: d.options as DnsmasqRecord['data']['options'] } };
+      const options = serviceOptions(o.data, at, ['dir', 'netns'], "dnsmasq's directory or namespace", (x) => validateDnsmasqOptions({ ...(x as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` }));
+      r = { kind, ...base(o), data: { options: options as DnsmasqRecord['data']['options'] } };
       break;
     }
     case 'proxy6': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
-      const d = shape(o.data, `${at}.data`, ['options']);
-      if (d.options !== null) {
-        const opts = obj(d.options, `${at}.data.options`);
-        if ('dir' in opts) throw new Bad(`${at}.data.options: a state file never names the proxy's directory`);
-        check(`${at}.data.options`, () => normalizeProxyOptions(opts as unknown as ProxyOptions));
-      }
-      r = { kind, ...base(o), data: { options: d.options as ProxyOptions | null } };
+      const options = serviceOptions(o.data, at, ['dir'], "the proxy's directory", (x) => normalizeProxyOptions(x as unknown as ProxyOptions));
+      r = { kind, ...base(o), data: { options: options as ProxyOptions | null } };
       break;
     }
     case 'vm': {

@@ -36,9 +36,11 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
       vms: [],
       forwards: [],
       leases: [],
-      applied: state.entries.length > 0,
+      applied: state.entries.some((e) => e.status === 'done'),
     };
     if (typeof options.netns === 'string') out.netns = options.netns;
+    const pending = state.entries.filter((e) => e.status === 'intended').map((e) => e.id);
+    if (pending.length > 0) out.pending = pending;
     for (const vm of host.vms) {
       const st = await vmState(vmDir(ctx.dir, vm.name));
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };
