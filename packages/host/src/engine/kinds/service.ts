@@ -11,7 +11,7 @@ import { withNetns, type Ctx } from '../context.js';
 import type { DnsmasqEntry, Proxy6Entry } from '../entries.js';
 import type { DnsmasqRecord, Proxy6Record } from '../records.js';
 import { privateDir } from '../state-dir.js';
-import { done, intended, sameOptions, type KindOps } from './kind.js';
+import { done, sameOptions, type KindOps } from './kind.js';
 
 /** What the engine needs of a service. */
 export interface ServiceControl<O extends { dir: string }> {
@@ -42,7 +42,7 @@ export function serviceKind<E extends ServiceEntry>(
   const dirOf = (ctx: Ctx): string => join(ctx.dir, sub);
   return {
     style: 'process',
-    intent: async (_ctx, e) => shape.record(e.id, intended(e).status, shape.strip(e.data.options)),
+    intent: async (_ctx, e) => shape.record(e.id, 'intended', shape.strip(e.data.options)),
     async inspect(ctx, e, recorded) {
       if (!svc.status(dirOf(ctx)).running) return 'missing';
       const opts = recorded?.data.options;
