@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { Lab } from '@vmhost/lab';
-import { ROOT, vmhost } from '../helpers/vmhost-cli.js';
+import { ROOT, vmhost } from '../helpers/cli.js';
 
 const HOST = `name: clitest
 uplink: eth0

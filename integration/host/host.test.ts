@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { netns } from '@vmhost/net';
 import { Lab } from '@vmhost/lab';
 import { HostApplyError, apply, down, parseHostFile, plan, runDemo, status, vmRunDir, type DemoCheck, type ResolvedHost } from '@vmhost/host';
 import { QmpClient, isAlive, runFiles } from '@vmhost/kvm';
+import { hostSnapshot as snapshot } from '../helpers/host-snapshot.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GUEST = join(ROOT, '.cache', 'guest');
@@ -32,31 +32,6 @@ dhcp: { range: [192.168.0.100, 192.168.0.150], leaseTime: 72h, domain: lan }
 ipv6: { prefix: "2001:db8:8:5688::/64", mode: routed, acceptRa: true }
 vms:${vm('web', 'de:ad:be:ef:32:10', 100, '[{ port: 1234, toPort: 22 }, { port: 80 }]')}${vm('mail', 'de:ad:be:ef:32:20', 200, '[{ port: 5678, toPort: 22 }, { port: 25 }]')}
 `;
-}
-
-async function sh(ns: string, cmd: string, args: string[]): Promise<string> {
-  const r = await netns.run(ns, cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function ipj<T>(ns: string, args: string[]): Promise<T> {
-  return JSON.parse(await sh(ns, 'ip', ['-j', ...args])) as T;
-}
-
-/** Everything apply may touch, read with the independent tools. */
-async function snapshot(ns: string): Promise<Record<string, unknown>> {
-  const links = (await ipj<Array<{ ifname: string; flags: string[]; master?: string; address?: string }>>(ns, ['link', 'show'])).map((l) => `${l.ifname} ${l.flags.join(',')} ${l.master ?? '-'} ${l.address ?? ''}`).sort();
-  const addrs = (await ipj<Array<{ ifname: string; addr_info: Array<{ local: string; prefixlen: number }> }>>(ns, ['addr', 'show'])).flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`)).sort();
-  const r4 = (await ipj<Array<{ dst: string; dev?: string; gateway?: string }>>(ns, ['-4', 'route', 'show', 'table', 'all'])).map((r) => `${r.dst} ${r.dev ?? ''} ${r.gateway ?? ''}`).sort();
-  const r6 = (await ipj<Array<{ dst: string; dev?: string; gateway?: string }>>(ns, ['-6', 'route', 'show', 'table', 'all'])).map((r) => `${r.dst} ${r.dev ?? ''} ${r.gateway ?? ''}`).sort();
-  const proxy = (await ipj<Array<{ dst: string; dev: string }>>(ns, ['-6', 'neigh', 'show', 'proxy'])).map((n) => `${n.dst} ${n.dev}`).sort();
-  const strip = (s: string): string => s.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[]')).join('\n');
-  const sysctls = Object.fromEntries(
-    ['ipv4/ip_forward', 'ipv6/conf/all/forwarding', 'ipv6/conf/eth0/proxy_ndp', 'ipv6/conf/eth0/accept_ra'].map((k) => [k, netns.readFileIn(ns, `/proc/sys/net/${k}`).trim()]),
-  );
-  const pids = (await netns.pids(ns)).filter((p) => p !== process.pid);
-  return { links, addrs, r4, r6, proxy, ipv4: strip(await sh(ns, 'iptables-save', [])), ipv6: strip(await sh(ns, 'ip6tables-save', [])), sysctls, pids };
 }
 
 test('a failure injected before each step of apply leaves the host exactly as before; re-apply is a no-op; one VM\'s forwards change alone; down restores everything', async (t) => {

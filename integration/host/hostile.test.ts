@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { Lab } from '@vmhost/lab';
-import { vmhost } from '../helpers/vmhost-cli.js';
+import { vmhost } from '../helpers/cli.js';
 import { hostileCases, writeCases } from '../../test/host/hostile/generate.js';
 
 /** Everything apply could change in namespace `ns`, as text (independent tools: ip, iptables-save, /proc). */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Rtnl, NetlinkError, ValidationError, SystemError, Sysctl, netns } from '@vmhost/net';
+import { Rtnl, NetlinkError, NetlinkSocket, ValidationError, SystemError, Sysctl, netlink, netns } from '@vmhost/net';
 import { freshNetns, ipJson, sh } from '../helpers/ns.js';
 
 async function open(t: import('node:test').TestContext, tag: string): Promise<{ ns: string; h: Rtnl }> {
@@ -154,6 +154,46 @@ test('neighbours: permanent entries and proxy entries (compare ip neigh show pro
   await assert.rejects(h.neighbors.delete({ to: '2001:db8::10', dev: 'eth0', proxy: true }), NetlinkError);
   await assert.rejects(h.neighbors.add({ to: '2001:db8::12', dev: 'eth0', proxy: true, lladdr: '52:54:00:00:00:01' }), (e: unknown) => e instanceof ValidationError && e.field === 'lladdr');
   await assert.rejects(h.neighbors.add({ to: 'nope', dev: 'eth0' }), (e: unknown) => e instanceof ValidationError && e.field === 'to');
+});
+
+test('protocol marks: an address (IFA_PROTO, read back by a raw RTM_GETADDR dump) and a proxy neighbour (ip -d neigh) keep the protocol they were added with', async (t) => {
+  const { ns, h } = await open(t, 'proto');
+  await h.links.add({ kind: 'veth', name: 'eth0', up: true, peer: { name: 'eth1' } });
+  await h.addresses.add('eth0', '2001:db8::5/128', { nodad: true, protocol: 118 });
+  await h.addresses.add('eth0', '2001:db8::6/128', { nodad: true });
+  await h.neighbors.add({ to: '2001:db8::7', dev: 'eth0', proxy: true, protocol: 118 });
+  await h.neighbors.add({ to: '2001:db8::8', dev: 'eth0', proxy: true });
+  // the oracle: the kernel's own dump, decoded here by hand (iproute2 6.1 does not print IFA_PROTO)
+  const sock = NetlinkSocket.open({ netns: ns });
+  t.after(() => sock.close());
+  const req = Buffer.alloc(8);
+  req.writeUInt8(10, 0); // AF_INET6
+  const raw = new Map<string, number | null>();
+  for (const m of await sock.request(22 /* RTM_GETADDR */, netlink.NLM_F_DUMP, req)) {
+    let addr: string | undefined;
+    let proto: number | null = null;
+    for (let off = 8; off + 4 <= m.payload.length; ) {
+      const len = m.payload.readUInt16LE(off);
+      const type = m.payload.readUInt16LE(off + 2) & 0x3fff;
+      if (len < 4) break;
+      if (type === 1 /* IFA_ADDRESS */) addr = m.payload.subarray(off + 4, off + 20).toString('hex');
+      if (type === 11 /* IFA_PROTO */) proto = m.payload.readUInt8(off + 4);
+      off += (len + 3) & ~3;
+    }
+    if (addr !== undefined) raw.set(addr, proto);
+  }
+  assert.equal(raw.get('20010db8000000000000000000000005'), 118);
+  assert.equal(raw.get('20010db8000000000000000000000006'), null);
+  const listed = await h.addresses.list({ link: 'eth0' });
+  assert.equal(listed.find((a) => a.address === '2001:db8::5')?.protocol, 118);
+  assert.equal(listed.find((a) => a.address === '2001:db8::6')?.protocol, null);
+  const ipProxy = await ipJson<Array<{ dst: string; protocol?: string }>>(ns, ['-d', '-6', 'neigh', 'show', 'proxy']);
+  assert.equal(ipProxy.find((n) => n.dst === '2001:db8::7')?.protocol, '118');
+  assert.equal(ipProxy.find((n) => n.dst === '2001:db8::8')?.protocol, undefined);
+  const ours = await h.neighbors.list({ proxy: true });
+  assert.deepEqual(ours.map((n) => [n.to, n.protocol]).sort(), [['2001:db8::7', 118], ['2001:db8::8', null]]);
+  await assert.rejects(h.addresses.add('eth0', '2001:db8::9/128', { protocol: 256 }), (e: unknown) => e instanceof ValidationError && e.field === 'options.protocol');
+  await assert.rejects(h.neighbors.add({ to: '2001:db8::9', dev: 'eth0', proxy: true, protocol: -1 }), (e: unknown) => e instanceof ValidationError && e.field === 'protocol');
 });
 
 test('sysctls act inside the handle namespace only; the root namespace value is unchanged (read only)', async (t) => {

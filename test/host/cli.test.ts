@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ValidationError, VmhostError } from '@vmhost/net';
 import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli/index.js';
-import { GuestBuildError, HostApplyError, HostPreconditionError, HostSpecError } from '../../packages/host/src/errors.js';
+import { GuestBuildError, HostAbortedError, HostApplyError, HostPreconditionError, HostSpecError, HostStateError } from '../../packages/host/src/errors.js';
 import { GUEST_MARKERS } from '../../packages/host/src/guests/test-guest/files.js';
 import type { HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
 
@@ -80,6 +80,8 @@ function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] }
       options?.onProgress?.({ type: 'step-done', step, index: 0, total: 1, ms: 7 });
       return report([step]);
     },
+    recover: async (host, options) =>
+      rec('recover', [host, options], { file: '/run/vmhost/lab/state.json', changed: true, movedAside: '/run/vmhost/lab/state.json.corrupt-x', records: [{ id: 'link:br0', description: 'link br0' }], notices: ['sysctl net.ipv4.ip_forward is 1'] }),
     status: async (host, options) => rec('status', [host, options], STATUS),
     startVm: async (host, name, options) => rec('startVm', [host, name, options], undefined),
     stopVm: async (host, name, options) => rec('stopVm', [host, name, options], { step: 'powerdown', ms: 1234 }),
@@ -338,6 +340,12 @@ test('status prints aligned tables', async () => {
   assert.ok(lines.every((l) => l === l.trimEnd()), 'no trailing blanks');
 });
 
+test('status names the steps an interrupted run left unconfirmed', async () => {
+  const r = await run(['status', 'host.yaml'], { status: async () => ({ ...STATUS, pending: ['link:br0', 'vm:web'] }) });
+  assert.equal(r.code, 0);
+  assert.match(r.out, /^Host lab \(netns labns\): applied\nInterrupted: link:br0, vm:web recorded as intended, not confirmed \(the next apply or down settles them\)/);
+});
+
 test('status of an empty host', async () => {
   const empty: HostStatus = { ...STATUS, netns: undefined, vms: [], forwards: [], leases: [], applied: false } as HostStatus;
   delete (empty as { ipv6?: unknown }).ipv6;
@@ -393,7 +401,7 @@ test('general help lists the commands and has examples', async () => {
 });
 
 test('every command has help with examples', async () => {
-  const cmds = [['plan'], ['apply'], ['down'], ['status'], ['vm'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'console'], ['vm', 'snapshot'], ['demo']];
+  const cmds = [['plan'], ['apply'], ['down'], ['status'], ['recover'], ['vm'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'console'], ['vm', 'snapshot'], ['demo']];
   for (const c of cmds) {
     for (const argv of [[...c, '--help'], ['help', ...c], [...c, 'x.yaml', '-h']]) {
       if (c.join(' ') === 'vm' && argv.length === 3 && argv[2] === '-h') continue;
@@ -408,6 +416,53 @@ test('every command has help with examples', async () => {
   assert.match((await run(['vm', 'stop', '--help'])).out, /--timeout SECONDS/);
   assert.match((await run(['vm', 'console', '--help'])).out, /--follow/);
   assert.match((await run(['vm', 'snapshot', '--help'])).out, /--overlay PATH/);
+});
+
+test('no help text suggests a state directory in /tmp', async () => {
+  const { commandHelp, generalHelp } = await import('../../packages/host/src/cli/index.js');
+  const texts = [generalHelp(), ...['plan', 'apply', 'down', 'status', 'recover', 'vm', 'vm start', 'vm stop', 'vm console', 'vm snapshot', 'demo'].map((c) => commandHelp(c) ?? '')];
+  for (const t of texts) assert.doesNotMatch(t, /--state-dir \/tmp/);
+});
+
+test('recover prints what it moved aside and rebuilt, and its notices; --force reaches the engine', async () => {
+  const r = await run(['recover', 'host.yaml', '--force']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^Moved \/run\/vmhost\/lab\/state\.json aside to \/run\/vmhost\/lab\/state\.json\.corrupt-x\.\nRecovered 1 entry into \/run\/vmhost\/lab\/state\.json:\n {2}link br0$/);
+  assert.match(r.err, /^note: sysctl net\.ipv4\.ip_forward is 1$/);
+  assert.equal((call(r.calls, 'recover').args[1] as { force?: boolean }).force, true);
+});
+
+test('apply and down interrupted (HostAbortedError): what was undone or done; exit 130; notices print as notes', async () => {
+  const step: Step = { id: 'link:br0', action: 'create', description: 'create bridge br0' };
+  const a = await run(['apply', 'host.yaml'], {
+    apply: async (_h, options) => {
+      options?.onProgress?.({ type: 'notice', message: 'link:br0: an interrupted run had made it' });
+      throw new HostAbortedError('apply', [step], [step], [], new Error('interrupted by SIGINT'));
+    },
+  });
+  assert.equal(a.code, 130);
+  assert.match(a.err, /note: link:br0: an interrupted run had made it/);
+  assert.match(a.err, /vmhost: apply interrupted\n {2}undone \(1 step\):\n {4}\+ create bridge br0\nvmhost: the host is as it was before this apply\./);
+  const d = await run(['down', 'host.yaml'], { down: async () => Promise.reject(new HostAbortedError('down', [step, step], [], [])) });
+  assert.equal(d.code, 130);
+  assert.match(d.err, /2 steps done; the state file records the rest: run 'vmhost down host\.yaml' again to finish/);
+  const j = await run(['apply', 'host.yaml', '--json'], { apply: async () => Promise.reject(new HostAbortedError('apply', [], [], [])) });
+  assert.equal(j.code, 130);
+  assert.equal((JSON.parse(j.out) as { error: { code: string } }).error.code, 'EHOST_ABORTED');
+});
+
+test('a state file error names the file (exit 1)', async () => {
+  const r = await run(['plan', 'host.yaml'], { plan: async () => Promise.reject(new HostStateError('/run/vmhost/lab/state.json', 'not a vmhost state file: empty')) });
+  assert.equal(r.code, 1);
+  assert.equal(r.err, 'vmhost: plan: EHOST_STATE_CORRUPT: /run/vmhost/lab/state.json: not a vmhost state file: empty');
+});
+
+test('the signal given to main reaches every engine call (the entry point aborts it on SIGINT/SIGTERM)', async () => {
+  const ac = new AbortController();
+  const out: string[] = [];
+  const { deps, calls } = fakeDeps();
+  await main(['apply', 'host.yaml'], { out: (s) => out.push(s), err: () => undefined }, deps, { signal: ac.signal });
+  assert.equal((call(calls, 'apply').args[1] as HostOptions).signal, ac.signal);
 });
 
 // ------------------------------------------------------------------------------- usage errors

@@ -35,7 +35,19 @@ if (executedDirectly()) {
     err: (s: string): void => void process.stderr.write(`${s}\n`),
     isTTY: process.stdout.isTTY === true,
   };
-  main(process.argv.slice(2), io).then(
+  // SIGINT (Ctrl-C) and SIGTERM: apply and down finish the step under way, then apply undoes what
+  // it did and down stops; exit 130. A second signal is only acknowledged: undoing is what keeps
+  // the host consistent, and QEMU and the services run in their own sessions, untouched.
+  const interrupt = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (!interrupt.signal.aborted) {
+        process.stderr.write(`vmhost: ${sig}: finishing the step under way, then undoing (apply) or stopping (down)\n`);
+        interrupt.abort(new Error(`interrupted by ${sig}`));
+      } else process.stderr.write(`vmhost: ${sig} again: still finishing; kill -9 leaves a record the next run completes\n`);
+    });
+  }
+  main(process.argv.slice(2), io, undefined, { signal: interrupt.signal }).then(
     (code) => {
       process.exitCode = code;
       // Engine handles (sockets, timers) must not keep the command alive once it is done.

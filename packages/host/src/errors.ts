@@ -10,7 +10,8 @@
  * │   └── HostPreconditionError           EHOST_PRECONDITION: the host cannot be applied as described
  * ├── HostNoConsoleError                 EHOST_NO_CONSOLE: a VM has not written a console log yet
  * ├── HostApplyError                      EHOST_STEP / EHOST_UNDO: a step of apply or down failed
- * ├── HostStateError                      EHOST_STATE: the state file is not vmhost's
+ * ├── HostAbortedError                    EHOST_ABORTED: plan/apply/down stopped by its AbortSignal (SIGINT)
+ * ├── HostStateError                      EHOST_STATE_CORRUPT / _VERSION / _UNSAFE: the state file or directory
  * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
  * ├── GuestBuildError                     EHOST_GUEST_BUILD: the test guest could not be built
  * └── ServiceError
@@ -140,13 +141,56 @@ export class HostApplyError extends VmhostError {
   }
 }
 
-/** The state file cannot be used: not a vmhost state file, or of an unknown version. */
+/** The codes of {@link HostStateError}. */
+export type HostStateErrorCode = 'EHOST_STATE_CORRUPT' | 'EHOST_STATE_VERSION' | 'EHOST_STATE_UNSAFE';
+
+/**
+ * The state file or the state directory cannot be trusted or used. `EHOST_STATE_CORRUPT`: the
+ * state file is not a well-formed vmhost state file (truncated, not JSON, an entry of an unknown
+ * kind, a field of the wrong type or an unknown field); `apply`, `down` and `vmhost recover` move
+ * it aside and rebuild the record from the live system's owner marks. `EHOST_STATE_VERSION`: a
+ * state file of another version. `EHOST_STATE_UNSAFE`: the state directory, one of its parents,
+ * or a file in it is owned by another user, writable by others, or a symlink where none may be.
+ * `file` names the path concerned; the message says what is wrong with it.
+ */
 export class HostStateError extends VmhostError {
-  /** The state file. */
+  /** The state file (or the directory or file found unsafe). */
   readonly file: string;
-  constructor(file: string, why: string, options?: { cause?: unknown }) {
-    super('EHOST_STATE', `${file}: ${why}`, options);
+  declare readonly code: HostStateErrorCode;
+  constructor(file: string, why: string, options: { code?: HostStateErrorCode; cause?: unknown } = {}) {
+    super(options.code ?? 'EHOST_STATE_CORRUPT', `${file}: ${why}`, options.cause !== undefined ? { cause: options.cause } : undefined);
     this.file = file;
+  }
+}
+
+/**
+ * `plan`, `apply` or `down` stopped because its `signal` was aborted (the CLI aborts it on SIGINT
+ * or SIGTERM; exit 130). apply finishes the step it is in, then undoes the steps this run did, in
+ * reverse (`undone`; `undoErrors` lists undo steps that failed). down finishes the step it is in
+ * and stops: what it removed (`done`) stays removed, the state file still records the rest, and
+ * running down again finishes it. plan changes nothing.
+ */
+export class HostAbortedError extends VmhostError {
+  /** The command that was stopped. */
+  readonly command: 'plan' | 'apply' | 'down';
+  /** Steps carried out before the abort (for apply: and then undone, unless in `undoErrors`). */
+  readonly done: Step[];
+  /** apply: steps undone after the abort, in the order they were undone. */
+  readonly undone: Step[];
+  /** apply: undo steps that failed. */
+  readonly undoErrors: Array<{ step: Step; error: unknown }>;
+  constructor(command: 'plan' | 'apply' | 'down', done: Step[], undone: Step[], undoErrors: Array<{ step: Step; error: unknown }>, reason?: unknown) {
+    const what =
+      command === 'apply'
+        ? `${undone.length} step(s) undone${undoErrors.length ? `; undoing ${undoErrors.length} step(s) failed: ${undoErrors.map((u) => u.step.description).join(', ')}` : ''}`
+        : command === 'down'
+          ? `${done.length} step(s) done; run down again to finish`
+          : 'nothing was changed';
+    super('EHOST_ABORTED', `${command} interrupted${reason instanceof Error ? ` (${reason.message})` : typeof reason === 'string' ? ` (${reason})` : ''}: ${what}`, reason !== undefined ? { cause: reason } : undefined);
+    this.command = command;
+    this.done = done;
+    this.undone = undone;
+    this.undoErrors = undoErrors;
   }
 }
 

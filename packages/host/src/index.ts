@@ -4,12 +4,13 @@
  * @module
  */
 export type * from './types.js';
-export { HostSpecError, HostPreconditionError, HostApplyError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
-export type { HostSpecProblem } from './errors.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostAbortedError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
+export type { HostSpecProblem, HostStateErrorCode } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';
 export { resolveHost } from './spec/resolve.js';
 export { plan, apply, down } from './engine/run.js';
+export { recover } from './engine/recover.js';
 export { status } from './engine/status.js';
 export { startVm, stopVm, snapshotVm, consoleFile } from './engine/vm-ops.js';
 export { stateDirFor, vmRunDir } from './engine/context.js';

@@ -187,9 +187,18 @@ export interface HostOptions {
   netns?: NetnsRef;
   /**
    * Directory of the state file, dnsmasq's and the proxy's files and the VMs' run dirs. Default
-   * `/run/vmhost/<name>` (or `/run/vmhost/<netns>/<name>` with a named netns).
+   * `/run/vmhost/<name>`, `/run/vmhost/<netns>/<name>` with a named netns, and
+   * `/run/vmhost/nsfs/<dev>-<inode>/<name>` with a netns given by path or pid. It and every parent
+   * must be root's (or the running user's) and not writable by others (a sticky parent such as
+   * /tmp is allowed above a directory of ours): see docs/host-engine.md.
    */
   stateDir?: string;
+  /**
+   * Stops plan, apply or down when aborted (the CLI aborts it on SIGINT and SIGTERM): apply
+   * finishes the step it is in and undoes what this run did; down finishes the step it is in and
+   * stops, keeping an accurate record of the rest. Both then throw `HostAbortedError`.
+   */
+  signal?: AbortSignal;
   /** Progress of long steps, as they happen. */
   onProgress?: (event: ProgressEvent) => void;
   /**
@@ -197,6 +206,25 @@ export interface HostOptions {
    * before it are undone. For confirmation prompts, and for fault injection in tests.
    */
   beforeStep?: (step: Step, index: number) => void | Promise<void>;
+  /**
+   * Called at each point of a step where the state file has just been written or the system just
+   * changed (see {@link Checkpoint}); for fault injection in tests (the CLI kills itself at one
+   * when `VMHOST_TEST=1` and `VMHOST_TEST_KILL=<command>:<phase>:<index>` are set) and tracing.
+   * What it throws fails the step as `beforeStep` does.
+   */
+  checkpoint?: (point: Checkpoint) => void | Promise<void>;
+}
+
+/**
+ * A point inside a step of apply or down: `intended` (the record of what the step will make was
+ * written; nothing touched yet), `changed` (the system was changed; the record not yet
+ * confirmed), `recorded` (the record was confirmed: the step is complete).
+ */
+export interface Checkpoint {
+  command: 'apply' | 'down';
+  phase: 'intended' | 'changed' | 'recorded';
+  step: Step;
+  index: number;
 }
 
 /** What a step does. */
@@ -223,7 +251,13 @@ export type ProgressEvent =
   | { type: 'step-failed'; step: Step; index: number; total: number; error: Error }
   | { type: 'undo-start'; step: Step }
   | { type: 'undo-done'; step: Step }
-  | { type: 'undo-failed'; step: Step; error: Error };
+  | { type: 'undo-failed'; step: Step; error: Error }
+  /**
+   * Something to know that is not a step: an interrupted run's intended record adopted or dropped,
+   * a recorded link left alone because it lacks this host's owner mark, a corrupt state file moved
+   * aside and the record rebuilt.
+   */
+  | { type: 'notice'; message: string };
 
 /** What apply or down did. */
 export interface Report {
@@ -232,6 +266,20 @@ export interface Report {
   /** False when nothing needed doing. */
   changed: boolean;
   ms: number;
+}
+
+/** What `recover` did. */
+export interface RecoverReport {
+  /** The state file. */
+  file: string;
+  /** False when the state file was readable and left as it was. */
+  changed: boolean;
+  /** Where the unreadable (or, with `force`, the readable) state file was moved. */
+  movedAside?: string;
+  /** The records rebuilt from the live system's owner marks. */
+  records: Array<{ id: string; description: string }>;
+  /** What could not be recovered (sysctls' old values) and other things to know. */
+  notices: string[];
 }
 
 /** One DHCP lease (from dnsmasq's lease file). */
@@ -259,6 +307,11 @@ export interface HostStatus {
   ipv6?: { mode: 'routed' | 'proxy'; prefix: string; proxyNeighbors: string[]; routes: string[]; proxy?: { running: boolean; pid?: number } };
   dnsmasq?: { running: boolean; pid?: number };
   leases: Lease[];
-  /** Whether the state file says this host is applied. */
+  /** Whether the state file records something apply made (a confirmed record). */
   applied: boolean;
+  /**
+   * Steps an interrupted apply or down recorded as intended but did not confirm (ids): the next
+   * apply or down reconciles them with the live system. Absent when there are none.
+   */
+  pending?: string[];
 }

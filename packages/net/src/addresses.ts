@@ -12,7 +12,7 @@ import { checkKeys, parseCidr, validateInt, validateIp } from './validate.js';
 
 const SCOPES: Record<Scope, number> = { global: C.RT_SCOPE_UNIVERSE, site: C.RT_SCOPE_SITE, link: C.RT_SCOPE_LINK, host: C.RT_SCOPE_HOST, nowhere: C.RT_SCOPE_NOWHERE };
 
-const OPTION_KEYS = ['nodad', 'noprefixroute', 'broadcast', 'label', 'scope', 'peer', 'validLifetime', 'preferredLifetime', 'metric'] as const satisfies ReadonlyArray<keyof AddressOptions>;
+const OPTION_KEYS = ['nodad', 'noprefixroute', 'broadcast', 'label', 'scope', 'peer', 'validLifetime', 'preferredLifetime', 'metric', 'protocol'] as const satisfies ReadonlyArray<keyof AddressOptions>;
 const FILTER_KEYS = ['link', 'family'] as const satisfies ReadonlyArray<keyof AddressFilter>;
 
 /** RT_SCOPE_* number → name (or the number). */
@@ -66,6 +66,7 @@ export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>
       managetempaddr: !!(f & C.IFA_F_MANAGETEMPADDR),
       stablePrivacy: !!(f & C.IFA_F_STABLE_PRIVACY),
     },
+    protocol: a.proto ?? null,
     validLifetime: ci === undefined || ci.valid === C.INFINITY_LIFE_TIME ? null : ci.valid,
     preferredLifetime: ci === undefined || ci.preferred === C.INFINITY_LIFE_TIME ? null : ci.preferred,
   };
@@ -119,6 +120,7 @@ export class Addresses {
     if (o.validLifetime !== undefined) validateInt(o.validLifetime, 'options.validLifetime', 0, 0xffffffff);
     if (o.preferredLifetime !== undefined) validateInt(o.preferredLifetime, 'options.preferredLifetime', 0, 0xffffffff);
     if (o.metric !== undefined) validateInt(o.metric, 'options.metric', 0, 0xffffffff);
+    if (o.protocol !== undefined) validateInt(o.protocol, 'options.protocol', 0, 255);
     const scope = o.scope === undefined ? (c.address === '127.0.0.1' || c.address === '::1' ? C.RT_SCOPE_HOST : C.RT_SCOPE_UNIVERSE) : scopeNumber(o.scope, 'options.scope');
     const op = `${what} ${cidr} ${String(link)}`;
     const index = await this.ctx.linkIndex(link, 'link', op);
@@ -138,6 +140,7 @@ export class Addresses {
     }
     if (flags) attrs.flags = flags;
     if (o.metric !== undefined) attrs.rtPriority = o.metric;
+    if (o.protocol !== undefined) attrs.proto = o.protocol;
     const payload = encodeAddressMessage({
       header: { family: c.family === 6 ? C.AF_INET6 : C.AF_INET, prefixLength: c.prefixLength, flags: flags & 0xff, scope, index },
       attrs,

@@ -26,11 +26,14 @@ export class ValidationError extends VmhostError {
   readonly field: string;
   /** The rejected value, as given. */
   readonly value: unknown;
+  /** Why it was rejected (the message's last part), e.g. `'expected a unicast MAC address'`. */
+  readonly reason: string;
   /** @param code `EVALIDATION`, or a subclass's own code (such as `EHOST_PRECONDITION`). */
   constructor(field: string, value: unknown, reason: string, code = 'EVALIDATION') {
     super(code, `invalid ${field}: ${formatValue(value)}: ${reason}`);
     this.field = field;
     this.value = value;
+    this.reason = reason;
   }
 }
 

@@ -8,13 +8,13 @@ import { decodeNeighborMessage, encodeNeighborMessage, type NeighborAttrs, type 
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
-import { checkKeys, parseMac, validateIfName, validateIp } from './validate.js';
+import { checkKeys, parseMac, validateIfName, validateInt, validateIp } from './validate.js';
 
 const STATES: Array<[NeighborState, number]> = [
   ['incomplete', C.NUD_INCOMPLETE], ['reachable', C.NUD_REACHABLE], ['stale', C.NUD_STALE], ['delay', C.NUD_DELAY],
   ['probe', C.NUD_PROBE], ['failed', C.NUD_FAILED], ['noarp', C.NUD_NOARP], ['permanent', C.NUD_PERMANENT],
 ];
-const SPEC_KEYS = ['to', 'dev', 'lladdr', 'proxy', 'router', 'state'] as const satisfies ReadonlyArray<keyof NeighborSpec>;
+const SPEC_KEYS = ['to', 'dev', 'lladdr', 'proxy', 'router', 'state', 'protocol'] as const satisfies ReadonlyArray<keyof NeighborSpec>;
 const FILTER_KEYS = ['family', 'dev', 'proxy'] as const satisfies ReadonlyArray<keyof NeighborFilter>;
 const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.NUD_NOARP, reachable: C.NUD_REACHABLE, stale: C.NUD_STALE };
 
@@ -34,6 +34,7 @@ export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, strin
     state,
     proxy,
     router: !!(h.flags & C.NTF_ROUTER),
+    protocol: m.attrs.protocol ?? null,
   };
 }
 
@@ -84,6 +85,7 @@ export class Neighbors {
     if (!del && spec.state !== undefined && !Object.prototype.hasOwnProperty.call(SETTABLE, spec.state)) {
       throw new ValidationError('state', spec.state, `expected one of ${Object.keys(SETTABLE).join(', ')}`);
     }
+    if (!del && spec.protocol !== undefined) validateInt(spec.protocol, 'protocol', 0, 255);
     const op = `${what} ${spec.to} ${spec.dev}${spec.proxy ? ' proxy' : ''}`;
     const index = await this.ctx.linkIndex(spec.dev, 'dev', op);
     let flags = 0;
@@ -91,6 +93,7 @@ export class Neighbors {
     if (spec.router) flags |= C.NTF_ROUTER;
     const attrs: NeighborAttrs = { dst: spec.to };
     if (lladdr !== undefined) attrs.lladdr = lladdr;
+    if (!del && spec.protocol !== undefined) attrs.protocol = spec.protocol;
     const state = del ? 0 : SETTABLE[spec.state ?? 'permanent']!;
     const payload = encodeNeighborMessage({ header: { family: family === 6 ? C.AF_INET6 : C.AF_INET, index, state, flags, type: 0 }, attrs });
     return { payload, op };

@@ -286,6 +286,8 @@ export interface Address {
     managetempaddr: boolean;
     stablePrivacy: boolean;
   };
+  /** Who added the address (IFA_PROTO; Linux 6.3 and later), or null when it carries none. */
+  protocol: number | null;
   /** Seconds left, or null for forever. */
   validLifetime: number | null;
   preferredLifetime: number | null;
@@ -309,6 +311,11 @@ export interface AddressOptions {
   preferredLifetime?: number;
   /** Metric of the prefix route (IFA_RT_PRIORITY). */
   metric?: number;
+  /**
+   * Who added the address (IFA_PROTO, 0-255; Linux 6.3 and later keep it, older kernels ignore
+   * it): an owner mark, as the protocol of a route.
+   */
+  protocol?: number;
 }
 
 /** Filter of `addresses.list`. */
@@ -393,6 +400,8 @@ export interface Neighbor {
   /** A proxy entry (NTF_PROXY: the kernel answers for `to` on `dev`). */
   proxy: boolean;
   router: boolean;
+  /** Who added the entry (NDA_PROTOCOL), or null when it carries none. */
+  protocol: number | null;
 }
 
 /** What `neighbors.add` / `replace` take. */
@@ -405,6 +414,8 @@ export interface NeighborSpec {
   /** A proxy entry (like `ip neigh add proxy ADDR dev DEV`). */
   proxy?: boolean;
   router?: boolean;
+  /** Who adds the entry (NDA_PROTOCOL, 0-255): an owner mark, as the protocol of a route. */
+  protocol?: number;
   /** Default 'permanent'. */
   state?: 'permanent' | 'noarp' | 'reachable' | 'stale';
 }

@@ -26,7 +26,10 @@ export const FILE_OPT: Record<string, OptDef> = { file: { type: 'string', short:
 /** The help of the global options. */
 export const GLOBAL_HELP = `Global options:
   --netns NAME      Act inside network namespace NAME (or an nsfs path such as /proc/PID/ns/net)
-  --state-dir DIR   State directory (default /run/vmhost/<name>, /run/vmhost/<netns>/<name> with --netns)
+  --state-dir DIR   State directory (default /run/vmhost/<name>; /run/vmhost/<netns>/<name> with
+                    --netns NAME, /run/vmhost/nsfs/<dev>-<inode>/<name> with --netns PATH). It and
+                    its parents must be root's and not writable by others (a sticky parent such
+                    as /tmp is allowed above a directory of root's)
   --json            Machine-readable output: JSON on stdout
   --debug           Print stack traces of errors (also VMHOST_DEBUG=1)
   -h, --help        Show help`;

@@ -5,7 +5,7 @@
  * @module
  */
 import type { TestGuest, TestGuestOptions } from '../guests/test-guest/build.js';
-import type { HostOptions, HostStatus, Plan, Report, ResolvedHost } from '../types.js';
+import type { HostOptions, HostStatus, Plan, RecoverReport, Report, ResolvedHost } from '../types.js';
 
 /** Where the CLI writes. Each call prints one line (the entry point adds the newline). */
 export interface CliIO {
@@ -27,6 +27,8 @@ export interface CliDeps {
   apply(host: ResolvedHost, options?: HostOptions): Promise<Report>;
   /** Tears down what apply made. */
   down(host: ResolvedHost, options?: HostOptions): Promise<Report>;
+  /** Rebuilds the state file from the live system's owner marks (`force`: also a readable one). */
+  recover(host: ResolvedHost, options?: HostOptions & { force?: boolean }): Promise<RecoverReport>;
   /** What is there now. */
   status(host: ResolvedHost, options?: HostOptions): Promise<HostStatus>;
   /** Starts one VM. */
@@ -49,6 +51,7 @@ export const defaultDeps: CliDeps = {
   plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
   apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
   down: async (host, options) => (await import('../engine/run.js')).down(host, options),
+  recover: async (host, options) => (await import('../engine/recover.js')).recover(host, options),
   status: async (host, options) => (await import('../engine/status.js')).status(host, options),
   startVm: async (host, name, options) => (await import('../engine/vm-ops.js')).startVm(host, name, options),
   stopVm: async (host, name, options) => (await import('../engine/vm-ops.js')).stopVm(host, name, options),
@@ -70,4 +73,6 @@ export const EXIT = {
   spec: 3,
   /** Apply/down failed and undoing failed too: the host may be half-applied. */
   undoFailed: 4,
+  /** Interrupted (SIGINT, SIGTERM): apply undid what it did; down stopped between steps. */
+  interrupted: 130,
 } as const;

@@ -110,6 +110,7 @@ export function formatStatus(s: HostStatus, colour = false): string[] {
   const yes = (b: boolean, t = 'yes', f = 'no'): string => (b ? paint(t, 'green') : paint(f, 'red'));
   const lines: string[] = [];
   lines.push(`Host ${s.name}${s.netns ? ` (netns ${s.netns})` : ''}: ${s.applied ? 'applied' : paint('not applied', 'yellow')}`);
+  if (s.pending?.length) lines.push(paint(`Interrupted: ${s.pending.join(', ')} recorded as intended, not confirmed (the next apply or down settles them)`, 'yellow'));
   lines.push('');
   lines.push(
     formatTable(['LINK', 'ROLE', 'EXISTS', 'STATE', 'ADDRESSES'], [

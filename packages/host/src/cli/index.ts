@@ -4,6 +4,7 @@
  * @module
  */
 export { main } from './main.js';
+export type { MainOptions } from './main.js';
 export { defaultDeps, EXIT } from './deps.js';
 export type { CliDeps, CliIO } from './deps.js';
 export { commandHelp, generalHelp, version } from './args.js';

@@ -6,7 +6,8 @@
  * has no dependency on the engine).
  *
  * Exit codes: 0 success; 1 error; 2 usage error; 3 invalid host file; 4 apply/down failed and
- * undoing failed too (host half-applied). With `plan --detailed-exitcode`: 0 no changes, 2 changes
+ * undoing failed too (host half-applied); 130 interrupted by SIGINT/SIGTERM (apply undid what it
+ * did; down stopped between steps). With `plan --detailed-exitcode`: 0 no changes, 2 changes
  * pending, 1 for every error (a usage error or an invalid file included), as terraform does.
  * @module
  */
@@ -17,15 +18,23 @@ import { generalHelp, parseCommandLine, UsageError, version, type ParseResult } 
 import type { CliCtx } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { defaultDeps, EXIT, type CliDeps, type CliIO } from './deps.js';
+import { faultCheckpoint } from './faults.js';
 import { painter } from './format.js';
 import { reportError, reportSpecError } from './report.js';
+
+/** How {@link main} is run. */
+export interface MainOptions {
+  /** Aborted on SIGINT/SIGTERM by the entry point: apply and down stop between steps (exit 130). */
+  signal?: AbortSignal;
+}
 
 /**
  * Runs `vmhost` with `argv` (without node and the script) and returns the exit code.
  * @param io Where output goes; each call is one line.
  * @param deps The engine; tests pass fakes.
+ * @param run The signal that interrupts apply/down.
  */
-export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDeps): Promise<number> {
+export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDeps, run: MainOptions = {}): Promise<number> {
   if (argv.length === 0) {
     for (const line of generalHelp().split('\n')) io.err(line);
     return EXIT.usage;
@@ -57,6 +66,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
   if (typeof netns === 'string') options.netns = netns.startsWith('/') ? { path: netns } : netns;
   const stateDir = values['state-dir'];
   if (typeof stateDir === 'string') options.stateDir = resolve(stateDir);
+  if (run.signal) options.signal = run.signal;
   const ctx: CliCtx = {
     io,
     deps,
@@ -68,6 +78,8 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
 
   let file: string | undefined;
   try {
+    const checkpoint = faultCheckpoint();
+    if (checkpoint) options.checkpoint = checkpoint;
     if (command.file === 'none') return await command.run(ctx, { values, args });
     file = command.file === 'arg' ? (args[0] ?? '') : typeof values.file === 'string' ? values.file : process.env.VMHOST_FILE || 'vmhost.yaml';
     // the vm commands' only argument is the VM's name

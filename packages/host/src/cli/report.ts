@@ -5,7 +5,7 @@
  * @module
  */
 import { ValidationError } from '@vmhost/net';
-import { HostApplyError, HostSpecError } from '../errors.js';
+import { HostAbortedError, HostApplyError, HostSpecError } from '../errors.js';
 import type { ProgressEvent, Step } from '../types.js';
 import type { CliCtx } from './command.js';
 import { EXIT } from './deps.js';
@@ -29,6 +29,7 @@ export function reportSpecError(ctx: CliCtx, file: string, e: ValidationError): 
 /** Reports any error of a command (a failed apply in full); the exit code. */
 export function reportError(ctx: CliCtx, e: unknown, file: string | undefined, command: string): number {
   if (e instanceof HostApplyError) return reportApplyError(ctx, e, file ?? '', command);
+  if (e instanceof HostAbortedError) return reportAborted(ctx, e, file ?? '');
   if (ctx.json) {
     const error: Record<string, unknown> = { name: errorName(e), message: describeError(e) };
     const code = errorCode(e);
@@ -91,6 +92,9 @@ export class ProgressPrinter {
       case 'undo-failed':
         io.err(`undo: ${ev.step.description} ... ${paint('FAILED', 'red')}: ${describeError(ev.error)}`);
         break;
+      case 'notice':
+        io.err(`${paint('note', 'yellow')}: ${ev.message}`);
+        break;
     }
   };
 }
@@ -134,4 +138,38 @@ export function reportApplyError(ctx: CliCtx, e: HostApplyError, file: string, c
   }
   printStack(ctx, e.cause ?? e);
   return code;
+}
+
+/** Reports an apply or down stopped by SIGINT/SIGTERM: what was undone (apply) or done (down); exit 130. */
+export function reportAborted(ctx: CliCtx, e: HostAbortedError, file: string): number {
+  if (ctx.json) {
+    const error = {
+      name: e.name,
+      code: e.code,
+      message: e.message,
+      command: e.command,
+      done: e.done.map(stepJson),
+      undone: e.undone.map(stepJson),
+      undoErrors: e.undoErrors.map((u) => ({ step: stepJson(u.step), message: describeError(u.error) })),
+    };
+    ctx.io.out(JSON.stringify({ error }, null, 2));
+    return EXIT.interrupted;
+  }
+  const { io, paint } = ctx;
+  io.err(`vmhost: ${e.command} ${paint('interrupted', 'yellow')}`);
+  if (e.command === 'apply') {
+    if (e.undone.length === 0 && e.undoErrors.length === 0) io.err('  nothing had to be undone');
+    else if (e.undone.length) {
+      io.err(`  undone (${plural(e.undone.length, 'step')}):`);
+      for (const s of e.undone) io.err(`    ${actionSymbol(s.action)} ${s.description}`);
+    }
+    if (e.undoErrors.length) {
+      io.err(`  ${paint('undo failed', 'red')} for ${plural(e.undoErrors.length, 'step')}:`);
+      for (const u of e.undoErrors) io.err(`    ${u.step.description}: ${describeError(u.error)}`);
+      io.err(`vmhost: the host may be half-applied. Check it with 'vmhost status ${file}', then run 'vmhost apply ${file}' or 'vmhost down ${file}'.`);
+    } else io.err(`vmhost: the host is as it was before this apply.`);
+  } else if (e.command === 'down') {
+    io.err(`  ${plural(e.done.length, 'step')} done; the state file records the rest: run 'vmhost down ${file}' again to finish.`);
+  }
+  return EXIT.interrupted;
 }

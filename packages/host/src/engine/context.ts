@@ -3,10 +3,13 @@
  * network namespace (opened per call, closed by the caller).
  * @module
  */
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rtnl, ValidationError, type NetnsRef } from '@vmhost/net';
-import type { HostOptions, ResolvedHost, ResolvedVm } from '../types.js';
+import { netns as ns, Rtnl, SystemError, ValidationError, type NetnsRef } from '@vmhost/net';
+import type { HostOptions, ProgressEvent, ResolvedHost, ResolvedVm } from '../types.js';
 import { vmDir, type DesiredOptions } from './desired.js';
+import { linkMark } from './marks.js';
+import { checkStateDir } from './state-dir.js';
 
 /** What every kind and step works with. */
 export interface Ctx {
@@ -17,21 +20,55 @@ export interface Ctx {
   /** A handle on the host's network namespace. */
   h: Rtnl;
   netns?: NetnsRef;
+  /** The owner mark of this host's links (`vmhost:<name>`). */
+  mark: string;
+  /** Tells the caller something it should know (a progress event `notice`). */
+  notice(message: string): void;
 }
 
-/** The state directory of `host` under `options`. */
+/** The name of a named namespace reference, undefined for a path or pid. */
+function netnsName(ref: NetnsRef | undefined): string | undefined {
+  if (typeof ref === 'string') return ref;
+  if (typeof ref === 'object' && ref !== null && 'name' in ref) return ref.name;
+  return undefined;
+}
+
+/**
+ * The key of a namespace given by path (an nsfs file such as /proc/PID/ns/net) or pid: its
+ * device and inode, which name the namespace while it lives.
+ * @throws {SystemError} when the namespace file cannot be read.
+ */
+function netnsKey(ref: NetnsRef): string {
+  const path = ns.netnsPath(ref);
+  try {
+    const st = statSync(path);
+    return `${st.dev}-${st.ino}`;
+  } catch (err) {
+    throw SystemError.from(err, `reading the namespace ${path}`);
+  }
+}
+
+/**
+ * The state directory of `host` under `options`: `options.stateDir`, else `/run/vmhost/<name>`;
+ * in a named namespace `/run/vmhost/<netns>/<name>`; in a namespace given by path or pid
+ * `/run/vmhost/nsfs/<dev>-<inode>/<name>` (the namespace file's device and inode, so that two
+ * namespaces never share a record, and a namespace given by path never shares one with no
+ * namespace at all).
+ */
 export function stateDirFor(host: ResolvedHost, options: HostOptions = {}): string {
   if (options.stateDir !== undefined) {
-    if (!options.stateDir.startsWith('/')) throw new ValidationError('stateDir', options.stateDir, 'expected an absolute path');
+    if (typeof options.stateDir !== 'string' || !options.stateDir.startsWith('/')) throw new ValidationError('stateDir', options.stateDir, 'expected an absolute path');
     return options.stateDir;
   }
-  const ns = typeof options.netns === 'string' ? options.netns : typeof options.netns === 'object' && options.netns && 'name' in options.netns ? options.netns.name : undefined;
-  return ns ? join('/run/vmhost', ns, host.name) : join('/run/vmhost', host.name);
+  if (options.netns === undefined) return join('/run/vmhost', host.name);
+  const name = netnsName(options.netns);
+  return name !== undefined ? join('/run/vmhost', name, host.name) : join('/run/vmhost', 'nsfs', netnsKey(options.netns), host.name);
 }
 
-/** The run directory of one VM (QMP socket, pidfile, console log). */
+/** The run directory of one VM (QMP socket, pidfile, console log), under the state directory's real path. */
 export function vmRunDir(host: ResolvedHost, name: string, options: HostOptions = {}): string {
-  return vmDir(stateDirFor(host, options), name);
+  const dir = stateDirFor(host, options);
+  return vmDir(checkStateDir(dir, false) ?? dir, name);
 }
 
 /** The VM `name` of `host`. @throws {ValidationError} when there is none. */
@@ -41,10 +78,20 @@ export function findVm(host: ResolvedHost, name: string): ResolvedVm {
   return vm;
 }
 
+/** Calls `options.onProgress` with `ev`; a throwing callback does not break the engine. */
+export function emit(options: HostOptions, ev: ProgressEvent): void {
+  try {
+    options.onProgress?.(ev);
+  } catch {
+    /* a progress callback must not break apply */
+  }
+}
+
 /** Opens the context (an Rtnl handle in `options.netns`); close `ctx.h` when done. */
 export async function openCtx(host: ResolvedHost, options: HostOptions): Promise<Ctx> {
+  const dir = stateDirFor(host, options);
   const h = await Rtnl.open(options.netns !== undefined ? { netns: options.netns } : {});
-  const ctx: Ctx = { host, options, dir: stateDirFor(host, options), h };
+  const ctx: Ctx = { host, options, dir, h, mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
   if (options.netns !== undefined) ctx.netns = options.netns;
   return ctx;
 }

@@ -1,6 +1,7 @@
 /**
- * The entries of a host: what apply makes (or changes) and the state file records, one typed
- * shape per kind, discriminated by `kind`. The JSON form is the state file's (version 1).
+ * The entries of a host: what the host file wants apply to make (or change), one typed shape per
+ * kind, discriminated by `kind`, with everything making it takes (a VM's QEMU options, dnsmasq's
+ * options with its directory). The state file records them as identities instead (records.ts).
  * @module
  */
 import type { VmOptions } from '@vmhost/kvm';
@@ -110,8 +111,6 @@ export type Entry = SysctlEntry | LinkEntry | AddressEntry | RouteEntry | ProxyN
 /** The kinds of entries. */
 export type EntryKind = Entry['kind'];
 
-/** Every kind, in the order of the union (for validating a state file). */
-export const ENTRY_KINDS: readonly EntryKind[] = ['sysctl', 'link', 'address', 'route', 'proxyNeighbor', 'firewall', 'dnsmasq', 'vm', 'proxy6'];
 
 /** An entry the host file wants, with one line for people (`bridge br0 (mac ..., stp off)`). */
 export interface Desired {

@@ -2,30 +2,29 @@
  * The engine's run: {@link plan}, {@link apply} and {@link down} of a resolved host file.
  *
  * `plan` compares the desired entries (desired.ts) with the live host (each kind's `inspect`) and
- * with the state file (what an earlier apply made). `apply` carries the steps out in order,
- * writes the state file after every step, and on a failure undoes the steps already done, in
- * reverse. `down` destroys exactly the entries in the state file, in reverse, and puts the
- * sysctls it changed back. What existed before apply never enters the state file and is never
- * touched by `down`.
+ * with the state file (what an earlier apply made). `apply` takes the lock, reconciles what an
+ * interrupted run left (reconcile.ts), and carries the steps out in order, each written ahead in
+ * the state file (steps.ts); on a failure, or when its `signal` is aborted, it undoes the steps
+ * it did, in reverse. `down` removes exactly what the state file records, in reverse, each only
+ * when it still carries this host's marks, puts the sysctls it changed back, and ends every
+ * process of the state directory (recorded or not: a VM whose start was interrupted too). What
+ * existed before apply never enters the state file and is never touched by `down`.
  * @module
  */
 import { rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostApplyError, HostPreconditionError } from '../errors.js';
-import type { HostOptions, Plan, ProgressEvent, Report, ResolvedHost, Step } from '../types.js';
-import { desiredOptions, openCtx, type Ctx } from './context.js';
+import { HostAbortedError, HostApplyError, HostPreconditionError, HostStateError } from '../errors.js';
+import { stopDnsmasq } from '../services/dnsmasq.js';
+import { stopProxyService } from '../services/proxy6.js';
+import type { HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
+import { desiredOptions, emit, openCtx, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
-import type { Entry } from './entries.js';
-import { applier } from './kinds/index.js';
-import { lock, readState, writeState, type StateFile } from './state.js';
-
-/** A planned step with what carrying it out needs. */
-interface PlannedStep extends Step {
-  entry: Entry;
-  recorded: Entry | undefined;
-  /** The entry is in the state file but no longer wanted. */
-  removal: boolean;
-}
+import { forEntry, forRecord } from './kinds/index.js';
+import { stopAllVms } from './kinds/vm.js';
+import { loadForChange, reconcileIntents } from './reconcile.js';
+import { checkStateDir, lock } from './state-dir.js';
+import { emptyState, isCorrupt, readState, type StateFile } from './state.js';
+import { publicStep, runStep, type PlannedStep } from './steps.js';
 
 async function preconditions(ctx: Ctx): Promise<void> {
   const { host } = ctx;
@@ -50,169 +49,153 @@ function isFile(p: string): boolean {
   }
 }
 
-/** The step that removes the recorded entry `e`; `why` is appended to its description. */
-function removalStep(e: Entry, why: string): Step {
-  const a = applier(e);
-  return { id: e.id, action: a.removal, description: `${a.removal} ${a.removalText()}${why}` };
+/** Throws HostAbortedError when the run's signal is aborted (before anything was done). */
+function checkAborted(ctx: Ctx, command: 'plan' | 'apply' | 'down'): void {
+  const signal = ctx.options.signal;
+  if (signal?.aborted) throw new HostAbortedError(command, [], [], [], signal.reason);
 }
 
-async function planSteps(ctx: Ctx, state: StateFile): Promise<PlannedStep[]> {
+/** The removal step of the record `r`; `why` is appended to its description. */
+function removalStep(r: StateFile['entries'][number], why: string): PlannedStep {
+  const ops = forRecord(r);
+  return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r };
+}
+
+async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'): Promise<PlannedStep[]> {
   const want = desiredState(ctx.host, desiredOptions(ctx));
   const recordedById = new Map(state.entries.map((e) => [e.id, e]));
   const wantedIds = new Set(want.map((w) => w.entry.id));
   const steps: PlannedStep[] = [];
   // Entries an earlier apply made that the spec no longer wants go first, newest first (a VM
   // stops before its TAP goes).
-  for (const e of [...state.entries].reverse()) {
-    if (wantedIds.has(e.id)) continue;
-    steps.push({ ...removalStep(e, ' (no longer in the host file)'), entry: e, recorded: e, removal: true });
+  for (const r of [...state.entries].reverse()) {
+    if (!wantedIds.has(r.id)) steps.push(removalStep(r, ' (no longer in the host file)'));
   }
   for (const { entry, describe } of want) {
+    checkAborted(ctx, command);
     const recorded = recordedById.get(entry.id);
-    const a = applier(entry);
-    const live = await a.inspect(ctx, recorded);
+    const ops = forEntry(entry);
+    const live = await ops.inspect(ctx, recorded);
     if (live === 'ok') continue;
-    const action = a.action(live);
-    steps.push({ id: entry.id, action, description: `${action} ${describe}`, entry, recorded, removal: false });
+    const action = ops.action(live);
+    const op = live === 'missing' || (entry.kind === 'sysctl' && !recorded) ? 'create' : 'update';
+    steps.push({ id: entry.id, action, description: `${action} ${describe}`, op, entry, recorded });
   }
   return steps;
+}
+
+/** The state for plan and status: read only (a missing directory is an empty state). */
+export function readStateForView(ctx: Ctx): StateFile {
+  const real = checkStateDir(ctx.dir, false);
+  if (real === undefined) return emptyState(ctx.host.name);
+  ctx.dir = real;
+  try {
+    return readState(ctx.dir, ctx.host.name);
+  } catch (err) {
+    if (isCorrupt(err)) throw new HostStateError(err.file, `${err.message.slice(err.file.length + 2)} (vmhost apply, down and recover move it aside and rebuild the record from the live system's owner marks)`, { cause: err });
+    throw err;
+  }
 }
 
 /**
  * What {@link apply} would do, as a list of steps; empty when the host is as `host` says. Reads the
  * live state (links, addresses, routes, proxy neighbours, sysctls, iptables-save, dnsmasq, the
  * proxy, VMs) and the state file; changes nothing.
- * @throws {HostPreconditionError} the uplink or a VM's file is missing.
+ * @throws {HostPreconditionError} the uplink or a VM's file is missing. {@link HostStateError}
+ *   for a state file that cannot be read or an unsafe state directory. {@link HostAbortedError}.
  */
 export async function plan(host: ResolvedHost, options: HostOptions = {}): Promise<Plan> {
   const ctx = await openCtx(host, options);
   try {
+    checkAborted(ctx, 'plan');
     await preconditions(ctx);
-    const steps = await planSteps(ctx, readState(ctx.dir, host.name));
-    return { steps: steps.map(({ id, action, description }) => ({ id, action, description })) };
+    const steps = await planSteps(ctx, readStateForView(ctx), 'plan');
+    return { steps: steps.map(publicStep) };
   } finally {
     ctx.h.close();
   }
 }
 
-function emit(options: HostOptions, ev: ProgressEvent): void {
+/** Locks the state directory (made safe first) and reads and reconciles its state. */
+async function prepare(ctx: Ctx): Promise<{ state: StateFile; unlock: () => void }> {
+  ctx.dir = checkStateDir(ctx.dir, true) ?? ctx.dir;
+  const unlock = lock(ctx.dir);
   try {
-    options.onProgress?.(ev);
-  } catch {
-    /* a progress callback must not break apply */
+    const state = await loadForChange(ctx);
+    await reconcileIntents(ctx, state);
+    return { state, unlock };
+  } catch (err) {
+    unlock();
+    throw err;
   }
 }
 
-/** Puts `entry` in the state at `index` (replacing), or appends it. */
-function record(state: StateFile, index: number, entry: Entry): void {
-  if (index >= 0) state.entries[index] = entry;
-  else state.entries.push(entry);
-}
-
-/** Removes the entry of `id` from the state, if there. */
-function forget(state: StateFile, id: string): void {
-  const i = state.entries.findIndex((e) => e.id === id);
-  if (i >= 0) state.entries.splice(i, 1);
-}
-
-/** `entry` with the old value `recorded` kept of a sysctl (the first apply's). */
-function keepPrevious(entry: Entry, recorded: Entry | undefined): Entry {
-  return entry.kind === 'sysctl' && recorded?.kind === 'sysctl' && recorded.previous !== undefined ? { ...entry, previous: recorded.previous } : entry;
-}
-
-/** Carries out one step; returns how to undo it. Updates `state` (and writes it). */
-async function runStep(ctx: Ctx, state: StateFile, s: PlannedStep): Promise<() => Promise<void>> {
-  const a = applier(s.entry);
-  const save = (): void => writeState(ctx.dir, state);
-  const index = state.entries.findIndex((e) => e.id === s.id);
-  if (s.removal) {
-    // removal of an entry the spec no longer wants
-    await a.destroy(ctx);
-    const [removed] = index >= 0 ? state.entries.splice(index, 1) : [];
-    save();
-    return async () => {
-      const made = await a.create(ctx);
-      state.entries.splice(Math.max(0, index), 0, removed ?? made);
-      save();
-    };
-  }
-  if (s.action === 'create' || s.action === 'start' || (s.action === 'set' && !s.recorded)) {
-    const made = await a.create(ctx);
-    record(state, index, keepPrevious(made, s.recorded));
-    save();
-    return async () => {
-      await applier(made).destroy(ctx);
-      if (index >= 0 && s.recorded) record(state, state.entries.findIndex((e) => e.id === s.id), s.recorded);
-      else forget(state, s.id);
-      save();
-    };
-  }
-  // update of an entry that exists
-  await a.update(ctx, s.recorded);
-  record(state, index, keepPrevious(s.entry, s.recorded));
-  save();
-  return async () => {
-    if (s.recorded) {
-      await applier(s.recorded).update(ctx, s.entry);
-      record(state, state.entries.findIndex((e) => e.id === s.id), s.recorded);
-    } else {
-      // it was there before apply but not ours (e.g. a link we only enslaved): nothing to record
-      forget(state, s.id);
+/** Undoes `done` in reverse, with progress; what was undone and what failed. */
+async function undoAll(ctx: Ctx, done: Array<{ step: Step; undo: () => Promise<void> }>): Promise<{ undone: Step[]; undoErrors: Array<{ step: Step; error: unknown }> }> {
+  const undone: Step[] = [];
+  const undoErrors: Array<{ step: Step; error: unknown }> = [];
+  for (const u of [...done].reverse()) {
+    emit(ctx.options, { type: 'undo-start', step: u.step });
+    try {
+      await u.undo();
+      undone.push(u.step);
+      emit(ctx.options, { type: 'undo-done', step: u.step });
+    } catch (uerr) {
+      undoErrors.push({ step: u.step, error: uerr });
+      emit(ctx.options, { type: 'undo-failed', step: u.step, error: uerr instanceof Error ? uerr : new Error(String(uerr)) });
     }
-    save();
-  };
+  }
+  return { undone, undoErrors };
 }
 
 async function execute(ctx: Ctx, state: StateFile, steps: PlannedStep[]): Promise<Report> {
   const t0 = performance.now();
   const done: Array<{ step: Step; undo: () => Promise<void> }> = [];
   const report: Report = { steps: [], changed: steps.length > 0, ms: 0 };
+  const signal = ctx.options.signal;
+  const aborted = async (): Promise<never> => {
+    const { undone, undoErrors } = await undoAll(ctx, done);
+    throw new HostAbortedError('apply', done.map((d) => d.step), undone, undoErrors, signal?.reason);
+  };
   for (const [i, s] of steps.entries()) {
-    const step: Step = { id: s.id, action: s.action, description: s.description };
+    if (signal?.aborted) await aborted();
+    const step = publicStep(s);
     emit(ctx.options, { type: 'step-start', step, index: i, total: steps.length });
     const ts = performance.now();
     try {
       await ctx.options.beforeStep?.(step, i);
-      done.push({ step, undo: await runStep(ctx, state, s) });
+      await runStep({ ctx, state, command: 'apply', index: i, onDone: (undo) => done.push({ step, undo }) }, s);
     } catch (err) {
       emit(ctx.options, { type: 'step-failed', step, index: i, total: steps.length, error: err instanceof Error ? err : new Error(String(err)) });
-      const undone: Step[] = [];
-      const undoErrors: Array<{ step: Step; error: unknown }> = [];
-      for (const u of [...done].reverse()) {
-        emit(ctx.options, { type: 'undo-start', step: u.step });
-        try {
-          await u.undo();
-          undone.push(u.step);
-          emit(ctx.options, { type: 'undo-done', step: u.step });
-        } catch (uerr) {
-          undoErrors.push({ step: u.step, error: uerr });
-          emit(ctx.options, { type: 'undo-failed', step: u.step, error: uerr instanceof Error ? uerr : new Error(String(uerr)) });
-        }
-      }
+      const { undone, undoErrors } = await undoAll(ctx, done);
       throw new HostApplyError(step, err, undone, undoErrors);
     }
     const ms = performance.now() - ts;
     report.steps.push({ ...step, ms: Math.round(ms) });
     emit(ctx.options, { type: 'step-done', step, index: i, total: steps.length, ms });
   }
+  if (signal?.aborted) await aborted();
   report.ms = Math.round(performance.now() - t0);
   return report;
 }
 
 /**
- * Makes the host as `host` says: carries out {@link plan}'s steps in order, with progress
- * (`options.onProgress`). On a failure the steps already done are undone in reverse and a
- * {@link HostApplyError} names the failing step. Re-applying an unchanged host does nothing.
- * @throws {HostPreconditionError} before anything is changed. {@link HostApplyError}.
+ * Makes the host as `host` says: carries out {@link plan}'s steps in order, each written ahead in
+ * the state file, with progress (`options.onProgress`). On a failure the steps already done are
+ * undone in reverse and a {@link HostApplyError} names the failing step; when `options.signal` is
+ * aborted, the step under way is finished, the steps done are undone and a
+ * {@link HostAbortedError} is thrown. Re-applying an unchanged host does nothing.
+ * @throws {HostPreconditionError} before anything is changed. {@link HostApplyError},
+ *   {@link HostAbortedError}, {@link HostStateError} (unsafe state directory), `HostBusyError`.
  */
 export async function apply(host: ResolvedHost, options: HostOptions = {}): Promise<Report> {
   const ctx = await openCtx(host, options);
   try {
+    checkAborted(ctx, 'apply');
     await preconditions(ctx);
-    const unlock = lock(ctx.dir);
+    const { state, unlock } = await prepare(ctx);
     try {
-      const state = readState(ctx.dir, host.name);
-      return await execute(ctx, state, await planSteps(ctx, state));
+      return await execute(ctx, state, await planSteps(ctx, state, 'apply'));
     } finally {
       unlock();
     }
@@ -221,56 +204,74 @@ export async function apply(host: ResolvedHost, options: HostOptions = {}): Prom
   }
 }
 
+/** Ends the processes of the state directory that no record named (a VM started by `vm start`, or whose start was interrupted). */
+async function endStrays(ctx: Ctx): Promise<void> {
+  for (const name of await stopAllVms(ctx.dir)) ctx.notice(`VM ${name} was running from ${ctx.dir} without a record: stopped`);
+  if (await stopDnsmasq(join(ctx.dir, 'dnsmasq'))) ctx.notice('dnsmasq was running without a record: stopped');
+  if (await stopProxyService(join(ctx.dir, 'proxy6'))) ctx.notice('the IPv6 proxy was running without a record: stopped');
+}
+
 /**
  * Removes exactly what apply created, newest first: VMs stopped through the shutdown ladder, the
  * proxy and dnsmasq stopped, the firewall owner's rules removed, proxy neighbours, routes,
- * addresses and links deleted, and the sysctls apply changed put back to their old values. Things
- * that existed before apply are left alone. Idempotent.
+ * addresses and links deleted (each only when it carries this host's marks; a recorded one
+ * without them is left alone with a notice), and the sysctls apply changed put back to their old
+ * values. Then every process still running from the state directory is ended. Things that
+ * existed before apply are left alone. Idempotent. When `options.signal` is aborted, the step
+ * under way is finished and down stops ({@link HostAbortedError}); the state file records what
+ * is left.
  * @throws {HostApplyError} when a removal fails (the rest is still attempted first; the state
  * file keeps what could not be removed).
  */
 export async function down(host: ResolvedHost, options: HostOptions = {}): Promise<Report> {
   const ctx = await openCtx(host, options);
   try {
-    const unlock = lock(ctx.dir);
+    checkAborted(ctx, 'down');
+    if (checkStateDir(ctx.dir, false) === undefined) return { steps: [], changed: false, ms: 0 };
+    const { state, unlock } = await prepare(ctx);
     try {
-      const state = readState(ctx.dir, host.name);
       const t0 = performance.now();
-      const entries = [...state.entries].reverse();
-      const report: Report = { steps: [], changed: entries.length > 0, ms: 0 };
+      const records = [...state.entries].reverse();
+      const report: Report = { steps: [], changed: records.length > 0, ms: 0 };
       const failures: Array<{ step: Step; error: unknown }> = [];
-      for (const [i, e] of entries.entries()) {
-        const step = removalStep(e, '');
-        emit(options, { type: 'step-start', step, index: i, total: entries.length });
+      for (const [i, r] of records.entries()) {
+        if (options.signal?.aborted) throw new HostAbortedError('down', report.steps.map(publicStep), [], [], options.signal.reason);
+        const s = removalStep(r, '');
+        const step = publicStep(s);
+        emit(options, { type: 'step-start', step, index: i, total: records.length });
         const ts = performance.now();
         try {
-          await applier(e).destroy(ctx);
-          state.entries.splice(state.entries.indexOf(e), 1);
-          writeState(ctx.dir, state);
+          await runStep({ ctx, state, command: 'down', index: i, onDone: () => undefined }, s);
           const ms = performance.now() - ts;
           report.steps.push({ ...step, ms: Math.round(ms) });
-          emit(options, { type: 'step-done', step, index: i, total: entries.length, ms });
+          emit(options, { type: 'step-done', step, index: i, total: records.length, ms });
         } catch (err) {
           failures.push({ step, error: err });
-          emit(options, { type: 'step-failed', step, index: i, total: entries.length, error: err instanceof Error ? err : new Error(String(err)) });
+          emit(options, { type: 'step-failed', step, index: i, total: records.length, error: err instanceof Error ? err : new Error(String(err)) });
         }
       }
       const [first, ...rest] = failures;
       if (first) throw new HostApplyError(first.step, first.error, [], rest);
-      // The runtime files apply made (dnsmasq's config, pid and lease files, the proxy's, the VMs'
-      // run dirs) go too; the state directory itself when nothing else is in it.
+      await endStrays(ctx);
+      // The runtime files apply made (dnsmasq's config, pid and lease files, the proxy's, the
+      // VMs' run dirs) go too.
       for (const f of ['state.json', 'dnsmasq', 'proxy6', 'vms']) rmSync(join(ctx.dir, f), { recursive: true, force: true });
       report.ms = Math.round(performance.now() - t0);
       return report;
     } finally {
       unlock();
-      try {
-        rmdirSync(ctx.dir);
-      } catch {
-        /* not empty (a failed down keeps its state), or gone */
-      }
+      removeDirIfEmpty(ctx.dir);
     }
   } finally {
     ctx.h.close();
+  }
+}
+
+function removeDirIfEmpty(dir: string): void {
+  try {
+    // rmdir fails on a directory that is not empty (a failed down keeps its state)
+    rmdirSync(dir);
+  } catch {
+    /* not empty, or gone */
   }
 }

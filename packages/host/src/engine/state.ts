@@ -1,94 +1,86 @@
 /**
- * The state file (`<stateDir>/state.json`): what apply made or changed, rewritten after every
- * step, so a crash leaves an accurate record; and the lock that lets one apply/down at a time
- * change a host.
- *
- * Format (version 1, unchanged since the first engine): `{ version: 1, name, entries, updatedAt }`,
- * each entry `{ id, kind, data, previous? }` as in entries.ts. A file of another version, or with
- * an entry of an unknown kind, is refused (`HostStateError`) rather than guessed at.
+ * The state file (`<stateDir>/state.json`): the record of what apply made (records.ts), written
+ * ahead of every change and confirmed after it (run.ts, steps.ts), read strictly, never through a
+ * symlink, from a state directory checked as a trust boundary (state-dir.ts). A file that cannot
+ * be read as a state file is moved aside (`state.json.corrupt-<time>`) by the commands that
+ * rebuild the record from the live system's owner marks (recover.ts).
  * @module
  */
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive, readPidfile, SystemError } from '@vmhost/net';
-import { HostBusyError, HostStateError } from '../errors.js';
-import { ENTRY_KINDS, type Entry } from './entries.js';
+import { SystemError } from '@vmhost/net';
+import { HostStateError } from '../errors.js';
+import { parseState, STATE_VERSION, type StateFile, type StateRecord } from './records.js';
+import { readPrivateFile, writePrivateFile } from './state-dir.js';
 
-/** The state file's content. */
-export interface StateFile {
-  version: 1;
-  name: string;
-  entries: Entry[];
-  updatedAt: string;
-}
+export type { StateFile, StateRecord } from './records.js';
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A state file larger than this is refused (a host of 500 VMs needs well under 1 MiB). */
+export const MAX_STATE_BYTES = 4 * 1024 * 1024;
 
-/** Whether `v` has the shape of an entry (its `data` is then trusted as the kind's: the engine wrote it). */
-function isEntry(v: unknown): v is Entry {
-  return isRecord(v) && typeof v.id === 'string' && ENTRY_KINDS.some((k) => k === v.kind) && isRecord(v.data) && (v.previous === undefined || typeof v.previous === 'string');
-}
+/** The state file of the state directory `dir`. */
+export const stateFile = (dir: string): string => join(dir, 'state.json');
 
-/** Creates the state directory; refuses one that others than its owner may write to, or a symlink. */
-export function ensureStateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || (st.mode & 0o022) !== 0) {
-    throw new HostStateError(dir, 'the state directory must be a directory writable by its owner only (not a symlink, not group or world writable)');
-  }
-}
-
-/** Reads the state file of `dir` (an empty state when there is none). */
-export function readState(dir: string, name: string): StateFile {
-  const file = join(dir, 'state.json');
-  if (!existsSync(file)) return { version: 1, name, entries: [], updatedAt: new Date(0).toISOString() };
-  let s: unknown;
-  try {
-    s = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new HostStateError(file, `not a vmhost state file (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-  }
-  if (!isRecord(s) || s.version !== 1 || !Array.isArray(s.entries)) {
-    throw new HostStateError(file, `not a vmhost state file (version ${String(isRecord(s) ? s.version : undefined)})`);
-  }
-  const entries: Entry[] = [];
-  for (const e of s.entries) {
-    if (!isEntry(e)) throw new HostStateError(file, `not a vmhost state file (an entry of unknown shape: ${JSON.stringify(e)?.slice(0, 80)})`);
-    entries.push(e);
-  }
-  return { version: 1, name: typeof s.name === 'string' ? s.name : name, entries, updatedAt: typeof s.updatedAt === 'string' ? s.updatedAt : '' };
-}
-
-/** Writes the state file atomically (a new file, never through a symlink, renamed over the old one). */
-export function writeState(dir: string, s: StateFile): void {
-  ensureStateDir(dir);
-  const file = join(dir, 'state.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true });
-  writeFileSync(tmp, `${JSON.stringify({ ...s, updatedAt: new Date().toISOString() }, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
-  renameSync(tmp, file);
+/** An empty state of the host `name`. */
+export function emptyState(name: string): StateFile {
+  return { version: STATE_VERSION, name, entries: [], updatedAt: new Date(0).toISOString() };
 }
 
 /**
- * One apply/down at a time per state directory: a lock file holding the pid (a dead holder's lock
- * is taken over). Returns the unlock function.
- * @throws {HostBusyError} when a live process holds the lock.
+ * Reads the state file of `dir` (an empty state when there is none). The directory must have
+ * been checked (state-dir.ts `checkStateDir`).
+ * @throws {HostStateError} naming the file: `EHOST_STATE_CORRUPT`, `EHOST_STATE_VERSION`, `EHOST_STATE_UNSAFE`.
  */
-export function lock(dir: string): () => void {
-  ensureStateDir(dir);
-  const file = join(dir, 'lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o644);
-      writeFileSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => rmSync(file, { force: true });
-    } catch (err) {
-      if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw SystemError.from(err, `locking ${file}`);
-      const pid = readPidfile(file);
-      if (pid !== undefined && pid !== process.pid && isAlive(pid)) throw new HostBusyError(file, pid);
-      unlinkSync(file);
-    }
+export function readState(dir: string, name: string): StateFile {
+  const file = stateFile(dir);
+  const text = readPrivateFile(file, MAX_STATE_BYTES);
+  return text === undefined ? emptyState(name) : parseState(text, file, dir);
+}
+
+/**
+ * Writes the state file of `dir` atomically (a new 0600 file renamed over the old one).
+ * @throws {SystemError} naming the file (ENOSPC, ...): the old file is then unchanged.
+ */
+export function writeState(dir: string, s: StateFile): void {
+  writePrivateFile(stateFile(dir), `${JSON.stringify({ ...s, updatedAt: new Date().toISOString() }, null, 1)}\n`);
+}
+
+/**
+ * Moves the state file of `dir` aside to `state.json.corrupt-<ISO time>`; returns the new path.
+ * @throws {SystemError} naming the file.
+ */
+export function moveAside(dir: string): string {
+  const file = stateFile(dir);
+  const to = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  try {
+    renameSync(file, to);
+  } catch (err) {
+    throw SystemError.from(err, `moving ${file} aside`);
   }
-  throw new HostBusyError(file);
+  return to;
+}
+
+/** Whether `err` says the state file cannot be read as one (and may be rebuilt from the live system). */
+export function isCorrupt(err: unknown): err is HostStateError {
+  return err instanceof HostStateError && err.code === 'EHOST_STATE_CORRUPT';
+}
+
+/** The record of `id`, if any. */
+export function findRecord(s: StateFile, id: string): StateRecord | undefined {
+  return s.entries.find((e) => e.id === id);
+}
+
+/** Puts `r` in place of the record of its id, or at `at` (default: the end) when there is none. */
+export function putRecord(s: StateFile, r: StateRecord, at?: number): void {
+  const i = s.entries.findIndex((e) => e.id === r.id);
+  if (i >= 0) s.entries[i] = r;
+  else if (at !== undefined && at >= 0 && at <= s.entries.length) s.entries.splice(at, 0, r);
+  else s.entries.push(r);
+}
+
+/** Removes the record of `id`; returns its index (-1 when there was none). */
+export function dropRecord(s: StateFile, id: string): number {
+  const i = s.entries.findIndex((e) => e.id === id);
+  if (i >= 0) s.entries.splice(i, 1);
+  return i;
 }

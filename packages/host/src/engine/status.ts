@@ -10,7 +10,7 @@ import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
 import { openCtx, type Ctx } from './context.js';
 import { vmDir } from './desired.js';
 import { vmState } from './kinds/vm.js';
-import { readState } from './state.js';
+import { readStateForView } from './run.js';
 
 type LinkInfo = HostStatus['bridge'];
 
@@ -28,7 +28,7 @@ const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; 
 export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
   const ctx = await openCtx(host, options);
   try {
-    const state = readState(ctx.dir, host.name);
+    const state = readStateForView(ctx);
     const out: HostStatus = {
       name: host.name,
       bridge: await linkInfo(ctx, host.bridge.name),
@@ -36,9 +36,11 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
       vms: [],
       forwards: [],
       leases: [],
-      applied: state.entries.length > 0,
+      applied: state.entries.some((e) => e.status === 'done'),
     };
     if (typeof options.netns === 'string') out.netns = options.netns;
+    const pending = state.entries.filter((e) => e.status === 'intended').map((e) => e.id);
+    if (pending.length > 0) out.pending = pending;
     for (const vm of host.vms) {
       const st = await vmState(vmDir(ctx.dir, vm.name));
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };

@@ -4,13 +4,14 @@
  * @module
  */
 import { join } from 'node:path';
-import { ValidationError } from '@vmhost/net';
-import { Vm } from '@vmhost/kvm';
+import { terminate, ValidationError } from '@vmhost/net';
+import { Vm, VmError } from '@vmhost/kvm';
 import { HostPreconditionError } from '../errors.js';
 import type { HostOptions, ResolvedHost } from '../types.js';
 import { desiredOptions, findVm, openCtx, vmRunDir } from './context.js';
 import { vmEntry } from './desired.js';
-import { vmKind } from './kinds/vm.js';
+import { liveQemuPid, vmKind } from './kinds/vm.js';
+import { checkStateDir } from './state-dir.js';
 
 /** The serial console log file of a VM of `host`. */
 export function consoleFile(host: ResolvedHost, name: string, options: HostOptions = {}): string {
@@ -23,23 +24,35 @@ export async function startVm(host: ResolvedHost, name: string, options: HostOpt
   const vm = findVm(host, name);
   const ctx = await openCtx(host, options);
   try {
+    ctx.dir = checkStateDir(ctx.dir, true) ?? ctx.dir;
     const entry = vmEntry(vm, desiredOptions(ctx));
     if (!(await ctx.h.links.find(vm.tap))) throw new HostPreconditionError('name', name, `TAP ${vm.tap} does not exist: apply the host first`);
-    if ((await vmKind.inspect(ctx, entry, entry)) === 'ok') return;
-    await vmKind.create(ctx, entry);
+    // running (by its pidfile or a /proc scan of its run dir): nothing to do
+    if ((await vmKind.inspect(ctx, entry, await vmKind.intent(ctx, entry))) !== 'missing') return;
+    await vmKind.create(ctx, entry, await vmKind.intent(ctx, entry));
   } finally {
     ctx.h.close();
   }
 }
 
-/** Stops one VM through the shutdown ladder; reports the rung that ended it. */
+/**
+ * Stops one VM through the shutdown ladder; reports the rung that ended it. A QEMU of the VM's
+ * run dir that QMP cannot reach (another client holds it, or its start was interrupted) is ended
+ * by its pid (SIGTERM, then SIGKILL).
+ */
 export async function stopVm(host: ResolvedHost, name: string, options: HostOptions & { timeoutMs?: number } = {}): Promise<{ step: string; ms: number }> {
   findVm(host, name);
+  const runDir = vmRunDir(host, name, options);
+  const t0 = performance.now();
   let vm: Vm;
   try {
-    vm = await Vm.attach(vmRunDir(host, name, options));
+    vm = await Vm.attach(runDir, { timeoutMs: 3_000 });
   } catch {
-    return { step: 'not-running', ms: 0 };
+    const pid = liveQemuPid(runDir);
+    if (pid === undefined) return { step: 'not-running', ms: 0 };
+    const r = await terminate(pid);
+    if (!r.gone) throw new VmError('EVM_STOP', `VM '${name}' (pid ${pid}) survived SIGKILL`);
+    return { step: r.signal === 'SIGKILL' ? 'sigkill' : 'sigterm', ms: Math.round(performance.now() - t0) };
   }
   const r = await vm.stop(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {});
   return { step: r.step, ms: Math.round(r.durationMs) };

@@ -3,12 +3,12 @@
  * as JSON), and the report of a failure with what was undone.
  * @module
  */
-import { HostApplyError } from '../../errors.js';
+import { HostAbortedError, HostApplyError } from '../../errors.js';
 import type { HostOptions, ResolvedHost } from '../../types.js';
 import type { CliCtx } from '../command.js';
 import { EXIT } from '../deps.js';
 import { formatMs, plural } from '../format.js';
-import { ProgressPrinter, reportApplyError } from '../report.js';
+import { ProgressPrinter, reportAborted, reportApplyError } from '../report.js';
 
 /** Runs apply or down on `host` with progress; the exit code. */
 export async function runChange(ctx: CliCtx, host: ResolvedHost, file: string, which: 'apply' | 'down'): Promise<number> {
@@ -23,6 +23,7 @@ export async function runChange(ctx: CliCtx, host: ResolvedHost, file: string, w
     return EXIT.ok;
   } catch (e) {
     if (e instanceof HostApplyError) return reportApplyError(ctx, e, file, which);
+    if (e instanceof HostAbortedError) return reportAborted(ctx, e, file);
     throw e;
   }
 }

@@ -15,7 +15,9 @@ export const downCommand: HostCommand = {
   hostOptions: true,
   file: 'arg',
   help: `Stops the VMs, dnsmasq and the IPv6 proxy, removes firewall rules, addresses, routes and links
-that apply made. Progress on stderr as for apply.
+that apply made (a recorded link is deleted only when it carries this host's owner mark) and puts
+back the sysctls it changed. Progress on stderr as for apply. On Ctrl-C (SIGINT) or SIGTERM the
+step under way is finished and down stops (exit 130); run it again to finish.
 
 Examples:
   sudo vmhost down host.yaml

@@ -8,6 +8,7 @@ import { demoCommand } from './demo.js';
 import { downCommand } from './down.js';
 import { guestBuildCommand } from './guest-build.js';
 import { planCommand } from './plan.js';
+import { recoverCommand } from './recover.js';
 import { statusCommand } from './status.js';
 import { vmConsoleCommand } from './vm-console.js';
 import { vmSnapshotCommand } from './vm-snapshot.js';
@@ -16,7 +17,7 @@ import { vmStopCommand } from './vm-stop.js';
 
 /** The commands by name (`plan`, `vm stop`, ...). */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.fromEntries(
-  [planCommand, applyCommand, downCommand, statusCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
+  [planCommand, applyCommand, downCommand, statusCommand, recoverCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
 );
 
 /** The words after `vmhost vm`. */

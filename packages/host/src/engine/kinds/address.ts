@@ -1,31 +1,26 @@
 /**
  * Addresses: the bridge's IPv4 and IPv6 addresses, and in plan B the VMs' /128s on the uplink
- * (IPv6 ones without duplicate address detection).
+ * (IPv6 ones without duplicate address detection), all with vmhost's protocol mark; one is deleted
+ * only when it is this host's (owned.ts).
  * @module
  */
 import { ip } from '@vmhost/net';
 import type { AddressEntry } from '../entries.js';
-import { hasCode, type KindOps } from './kind.js';
+import type { AddressRecord } from '../records.js';
+import { MARK_PROTOCOL } from '../marks.js';
+import { isOwned, markedKind } from './owned.js';
 
 /** The address kind. */
-export const addressKind: KindOps<AddressEntry> = {
-  style: 'object',
-  async inspect(ctx, e) {
-    const { dev, cidr } = e.data;
-    if (!(await ctx.h.links.find(dev))) return 'missing';
-    const list = await ctx.h.addresses.list({ link: dev });
-    return list.some((a) => `${a.address}/${a.prefixLength}` === cidr) ? 'ok' : 'missing';
+export const addressKind = markedKind<AddressEntry, AddressRecord, { address: string; prefixLength: number; protocol: number | null }>({
+  record: (e) => ({ kind: e.kind, id: e.id, status: 'intended', data: { ...e.data } }),
+  entry: (r) => ({ kind: r.kind, id: r.id, data: { ...r.data } }),
+  async live(ctx, { dev, cidr }) {
+    if (!(await ctx.h.links.find(dev))) return undefined;
+    return (await ctx.h.addresses.list({ link: dev })).find((a) => `${a.address}/${a.prefixLength}` === cidr);
   },
-  async create(ctx, e) {
-    const { dev, cidr } = e.data;
-    await ctx.h.addresses.add(dev, cidr, ip.toPrefix(cidr, 'cidr').family === 6 ? { nodad: true } : {});
-    return e;
-  },
-  async destroy(ctx, e) {
-    try {
-      await ctx.h.addresses.delete(e.data.dev, e.data.cidr);
-    } catch (err) {
-      if (!hasCode(err, 'ENODEV', 'EADDRNOTAVAIL', 'ENOENT')) throw err;
-    }
-  },
-};
+  add: (ctx, { dev, cidr }) => ctx.h.addresses.add(dev, cidr, { protocol: MARK_PROTOCOL, ...(ip.toPrefix(cidr, 'cidr').family === 6 ? { nodad: true } : {}) }),
+  delete: (ctx, { dev, cidr }) => ctx.h.addresses.delete(dev, cidr),
+  gone: ['ENODEV', 'EADDRNOTAVAIL', 'ENOENT'],
+  owned: (ctx, { dev }, a) => isOwned(ctx, dev, a.protocol, a.address, a.prefixLength === 128),
+  text: ({ dev, cidr }) => `address ${cidr} on ${dev}`,
+});

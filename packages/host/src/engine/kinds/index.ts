@@ -1,15 +1,18 @@
 /**
- * The kinds of entries and the one place that picks a kind's operations for an entry: a switch
- * on `kind`, so each kind gets its own entry type without casts.
+ * The kinds of entries and the one place that picks a kind's operations: for a desired entry
+ * ({@link forEntry}) and for a record of the state file ({@link forRecord}); a switch on `kind`,
+ * so each kind gets its own entry and record types without casts.
  * @module
  */
+import { VmhostError } from '@vmhost/net';
 import type { StepAction } from '../../types.js';
 import type { Ctx } from '../context.js';
 import type { Entry } from '../entries.js';
+import type { StateRecord } from '../records.js';
 import { addressKind } from './address.js';
 import { dnsmasqKind } from './dnsmasq.js';
 import { firewallKind } from './firewall.js';
-import { actionFor, removalFor, type KindOps, type Live } from './kind.js';
+import { actionFor, removalFor, type Destroyed, type KindOps, type Live, type Updated } from './kind.js';
 import { linkKind } from './link.js';
 import { proxyNeighborKind } from './proxy-neighbor.js';
 import { proxy6Kind } from './proxy6.js';
@@ -17,71 +20,111 @@ import { routeKind } from './route.js';
 import { sysctlKind } from './sysctl.js';
 import { vmKind } from './vm.js';
 
-export type { Live } from './kind.js';
+export type { Destroyed, Live } from './kind.js';
 
-/** The operations of the kind of one entry, bound to it. */
-export interface Applier {
+/** The operations of the kind of one desired entry, bound to it. */
+export interface EntryOps {
   readonly entry: Entry;
-  /** The live host against the entry; `recorded` is the state file's entry of the same id. */
-  inspect(ctx: Ctx, recorded: Entry | undefined): Promise<Live>;
-  /** Creates it; resolves to the entry to record. */
-  create(ctx: Ctx): Promise<Entry>;
-  /** Brings a differing one in line (from `recorded`, when there is one). */
-  update(ctx: Ctx, recorded: Entry | undefined): Promise<void>;
-  destroy(ctx: Ctx): Promise<void>;
+  /** The record written before it is made. */
+  intent(ctx: Ctx): Promise<StateRecord>;
+  /** The live host against the entry; `recorded` is the state file's record of the same id. */
+  inspect(ctx: Ctx, recorded: StateRecord | undefined): Promise<Live>;
+  /** Makes it as `intent` says; resolves to its record. */
+  create(ctx: Ctx, intent: StateRecord): Promise<StateRecord>;
+  /** Brings a differing one in line. */
+  update(ctx: Ctx, recorded: StateRecord | undefined): Promise<Updated<StateRecord>>;
   /** The action of a step that makes it (`live`: how it differs). */
   action(live: Exclude<Live, 'ok'>): StepAction;
+}
+
+/** The operations of the kind of one record, bound to it. */
+export interface RecordOps {
+  readonly record: StateRecord;
+  destroy(ctx: Ctx): Promise<Destroyed>;
+  reconcile(ctx: Ctx): Promise<StateRecord | undefined>;
+  /** The entry that makes it again, if the record and the host file hold what it takes. */
+  remake(ctx: Ctx): Entry | undefined;
   /** The action of a step that removes it. */
   readonly removal: StepAction;
-  /** The words of its removal step: `sysctl KEY back to OLD`, `link br0`. */
+  /** The words of its removal step after the verb. */
   removalText(): string;
 }
 
-/** A guard for entries of `e`'s kind (the state file's entry of the same id is of the same kind). */
-function sameKind<E extends Entry>(e: E): (x: Entry | undefined) => x is E {
-  return (x): x is E => x?.kind === e.kind;
+/** A guard for records of `kind`. */
+function ofKind<R extends StateRecord>(kind: R['kind']): (x: StateRecord | undefined) => x is R {
+  return (x): x is R => x?.kind === kind;
 }
 
-/** Binds `ops` to `e`; `same` tells an entry of the same kind (for `recorded`). */
-function bind<E extends Entry>(ops: KindOps<E>, e: E, same: (x: Entry | undefined) => x is E): Applier {
-  const rec = (r: Entry | undefined): E | undefined => (same(r) ? r : undefined);
+function bindEntry<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, e: E, same: (x: StateRecord | undefined) => x is R): EntryOps {
+  const own = (r: StateRecord): R => {
+    if (!same(r)) throw new VmhostError('EHOST_INTERNAL', `a ${r.kind} record for the ${e.kind} entry ${e.id}`);
+    return r;
+  };
   return {
     entry: e,
-    inspect: (ctx, recorded) => ops.inspect(ctx, e, rec(recorded)),
-    create: (ctx) => ops.create(ctx, e),
-    async update(ctx, recorded) {
-      const r = rec(recorded);
-      if (ops.update) return ops.update(ctx, e, r);
-      if (r) await ops.destroy(ctx, r);
-      await ops.create(ctx, e);
-    },
-    destroy: (ctx) => ops.destroy(ctx, e),
+    intent: (ctx) => ops.intent(ctx, e),
+    inspect: (ctx, recorded) => ops.inspect(ctx, e, same(recorded) ? recorded : undefined),
+    create: (ctx, intent) => ops.create(ctx, e, own(intent)),
+    update: (ctx, recorded) => ops.update(ctx, e, same(recorded) ? recorded : undefined),
     action: (live) => actionFor(ops.style, live),
+  };
+}
+
+function bindRecord<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, r: R): RecordOps {
+  return {
+    record: r,
+    destroy: (ctx) => ops.destroy(ctx, r),
+    reconcile: (ctx) => ops.reconcile(ctx, r),
+    remake: (ctx) => ops.remake(ctx, r),
     removal: removalFor(ops.style),
-    removalText: () => ops.removalText?.(e) ?? e.id.replace(':', ' '),
+    removalText: () => ops.removalText(r),
   };
 }
 
 /** The operations of `e`'s kind, bound to `e`. */
-export function applier(e: Entry): Applier {
+export function forEntry(e: Entry): EntryOps {
   switch (e.kind) {
     case 'sysctl':
-      return bind(sysctlKind, e, sameKind(e));
+      return bindEntry(sysctlKind, e, ofKind('sysctl'));
     case 'link':
-      return bind(linkKind, e, sameKind(e));
+      return bindEntry(linkKind, e, ofKind('link'));
     case 'address':
-      return bind(addressKind, e, sameKind(e));
+      return bindEntry(addressKind, e, ofKind('address'));
     case 'route':
-      return bind(routeKind, e, sameKind(e));
+      return bindEntry(routeKind, e, ofKind('route'));
     case 'proxyNeighbor':
-      return bind(proxyNeighborKind, e, sameKind(e));
+      return bindEntry(proxyNeighborKind, e, ofKind('proxyNeighbor'));
     case 'firewall':
-      return bind(firewallKind, e, sameKind(e));
+      return bindEntry(firewallKind, e, ofKind('firewall'));
     case 'dnsmasq':
-      return bind(dnsmasqKind, e, sameKind(e));
+      return bindEntry(dnsmasqKind, e, ofKind('dnsmasq'));
     case 'vm':
-      return bind(vmKind, e, sameKind(e));
+      return bindEntry(vmKind, e, ofKind('vm'));
     case 'proxy6':
-      return bind(proxy6Kind, e, sameKind(e));
+      return bindEntry(proxy6Kind, e, ofKind('proxy6'));
+  }
+}
+
+/** The operations of `r`'s kind, bound to `r`. */
+export function forRecord(r: StateRecord): RecordOps {
+  switch (r.kind) {
+    case 'sysctl':
+      return bindRecord(sysctlKind, r);
+    case 'link':
+      return bindRecord(linkKind, r);
+    case 'address':
+      return bindRecord(addressKind, r);
+    case 'route':
+      return bindRecord(routeKind, r);
+    case 'proxyNeighbor':
+      return bindRecord(proxyNeighborKind, r);
+    case 'firewall':
+      return bindRecord(firewallKind, r);
+    case 'dnsmasq':
+      return bindRecord(dnsmasqKind, r);
+    case 'vm':
+      return bindRecord(vmKind, r);
+    case 'proxy6':
+      return bindRecord(proxy6Kind, r);
   }
 }

@@ -1,11 +1,15 @@
 /**
- * What one kind of entry knows: how to inspect it in the live host (ok, missing, differs), create
- * it, bring a differing one in line, and destroy it; and how its steps are named.
+ * What one kind of entry knows: how to inspect it in the live host (ok, missing, differs), the
+ * record of it written ahead of a change, how to create it, bring a differing one in line,
+ * destroy it from its record (identity only, after checking the owner marks), reconcile an
+ * intended record with the live host after an interrupted run, make a removed one again, and how
+ * its steps are named.
  * @module
  */
 import type { StepAction } from '../../types.js';
 import type { Ctx } from '../context.js';
 import type { Entry } from '../entries.js';
+import type { StateRecord } from '../records.js';
 
 /** How the live host compares with an entry. */
 export type Live = 'ok' | 'missing' | 'differs';
@@ -16,18 +20,41 @@ export type Live = 'ok' | 'missing' | 'differs';
  */
 export type KindStyle = 'object' | 'setting' | 'process';
 
-/** The operations of the kind of entry `E`. */
-export interface KindOps<E extends Entry> {
+/** What a destroy found: whether it removed something; `foreign` says why it left a thing alone. */
+export interface Destroyed {
+  removed: boolean;
+  /** The thing is there but not this host's (no owner mark): left alone; the reason. */
+  foreign?: string;
+}
+
+/** What an update did: the record to keep (undefined: the thing is not this host's) and its undo. */
+export interface Updated<R> {
+  record: R | undefined;
+  undo(): Promise<void>;
+}
+
+/** The operations of the kind whose entries are `E` and records `R`. */
+export interface KindOps<E extends Entry, R extends StateRecord> {
   readonly style: KindStyle;
-  /** `recorded` is the state file's entry of the same id, if any. */
-  inspect(ctx: Ctx, e: E, recorded: E | undefined): Promise<Live>;
-  /** Creates; resolves to the entry to record (a sysctl's with its previous value). */
-  create(ctx: Ctx, e: E): Promise<E>;
-  /** Brings a differing entry in line. Without it: the recorded one is destroyed and `e` created. */
-  update?(ctx: Ctx, e: E, recorded: E | undefined): Promise<void>;
-  destroy(ctx: Ctx, e: E): Promise<void>;
-  /** The words of a removal step (`sysctl KEY back to OLD`); default the id (`link br0`). */
-  removalText?(e: E): string;
+  /** The record written before `e` is made (status `intended`), with the identity it will have. */
+  intent(ctx: Ctx, e: E): Promise<R>;
+  /** `recorded` is the state file's record of the same id, if any. */
+  inspect(ctx: Ctx, e: E, recorded: R | undefined): Promise<Live>;
+  /** Makes `e` as `intent` says; resolves to its record (status `done`). Removes what it made when it fails. */
+  create(ctx: Ctx, e: E, intent: R): Promise<R>;
+  /** Brings a differing `e` in line; `recorded` is this host's record of it, if any. */
+  update(ctx: Ctx, e: E, recorded: R | undefined): Promise<Updated<R>>;
+  /** Removes what `r` stands for when it is there and carries this host's marks. */
+  destroy(ctx: Ctx, r: R): Promise<Destroyed>;
+  /**
+   * An `intended` record found after an interrupted run: resolves to the record to keep (status
+   * `done`) when what it stands for exists, else to undefined (anything half-made is removed).
+   */
+  reconcile(ctx: Ctx, r: R): Promise<R | undefined>;
+  /** The entry that makes `r` again (the undo of its removal); undefined when it cannot be made from the record and the host file. */
+  remake(ctx: Ctx, r: R): E | undefined;
+  /** The words of a removal step after the verb: `sysctl KEY back to OLD`, `link br0`. */
+  removalText(r: R): string;
 }
 
 /** The action of a step that makes `live` (missing or differing) match, in the kind's style. */
@@ -48,7 +75,7 @@ export function hasCode(err: unknown, ...codes: string[]): boolean {
 }
 
 /** JSON of `v` with the keys of every object sorted (so equal options compare equal in any key order). */
-function stableJson(v: unknown): string {
+export function stableJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
     x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
   );
@@ -57,4 +84,17 @@ function stableJson(v: unknown): string {
 /** Whether the options of a recorded entry are those wanted now (a service's or VM's definition). */
 export function sameOptions(recorded: unknown, wanted: unknown): boolean {
   return stableJson(recorded) === stableJson(wanted);
+}
+
+/** The record `r` as done. */
+export function done<R extends StateRecord>(r: R): R {
+  return { ...r, status: 'done' };
+}
+
+/** An update that changes nothing in the record and has nothing to undo. */
+export const NOTHING_TO_UNDO = async (): Promise<void> => undefined;
+
+/** The first fields of a record of `e`, status intended. */
+export function intended<E extends Entry>(e: E): { kind: E['kind']; id: string; status: 'intended' } {
+  return { kind: e.kind, id: e.id, status: 'intended' };
 }

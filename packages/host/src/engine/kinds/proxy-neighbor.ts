@@ -1,27 +1,25 @@
 /**
  * Proxy neighbours: in routed mode the host answers neighbour discovery on the uplink for each VM
- * address (proxy NDP).
+ * address (proxy NDP), each entry with vmhost's protocol mark; one is deleted only when it is this
+ * host's (owned.ts).
  * @module
  */
 import type { ProxyNeighborEntry } from '../entries.js';
-import { hasCode, type KindOps } from './kind.js';
+import type { ProxyNeighborRecord } from '../records.js';
+import { MARK_PROTOCOL } from '../marks.js';
+import { isOwned, markedKind } from './owned.js';
 
 /** The proxy-neighbour kind. */
-export const proxyNeighborKind: KindOps<ProxyNeighborEntry> = {
-  style: 'object',
-  async inspect(ctx, e) {
-    const list = await ctx.h.neighbors.list({ family: 6, proxy: true, dev: e.data.dev });
-    return list.some((n) => n.to === e.data.to) ? 'ok' : 'missing';
+export const proxyNeighborKind = markedKind<ProxyNeighborEntry, ProxyNeighborRecord, { protocol: number | null }>({
+  record: (e) => ({ kind: e.kind, id: e.id, status: 'intended', data: { ...e.data } }),
+  entry: (r) => ({ kind: r.kind, id: r.id, data: { ...r.data } }),
+  async live(ctx, { to, dev }) {
+    if (!(await ctx.h.links.find(dev))) return undefined;
+    return (await ctx.h.neighbors.list({ family: 6, proxy: true, dev })).find((n) => n.to === to);
   },
-  async create(ctx, e) {
-    await ctx.h.neighbors.add({ to: e.data.to, dev: e.data.dev, proxy: true });
-    return e;
-  },
-  async destroy(ctx, e) {
-    try {
-      await ctx.h.neighbors.delete({ to: e.data.to, dev: e.data.dev, proxy: true });
-    } catch (err) {
-      if (!hasCode(err, 'ENOENT', 'ENODEV')) throw err;
-    }
-  },
-};
+  add: (ctx, { to, dev }) => ctx.h.neighbors.add({ to, dev, proxy: true, protocol: MARK_PROTOCOL }),
+  delete: (ctx, { to, dev }) => ctx.h.neighbors.delete({ to, dev, proxy: true }),
+  gone: ['ENOENT', 'ENODEV'],
+  owned: (ctx, { to, dev }, n) => isOwned(ctx, dev, n.protocol, to, true),
+  text: ({ to, dev }) => `proxy neighbour ${to} on ${dev}`,
+});

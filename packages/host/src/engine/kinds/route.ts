@@ -1,30 +1,26 @@
 /**
  * Routes: in routed mode one /128 per VM address through the bridge (the host's own /64 on the
- * uplink would win otherwise).
+ * uplink would win otherwise), with vmhost's protocol mark; one is deleted only when it is this
+ * host's (owned.ts).
  * @module
  */
 import { ip } from '@vmhost/net';
 import type { RouteEntry } from '../entries.js';
-import { hasCode, type KindOps } from './kind.js';
+import type { RouteRecord } from '../records.js';
+import { MARK_PROTOCOL } from '../marks.js';
+import { isOwned, markedKind } from './owned.js';
 
 /** The route kind. */
-export const routeKind: KindOps<RouteEntry> = {
-  style: 'object',
-  async inspect(ctx, e) {
-    const { to, dev } = e.data;
-    if (!(await ctx.h.links.find(dev))) return 'missing';
-    const list = await ctx.h.routes.list({ family: ip.toPrefix(to, 'to').family, dev });
-    return list.some((r) => r.to === to) ? 'ok' : 'missing';
+export const routeKind = markedKind<RouteEntry, RouteRecord, { protocol: string }>({
+  record: (e) => ({ kind: e.kind, id: e.id, status: 'intended', data: { ...e.data } }),
+  entry: (r) => ({ kind: r.kind, id: r.id, data: { ...r.data } }),
+  async live(ctx, { to, dev }) {
+    if (!(await ctx.h.links.find(dev))) return undefined;
+    return (await ctx.h.routes.list({ family: ip.toPrefix(to, 'to').family, dev })).find((r) => r.to === to);
   },
-  async create(ctx, e) {
-    await ctx.h.routes.add({ to: e.data.to, dev: e.data.dev });
-    return e;
-  },
-  async destroy(ctx, e) {
-    try {
-      await ctx.h.routes.delete({ to: e.data.to, dev: e.data.dev });
-    } catch (err) {
-      if (!hasCode(err, 'ESRCH', 'ENODEV', 'ENOENT')) throw err;
-    }
-  },
-};
+  add: (ctx, { to, dev }) => ctx.h.routes.add({ to, dev, protocol: MARK_PROTOCOL }),
+  delete: (ctx, { to, dev }) => ctx.h.routes.delete({ to, dev }),
+  gone: ['ESRCH', 'ENODEV', 'ENOENT'],
+  owned: (ctx, { to, dev }, r) => isOwned(ctx, dev, r.protocol, to.split('/')[0]!, to.endsWith('/128')),
+  text: ({ to, dev }) => `route ${to} dev ${dev}`,
+});

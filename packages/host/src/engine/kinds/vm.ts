@@ -1,22 +1,40 @@
 /**
- * VMs: QEMU started from the recorded options (the engine lets go of QMP after start: QEMU serves
- * one client at a time), stopped through the shutdown ladder; a changed definition restarts it.
- * When another client holds the QMP socket, a VM whose pidfile names a live QEMU serving that
- * socket still counts as running, and is ended by its pid.
+ * VMs: QEMU started from the host file's definition (the engine lets go of QMP after start: QEMU
+ * serves one client at a time), stopped through the shutdown ladder; a changed definition (its
+ * fingerprint) restarts it. A VM is found by its run directory alone (`<stateDir>/vms/<name>`):
+ * the QEMU its pidfile names, or, when the pidfile is not written yet or lost, the QEMU whose
+ * command line names the run directory's QMP socket (a /proc scan), always checked against
+ * /proc/PID/cmdline. So a VM that runs is always found, stopped by `down`, and never started
+ * twice, also after an apply was killed while QEMU started. When another client holds the QMP
+ * socket, a live QEMU still counts as running and is ended by its pid.
  * @module
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPidfile, terminate } from '@vmhost/net';
-import { Vm, VmError, isQemuServing, runFiles } from '@vmhost/kvm';
+import { allPids, readPidfile, terminate, VmhostError } from '@vmhost/net';
+import { Vm, VmAlreadyRunningError, VmError, isQemuServing, runFiles, type VmOptions } from '@vmhost/kvm';
+import { desiredOptions, type Ctx } from '../context.js';
+import { vmDir, vmEntry } from '../desired.js';
 import type { VmEntry } from '../entries.js';
-import { sameOptions, type KindOps } from './kind.js';
+import type { VmRecord } from '../records.js';
+import { privateDir } from '../state-dir.js';
+import { done, intended, stableJson, type KindOps } from './kind.js';
 
-/** The pid of the live QEMU that serves `runDir`'s QMP socket (by its pidfile and /proc), if any. */
-function liveQemuPid(runDir: string): number | undefined {
+/** The fingerprint of a VM definition: sha256 of its QEMU options (keys sorted). */
+export function vmFingerprint(o: VmOptions): string {
+  return createHash('sha256').update(stableJson(o)).digest('hex');
+}
+
+/**
+ * The pid of the live QEMU of the run directory `runDir`: the one its pidfile names, else one
+ * found in /proc whose command line names the run directory's QMP socket.
+ */
+export function liveQemuPid(runDir: string): number | undefined {
   const files = runFiles(runDir);
   const pid = readPidfile(files.pidfile);
-  return pid !== undefined && isQemuServing(pid, files.qmp) ? pid : undefined;
+  if (pid !== undefined && isQemuServing(pid, files.qmp)) return pid;
+  return allPids().find((p) => p !== pid && p !== process.pid && isQemuServing(p, files.qmp));
 }
 
 /** What {@link vmState} finds. */
@@ -30,18 +48,20 @@ export interface VmState {
 }
 
 /**
- * Whether the VM of `runDir` runs: over QMP (its run state) when QMP answers; otherwise by its
- * pidfile and /proc (a live QEMU serving this run dir's QMP socket), since QEMU serves one QMP
- * client at a time and another tool (or a concurrent `vmhost status`) may hold it: `qmpBusy`.
+ * Whether the VM of `runDir` runs: a live QEMU of the run directory (pidfile or /proc scan); its
+ * run state over QMP when QMP answers (QEMU serves one QMP client at a time: when another tool or
+ * a concurrent `vmhost status` holds it, `qmpBusy`). A QEMU whose start was interrupted (no
+ * vm.json yet) is running without a QMP state.
  */
 export async function vmState(runDir: string): Promise<VmState> {
-  if (!existsSync(join(runDir, 'vm.json'))) return { running: false };
+  const pid = liveQemuPid(runDir);
+  if (pid === undefined) return { running: false };
+  if (!existsSync(join(runDir, 'vm.json'))) return { running: true, pid };
   let vm: Vm;
   try {
     vm = await Vm.attach(runDir, { timeoutMs: 3_000 });
   } catch {
-    const pid = liveQemuPid(runDir);
-    return pid !== undefined ? { running: true, pid, qmpBusy: true } : { running: false };
+    return liveQemuPid(runDir) !== undefined ? { running: true, pid, qmpBusy: true } : { running: false };
   }
   try {
     const st = await vm.status();
@@ -54,37 +74,86 @@ export async function vmState(runDir: string): Promise<VmState> {
   }
 }
 
+/**
+ * Stops the VM of `runDir`: through the shutdown ladder over QMP when it answers, else by pid
+ * (SIGTERM, then SIGKILL). Resolves true when a QEMU was running.
+ * @throws {VmError} `EVM_STOP` when it survives SIGKILL.
+ */
+export async function stopVmIn(runDir: string, name: string): Promise<boolean> {
+  const pid = liveQemuPid(runDir);
+  if (pid === undefined) return false;
+  if (existsSync(join(runDir, 'vm.json'))) {
+    let vm: Vm | undefined;
+    try {
+      vm = await Vm.attach(runDir, { timeoutMs: 3_000 });
+    } catch {
+      vm = undefined; // QMP busy or not up yet: by pid below
+    }
+    if (vm) {
+      await vm.stop({ timeoutMs: 20_000 });
+      return true;
+    }
+  }
+  const left = liveQemuPid(runDir);
+  if (left !== undefined && !(await terminate(left)).gone) throw new VmError('EVM_STOP', `VM '${name}' (pid ${left}) survived SIGKILL`);
+  return true;
+}
+
+/** Stops every QEMU of a run directory under `<dir>/vms` (recorded or not); the names stopped. */
+export async function stopAllVms(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = readdirSync(join(dir, 'vms'));
+  } catch {
+    return [];
+  }
+  const stopped: string[] = [];
+  for (const name of names) if (await stopVmIn(vmDir(dir, name), name)) stopped.push(name);
+  return stopped;
+}
+
 /** The VM kind. */
-export const vmKind: KindOps<VmEntry> = {
+export const vmKind: KindOps<VmEntry, VmRecord> = {
   style: 'process',
-  async inspect(_ctx, e, recorded) {
-    const st = await vmState(e.data.options.runDir);
-    if (!st.running) return 'missing';
-    return recorded && sameOptions(recorded.data.options, e.data.options) ? 'ok' : 'differs';
+  intent: async (_ctx, e) => ({ ...intended(e), data: { name: e.data.name, fingerprint: vmFingerprint(e.data.options) } }),
+  async inspect(ctx, e, recorded) {
+    if (liveQemuPid(vmDir(ctx.dir, e.data.name)) === undefined) return 'missing';
+    return recorded?.data.fingerprint === vmFingerprint(e.data.options) ? 'ok' : 'differs';
   },
-  async create(_ctx, e) {
+  async create(ctx, e, intent) {
     const o = e.data.options;
+    privateDir(ctx.dir, 'vms', e.data.name);
+    const running = liveQemuPid(o.runDir);
+    if (running !== undefined) throw new VmAlreadyRunningError(e.data.name, running);
     // a stopped VM's run dir (stale pidfile, console log of the last boot) is cleaned by start()
-    mkdirSync(o.runDir, { recursive: true });
     const vm = new Vm(o);
     await vm.start({ timeoutMs: 60_000 });
     // QEMU's QMP socket serves one client at a time: let go, so that status, stop and later
     // applies (this process or another) can attach.
     await vm.detach();
-    return e;
+    return done(intent);
   },
-  async destroy(_ctx, e) {
-    const runDir = e.data.options.runDir;
-    let vm: Vm;
-    try {
-      vm = await Vm.attach(runDir, { timeoutMs: 3_000 });
-    } catch {
-      // QMP does not answer (or another client holds it): if a QEMU of this run dir still lives,
-      // end it by its pid (SIGTERM, then SIGKILL).
-      const pid = liveQemuPid(runDir);
-      if (pid !== undefined && !(await terminate(pid)).gone) throw new VmError('EVM_STOP', `VM '${e.data.name}' (pid ${pid}) survived SIGKILL`);
-      return;
-    }
-    await vm.stop({ timeoutMs: 20_000 });
+  async update(ctx, e, recorded) {
+    await stopVmIn(vmDir(ctx.dir, e.data.name), e.data.name);
+    const made = await vmKind.create(ctx, e, await vmKind.intent(ctx, e));
+    return {
+      record: made,
+      undo: async () => {
+        await stopVmIn(vmDir(ctx.dir, e.data.name), e.data.name);
+        throw new VmhostError(
+          'EHOST_NO_UNDO',
+          `VM '${e.data.name}' was stopped and not started again with its previous definition: the state file keeps no command lines${recorded ? '' : ' (it was not started by vmhost)'}; apply a host file that defines it to start it`,
+        );
+      },
+    };
   },
+  async destroy(ctx, r) {
+    return { removed: await stopVmIn(vmDir(ctx.dir, r.data.name), r.data.name) };
+  },
+  reconcile: async (ctx, r) => (liveQemuPid(vmDir(ctx.dir, r.data.name)) !== undefined ? done(r) : undefined),
+  remake(ctx, r) {
+    const vm = ctx.host.vms.find((v) => v.name === r.data.name);
+    return vm ? vmEntry(vm, desiredOptions(ctx)) : undefined;
+  },
+  removalText: (r) => `VM ${r.data.name}`,
 };

@@ -1,0 +1,353 @@
+/**
+ * The records of the state file (version 2): what apply made, as identities, never as
+ * instructions. A record names the thing it stands for (a link's name and owner mark, an
+ * address, a sysctl key and the value it had, a firewall owner, a VM's name) and holds the
+ * validated data that describes it (a bridge's MAC, a firewall model, a service's options), so
+ * that an undo can make it again; it never holds a binary, a command line or a path: the VMs'
+ * run directories, pidfiles and sockets and the services' directories are derived from the state
+ * directory and the name, binaries come from built-in defaults and the host file, and a VM is
+ * recorded by its name and the fingerprint of its definition only.
+ *
+ * Each record has a `status`: `intended` is written before the step touches the system (with the
+ * identity it will create: a link's temporary name, a sysctl's value before the change), `done`
+ * after it. A run that finds an `intended` record reconciles it with the live system first
+ * (reconcile.ts).
+ *
+ * {@link parseState} reads a state file strictly: JSON of the exact shape, no unknown field,
+ * every value checked by the validator of its kind (interface names, MACs, prefixes, sysctl keys
+ * of the few vmhost sets, firewall models, service options), every id the one its data gives;
+ * anything else is a {@link HostStateError} naming the file and the field.
+ * @module
+ */
+import { parseCidr, parseMac, validateIfName, ValidationError } from '@vmhost/net';
+import { validateModel, type FirewallModel } from '@vmhost/firewall';
+import { HostStateError } from '../errors.js';
+import { validateDnsmasqOptions, type DnsmasqOptions } from '../services/dnsmasq.js';
+import { normalizeProxyOptions, type ProxyOptions } from '../services/proxy6.js';
+import type { BridgeLinkData, EntryKind, TapLinkData, VethLinkData } from './entries.js';
+
+/** The version of the state file this module reads and writes. */
+export const STATE_VERSION = 2;
+
+/** `intended`: written before the step touches the system; `done`: after. */
+export type RecordStatus = 'intended' | 'done';
+
+interface Base<K extends EntryKind> {
+  kind: K;
+  id: string;
+  status: RecordStatus;
+}
+
+/** A sysctl vmhost set, with the value it had before (put back by down). */
+export interface SysctlRecord extends Base<'sysctl'> {
+  data: { key: string; value: string };
+  previous: string;
+}
+
+/** A link vmhost made; it carries the owner mark (ifalias `vmhost:<owner>`), checked before any deletion. */
+export interface LinkRecord extends Base<'link'> {
+  data: BridgeLinkData | VethLinkData | TapLinkData;
+  /** The kernel's index once made. */
+  ifindex: number | null;
+  /**
+   * The token of the temporary names the link is made under (`vmhx<token>`, its veth peer
+   * `vmhy<token>`) before it is renamed and marked in one request; null once done.
+   */
+  temp: string | null;
+}
+
+/** An address vmhost added (on the uplink: with the protocol mark, see marks.ts). */
+export interface AddressRecord extends Base<'address'> {
+  data: { dev: string; cidr: string };
+}
+
+/** A route vmhost added (with the protocol mark). */
+export interface RouteRecord extends Base<'route'> {
+  data: { to: string; dev: string };
+}
+
+/** A proxy neighbour vmhost added (with the protocol mark). */
+export interface ProxyNeighborRecord extends Base<'proxyNeighbor'> {
+  data: { to: string; dev: string };
+}
+
+/** The firewall owner's chains, with the model applied (validated as any model). */
+export interface FirewallRecord extends Base<'firewall'> {
+  data: { model: FirewallModel };
+}
+
+/** dnsmasq's options without its directory (always `<stateDir>/dnsmasq`); null when recovered without them. */
+export interface DnsmasqRecord extends Base<'dnsmasq'> {
+  data: { options: Omit<DnsmasqOptions, 'dir' | 'netns'> | null };
+}
+
+/** The IPv6 proxy's options without its directory (always `<stateDir>/proxy6`); null when recovered without them. */
+export interface Proxy6Record extends Base<'proxy6'> {
+  data: { options: ProxyOptions | null };
+}
+
+/**
+ * A VM by name; its run directory is `<stateDir>/vms/<name>`. `fingerprint` is the sha256 of its
+ * definition (the QEMU options) when started, null when found by recovery (the next apply then
+ * restarts it once with the host file's definition).
+ */
+export interface VmRecord extends Base<'vm'> {
+  data: { name: string; fingerprint: string | null };
+}
+
+/** One record of the state file. */
+export type StateRecord = SysctlRecord | LinkRecord | AddressRecord | RouteRecord | ProxyNeighborRecord | FirewallRecord | DnsmasqRecord | Proxy6Record | VmRecord;
+
+/** The state file's content (version 2). */
+export interface StateFile {
+  version: 2;
+  /** The host's name. */
+  name: string;
+  entries: StateRecord[];
+  updatedAt: string;
+}
+
+// ------------------------------------------------------------------------------- the few sysctls
+
+const IFNAME = '[^/:\\s\\0]{1,15}';
+/** The sysctls vmhost sets (desired.ts), by key. */
+const SYSCTL_KEYS = [/^net\.ipv4\.ip_forward$/, /^net\.ipv6\.conf\.all\.forwarding$/, new RegExp(`^net\\.ipv6\\.conf\\.${IFNAME}\\.(accept_ra|proxy_ndp)$`)];
+const SYSCTL_VALUE = /^[0-9]{1,3}$/;
+
+/** Whether `key` is one of the sysctls vmhost sets. */
+export function isVmhostSysctl(key: string): boolean {
+  return SYSCTL_KEYS.some((r) => r.test(key));
+}
+
+/** VM names as the host file allows them (spec/vms.ts). */
+export const VM_NAME = /^[a-z][a-z0-9-]{0,10}$/;
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+/** The token of a link's temporary names. */
+export const TEMP_TOKEN = /^[0-9a-f]{11}$/;
+
+// ------------------------------------------------------------------------------- parsing
+
+/** A problem at a path of the file (converted to a HostStateError naming the file). */
+class Bad extends Error {}
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, at: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Bad(`${at}: expected an object`);
+  return v as Obj;
+}
+
+/** `v` with exactly the keys `required` and any of `optional`. */
+function shape(v: unknown, at: string, required: readonly string[], optional: readonly string[] = []): Obj {
+  const o = obj(v, at);
+  for (const k of Object.keys(o)) if (!required.includes(k) && !optional.includes(k)) throw new Bad(`${at}: unknown field ${JSON.stringify(k)}`);
+  for (const k of required) if (!(k in o)) throw new Bad(`${at}: missing field ${JSON.stringify(k)}`);
+  return o;
+}
+
+function str(v: unknown, at: string, max = 4096): string {
+  if (typeof v !== 'string' || v.length > max) throw new Bad(`${at}: expected a string${max < 4096 ? ` of at most ${max} characters` : ''}`);
+  return v;
+}
+
+function bool(v: unknown, at: string): boolean {
+  if (typeof v !== 'boolean') throw new Bad(`${at}: expected true or false`);
+  return v;
+}
+
+/** Runs a validator of the packages (throwing ValidationError) and reports its complaint at `at`. */
+function check<T>(at: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ValidationError) throw new Bad(err.field ? `${at}.${err.field}: ${err.message}` : `${at}: ${JSON.stringify(err.value)}: ${err.reason}`);
+    throw err;
+  }
+}
+
+const ifname = (v: unknown, at: string): string => check(at, () => (validateIfName(v, ''), v as string));
+const mac = (v: unknown, at: string): string => {
+  const s = str(v, at, 17);
+  const m = check(at, () => parseMac(s, ''));
+  if (m !== s) throw new Bad(`${at}: expected the MAC in lower case with ':' (${m})`);
+  return m;
+};
+
+function cidr(v: unknown, at: string): string {
+  const s = str(v, at, 64);
+  const p = check(at, () => parseCidr(s, ''));
+  if (p.cidr !== s) throw new Bad(`${at}: expected the canonical form ${p.cidr}`);
+  return s;
+}
+
+function linkData(v: unknown, at: string): LinkRecord['data'] {
+  const kind = obj(v, at).kind;
+  if (kind === 'bridge') {
+    const o = shape(v, at, ['name', 'kind', 'mac', 'stp']);
+    return { name: ifname(o.name, `${at}.name`), kind, mac: o.mac === null ? null : mac(o.mac, `${at}.mac`), stp: bool(o.stp, `${at}.stp`) };
+  }
+  if (kind === 'veth') {
+    const o = shape(v, at, ['name', 'kind', 'peer', 'mac', 'master', 'promisc']);
+    return { name: ifname(o.name, `${at}.name`), kind, peer: ifname(o.peer, `${at}.peer`), mac: o.mac === null ? null : mac(o.mac, `${at}.mac`), master: ifname(o.master, `${at}.master`), promisc: bool(o.promisc, `${at}.promisc`) };
+  }
+  if (kind === 'tap') {
+    const o = shape(v, at, ['name', 'kind', 'master']);
+    return { name: ifname(o.name, `${at}.name`), kind, master: ifname(o.master, `${at}.master`) };
+  }
+  throw new Bad(`${at}.kind: expected bridge, veth or tap`);
+}
+
+/**
+ * The `data.options` of a service record: null, or options without the `derived` fields (always
+ * derived from the state directory, never read), checked by the service's own `validate`.
+ */
+function serviceOptions(data: unknown, at: string, derived: readonly string[], what: string, validate: (o: Obj) => unknown): Obj | null {
+  const d = shape(data, `${at}.data`, ['options']);
+  if (d.options === null) return null;
+  const opts = obj(d.options, `${at}.data.options`);
+  if (derived.some((k) => k in opts)) throw new Bad(`${at}.data.options: a state file never names ${what}`);
+  check(`${at}.data.options`, () => validate(opts));
+  return opts;
+}
+
+/** Parses one record; `dir` is the state directory (the services' directories are derived from it). */
+function parseRecord(v: unknown, at: string, dir: string): StateRecord {
+  const kind = obj(v, at).kind;
+  const base = (o: Obj): { id: string; status: RecordStatus } => {
+    const status = o.status;
+    if (status !== 'intended' && status !== 'done') throw new Bad(`${at}.status: expected "intended" or "done"`);
+    return { id: str(o.id, `${at}.id`, 300), status };
+  };
+  let r: StateRecord;
+  switch (kind) {
+    case 'sysctl': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data', 'previous']);
+      const d = shape(o.data, `${at}.data`, ['key', 'value']);
+      const key = str(d.key, `${at}.data.key`, 64);
+      if (!isVmhostSysctl(key)) throw new Bad(`${at}.data.key: ${JSON.stringify(key)} is not a sysctl vmhost sets`);
+      const value = str(d.value, `${at}.data.value`, 3);
+      const previous = str(o.previous, `${at}.previous`, 3);
+      for (const [x, f] of [[value, 'data.value'], [previous, 'previous']] as const) if (!SYSCTL_VALUE.test(x)) throw new Bad(`${at}.${f}: expected a small number`);
+      r = { kind, ...base(o), data: { key, value }, previous };
+      break;
+    }
+    case 'link': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data', 'ifindex', 'temp']);
+      const ifindex = o.ifindex;
+      if (ifindex !== null && (!Number.isInteger(ifindex) || (ifindex as number) < 1 || (ifindex as number) > 0x7fffffff)) throw new Bad(`${at}.ifindex: expected an interface index or null`);
+      if (o.temp !== null && (typeof o.temp !== 'string' || !TEMP_TOKEN.test(o.temp))) throw new Bad(`${at}.temp: expected 11 hex digits or null`);
+      r = { kind, ...base(o), data: linkData(o.data, `${at}.data`), ifindex: ifindex as number | null, temp: o.temp as string | null };
+      break;
+    }
+    case 'address': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const d = shape(o.data, `${at}.data`, ['dev', 'cidr']);
+      r = { kind, ...base(o), data: { dev: ifname(d.dev, `${at}.data.dev`), cidr: cidr(d.cidr, `${at}.data.cidr`) } };
+      break;
+    }
+    case 'route':
+    case 'proxyNeighbor': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const d = shape(o.data, `${at}.data`, ['to', 'dev']);
+      const to = kind === 'route' ? cidr(d.to, `${at}.data.to`) : str(d.to, `${at}.data.to`, 64);
+      if (kind === 'proxyNeighbor') check(`${at}.data.to`, () => parseCidr(to, '', { defaultFull: true }));
+      r = { kind, ...base(o), data: { to, dev: ifname(d.dev, `${at}.data.dev`) } };
+      break;
+    }
+    case 'firewall': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const d = shape(o.data, `${at}.data`, ['model']);
+      check(`${at}.data.model`, () => validateModel(d.model as FirewallModel));
+      r = { kind, ...base(o), data: { model: d.model as FirewallModel } };
+      break;
+    }
+    case 'dnsmasq': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const options = serviceOptions(o.data, at, ['dir', 'netns'], "dnsmasq's directory or namespace", (x) => validateDnsmasqOptions({ ...(x as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` }));
+      r = { kind, ...base(o), data: { options: options as DnsmasqRecord['data']['options'] } };
+      break;
+    }
+    case 'proxy6': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const options = serviceOptions(o.data, at, ['dir'], "the proxy's directory", (x) => normalizeProxyOptions(x as unknown as ProxyOptions));
+      r = { kind, ...base(o), data: { options: options as ProxyOptions | null } };
+      break;
+    }
+    case 'vm': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const d = shape(o.data, `${at}.data`, ['name', 'fingerprint']);
+      const name = str(d.name, `${at}.data.name`, 11);
+      if (!VM_NAME.test(name)) throw new Bad(`${at}.data.name: ${JSON.stringify(name)} is not a VM name`);
+      if (d.fingerprint !== null && (typeof d.fingerprint !== 'string' || !FINGERPRINT.test(d.fingerprint))) throw new Bad(`${at}.data.fingerprint: expected a sha256 in hex or null`);
+      r = { kind, ...base(o), data: { name, fingerprint: d.fingerprint as string | null } };
+      break;
+    }
+    default:
+      throw new Bad(`${at}.kind: unknown kind ${JSON.stringify(kind)?.slice(0, 40)}`);
+  }
+  const want = recordId(r);
+  if (r.id !== want) throw new Bad(`${at}.id: ${JSON.stringify(r.id)} does not match its data (expected ${JSON.stringify(want)})`);
+  return r;
+}
+
+/** The id a record's data gives (the same scheme as the entries': `link:br0`, `vm:web`, ...). */
+export function recordId(r: StateRecord): string {
+  switch (r.kind) {
+    case 'sysctl':
+      return `sysctl:${r.data.key}`;
+    case 'link':
+      return `link:${r.data.name}`;
+    case 'address':
+      return `address:${r.data.dev}:${r.data.cidr}`;
+    case 'route':
+      return `route:${r.data.to}`;
+    case 'proxyNeighbor':
+      return `proxyNeighbor:${r.data.dev}:${r.data.to}`;
+    case 'firewall':
+    case 'dnsmasq':
+    case 'proxy6':
+      return r.kind;
+    case 'vm':
+      return `vm:${r.data.name}`;
+  }
+}
+
+/**
+ * Parses the text of the state file `file` of the state directory `dir` (strictly, as the module
+ * says).
+ * @throws {HostStateError} `EHOST_STATE_VERSION` for another version, else `EHOST_STATE_CORRUPT`
+ *   naming the problem (`not JSON (...)`, `entries[2].data.name: ...`).
+ */
+export function parseState(text: string, file: string, dir: string): StateFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    const why = text.trim() === '' ? 'empty' : `not JSON (${err instanceof Error ? err.message : String(err)})`;
+    throw new HostStateError(file, `not a vmhost state file: ${why}`, { cause: err });
+  }
+  try {
+    const top = obj(json, 'the file');
+    if (top.version !== STATE_VERSION) {
+      if (typeof top.version === 'number') {
+        throw new HostStateError(file, `a state file of version ${top.version}; this vmhost reads version ${STATE_VERSION} only (${top.version === 1 ? 'made by vmhost before the write-ahead state: tear the host down with that version, or remove the file and the things it lists by hand' : 'made by another vmhost'})`, { code: 'EHOST_STATE_VERSION' });
+      }
+      throw new Bad('version: expected 2');
+    }
+    const o = shape(top, 'the file', ['version', 'name', 'entries', 'updatedAt']);
+    const name = str(o.name, 'name', 64);
+    const updatedAt = str(o.updatedAt, 'updatedAt', 64);
+    if (!Array.isArray(o.entries)) throw new Bad('entries: expected an array');
+    const seen = new Set<string>();
+    const entries = o.entries.map((e, i) => {
+      const r = parseRecord(e, `entries[${i}]`, dir);
+      if (seen.has(r.id)) throw new Bad(`entries[${i}].id: ${JSON.stringify(r.id)} twice`);
+      seen.add(r.id);
+      return r;
+    });
+    return { version: STATE_VERSION, name, entries, updatedAt };
+  } catch (err) {
+    if (err instanceof Bad) throw new HostStateError(file, `not a vmhost state file: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,179 @@
+// The state file read strictly (every problem a HostStateError naming the file and the field),
+// the state directory's checks on paths the running user owns (no privilege needed: modes,
+// sticky bits, symlinks), files made 0600 and directories 0700 whatever the umask, the lock, and
+// the fault-injection hook of the CLI.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostBusyError, HostStateError } from '../../packages/host/src/errors.js';
+import { parseState, recordId, type StateRecord } from '../../packages/host/src/engine/records.js';
+import { checkStateDir, lock, privateDir, readPrivateFile, writePrivateFile } from '../../packages/host/src/engine/state-dir.js';
+import { readState, writeState } from '../../packages/host/src/engine/state.js';
+import { faultCheckpoint } from '../../packages/host/src/cli/faults.js';
+
+const DIR = '/run/vmhost/t';
+const FILE = `${DIR}/state.json`;
+
+const RECORDS: StateRecord[] = [
+  { kind: 'sysctl', id: 'sysctl:net.ipv6.conf.eth0.proxy_ndp', status: 'done', data: { key: 'net.ipv6.conf.eth0.proxy_ndp', value: '1' }, previous: '0' },
+  { kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: 'de:ad:be:ef:24:31', stp: false }, ifindex: 4, temp: null },
+  { kind: 'link', id: 'link:veth0', status: 'intended', data: { name: 'veth0', kind: 'veth', peer: 'veth1', mac: null, master: 'br0', promisc: true }, ifindex: null, temp: '0123456789a' },
+  { kind: 'address', id: 'address:br0:192.168.0.1/24', status: 'done', data: { dev: 'br0', cidr: '192.168.0.1/24' } },
+  { kind: 'route', id: 'route:2001:db8::100/128', status: 'done', data: { to: '2001:db8::100/128', dev: 'br0' } },
+  { kind: 'proxyNeighbor', id: 'proxyNeighbor:eth0:2001:db8::100', status: 'done', data: { to: '2001:db8::100', dev: 'eth0' } },
+  { kind: 'firewall', id: 'firewall', status: 'done', data: { model: { owner: 'seed', masquerade: [{ source: '192.168.0.0/24', outInterface: 'eth0' }] } } },
+  {
+    kind: 'dnsmasq',
+    id: 'dnsmasq',
+    status: 'done',
+    data: { options: { interface: 'br0', address: '192.168.0.1', range: ['192.168.0.100', '192.168.0.150'], netmask: '255.255.255.0', leaseTime: '12h', hosts: [] } },
+  },
+  { kind: 'proxy6', id: 'proxy6', status: 'done', data: { options: null } },
+  { kind: 'vm', id: 'vm:web', status: 'intended', data: { name: 'web', fingerprint: 'a'.repeat(64) } },
+];
+
+const file = (entries: unknown[], extra: Record<string, unknown> = {}): string => JSON.stringify({ version: 2, name: 'seed', entries, updatedAt: '', ...extra });
+
+/** `parseState` of `text` rejects with EHOST_STATE_CORRUPT (or `code`) naming the file, with `why` in the message. */
+function refused(text: string, why: RegExp, code = 'EHOST_STATE_CORRUPT'): void {
+  assert.throws(
+    () => parseState(text, FILE, DIR),
+    (e: unknown) => {
+      assert.ok(e instanceof HostStateError, String(e));
+      assert.equal(e.code, code);
+      assert.equal(e.file, FILE);
+      assert.ok(e.message.startsWith(`${FILE}: `), e.message);
+      assert.match(e.message, why);
+      return true;
+    },
+  );
+}
+
+test('a state file of every kind of record reads back as written; ids follow the data', () => {
+  const s = parseState(file(RECORDS), FILE, DIR);
+  assert.deepEqual(s.entries, RECORDS);
+  for (const r of RECORDS) assert.equal(recordId(r), r.id);
+});
+
+test('truncated, empty, garbage, deep and non-object files are refused naming the file, never a raw JSON or TypeError', () => {
+  const good = file(RECORDS);
+  refused(good.slice(0, 40), /not a vmhost state file: not JSON \(/);
+  refused('', /not a vmhost state file: empty/);
+  refused('\u0000\u00ffgarbage', /not JSON/);
+  refused('[1, 2]', /the file: expected an object/);
+  refused('null', /the file: expected an object/);
+  refused(`${'['.repeat(200_000)}${']'.repeat(200_000)}`, /not a vmhost state file/);
+  refused(file(RECORDS, { version: '2' }), /version: expected 2/);
+  refused(file(RECORDS, { extra: 1 }), /the file: unknown field "extra"/);
+  refused(JSON.stringify({ version: 2, name: 'seed', entries: {}, updatedAt: '' }), /entries: expected an array/);
+});
+
+test('another version is EHOST_STATE_VERSION, with what to do for version 1', () => {
+  refused(JSON.stringify({ version: 1, name: 'seed', entries: [], updatedAt: '' }), /version 1; this vmhost reads version 2 only \(made by vmhost before the write-ahead state/, 'EHOST_STATE_VERSION');
+  refused(JSON.stringify({ version: 3, name: 'seed', entries: [], updatedAt: '' }), /version 3.*made by another vmhost/, 'EHOST_STATE_VERSION');
+});
+
+test('records are identities: instructions, unknown fields, wrong types and names outside the allowed sets are refused, naming the field', () => {
+  const vm = RECORDS.find((r) => r.kind === 'vm')!;
+  const cases: Array<[unknown, RegExp]> = [
+    [{ ...vm, qemuBinary: '/tmp/evil.sh' }, /entries\[0\]: unknown field "qemuBinary"/],
+    [{ ...vm, data: { ...vm.data, options: { qemuBinary: '/tmp/evil.sh' } } }, /entries\[0\]\.data: unknown field "options"/],
+    [{ ...vm, data: { name: '../../etc', fingerprint: null } }, /entries\[0\]\.data\.name: .* is not a VM name/],
+    [{ ...vm, data: { name: 'web', fingerprint: 'xyz' } }, /fingerprint: expected a sha256/],
+    [{ ...vm, kind: 'tunnel' }, /entries\[0\]\.kind: unknown kind "tunnel"/],
+    [{ ...vm, status: 'maybe' }, /entries\[0\]\.status: expected "intended" or "done"/],
+    [{ ...vm, id: 'vm:other' }, /entries\[0\]\.id: "vm:other" does not match its data \(expected "vm:web"\)/],
+    [{ kind: 'sysctl', id: 'sysctl:kernel.core_pattern', status: 'done', data: { key: 'kernel.core_pattern', value: '1' }, previous: '|/tmp/x' }, /"kernel\.core_pattern" is not a sysctl vmhost sets/],
+    [{ kind: 'sysctl', id: 'sysctl:net.ipv4.ip_forward', status: 'done', data: { key: 'net.ipv4.ip_forward', value: '1' }, previous: '|/tmp/x' }, /entries\[0\]\.previous: expected a string of at most 3|expected a small number/],
+    [{ kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: null, stp: 'no' }, ifindex: null, temp: null }, /entries\[0\]\.data\.stp: expected true or false/],
+    [{ kind: 'link', id: 'link:br 0', status: 'done', data: { name: 'br 0', kind: 'bridge', mac: null, stp: false }, ifindex: null, temp: null }, /entries\[0\]\.data\.name: "br 0": expected ASCII letters/],
+    [{ kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: null, stp: false }, ifindex: '4', temp: null }, /ifindex: expected an interface index or null/],
+    [{ kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: null, stp: false }, ifindex: null, temp: '../x' }, /temp: expected 11 hex digits/],
+    [{ kind: 'address', id: 'address:br0:192.168.0.001/24', status: 'done', data: { dev: 'br0', cidr: '192.168.0.001/24' } }, /entries\[0\]\.data\.cidr/],
+    [{ kind: 'dnsmasq', id: 'dnsmasq', status: 'done', data: { options: { ...(RECORDS[7] as { data: { options: object } }).data.options, dir: '/etc' } } }, /never names dnsmasq's directory/],
+    [{ kind: 'dnsmasq', id: 'dnsmasq', status: 'done', data: { options: { interface: 'br0' } } }, /entries\[0\]\.data\.options\.address: /],
+    [{ kind: 'proxy6', id: 'proxy6', status: 'done', data: { options: { routes: [], dir: '/' } } }, /never names the proxy's directory/],
+    [{ kind: 'firewall', id: 'firewall', status: 'done', data: { model: { owner: 'a;b' } } }, /entries\[0\]\.data\.model\.owner: /],
+  ];
+  for (const [entry, why] of cases) refused(file([entry]), why);
+  refused(file([RECORDS[1], RECORDS[1]]), /entries\[1\]\.id: "link:br0" twice/);
+});
+
+test('checkStateDir: a non-sticky group/world-writable parent, a world-writable state directory and a symlink out of them are refused; a sticky parent is fine; made 0700 under umask 000', () => {
+  const base = mkdtempSync(join(tmpdir(), 'vmhost-statedir-'));
+  const old = process.umask(0);
+  try {
+    const unsafe = (dir: string, path: string, why: RegExp): void =>
+      assert.throws(
+        () => checkStateDir(dir, true),
+        (e: unknown) => e instanceof HostStateError && e.code === 'EHOST_STATE_UNSAFE' && e.file === path && why.test(e.message),
+      );
+    mkdirSync(join(base, 'open'));
+    chmodSync(join(base, 'open'), 0o777);
+    unsafe(join(base, 'open', 'state'), join(base, 'open'), /mode 0777\) and not sticky/);
+    mkdirSync(join(base, 'group'));
+    chmodSync(join(base, 'group'), 0o775);
+    unsafe(join(base, 'group', 'state'), join(base, 'group'), /mode 0775\) and not sticky/);
+    mkdirSync(join(base, 'sticky'));
+    chmodSync(join(base, 'sticky'), 0o1777);
+    const made = checkStateDir(join(base, 'sticky', 'a', 'state'), true);
+    assert.equal(made, join(base, 'sticky', 'a', 'state'));
+    assert.equal(statSync(join(base, 'sticky', 'a')).mode & 0o7777, 0o700);
+    assert.equal(statSync(made).mode & 0o7777, 0o700);
+    unsafe(join(base, 'sticky'), join(base, 'sticky'), /the state directory is writable by group or others/);
+    // an existing state directory of ours that others may read is tightened; a symlink to it resolves
+    mkdirSync(join(base, 'readable'), { mode: 0o755 });
+    chmodSync(join(base, 'readable'), 0o755);
+    symlinkSync(join(base, 'readable'), join(base, 'link'));
+    assert.equal(checkStateDir(join(base, 'link'), true), join(base, 'readable'));
+    assert.equal(statSync(join(base, 'readable')).mode & 0o7777, 0o700);
+    assert.equal(checkStateDir(join(base, 'missing', 'x'), false), undefined);
+    writeFileSync(join(base, 'file'), '');
+    unsafe(join(base, 'file', 'x'), join(base, 'file'), /not a directory/);
+    assert.throws(() => checkStateDir('relative/dir', true), /expected an absolute path/);
+    // what vmhost makes in it: 0700 directories (never through a symlink), 0600 files
+    const sd = made;
+    assert.equal(statSync(privateDir(sd, 'vms', 'web')).mode & 0o7777, 0o700);
+    symlinkSync(base, join(sd, 'dnsmasq'));
+    assert.throws(() => privateDir(sd, 'dnsmasq'), (e: unknown) => e instanceof HostStateError && e.code === 'EHOST_STATE_UNSAFE' && e.file === join(sd, 'dnsmasq'));
+    writePrivateFile(join(sd, 'state.json'), '{}');
+    assert.equal(statSync(join(sd, 'state.json')).mode & 0o7777, 0o600);
+    symlinkSync(join(base, 'file'), join(sd, 'planted'));
+    assert.throws(() => readPrivateFile(join(sd, 'planted'), 100), (e: unknown) => e instanceof HostStateError && e.code === 'EHOST_STATE_UNSAFE' && /a symlink/.test(e.message));
+    chmodSync(join(sd, 'state.json'), 0o666);
+    assert.throws(() => readPrivateFile(join(sd, 'state.json'), 100), /writable by group or others \(mode 0666\)/);
+  } finally {
+    process.umask(old);
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('writeState then readState round-trips; the lock is exclusive, never followed through a symlink, and taken over from a dead holder', () => {
+  const base = mkdtempSync(join(tmpdir(), 'vmhost-lock-'));
+  try {
+    const sd = checkStateDir(join(base, 'state'), true)!;
+    writeState(sd, { version: 2, name: 'seed', entries: RECORDS, updatedAt: '' });
+    assert.deepEqual(readState(sd, 'seed').entries, RECORDS);
+    const victim = join(base, 'victim');
+    writeFileSync(victim, 'keep\n');
+    symlinkSync(victim, join(sd, 'lock'));
+    const unlock = lock(sd);
+    assert.equal(readFileSync(victim, 'utf8'), 'keep\n', 'the planted symlink was replaced, not written through');
+    assert.equal(readFileSync(join(sd, 'lock'), 'utf8'), `${process.pid}\n`);
+    unlock();
+    writeFileSync(join(sd, 'lock'), `${process.ppid}\n`, { mode: 0o600 });
+    assert.throws(() => lock(sd), (e: unknown) => e instanceof HostBusyError && e.pid === process.ppid);
+    writeFileSync(join(sd, 'lock'), '999999999\n', { mode: 0o600 });
+    lock(sd)();
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('VMHOST_TEST_FAULT is read only under VMHOST_TEST=1 and must be well-formed', () => {
+  assert.equal(faultCheckpoint({ VMHOST_TEST_FAULT: 'SIGKILL@apply:changed:3' }), undefined);
+  assert.equal(typeof faultCheckpoint({ VMHOST_TEST: '1', VMHOST_TEST_FAULT: 'SIGKILL@apply:changed:3' }), 'function');
+  assert.throws(() => faultCheckpoint({ VMHOST_TEST: '1', VMHOST_TEST_FAULT: 'SIGSTOP@apply:x:1' }), /VMHOST_TEST_FAULT: expected/);
+});
