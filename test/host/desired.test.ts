@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { render } from '@vmhost/firewall';
-import { firewallModel, parseHostFile, resolveHost, stateDirFor, type ResolvedHost } from '@vmhost/host';
+import { dataDirFor, firewallModel, parseHostFile, resolveHost, stateDirFor, type ResolvedHost } from '@vmhost/host';
 import { desiredState } from '../../packages/host/src/engine/desired.js';
 import type { Entry } from '../../packages/host/src/engine/entries.js';
 import { seedDir, seedHostFile } from './fixtures/seed.js';
@@ -114,6 +114,15 @@ test('state directory: /run/vmhost/<name>, under the namespace name with --netns
   assert.equal(stateDirFor(h, { netns: 'lab' }), '/run/vmhost/lab/demo');
   assert.equal(stateDirFor(h, { stateDir: '/srv/x' }), '/srv/x');
   assert.throws(() => stateDirFor(h, { stateDir: 'rel' }), { field: 'stateDir' });
+});
+
+test('data directory: /var/lib/vmhost/<name>, keyed by the namespace as the state directory, or as given', () => {
+  const h = host();
+  assert.equal(dataDirFor(h), '/var/lib/vmhost/demo');
+  assert.equal(dataDirFor(h, { netns: 'lab' }), '/var/lib/vmhost/lab/demo');
+  assert.match(dataDirFor(h, { netns: { path: '/proc/self/ns/net' } }), /^\/var\/lib\/vmhost\/nsfs\/\d+-\d+\/demo$/);
+  assert.equal(dataDirFor(h, { dataDir: '/srv/data' }), '/srv/data');
+  assert.throws(() => dataDirFor(h, { dataDir: 'rel' }), { field: 'dataDir' });
 });
 
 // ------------------------------------------------------------------ the seed fixture, in full

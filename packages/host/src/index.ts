@@ -13,7 +13,7 @@ export { plan, apply, down } from './engine/run.js';
 export { recover } from './engine/recover.js';
 export { status } from './engine/status.js';
 export { startVm, stopVm, snapshotVm, consoleFile } from './engine/vm-ops.js';
-export { stateDirFor, vmRunDir } from './engine/context.js';
+export { stateDirFor, dataDirFor, vmRunDir } from './engine/context.js';
 export { firewallModel } from './engine/desired.js';
 export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases, parseLeases } from './services/dnsmasq.js';
 export type { DnsmasqOptions, DnsmasqStatus, DnsmasqStartResult } from './services/dnsmasq.js';

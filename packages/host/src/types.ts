@@ -194,6 +194,14 @@ export interface HostOptions {
    */
   stateDir?: string;
   /**
+   * Directory of what must outlive a reboot: the VMs' disk chains (overlays on their base images,
+   * snapshots) and their cloud-init seeds. Default `/var/lib/vmhost/<name>`,
+   * `/var/lib/vmhost/<netns>/<name>` with a named netns, and
+   * `/var/lib/vmhost/nsfs/<dev>-<inode>/<name>` with a netns given by path or pid. The same trust
+   * rules as {@link HostOptions.stateDir}; `down` keeps it (a VM's disks are its data).
+   */
+  dataDir?: string;
+  /**
    * Stops plan, apply or down when aborted (the CLI aborts it on SIGINT and SIGTERM): apply
    * finishes the step it is in and undoes what this run did; down finishes the step it is in and
    * stops, keeping an accurate record of the rest. Both then throw `HostAbortedError`.

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { GLOBAL_HELP, GLOBAL_OPTS, VM_FILE_HELP, type Command, type Invocation, type OptDef } from './command.js';
+import { COMMON_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTS, VM_FILE_HELP, type Command, type Invocation, type OptDef } from './command.js';
 import { COMMANDS, GUEST_SUBCOMMANDS, VM_SUBCOMMANDS } from './commands/index.js';
 import { formatTable } from './format.js';
 
@@ -86,7 +86,7 @@ ${c.summary}.
 
 ${c.help}
 
-${c.hostOptions ? GLOBAL_HELP : GLOBAL_HELP.split('\n').filter((l) => !/--netns|--state-dir/.test(l)).join('\n')}`;
+${c.hostOptions ? GLOBAL_HELP : `Global options:\n${COMMON_OPTIONS_HELP}`}`;
 }
 
 /** A wrong command line: its message and the command it concerns. */
@@ -163,7 +163,7 @@ export function parseCommandLine(argv: string[]): ParseResult {
   }
   if (args.length > command.args.length) throw new UsageError(`unexpected argument '${args[command.args.length]!}'`, command.name);
   if (!command.hostOptions) {
-    for (const o of ['netns', 'state-dir']) if (values[o] !== undefined) throw new UsageError(`--${o} is not used by ${command.name}`, command.name);
+    for (const o of ['netns', 'state-dir', 'data-dir']) if (values[o] !== undefined) throw new UsageError(`--${o} is not used by ${command.name}`, command.name);
   }
   for (const [k, v] of Object.entries(values)) {
     if (typeof v === 'string' && v === '') throw new UsageError(`--${k} needs a non-empty value`, command.name);

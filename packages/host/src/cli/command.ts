@@ -18,21 +18,30 @@ export const GLOBAL_OPTS = {
   help: { type: 'boolean', short: 'h' },
   netns: { type: 'string' },
   'state-dir': { type: 'string' },
+  'data-dir': { type: 'string' },
 } satisfies Record<string, OptDef>;
 
 /** `-f FILE` of the vm commands. */
 export const FILE_OPT: Record<string, OptDef> = { file: { type: 'string', short: 'f' } };
 
-/** The help of the global options. */
-export const GLOBAL_HELP = `Global options:
-  --netns NAME      Act inside network namespace NAME (or an nsfs path such as /proc/PID/ns/net)
+/** The help of the global options that say where a host is (commands that act on one). */
+export const HOST_OPTIONS_HELP = `  --netns NAME      Act inside network namespace NAME (or an nsfs path such as /proc/PID/ns/net)
   --state-dir DIR   State directory (default /run/vmhost/<name>; /run/vmhost/<netns>/<name> with
                     --netns NAME, /run/vmhost/nsfs/<dev>-<inode>/<name> with --netns PATH). It and
                     its parents must be root's and not writable by others (a sticky parent such
                     as /tmp is allowed above a directory of root's)
-  --json            Machine-readable output: JSON on stdout
+  --data-dir DIR    Persistent data: disk chains, cloud-init seeds (default /var/lib/vmhost/<name>,
+                    keyed by --netns as the state directory is; the same rules; down keeps it)`;
+
+/** The help of the other global options. */
+export const COMMON_OPTIONS_HELP = `  --json            Machine-readable output: JSON on stdout
   --debug           Print stack traces of errors (also VMHOST_DEBUG=1)
   -h, --help        Show help`;
+
+/** The help of every global option. */
+export const GLOBAL_HELP = `Global options:
+${HOST_OPTIONS_HELP}
+${COMMON_OPTIONS_HELP}`;
 
 /** The help of `-f`. */
 export const VM_FILE_HELP = `  -f, --file FILE   The host file (default: $VMHOST_FILE, else ./vmhost.yaml)`;

@@ -66,6 +66,8 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
   if (typeof netns === 'string') options.netns = netns.startsWith('/') ? { path: netns } : netns;
   const stateDir = values['state-dir'];
   if (typeof stateDir === 'string') options.stateDir = resolve(stateDir);
+  const dataDir = values['data-dir'];
+  if (typeof dataDir === 'string') options.dataDir = resolve(dataDir);
   if (run.signal) options.signal = run.signal;
   const ctx: CliCtx = {
     io,

@@ -17,6 +17,8 @@ export interface Ctx {
   options: HostOptions;
   /** The state directory. */
   dir: string;
+  /** The persistent data directory ({@link dataDirFor}; made, checked, by the kinds that keep data there). */
+  dataDir: string;
   /** A handle on the host's network namespace. */
   h: Rtnl;
   netns?: NetnsRef;
@@ -65,6 +67,25 @@ export function stateDirFor(host: ResolvedHost, options: HostOptions = {}): stri
   return name !== undefined ? join('/run/vmhost', name, host.name) : join('/run/vmhost', 'nsfs', netnsKey(options.netns), host.name);
 }
 
+/**
+ * The persistent data directory of `host` under `options` (disk chains, cloud-init seeds):
+ * `options.dataDir`, else `/var/lib/vmhost/<name>`, keyed by the namespace as
+ * {@link stateDirFor} is (`/var/lib/vmhost/<netns>/<name>`, `/var/lib/vmhost/nsfs/<dev>-<inode>/<name>`).
+ * Not created here: the kinds that keep data there create it, checked as the state directory is.
+ */
+export function dataDirFor(host: ResolvedHost, options: HostOptions = {}): string {
+  if (options.dataDir !== undefined) {
+    if (typeof options.dataDir !== 'string' || !options.dataDir.startsWith('/')) throw new ValidationError('dataDir', options.dataDir, 'expected an absolute path');
+    return options.dataDir;
+  }
+  if (options.netns === undefined) return join(DATA_ROOT, host.name);
+  const name = netnsName(options.netns);
+  return name !== undefined ? join(DATA_ROOT, name, host.name) : join(DATA_ROOT, 'nsfs', netnsKey(options.netns), host.name);
+}
+
+/** Where persistent data lives by default. */
+export const DATA_ROOT = '/var/lib/vmhost';
+
 /** The run directory of one VM (QMP socket, pidfile, console log), under the state directory's real path. */
 export function vmRunDir(host: ResolvedHost, name: string, options: HostOptions = {}): string {
   const dir = stateDirFor(host, options);
@@ -91,7 +112,8 @@ export function emit(options: HostOptions, ev: ProgressEvent): void {
 export async function openCtx(host: ResolvedHost, options: HostOptions): Promise<Ctx> {
   const dir = stateDirFor(host, options);
   const h = await Rtnl.open(options.netns !== undefined ? { netns: options.netns } : {});
-  const ctx: Ctx = { host, options, dir, h, mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
+  const dataDir = dataDirFor(host, options);
+  const ctx: Ctx = { host, options, dir, dataDir, h, mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
   if (options.netns !== undefined) ctx.netns = options.netns;
   return ctx;
 }
