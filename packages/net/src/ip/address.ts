@@ -94,10 +94,48 @@ const dotted = (d: Uint8Array, at: number): string => `${d[at]}.${d[at + 1]}.${d
  * an IPv4-mapped address as `::ffff:192.0.2.1` (RFC 5952 §5).
  */
 export function formatAddress(bytes: Uint8Array): string {
-  if (familyOfBytes(bytes) === 4) return dotted(bytes, 0);
-  const g = groupsOf(bytes);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return `::ffff:${dotted(bytes, 12)}`;
-  return compress(g, zeroRun(g));
+  return formatAddressAt(bytes, 0, familyOfBytes(bytes) === 4 ? 4 : 16);
+}
+
+const DEC: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
+
+/**
+ * {@link formatAddress} of the `len` (4 or 16) bytes at `off` of `b`, read in place (the codec
+ * formats addresses inside received datagrams). Internal.
+ */
+export function formatAddressAt(b: Uint8Array, off: number, len: 4 | 16 | number): string {
+  if (len === 4) return `${DEC[b[off] as number]}.${DEC[b[off + 1] as number]}.${DEC[b[off + 2] as number]}.${DEC[b[off + 3] as number]}`;
+  if (len !== 16) throw new TypeError(`an IP address has 4 or 16 bytes, not ${len}`);
+  // The longest run of two or more zero groups, the first on ties.
+  let at = -1;
+  let run = 1;
+  for (let i = 0; i < 8; ) {
+    if (b[off + 2 * i] !== 0 || b[off + 2 * i + 1] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < 8 && b[off + 2 * j] === 0 && b[off + 2 * j + 1] === 0) j++;
+    if (j - i > run) {
+      at = i;
+      run = j - i;
+    }
+    i = j;
+  }
+  if (at === 0 && run === 5 && b[off + 10] === 0xff && b[off + 11] === 0xff) {
+    return `::ffff:${DEC[b[off + 12] as number]}.${DEC[b[off + 13] as number]}.${DEC[b[off + 14] as number]}.${DEC[b[off + 15] as number]}`;
+  }
+  let s = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === at) {
+      s += i === 0 ? '::' : ':';
+      i += run - 1;
+      continue;
+    }
+    s += (((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number)).toString(16);
+    if (i < 7) s += ':';
+  }
+  return s;
 }
 
 /**
