@@ -1,6 +1,7 @@
 // The native addon's sockets against the real kernel, in fresh namespaces: datagrams larger than
 // any fixed buffer arrive whole, an unclosed idle socket is closed by the garbage collector while
-// a socket with a request pending is not, and errors carry the addon's own errno names.
+// a socket with a request pending is not, errors carry the addon's own errno names, and link
+// names are read by index in another namespace.
 // Large datagrams are sent by a second netlink socket to the first one's port id (root may
 // unicast between netlink sockets), since the kernel's own answers stay under 64 KiB here.
 import { test } from 'node:test';
@@ -9,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { NetlinkSocket } from '@vmhost/net';
+import { NetlinkSocket, Rtnl } from '@vmhost/net';
 import { openNetns } from '../../packages/net/src/netns.js';
 import { native, type NativeSocket } from '../../packages/net/src/sys/native.js';
 import { nativeDriver } from '../../packages/net/src/transport/driver.js';
@@ -144,4 +145,25 @@ test('the addon names errno values itself (no strerrorname_np), as Node does', (
   assert.throws(() => n.setns(-1, 0), (e: unknown) => (e as { code?: string }).code === 'EBADF' && (e as { errno?: number }).errno === errno.EBADF);
   assert.throws(() => n.socketOpen(0, -1, 4096, 'not a function' as never), TypeError);
   assert.throws(() => n.mount(null, 42 as never, null, 0, null), TypeError);
+});
+
+test('ifNames: the names of link indices in another namespace, null where there is no link', async (t) => {
+  const ns = await freshNetns(t, 'ifnames');
+  const h = await Rtnl.open({ netns: ns });
+  t.after(() => h.close());
+  await h.links.add({ kind: 'veth', name: 'first', peer: { name: 'second' } });
+  const links = await h.links.list();
+  const byName = new Map(links.map((l) => [l.name, l.index]));
+  const fd = openNetns(ns);
+  try {
+    const idx = Uint32Array.from([byName.get('second')!, 1, 999_999, 0, 0xffffffff, byName.get('first')!]);
+    assert.deepEqual(native().ifNames(fd, idx), ['second', 'lo', null, null, null, 'first']);
+    assert.deepEqual(native().ifNames(fd, new Uint32Array(0)), []);
+    // the caller's namespace is another one: there, this index is not 'second' (or no link at all)
+    assert.notEqual(native().ifNames(-1, Uint32Array.from([byName.get('second')!]))[0], 'second');
+  } finally {
+    closeSync(fd);
+  }
+  assert.throws(() => native().ifNames(999_999, Uint32Array.from([1])), (e: unknown) => (e as { code?: string }).code === 'EBADF');
+  assert.throws(() => native().ifNames(-1, [1] as unknown as Uint32Array), TypeError);
 });

@@ -15,7 +15,8 @@
 // so an idle socket that JavaScript forgot is closed by the garbage collector (the finaliser).
 //
 // It also wraps the few syscalls that Node lacks and that must run on the calling (main) thread:
-// setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), and the TUN/TAP ioctls.
+// setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), the TUN/TAP ioctls, and the
+// names of links by index (SIOCGIFNAME, for the list operations).
 // Every function throws an Error with `code` (errno name), `errno` and `syscall` on failure.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -317,6 +318,40 @@ static nlsock *unwrap_sock(napi_env env, napi_value v) {
   return s;
 }
 
+/* A netlink socket made inside the network namespace `nsfd` (-1: the current one): the calling
+   thread switches there and back. Returns the fd, or -errno with `*failed` naming the call. */
+static int netlink_socket_in(int nsfd, int type, int protocol, const char **failed) {
+  int orig = -1;
+  if (nsfd >= 0) {
+    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (orig < 0) {
+      *failed = "open(/proc/thread-self/ns/net)";
+      return -errno;
+    }
+    if (setns(nsfd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      close(orig);
+      *failed = "setns";
+      return -e;
+    }
+  }
+  int fd = socket(AF_NETLINK, type, protocol);
+  int sock_err = fd < 0 ? errno : 0;
+  if (orig >= 0) {
+    if (setns(orig, CLONE_NEWNET) < 0) {
+      /* Cannot return to where we were: nothing sane is left to do in this process. */
+      napi_fatal_error("vmhost_net", NAPI_AUTO_LENGTH, "setns back to the original namespace failed",
+                       NAPI_AUTO_LENGTH);
+    }
+    close(orig);
+  }
+  if (fd < 0) {
+    *failed = "socket(AF_NETLINK)";
+    return -sock_err;
+  }
+  return fd;
+}
+
 /* socketOpen(protocol, netnsFd (-1 = current), rcvbufBytes, onData) -> handle object
    The socket is created inside netnsFd's network namespace (the calling thread switches there
    and back); it stays bound to that namespace for its whole life. */
@@ -333,27 +368,9 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   }
   envdata *d = get_envdata(env);
   if (!d || envdata_reserve(d, RECV_INITIAL)) return throw_errno(env, "malloc", ENOMEM);
-  int orig = -1;
-  if (nsfd >= 0) {
-    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (orig < 0) return throw_errno(env, "open(/proc/thread-self/ns/net)", errno);
-    if (setns(nsfd, CLONE_NEWNET) < 0) {
-      int e = errno;
-      close(orig);
-      return throw_errno(env, "setns", e);
-    }
-  }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-  int sock_err = fd < 0 ? errno : 0;
-  if (orig >= 0) {
-    if (setns(orig, CLONE_NEWNET) < 0) {
-      /* Cannot return to where we were: nothing sane is left to do in this process. */
-      napi_fatal_error("vmhost_net", NAPI_AUTO_LENGTH, "setns back to the original namespace failed",
-                       NAPI_AUTO_LENGTH);
-    }
-    close(orig);
-  }
-  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK)", sock_err);
+  const char *failed = NULL;
+  int fd = netlink_socket_in(nsfd, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol, &failed);
+  if (fd < 0) return throw_errno(env, failed, -fd);
 
   int one = 1;
   setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
@@ -687,6 +704,60 @@ static napi_value js_tun_ioctl(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ifNames(netnsFd, Uint32Array indices) -> Array<string | null>: the name of each link index in
+   the namespace `netnsFd` (-1: the current one), null for an index without a link. One
+   SIOCGIFNAME per index on a socket made there (any socket's ioctl reaches the namespace's
+   devices); the names are read at call time, like a dump's. */
+static napi_value js_if_names(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t nsfd;
+  bool is_ta = false;
+  napi_typedarray_type tt;
+  size_t n = 0;
+  void *data = NULL;
+  if (argc < 2 || !get_i32(env, argv[0], &nsfd) || napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[1], &tt, &n, &data, NULL, NULL) != napi_ok || tt != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "ifNames(netnsFd, Uint32Array)");
+    return NULL;
+  }
+  const uint32_t *idx = data;
+  const char *failed = NULL;
+  int fd = netlink_socket_in(nsfd, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, &failed);
+  if (fd < 0) return throw_errno(env, failed, -fd);
+  napi_value arr, nul;
+  if (napi_create_array_with_length(env, n, &arr) != napi_ok || napi_get_null(env, &nul) != napi_ok) {
+    close(fd);
+    return throw_errno(env, "ifNames", ENOMEM);
+  }
+  for (size_t i = 0; i < n; i++) {
+    napi_value v = nul;
+    if (idx[i] > 0 && idx[i] <= INT32_MAX) {
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof ifr);
+      ifr.ifr_ifindex = (int)idx[i];
+      if (ioctl(fd, SIOCGIFNAME, &ifr) == 0) {
+        ifr.ifr_name[IFNAMSIZ - 1] = 0;
+        if (napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v) != napi_ok) {
+          close(fd);
+          return throw_errno(env, "ifNames", ENOMEM);
+        }
+      } else if (errno != ENODEV) {
+        int e = errno;
+        close(fd);
+        return throw_errno(env, "ioctl(SIOCGIFNAME)", e);
+      }
+    }
+    if (napi_set_element(env, arr, (uint32_t)i, v) != napi_ok) {
+      close(fd);
+      return throw_errno(env, "ifNames", ENOMEM);
+    }
+  }
+  close(fd);
+  return arr;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -703,6 +774,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL},
       {"tunOpen", NULL, js_tun_open, NULL, NULL, NULL, napi_default, NULL},
       {"tunIoctl", NULL, js_tun_ioctl, NULL, NULL, NULL, napi_default, NULL},
+      {"ifNames", NULL, js_if_names, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -3,7 +3,8 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { decodeAddressMessage, encodeAddressMessage, type AddressAttrs, type AddressMessage } from './codec/address.js';
+import { pick } from './codec/attrs.js';
+import { addressSchema, decodeAddressAt, encodeAddressMessage, type AddressAttrs, type AddressMessage } from './codec/address.js';
 import { lastAddress } from './ip/prefix.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
@@ -30,6 +31,14 @@ export function scopeNumber(s: Scope | number, field: string): number {
 /** The IPv4 broadcast address of `address/len`. */
 function broadcastOf(address: string, len: number): string {
   return lastAddress(`${address}/${len}`);
+}
+
+/** The IFA_* attributes {@link toAddress} reads: what a list decodes (lean, nothing kept raw). */
+const viewSchema = pick(addressSchema, ['address', 'local', 'label', 'broadcast', 'cacheinfo', 'flags']);
+
+/** Decodes an address message payload for {@link toAddress} (the same input as the full decode gives it). */
+export function decodeAddressView(payload: Buffer): AddressMessage {
+  return decodeAddressAt(payload, viewSchema, true);
 }
 
 /** Converts a decoded address message to the public {@link Address}. */
@@ -141,25 +150,27 @@ export class Addresses {
     return { payload, op };
   }
 
-  /** The addresses (one dump per call), optionally of one link or family. */
+  /**
+   * The addresses (one dump per call), optionally of one link or family. `link` is the name each
+   * interface has when the dump has been read (looked up by index, not by a dump of every link).
+   */
   async list(filter: AddressFilter = {}): Promise<Address[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
     const op = 'addresses.list';
     const index = filter.link === undefined ? undefined : await this.ctx.linkIndex(filter.link, 'filter.link', op);
     const family = filter.family === 6 ? C.AF_INET6 : filter.family === 4 ? C.AF_INET : C.AF_UNSPEC;
-    const [msgs, names] = await Promise.all([
-      this.ctx.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeAddressMessage({ header: { family }, attrs: {} }), op),
-      this.ctx.linkNames(op),
-    ]);
+    const msgs = await this.ctx.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeAddressMessage({ header: { family }, attrs: {} }), op);
     const out: Address[] = [];
     for (const m of msgs) {
       if (m.type !== C.RTM_NEWADDR) continue;
-      const d = decodeAddressMessage(m.payload);
+      const d = decodeAddressView(m.payload);
       if (index !== undefined && d.header.index !== index) continue;
       if (family !== C.AF_UNSPEC && d.header.family !== family) continue;
-      out.push(toAddress(d, names));
+      out.push(toAddress(d));
     }
+    const names = this.ctx.namesOf(out.map((a) => a.index));
+    for (const a of out) a.link = names.get(a.index) ?? null;
     return out;
   }
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { decodeNeighborMessage, encodeNeighborMessage, type NeighborAttrs, type NeighborMessage } from './codec/neighbor.js';
+import { pick } from './codec/attrs.js';
+import { decodeNeighborAt, encodeNeighborMessage, neighborSchema, type NeighborAttrs, type NeighborMessage } from './codec/neighbor.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
@@ -15,6 +16,14 @@ const STATES: Array<[NeighborState, number]> = [
   ['probe', C.NUD_PROBE], ['failed', C.NUD_FAILED], ['noarp', C.NUD_NOARP], ['permanent', C.NUD_PERMANENT],
 ];
 const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.NUD_NOARP, reachable: C.NUD_REACHABLE, stale: C.NUD_STALE };
+
+/** The NDA_* attributes {@link toNeighbor} reads: what a list decodes (lean, nothing kept raw). */
+const viewSchema = pick(neighborSchema, ['dst', 'lladdr']);
+
+/** Decodes a neighbour message payload for {@link toNeighbor} (the same input as the full decode gives it). */
+export function decodeNeighborView(payload: Buffer): NeighborMessage {
+  return decodeNeighborAt(payload, viewSchema, true);
+}
 
 /** Converts a decoded neighbour message to the public {@link Neighbor}. */
 export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, string>): Neighbor {
@@ -95,7 +104,8 @@ export class Neighbors {
 
   /**
    * Lists neighbour entries (one dump per family), or with `proxy: true` the proxy entries
-   * (compare `ip neigh show proxy`).
+   * (compare `ip neigh show proxy`). `dev` is the name the device has when the dumps have been
+   * read (looked up by index).
    */
   async list(filter: NeighborFilter = {}): Promise<Neighbor[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
@@ -104,21 +114,22 @@ export class Neighbors {
     const op = filter.proxy ? 'neighbors.list proxy' : 'neighbors.list';
     const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
-    const names = await this.ctx.linkNames(op);
     const out: Neighbor[] = [];
     for (const family of families) {
       const req = encodeNeighborMessage({ header: { family, flags: filter.proxy ? C.NTF_PROXY : 0 }, attrs: {} });
       const msgs = await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op);
       for (const m of msgs) {
         if (m.type !== C.RTM_NEWNEIGH) continue;
-        const d = decodeNeighborMessage(m.payload);
+        const d = decodeNeighborView(m.payload);
         const isProxy = !!(d.header.flags & C.NTF_PROXY);
         if (isProxy !== !!filter.proxy) continue;
         if (d.header.family !== family) continue;
         if (devIndex !== undefined && d.header.index !== devIndex) continue;
-        out.push(toNeighbor(d, names));
+        out.push(toNeighbor(d));
       }
     }
+    const names = this.ctx.namesOf(out.map((n) => n.index));
+    for (const n of out) n.dev = names.get(n.index) ?? null;
     return out;
   }
 }

@@ -3,7 +3,8 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { decodeRouteMessage, encodeRouteMessage, type RouteAttrs, type RouteMessage } from './codec/route.js';
+import { pick } from './codec/attrs.js';
+import { decodeRouteAt, encodeRouteMessage, routeSchema, type RouteAttrs, type RouteMessage } from './codec/route.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { scopeName, scopeNumber } from './addresses.js';
@@ -26,6 +27,14 @@ function tableNumber(t: RouteTable, field: string): number {
   if (t === 'default') return C.RT_TABLE_DEFAULT;
   validateInt(t, field, 1, 0xffffffff);
   return t;
+}
+
+/** The RTA_* attributes {@link toRoute} reads: what a list decodes (lean, nothing kept raw). */
+const viewSchema = pick(routeSchema, ['dst', 'table', 'gateway', 'oif', 'priority', 'prefsrc', 'metrics']);
+
+/** Decodes a route message payload for {@link toRoute} (the same input as the full decode gives it). */
+export function decodeRouteView(payload: Buffer): RouteMessage {
+  return decodeRouteAt(payload, viewSchema, true);
 }
 
 /** Converts a decoded route message to the public {@link Route}. */
@@ -155,7 +164,10 @@ export class Routes {
     return { payload, op };
   }
 
-  /** Routes of a table (default 'main'; 'all' for every table), without cached clones. */
+  /**
+   * Routes of a table (default 'main'; 'all' for every table), without cached clones. `dev` is the
+   * name the device has when the dumps have been read (looked up by index).
+   */
   async list(filter: RouteFilter = {}): Promise<Route[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw new ValidationError('filter.family', filter.family, 'expected 4 or 6');
@@ -164,21 +176,24 @@ export class Routes {
     const op = 'routes.list';
     const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
-    const names = await this.ctx.linkNames(op);
     const out: Route[] = [];
     for (const family of families) {
       const msgs = await this.ctx.request(C.RTM_GETROUTE, C.NLM_F_DUMP, encodeRouteMessage({ header: { family }, attrs: {} }), op);
       for (const m of msgs) {
         if (m.type !== C.RTM_NEWROUTE) continue;
-        const d = decodeRouteMessage(m.payload);
+        const d = decodeRouteView(m.payload);
         if (d.header.flags & C.RTM_F_CLONED) continue;
-        const r = toRoute(d, names);
-        if (table !== undefined && r.table !== table) continue;
+        if (table !== undefined && (d.attrs.table ?? d.header.table) !== table) continue; // Route.table
+        const r = toRoute(d);
         if (devIndex !== undefined && r.devIndex !== devIndex) continue;
         if (filter.type !== undefined && r.type !== filter.type) continue;
         out.push(r);
       }
     }
+    const indices: number[] = [];
+    for (const r of out) if (r.devIndex !== null) indices.push(r.devIndex);
+    const names = this.ctx.namesOf(indices);
+    for (const r of out) if (r.devIndex !== null) r.dev = names.get(r.devIndex) ?? null;
     return out;
   }
 }

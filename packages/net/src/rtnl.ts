@@ -58,7 +58,7 @@ export class Rtnl {
 
   private constructor(sock: NetlinkSocket, nsFd: number) {
     this.nsFd = nsFd;
-    this.ctx = new RtnlContext(sock, `/proc/self/fd/${nsFd}`);
+    this.ctx = new RtnlContext(sock, `/proc/self/fd/${nsFd}`, nsFd);
     this.links = newLinks(this.ctx);
     this.addresses = newAddresses(this.ctx);
     this.routes = newRoutes(this.ctx);

@@ -26,6 +26,11 @@ export interface NativeAddon {
   umount2(target: string, flags: number): void;
   tunOpen(name: string, flags: number): { fd: number; name: string };
   tunIoctl(fd: number, which: TunIoctl, value: number): void;
+  /**
+   * The name of each link index in the namespace `netnsFd` (-1: the current one), null for an
+   * index without a link (SIOCGIFNAME on a socket made there).
+   */
+  ifNames(netnsFd: number, indices: Uint32Array): Array<string | null>;
   /** The addon's errno name of `errno` (the `code` of its errors), or null. */
   errnoName(errno: number): string | null;
 }
