@@ -3,8 +3,8 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { pick } from './codec/attrs.js';
-import { addressSchema, decodeAddressAt, encodeAddressMessage, type AddressAttrs, type AddressMessage } from './codec/address.js';
+import { align4, attrLength, attrType, CodecError, decodeString, in4, ip, rd32, u32 } from './codec/attrs.js';
+import { encodeAddressMessage, IFADDRMSG_LEN, type AddressAttrs } from './codec/address.js';
 import { lastAddress } from './ip/prefix.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
@@ -13,9 +13,11 @@ import { parseCidr, validateInt, validateIp } from './validate.js';
 
 const SCOPES: Record<Scope, number> = { global: C.RT_SCOPE_UNIVERSE, site: C.RT_SCOPE_SITE, link: C.RT_SCOPE_LINK, host: C.RT_SCOPE_HOST, nowhere: C.RT_SCOPE_NOWHERE };
 
+const SCOPE_NAMES: ReadonlyMap<number, Scope> = new Map((Object.keys(SCOPES) as Scope[]).map((k) => [SCOPES[k], k]));
+
 /** RT_SCOPE_* number → name (or the number). */
 export function scopeName(n: number): Scope | number {
-  return (Object.keys(SCOPES) as Scope[]).find((k) => SCOPES[k] === n) ?? n;
+  return SCOPE_NAMES.get(n) ?? n;
 }
 
 /** Scope name or number → number. */
@@ -33,32 +35,68 @@ function broadcastOf(address: string, len: number): string {
   return lastAddress(`${address}/${len}`);
 }
 
-/** The IFA_* attributes {@link toAddress} reads: what a list decodes (lean, nothing kept raw). */
-const viewSchema = pick(addressSchema, ['address', 'local', 'label', 'broadcast', 'cacheinfo', 'flags']);
-
-/** Decodes an address message payload for {@link toAddress} (the same input as the full decode gives it). */
-export function decodeAddressView(payload: Buffer): AddressMessage {
-  return decodeAddressAt(payload, viewSchema, true);
-}
-
-/** Converts a decoded address message to the public {@link Address}. */
-export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>): Address {
-  const a = m.attrs;
-  const family = m.header.family === C.AF_INET6 ? 6 : 4;
-  const address = a.local ?? a.address ?? '';
-  const f = a.flags ?? m.header.flags;
-  const ci = a.cacheinfo;
+/**
+ * The public {@link Address} of an RTM_NEWADDR/RTM_DELADDR payload (`struct ifaddrmsg` and IFA_*
+ * attributes), read in one pass over the attributes without decoding the rest: of IFA_ADDRESS,
+ * IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO and IFA_FLAGS the first occurrence whose
+ * payload fits counts, as in the codec's decodeAddressMessage. `names` gives the link's name.
+ * @throws {CodecError} where decodeAddressMessage throws (truncated header, damaged attribute list).
+ */
+export function toAddress(p: Buffer, names?: ReadonlyMap<number, string>): Address {
+  if (p.length < IFADDRMSG_LEN) throw new CodecError(`ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${p.length}`, 0);
+  let peerAddr: string | undefined; // IFA_ADDRESS
+  let local: string | undefined;
+  let label: string | undefined;
+  let broadcast: string | undefined;
+  let flags: number | undefined;
+  let valid = -1; // -1: no IFA_CACHEINFO
+  let preferred = -1;
+  for (let off = IFADDRMSG_LEN; p.length - off >= 4; ) {
+    const len = attrLength(p, off, p.length);
+    const at = off + 4;
+    const n = len - 4;
+    switch (attrType(p, off)) {
+      case C.IFA_ADDRESS:
+        peerAddr ??= ip.decode(p, at, n);
+        break;
+      case C.IFA_LOCAL:
+        local ??= ip.decode(p, at, n);
+        break;
+      case C.IFA_LABEL:
+        label ??= decodeString(p, at, n);
+        break;
+      case C.IFA_BROADCAST:
+        broadcast ??= in4.decode(p, at, n);
+        break;
+      case C.IFA_CACHEINFO:
+        if (valid < 0 && n === 16) {
+          preferred = rd32(p, at);
+          valid = rd32(p, at + 4);
+        }
+        break;
+      case C.IFA_FLAGS:
+        flags ??= u32.decode(p, at, n);
+        break;
+      default:
+        break;
+    }
+    off += align4(len);
+  }
+  const index = rd32(p, 4);
+  const prefixLength = p[1] as number;
+  const address = local ?? peerAddr ?? '';
+  const f = flags ?? (p[2] as number);
   return {
-    family,
+    family: p[0] === C.AF_INET6 ? 6 : 4,
     address,
-    prefixLength: m.header.prefixLength,
-    cidr: `${address}/${m.header.prefixLength}`,
-    index: m.header.index,
-    link: names?.get(m.header.index) ?? null,
-    scope: scopeName(m.header.scope),
-    label: a.label ?? null,
-    broadcast: a.broadcast ?? null,
-    peer: a.local !== undefined && a.address !== undefined && a.address !== a.local ? a.address : null,
+    prefixLength,
+    cidr: `${address}/${prefixLength}`,
+    index,
+    link: names?.get(index) ?? null,
+    scope: scopeName(p[3] as number),
+    label: label ?? null,
+    broadcast: broadcast ?? null,
+    peer: local !== undefined && peerAddr !== undefined && peerAddr !== local ? peerAddr : null,
     flags: {
       permanent: !!(f & C.IFA_F_PERMANENT),
       secondary: !!(f & C.IFA_F_SECONDARY),
@@ -72,8 +110,8 @@ export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>
       managetempaddr: !!(f & C.IFA_F_MANAGETEMPADDR),
       stablePrivacy: !!(f & C.IFA_F_STABLE_PRIVACY),
     },
-    validLifetime: ci === undefined || ci.valid === C.INFINITY_LIFE_TIME ? null : ci.valid,
-    preferredLifetime: ci === undefined || ci.preferred === C.INFINITY_LIFE_TIME ? null : ci.preferred,
+    validLifetime: valid < 0 || valid === C.INFINITY_LIFE_TIME ? null : valid,
+    preferredLifetime: valid < 0 || preferred === C.INFINITY_LIFE_TIME ? null : preferred,
   };
 }
 
@@ -164,10 +202,10 @@ export class Addresses {
     const out: Address[] = [];
     for (const m of msgs) {
       if (m.type !== C.RTM_NEWADDR) continue;
-      const d = decodeAddressView(m.payload);
-      if (index !== undefined && d.header.index !== index) continue;
-      if (family !== C.AF_UNSPEC && d.header.family !== family) continue;
-      out.push(toAddress(d));
+      const a = toAddress(m.payload);
+      if (index !== undefined && a.index !== index) continue;
+      if (family !== C.AF_UNSPEC && m.payload[0] !== family) continue;
+      out.push(a);
     }
     const names = this.ctx.namesOf(out.map((a) => a.index));
     for (const a of out) a.link = names.get(a.index) ?? null;

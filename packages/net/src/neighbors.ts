@@ -4,8 +4,8 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { pick } from './codec/attrs.js';
-import { decodeNeighborAt, encodeNeighborMessage, neighborSchema, type NeighborAttrs, type NeighborMessage } from './codec/neighbor.js';
+import { align4, attrLength, attrType, CodecError, hwaddr, ip, rd16 } from './codec/attrs.js';
+import { encodeNeighborMessage, NDMSG_LEN, type NeighborAttrs } from './codec/neighbor.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
@@ -17,30 +17,40 @@ const STATES: Array<[NeighborState, number]> = [
 ];
 const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.NUD_NOARP, reachable: C.NUD_REACHABLE, stale: C.NUD_STALE };
 
-/** The NDA_* attributes {@link toNeighbor} reads: what a list decodes (lean, nothing kept raw). */
-const viewSchema = pick(neighborSchema, ['dst', 'lladdr']);
-
-/** Decodes a neighbour message payload for {@link toNeighbor} (the same input as the full decode gives it). */
-export function decodeNeighborView(payload: Buffer): NeighborMessage {
-  return decodeNeighborAt(payload, viewSchema, true);
-}
-
-/** Converts a decoded neighbour message to the public {@link Neighbor}. */
-export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, string>): Neighbor {
-  const h = m.header;
-  const proxy = !!(h.flags & C.NTF_PROXY);
+/**
+ * The public {@link Neighbor} of an RTM_NEWNEIGH/RTM_DELNEIGH payload (`struct ndmsg` and NDA_*
+ * attributes), read in one pass over the attributes: of NDA_DST and NDA_LLADDR the first
+ * occurrence whose payload fits counts, as in the codec's decodeNeighborMessage. `names` gives the
+ * device's name.
+ * @throws {CodecError} where decodeNeighborMessage throws (truncated header, damaged attribute list).
+ */
+export function toNeighbor(p: Buffer, names?: ReadonlyMap<number, string>): Neighbor {
+  if (p.length < NDMSG_LEN) throw new CodecError(`ndmsg needs ${NDMSG_LEN} bytes, got ${p.length}`, 0);
+  let to: string | undefined;
+  let lladdr: string | undefined;
+  for (let off = NDMSG_LEN; p.length - off >= 4; ) {
+    const len = attrLength(p, off, p.length);
+    const type = attrType(p, off);
+    if (type === C.NDA_DST) to ??= ip.decode(p, off + 4, len - 4);
+    else if (type === C.NDA_LLADDR) lladdr ??= hwaddr.decode(p, off + 4, len - 4);
+    off += align4(len);
+  }
+  const index = p.readInt32LE(4);
+  const stateBits = rd16(p, 8);
+  const flags = p[10] as number;
+  const proxy = !!(flags & C.NTF_PROXY);
   const state: NeighborState[] = [];
-  for (const [name, bit] of STATES) if (h.state & bit) state.push(name);
+  for (const [name, bit] of STATES) if (stateBits & bit) state.push(name);
   if (!proxy && state.length === 0) state.push('none');
   return {
-    family: h.family === C.AF_INET6 ? 6 : 4,
-    to: m.attrs.dst ?? '',
-    index: h.index,
-    dev: names?.get(h.index) ?? null,
-    lladdr: m.attrs.lladdr ?? null,
+    family: p[0] === C.AF_INET6 ? 6 : 4,
+    to: to ?? '',
+    index,
+    dev: names?.get(index) ?? null,
+    lladdr: lladdr ?? null,
     state,
     proxy,
-    router: !!(h.flags & C.NTF_ROUTER),
+    router: !!(flags & C.NTF_ROUTER),
   };
 }
 
@@ -120,12 +130,11 @@ export class Neighbors {
       const msgs = await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op);
       for (const m of msgs) {
         if (m.type !== C.RTM_NEWNEIGH) continue;
-        const d = decodeNeighborView(m.payload);
-        const isProxy = !!(d.header.flags & C.NTF_PROXY);
-        if (isProxy !== !!filter.proxy) continue;
-        if (d.header.family !== family) continue;
-        if (devIndex !== undefined && d.header.index !== devIndex) continue;
-        out.push(toNeighbor(d));
+        const n = toNeighbor(m.payload);
+        if (n.proxy !== !!filter.proxy) continue;
+        if (m.payload[0] !== family) continue;
+        if (devIndex !== undefined && n.index !== devIndex) continue;
+        out.push(n);
       }
     }
     const names = this.ctx.namesOf(out.map((n) => n.index));

@@ -3,8 +3,9 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { pick } from './codec/attrs.js';
-import { decodeRouteAt, encodeRouteMessage, routeSchema, type RouteAttrs, type RouteMessage } from './codec/route.js';
+import { align4, attrLength, attrType, CodecError, rd16, rd32, u32 } from './codec/attrs.js';
+import { encodeRouteMessage, RTMSG_LEN, type RouteAttrs } from './codec/route.js';
+import { formatAddressAt } from './ip/address.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { scopeName, scopeNumber } from './addresses.js';
@@ -29,36 +30,128 @@ function tableNumber(t: RouteTable, field: string): number {
   return t;
 }
 
-/** The RTA_* attributes {@link toRoute} reads: what a list decodes (lean, nothing kept raw). */
-const viewSchema = pick(routeSchema, ['dst', 'table', 'gateway', 'oif', 'priority', 'prefsrc', 'metrics']);
+const TYPE_NAMES: ReadonlyArray<RouteType | undefined> = (() => {
+  const a = new Array<RouteType | undefined>(256).fill(undefined);
+  for (const k of Object.keys(TYPES) as RouteType[]) a[TYPES[k]] ??= k;
+  return a;
+})();
 
-/** Decodes a route message payload for {@link toRoute} (the same input as the full decode gives it). */
-export function decodeRouteView(payload: Buffer): RouteMessage {
-  return decodeRouteAt(payload, viewSchema, true);
+/**
+ * The nested RTA_METRICS in `p[at, at + n)`: its first RTAX_MTU of 4 bytes (undefined if none),
+ * or `false` when the list is damaged (the codec then keeps RTA_METRICS raw).
+ */
+function metricsMtu(p: Buffer, at: number, n: number): number | undefined | false {
+  let mtu: number | undefined;
+  const end = at + n;
+  for (let off = at; end - off >= 4; ) {
+    const len = rd16(p, off);
+    if (len < 4 || len > end - off) return false;
+    if (attrType(p, off) === C.RTAX_MTU) mtu ??= u32.decode(p, off + 4, len - 4);
+    off += align4(len);
+  }
+  return mtu;
 }
 
-/** Converts a decoded route message to the public {@link Route}. */
-export function toRoute(m: RouteMessage, names?: ReadonlyMap<number, string>): Route {
-  const a = m.attrs;
-  const h = m.header;
-  const family = h.family === C.AF_INET6 ? 6 : 4;
-  const type = (Object.keys(TYPES) as RouteType[]).find((k) => TYPES[k] === h.type) ?? h.type;
+/**
+ * The public {@link Route} of an RTM_NEWROUTE/RTM_DELROUTE payload (`struct rtmsg` and RTA_*
+ * attributes), read in one pass over the attributes; addresses become text only at the end. Of
+ * RTA_DST, RTA_TABLE, RTA_GATEWAY, RTA_OIF, RTA_PRIORITY, RTA_PREFSRC and RTA_METRICS the first
+ * occurrence whose payload fits counts, as in the codec's decodeRouteMessage. With `onlyTable`,
+ * a route of another table gives undefined (the list's filter, before any text is made).
+ * @throws {CodecError} where decodeRouteMessage throws (truncated header, damaged attribute list).
+ */
+function readRoute(p: Buffer, names: ReadonlyMap<number, string> | undefined, onlyTable: number | undefined): Route | undefined {
+  if (p.length < RTMSG_LEN) throw new CodecError(`rtmsg needs ${RTMSG_LEN} bytes, got ${p.length}`, 0);
+  let dstAt = -1;
+  let dstLen = 0;
+  let gwAt = -1;
+  let gwLen = 0;
+  let srcAt = -1;
+  let srcLen = 0;
+  let tableAttr: number | undefined;
+  let oif: number | undefined;
+  let priority: number | undefined;
+  let metrics = false;
+  let mtu: number | undefined;
+  for (let off = RTMSG_LEN; p.length - off >= 4; ) {
+    const len = attrLength(p, off, p.length);
+    const at = off + 4;
+    const n = len - 4;
+    const ipSize = n === 4 || n === 16;
+    switch (attrType(p, off)) {
+      case C.RTA_DST:
+        if (dstAt < 0 && ipSize) {
+          dstAt = at;
+          dstLen = n;
+        }
+        break;
+      case C.RTA_GATEWAY:
+        if (gwAt < 0 && ipSize) {
+          gwAt = at;
+          gwLen = n;
+        }
+        break;
+      case C.RTA_PREFSRC:
+        if (srcAt < 0 && ipSize) {
+          srcAt = at;
+          srcLen = n;
+        }
+        break;
+      case C.RTA_TABLE:
+        tableAttr ??= u32.decode(p, at, n);
+        break;
+      case C.RTA_OIF:
+        oif ??= u32.decode(p, at, n);
+        break;
+      case C.RTA_PRIORITY:
+        priority ??= u32.decode(p, at, n);
+        break;
+      case C.RTA_METRICS:
+        if (!metrics) {
+          const m = metricsMtu(p, at, n);
+          if (m !== false) {
+            metrics = true;
+            mtu = m;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    off += align4(len);
+  }
+  const table = tableAttr ?? (p[4] as number);
+  if (onlyTable !== undefined && table !== onlyTable) return undefined;
+  const family = p[0] === C.AF_INET6 ? 6 : 4;
+  const dstLength = p[1] as number;
+  const type = p[7] as number;
+  const protocol = p[5] as number;
+  const flags = rd32(p, 8);
   return {
     family,
-    to: h.dstLength === 0 && a.dst === undefined ? 'default' : `${a.dst ?? (family === 6 ? '::' : '0.0.0.0')}/${h.dstLength}`,
-    dstLength: h.dstLength,
-    table: a.table ?? h.table,
-    type,
-    protocol: PROTOCOLS[h.protocol] ?? String(h.protocol),
-    scope: scopeName(h.scope),
-    via: a.gateway ?? null,
-    dev: a.oif !== undefined ? (names?.get(a.oif) ?? null) : null,
-    devIndex: a.oif ?? null,
-    metric: a.priority ?? null,
-    src: a.prefsrc ?? null,
-    mtu: a.metrics?.mtu ?? null,
-    flags: { onlink: !!(h.flags & C.RTNH_F_ONLINK), linkdown: !!(h.flags & C.RTNH_F_LINKDOWN), dead: !!(h.flags & C.RTNH_F_DEAD) },
+    to: dstLength === 0 && dstAt < 0 ? 'default' : `${dstAt >= 0 ? formatAddressAt(p, dstAt, dstLen) : family === 6 ? '::' : '0.0.0.0'}/${dstLength}`,
+    dstLength,
+    table,
+    type: TYPE_NAMES[type] ?? type,
+    protocol: PROTOCOLS[protocol] ?? String(protocol),
+    scope: scopeName(p[6] as number),
+    via: gwAt >= 0 ? formatAddressAt(p, gwAt, gwLen) : null,
+    dev: oif !== undefined ? (names?.get(oif) ?? null) : null,
+    devIndex: oif ?? null,
+    metric: priority ?? null,
+    src: srcAt >= 0 ? formatAddressAt(p, srcAt, srcLen) : null,
+    mtu: mtu ?? null,
+    flags: { onlink: !!(flags & C.RTNH_F_ONLINK), linkdown: !!(flags & C.RTNH_F_LINKDOWN), dead: !!(flags & C.RTNH_F_DEAD) },
   };
+}
+
+/**
+ * The public {@link Route} of an RTM_NEWROUTE/RTM_DELROUTE payload (see readRoute). `names` gives
+ * the device's name.
+ * @throws {CodecError} where the codec's decodeRouteMessage throws.
+ */
+export function toRoute(p: Buffer, names?: ReadonlyMap<number, string>): Route {
+  return readRoute(p, names, undefined) as Route;
 }
 
 /** Makes the Routes of a handle (its constructor is private: not part of the API). Internal. */
@@ -181,10 +274,8 @@ export class Routes {
       const msgs = await this.ctx.request(C.RTM_GETROUTE, C.NLM_F_DUMP, encodeRouteMessage({ header: { family }, attrs: {} }), op);
       for (const m of msgs) {
         if (m.type !== C.RTM_NEWROUTE) continue;
-        const d = decodeRouteView(m.payload);
-        if (d.header.flags & C.RTM_F_CLONED) continue;
-        if (table !== undefined && (d.attrs.table ?? d.header.table) !== table) continue; // Route.table
-        const r = toRoute(d);
+        const r = readRoute(m.payload, undefined, table);
+        if (r === undefined || rd32(m.payload, 8) & C.RTM_F_CLONED) continue;
         if (devIndex !== undefined && r.devIndex !== devIndex) continue;
         if (filter.type !== undefined && r.type !== filter.type) continue;
         out.push(r);

@@ -142,20 +142,26 @@ export class Writer {
 }
 
 /** Little-endian u16 at `off` (the caller checked the bounds). */
-function rd16(b: Buffer, off: number): number {
+export function rd16(b: Buffer, off: number): number {
   return (b[off] as number) | ((b[off + 1] as number) << 8);
 }
 
 /** Little-endian u32 at `off` (the caller checked the bounds). */
-function rd32(b: Buffer, off: number): number {
+export function rd32(b: Buffer, off: number): number {
   return ((b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16)) + (b[off + 3] as number) * 0x1000000;
+}
+
+/** The type (without the flag bits) of the attribute at `off`. */
+export function attrType(b: Buffer, off: number): number {
+  return rd16(b, off + 2) & NLA_TYPE_MASK;
 }
 
 /**
  * Checks the attribute header at `off` (with `end - off >= 4`) and returns its length. Throws
- * {@link CodecError} for a length shorter than the header or longer than what is left.
+ * {@link CodecError} for a length shorter than the header or longer than what is left: the
+ * checks of {@link parseAttrs}, for readers that walk a list themselves.
  */
-function attrLength(buf: Buffer, off: number, end: number): number {
+export function attrLength(buf: Buffer, off: number, end: number): number {
   const len = rd16(buf, off);
   if (len < 4) throw new CodecError(`attribute length ${len} shorter than its header`, off);
   if (len > end - off) throw new CodecError(`attribute of type ${rd16(buf, off + 2) & NLA_TYPE_MASK} claims ${len} bytes, ${end - off} left`, off);
