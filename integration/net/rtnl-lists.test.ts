@@ -2,10 +2,11 @@
 // compared in full with `ip -j`: every link (name, index, kind, MAC, MTU, flags, master, peer),
 // every address with its link's name, the main table's routes with their device names, the
 // neighbour and proxy entries with theirs. The names come from SIOCGIFNAME in the handle's
-// namespace, not from a link dump: a link renamed and one deleted show that they are read now.
+// namespace and link notifications, not from a link dump: links renamed, deleted, their index
+// used again, more changes than the notification queue holds, all show in the next list.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rtnl } from '@vmhost/net';
+import { NetlinkClosedError, Rtnl } from '@vmhost/net';
 import { freshNetns, ipJson, sh } from '../helpers/ns.js';
 
 const PAIRS = 150;
@@ -95,9 +96,27 @@ test('lists of ~300 links, addresses, routes and neighbours equal ip -j', async 
   );
   assert.deepEqual((await h.neighbors.list({ proxy: true })).map((n) => `${n.to} ${n.dev}`), ['2001:db8::99 d0']);
 
-  // names are read when listing: a rename shows, and so does a deleted link (its addresses go too)
+  // The handle keeps names between calls, kept current by link notifications: changes made by
+  // another process between two lists show in the second one.
   await sh(ns, 'ip', ['-batch', '-'], 'link set d1 name renamed1\nlink del d2\n');
   const after = await h.addresses.list({ family: 4 });
   assert.equal(after.find((a) => a.cidr === '10.1.1.1/24')?.link, 'renamed1');
   assert.equal(after.find((a) => a.cidr === '10.1.2.1/24'), undefined);
+  // an index used again by a new link with another name
+  const d3 = links.find((l) => l.name === 'd3')!.index;
+  await sh(ns, 'ip', ['-batch', '-'], `link del d3\nlink add reused index ${d3} type veth peer name reusedpeer\naddress add 10.1.3.1/24 dev reused\n`);
+  assert.equal((await h.addresses.list({ family: 4 })).find((a) => a.cidr === '10.1.3.1/24')?.link, 'reused');
+  assert.equal((await h.links.get('reused')).index, d3);
+  // more changes than the notification queue holds (lost notifications): every name still right
+  await sh(ns, 'ip', ['-batch', '-'], Array.from({ length: PAIRS - 10 }, (_, i) => `link set d${i + 10} name n${i + 10}\n`).join(''));
+  await sameAs(
+    'addresses after many renames',
+    async () => (await h.addresses.list()).map((a) => `${a.cidr} ${a.link}`),
+    async () => (await ipJson<IpAddr[]>(ns, ['address', 'show'])).flatMap((l) => l.addr_info.map((a) => `${a.local}/${a.prefixlen} ${l.ifname}`)),
+  );
+  // a handle closed while a list runs: it fails as closed, it does not read another namespace
+  const h2 = await Rtnl.open({ netns: ns });
+  const listing = h2.addresses.list();
+  h2.close();
+  await assert.rejects(listing, (e: unknown) => e instanceof NetlinkClosedError);
 });

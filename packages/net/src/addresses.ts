@@ -199,15 +199,20 @@ export class Addresses {
     const index = filter.link === undefined ? undefined : await this.ctx.linkIndex(filter.link, 'filter.link', op);
     const family = filter.family === 6 ? C.AF_INET6 : filter.family === 4 ? C.AF_INET : C.AF_UNSPEC;
     const msgs = await this.ctx.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeAddressMessage({ header: { family }, attrs: {} }), op);
-    const out: Address[] = [];
-    for (const m of msgs) {
-      if (m.type !== C.RTM_NEWADDR) continue;
-      const a = toAddress(m.payload);
-      if (index !== undefined && a.index !== index) continue;
-      if (family !== C.AF_UNSPEC && m.payload[0] !== family) continue;
-      out.push(a);
-    }
-    const names = this.ctx.namesOf(out.map((a) => a.index));
+    // the links' names are looked up (from the headers) while the messages are decoded
+    const indices: number[] = [];
+    for (const m of msgs) if (m.type === C.RTM_NEWADDR && m.payload.length >= IFADDRMSG_LEN) indices.push(rd32(m.payload, 4));
+    const [out, names] = await this.ctx.withNamesOf(indices, op, () => {
+      const list: Address[] = [];
+      for (const m of msgs) {
+        if (m.type !== C.RTM_NEWADDR) continue;
+        const a = toAddress(m.payload);
+        if (index !== undefined && a.index !== index) continue;
+        if (family !== C.AF_UNSPEC && m.payload[0] !== family) continue;
+        list.push(a);
+      }
+      return list;
+    });
     for (const a of out) a.link = names.get(a.index) ?? null;
     return out;
   }

@@ -2,8 +2,8 @@
  * What the object-kind modules (links, addresses, ...) share from their {@link Rtnl} handle. Internal.
  * @module
  */
-import { SystemError, ValidationError } from './errors.js';
-import { native } from './sys/native.js';
+import { ValidationError } from './errors.js';
+import { LinkNames } from './link-names.js';
 import type { NetlinkSocket } from './transport/socket.js';
 import type { NlMsg } from './transport/message.js';
 import { validateIfName } from './validate.js';
@@ -16,13 +16,23 @@ const namesSchema = pick(linkSchema, ['ifname']);
 
 /** The handle's socket and namespace, as the object modules use them. */
 export class RtnlContext {
+  private readonly names: LinkNames;
+
   constructor(
     readonly sock: NetlinkSocket,
     /** The handle's namespace as a path that stays valid while the handle is open (`/proc/self/fd/N`). */
     readonly nsPath: string,
-    /** An fd of the handle's namespace (-1: the caller's), for {@link namesOf}. */
-    private readonly nsFd = -1,
-  ) {}
+    /** An fd of the handle's namespace (-1: the caller's), open until {@link close}, for {@link namesOf}. */
+    nsFd = -1,
+  ) {
+    this.names = new LinkNames(nsFd);
+  }
+
+  /** Closes the socket and what the context keeps (before the namespace fd is closed). */
+  close(): void {
+    this.names.close();
+    this.sock.close();
+  }
 
   /** The handle's namespace as a {@link NetnsRef}. */
   get nsRef(): { path: string } {
@@ -47,25 +57,29 @@ export class RtnlContext {
   }
 
   /**
-   * Index → name of the links with these indices, read now (SIOCGIFNAME in the handle's
-   * namespace: no dump of every link); an index without a link is left out.
-   * @throws {SystemError} when the names cannot be read.
+   * Index → name of the links with these indices, as they are now (see {@link LinkNames}: kept
+   * current by link notifications, completed by SIOCGIFNAME lookups on a thread of libuv's pool,
+   * so that the caller can go on decoding meanwhile); an index without a link is left out.
+   * @throws {SystemError} when the names cannot be read. {@link NetlinkClosedError} after close.
    */
-  namesOf(indices: Iterable<number>): Map<number, string> {
-    const wanted = Uint32Array.from(new Set(indices));
-    const names = new Map<number, string>();
-    if (wanted.length === 0) return names;
-    let got: Array<string | null>;
+  namesOf(indices: Iterable<number>, op: string): Promise<Map<number, string>> {
+    return this.names.of(indices, op);
+  }
+
+  /**
+   * Runs `work` while the names of `indices` are looked up ({@link namesOf}), and returns both;
+   * when `work` throws, the lookup is awaited (and its failure dropped) before the error goes on.
+   */
+  async withNamesOf<T>(indices: Iterable<number>, op: string, work: () => T): Promise<[T, Map<number, string>]> {
+    const names = this.namesOf(indices, op);
+    let result: T;
     try {
-      got = native().ifNames(this.nsFd, wanted);
+      result = work();
     } catch (err) {
-      throw SystemError.from(err, 'reading link names');
+      await names.catch(() => undefined);
+      throw err;
     }
-    for (let i = 0; i < wanted.length; i++) {
-      const name = got[i];
-      if (name !== null && name !== undefined) names.set(wanted[i] as number, name);
-    }
-    return names;
+    return [result, await names];
   }
 
   /** Index → name of every link (one dump). */

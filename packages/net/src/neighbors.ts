@@ -7,6 +7,7 @@ import * as C from './codec/constants.js';
 import { align4, attrLength, attrType, CodecError, hwaddr, ip, rd16 } from './codec/attrs.js';
 import { encodeNeighborMessage, NDMSG_LEN, type NeighborAttrs } from './codec/neighbor.js';
 import type { RtnlContext } from './context.js';
+import type { NlMsg } from './transport/message.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
 import { parseMac, validateIfName, validateIp } from './validate.js';
@@ -124,20 +125,28 @@ export class Neighbors {
     const op = filter.proxy ? 'neighbors.list proxy' : 'neighbors.list';
     const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
-    const out: Neighbor[] = [];
+    const dumps: NlMsg[][] = [];
     for (const family of families) {
       const req = encodeNeighborMessage({ header: { family, flags: filter.proxy ? C.NTF_PROXY : 0 }, attrs: {} });
-      const msgs = await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op);
-      for (const m of msgs) {
-        if (m.type !== C.RTM_NEWNEIGH) continue;
-        const n = toNeighbor(m.payload);
-        if (n.proxy !== !!filter.proxy) continue;
-        if (m.payload[0] !== family) continue;
-        if (devIndex !== undefined && n.index !== devIndex) continue;
-        out.push(n);
-      }
+      dumps.push(await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op));
     }
-    const names = this.ctx.namesOf(out.map((n) => n.index));
+    // the devices' names are looked up (from the headers) while the messages are decoded
+    const indices: number[] = [];
+    for (const msgs of dumps) for (const m of msgs) if (m.type === C.RTM_NEWNEIGH && m.payload.length >= NDMSG_LEN) indices.push(m.payload.readInt32LE(4));
+    const [out, names] = await this.ctx.withNamesOf(indices, op, () => {
+      const list: Neighbor[] = [];
+      dumps.forEach((msgs, i) => {
+        for (const m of msgs) {
+          if (m.type !== C.RTM_NEWNEIGH) continue;
+          const n = toNeighbor(m.payload);
+          if (n.proxy !== !!filter.proxy) continue;
+          if (m.payload[0] !== families[i]) continue;
+          if (devIndex !== undefined && n.index !== devIndex) continue;
+          list.push(n);
+        }
+      });
+      return list;
+    });
     for (const n of out) n.dev = names.get(n.index) ?? null;
     return out;
   }

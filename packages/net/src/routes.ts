@@ -283,7 +283,7 @@ export class Routes {
     }
     const indices: number[] = [];
     for (const r of out) if (r.devIndex !== null) indices.push(r.devIndex);
-    const names = this.ctx.namesOf(indices);
+    const names = await this.ctx.namesOf(indices, op);
     for (const r of out) if (r.devIndex !== null) r.dev = names.get(r.devIndex) ?? null;
     return out;
   }

@@ -122,7 +122,7 @@ export class Rtnl {
     if (this.closed) return;
     this.closed = true;
     for (const m of [...this.monitors]) m.close();
-    this.ctx.sock.close();
+    this.ctx.close();
     closeSync(this.nsFd);
   }
 }
