@@ -322,15 +322,18 @@ test('close() rejects queued, in-flight and waiting dump requests with NetlinkCl
   k.reply(ack(k.requests[0]!.seq));
 });
 
-test('timeout rejects the one request; its late answer is dropped and counted', async () => {
+test('timeout rejects the one request; its late answer is dropped and counted', async (t) => {
+  // the clock is the test's: the request is sent (tick) before its 5 ms pass, however busy the machine
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   const k = new FakeKernel();
   const s = open(k);
   const slow = s.request(RTM_NEWLINK, 0, Buffer.alloc(16), { timeoutMs: 5, op: 'slow' });
-  // expect the rejection before anything is awaited: on a busy machine the 5 ms may pass during tick()
   const slowRejected = assert.rejects(slow, (e) => e instanceof NetlinkTimeoutError && e.code === 'ENETLINK_TIMEOUT' && e.op === 'slow');
   const other = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
   await tick();
   const [r1, r2] = k.requests;
+  assert.equal(k.requests.length, 2);
+  t.mock.timers.tick(5);
   await slowRejected;
   k.reply(ack(r1!.seq), ack(r2!.seq));
   assert.deepEqual(await other, []);
