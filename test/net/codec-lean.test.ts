@@ -14,9 +14,9 @@ import { addressSchema } from '../../packages/net/src/codec/address.js';
 import { routeSchema } from '../../packages/net/src/codec/route.js';
 import { neighborSchema } from '../../packages/net/src/codec/neighbor.js';
 import { decodeLinkView, toLink } from '../../packages/net/src/links/link.js';
-import { scopeName, toAddress } from '../../packages/net/src/addresses.js';
-import { toRoute } from '../../packages/net/src/routes.js';
-import { toNeighbor } from '../../packages/net/src/neighbors.js';
+import { readAddress, scopeName, toAddress } from '../../packages/net/src/addresses.js';
+import { readRoute, toRoute } from '../../packages/net/src/routes.js';
+import { readNeighbor, toNeighbor } from '../../packages/net/src/neighbors.js';
 import type { Address, Neighbor, NeighborState, Route, RouteType } from '../../packages/net/src/types.js';
 
 const C = codec.constants;
@@ -196,23 +196,42 @@ function sweep(kinds: string[], headerLen: number, schema: Schema, check: (b: Bu
 const same = (a: Outcome, b: Outcome, what: string, buf: Buffer, label: string): void =>
   assert.deepStrictEqual(a, b, `${what} differs on ${label}: ${buf.toString('hex')}`);
 
+/**
+ * `read` on `b` placed inside a larger buffer (as a payload in a received datagram: bytes of other
+ * messages before and after it), reading `[start, end)` only.
+ */
+let junkSeed = 1;
+function inPlace<T>(b: Buffer, read: (buf: Buffer, start: number, end: number) => T): T {
+  const next = rng(junkSeed++);
+  const before = bytes(next, next() % 40);
+  const buf = Buffer.concat([before, b, bytes(next, 1 + (next() % 40))]);
+  return read(buf, before.length, before.length + b.length);
+}
+
 test('links: toLink of the lean view equals toLink of the full decode', () => {
   const names = new Map([[1, 'lo'], [2, 'br0'], [3, 'x']]);
   const n = sweep(['links'], 16, linkSchema, (b, label) => {
-    same(outcome(() => toLink(codec.decodeLinkMessage(b), names)), outcome(() => toLink(decodeLinkView(b), names)), 'Link', b, label);
+    const full = outcome(() => toLink(codec.decodeLinkMessage(b), names));
+    same(full, outcome(() => toLink(decodeLinkView(b), names)), 'Link', b, label);
+    same(full, outcome(() => inPlace(b, (buf, start, end) => toLink(decodeLinkView(buf, start, end), names))), 'Link in place', b, label);
   });
   assert.ok(n > 12_000);
 });
 
 test('addresses, routes, neighbours read from the payload equal the conversions of the full decodes', () => {
   const names = new Map([[1, 'lo'], [2, 'br0'], [3, 'x']]);
-  const pairs: Array<[string[], number, Schema, (b: Buffer) => unknown, (b: Buffer) => unknown]> = [
-    [['addresses'], 8, addressSchema, (b) => refAddress(codec.decodeAddressMessage(b), names), (b) => toAddress(b, names)],
-    [['routes4', 'routes6'], 12, routeSchema, (b) => refRoute(codec.decodeRouteMessage(b), names), (b) => toRoute(b, names)],
-    [['neighbors', 'proxyNeighbors'], 12, neighborSchema, (b) => refNeighbor(codec.decodeNeighborMessage(b), names), (b) => toNeighbor(b, names)],
+  type Read = (buf: Buffer, start: number, end: number) => unknown;
+  const pairs: Array<[string[], number, Schema, (b: Buffer) => unknown, (b: Buffer) => unknown, Read]> = [
+    [['addresses'], 8, addressSchema, (b) => refAddress(codec.decodeAddressMessage(b), names), (b) => toAddress(b, names), (buf, s, e) => readAddress(buf, s, e, names)],
+    [['routes4', 'routes6'], 12, routeSchema, (b) => refRoute(codec.decodeRouteMessage(b), names), (b) => toRoute(b, names), (buf, s, e) => readRoute(buf, s, e, names, undefined)],
+    [['neighbors', 'proxyNeighbors'], 12, neighborSchema, (b) => refNeighbor(codec.decodeNeighborMessage(b), names), (b) => toNeighbor(b, names), (buf, s, e) => readNeighbor(buf, s, e, names)],
   ];
-  for (const [kinds, headerLen, schema, full, lean] of pairs) {
-    const n = sweep(kinds, headerLen, schema, (b, label) => same(outcome(() => full(b)), outcome(() => lean(b)), kinds[0]!, b, label));
+  for (const [kinds, headerLen, schema, full, lean, read] of pairs) {
+    const n = sweep(kinds, headerLen, schema, (b, label) => {
+      const expected = outcome(() => full(b));
+      same(expected, outcome(() => lean(b)), kinds[0]!, b, label);
+      same(expected, outcome(() => inPlace(b, read)), `${kinds[0]!} in place`, b, label);
+    });
     assert.ok(n > 12_000);
   }
 });

@@ -15,6 +15,8 @@ import {
 } from '@vmhost/net';
 import type { NetlinkDriverFactory } from '../../packages/net/src/transport/driver.js';
 import type { DriverSocketOptions } from '../../packages/net/src/transport/socket.js';
+import type { InternalRequestOptions } from '../../packages/net/src/transport/socket-options.js';
+import { InPlaceReplies } from '../../packages/net/src/transport/pending.js';
 import type { DriverMonitorOptions } from '../../packages/net/src/transport/monitor.js';
 
 const {
@@ -253,6 +255,33 @@ test('NLM_F_DUMP_INTR: the dump is run again with a new seq and only the clean r
   assert.deepEqual(tags(await p), [7, 8]);
   assert.equal(s.stats.dumpRetries, 1);
   assert.equal(s.stats.unknownSeq, 1);
+  s.close();
+});
+
+test('inPlace: the reply messages stay in their datagrams (positions, types), an interrupted run is forgotten', async () => {
+  const k = new FakeKernel();
+  const s = open(k);
+  const inPlace = new InPlaceReplies();
+  const options: InternalRequestOptions = { inPlace };
+  const p = s.request(RTM_GETLINK, NLM_F_DUMP, Buffer.alloc(16), options);
+  await tick();
+  const first = k.requests[0]!;
+  k.reply(part(first.seq, 1), part(first.seq, 2, NLM_F_MULTI | NLM_F_DUMP_INTR), done(first.seq, NLM_F_MULTI | NLM_F_DUMP_INTR));
+  await tick();
+  const second = k.requests[1]!;
+  // two datagrams, another request's answer in between
+  const other = s.request(RTM_NEWLINK, 0, Buffer.alloc(16));
+  await tick();
+  k.reply(part(second.seq, 7), part(second.seq, 8));
+  k.reply(ack(k.requests[2]!.seq), part(second.seq, 9), done(second.seq));
+  assert.deepEqual(await p, [], 'the messages are not made');
+  assert.deepEqual(await other, []);
+  assert.deepEqual(inPlace.types, [RTM_NEWLINK, RTM_NEWLINK, RTM_NEWLINK]);
+  assert.deepEqual(inPlace.bufs.map((b, i) => b[inPlace.starts[i]!]), [7, 8, 9]);
+  assert.deepEqual(inPlace.ends.map((e, i) => e - inPlace.starts[i]!), [4, 4, 4]);
+  assert.equal(inPlace.bufs[0], inPlace.bufs[1], 'views of one datagram');
+  assert.notEqual(inPlace.bufs[1], inPlace.bufs[2]);
+  assert.equal(s.stats.messagesReceived, 8);
   s.close();
 });
 

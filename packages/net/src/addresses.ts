@@ -43,7 +43,12 @@ function broadcastOf(address: string, len: number): string {
  * @throws {CodecError} where decodeAddressMessage throws (truncated header, damaged attribute list).
  */
 export function toAddress(p: Buffer, names?: ReadonlyMap<number, string>): Address {
-  if (p.length < IFADDRMSG_LEN) throw new CodecError(`ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${p.length}`, 0);
+  return readAddress(p, 0, p.length, names);
+}
+
+/** {@link toAddress} of the payload in `p[s, e)` (read in place, in a received datagram). Internal. */
+export function readAddress(p: Buffer, s: number, e: number, names?: ReadonlyMap<number, string>): Address {
+  if (e - s < IFADDRMSG_LEN) throw new CodecError(`ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${e - s}`, 0);
   let peerAddr: string | undefined; // IFA_ADDRESS
   let local: string | undefined;
   let label: string | undefined;
@@ -51,8 +56,8 @@ export function toAddress(p: Buffer, names?: ReadonlyMap<number, string>): Addre
   let flags: number | undefined;
   let valid = -1; // -1: no IFA_CACHEINFO
   let preferred = -1;
-  for (let off = IFADDRMSG_LEN; p.length - off >= 4; ) {
-    const len = attrLength(p, off, p.length);
+  for (let off = s + IFADDRMSG_LEN; e - off >= 4; ) {
+    const len = attrLength(p, off, e, s);
     const at = off + 4;
     const n = len - 4;
     switch (attrType(p, off)) {
@@ -82,18 +87,18 @@ export function toAddress(p: Buffer, names?: ReadonlyMap<number, string>): Addre
     }
     off += align4(len);
   }
-  const index = rd32(p, 4);
-  const prefixLength = p[1] as number;
+  const index = rd32(p, s + 4);
+  const prefixLength = p[s + 1] as number;
   const address = local ?? peerAddr ?? '';
-  const f = flags ?? (p[2] as number);
+  const f = flags ?? (p[s + 2] as number);
   return {
-    family: p[0] === C.AF_INET6 ? 6 : 4,
+    family: p[s] === C.AF_INET6 ? 6 : 4,
     address,
     prefixLength,
     cidr: `${address}/${prefixLength}`,
     index,
     link: names?.get(index) ?? null,
-    scope: scopeName(p[3] as number),
+    scope: scopeName(p[s + 3] as number),
     label: label ?? null,
     broadcast: broadcast ?? null,
     peer: local !== undefined && peerAddr !== undefined && peerAddr !== local ? peerAddr : null,
@@ -198,17 +203,19 @@ export class Addresses {
     const op = 'addresses.list';
     const index = filter.link === undefined ? undefined : await this.ctx.linkIndex(filter.link, 'filter.link', op);
     const family = filter.family === 6 ? C.AF_INET6 : filter.family === 4 ? C.AF_INET : C.AF_UNSPEC;
-    const msgs = await this.ctx.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeAddressMessage({ header: { family }, attrs: {} }), op);
+    const r = await this.ctx.dumpInPlace(C.RTM_GETADDR, encodeAddressMessage({ header: { family }, attrs: {} }), op);
     // the links' names are looked up (from the headers) while the messages are decoded
     const indices: number[] = [];
-    for (const m of msgs) if (m.type === C.RTM_NEWADDR && m.payload.length >= IFADDRMSG_LEN) indices.push(rd32(m.payload, 4));
+    for (let i = 0; i < r.types.length; i++) {
+      if (r.types[i] === C.RTM_NEWADDR && r.ends[i]! - r.starts[i]! >= IFADDRMSG_LEN) indices.push(rd32(r.bufs[i]!, r.starts[i]! + 4));
+    }
     const [out, names] = await this.ctx.withNamesOf(indices, op, () => {
       const list: Address[] = [];
-      for (const m of msgs) {
-        if (m.type !== C.RTM_NEWADDR) continue;
-        const a = toAddress(m.payload);
+      for (let i = 0; i < r.types.length; i++) {
+        if (r.types[i] !== C.RTM_NEWADDR) continue;
+        const a = readAddress(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
         if (index !== undefined && a.index !== index) continue;
-        if (family !== C.AF_UNSPEC && m.payload[0] !== family) continue;
+        if (family !== C.AF_UNSPEC && r.bufs[i]![r.starts[i]!] !== family) continue;
         list.push(a);
       }
       return list;

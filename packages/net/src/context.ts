@@ -6,6 +6,8 @@ import { ValidationError } from './errors.js';
 import { LinkNames } from './link-names.js';
 import type { NetlinkSocket } from './transport/socket.js';
 import type { NlMsg } from './transport/message.js';
+import { InPlaceReplies } from './transport/pending.js';
+import type { InternalRequestOptions } from './transport/socket-options.js';
 import { validateIfName } from './validate.js';
 import * as C from './codec/constants.js';
 import { pick } from './codec/attrs.js';
@@ -41,6 +43,14 @@ export class RtnlContext {
 
   request(type: number, flags: number, payload: Buffer, op: string): Promise<NlMsg[]> {
     return this.sock.request(type, flags, payload, { op });
+  }
+
+  /** A dump whose reply messages are left in their datagrams, to be decoded in place. */
+  async dumpInPlace(type: number, payload: Buffer, op: string): Promise<InPlaceReplies> {
+    const inPlace = new InPlaceReplies();
+    const options: InternalRequestOptions = { op, inPlace };
+    await this.sock.request(type, C.NLM_F_DUMP, payload, options);
+    return inPlace;
   }
 
   /** Index of a link given by name or index (a GET for a name). ENODEV as a NetlinkError if missing. */

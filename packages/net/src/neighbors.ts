@@ -4,10 +4,10 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { align4, attrLength, attrType, CodecError, hwaddr, ip, rd16 } from './codec/attrs.js';
+import { align4, attrLength, attrType, CodecError, hwaddr, ip, rd16, rd32 } from './codec/attrs.js';
 import { encodeNeighborMessage, NDMSG_LEN, type NeighborAttrs } from './codec/neighbor.js';
 import type { RtnlContext } from './context.js';
-import type { NlMsg } from './transport/message.js';
+import type { InPlaceReplies } from './transport/pending.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
 import { parseMac, validateIfName, validateIp } from './validate.js';
@@ -26,25 +26,30 @@ const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.
  * @throws {CodecError} where decodeNeighborMessage throws (truncated header, damaged attribute list).
  */
 export function toNeighbor(p: Buffer, names?: ReadonlyMap<number, string>): Neighbor {
-  if (p.length < NDMSG_LEN) throw new CodecError(`ndmsg needs ${NDMSG_LEN} bytes, got ${p.length}`, 0);
+  return readNeighbor(p, 0, p.length, names);
+}
+
+/** {@link toNeighbor} of the payload in `p[s, e)` (read in place, in a received datagram). Internal. */
+export function readNeighbor(p: Buffer, s: number, e: number, names?: ReadonlyMap<number, string>): Neighbor {
+  if (e - s < NDMSG_LEN) throw new CodecError(`ndmsg needs ${NDMSG_LEN} bytes, got ${e - s}`, 0);
   let to: string | undefined;
   let lladdr: string | undefined;
-  for (let off = NDMSG_LEN; p.length - off >= 4; ) {
-    const len = attrLength(p, off, p.length);
+  for (let off = s + NDMSG_LEN; e - off >= 4; ) {
+    const len = attrLength(p, off, e, s);
     const type = attrType(p, off);
     if (type === C.NDA_DST) to ??= ip.decode(p, off + 4, len - 4);
     else if (type === C.NDA_LLADDR) lladdr ??= hwaddr.decode(p, off + 4, len - 4);
     off += align4(len);
   }
-  const index = p.readInt32LE(4);
-  const stateBits = rd16(p, 8);
-  const flags = p[10] as number;
+  const index = rd32(p, s + 4) | 0;
+  const stateBits = rd16(p, s + 8);
+  const flags = p[s + 10] as number;
   const proxy = !!(flags & C.NTF_PROXY);
   const state: NeighborState[] = [];
   for (const [name, bit] of STATES) if (stateBits & bit) state.push(name);
   if (!proxy && state.length === 0) state.push('none');
   return {
-    family: p[0] === C.AF_INET6 ? 6 : 4,
+    family: p[s] === C.AF_INET6 ? 6 : 4,
     to: to ?? '',
     index,
     dev: names?.get(index) ?? null,
@@ -125,22 +130,26 @@ export class Neighbors {
     const op = filter.proxy ? 'neighbors.list proxy' : 'neighbors.list';
     const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
-    const dumps: NlMsg[][] = [];
+    const dumps: InPlaceReplies[] = [];
     for (const family of families) {
       const req = encodeNeighborMessage({ header: { family, flags: filter.proxy ? C.NTF_PROXY : 0 }, attrs: {} });
-      dumps.push(await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op));
+      dumps.push(await this.ctx.dumpInPlace(C.RTM_GETNEIGH, req, op));
     }
     // the devices' names are looked up (from the headers) while the messages are decoded
     const indices: number[] = [];
-    for (const msgs of dumps) for (const m of msgs) if (m.type === C.RTM_NEWNEIGH && m.payload.length >= NDMSG_LEN) indices.push(m.payload.readInt32LE(4));
+    for (const r of dumps) {
+      for (let i = 0; i < r.types.length; i++) {
+        if (r.types[i] === C.RTM_NEWNEIGH && r.ends[i]! - r.starts[i]! >= NDMSG_LEN) indices.push(rd32(r.bufs[i]!, r.starts[i]! + 4) | 0);
+      }
+    }
     const [out, names] = await this.ctx.withNamesOf(indices, op, () => {
       const list: Neighbor[] = [];
-      dumps.forEach((msgs, i) => {
-        for (const m of msgs) {
-          if (m.type !== C.RTM_NEWNEIGH) continue;
-          const n = toNeighbor(m.payload);
+      dumps.forEach((r, f) => {
+        for (let i = 0; i < r.types.length; i++) {
+          if (r.types[i] !== C.RTM_NEWNEIGH) continue;
+          const n = readNeighbor(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
           if (n.proxy !== !!filter.proxy) continue;
-          if (m.payload[0] !== families[i]) continue;
+          if (r.bufs[i]![r.starts[i]!] !== families[f]) continue;
           if (devIndex !== undefined && n.index !== devIndex) continue;
           list.push(n);
         }

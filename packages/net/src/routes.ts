@@ -53,15 +53,15 @@ function metricsMtu(p: Buffer, at: number, n: number): number | undefined | fals
 }
 
 /**
- * The public {@link Route} of an RTM_NEWROUTE/RTM_DELROUTE payload (`struct rtmsg` and RTA_*
- * attributes), read in one pass over the attributes; addresses become text only at the end. Of
+ * The public {@link Route} of the RTM_NEWROUTE/RTM_DELROUTE payload in `p[s, e)` (`struct rtmsg`
+ * and RTA_* attributes, read in place), in one pass over the attributes; addresses become text only at the end. Of
  * RTA_DST, RTA_TABLE, RTA_GATEWAY, RTA_OIF, RTA_PRIORITY, RTA_PREFSRC and RTA_METRICS the first
  * occurrence whose payload fits counts, as in the codec's decodeRouteMessage. With `onlyTable`,
- * a route of another table gives undefined (the list's filter, before any text is made).
+ * a route of another table gives undefined (the list's filter, before any text is made). Internal.
  * @throws {CodecError} where decodeRouteMessage throws (truncated header, damaged attribute list).
  */
-function readRoute(p: Buffer, names: ReadonlyMap<number, string> | undefined, onlyTable: number | undefined): Route | undefined {
-  if (p.length < RTMSG_LEN) throw new CodecError(`rtmsg needs ${RTMSG_LEN} bytes, got ${p.length}`, 0);
+export function readRoute(p: Buffer, s: number, e: number, names: ReadonlyMap<number, string> | undefined, onlyTable: number | undefined): Route | undefined {
+  if (e - s < RTMSG_LEN) throw new CodecError(`rtmsg needs ${RTMSG_LEN} bytes, got ${e - s}`, 0);
   let dstAt = -1;
   let dstLen = 0;
   let gwAt = -1;
@@ -73,8 +73,8 @@ function readRoute(p: Buffer, names: ReadonlyMap<number, string> | undefined, on
   let priority: number | undefined;
   let metrics = false;
   let mtu: number | undefined;
-  for (let off = RTMSG_LEN; p.length - off >= 4; ) {
-    const len = attrLength(p, off, p.length);
+  for (let off = s + RTMSG_LEN; e - off >= 4; ) {
+    const len = attrLength(p, off, e, s);
     const at = off + 4;
     const n = len - 4;
     const ipSize = n === 4 || n === 16;
@@ -120,13 +120,13 @@ function readRoute(p: Buffer, names: ReadonlyMap<number, string> | undefined, on
     }
     off += align4(len);
   }
-  const table = tableAttr ?? (p[4] as number);
+  const table = tableAttr ?? (p[s + 4] as number);
   if (onlyTable !== undefined && table !== onlyTable) return undefined;
-  const family = p[0] === C.AF_INET6 ? 6 : 4;
-  const dstLength = p[1] as number;
-  const type = p[7] as number;
-  const protocol = p[5] as number;
-  const flags = rd32(p, 8);
+  const family = p[s] === C.AF_INET6 ? 6 : 4;
+  const dstLength = p[s + 1] as number;
+  const type = p[s + 7] as number;
+  const protocol = p[s + 5] as number;
+  const flags = rd32(p, s + 8);
   return {
     family,
     to: dstLength === 0 && dstAt < 0 ? 'default' : `${dstAt >= 0 ? formatAddressAt(p, dstAt, dstLen) : family === 6 ? '::' : '0.0.0.0'}/${dstLength}`,
@@ -134,7 +134,7 @@ function readRoute(p: Buffer, names: ReadonlyMap<number, string> | undefined, on
     table,
     type: TYPE_NAMES[type] ?? type,
     protocol: PROTOCOLS[protocol] ?? String(protocol),
-    scope: scopeName(p[6] as number),
+    scope: scopeName(p[s + 6] as number),
     via: gwAt >= 0 ? formatAddressAt(p, gwAt, gwLen) : null,
     dev: oif !== undefined ? (names?.get(oif) ?? null) : null,
     devIndex: oif ?? null,
@@ -151,7 +151,7 @@ function readRoute(p: Buffer, names: ReadonlyMap<number, string> | undefined, on
  * @throws {CodecError} where the codec's decodeRouteMessage throws.
  */
 export function toRoute(p: Buffer, names?: ReadonlyMap<number, string>): Route {
-  return readRoute(p, names, undefined) as Route;
+  return readRoute(p, 0, p.length, names, undefined) as Route;
 }
 
 /** Makes the Routes of a handle (its constructor is private: not part of the API). Internal. */
@@ -271,14 +271,14 @@ export class Routes {
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
     const out: Route[] = [];
     for (const family of families) {
-      const msgs = await this.ctx.request(C.RTM_GETROUTE, C.NLM_F_DUMP, encodeRouteMessage({ header: { family }, attrs: {} }), op);
-      for (const m of msgs) {
-        if (m.type !== C.RTM_NEWROUTE) continue;
-        const r = readRoute(m.payload, undefined, table);
-        if (r === undefined || rd32(m.payload, 8) & C.RTM_F_CLONED) continue;
-        if (devIndex !== undefined && r.devIndex !== devIndex) continue;
-        if (filter.type !== undefined && r.type !== filter.type) continue;
-        out.push(r);
+      const r = await this.ctx.dumpInPlace(C.RTM_GETROUTE, encodeRouteMessage({ header: { family }, attrs: {} }), op);
+      for (let i = 0; i < r.types.length; i++) {
+        if (r.types[i] !== C.RTM_NEWROUTE) continue;
+        const route = readRoute(r.bufs[i]!, r.starts[i]!, r.ends[i]!, undefined, table);
+        if (route === undefined || rd32(r.bufs[i]!, r.starts[i]! + 8) & C.RTM_F_CLONED) continue;
+        if (devIndex !== undefined && route.devIndex !== devIndex) continue;
+        if (filter.type !== undefined && route.type !== filter.type) continue;
+        out.push(route);
       }
     }
     const indices: number[] = [];

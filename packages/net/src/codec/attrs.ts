@@ -159,12 +159,13 @@ export function attrType(b: Buffer, off: number): number {
 /**
  * Checks the attribute header at `off` (with `end - off >= 4`) and returns its length. Throws
  * {@link CodecError} for a length shorter than the header or longer than what is left: the
- * checks of {@link parseAttrs}, for readers that walk a list themselves.
+ * checks of {@link parseAttrs}, for readers that walk a list themselves. The error's offset is
+ * counted from `base` (where the message's payload starts).
  */
-export function attrLength(buf: Buffer, off: number, end: number): number {
+export function attrLength(buf: Buffer, off: number, end: number, base = 0): number {
   const len = rd16(buf, off);
-  if (len < 4) throw new CodecError(`attribute length ${len} shorter than its header`, off);
-  if (len > end - off) throw new CodecError(`attribute of type ${rd16(buf, off + 2) & NLA_TYPE_MASK} claims ${len} bytes, ${end - off} left`, off);
+  if (len < 4) throw new CodecError(`attribute length ${len} shorter than its header`, off - base);
+  if (len > end - off) throw new CodecError(`attribute of type ${rd16(buf, off + 2) & NLA_TYPE_MASK} claims ${len} bytes, ${end - off} left`, off - base);
   return len;
 }
 
@@ -388,15 +389,16 @@ export interface WithOther {
  * Payloads are read in place. With `lean`, attributes that do not become fields are skipped
  * instead of kept in `other` (here and in nested sets): for readers that only want the fields,
  * e.g. the public objects of a dump. The attribute list is checked the same way (the same
- * CodecError), and every field has the value the full decode gives it.
+ * CodecError), and every field has the value the full decode gives it. Error offsets are counted
+ * from `base`.
  */
-export function decodeAttrs<T extends WithOther>(s: Schema, buf: Buffer, start = 0, end = buf.length, lean = false): T {
+export function decodeAttrs<T extends WithOther>(s: Schema, buf: Buffer, start = 0, end = buf.length, lean = false, base = 0): T {
   const out: Record<string, unknown> = {};
   const table = s.table;
   let other: RawAttr[] | undefined;
   let off = start;
   while (end - off >= 4) {
-    const len = attrLength(buf, off, end);
+    const len = attrLength(buf, off, end, base);
     const spec = table[rd16(buf, off + 2) & NLA_TYPE_MASK];
     let v: unknown;
     if (spec !== undefined && out[spec.name] === undefined) v = spec.codec.decode(buf, off + 4, len - 4, lean);

@@ -254,9 +254,11 @@ export function decodeLinkMessage(payload: Buffer): LinkMessage {
 
 /**
  * The link message in `buf[off, end)` decoded with `s` (the IFLA_* schema or a {@link pick} of
- * it); `lean` leaves out what does not become a field (see {@link decodeAttrs}). Internal.
+ * it); `lean` leaves out what does not become a field (see {@link decodeAttrs}). Error offsets
+ * count from `off`. Internal.
  */
 export function decodeLinkAt(buf: Buffer, off: number, end: number, s: Schema, lean: boolean): LinkMessage {
-  return { header: readIfInfoMsg(buf, off, end), attrs: decodeAttrs<LinkAttrs>(s, buf, off + IFINFOMSG_LEN, end, lean) };
+  if (end - off < IFINFOMSG_LEN) throw new CodecError(`ifinfomsg needs ${IFINFOMSG_LEN} bytes, got ${end - off}`, 0);
+  return { header: readIfInfoMsg(buf, off, end), attrs: decodeAttrs<LinkAttrs>(s, buf, off + IFINFOMSG_LEN, end, lean, off) };
 }
 

@@ -22,11 +22,12 @@ const viewSchema = pick(linkSchema, [
 ]);
 
 /**
- * Decodes a link message payload for {@link toLink}: only the attributes it reads, nothing kept
- * raw (lean). Gives {@link toLink} the same input as the full decode; throws the same CodecError.
+ * Decodes a link message payload (`payload[start, end)`, read in place) for {@link toLink}: only
+ * the attributes it reads, nothing kept raw (lean). Gives {@link toLink} the same input as the
+ * full decode; throws the same CodecError.
  */
-export function decodeLinkView(payload: Buffer): LinkMessage {
-  return decodeLinkAt(payload, 0, payload.length, viewSchema, true);
+export function decodeLinkView(payload: Buffer, start = 0, end = payload.length): LinkMessage {
+  return decodeLinkAt(payload, start, end, viewSchema, true);
 }
 
 /** Converts a decoded link message to the public {@link Link}. `names` resolves the master's name. */

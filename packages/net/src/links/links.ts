@@ -271,12 +271,12 @@ export class Links {
     if (filter.kind !== undefined && typeof filter.kind !== 'string') throw new ValidationError('filter.kind', filter.kind, 'expected a string');
     if (filter.master !== undefined) validateIfName(filter.master, 'filter.master');
     checkBool(filter.up, 'filter.up');
-    const msgs = await this.ctx.request(C.RTM_GETLINK, C.NLM_F_DUMP, encodeLinkMessage({ header: {}, attrs: { extMask: C.RTEXT_FILTER_SKIP_STATS } }), 'links.list');
+    const r = await this.ctx.dumpInPlace(C.RTM_GETLINK, encodeLinkMessage({ header: {}, attrs: { extMask: C.RTEXT_FILTER_SKIP_STATS } }), 'links.list');
     const decoded: LinkMessage[] = [];
     const names = new Map<number, string>();
-    for (const m of msgs) {
-      if (m.type !== C.RTM_NEWLINK) continue;
-      const d = decodeLinkView(m.payload);
+    for (let i = 0; i < r.types.length; i++) {
+      if (r.types[i] !== C.RTM_NEWLINK) continue;
+      const d = decodeLinkView(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
       decoded.push(d);
       if (d.attrs.ifname !== undefined) names.set(d.header.index, d.attrs.ifname);
     }
