@@ -259,7 +259,7 @@ export function decodeString(b: Buffer, off: number, len: number): string | unde
       for (let j = i + 1; j < end; j++) if (b[j] === 0) return undefined;
       return b.toString('utf8', off, end);
     }
-    s += String.fromCharCode(c);
+    s += String.fromCharCode(c); // short names: cheaper than a call into Buffer's decoder
   }
   return s;
 }
@@ -282,9 +282,24 @@ export const hwaddr: ValueCodec<string> = {
 };
 
 const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
+const HEXCODE: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 /** `len` bytes at `off` of `d` (by default all of `d`) as lower-case hex pairs joined by ':'. */
 export function formatHw(d: Uint8Array, off = 0, len = d.length - off): string {
+  if (len === 6) {
+    // an Ethernet address, the usual case: one string made at once
+    const a = d[off] as number;
+    const b = d[off + 1] as number;
+    const c = d[off + 2] as number;
+    const e = d[off + 3] as number;
+    const f = d[off + 4] as number;
+    const g = d[off + 5] as number;
+    const H = HEXCODE;
+    return String.fromCharCode(
+      H[a >> 4]!, H[a & 15]!, 58, H[b >> 4]!, H[b & 15]!, 58, H[c >> 4]!, H[c & 15]!, 58,
+      H[e >> 4]!, H[e & 15]!, 58, H[f >> 4]!, H[f & 15]!, 58, H[g >> 4]!, H[g & 15]!,
+    );
+  }
   let s = '';
   for (let i = 0; i < len; i++) s += (i ? ':' : '') + HEX2[d[off + i] as number];
   return s;

@@ -97,14 +97,46 @@ export function formatAddress(bytes: Uint8Array): string {
   return formatAddressAt(bytes, 0, familyOfBytes(bytes) === 4 ? 4 : 16);
 }
 
-const DEC: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
+/** Where {@link formatAddressAt} writes the text (one string is made from it: no pieces). */
+const TEXT = Buffer.alloc(48);
+const HEXC = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Writes `v` (0-255) in decimal at `n`; returns the new end. */
+function putDec(v: number, n: number): number {
+  if (v >= 100) {
+    TEXT[n++] = 48 + Math.floor(v / 100);
+    v %= 100;
+    TEXT[n++] = 48 + Math.floor(v / 10);
+  } else if (v >= 10) {
+    TEXT[n++] = 48 + Math.floor(v / 10);
+  }
+  TEXT[n++] = 48 + (v % 10);
+  return n;
+}
+
+/** Writes the dotted quad at `off` of `b` at `n`; returns the new end. */
+function putQuad(b: Uint8Array, off: number, n: number): number {
+  for (let i = 0; i < 4; i++) {
+    if (i) TEXT[n++] = 46; // '.'
+    n = putDec(b[off + i] as number, n);
+  }
+  return n;
+}
+
+/** Writes `g` (0-0xffff) in hex without leading zeros at `n`; returns the new end. */
+function putHex(g: number, n: number): number {
+  let shift = 12;
+  while (shift > 0 && g >> shift === 0) shift -= 4;
+  for (; shift >= 0; shift -= 4) TEXT[n++] = HEXC[(g >> shift) & 15] as number;
+  return n;
+}
 
 /**
  * {@link formatAddress} of the `len` (4 or 16) bytes at `off` of `b`, read in place (the codec
  * formats addresses inside received datagrams). Internal.
  */
 export function formatAddressAt(b: Uint8Array, off: number, len: 4 | 16 | number): string {
-  if (len === 4) return `${DEC[b[off] as number]}.${DEC[b[off + 1] as number]}.${DEC[b[off + 2] as number]}.${DEC[b[off + 3] as number]}`;
+  if (len === 4) return TEXT.toString('latin1', 0, putQuad(b, off, 0));
   if (len !== 16) throw new TypeError(`an IP address has 4 or 16 bytes, not ${len}`);
   // The longest run of two or more zero groups, the first on ties.
   let at = -1;
@@ -122,20 +154,22 @@ export function formatAddressAt(b: Uint8Array, off: number, len: 4 | 16 | number
     }
     i = j;
   }
+  let n = 0;
   if (at === 0 && run === 5 && b[off + 10] === 0xff && b[off + 11] === 0xff) {
-    return `::ffff:${DEC[b[off + 12] as number]}.${DEC[b[off + 13] as number]}.${DEC[b[off + 14] as number]}.${DEC[b[off + 15] as number]}`;
+    n = TEXT.write('::ffff:', 0, 'latin1');
+    return TEXT.toString('latin1', 0, putQuad(b, off + 12, n));
   }
-  let s = '';
   for (let i = 0; i < 8; i++) {
     if (i === at) {
-      s += i === 0 ? '::' : ':';
+      TEXT[n++] = 58; // ':'
+      if (i === 0) TEXT[n++] = 58;
       i += run - 1;
       continue;
     }
-    s += (((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number)).toString(16);
-    if (i < 7) s += ':';
+    n = putHex(((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number), n);
+    if (i < 7) TEXT[n++] = 58;
   }
-  return s;
+  return TEXT.toString('latin1', 0, n);
 }
 
 /**
