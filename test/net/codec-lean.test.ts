@@ -15,7 +15,7 @@ import { routeSchema } from '../../packages/net/src/codec/route.js';
 import { neighborSchema } from '../../packages/net/src/codec/neighbor.js';
 import { decodeLinkView, toLink } from '../../packages/net/src/links/link.js';
 import { readAddress, scopeName, toAddress } from '../../packages/net/src/addresses.js';
-import { readRoute, toRoute } from '../../packages/net/src/routes.js';
+import { PROTOCOLS, readRoute, toRoute, TYPES } from '../../packages/net/src/routes.js';
 import { readNeighbor, toNeighbor } from '../../packages/net/src/neighbors.js';
 import type { Address, Neighbor, NeighborState, Route, RouteType } from '../../packages/net/src/types.js';
 
@@ -50,15 +50,6 @@ function refAddress(m: codec.AddressMessage, names?: ReadonlyMap<number, string>
     preferredLifetime: ci === undefined || ci.preferred === C.INFINITY_LIFE_TIME ? null : ci.preferred,
   };
 }
-
-const TYPES: Record<RouteType, number> = {
-  unicast: C.RTN_UNICAST, local: C.RTN_LOCAL, broadcast: C.RTN_BROADCAST, anycast: C.RTN_ANYCAST, multicast: C.RTN_MULTICAST,
-  blackhole: C.RTN_BLACKHOLE, unreachable: C.RTN_UNREACHABLE, prohibit: C.RTN_PROHIBIT, throw: C.RTN_THROW, nat: C.RTN_NAT,
-};
-const PROTOCOLS: Record<number, string> = {
-  0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird',
-  13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp', 17: 'mrouted', 18: 'keepalived', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp',
-};
 
 function refRoute(m: codec.RouteMessage, names?: ReadonlyMap<number, string>): Route {
   const a = m.attrs;

@@ -13,11 +13,13 @@ import type { Route, RouteFilter, RouteSpec, RouteTable, RouteType } from './typ
 import { parsePrefix } from './ip/prefix.js';
 import { validateIfName, validateInt, validateIp } from './validate.js';
 
-const TYPES: Record<RouteType, number> = {
+/** Route type names and their RTN_* numbers. Internal. */
+export const TYPES: Record<RouteType, number> = {
   unicast: C.RTN_UNICAST, local: C.RTN_LOCAL, broadcast: C.RTN_BROADCAST, anycast: C.RTN_ANYCAST, multicast: C.RTN_MULTICAST,
   blackhole: C.RTN_BLACKHOLE, unreachable: C.RTN_UNREACHABLE, prohibit: C.RTN_PROHIBIT, throw: C.RTN_THROW, nat: C.RTN_NAT,
 };
-const PROTOCOLS: Record<number, string> = {
+/** RTPROT_* numbers and their names. Internal. */
+export const PROTOCOLS: Record<number, string> = {
   0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird',
   13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp', 17: 'mrouted', 18: 'keepalived', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp',
 };
