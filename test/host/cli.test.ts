@@ -20,6 +20,7 @@ const HOST: ResolvedHost = {
     stp: false,
   },
   vms: [],
+  onStop: 'shutdown',
 };
 
 const STEPS: Step[] = [

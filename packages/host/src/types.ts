@@ -56,7 +56,17 @@ export interface VmSpec {
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
   autostart?: boolean;
+  /**
+   * Under `vmhost run`, when the VM stops by itself: `always` start it again, `on-failure` only
+   * after a failure (QEMU crashed or was killed, the guest panicked; not a poweroff the guest
+   * asked for), `never`. Restarts back off exponentially; 5 restarts in 10 minutes give up (a
+   * crash loop, shown by `vmhost status`). Default `on-failure`.
+   */
+  restart?: RestartPolicy;
 }
+
+/** When `vmhost run` starts a VM again (see {@link VmSpec.restart}). */
+export type RestartPolicy = 'always' | 'on-failure' | 'never';
 
 /** The host file (YAML or JSON). */
 export interface HostFile {
@@ -117,8 +127,22 @@ export interface HostFile {
      * source holding fewer (docs/host-dnsmasq-and-proxy.md).
      */
     proxy?: ProxyLimits;
+    /**
+     * Routed mode, under `vmhost run`: publish the other global addresses the VMs use (SLAAC,
+     * privacy addresses), learnt from the bridge's neighbour table, with a proxy neighbour and a
+     * /128 route each, added and removed as they come and go. Default false.
+     */
+    learn?: boolean;
+    /** With `learn`: at most this many learnt addresses per VM (1-1024; more are not published). Default 16. */
+    learnLimit?: number;
   };
   vms?: VmSpec[];
+  /**
+   * When `vmhost run` stops (SIGTERM, SIGINT): `shutdown` the VMs through the shutdown ladder and
+   * stop dnsmasq and the IPv6 proxy (links, addresses, routes and the firewall stay for the next
+   * start), or `keep` everything running for the next `run` to adopt. Default `shutdown`.
+   */
+  onStop?: 'shutdown' | 'keep';
 }
 
 /** A forward after defaults. */
@@ -154,6 +178,12 @@ export interface ResolvedVm {
   disks: ResolvedDisk[];
   forwards: ResolvedForward[];
   autostart: boolean;
+  restart: RestartPolicy;
+  /**
+   * Other global IPv6 addresses this VM uses, learnt by `vmhost run` (`ipv6.learn`); never from
+   * the host file. Each gets a proxy neighbour and a /128 route, as {@link ResolvedVm.ipv6}.
+   */
+  learnedIpv6?: readonly string[];
 }
 
 /** The host file after validation and defaults: what plan/apply/down/status take. */
@@ -176,9 +206,12 @@ export interface ResolvedHost {
     prefix: Prefix;
     mode: 'routed' | 'proxy';
     acceptRa: boolean;
+    learn: boolean;
+    learnLimit: number;
     proxy: Required<ProxyLimits>;
   };
   vms: ResolvedVm[];
+  onStop: 'shutdown' | 'keep';
 }
 
 /** Where and how the engine works. */

@@ -85,8 +85,9 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   const dhcp = resolveDhcp(ctx, at(top, 'dhcp'));
   const ipv6 = resolveIpv6(ctx, at(top, 'ipv6'));
   const vms = resolveVms(ctx, at(top, 'vms'));
+  const onStop = c.oneOf(at(top, 'onStop'), 'onStop', HOST.keys.onStop);
 
-  if (c.failed || !uplink || !bridge || !name || !vms.ok) {
+  if (c.failed || !uplink || !bridge || !name || !vms.ok || !onStop) {
     // every failure above has added a problem; this only guards against a check that forgot to
     if (!c.failed) c.add('', undefined, 'invalid host file (no problem recorded: a bug)');
     const more = droppedProblem(c);
@@ -101,5 +102,6 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
     ...(dhcp ? { dhcp } : {}),
     ...(ipv6 ? { ipv6 } : {}),
     vms: vms.vms,
+    onStop,
   };
 }

@@ -79,6 +79,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
   const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, F.accel);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
+  const restart = c.oneOf(at(v, 'restart'), `${p}.restart`, F.restart);
 
   // boot
   const kernelV = at(v, 'kernel');
@@ -101,7 +102,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined || restart === undefined) return undefined;
   return {
     name,
     mac,
@@ -117,6 +118,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     disks,
     forwards,
     autostart,
+    restart,
   };
 }
 
