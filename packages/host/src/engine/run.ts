@@ -61,7 +61,10 @@ function removalStep(r: StateFile['entries'][number], why: string): PlannedStep 
   return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r };
 }
 
-async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'): Promise<PlannedStep[]> {
+/** Which entries a run looks at, by id ({@link applyEntries}); undefined: all. */
+type Selection = ((id: string) => boolean) | undefined;
+
+async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply', select?: Selection): Promise<PlannedStep[]> {
   const want = desiredState(ctx.host, desiredOptions(ctx));
   const recordedById = new Map(state.entries.map((e) => [e.id, e]));
   const wantedIds = new Set(want.map((w) => w.entry.id));
@@ -69,9 +72,10 @@ async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'):
   // Entries an earlier apply made that the spec no longer wants go first, newest first (a VM
   // stops before its TAP goes).
   for (const r of [...state.entries].reverse()) {
-    if (!wantedIds.has(r.id)) steps.push(removalStep(r, ' (no longer in the host file)'));
+    if (!wantedIds.has(r.id) && (select === undefined || select(r.id))) steps.push(removalStep(r, ' (no longer in the host file)'));
   }
   for (const { entry, describe } of want) {
+    if (select !== undefined && !select(entry.id)) continue;
     checkAborted(ctx, command);
     const recorded = recordedById.get(entry.id);
     const ops = forEntry(entry);
@@ -189,13 +193,30 @@ async function execute(ctx: Ctx, state: StateFile, steps: PlannedStep[]): Promis
  *   {@link HostAbortedError}, {@link HostStateError} (unsafe state directory), `HostBusyError`.
  */
 export async function apply(host: ResolvedHost, options: HostOptions = {}): Promise<Report> {
+  return applySelected(host, options, undefined);
+}
+
+/**
+ * {@link apply} restricted to the entries whose ids `select` takes (a set of ids, or a test of an
+ * id): the others are neither inspected nor touched, and a recorded entry the host file no longer
+ * wants is removed only when its id is selected. The same lock, reconciliation, write-ahead steps,
+ * undo and errors as apply. For a supervisor that repairs what it saw change (`vmhost run`: a
+ * deleted bridge is `['link:br0']`, a dead dnsmasq `['dnsmasq']`) or re-plans everything but the
+ * VMs it leaves down; ids are those of {@link Step.id}.
+ * @throws as {@link apply}.
+ */
+export async function applyEntries(host: ResolvedHost, select: ReadonlySet<string> | ((id: string) => boolean), options: HostOptions = {}): Promise<Report> {
+  return applySelected(host, options, typeof select === 'function' ? select : (id) => select.has(id));
+}
+
+async function applySelected(host: ResolvedHost, options: HostOptions, select: Selection): Promise<Report> {
   const ctx = await openCtx(host, options);
   try {
     checkAborted(ctx, 'apply');
     await preconditions(ctx);
     const { state, unlock } = await prepare(ctx);
     try {
-      return await execute(ctx, state, await planSteps(ctx, state, 'apply'));
+      return await execute(ctx, state, await planSteps(ctx, state, 'apply', select));
     } finally {
       unlock();
     }
