@@ -20,6 +20,7 @@ import type { Conflict, HostOptions, Plan, Report, ResolvedHost, Step } from '..
 import { desiredOptions, emit, openCtx, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
 import { forEntry, forRecord } from './kinds/index.js';
+import { heldByOthersText } from './kinds/sysctl.js';
 import { stopAllVms } from './kinds/vm.js';
 import { loadForChange, reconcileIntents } from './reconcile.js';
 import { checkStateDir, lock } from './state-dir.js';
@@ -93,7 +94,8 @@ async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'):
     if (live === 'ok') continue;
     const action = ops.action(live);
     const op = live === 'missing' || (entry.kind === 'sysctl' && !recorded) ? 'create' : 'update';
-    steps.push({ id: entry.id, action, description: `${action} ${describe}`, op, entry, recorded });
+    const shared = entry.kind === 'sysctl' ? heldByOthersText(ctx, entry.data.key) : '';
+    steps.push({ id: entry.id, action, description: `${action} ${describe}${shared}`, op, entry, recorded });
   }
   return { steps, conflicts };
 }

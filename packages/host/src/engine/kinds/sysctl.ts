@@ -13,7 +13,7 @@ import { HostStateError } from '../../errors.js';
 import type { Ctx } from '../context.js';
 import type { SysctlEntry } from '../entries.js';
 import type { SysctlRecord } from '../records.js';
-import { acquireSetting, callerOf, readShared, releaseSetting, type SharedSetting } from '../shared.js';
+import { acquireSetting, callerOf, ownerNames, readShared, releaseSetting, type SharedSetting } from '../shared.js';
 import { done, intended, type KindOps } from './kind.js';
 
 /** The shared record's entry of `key` as it is (none when the record cannot be read: apply and down replace a corrupt one). */
@@ -24,6 +24,18 @@ export function sharedSetting(ctx: Ctx, key: string): SharedSetting | undefined 
     if (err instanceof HostStateError && err.code === 'EHOST_STATE_CORRUPT') return undefined;
     throw err;
   }
+}
+
+/** ` (also held by host ha, hb)` when other hosts of the namespace hold `key` (for a step's description), else ''. */
+export function heldByOthersText(ctx: Ctx, key: string): string {
+  let others: string[] = [];
+  try {
+    const rec = readShared(ctx.netns);
+    others = ownerNames(rec, rec.settings[key]?.holders ?? [], ctx.dir);
+  } catch (err) {
+    if (!(err instanceof HostStateError)) throw err;
+  }
+  return others.length > 0 ? ` (also held by host ${others.join(', ')})` : '';
 }
 
 /** The sysctl kind. */
