@@ -97,6 +97,8 @@ const portText = (f: PortForward): string => `${f.protocol ?? 'tcp'} port ${type
 export class OwnerView {
   private links: Map<string, Link> | undefined;
   private others: OthersRecords | undefined;
+  /** Dumps of the namespace, one per kind and family, read once per view. */
+  private readonly dumps = new Map<string, Promise<unknown[]>>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -106,6 +108,12 @@ export class OwnerView {
   private async link(name: string): Promise<Link | undefined> {
     this.links ??= new Map((await this.ctx.h.links.list()).map((l) => [l.name, l]));
     return this.links.get(name);
+  }
+
+  private dump<T>(key: string, read: () => Promise<T[]>): Promise<T[]> {
+    let d = this.dumps.get(key);
+    if (!d) this.dumps.set(key, (d = read()));
+    return d as Promise<T[]>;
   }
 
   /** The other hosts' records of `id`. */
@@ -160,7 +168,8 @@ export class OwnerView {
         return { holder: await this.linkHolder(e.data.name) };
       case 'address': {
         const ipOf = e.data.cidr.split('/')[0]!;
-        const all = (await h.addresses.list({ family: ipOf.includes(':') ? 6 : 4 })).filter((a) => a.address === ipOf);
+        const family = ipOf.includes(':') ? 6 : 4;
+        const all = (await this.dump(`address${family}`, () => h.addresses.list({ family }))).filter((a) => a.address === ipOf);
         const here = all.find((a) => a.link === e.data.dev && a.cidr === e.data.cidr) ?? all.find((a) => a.link === e.data.dev);
         const a = here ?? all[0];
         if (!a || a.link === null) return { holder: { is: 'none' } };
@@ -168,7 +177,8 @@ export class OwnerView {
         return here ? { holder } : { holder, elsewhere: `address ${a.cidr} on ${a.link}` };
       }
       case 'route': {
-        const all = (await h.routes.list({ family: e.data.to.includes(':') ? 6 : 4 })).filter((r) => r.to === e.data.to && r.dev !== null);
+        const family = e.data.to.includes(':') ? 6 : 4;
+        const all = (await this.dump(`route${family}`, () => h.routes.list({ family }))).filter((r) => r.to === e.data.to && r.dev !== null);
         const here = all.find((r) => r.dev === e.data.dev);
         const r = here ?? all[0];
         if (!r) return { holder: { is: 'none' } };
@@ -177,7 +187,8 @@ export class OwnerView {
       }
       case 'proxyNeighbor': {
         if (!(await this.link(e.data.dev))) return { holder: { is: 'none' } };
-        const n = (await h.neighbors.list({ family: 6, proxy: true, dev: e.data.dev })).find((x) => x.to === e.data.to);
+        const dev = e.data.dev;
+        const n = (await this.dump(`proxy:${dev}`, () => h.neighbors.list({ family: 6, proxy: true, dev }))).find((x) => x.to === e.data.to);
         if (!n) return { holder: { is: 'none' } };
         return { holder: await this.onLinkHolder(e.data.dev, e.id, n.protocol) };
       }
