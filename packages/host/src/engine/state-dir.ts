@@ -228,7 +228,15 @@ function release(file: string): void {
  * @throws {HostBusyError} when a live process holds the lock.
  */
 export function lock(dir: string): () => void {
-  const file = join(dir, 'lock');
+  return lockFile(join(dir, 'lock'));
+}
+
+/**
+ * Takes the lock file `file` as {@link lock} does (in a checked directory), re-entrantly within
+ * this process.
+ * @throws {HostBusyError} when a live process holds it.
+ */
+export function lockFile(file: string): () => void {
   let released = false;
   const unlock = (): void => {
     if (released) return;

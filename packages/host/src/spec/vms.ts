@@ -13,7 +13,7 @@ import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
-import { HOST, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+import { DEFAULTS, HOST, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
 
 const F = VM.keys;
 
@@ -80,6 +80,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, F.accel);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
   const restart = c.oneOf(at(v, 'restart'), `${p}.restart`, F.restart);
+  const adopt = c.bool(at(v, 'adopt'), `${p}.adopt`, F.adopt);
 
   // boot
   const kernelV = at(v, 'kernel');
@@ -102,13 +103,13 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined || restart === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined || restart === undefined || adopt === undefined) return undefined;
   return {
     name,
     mac,
     ipv4,
     ...(ipv6 !== undefined ? { ipv6 } : {}),
-    tap: TAP_PREFIX + name,
+    tap: tapName(ctx.hostName ?? DEFAULTS.name, name),
     memoryMiB,
     cpus,
     accel,
@@ -119,6 +120,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     forwards,
     autostart,
     restart,
+    adopt,
   };
 }
 
@@ -165,12 +167,12 @@ function checkGroup(ctx: SpecContext, name: string, p: string): void {
   }
 }
 
-/** The VM's name: its TAP `vmt-<name>` must fit in 15 bytes; names and TAPs are unique. */
+/** The VM's name: its TAP `<tag>-<name>` must fit in 15 bytes; names and TAPs are unique. */
 function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClaims): string | undefined {
   const { c } = ctx;
   let name = c.str(nameV, `${p}.name`);
   if (name !== undefined && name.length > VM_NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name)) {
-    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP ${TAP_PREFIX}<name> must fit in 15 bytes`);
+    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP <tag>-<name> must fit in 15 bytes`);
   } else if (name !== undefined) {
     name = c.name(nameV, `${p}.name`, F.name);
   }
@@ -178,7 +180,7 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
   const other = claims.names.get(name);
   if (other !== undefined) c.add(`${p}.name`, name, `VM name ${name} is already used by ${other}`);
   else claims.names.set(name, `${p}.name`);
-  ctx.claimIf(TAP_PREFIX + name, `${p}.name`, 'TAP name');
+  ctx.claimIf(tapName(ctx.hostName ?? DEFAULTS.name, name), `${p}.name`, 'TAP name');
   return name;
 }
 
