@@ -20,6 +20,13 @@ export type { DnsmasqOptions, DnsmasqStatus, DnsmasqStartResult } from './servic
 export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus, proxyServiceStats } from './services/proxy6.js';
 export type { ProxyOptions, ProxyLimits, ProxyRoute, ProxyRouteStats, ProxyTotals, ProxyServiceStats, ProxyServiceOptions, ProxyServiceStatus, ProxyServiceStartResult } from './services/proxy6.js';
 export type { ServiceStatus, ServiceStartResult } from './services/supervisor.js';
+export { runHost, HostService } from './service/service.js';
+export { DEFAULT_TUNING } from './service/types.js';
+export type { RunHostOptions, ServiceTuning, ServiceEvent, ServiceEventType, FirewallWatch } from './service/types.js';
+export { readServiceStatus, STATUS_FILE } from './service/status-file.js';
+export type { ServiceStatusView } from './service/status-file.js';
+export { systemdUnit } from './service/systemd.js';
+export type { UnitOptions } from './service/systemd.js';
 export { runDemo } from './demo/demo.js';
 export type { DemoOptions, DemoCheck } from './demo/demo.js';
 export { buildTestGuest, readTestGuest, defaultGuestDir } from './guests/test-guest/build.js';

@@ -4,6 +4,7 @@
  * of plans, reports and status.
  * @module
  */
+import type { ServiceStatusFile } from './service/types.js';
 import type { NetnsRef, Prefix } from '@vmhost/net';
 import type { ProxyLimits } from './services/proxy6-options.js';
 
@@ -74,6 +75,9 @@ export interface VmSpec {
 
 /** When `vmhost run` starts a VM again (see {@link VmSpec.restart}). */
 export type RestartPolicy = 'always' | 'on-failure' | 'never';
+
+/** The status file of `vmhost run` (see {@link HostStatus.service}). */
+export type { ServiceStatusFile, VmServiceStatus, ExitCause } from './service/types.js';
 
 /** The host file (YAML or JSON). */
 export interface HostFile {
@@ -412,4 +416,10 @@ export interface HostStatus {
    * the original the last holder puts back, and the other hosts holding it. Absent when none.
    */
   shared?: Array<{ key: string; value: string; original: string; heldWith: string[] }>;
+  /**
+   * The view of `vmhost run` from its status file (`<stateDir>/service.json`): whether the service
+   * runs (the pid it names is alive with the start time recorded), its VMs' restarts and crash
+   * loops, the services' restarts, the last repairs. Absent when no service ever ran here.
+   */
+  service?: ServiceStatusFile & { running: boolean };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { TestGuest, TestGuestOptions } from '../guests/test-guest/build.js';
+import type { RunHostOptions } from '../service/types.js';
 import type { HostOptions, HostStatus, Plan, RecoverReport, Report, ResolvedHost } from '../types.js';
 
 /** Where the CLI writes. Each call prints one line (the entry point adds the newline). */
@@ -39,6 +40,8 @@ export interface CliDeps {
   snapshotVm(host: ResolvedHost, name: string, options?: HostOptions & { overlay?: string }): Promise<{ frozen: string; overlay: string }>;
   /** The VM's serial console log file (the real one is synchronous; the lazy loader is not). */
   consoleFile(host: ResolvedHost, name: string, options?: HostOptions): string | Promise<string>;
+  /** The service of `vmhost run` (not started yet: `run()` runs it until `options.signal` is aborted; `reload()` is SIGHUP's). */
+  service(host: ResolvedHost, options: RunHostOptions): Promise<{ run(): Promise<void>; reload(trigger?: string): void }>;
   /** The self-contained demo; true when every check passed. */
   runDemo(options?: { keep?: boolean; json?: boolean; out?: (line: string) => void }): Promise<boolean>;
   /** Builds the test guest (a no-op when a current build is there). */
@@ -57,6 +60,7 @@ export const defaultDeps: CliDeps = {
   stopVm: async (host, name, options) => (await import('../engine/vm-ops.js')).stopVm(host, name, options),
   snapshotVm: async (host, name, options) => (await import('../engine/vm-ops.js')).snapshotVm(host, name, options),
   consoleFile: async (host, name, options) => (await import('../engine/vm-ops.js')).consoleFile(host, name, options),
+  service: async (host, options) => new (await import('../service/service.js')).HostService(host, options),
   runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
   buildGuest: async (options) => (await import('../guests/test-guest/build.js')).buildTestGuest(options),
 };
