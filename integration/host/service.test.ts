@@ -214,6 +214,47 @@ test('vmhost run keeps the host: drift repaired from events, VMs restarted by po
     await answers(inet, '2001:db8:8:5688::100', 22, 'SSH-2.0-vmhost-guest web');
   });
 
+  await t.test('a VM\'s /128 route and the bridge\'s address deleted: put back; traffic again', async () => {
+    const m = svc.mark;
+    const t0 = performance.now();
+    await sh(ns, 'ip', ['-6', 'route', 'del', '2001:db8:8:5688::100/128', 'dev', 'br0']);
+    await sh(ns, 'ip', ['addr', 'del', '192.168.0.1/24', 'dev', 'br0']);
+    await svc.wait('the route repaired', isRepair('route:2001:db8:8:5688::100/128'), m);
+    await svc.wait('the address repaired', isRepair('address:br0:192.168.0.1/24'), m);
+    figure(`route + address deleted → repaired ${Math.round(performance.now() - t0)} ms`);
+    const routes = await ipJson<Array<{ dst: string }>>(ns, ['-6', 'route', 'show', 'dev', 'br0']);
+    assert.ok(routes.some((x) => x.dst === '2001:db8:8:5688::100'), JSON.stringify(routes));
+    const addrs = await ipJson<Array<{ addr_info: Array<{ local: string }> }>>(ns, ['-4', 'addr', 'show', 'dev', 'br0']);
+    assert.deepEqual(addrs[0]!.addr_info.map((a) => a.local), ['192.168.0.1']);
+    await answers(inet, '2001:db8:8:5688::100', 22, 'SSH-2.0-vmhost-guest web');
+    await answers(inet, PUBLIC4, 1234, 'SSH-2.0-vmhost-guest web');
+  });
+
+  await t.test('one of the owner\'s chains removed by another process (its jump deleted, the chain flushed and deleted): written again', async () => {
+    const save = await sh(ns, 'iptables-save', ['-t', 'nat']);
+    const jump = save.split('\n').find((l) => l.startsWith('-A PREROUTING') && /-j VMHOST-/.test(l));
+    assert.ok(jump, save);
+    const chain = /-j (VMHOST-\S+)/.exec(jump)![1]!;
+    const words = [...jump.matchAll(/"([^"]*)"|(\S+)/g)].map((x) => x[1] ?? x[2]!);
+    const m = svc.mark;
+    const t0 = performance.now();
+    await sh(ns, 'iptables', ['-t', 'nat', '-D', ...words.slice(1)]);
+    await sh(ns, 'iptables', ['-t', 'nat', '-F', chain]);
+    await sh(ns, 'iptables', ['-t', 'nat', '-X', chain]);
+    await svc.wait('the firewall repaired', isRepair('firewall'), m);
+    // the three commands are three generations: the rules are back once the last was repaired
+    const deadline = performance.now() + 10_000;
+    let now = '';
+    while (performance.now() < deadline) {
+      now = await sh(ns, 'iptables-save', ['-t', 'nat']);
+      if (now.includes(jump) && now.includes(`:${chain} `)) break;
+      await svc.wait('another firewall repair', isRepair('firewall'), svc.mark, 5_000).catch(() => undefined);
+    }
+    figure(`a chain removed → repaired ${Math.round(performance.now() - t0)} ms`);
+    assert.ok(now.includes(jump), now);
+    await answers(inet, PUBLIC4, 1234, 'SSH-2.0-vmhost-guest web');
+  });
+
   await t.test('iptables -F and iptables -t nat -F by another process: the owner\'s rules written again; traffic again', async () => {
     const m = svc.mark;
     const t0 = performance.now();

@@ -62,6 +62,7 @@ export class HostService {
   #ownGen: number | undefined;
   #deferredNft: NftEvent[] = [];
   #poll: NodeJS.Timeout | undefined;
+  #neighborPoll: NodeJS.Timeout | undefined;
   // a failed full apply, retried
   #applied = false;
   #retry: NodeJS.Timeout | undefined;
@@ -96,7 +97,11 @@ export class HostService {
     });
     const me = procStat(process.pid);
     this.#status = { version: 1, pid: process.pid, startTime: me?.startTime ?? 0, host: host.name, state: 'starting', since: new Date().toISOString(), repairs: { byKind: {}, last: [] } };
-    if (options.file !== undefined) this.#status.file = resolvePath(options.file);
+    // the file as it is now is the host given (loaded a moment ago): a change after this is a reload
+    if (options.file !== undefined) {
+      this.#status.file = resolvePath(options.file);
+      this.#fileHash = hashOf(this.#status.file);
+    }
     if (options.signal) {
       if (options.signal.aborted) this.#stop.abort();
       else options.signal.addEventListener('abort', () => this.stop(), { once: true });
@@ -143,10 +148,11 @@ export class HostService {
         this.#status.firewallWatch = 'poll';
         this.#poll = setInterval(() => this.#schedule(['firewall'], 'the periodic firewall check'), this.tuning.firewallPollMs);
       }
+      this.#neighborPoll = setInterval(() => void this.#checkProxyNeighbors(), this.tuning.proxyNeighborPollMs);
       await this.#learnFromTable();
+      this.#watchFiles();
       this.#emit(event('start', `vmhost run: host ${this.#host.name} (state ${this.#dir}, firewall watched by ${this.#fwWatch === 'events' ? 'nf_tables events' : `a check every ${this.tuning.firewallPollMs / 1000} s`}, onStop ${this.#host.onStop})`));
       await this.#exclusive(() => this.#fullApply('start'));
-      this.#watchFiles();
       if (this.#o.metrics !== undefined) {
         this.#metrics = await serveMetrics(parseMetricsAddress(this.#o.metrics), () => collectMetrics(this.#metricsView()));
       }
@@ -318,6 +324,28 @@ export class HostService {
     this.#schedule(['firewall'], `nf_tables generation ${ev.id} by ${ev.processName ?? '?'} (pid ${ev.pid ?? '?'})`);
   }
 
+  /**
+   * The proxy neighbours the host wants that the kernel's table lacks (deleted by someone: no
+   * notification says so), scheduled for repair; nothing while the uplink is missing (the apply
+   * that brings it back makes them) or an operation runs.
+   */
+  async #checkProxyNeighbors(): Promise<void> {
+    const want = this.#ix.proxyNeighbors;
+    if (want.size === 0 || this.#busy || this.#stopping || !this.#net || !this.#applied) return;
+    try {
+      if (!(await this.#net.handle.links.find(this.#host.uplink))) return;
+      const live = await this.#net.handle.neighbors.list({ family: 6, proxy: true });
+      const have = new Set(live.map((n) => `${n.dev}|${n.to}`));
+      for (const [key, id] of want) {
+        if (have.has(key) || this.#pending.has(id)) continue;
+        const [dev, to] = key.split('|');
+        this.#schedule([id], `proxy neighbour ${to} on ${dev} gone (found by the table check)`);
+      }
+    } catch {
+      /* the namespace is going, or the dump failed: the next check tries again */
+    }
+  }
+
   #learned(changes: readonly LearnChange[]): void {
     for (const c of changes) {
       if (c.action === 'skip') {
@@ -358,7 +386,6 @@ export class HostService {
     const file = this.#o.file;
     if (file === undefined) return;
     const abs = resolvePath(file);
-    this.#fileHash = hashOf(abs);
     const names = new Set([abs]);
     this.#files = watchFiles(this.tuning.fileDebounceMs, (d, n) => names.has(join(d, n)), () => {
       const h = hashOf(abs);
@@ -434,6 +461,7 @@ export class HostService {
     this.#stopping = true;
     for (const t of [this.#timer, this.#retry]) clearTimeout(t);
     clearInterval(this.#poll);
+    clearInterval(this.#neighborPoll);
     this.#files?.close();
     this.#runDirs?.close();
     await this.#chain;

@@ -46,6 +46,8 @@ type Svc = 'dnsmasq' | 'proxy6';
 interface VmSup {
   restarts: Restarts;
   watch?: VmWatch;
+  /** The service started it or watched it run, and has not seen it end: a VM found gone without a watch died unseen. */
+  expected?: boolean;
   down?: string;
   timer?: NodeJS.Timeout;
   nextAt?: number;
@@ -123,11 +125,19 @@ export class Supervisor {
       const v = this.vm(vm.name);
       const runDir = vmDir(this.s.dir, vm.name);
       const pid = liveQemuPid(runDir);
+      if (pid === undefined && v.expected && !v.watch && v.timer === undefined && v.down === undefined) {
+        // started (or watched) and gone before a watch could see it exit (killed at once): a failure
+        v.expected = false;
+        v.lastExit = { at: new Date().toISOString(), cause: 'crash' };
+        this.vmDecide(vm.name, 'crash');
+        continue;
+      }
       if (pid === undefined || v.watch?.pid === pid) continue;
       if (v.watch && !v.watch.done) v.watch.close();
       const w = VmWatch.start(runDir, { onPanic: (p) => this.panicked(vm.name, p) });
       v.watch = w;
       if (!w) continue;
+      v.expected = true;
       if (v.down !== undefined) {
         // started again by someone (vmhost vm start, apply): supervised as before, a crash loop forgotten
         v.down = undefined;
@@ -178,6 +188,7 @@ export class Supervisor {
     const v = this.vms.get(name);
     if (!v || v.watch !== w || this.s.stopping()) return;
     v.watch = undefined;
+    v.expected = false;
     v.lastExit = { at: new Date().toISOString(), cause };
     if (this.s.busy()) this.deferred.push({ id: `vm:${name}`, handle: () => this.vmDecide(name, cause) });
     else this.vmDecide(name, cause);
@@ -288,6 +299,8 @@ export class Supervisor {
 
   /** After an engine operation: exits seen meanwhile, unless the operation touched that entry; then the watches. */
   afterOp(touched: ReadonlySet<string>): void {
+    // a VM the operation started is expected to run from now on
+    for (const vm of this.s.host().vms) if (vm.autostart && touched.has(`vm:${vm.name}`)) this.vm(vm.name).expected = true;
     const d = this.deferred;
     this.deferred = [];
     for (const x of d) if (!touched.has(x.id)) x.handle();

@@ -27,6 +27,12 @@ export interface ServiceTuning {
   crashLoopWindowMs: number;
   /** With legacy iptables (no NEWGEN events), the firewall is compared this often (ms). Default 30000. */
   firewallPollMs: number;
+  /**
+   * The proxy neighbours are compared with the kernel's table this often (ms): the kernel sends no
+   * notification when a proxy entry is deleted (seen on 6.18), so this one is checked (one dump of
+   * the proxy entries, only while the host has some). Default 1000.
+   */
+  proxyNeighborPollMs: number;
   /** `auto` (default): events when iptables-save says nf_tables, else a periodic check. */
   firewallWatch: 'auto' | FirewallWatch;
   /** A failed apply (at start, or of a reload) is tried again after this, doubling up to {@link ServiceTuning.backoffMaxMs} (ms). Default 1000. */
@@ -45,6 +51,7 @@ export const DEFAULT_TUNING: Readonly<ServiceTuning> = Object.freeze({
   crashLoopCount: 5,
   crashLoopWindowMs: 600_000,
   firewallPollMs: 30_000,
+  proxyNeighborPollMs: 1000,
   firewallWatch: 'auto',
   retryMs: 1000,
   panicGraceMs: 2000,
