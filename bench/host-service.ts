@@ -79,8 +79,12 @@ function next(pred: (e: ServiceEvent) => boolean, ms = 60_000): Promise<ServiceE
   });
 }
 
+/**
+ * Runs a command in the host's namespace as another tool would: through a shell, so that its
+ * parent is not this process (the service takes a generation made by its own children for its own).
+ */
 async function run(cmd: string, args: string[]): Promise<void> {
-  const r = await netns.run(ns, cmd, args);
+  const r = await netns.run(ns, '/bin/busybox', ['sh', '-c', '"$0" "$@"; exit $?', cmd, ...args]);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 

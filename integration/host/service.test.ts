@@ -7,7 +7,8 @@
 // bench/ has the figures).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -177,7 +178,8 @@ test('vmhost run keeps the host: drift repaired from events, VMs restarted by po
   const figure = (s: string): void => void figures.push(s);
   t.after(() => t.diagnostic(figures.join('; ')));
 
-  let svc = new Service([...g, 'run', file]);
+  const metricsSock = join(dir, 'metrics.sock');
+  let svc = new Service([...g, 'run', file, '--metrics', metricsSock]);
   t.after(() => void svc.child.kill('SIGKILL'));
   await svc.wait('the first apply', (e) => e.type === 'applied', 0, 120_000);
   await guestsReady({ host, opts: { stateDir } });
@@ -285,6 +287,24 @@ test('vmhost run keeps the host: drift repaired from events, VMs restarted by po
     figure(`dnsmasq killed → running again ${Math.round(performance.now() - t0)} ms`);
     const again = dnsmasqPid(stateDir);
     assert.ok(again !== undefined && again !== pid, `a new dnsmasq (${again})`);
+  });
+
+  await t.test('--metrics on a Unix socket (0600): VMs up, TAP counters of the traffic, forward rule counters, repairs by kind, service restarts', async () => {
+    assert.equal(statSync(metricsSock).mode & 0o777, 0o600);
+    const text = await new Promise<string>((resolve, reject) => {
+      get({ socketPath: metricsSock, path: '/metrics' }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    assert.equal(value(/^vmhost_vm_up\{vm="web"\} (\S+)$/m), 1, text);
+    const tap = host.vms[0]!.tap;
+    assert.ok(value(new RegExp(`^vmhost_tap_tx_bytes_total\\{vm="web",tap="${tap}"\\} (\\S+)$`, 'm')) > 0, text);
+    assert.ok(value(/^vmhost_forward_packets_total\{[^}]*vm="web"[^}]*\} (\S+)$/m) > 0, text);
+    assert.ok(value(/^vmhost_repairs_total\{kind="link"\} (\S+)$/m) >= 1, text);
+    assert.ok(value(/^vmhost_service_restarts_total\{service="dnsmasq"\} (\S+)$/m) >= 1, text);
   });
 
   await t.test('kill -9 of web\'s QEMU (restart: always): started again, serves again', async () => {

@@ -47,7 +47,7 @@ export async function startVm(host: ResolvedHost, name: string, options: HostOpt
 /**
  * Stops one VM through the shutdown ladder; reports the rung that ended it. A QEMU of the VM's
  * run dir that QMP cannot reach (another client holds it, or its start was interrupted) is ended
- * by its pid (SIGTERM, then SIGKILL). The run directory's {@link STOPPED_FILE} names it first, so
+ * by its pid (SIGTERM, then SIGKILL). The run directory's file `stopped` names it first, so
  * that `vmhost run` leaves it down.
  */
 export async function stopVm(host: ResolvedHost, name: string, options: HostOptions & { timeoutMs?: number } = {}): Promise<{ step: string; ms: number }> {

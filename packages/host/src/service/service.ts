@@ -40,6 +40,7 @@ type StepDone = Report['steps'][number];
 export class HostService {
   #host: ResolvedHost;
   readonly #o: RunHostOptions;
+  /** The timings and limits in force (the defaults with `options.tuning` over them). */
   readonly tuning: ServiceTuning;
   #dir = '';
   readonly #learner: Learner;
@@ -74,6 +75,10 @@ export class HostService {
   #metrics: Server | undefined;
   #status: Omit<ServiceStatusFile, 'vms' | 'services' | 'updatedAt' | 'state'> & { state: ServiceStatusFile['state'] };
 
+  /**
+   * A service for `host` (validated: `loadHostFile`); nothing is done before {@link run}.
+   * `options.signal` stops it ({@link stop}); `options.file` is watched and read again on changes.
+   */
   constructor(host: ResolvedHost, options: RunHostOptions = {}) {
     this.#host = host;
     this.#o = options;
