@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { allPids, cmdline, netns } from '@vmhost/net';
-import { HostService, down, parseHostFile, type ServiceEvent } from '@vmhost/host';
+import { HostService, down, parseHostFile, plan, type ServiceEvent } from '@vmhost/host';
 
 const N = Number(process.argv[2] ?? 20);
 const IDLE_S = Number(process.argv[3] ?? 60);
@@ -98,6 +98,15 @@ async function serves(ms = 120_000): Promise<void> {
   throw new Error('the guest does not serve');
 }
 
+/** Waits until the host is as declared again (the tail of a burst: the bridge's ports, routes, dnsmasq). */
+async function settled(): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if ((await plan(host, opts)).steps.length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the host did not settle');
+}
+
 const qemuPid = (): number | undefined => allPids().find((p) => { const a = cmdline(p); return !!a?.[0]?.includes('qemu-system-') && a.some((x) => x.includes(`${stateDir}/vms/web/`)); });
 const dnsmasqPid = (): number => Number(readFileSync(join(stateDir, 'dnsmasq', 'dnsmasq.pid'), 'utf8').trim());
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
@@ -123,8 +132,7 @@ try {
       await fault();
       await wait;
       xs.push(performance.now() - t0);
-      // let the tail of the burst settle (the bridge's ports, dnsmasq's restart)
-      await new Promise((r) => setTimeout(r, 300));
+      await settled();
     }
     show(name, xs);
   }
