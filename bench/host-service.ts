@@ -4,7 +4,7 @@
 // serves again from the `internet` namespace; then the repairs and the CPU used while nothing
 // happens for IDLE seconds.
 // Usage: npm run bench -- bench/host-service.ts [N] [IDLE_S] [QEMU_N]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
@@ -64,6 +64,8 @@ const svc = new HostService(host, {
   tuning: { backoffMs: 0, crashLoopCount: 1_000_000 },
   onEvent: (e) => {
     events.push(e);
+    if (e.type === 'error' || e.type === 'give-up') console.error(`(${e.type}: ${e.message})`);
+    if (process.env.BENCH_EVENTS) appendFileSync(process.env.BENCH_EVENTS, `${JSON.stringify(e)}\n`);
     if (waiter?.pred(e)) {
       waiter.resolve(e);
       waiter = undefined;
@@ -72,7 +74,10 @@ const svc = new HostService(host, {
 });
 const running = svc.run();
 
-function next(pred: (e: ServiceEvent) => boolean, ms = 60_000): Promise<ServiceEvent> {
+/** The first event from `from` on (default: the next) that `pred` takes. */
+function next(pred: (e: ServiceEvent) => boolean, from = events.length, ms = 60_000): Promise<ServiceEvent> {
+  const seen = events.slice(from).find(pred);
+  if (seen) return Promise.resolve(seen);
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('no event')), ms);
     waiter = { pred, resolve: (e) => (clearTimeout(t), resolve(e)) };
@@ -84,7 +89,9 @@ function next(pred: (e: ServiceEvent) => boolean, ms = 60_000): Promise<ServiceE
  * parent is not this process (the service takes a generation made by its own children for its own).
  */
 async function run(cmd: string, args: string[]): Promise<void> {
-  const r = await netns.run(ns, '/bin/busybox', ['sh', '-c', '"$0" "$@"; exit $?', cmd, ...args]);
+  // absolute: busybox's sh would prefer its own applets (its ip has no proxy neighbours)
+  const bin = cmd === 'ip' ? '/usr/sbin/ip' : '/usr/sbin/iptables';
+  const r = await netns.run(ns, '/bin/busybox', ['sh', '-c', '"$0" "$@"; exit $?', bin, ...args]);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
@@ -100,11 +107,13 @@ async function serves(ms = 120_000): Promise<void> {
 
 /** Waits until the host is as declared again (the tail of a burst: the bridge's ports, routes, dnsmasq). */
 async function settled(): Promise<void> {
+  let steps: string[] = [];
   for (let i = 0; i < 300; i++) {
-    if ((await plan(host, opts)).steps.length === 0) return;
+    steps = (await plan(host, opts)).steps.map((s) => s.description);
+    if (steps.length === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('the host did not settle');
+  throw new Error(`the host did not settle: ${steps.join('; ')}`);
 }
 
 const qemuPid = (): number | undefined => allPids().find((p) => { const a = cmdline(p); return !!a?.[0]?.includes('qemu-system-') && a.some((x) => x.includes(`${stateDir}/vms/web/`)); });
@@ -114,24 +123,27 @@ const show = (name: string, xs: number[]): void => console.log(`${name.padEnd(44
 const repairOf = (id: string) => (e: ServiceEvent): boolean => e.type === 'repair' && (e.steps ?? []).some((s) => s.id === id);
 
 try {
-  await next((e) => e.type === 'applied', 180_000);
+  await next((e) => e.type === 'applied', 0, 180_000);
   await serves();
-  const kinds: Array<[string, () => Promise<void>, (e: ServiceEvent) => boolean]> = [
-    ['link: bridge deleted', () => run('ip', ['link', 'del', 'br0']), repairOf('link:br0')],
+  const kinds: Array<[string, () => Promise<void>, (e: ServiceEvent) => boolean, ((e: ServiceEvent) => boolean)?]> = [
+    // measured to the repair (the network back); then dnsmasq's restart (bound to the old bridge) is waited for
+    ['link: bridge deleted', () => run('ip', ['link', 'del', 'br0']), repairOf('link:br0'), (e) => e.type === 'restart' && e.service === 'dnsmasq'],
     ['route: a VM /128 deleted', () => run('ip', ['-6', 'route', 'del', '2001:db8:8:5688::100/128', 'dev', 'br0']), repairOf('route:2001:db8:8:5688::100/128')],
     ['address: the bridge IPv4 deleted', () => run('ip', ['addr', 'del', '192.168.0.1/24', 'dev', 'br0']), repairOf('address:br0:192.168.0.1/24')],
     ['proxy neighbour deleted (table check 1 s)', () => run('ip', ['-6', 'neigh', 'del', 'proxy', '2001:db8:8:5688::100', 'dev', 'eth0']), repairOf('proxyNeighbor:eth0:2001:db8:8:5688::100')],
     ['firewall: iptables -t nat -F', () => run('iptables', ['-t', 'nat', '-F']), repairOf('firewall')],
     ['dnsmasq: kill -9', async () => void process.kill(dnsmasqPid(), 'SIGKILL'), (e) => e.type === 'restart' && e.service === 'dnsmasq'],
   ];
-  for (const [name, fault, done] of kinds) {
+  for (const [name, fault, done, then] of kinds) {
     const xs: number[] = [];
     for (let i = 0; i < N; i++) {
+      const from = events.length;
       const wait = next(done);
       const t0 = performance.now();
       await fault();
       await wait;
       xs.push(performance.now() - t0);
+      if (then) await next(then, from);
       await settled();
     }
     show(name, xs);

@@ -211,7 +211,7 @@ export class HostService {
     return (id) => !skip.has(id);
   }
 
-  async #fullApply(why: 'start' | 'retry' | 'overrun'): Promise<void> {
+  async #fullApply(why: 'start' | 'retry' | 'overrun' | 'repair-retry'): Promise<void> {
     const t0 = performance.now();
     try {
       const steps = await this.#engine(this.#fullSelect());
@@ -219,21 +219,41 @@ export class HostService {
       this.#retryMs = this.tuning.retryMs;
       const ms = Math.round(performance.now() - t0);
       if (why === 'overrun') this.#repaired('notifications were lost (overrun): everything compared', steps, ms);
+      else if (why === 'repair-retry') this.#repaired('a failed repair tried again: everything compared', steps, ms);
       else this.#emit(event('applied', `host ${this.#host.name} applied: ${steps.length} step(s) in ${ms} ms`, { steps, ms }));
       await this.#after(steps);
     } catch (err) {
-      this.#applied = false;
+      if (why !== 'repair-retry' && why !== 'overrun') this.#applied = false;
       this.#emit(event('error', `apply failed (${errorFields(err).message}); trying again in ${this.#retryMs} ms`, { error: errorFields(err), delayMs: this.#retryMs }));
-      clearTimeout(this.#retry);
-      this.#retry = setTimeout(() => void this.#exclusive(() => this.#fullApply('retry')), this.#retryMs);
-      this.#retryMs = Math.min(this.#retryMs * 2, this.tuning.backoffMaxMs);
+      this.#retryLater(why === 'start' ? 'retry' : why);
     }
   }
 
-  /** What a repair must do besides its steps: the bridge made again restarts dnsmasq, a TAP made again its VM. */
+  /** A full apply after the retry delay, which doubles up to backoffMaxMs until one succeeds. */
+  #retryLater(why: 'retry' | 'overrun' | 'repair-retry'): void {
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => void this.#exclusive(() => this.#fullApply(why)), this.#retryMs);
+    this.#retryMs = Math.min(this.#retryMs * 2, this.tuning.backoffMaxMs);
+  }
+
+  /**
+   * The steps of an operation, completed: the bridge made again gets everything on it at once (its
+   * addresses, ports and routes: one full apply within the operation, its steps added).
+   */
+  async #complete(steps: readonly StepDone[]): Promise<StepDone[]> {
+    const all = [...steps];
+    if (steps.some((s) => s.action === 'create' && s.id === `link:${this.#host.bridge.name}`)) all.push(...(await this.#engine(this.#fullSelect())));
+    return all;
+  }
+
+  /**
+   * The restarts an operation calls for: the bridge made again restarts dnsmasq (its sockets were
+   * bound to the old bridge) unless the operation started it; a TAP made again restarts its VM
+   * (QEMU's NIC went with the old TAP).
+   */
   async #after(steps: readonly StepDone[]): Promise<void> {
     const made = new Set(steps.filter((s) => s.action === 'create').map((s) => s.id));
-    if (made.has(`link:${this.#host.bridge.name}`) && steps.some((s) => s.id === 'dnsmasq') === false) await this.#sup.restartDnsmasq(`the bridge ${this.#host.bridge.name} was made again`);
+    if (made.has(`link:${this.#host.bridge.name}`) && !steps.some((s) => s.id === 'dnsmasq')) await this.#sup.restartDnsmasq(`the bridge ${this.#host.bridge.name} was made again`);
     for (const vm of this.#host.vms) if (made.has(`link:${vm.tap}`) && !steps.some((s) => s.id === `vm:${vm.name}`)) await this.#sup.restartRunningVm(vm.name, `its TAP ${vm.tap} was made again`);
   }
 
@@ -275,13 +295,15 @@ export class HostService {
     const skip = this.#sup.excluded();
     const t0 = performance.now();
     try {
-      const steps = await this.#engine((id) => ids.has(id) && !skip.has(id));
+      const steps = await this.#complete(await this.#engine((id) => ids.has(id) && !skip.has(id)));
       this.#repaired(trigger, steps, Math.round(performance.now() - t0));
       await this.#after(steps);
     } catch (err) {
       const e = errorFields(err);
       this.#status.repairs.last.push({ at: new Date().toISOString(), trigger, steps: [], ms: Math.round(performance.now() - t0), error: e.message });
-      this.#emit(event('error', `repair failed (${trigger}): ${e.message}`, { trigger, ids: [...ids], error: e }));
+      this.#emit(event('error', `repair failed (${trigger}): ${e.message}; everything is compared in ${this.#retryMs} ms`, { trigger, ids: [...ids], error: e, delayMs: this.#retryMs }));
+      // something it needed changed meanwhile (the bridge deleted again): a full re-plan, with backoff
+      this.#retryLater('repair-retry');
     }
   }
 

@@ -57,6 +57,8 @@ interface VmSup {
 interface SvcSup {
   restarts: Restarts;
   watch?: ExitWatch;
+  /** Started or watched by the service and not seen to end: found gone without a watch, it died unseen. */
+  expected?: boolean;
   timer?: NodeJS.Timeout;
   nextAt?: number;
   lastExit?: { at: string; cause: ExitCause };
@@ -148,6 +150,13 @@ export class Supervisor {
     for (const name of this.services()) {
       const v = this.svc(name);
       const pid = this.svcPid(name);
+      if (pid === undefined && v.expected && !v.watch && v.timer === undefined) {
+        // its exit came during an operation that touched it, or its start within a repair failed
+        v.expected = false;
+        v.lastExit = { at: new Date().toISOString(), cause: 'unknown' };
+        this.svcDecide(name, v);
+        continue;
+      }
       if (pid === undefined || v.watch?.pid === pid) continue;
       v.watch?.close();
       const w = watchPid(pid);
@@ -156,6 +165,7 @@ export class Supervisor {
         continue;
       }
       v.watch = w;
+      v.expected = true;
       void w.exited.then(() => this.svcExited(name, w));
     }
   }
@@ -265,12 +275,18 @@ export class Supervisor {
     v.watch = undefined;
     v.lastExit = { at: new Date().toISOString(), cause: 'unknown' };
     const handle = (): void => {
-      this.s.emit(event('exit', `${name} exited`, { service: name, cause: 'unknown' }));
-      const d = v.restarts.decide('unknown', Date.now());
-      if (d.action === 'restart') this.later(v, d.delayMs, () => this.restartSvc(name, d.attempt));
+      v.expected = false;
+      this.svcDecide(name, v);
     };
     if (this.s.busy()) this.deferred.push({ id: name, handle });
     else handle();
+  }
+
+  /** A service found exited: started again (at once, then with backoff). */
+  private svcDecide(name: Svc, v: SvcSup): void {
+    this.s.emit(event('exit', `${name} exited`, { service: name, cause: 'unknown' }));
+    const d = v.restarts.decide('unknown', Date.now());
+    if (d.action === 'restart') this.later(v, d.delayMs, () => this.restartSvc(name, d.attempt));
   }
 
   private async restartSvc(name: Svc, attempt: number): Promise<void> {
@@ -301,6 +317,7 @@ export class Supervisor {
   afterOp(touched: ReadonlySet<string>): void {
     // a VM the operation started is expected to run from now on
     for (const vm of this.s.host().vms) if (vm.autostart && touched.has(`vm:${vm.name}`)) this.vm(vm.name).expected = true;
+    for (const name of this.services()) if (touched.has(name)) this.svc(name).expected = true;
     const d = this.deferred;
     this.deferred = [];
     for (const x of d) if (!touched.has(x.id)) x.handle();
