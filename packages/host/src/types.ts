@@ -196,6 +196,7 @@ export interface ResolvedVm {
   disks: ResolvedDisk[];
   forwards: ResolvedForward[];
   autostart: boolean;
+  /** See {@link VmSpec.restart}. */
   restart: RestartPolicy;
   /**
    * Other global IPv6 addresses this VM uses, learnt by `vmhost run` (`ipv6.learn`); never from
@@ -233,6 +234,7 @@ export interface ResolvedHost {
     proxy: Required<ProxyLimits>;
   };
   vms: ResolvedVm[];
+  /** See {@link HostFile.onStop}. */
   onStop: 'shutdown' | 'keep';
 }
 

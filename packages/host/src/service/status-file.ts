@@ -37,6 +37,7 @@ function isStatusFile(v: unknown): v is ServiceStatusFile {
 export interface ServiceStatusView {
   /** Whether the process the file names runs (same pid, same start time) and has not stopped. */
   running: boolean;
+  /** The file's contents. */
   status: ServiceStatusFile;
 }
 

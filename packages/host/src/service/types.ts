@@ -126,6 +126,7 @@ export type ExitCause =
 export interface ServiceEvent {
   /** ISO 8601. */
   time: string;
+  /** What the event is about. */
   type: ServiceEventType;
   /** One line for people. */
   message: string;
@@ -137,27 +138,37 @@ export interface ServiceEvent {
   steps?: Array<Step & { ms: number }>;
   /** How long it took. */
   ms?: number;
+  /** The VM it concerns. */
   vm?: string;
+  /** The service it concerns. */
   service?: 'dnsmasq' | 'proxy6';
+  /** How the VM or service exited. */
   cause?: ExitCause;
   /** Restarts within the crash-loop window so far. */
   attempt?: number;
   /** When a restart waits (backoff). */
   delayMs?: number;
+  /** The IPv6 address learnt, withdrawn or over the limit. */
   address?: string;
+  /** The error (its code when it has one). */
   error?: { code?: string; message: string };
 }
 
 /** One VM in the status file. */
 export interface VmServiceStatus {
+  /** Its restart policy. */
   policy: RestartPolicy;
+  /** Whether its QEMU runs (as the service watches it). */
   running: boolean;
+  /** The QEMU's pid. */
   pid?: number;
   /** Restarts by the service since it started. */
   restarts: number;
+  /** When and how its QEMU last exited. */
   lastExit?: { at: string; cause: ExitCause };
   /** Why the service leaves it down (a poweroff under on-failure, `vm stop`, a crash loop...). */
   down?: string;
+  /** Given up as a crash loop (until a reload or `vmhost vm start`). */
   crashLoop: boolean;
   /** When the next restart is due (backoff). */
   nextRestartAt?: string;
@@ -167,23 +178,35 @@ export interface VmServiceStatus {
 
 /** The status file (`<stateDir>/service.json`, 0600, replaced atomically on every change). */
 export interface ServiceStatusFile {
+  /** The format's version. */
   version: 1;
+  /** The service's pid. */
   pid: number;
   /** The process's start time (field 22 of /proc/PID/stat): with the pid, which process it was. */
   startTime: number;
+  /** The host's name. */
   host: string;
+  /** The host file (absolute), when the service watches one. */
   file?: string;
+  /** Where the service is in its life. */
   state: 'starting' | 'running' | 'stopping' | 'stopped';
+  /** When it started (ISO 8601). */
   since: string;
+  /** When this file was written. */
   updatedAt: string;
+  /** How the firewall is watched. */
   firewallWatch?: FirewallWatch;
+  /** The VMs, by name. */
   vms: Record<string, VmServiceStatus>;
+  /** dnsmasq and the IPv6 proxy: running, pid, restarts, last exit. */
   services: Partial<Record<'dnsmasq' | 'proxy6', { running: boolean; pid?: number; restarts: number; lastExit?: { at: string; cause: ExitCause } }>>;
+  /** What the repairs of drift did. */
   repairs: {
     /** Steps carried out by repairs, by entry kind (`link`, `firewall`, ...). */
     byKind: Record<string, number>;
     /** The latest repairs (at most 20), newest last. */
     last: Array<{ at: string; trigger: string; steps: string[]; ms: number; error?: string }>;
   };
+  /** The latest error (a failed repair, restart or apply). */
   lastError?: { at: string; message: string };
 }
