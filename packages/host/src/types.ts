@@ -28,6 +28,21 @@ export interface DiskSpec {
   readOnly?: boolean;
 }
 
+/**
+ * A disk made from a base image, as written in the host file: the VM's own qcow2 overlay on the
+ * base, made by the first apply in the data directory and resized to `size`; the base is never
+ * written (several VMs may share it).
+ */
+export interface BaseDiskSpec {
+  /** The base image (relative to the host file). */
+  base: string;
+  /** The VM's disk size: bytes (a multiple of 512), or `N` with K, M, G or T (binary: `8G`). At least the base's virtual size. Default: the base's. */
+  size?: number | string;
+  /** The base image's format. Default qcow2. */
+  format?: 'qcow2' | 'raw';
+  cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+}
+
 /** One VM, as written in the host file. */
 export interface VmSpec {
   /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `vmt-<name>`, at most 15 bytes). */
@@ -50,8 +65,8 @@ export interface VmSpec {
   initrd?: string;
   /** Kernel command line; needs `kernel`. */
   append?: string;
-  /** One disk (path) or several. */
-  disk?: string | DiskSpec | Array<string | DiskSpec>;
+  /** One disk (path, mapping, or a disk from a base image) or several. */
+  disk?: string | DiskSpec | BaseDiskSpec | Array<string | DiskSpec | BaseDiskSpec>;
   /** Published ports. */
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
@@ -130,10 +145,16 @@ export interface ResolvedForward {
 
 /** A disk after defaults, with an absolute path. */
 export interface ResolvedDisk {
+  /** The image: the disk itself, or (with {@link ResolvedDisk.base}) the base image of the VM's own overlay. */
   file: string;
   format: 'qcow2' | 'raw';
   cache: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
   readOnly: boolean;
+  /**
+   * Present for `disk: { base, size }`: `file` is the base image, never written; the VM writes its
+   * own overlay on it in the data directory, made `sizeBytes` large (default: the base's size).
+   */
+  base?: { sizeBytes?: number };
 }
 
 /** A VM after validation and defaults. */
