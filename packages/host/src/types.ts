@@ -244,6 +244,17 @@ export interface HostOptions {
   checkpoint?: (point: Checkpoint) => void | Promise<void>;
 }
 
+/** The options of `down`. */
+export interface DownOptions extends HostOptions {
+  /**
+   * Also delete the VMs' disk chains in the data directory: the overlays vmhost made (a disk made
+   * from a base image is then gone; a plain disk's file stays as it was at its oldest snapshot)
+   * and their records. The host file's own images are never deleted. Default false: `down` keeps
+   * every VM's disk as it is, and the next apply starts each VM on it.
+   */
+  deleteDisks?: boolean;
+}
+
 /**
  * A point inside a step of apply or down: `intended` (the record of what the step will make was
  * written; nothing touched yet), `changed` (the system was changed; the record not yet

@@ -74,8 +74,10 @@ interface CommandBase {
   summary: string;
   /** Options of this command besides the global ones. */
   options: Record<string, OptDef>;
-  /** Names of the positional arguments (all required). */
+  /** Names of the required positional arguments. */
   args: string[];
+  /** Names of optional positional arguments after them (`vm commit <name> [label]`). */
+  optionalArgs?: string[];
   /** Whether --netns/--state-dir apply. */
   hostOptions: boolean;
   help: string;
