@@ -574,6 +574,9 @@ test('other errors with --json: { error: { name, message, field? } } on stdout',
 
 // ---------------------------------------------------------------------------------------- vm
 
+/** Options as passed, without the notice printer (`onProgress`). */
+const noHooks = (o: unknown): Record<string, unknown> => Object.fromEntries(Object.entries(o as Record<string, unknown>).filter(([k]) => k !== 'onProgress'));
+
 test('vm start passes the name and options; file from -f, VMHOST_FILE, else ./vmhost.yaml', async () => {
   const r = await withEnv({ VMHOST_FILE: 'env.yaml' }, () => run(['vm', 'start', 'web', '-f', 'flag.yaml', '--netns', 'lab']));
   assert.equal(r.code, 0);
@@ -581,7 +584,7 @@ test('vm start passes the name and options; file from -f, VMHOST_FILE, else ./vm
   assert.equal(call(r.calls, 'loadHostFile').args[0], 'flag.yaml');
   const c = call(r.calls, 'startVm');
   assert.equal(c.args[1], 'web');
-  assert.deepEqual(c.args[2], { netns: 'lab' });
+  assert.deepEqual(noHooks(c.args[2]), { netns: 'lab' });
   const long = await run(['vm', 'start', '--file', 'long.yaml', 'web']);
   assert.equal(call(long.calls, 'loadHostFile').args[0], 'long.yaml');
   const env = await withEnv({ VMHOST_FILE: 'env.yaml' }, () => run(['vm', 'start', 'web']));
@@ -612,11 +615,11 @@ test('vm snapshot passes --name as the label and prints the frozen and new image
   assert.equal(r.code, 0, r.err);
   const c = call(r.calls, 'snapshotVm');
   assert.equal(c.args[1], 'web');
-  assert.deepEqual(c.args[2], { label: 'before-upgrade' });
+  assert.deepEqual(noHooks(c.args[2]), { label: 'before-upgrade' });
   assert.match(r.out, /^Snapshot before-upgrade of vm web \(live, 80 ms\):\n {2}disk 0: frozen \/var\/lib\/vm\/web\.qcow2; now writing \/var\/lib\/vmhost\/host\/disks\/web\/d0-0123456789ab\.qcow2$/);
   const json = await run(['vm', 'snapshot', 'web', '--json']);
   assert.equal(JSON.parse(json.out).label, 'snap-20240501-120000');
-  assert.deepEqual(call(json.calls, 'snapshotVm').args[2], {});
+  assert.deepEqual(noHooks(call(json.calls, 'snapshotVm').args[2]), {});
   const old = await run(['vm', 'snapshot', 'web', '--overlay', 'x.qcow2']);
   assert.equal(old.code, 2);
   assert.match(old.err, /Unknown option '--overlay'/);
@@ -631,24 +634,36 @@ test('vm snapshots, rollback, commit [label], snapshot-delete reach the engine w
 
   const rb = await run(['vm', 'rollback', 'web', 's1']);
   assert.equal(rb.code, 0, rb.err);
-  assert.deepEqual(call(rb.calls, 'rollbackVm').args.slice(1), ['web', 's1', {}]);
+  assert.deepEqual(call(rb.calls, 'rollbackVm').args.slice(1, 3), ['web', 's1']);
+  assert.deepEqual(noHooks(call(rb.calls, 'rollbackVm').args[3]), {});
   assert.match(rb.out, /^Rolled vm web back to s1 \(1 image\(s\) discarded, started again\) in 2\.5 s\.$/);
   assert.equal((await run(['vm', 'rollback', 'web'])).code, 2, 'the label is required');
 
   const all = await run(['vm', 'commit', 'web']);
   assert.equal(all.code, 0, all.err);
-  assert.deepEqual(call(all.calls, 'commitVm').args[2], {});
+  assert.deepEqual(noHooks(call(all.calls, 'commitVm').args[2]), {});
   assert.match(all.out, /^Committed 2 image\(s\) of vm web disk 0 into \/var\/lib\/vm\/web\.qcow2 \(live, 230 ms\)\.$/);
   const into = await run(['vm', 'commit', 'web', 's1', '--timeout', '30']);
-  assert.deepEqual(call(into.calls, 'commitVm').args[2], { label: 's1', timeoutMs: 30_000 });
+  assert.deepEqual(noHooks(call(into.calls, 'commitVm').args[2]), { label: 's1', timeoutMs: 30_000 });
   const extra = await run(['vm', 'commit', 'web', 's1', 's2']);
   assert.equal(extra.code, 2);
   assert.match(extra.err, /unexpected argument 's2'/);
 
   const del = await run(['vm', 'snapshot-delete', 'web', 's1']);
   assert.equal(del.code, 0, del.err);
-  assert.deepEqual(call(del.calls, 'deleteVmSnapshot').args.slice(1), ['web', 's1', {}]);
+  assert.deepEqual(call(del.calls, 'deleteVmSnapshot').args.slice(1, 3), ['web', 's1']);
+  assert.deepEqual(noHooks(call(del.calls, 'deleteVmSnapshot').args[3]), {});
   assert.match(del.out, /^Deleted snapshot s1 of vm web \(stopped, 40 ms\)\.$/);
+
+  // the engine's notices (an interrupted operation finished first) print on stderr
+  const noted = await run(['vm', 'commit', 'web'], {
+    commitVm: async (_h, name, options) => {
+      options?.onProgress?.({ type: 'notice', message: 'VM web: finishing the interrupted snapshot s1 of its disks' });
+      return { vm: name, label: null, live: false, disks: [], ms: 1 };
+    },
+  });
+  assert.equal(noted.err, 'note: VM web: finishing the interrupted snapshot s1 of its disks');
+  assert.equal(noted.out, 'vm web: nothing to commit.');
 });
 
 test('down --delete-disks reaches the engine; without it, down keeps the disks', async () => {

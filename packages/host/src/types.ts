@@ -258,10 +258,13 @@ export interface DownOptions extends HostOptions {
 /**
  * A point inside a step of apply or down: `intended` (the record of what the step will make was
  * written; nothing touched yet), `changed` (the system was changed; the record not yet
- * confirmed), `recorded` (the record was confirmed: the step is complete).
+ * confirmed), `recorded` (the record was confirmed: the step is complete). The disk operations
+ * (`command` the operation: `init` (a base disk's first overlay), `snapshot`, `rollback`,
+ * `commit`, `delete`) have the same points: the intent written (`index` 0), disk `index`'s files
+ * or QEMU changed (an active commit: pivoted, the guest paused), its chain switched in the record.
  */
 export interface Checkpoint {
-  command: 'apply' | 'down';
+  command: 'apply' | 'down' | 'init' | 'snapshot' | 'rollback' | 'commit' | 'delete';
   phase: 'intended' | 'changed' | 'recorded';
   step: Step;
   index: number;

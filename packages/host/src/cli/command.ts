@@ -46,6 +46,11 @@ ${COMMON_OPTIONS_HELP}`;
 /** The help of `-f`. */
 export const VM_FILE_HELP = `  -f, --file FILE   The host file (default: $VMHOST_FILE, else ./vmhost.yaml)`;
 
+/** `ctx.options` with notices (an interrupted disk operation finished, ...) printed on stderr as `note: ...`. */
+export function withNotes(ctx: CliCtx): HostOptions {
+  return { ...ctx.options, onProgress: (ev) => void (ev.type === 'notice' && ctx.io.err(`${ctx.paint('note', 'yellow')}: ${ev.message}`)) };
+}
+
 /** What a command runs with. */
 export interface CliCtx {
   io: CliIO;

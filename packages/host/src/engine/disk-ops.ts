@@ -12,8 +12,8 @@ import type { HostOptions, ResolvedHost } from '../types.js';
 import { dataDirFor, emit, findVm, stateDirFor } from './context.js';
 import { commit, defaultLabel, imageFile, images, labelIndex, topOf, vmLabels } from './disks/chain.js';
 import { newOverlayName, verifyChain } from './disks/images.js';
-import { emptyRecord, LABEL_RE, readChainRecord, writeChainRecord, type ChainRecord, type DiskIntent, type Tombstone } from './disks/record.js';
-import { runIntent } from './disks/run-op.js';
+import { emptyRecord, LABEL_RE, readChainRecord, type ChainRecord, type DiskIntent, type Tombstone } from './disks/record.js';
+import { startIntent } from './disks/run-op.js';
 import { chainDisks, checkDiskSources, ensureDisks, openDiskDir, withSession, type Session, type VmDisks } from './disks/session.js';
 import { startVm } from './vm-ops.js';
 
@@ -96,11 +96,7 @@ async function verifyOffline(s: Session, disks: number[]): Promise<void> {
 }
 
 /** Writes `intent` into the record and carries it out. */
-async function run(s: Session, intent: DiskIntent): Promise<void> {
-  s.rec.intent = intent;
-  writeChainRecord(s.dir, s.rec);
-  await runIntent(s.env, s.rec);
-}
+const run = (s: Session, intent: DiskIntent): Promise<void> => startIntent(s.env, s.rec, intent);
 
 /**
  * `vmhost vm snapshot`: a snapshot point `label` (default `snap-<UTC time>`) of every disk of the

@@ -3,7 +3,7 @@
  * `vm rollback <name> <label>`, `vm commit <name> [label]`, `vm snapshot-delete <name> <label>`.
  * @module
  */
-import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
+import { FILE_OPT, VM_FILE_HELP, withNotes, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { formatMs, formatTable } from '../format.js';
 
@@ -41,7 +41,7 @@ Examples:
   vmhost vm snapshots web --json | jq '.snapshots[].label'`,
   async run(ctx, host, _file, { args }) {
     const [name = ''] = args;
-    const r = await ctx.deps.listVmSnapshots(host, name, { ...ctx.options });
+    const r = await ctx.deps.listVmSnapshots(host, name, { ...withNotes(ctx) });
     if (ctx.json) {
       ctx.io.out(JSON.stringify(r, null, 2));
       return EXIT.ok;
@@ -79,7 +79,7 @@ Examples:
   sudo vmhost vm rollback web before-upgrade`,
   async run(ctx, host, _file, { args }) {
     const [name = '', label = ''] = args;
-    const r = await ctx.deps.rollbackVm(host, name, label, { ...ctx.options });
+    const r = await ctx.deps.rollbackVm(host, name, label, { ...withNotes(ctx) });
     if (ctx.json) ctx.io.out(JSON.stringify(r, null, 2));
     else ctx.io.out(`Rolled vm ${name} back to ${label} (${r.discarded.length} image(s) discarded${r.restarted ? ', started again' : ''}) in ${formatMs(r.ms)}.`);
     return EXIT.ok;
@@ -110,7 +110,7 @@ Examples:
   sudo vmhost vm commit web before-upgrade`,
   async run(ctx, host, _file, { values, args }) {
     const [name = '', label] = args;
-    const options = { ...ctx.options, ...(label !== undefined ? { label } : {}), ...(typeof values.timeout === 'string' ? { timeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) };
+    const options = { ...withNotes(ctx), ...(label !== undefined ? { label } : {}), ...(typeof values.timeout === 'string' ? { timeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) };
     const r = await ctx.deps.commitVm(host, name, options);
     if (ctx.json) ctx.io.out(JSON.stringify(r, null, 2));
     else if (r.disks.length === 0) ctx.io.out(`vm ${name}: nothing to commit.`);
@@ -139,7 +139,7 @@ Examples:
   sudo vmhost vm snapshot-delete web snap-20240501-120000`,
   async run(ctx, host, _file, { values, args }) {
     const [name = '', label = ''] = args;
-    const r = await ctx.deps.deleteVmSnapshot(host, name, label, { ...ctx.options, ...(typeof values.timeout === 'string' ? { timeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) });
+    const r = await ctx.deps.deleteVmSnapshot(host, name, label, { ...withNotes(ctx), ...(typeof values.timeout === 'string' ? { timeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) });
     if (ctx.json) ctx.io.out(JSON.stringify(r, null, 2));
     else ctx.io.out(`Deleted snapshot ${label} of vm ${name} (${r.live ? 'live' : 'stopped'}, ${formatMs(r.ms)}).`);
     return EXIT.ok;

@@ -2,7 +2,7 @@
  * `vmhost vm snapshot <name>`: a snapshot point of a VM's disks; the VM continues on new overlays.
  * @module
  */
-import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
+import { FILE_OPT, VM_FILE_HELP, withNotes, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 import { formatMs } from '../format.js';
 
@@ -31,7 +31,7 @@ Examples:
   sudo vmhost vm snapshot web --name before-upgrade -f host.yaml`,
   async run(ctx, host, _file, { values, args }) {
     const [name = ''] = args;
-    const r = await ctx.deps.snapshotVm(host, name, { ...ctx.options, ...(typeof values.name === 'string' ? { label: values.name } : {}) });
+    const r = await ctx.deps.snapshotVm(host, name, { ...withNotes(ctx), ...(typeof values.name === 'string' ? { label: values.name } : {}) });
     if (ctx.json) ctx.io.out(JSON.stringify(r, null, 2));
     else {
       ctx.io.out(`Snapshot ${r.label} of vm ${name} (${r.live ? 'live' : 'stopped'}, ${formatMs(r.ms)}):`);

@@ -42,6 +42,13 @@ export interface OpEnv {
   /** Time for each block job. Default 300,000 ms. */
   timeoutMs?: number;
   qemuImg?: QemuImgOptions;
+  /** Called at each point of the operation (`HostOptions.checkpoint`: fault injection, tracing). */
+  checkpoint?: (op: DiskIntent['op'], phase: 'intended' | 'changed' | 'recorded', disk: number) => Promise<void>;
+}
+
+/** Tells `env.checkpoint` that the intent's operation reached `phase` for `disk`. */
+async function point(env: OpEnv, rec: ChainRecord, phase: 'intended' | 'changed' | 'recorded', disk: number): Promise<void> {
+  if (rec.intent) await env.checkpoint?.(rec.intent.op, phase, disk);
 }
 
 /** The drive of disk `i` (the VM's drives are `drive<index>`). */
@@ -113,7 +120,9 @@ async function runInit(env: OpEnv, rec: ChainRecord): Promise<void> {
         removeOverlay(env.dir, name);
         await makeOverlay(env.dir, name, d.origin, d.originFormat, env.sizeOf(i), env.qemuImg);
       }
+      await point(env, rec, 'changed', i);
       switchDisk(env, rec, { disk: { ...d, overlays: [{ file: name, createdAt: it.at, point: null }] }, removed: [], dropped: [] });
+      await point(env, rec, 'recorded', i);
     }
   } catch (err) {
     // a first overlay holds nothing yet: undo it, and drop the disks that have none from the record
@@ -151,7 +160,9 @@ async function runSnapshot(env: OpEnv, rec: ChainRecord): Promise<void> {
       throw err;
     }
     // a failed write here leaves the intent: the next command finds the overlay and switches
+    await point(env, rec, 'changed', i);
     switchDisk(env, rec, snapshot(d, it.label!, it.at, name));
+    await point(env, rec, 'recorded', i);
   }
   finish(env, rec);
 }
@@ -176,12 +187,13 @@ async function runRollback(env: OpEnv, rec: ChainRecord): Promise<void> {
       const img = images(d)[labelIndex(d, it.label!)];
       if (!img) throw new Error(`rollback: no ${it.label} on disk ${i}`);
       const name = addOf(it, i);
-      const point = imageFile(d, img, env.dir);
-      if (!(await isOverlayOf(overlayPath(env.dir, name), point, imageFormat(d, img), env.qemuImg))) {
+      const target = imageFile(d, img, env.dir);
+      if (!(await isOverlayOf(overlayPath(env.dir, name), target, imageFormat(d, img), env.qemuImg))) {
         removeOverlay(env.dir, name);
-        await makeOverlay(env.dir, name, point, imageFormat(d, img), undefined, env.qemuImg);
+        await makeOverlay(env.dir, name, target, imageFormat(d, img), undefined, env.qemuImg);
       }
       ts.push(rollback(d, it.label!, it.at, name));
+      await point(env, rec, 'changed', i);
     }
   } catch (err) {
     dropPending(env, rec); // nothing was discarded yet: the chains are as they were
@@ -194,6 +206,7 @@ async function runRollback(env: OpEnv, rec: ChainRecord): Promise<void> {
   }
   it.pending = [];
   save(env, rec);
+  for (const t of ts) await point(env, rec, 'recorded', t.disk.index);
   finish(env, rec);
 }
 
@@ -306,10 +319,23 @@ async function runMerge(env: OpEnv, rec: ChainRecord): Promise<void> {
       throw err;
     }
     // a failed write here leaves the guest paused and the intent: the next command sees the pivot
+    await point(env, rec, 'changed', i);
     switchDisk(env, rec, m.t);
+    await point(env, rec, 'recorded', i);
     await resume(env, rec);
   }
   finish(env, rec);
+}
+
+/**
+ * Writes `intent` into the record (the write-ahead step: nothing is touched before it is there)
+ * and carries it out.
+ */
+export async function startIntent(env: OpEnv, rec: ChainRecord, intent: DiskIntent): Promise<void> {
+  rec.intent = intent;
+  save(env, rec);
+  await point(env, rec, 'intended', 0);
+  await runIntent(env, rec);
 }
 
 /**

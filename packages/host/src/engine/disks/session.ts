@@ -23,8 +23,8 @@ import { liveQemuPid } from '../kinds/vm.js';
 import { checkStateDir, lock, privateDir } from '../state-dir.js';
 import { initDisk, images, plainDisk, topOf } from './chain.js';
 import { newOverlayName, sweep, verifyChain } from './images.js';
-import { emptyRecord, readChainRecord, writeChainRecord, type ChainRecord, type DiskChain } from './record.js';
-import { runIntent, type OpEnv } from './run-op.js';
+import { emptyRecord, readChainRecord, type ChainRecord, type DiskChain } from './record.js';
+import { runIntent, startIntent, type OpEnv } from './run-op.js';
 
 /** A VM of a host and where its files are. */
 export interface VmDisks {
@@ -123,6 +123,9 @@ function opEnv(v: VmDisks, dir: string, qmp: QmpClient | undefined): OpEnv {
     vm: v.vm.name,
     sizeOf: (j) => v.vm.disks[j]?.base?.sizeBytes,
     notice: (m) => v.notice(m),
+    checkpoint: async (op, phase, index) => {
+      await v.options.checkpoint?.({ command: op, phase, step: { id: `disks:${v.vm.name}`, action: 'update', description: `${op} of the disks of VM ${v.vm.name}` }, index });
+    },
   };
   if (qmp) env.qmp = qmp;
   return env;
@@ -242,9 +245,7 @@ export async function ensureDisks(s: Session): Promise<void> {
     rec.disks.push({ ...initDisk(j, spec.file, spec.format, '', at), overlays: [] });
   }
   rec.disks.sort((a, b) => a.index - b.index);
-  rec.intent = { op: 'init', label: null, at, pending: fresh, add, remove: [], resume: false };
-  writeChainRecord(s.dir, rec);
-  await runIntent(s.env, rec);
+  await startIntent(s.env, rec, { op: 'init', label: null, at, pending: fresh, add, remove: [], resume: false });
 }
 
 /**
