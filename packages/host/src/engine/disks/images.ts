@@ -6,7 +6,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, lstatSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageChain, imageInfo, qemuImg, type ImageChainLink, type QemuImgOptions } from '@vmhost/kvm';
 import { SystemError } from '@vmhost/net';
@@ -14,7 +14,7 @@ import { HostDiskError } from '../../errors.js';
 import { expectedChain, topOf } from './chain.js';
 import { OVERLAY_RE, type ChainRecord, type DiskChain } from './record.js';
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = constants;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 
 /** A new overlay name of disk `disk`: `d<disk>-<12 hex>.qcow2`. */
 export function newOverlayName(disk: number): string {
@@ -48,11 +48,27 @@ export async function makeOverlay(dir: string, name: string, backing: string, ba
   }
   try {
     await qemuImg(['create', '-q', '-f', 'qcow2', '-b', backing, '-F', backingFormat, file, ...(sizeBytes !== undefined ? [String(sizeBytes)] : [])], options);
+    syncFile(file);
   } catch (err) {
     rmSync(file, { force: true });
     throw err;
   }
   return file;
+}
+
+/**
+ * fsync of an image qemu-img or QEMU just wrote, before the record names it (the record is
+ * fsync'd: after a power loss it must not name a file whose header never reached the disk).
+ * `follow` for the host file's own image (its path may be a symlink of the user's).
+ */
+export function syncFile(file: string, options: { follow?: boolean } = {}): void {
+  // the host file's own image may be reached through a symlink; overlays vmhost made never are
+  const fd = openSync(file, O_RDONLY | (options.follow ? 0 : O_NOFOLLOW));
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Removes the overlay `name` of `dir` (one that is gone already is fine). */

@@ -11,7 +11,8 @@
  * VM's disk directory), the host file's image an absolute normal path (compared with the host
  * file, never taken from the record to act on alone); labels, times and the intent checked
  * against the chains. Anything else is a {@link HostDiskError} `EHOST_DISK_RECORD` naming the file.
- * The record is written atomically (a new 0600 file, `O_EXCL|O_NOFOLLOW`, renamed over the old).
+ * The record is written atomically and durably (a new 0600 file, `O_EXCL|O_NOFOLLOW`, fsync'd,
+ * renamed over the old, the directory fsync'd).
  * @module
  */
 import { join, normalize } from 'node:path';
@@ -290,10 +291,11 @@ export function readChainRecord(diskDir: string, vm: string): ChainRecord | unde
 }
 
 /**
- * Writes the chain record atomically (0600, a new file renamed over the old).
+ * Writes the chain record atomically and durably (0600, a new file fsync'd and renamed over the
+ * old, the directory fsync'd: the record maps data that outlives a power loss).
  * @throws {SystemError} naming the file (ENOSPC, ...): the old record is then unchanged.
  */
 export function writeChainRecord(diskDir: string, rec: ChainRecord): void {
   rec.updatedAt = new Date().toISOString();
-  writePrivateFile(chainFile(diskDir), `${JSON.stringify(rec, null, 1)}\n`);
+  writePrivateFile(chainFile(diskDir), `${JSON.stringify(rec, null, 1)}\n`, { durable: true });
 }

@@ -24,7 +24,7 @@ import { BlockJobBusyError, BlockJobError, blockChain, commitImage, DiskFormatEr
 import { ValidationError } from '@vmhost/net';
 import { HostDiskError } from '../../errors.js';
 import { abandon, applyTransition, commit, damagedBy, deletePoint, imageFile, imageFormat, images, labelIndex, rollback, snapshot, topOf, type Transition } from './chain.js';
-import { isOverlayOf, makeOverlay, overlayPath, removeOverlay } from './images.js';
+import { isOverlayOf, makeOverlay, overlayPath, removeOverlay, syncFile } from './images.js';
 import { writeChainRecord, type ChainRecord, type DiskChain, type DiskIntent } from './record.js';
 
 /** Where an intent is carried out. */
@@ -151,6 +151,7 @@ async function runSnapshot(env: OpEnv, rec: ChainRecord): Promise<void> {
           await liveSnapshot(env.qmp, { device: driveOf(i), overlay: file, timeoutMs: 60_000 });
         }
         chmodSync(file, 0o600); // QEMU made it with its umask; the directory (0700) hid it meanwhile
+        syncFile(file);
       } else if (!(await isOverlayOf(file, top.file, top.format, env.qemuImg))) {
         removeOverlay(env.dir, name);
         await makeOverlay(env.dir, name, top.file, top.format, undefined, env.qemuImg);
@@ -277,8 +278,12 @@ async function merge(env: OpEnv, rec: ChainRecord, d: DiskChain, m: { target: nu
     return;
   }
   await commitImage(top, { ...env.qemuImg, base: target });
+  syncFile(target, { follow: imgs[m.target]!.name === null });
   const above = imgs[m.top + 1];
-  if (above) await rebaseImage({ ...env.qemuImg, file: imageFile(d, above, env.dir), backing: target, backingFormat: imageFormat(d, imgs[m.target]!), unsafe: true });
+  if (above) {
+    await rebaseImage({ ...env.qemuImg, file: imageFile(d, above, env.dir), backing: target, backingFormat: imageFormat(d, imgs[m.target]!), unsafe: true });
+    syncFile(imageFile(d, above, env.dir));
+  }
 }
 
 /** Resumes the guest the intent paused (once its pivot is in the record). */
