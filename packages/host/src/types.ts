@@ -40,6 +40,7 @@ export interface BaseDiskSpec {
   size?: number | string;
   /** The base image's format. Default qcow2. */
   format?: 'qcow2' | 'raw';
+  /** QEMU's cache mode of the VM's disk. Default writeback. */
   cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
 }
 

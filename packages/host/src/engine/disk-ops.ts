@@ -37,9 +37,11 @@ export interface SnapshotResult {
 
 /** One image of a disk's chain, as {@link listVmSnapshots} shows it. */
 export interface ChainImageInfo {
+  /** The image file (absolute). */
   file: string;
   /** The snapshot point it is, if any. */
   label: string | null;
+  /** When the point was taken. */
   takenAt: string | null;
   /** When vmhost made it (null for the host file's own image). */
   createdAt: string | null;
@@ -56,8 +58,11 @@ export interface VmSnapshots {
   dir: string | null;
   /** The snapshots, oldest first: label, when, the disks that have it, bytes of their frozen images. */
   snapshots: Array<{ label: string; takenAt: string; disks: number[]; bytes: number }>;
-  /** Per disk with a chain: its images, root first (a disk on a base image: the base is `base`, below). */
-  disks: Array<{ index: number; mode: 'plain' | 'base'; base: string | null; top: string; images: ChainImageInfo[] }>;
+  /**
+   * Per disk with a chain: its images, root first (a disk on a base image: the base is `base`,
+   * below them), and the top the VM writes (null for a disk on a base image before its first start).
+   */
+  disks: Array<{ index: number; mode: 'plain' | 'base'; base: string | null; top: string | null; images: ChainImageInfo[] }>;
   /** Labels that went, and how. */
   deleted: Tombstone[];
   /** An operation a kill interrupted (the next command on the VM finishes it), with the files it makes or removes. */
@@ -152,7 +157,7 @@ export async function listVmSnapshots(host: ResolvedHost, name: string, options:
     const d = rec.disks.find((x) => x.index === j);
     const spec = v.vm.disks[j]!;
     if (!d || dir === undefined) {
-      out.disks.push({ index: j, mode: spec.base ? 'base' : 'plain', base: spec.base ? spec.file : null, top: spec.base ? '' : spec.file, images: spec.base ? [] : [{ file: spec.file, label: null, takenAt: null, createdAt: null, bytes: allocated(spec.file), top: true }] });
+      out.disks.push({ index: j, mode: spec.base ? 'base' : 'plain', base: spec.base ? spec.file : null, top: spec.base ? null : spec.file, images: spec.base ? [] : [{ file: spec.file, label: null, takenAt: null, createdAt: null, bytes: allocated(spec.file), top: true }] });
       continue;
     }
     const imgs = images(d);
