@@ -7,6 +7,7 @@
 // every step each overlay file of the disk directory is one `vm snapshots --json` lists. The same
 // for a `disk: { base, size }` VM (the base's sha256 unchanged after everything, the overlay
 // removed by down --delete-disks). Then the refusals (nothing changed) and offline operations.
+import { execFile } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -115,6 +116,23 @@ async function noOrphans(e: Env, why: string): Promise<Listing> {
   return l;
 }
 
+/**
+ * Image locking stays on: while the VM runs, no image of its chain (the top it writes, the frozen
+ * points, the root, a base) can be opened for writing by another process — qemu-io opening each read-write
+ * is refused with QEMU's lock error (it would only read if the open succeeded).
+ */
+async function lockedWhileRunning(l: Listing, why: string): Promise<void> {
+  const files = l.disks.flatMap((d) => [...(d.base === null ? [] : [d.base]), ...d.images.map((i) => i.file)]);
+  assert.ok(files.length > 0);
+  for (const f of files) {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile('qemu-io', ['-f', 'qcow2', f, '-c', 'read 0 512'], (err, _out, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr }));
+    });
+    assert.notEqual(r.code, 0, `${why}: ${f} could be opened for writing while the VM runs`);
+    assert.match(r.stderr, /Failed to get .*lock/, `${why}: ${f}`);
+  }
+}
+
 async function qemuPid(e: Env): Promise<number> {
   const s = JSON.parse((await ok(['status', e.file, '--json'], e)).stdout) as { vms: Array<{ name: string; running: boolean; pid?: number }> };
   const vm = s.vms.find((v) => v.name === 'web');
@@ -151,6 +169,7 @@ async function lifeCycle(e: Env): Promise<void> {
   assert.equal(await read(e), 'WRITE-B');
   let l = await noOrphans(e, 'after the snapshot');
   assert.deepEqual(l.snapshots.map((s) => s.label), ['s1']);
+  await lockedWhileRunning(l, 'after the snapshot');
 
   await ok(['vm', 'stop', 'web', '-f', e.file], e);
   await ok(['vm', 'start', 'web', '-f', e.file], e);
