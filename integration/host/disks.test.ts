@@ -302,6 +302,7 @@ test('snapshot-delete keeps the later points; bad labels, a rollback to a delete
   await ok(['apply', e.file], e);
   await up(e);
   const vm = ['-f', e.file];
+  const t0 = Date.now() - 1000; // takenAt has second or millisecond precision
   for (const [text, label] of [['WRITE-A', 's1'], ['WRITE-B', 's2'], ['WRITE-C', 's3']] as const) {
     await write(e, text);
     await ok(['vm', 'snapshot', 'web', '--name', label, ...vm], e);
@@ -309,6 +310,15 @@ test('snapshot-delete keeps the later points; bad labels, a rollback to a delete
   await write(e, 'WRITE-D');
   const before = await noOrphans(e, 'three snapshots');
   assert.deepEqual(before.snapshots.map((s) => s.label), ['s1', 's2', 's3']);
+  // times: in order, while the test ran; sizes: what du says the frozen image of each occupies
+  const times = before.snapshots.map((s) => Date.parse(s.takenAt));
+  assert.ok(times.every((x, i) => x >= t0 && x <= Date.now() && (i === 0 || x >= times[i - 1]!)), `snapshot times ${before.snapshots.map((s) => s.takenAt).join(', ')}`);
+  for (const s of before.snapshots) {
+    const frozen = before.disks[0]!.images.find((i) => i.label === s.label)!.file;
+    const du = await new Promise<string>((resolve, reject) => execFile('du', ['--block-size=1', frozen], (err, out) => (err ? reject(err) : resolve(out))));
+    assert.ok(s.bytes > 0);
+    assert.equal(s.bytes, Number(du.split('\t')[0]), `${s.label}: bytes of ${frozen}`);
+  }
 
   // refusals: nothing changes
   assert.match((await refused(e, ['vm', 'rollback', 'web', 'nope', ...vm], 'EHOST_DISK_LABEL')).message, /VM web has no snapshot nope \(snapshots: s1, s2, s3\)/);
