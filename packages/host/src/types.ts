@@ -194,7 +194,9 @@ export interface ResolvedVm {
   memoryMiB: number;
   cpus: number;
   accel: 'auto' | 'kvm' | 'tcg';
+  /** QEMU machine: 'q35' (default) or 'microvm' (which needs `kernel`). */
   machine: 'q35' | 'microvm';
+  /** QEMU's seccomp sandbox: 'auto' (default: where the binary has it), 'on' (required) or 'off'. */
   sandbox: 'auto' | 'on' | 'off';
   /** Absolute paths. */
   kernel?: string;
