@@ -8,7 +8,8 @@
  * it did, in reverse. `down` removes exactly what the state file records, in reverse, each only
  * when it still carries this host's marks, puts the sysctls it changed back, and ends every
  * process of the state directory (recorded or not: a VM whose start was interrupted too). What
- * existed before apply never enters the state file and is never touched by `down`.
+ * existed before apply never enters the state file and is never touched by `down`. The VMs'
+ * disk chains live in the data directory and outlive `down` (unless `deleteDisks`).
  * @module
  */
 import { rmdirSync, rmSync, statSync } from 'node:fs';
@@ -16,12 +17,14 @@ import { join } from 'node:path';
 import { HostAbortedError, HostApplyError, HostOwnerError, HostPreconditionError, HostStateError } from '../errors.js';
 import { stopDnsmasq } from '../services/dnsmasq.js';
 import { stopProxyService } from '../services/proxy6.js';
-import type { Conflict, HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
+import type { Conflict, DownOptions, HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
 import { desiredOptions, emit, openCtx, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
 import { forEntry, forRecord } from './kinds/index.js';
 import { heldByOthersText } from './kinds/sysctl.js';
 import { stopAllVms } from './kinds/vm.js';
+import { deleteDiskChains, finishDiskIntents } from './disks/lifecycle.js';
+import { checkDiskSources } from './disks/session.js';
 import { loadForChange, reconcileIntents } from './reconcile.js';
 import { checkStateDir, lock } from './state-dir.js';
 import { findConflicts } from './owners.js';
@@ -39,9 +42,10 @@ async function preconditions(ctx: Ctx): Promise<void> {
       if (file !== undefined && !isFile(file)) throw new HostPreconditionError(`vms[${i}].${field}`, file, 'no such file');
     }
     vm.disks.forEach((dk, j) => {
-      if (!isFile(dk.file)) throw new HostPreconditionError(`vms[${i}].disk[${j}].file`, dk.file, 'no such file');
+      if (!isFile(dk.file)) throw new HostPreconditionError(`vms[${i}].disk[${j}].${dk.base ? 'base' : 'file'}`, dk.file, 'no such file');
     });
   });
+  await checkDiskSources(host);
 }
 
 function isFile(p: string): boolean {
@@ -240,6 +244,8 @@ async function applySelected(host: ResolvedHost, options: HostOptions, select: S
     await preconditions(ctx);
     const { state, unlock } = await prepare(ctx);
     try {
+      // a disk operation a kill interrupted is finished before any VM is started or stopped
+      await finishDiskIntents(ctx);
       const { steps, conflicts } = await planSteps(ctx, state, 'apply', select);
       if (conflicts.length > 0) throw new HostOwnerError(conflicts);
       // counted among the namespace's hosts before anything is made (others find its records so)
@@ -266,17 +272,23 @@ async function endStrays(ctx: Ctx): Promise<void> {
  * addresses and links deleted (each only when it carries this host's marks; a recorded one
  * without them is left alone with a notice), and the sysctls apply changed put back to their old
  * values. Then every process still running from the state directory is ended. Things that
- * existed before apply are left alone. Idempotent. When `options.signal` is aborted, the step
+ * existed before apply are left alone. Idempotent. The VMs' disk chains (the overlays in the data
+ * directory, their snapshots) are kept, so that the next apply starts each VM on its disk as it
+ * was; with `deleteDisks` they are deleted too (never the host file's own images). When `options.signal` is aborted, the step
  * under way is finished and down stops ({@link HostAbortedError}); the state file records what
  * is left.
  * @throws {HostApplyError} when a removal fails (the rest is still attempted first; the state
  * file keeps what could not be removed).
  */
-export async function down(host: ResolvedHost, options: HostOptions = {}): Promise<Report> {
+export async function down(host: ResolvedHost, options: DownOptions = {}): Promise<Report> {
   const ctx = await openCtx(host, options);
   try {
     checkAborted(ctx, 'down');
-    if (checkStateDir(ctx.dir, false) === undefined) return { steps: [], changed: false, ms: 0 };
+    if (checkStateDir(ctx.dir, false) === undefined) {
+      const deleted = options.deleteDisks ? deleteDiskChains(ctx) : [];
+      for (const vm of deleted) ctx.notice(`deleted the disk chain of VM ${vm} (--delete-disks)`);
+      return { steps: [], changed: deleted.length > 0, ms: 0 };
+    }
     const { state, unlock } = await prepare(ctx);
     try {
       const t0 = performance.now();
@@ -305,6 +317,7 @@ export async function down(host: ResolvedHost, options: HostOptions = {}): Promi
       // The runtime files apply made (dnsmasq's config, pid and lease files, the proxy's, the
       // VMs' run dirs) go too.
       for (const f of ['state.json', 'dnsmasq', 'proxy6', 'vms']) rmSync(join(ctx.dir, f), { recursive: true, force: true });
+      if (options.deleteDisks) for (const vm of deleteDiskChains(ctx)) ctx.notice(`deleted the disk chain of VM ${vm} (--delete-disks)`);
       await unregisterOwner(callerOf(ctx));
       report.ms = Math.round(performance.now() - t0);
       return report;

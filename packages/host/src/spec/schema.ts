@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
-import type { DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
+import type { BaseDiskSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -50,8 +50,10 @@ export interface CmdlineField extends Common { kind: 'cmdline'; maxBytes: number
 export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: number; maxSeconds: number; default: string }
 /** A port 1-65535 or a range `[first, last]`. */
 export interface PortField extends Common { kind: 'port' }
-/** A disk: a path, a {@link DISK} mapping, or a list of either. */
-export interface DiskField extends Common { kind: 'disk'; item: ObjectField; maxItems: number }
+/** A size in bytes: an integer (a multiple of 512), or text `N` with a binary unit K, M, G or T; from `min` to `max` bytes. */
+export interface SizeField extends Common { kind: 'size'; min: number; max: number }
+/** A disk: a path, a {@link DISK} or {@link BASE_DISK} mapping, or a list of them. */
+export interface DiskField extends Common { kind: 'disk'; item: ObjectField; baseItem: ObjectField; maxItems: number }
 
 /** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
 export type SpecialKind = ip.SpecialKind;
@@ -61,7 +63,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -92,6 +94,10 @@ export const MIN_LEASE_SECONDS = 120;
 export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
 /** The most learnt IPv6 addresses per VM (ipv6.learnLimit). */
 export const MAX_LEARNED = 1024;
+/** The smallest disk made from a base image: 1 MiB. */
+export const MIN_DISK_BYTES = 1024 * 1024;
+/** The largest: 64 TiB. */
+export const MAX_DISK_BYTES = 64 * 1024 ** 4;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -127,6 +133,8 @@ export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 export const DNS_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A DNS name of labels (at most 253 characters). */
 export const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** A size as text: digits and a binary unit (`8G`, `512M`). */
+export const SIZE_RE = /^[1-9][0-9]{0,15}[KMGT]?$/;
 /** Printable ASCII: a kernel command line. */
 export const CMDLINE_RE = /^[\x20-\x7e]*$/;
 /**
@@ -244,6 +252,18 @@ export const DISK = {
   },
 } as const satisfies ObjectField<keyof DiskSpec>;
 
+/** A disk made from a base image. */
+export const BASE_DISK = {
+  kind: 'object',
+  description: "A disk made from a base image: the VM's own qcow2 overlay on it, in the data directory (the base is never written; VMs may share it).",
+  keys: {
+    base: { kind: 'path', required: true, description: 'The base image (relative to the host file).' },
+    size: { kind: 'size', min: MIN_DISK_BYTES, max: MAX_DISK_BYTES, description: "The VM's disk size: bytes, or N with K, M, G or T (binary, e.g. 8G); at least the base's virtual size. Default: the base's." },
+    format: { ...DISK.keys.format, description: "The base image's format." },
+    cache: DISK.keys.cache,
+  },
+} as const satisfies ObjectField<keyof BaseDiskSpec>;
+
 /** A forward. */
 export const FORWARD = {
   kind: 'object',
@@ -267,10 +287,12 @@ export const VM = {
     memoryMiB: { kind: 'int', min: 16, max: 1_048_576, default: 256, description: 'Memory in MiB.' },
     cpus: { kind: 'int', min: 1, max: 64, default: 1, description: 'Virtual CPUs.' },
     accel: { kind: 'enum', values: ['auto', 'kvm', 'tcg'], default: 'auto', description: 'Accelerator (auto: KVM only where it really works).' },
+    machine: { kind: 'enum', values: ['q35', 'microvm'], default: 'q35', description: "QEMU machine: q35 (PCI, firmware, boots any guest) or microvm (no PCI or firmware, virtio-mmio devices; needs kernel, best an uncompressed PVH vmlinux with virtio_mmio: about 2.3 s to a TCP service on TCG against 5.7 s for q35 with a bzImage)." },
+    sandbox: { kind: 'enum', values: ['auto', 'on', 'off'], default: 'auto', description: "QEMU's seccomp sandbox (-sandbox on, obsolete, spawn, resourcecontrol and elevateprivileges denied): auto uses it when the QEMU binary has it, on requires it, off leaves it out." },
     kernel: { kind: 'path', description: 'Kernel for direct boot.' },
     initrd: { kind: 'path', description: 'Initial ramdisk (needs kernel).' },
     append: { kind: 'cmdline', maxBytes: MAX_CMDLINE_BYTES, description: `Kernel command line (needs kernel): printable ASCII, at most ${MAX_CMDLINE_BYTES} bytes.` },
-    disk: { kind: 'disk', item: DISK, maxItems: 16, description: 'One disk (a path or a mapping) or a list of them.' },
+    disk: { kind: 'disk', item: DISK, baseItem: BASE_DISK, maxItems: 16, description: 'One disk (a path, a mapping, or a disk from a base image) or a list of them.' },
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
     restart: { kind: 'enum', values: ['always', 'on-failure', 'never'], default: 'on-failure', description: 'Under `vmhost run`, when the VM stops by itself: always start it again, only after a failure (a crash, kill, guest panic; not a poweroff by the guest), or never. With backoff; 5 restarts in 10 minutes give up.' },
@@ -322,6 +344,8 @@ export const DEFAULTS = {
   memoryMiB: VM.keys.memoryMiB.default,
   cpus: VM.keys.cpus.default,
   accel: VM.keys.accel.default,
+  machine: VM.keys.machine.default,
+  sandbox: VM.keys.sandbox.default,
   diskFormat: DISK.keys.format.default,
   diskCache: DISK.keys.cache.default,
   protocol: FORWARD.keys.protocol.default,

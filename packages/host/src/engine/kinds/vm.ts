@@ -18,6 +18,7 @@ import { desiredOptions, type Ctx } from '../context.js';
 import { vmDir, vmEntry } from '../desired.js';
 import type { VmEntry } from '../entries.js';
 import type { VmRecord } from '../records.js';
+import { prepareDrives, type VmDisks } from '../disks/session.js';
 import { privateDir } from '../state-dir.js';
 import { done, intended, stableJson, type KindOps } from './kind.js';
 
@@ -112,6 +113,13 @@ export async function stopAllVms(dir: string): Promise<string[]> {
   return stopped;
 }
 
+/** The disks of VM `name` of the context's host. */
+export function vmDisks(ctx: Ctx, name: string): VmDisks {
+  const vm = ctx.host.vms.find((v) => v.name === name);
+  if (!vm) throw new VmhostError('EHOST_INTERNAL', `VM ${name} is not in the host file`);
+  return { host: ctx.host, vm, vmIndex: ctx.host.vms.indexOf(vm), options: ctx.options, stateDir: ctx.dir, dataDir: ctx.dataDir, notice: ctx.notice };
+}
+
 /** The VM kind. */
 export const vmKind: KindOps<VmEntry, VmRecord> = {
   style: 'process',
@@ -125,12 +133,19 @@ export const vmKind: KindOps<VmEntry, VmRecord> = {
     privateDir(ctx.dir, 'vms', e.data.name);
     const running = liveQemuPid(o.runDir);
     if (running !== undefined) throw new VmAlreadyRunningError(e.data.name, running);
-    // a stopped VM's run dir (stale pidfile, console log of the last boot) is cleaned by start()
-    const vm = new Vm(o);
-    await vm.start({ timeoutMs: 60_000 });
-    // QEMU's QMP socket serves one client at a time: let go, so that status, stop and later
-    // applies (this process or another) can attach.
-    await vm.detach();
+    // every start runs on the active top of each disk chain (the lock on the chain is held until
+    // QEMU has opened its images)
+    const { drives, release } = await prepareDrives(vmDisks(ctx, e.data.name), o.drives ?? []);
+    try {
+      // a stopped VM's run dir (stale pidfile, console log of the last boot) is cleaned by start()
+      const vm = new Vm({ ...o, drives });
+      await vm.start({ timeoutMs: 60_000 });
+      // QEMU's QMP socket serves one client at a time: let go, so that status, stop and later
+      // applies (this process or another) can attach.
+      await vm.detach();
+    } finally {
+      release();
+    }
     return done(intent);
   },
   async update(ctx, e, recorded) {
