@@ -169,3 +169,26 @@ test('renderMetrics: the text exposition format, labels escaped', () => {
   const text = renderMetrics([{ name: 'vmhost_vm_up', help: 'Whether the VM runs.', type: 'gauge', samples: [{ labels: { vm: 'we"b' }, value: 1 }] }]);
   assert.equal(text, '# HELP vmhost_vm_up Whether the VM runs.\n# TYPE vmhost_vm_up gauge\nvmhost_vm_up{vm="we\\"b"} 1\n');
 });
+
+test('RepairBatch: a burst is handed over once, with every id and trigger (each trigger once); full when asked', async () => {
+  const { RepairBatch } = await import('../../packages/host/src/service/batch.js');
+  let fired = 0;
+  let done!: () => void;
+  const firedOnce = new Promise<void>((r) => (done = r));
+  const b = new RepairBatch({ debounceMs: 20, maxDebounceMs: 1000 }, () => {
+    fired++;
+    done();
+  });
+  b.add(['link:br0'], 'link br0 deleted');
+  b.add(['address:br0:10.0.0.1/24', 'link:br0'], 'address 10.0.0.1/24 on br0 deleted');
+  b.add([], 'link br0 deleted', true);
+  assert.equal(b.has('link:br0'), true);
+  await firedOnce;
+  assert.equal(fired, 1);
+  const got = b.take();
+  assert.deepEqual([...got.ids], ['link:br0', 'address:br0:10.0.0.1/24']);
+  assert.equal(got.full, true);
+  assert.equal(got.trigger, 'link br0 deleted; address 10.0.0.1/24 on br0 deleted');
+  assert.deepEqual(b.take(), { ids: new Set(), full: false, trigger: '' });
+  b.close();
+});

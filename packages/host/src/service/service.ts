@@ -13,8 +13,6 @@
  * life: one `run` per state directory, and no `apply` or `down` of others meanwhile.
  * @module
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Server } from 'node:http';
 import { procStat, type NftEvent, type RtnlEvent } from '@vmhost/net';
@@ -23,6 +21,7 @@ import { desiredState } from '../engine/desired.js';
 import { applyEntries } from '../engine/run.js';
 import { checkStateDir, lock } from '../engine/state-dir.js';
 import type { HostOptions, Report, ResolvedHost } from '../types.js';
+import { RepairBatch } from './batch.js';
 import { driftIndex, driftOf, type DriftIndex } from './drift.js';
 import { Learner, type LearnChange } from './learn6.js';
 import { errorFields, event, stepsText } from './log.js';
@@ -32,7 +31,7 @@ import { firewallBackend, isOwnChange, NetWatch } from './net-watch.js';
 import { writeServiceStatus } from './status-file.js';
 import { Supervisor } from './supervise.js';
 import { DEFAULT_TUNING, type FirewallWatch, type RunHostOptions, type ServiceEvent, type ServiceStatusFile, type ServiceTuning } from './types.js';
-import { watchFiles, type DirWatch } from './watchers.js';
+import { fileHash, watchFiles, type DirWatch } from './watchers.js';
 
 type StepDone = Report['steps'][number];
 
@@ -53,11 +52,7 @@ export class HostService {
   #stopping = false;
   readonly #stop = new AbortController();
   // the repair batch
-  #pending = new Set<string>();
-  #pendingFull = false;
-  #triggers: string[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #firstAt: number | undefined;
+  readonly #batch: RepairBatch;
   // the firewall
   #fwWatch: FirewallWatch = 'events';
   #ownGen: number | undefined;
@@ -84,6 +79,7 @@ export class HostService {
     this.#o = options;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.#retryMs = this.tuning.retryMs;
+    this.#batch = new RepairBatch(this.tuning, () => void this.#exclusive(() => this.#repairNow()));
     this.#learner = new Learner(host);
     this.#reindex();
     const self = this;
@@ -105,7 +101,7 @@ export class HostService {
     // the file as it is now is the host given (loaded a moment ago): a change after this is a reload
     if (options.file !== undefined) {
       this.#status.file = resolvePath(options.file);
-      this.#fileHash = hashOf(this.#status.file);
+      this.#fileHash = fileHash(this.#status.file);
     }
     if (options.signal) {
       if (options.signal.aborted) this.#stop.abort();
@@ -259,37 +255,15 @@ export class HostService {
 
   // ------------------------------------------------------------------------------- repairs
 
-  #schedule(ids: readonly string[], trigger: string): void {
-    if (this.#stopping) return;
-    for (const id of ids) this.#pending.add(id);
-    if (!this.#triggers.includes(trigger)) this.#triggers.push(trigger);
-    this.#arm();
-  }
-
-  #scheduleFull(trigger: string): void {
-    this.#pendingFull = true;
-    this.#schedule([], trigger);
-  }
-
-  #arm(): void {
-    const now = performance.now();
-    this.#firstAt ??= now;
-    clearTimeout(this.#timer);
-    const wait = Math.max(0, Math.min(this.tuning.debounceMs, this.tuning.maxDebounceMs - (now - this.#firstAt)));
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#firstAt = undefined;
-      void this.#exclusive(() => this.#repairNow());
-    }, wait);
+  #schedule(ids: readonly string[], trigger: string, full = false): void {
+    if (!this.#stopping) this.#batch.add(ids, trigger, full);
   }
 
   async #repairNow(): Promise<void> {
-    const ids = this.#pending;
-    const full = this.#pendingFull || !this.#applied;
-    const trigger = this.#triggers.join('; ');
-    this.#pending = new Set();
-    this.#pendingFull = false;
-    this.#triggers = [];
+    const b = this.#batch.take();
+    const ids = b.ids;
+    const full = b.full || !this.#applied;
+    const trigger = b.trigger;
     if (ids.size === 0 && !full) return;
     if (full) return this.#fullApply(this.#applied ? 'overrun' : 'retry');
     const skip = this.#sup.excluded();
@@ -324,7 +298,7 @@ export class HostService {
   #onRtnl(ev: RtnlEvent): void {
     if (this.#stopping) return;
     if (ev.type === 'overrun') {
-      this.#scheduleFull('rtnetlink notifications were lost');
+      this.#schedule([], 'rtnetlink notifications were lost', true);
       void this.#learnFromTable();
       return;
     }
@@ -333,7 +307,7 @@ export class HostService {
       return;
     }
     if (ev.type === 'link' && ev.action === 'new' && ev.link.name === this.#host.uplink && !this.#applied) {
-      this.#scheduleFull(`the uplink ${this.#host.uplink} appeared`);
+      this.#schedule([], `the uplink ${this.#host.uplink} appeared`, true);
       return;
     }
     const hit = driftOf(this.#ix, ev);
@@ -364,7 +338,7 @@ export class HostService {
       const live = await this.#net.handle.neighbors.list({ family: 6, proxy: true });
       const have = new Set(live.map((n) => `${n.dev}|${n.to}`));
       for (const [key, id] of want) {
-        if (have.has(key) || this.#pending.has(id)) continue;
+        if (have.has(key) || this.#batch.has(id)) continue;
         const [dev, to] = key.split('|');
         this.#schedule([id], `proxy neighbour ${to} on ${dev} gone (found by the table check)`);
       }
@@ -415,7 +389,7 @@ export class HostService {
     const abs = resolvePath(file);
     const names = new Set([abs]);
     this.#files = watchFiles(this.tuning.fileDebounceMs, (d, n) => names.has(join(d, n)), () => {
-      const h = hashOf(abs);
+      const h = fileHash(abs);
       if (h === this.#fileHash) return;
       this.#fileHash = h;
       this.reload('the host file changed');
@@ -429,7 +403,7 @@ export class HostService {
       this.#emit(event('reload-failed', 'no host file to read again (runHost was given a host, not a file)', { trigger }));
       return;
     }
-    this.#fileHash = hashOf(resolvePath(file));
+    this.#fileHash = fileHash(resolvePath(file));
     let host: ResolvedHost;
     try {
       host = await (this.#o.loadHostFile ?? (async (p: string) => (await import('../spec/parse.js')).loadHostFile(p)))(file);
@@ -486,7 +460,8 @@ export class HostService {
 
   async #shutdown(): Promise<void> {
     this.#stopping = true;
-    for (const t of [this.#timer, this.#retry]) clearTimeout(t);
+    this.#batch.close();
+    clearTimeout(this.#retry);
     clearInterval(this.#poll);
     clearInterval(this.#neighborPoll);
     this.#files?.close();
@@ -507,15 +482,6 @@ export class HostService {
     this.#status.state = 'stopped';
     this.#busy = false;
     this.#writeStatus();
-  }
-}
-
-/** sha256 of a file's bytes ('' when it cannot be read). */
-function hashOf(path: string): string {
-  try {
-    return createHash('sha256').update(readFileSync(path)).digest('hex');
-  } catch {
-    return '';
   }
 }
 

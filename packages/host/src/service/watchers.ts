@@ -8,7 +8,8 @@
  *   directories, debounced.
  * @module
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
 import { cmdline, isAlive, watchExit, type ExitWatch } from '@vmhost/net';
 import { QmpClient, runFiles, type QmpEvent } from '@vmhost/kvm';
@@ -179,4 +180,13 @@ export function watchFiles(debounceMs: number, filter: (dir: string, name: strin
       timers.clear();
     },
   };
+}
+
+/** sha256 of a file's bytes ('' when it cannot be read): whether the host file really changed. */
+export function fileHash(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return '';
+  }
 }
