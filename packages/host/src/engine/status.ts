@@ -15,16 +15,19 @@ import { readStateForView } from './run.js';
 type LinkInfo = HostStatus['bridge'];
 
 async function linkInfo(ctx: Ctx, name: string): Promise<LinkInfo> {
-  const l = await ctx.h.links.find(name);
+  const l = await ctx.live.link(name);
   if (!l) return { name, exists: false, up: false, addresses: [] };
-  const addrs = await ctx.h.addresses.list({ link: name });
+  const addrs = [...(await ctx.live.all('addresses')).entries()].filter(([key]) => key.startsWith(`${name} `)).map(([, a]) => a);
   return { name, exists: true, up: l.flags.up, addresses: addrs.filter((a) => !a.address.startsWith('fe80:')).map((a) => `${a.address}/${a.prefixLength}`) };
 }
 
 /** A service's status as `status` shows it. */
 const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; pid?: number } => (s.pid !== undefined ? { running: s.running, pid: s.pid } : { running: s.running });
 
-/** The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases. Changes nothing. */
+/**
+ * The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases, from one read
+ * of each table (live.ts; one scan of /proc for the VMs that have no live pidfile). Changes nothing.
+ */
 export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
   const ctx = await openCtx(host, options);
   try {
@@ -42,7 +45,7 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
     const pending = state.entries.filter((e) => e.status === 'intended').map((e) => e.id);
     if (pending.length > 0) out.pending = pending;
     for (const vm of host.vms) {
-      const st = await vmState(vmDir(ctx.dir, vm.name));
+      const st = await vmState(vmDir(ctx.dir, vm.name), ctx.live);
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };
       if (st.status !== undefined) row.qmpStatus = st.status;
       if (st.qmpBusy) row.qmpBusy = true;

@@ -11,6 +11,7 @@ import { done, intended, type KindOps } from './kind.js';
 /** The sysctl kind. */
 export const sysctlKind: KindOps<SysctlEntry, SysctlRecord> = {
   style: 'setting',
+  keepsLive: true, // touches nothing the live view holds
   async intent(ctx, e) {
     return { ...intended(e), data: { ...e.data }, previous: await ctx.h.sysctl.get(e.data.key) };
   },
