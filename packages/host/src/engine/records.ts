@@ -313,6 +313,20 @@ export function recordId(r: StateRecord): string {
 }
 
 /**
+ * Parses one record (a value of JSON) of the file `file` of the state directory `dir`, strictly,
+ * as {@link parseState} parses each of its entries; `at` names it in a complaint.
+ * @throws {HostStateError} `EHOST_STATE_CORRUPT` naming the file and the field.
+ */
+export function parseRecordOf(v: unknown, at: string, file: string, dir: string): StateRecord {
+  try {
+    return parseRecord(v, at, dir);
+  } catch (err) {
+    if (err instanceof Bad) throw new HostStateError(file, `not a vmhost state file: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
  * Parses the text of the state file `file` of the state directory `dir` (strictly, as the module
  * says).
  * @throws {HostStateError} `EHOST_STATE_VERSION` for another version, else `EHOST_STATE_CORRUPT`
