@@ -26,7 +26,7 @@ import { closeSync, constants, fchmodSync, ftruncateSync, openSync, rmSync, writ
 import { join } from 'node:path';
 import { SystemError } from '@vmhost/net';
 import { HostStateError } from '../errors.js';
-import { parseRecordOf, type StateFile, type StateRecord } from './records.js';
+import { parseRecordOf, type Known, type StateFile, type StateRecord } from './records.js';
 import { readPrivateFile } from './state-dir.js';
 
 const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = constants;
@@ -76,11 +76,12 @@ function applyOp(s: StateFile, op: Op): void {
 /**
  * Replays the journal of `dir` onto `state`, the state file as read, whose bytes hash to `base`
  * (null: there is no state file). A journal of another base (left by a compaction that was
- * killed before it removed it) is ignored. Returns whether a journal was replayed.
+ * killed before it removed it) is ignored. Returns whether a journal was replayed. `known`: see
+ * records.ts {@link Known}.
  * @throws {HostStateError} naming the journal: `EHOST_STATE_CORRUPT` for a line that is not a
  *   change of the record, `EHOST_STATE_UNSAFE` for a journal that is a symlink or not ours.
  */
-export function replayJournal(dir: string, state: StateFile, base: string | null): boolean {
+export function replayJournal(dir: string, state: StateFile, base: string | null, known: Known = {}): boolean {
   const file = journalFile(dir);
   const text = readPrivateFile(file, MAX_JOURNAL_BYTES);
   if (text === undefined) return false;
@@ -113,7 +114,7 @@ export function replayJournal(dir: string, state: StateFile, base: string | null
     if (o.op === 'put') {
       keys(o, n, ['op', 'record'], ['at']);
       if (o.at !== undefined && (!Number.isInteger(o.at) || (o.at as number) < 0)) throw bad(n, 'at: expected a position');
-      const record = parseRecordOf(o.record, `line ${n}: record`, file, dir);
+      const record = parseRecordOf(o.record, `line ${n}: record`, file, dir, known);
       applyOp(state, o.at === undefined ? { op: 'put', record } : { op: 'put', record, at: o.at as number });
     } else if (o.op === 'drop') {
       keys(o, n, ['op', 'id']);

@@ -10,6 +10,7 @@
  */
 import type { Ctx } from './context.js';
 import { forRecord } from './kinds/index.js';
+import type { Known } from './records.js';
 import { rebuild } from './recover.js';
 import { putRecord, dropRecord, isCorrupt, loadState, moveAside, stateFile, writeState, type StateFile } from './state.js';
 
@@ -22,11 +23,11 @@ export interface ForChange {
 /**
  * Reads the state of `ctx` for a change (a journal left by the last run is replayed and compacted
  * into the state file); a state file (or journal) that cannot be read as one is moved aside and
- * the record rebuilt from the live system (and written).
+ * the record rebuilt from the live system (and written). `known`: what the run wants (records.ts `Known`).
  */
-export async function loadForChange(ctx: Ctx): Promise<ForChange> {
+export async function loadForChange(ctx: Ctx, known: Known = {}): Promise<ForChange> {
   try {
-    const { state, base, replayed } = loadState(ctx.dir, ctx.host.name);
+    const { state, base, replayed } = loadState(ctx.dir, ctx.host.name, known);
     return { state, base: replayed ? writeState(ctx.dir, state) : base };
   } catch (err) {
     if (!isCorrupt(err)) throw err;

@@ -19,6 +19,8 @@ import { stopProxyService } from '../services/proxy6.js';
 import type { HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
 import { desiredOptions, emit, openCtx, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
+import type { Desired } from './entries.js';
+import type { Known } from './records.js';
 import { forEntry, forRecord } from './kinds/index.js';
 import { stopAllVms } from './kinds/vm.js';
 import { loadForChange, reconcileIntents } from './reconcile.js';
@@ -61,8 +63,26 @@ function removalStep(r: StateFile['entries'][number], why: string): PlannedStep 
   return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r };
 }
 
-async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'): Promise<PlannedStep[]> {
-  const want = desiredState(ctx.host, desiredOptions(ctx));
+/** What the desired entries `want` hold that records hold too (records.ts `Known`: not validated again when equal). */
+export function knownOf(want: readonly Desired[]): Known {
+  const known: Known = {};
+  for (const { entry: e } of want) {
+    if (e.kind === 'firewall') known.firewall = e.data.model;
+    else if (e.kind === 'dnsmasq') {
+      const { dir: _dir, netns: _netns, ...rest } = e.data.options;
+      known.dnsmasq = rest;
+    } else if (e.kind === 'proxy6') {
+      const { dir: _dir, ...rest } = e.data.options;
+      known.proxy6 = rest;
+    }
+  }
+  return known;
+}
+
+/** The entries the host file wants (desired.ts). */
+const wanted = (ctx: Ctx): Desired[] => desiredState(ctx.host, desiredOptions(ctx));
+
+async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], command: 'plan' | 'apply'): Promise<PlannedStep[]> {
   const recordedById = new Map(state.entries.map((e) => [e.id, e]));
   const wantedIds = new Set(want.map((w) => w.entry.id));
   const steps: PlannedStep[] = [];
@@ -84,13 +104,13 @@ async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'):
   return steps;
 }
 
-/** The state for plan and status: read only (a missing directory is an empty state). */
-export function readStateForView(ctx: Ctx): StateFile {
+/** The state for plan and status: read only (a missing directory is an empty state). `known`: what the run wants ({@link knownOf}). */
+export function readStateForView(ctx: Ctx, known: Known = {}): StateFile {
   const real = checkStateDir(ctx.dir, false);
   if (real === undefined) return emptyState(ctx.host.name);
   ctx.dir = real;
   try {
-    return readState(ctx.dir, ctx.host.name);
+    return readState(ctx.dir, ctx.host.name, known);
   } catch (err) {
     if (isCorrupt(err)) throw new HostStateError(err.file, `${err.message.slice(err.file.length + 2)} (vmhost apply, down and recover move it aside and rebuild the record from the live system's owner marks)`, { cause: err });
     throw err;
@@ -109,19 +129,25 @@ export async function plan(host: ResolvedHost, options: HostOptions = {}): Promi
   try {
     checkAborted(ctx, 'plan');
     await preconditions(ctx);
-    const steps = await planSteps(ctx, readStateForView(ctx), 'plan');
+    // the entries name the state directory by its real path (VM run directories, dnsmasq's)
+    ctx.dir = checkStateDir(ctx.dir, false) ?? ctx.dir;
+    const want = wanted(ctx);
+    const steps = await planSteps(ctx, readStateForView(ctx, knownOf(want)), want, 'plan');
     return { steps: steps.map(publicStep) };
   } finally {
     ctx.h.close();
   }
 }
 
-/** Locks the state directory (made safe first), reads and reconciles its state, and opens its journal. */
-async function prepare(ctx: Ctx): Promise<{ journal: Journal; unlock: () => void }> {
+/**
+ * Locks the state directory (made safe first; `ctx.dir` becomes its real path), reads and
+ * reconciles its state, and opens its journal. `known`: what the run wants ({@link knownOf}).
+ */
+async function prepare(ctx: Ctx, known: Known): Promise<{ journal: Journal; unlock: () => void }> {
   ctx.dir = checkStateDir(ctx.dir, true) ?? ctx.dir;
   const unlock = lock(ctx.dir);
   try {
-    const { state, base } = await reconcileIntents(ctx, await loadForChange(ctx));
+    const { state, base } = await reconcileIntents(ctx, await loadForChange(ctx, known));
     const dir = ctx.dir;
     return { journal: new Journal(dir, state, base, (s) => writeState(dir, s)), unlock };
   } catch (err) {
@@ -258,9 +284,11 @@ export async function apply(host: ResolvedHost, options: HostOptions = {}): Prom
   try {
     checkAborted(ctx, 'apply');
     await preconditions(ctx);
-    const { journal, unlock } = await prepare(ctx);
+    ctx.dir = checkStateDir(ctx.dir, true) ?? ctx.dir;
+    const want = wanted(ctx);
+    const { journal, unlock } = await prepare(ctx, knownOf(want));
     try {
-      return await execute(ctx, journal, await planSteps(ctx, journal.state, 'apply'));
+      return await execute(ctx, journal, await planSteps(ctx, journal.state, want, 'apply'));
     } finally {
       compact(ctx, journal);
       unlock();
@@ -294,7 +322,7 @@ export async function down(host: ResolvedHost, options: HostOptions = {}): Promi
   try {
     checkAborted(ctx, 'down');
     if (checkStateDir(ctx.dir, false) === undefined) return { steps: [], changed: false, ms: 0 };
-    const { journal, unlock } = await prepare(ctx);
+    const { journal, unlock } = await prepare(ctx, knownOf(wanted(ctx)));
     let finished = false;
     try {
       const t0 = performance.now();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { SystemError } from '@vmhost/net';
 import { HostStateError } from '../errors.js';
 import { journalFile, removeJournal, replayJournal } from './journal.js';
-import { parseState, STATE_VERSION, type StateFile, type StateRecord } from './records.js';
+import { parseState, STATE_VERSION, type Known, type StateFile, type StateRecord } from './records.js';
 import { readPrivateFile, writePrivateFile } from './state-dir.js';
 
 export type { StateFile, StateRecord } from './records.js';
@@ -45,21 +45,22 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 /**
  * Reads the state file of `dir` and replays its journal (journal.ts): the record (an empty state
  * when there is none). The directory must have been checked (state-dir.ts `checkStateDir`).
+ * `known`: what the run wants (records.ts {@link Known}).
  * @throws {HostStateError} naming the file (the state file or its journal): `EHOST_STATE_CORRUPT`,
  *   `EHOST_STATE_VERSION`, `EHOST_STATE_UNSAFE`.
  */
-export function loadState(dir: string, name: string): LoadedState {
+export function loadState(dir: string, name: string, known: Known = {}): LoadedState {
   const file = stateFile(dir);
   const text = readPrivateFile(file, MAX_STATE_BYTES);
-  const state = text === undefined ? emptyState(name) : parseState(text, file, dir);
+  const state = text === undefined ? emptyState(name) : parseState(text, file, dir, known);
   const base = text === undefined ? null : sha256(text);
-  const replayed = replayJournal(dir, state, base);
+  const replayed = replayJournal(dir, state, base, known);
   return { state, base, replayed };
 }
 
 /** The record of `dir`: {@link loadState}'s state. */
-export function readState(dir: string, name: string): StateFile {
-  return loadState(dir, name).state;
+export function readState(dir: string, name: string, known: Known = {}): StateFile {
+  return loadState(dir, name, known).state;
 }
 
 let lastWritten = '';

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { dnsmasqStatus, readLeases } from '../services/dnsmasq.js';
 import { proxyServiceStatus } from '../services/proxy6.js';
 import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
-import { openCtx, type Ctx } from './context.js';
-import { vmDir } from './desired.js';
+import { desiredOptions, openCtx, type Ctx } from './context.js';
+import { desiredState, vmDir } from './desired.js';
 import { vmState } from './kinds/vm.js';
-import { readStateForView } from './run.js';
+import { knownOf, readStateForView } from './run.js';
 
 type LinkInfo = HostStatus['bridge'];
 
@@ -31,7 +31,7 @@ const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; 
 export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
   const ctx = await openCtx(host, options);
   try {
-    const state = readStateForView(ctx);
+    const state = readStateForView(ctx, knownOf(desiredState(host, desiredOptions(ctx))));
     const out: HostStatus = {
       name: host.name,
       bridge: await linkInfo(ctx, host.bridge.name),
