@@ -143,6 +143,8 @@ export class Journal {
   private fd: number | undefined;
   private size = 0;
   private broken = false;
+  /** The ids recorded (a new record is appended without a search). */
+  private readonly ids: Set<string>;
 
   /**
    * @param state The state as read (and compacted) by this run.
@@ -154,31 +156,41 @@ export class Journal {
     readonly state: StateFile,
     private base: string | null,
     private readonly compactTo: (state: StateFile) => string,
-  ) {}
+  ) {
+    this.ids = new Set(state.entries.map((e) => e.id));
+  }
 
   /** Puts `r` in place of the record of its id (or at `at`), recorded. */
   put(r: StateRecord, at?: number): void {
-    const i = findIndex(this.state, r.id);
+    const i = this.ids.has(r.id) ? findIndex(this.state, r.id) : -1;
     const before = i >= 0 ? this.state.entries[i] : undefined;
-    putRecord(this.state, r, at);
+    if (before) this.state.entries[i] = r;
+    else if (at !== undefined && at >= 0 && at <= this.state.entries.length) this.state.entries.splice(at, 0, r);
+    else this.state.entries.push(r);
+    this.ids.add(r.id);
     try {
       this.append(at === undefined ? { op: 'put', record: r } : { op: 'put', record: r, at });
     } catch (err) {
       if (before) this.state.entries[i] = before;
-      else dropRecord(this.state, r.id);
+      else {
+        dropRecord(this.state, r.id);
+        this.ids.delete(r.id);
+      }
       throw err;
     }
   }
 
   /** Drops the record of `id`, recorded; returns its index (-1: there was none, nothing is written). */
   drop(id: string): number {
-    const i = findIndex(this.state, id);
+    const i = this.ids.has(id) ? findIndex(this.state, id) : -1;
     if (i < 0) return -1;
     const [before] = this.state.entries.splice(i, 1);
+    this.ids.delete(id);
     try {
       this.append({ op: 'drop', id });
     } catch (err) {
       this.state.entries.splice(i, 0, before!);
+      this.ids.add(id);
       throw err;
     }
     return i;
