@@ -9,6 +9,7 @@ import { proxyServiceStatus } from '../services/proxy6.js';
 import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
 import { desiredOptions, openCtx, type Ctx } from './context.js';
 import { desiredState, vmDir } from './desired.js';
+import { settledPool } from './kinds/kind.js';
 import { vmState } from './kinds/vm.js';
 import { knownOf, readStateForView } from './run.js';
 
@@ -44,8 +45,12 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
     if (typeof options.netns === 'string') out.netns = options.netns;
     const pending = state.entries.filter((e) => e.status === 'intended').map((e) => e.id);
     if (pending.length > 0) out.pending = pending;
-    for (const vm of host.vms) {
-      const st = await vmState(vmDir(ctx.dir, vm.name), ctx.live);
+    // the VMs' QMP sockets asked side by side (one that another client holds waits up to 3 s)
+    const states = await settledPool(host.vms, 16, (vm) => vmState(vmDir(ctx.dir, vm.name), ctx.live));
+    for (const [i, vm] of host.vms.entries()) {
+      const s = states[i]!;
+      if (s.status === 'rejected') throw s.reason;
+      const st = s.value;
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };
       if (st.status !== undefined) row.qmpStatus = st.status;
       if (st.qmpBusy) row.qmpBusy = true;

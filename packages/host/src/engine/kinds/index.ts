@@ -8,7 +8,7 @@ import { VmhostError } from '@vmhost/net';
 import type { StepAction } from '../../types.js';
 import type { Ctx } from '../context.js';
 import type { Entry } from '../entries.js';
-import type { LinkRecord, StateRecord } from '../records.js';
+import type { LinkRecord, StateRecord, VmRecord } from '../records.js';
 import { addressKind } from './address.js';
 import { dnsmasqKind } from './dnsmasq.js';
 import { firewallKind } from './firewall.js';
@@ -145,6 +145,8 @@ export function forRecord(r: StateRecord): RecordOps {
 export async function destroyMany(ctx: Ctx, rs: StateRecord[]): Promise<Array<PromiseSettledResult<Destroyed>>> {
   const links = rs.filter(ofKind<LinkRecord>('link'));
   if (links.length === rs.length && linkKind.destroyMany) return linkKind.destroyMany(ctx, links);
+  const vms = rs.filter(ofKind<VmRecord>('vm'));
+  if (vms.length === rs.length && vmKind.destroyMany) return vmKind.destroyMany(ctx, vms);
   const out: Array<PromiseSettledResult<Destroyed>> = [];
   for (const r of rs) {
     try {

@@ -111,3 +111,24 @@ export const NOTHING_TO_UNDO = async (): Promise<void> => undefined;
 export function intended<E extends Entry>(e: E): { kind: E['kind']; id: string; status: 'intended' } {
   return { kind: e.kind, id: e.id, status: 'intended' };
 }
+
+/**
+ * Runs `fn` on each of `items`, at most `limit` at a time; the outcome of each, in order (one
+ * failing does not stop the others).
+ */
+export async function settledPool<T, U>(items: readonly T[], limit: number, fn: (item: T) => Promise<U>): Promise<Array<PromiseSettledResult<U>>> {
+  const out: Array<PromiseSettledResult<U>> = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

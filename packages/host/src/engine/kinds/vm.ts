@@ -20,7 +20,7 @@ import { vmDir, vmEntry } from '../desired.js';
 import type { VmEntry } from '../entries.js';
 import type { VmRecord } from '../records.js';
 import { privateDir } from '../state-dir.js';
-import { done, intended, stableJson, type KindOps } from './kind.js';
+import { done, intended, settledPool, stableJson, type KindOps } from './kind.js';
 
 /** The fingerprint of a VM definition: sha256 of its QEMU options (keys sorted). */
 export function vmFingerprint(o: VmOptions): string {
@@ -118,6 +118,9 @@ export async function stopAllVms(dir: string, live?: LiveView): Promise<string[]
   return stopped;
 }
 
+/** How many VMs a batch of removals stops at a time. */
+export const STOP_TOGETHER = 16;
+
 /** The VM kind. */
 export const vmKind: KindOps<VmEntry, VmRecord> = {
   style: 'process',
@@ -158,6 +161,8 @@ export const vmKind: KindOps<VmEntry, VmRecord> = {
   async destroy(ctx, r) {
     return { removed: await stopVmIn(vmDir(ctx.dir, r.data.name), r.data.name, ctx.live) };
   },
+  // several VMs are stopped side by side: each waits for its guest (ACPI power-off, up to 20 s)
+  destroyMany: (ctx, rs) => settledPool(rs, STOP_TOGETHER, (r) => vmKind.destroy(ctx, r)),
   reconcile: async (ctx, r) => (liveQemuPid(vmDir(ctx.dir, r.data.name), ctx.live) !== undefined ? done(r) : undefined),
   remake(ctx, r) {
     const vm = ctx.host.vms.find((v) => v.name === r.data.name);
