@@ -11,6 +11,12 @@
 // Between rounds it waits for the kernel to finish the asynchronous clean-up of the deleted
 // namespace (its links), which otherwise runs under the next measurement.
 //
+// Clean-up: each round's lab (`vmhb-scale-*`) is closed after the round, also when a command
+// fails; on SIGINT, SIGTERM or SIGHUP the running CLI is killed (by pid), then the lab's exit hook
+// kills what runs in its namespaces and deletes them, and the temporary directory goes. A run
+// killed outright (SIGKILL) is swept by the next bench (bench/helpers.ts). To profile by hand, use
+// --print-host-file and a namespace of the lab kit, not one made with `ip netns add`.
+//
 // Usage: npm run bench -- bench/host-scale.ts [--sizes 10,100,300,1000] [--rounds 3]
 //          [--cli before=/tmp/old/packages/host/dist/cli.js] [--cli after=packages/host/dist/cli.js]
 //          [--markdown]
@@ -83,10 +89,20 @@ async function quiesce(): Promise<boolean> {
 /** Preloaded into the CLI's process: writes its own CPU time (user + system, ms) to fd 3 at exit. */
 const CPU_PROBE = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => { const r = process.resourceUsage(); try { writeSync(3, String((r.userCPUTime + r.systemCPUTime) / 1000)); } catch {} });")}`;
 
+/** The CLI process running now, killed (by pid) when the bench exits: it would go on in a namespace being deleted. */
+let running: ReturnType<typeof spawn> | undefined;
+/** The temporary directories of this run, removed at exit. */
+const tmpDirs = new Set<string>();
+process.on('exit', () => {
+  if (running?.pid !== undefined && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function cli(path: string, args: string[]): Promise<{ ms: number; cpu: number; code: number | null; stderr: string }> {
   return new Promise((res, reject) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, ['--import', CPU_PROBE, path, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    running = child;
     let stderr = '';
     let cpu = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -130,6 +146,7 @@ let unsettled = 0;
 
 for (const n of sizes) {
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-scale-'));
+  tmpDirs.add(dir);
   const file = join(dir, 'host.yaml');
   writeFileSync(file, scaleHostFile(n, kernel));
   try {
@@ -159,6 +176,7 @@ for (const n of sizes) {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    tmpDirs.delete(dir);
   }
   for (const c of clis) {
     const t = times.get(c.name)!.get(n)!;
