@@ -34,6 +34,9 @@ vms:${list}
 `;
 }
 
+/** The prefix of this host's TAPs (`<tag>-`, the tag from the host's name: spec/schema.ts tapTag). */
+const TAP = parseHostFile(hostText(1), { baseDir: ROOT }).vms[0]!.tap.replace(/vm0$/, '');
+
 async function world(t: import('node:test').TestContext): Promise<{ ns: string; opts: { netns: string; stateDir: string } }> {
   const lab = await Lab.create({
     prefix: 'vmhl-scale-',
@@ -55,14 +58,14 @@ test('plan reads each table once and sees what was changed by hand; apply puts i
   assert.deepEqual((await plan(host, opts)).steps, []);
   await netns.run(ns, 'ip', ['-6', 'route', 'del', '2001:db8:8:5688::103/128', 'dev', 'br0']);
   await netns.run(ns, 'ip', ['-6', 'neigh', 'del', 'proxy', '2001:db8:8:5688::105', 'dev', 'eth0']);
-  await netns.run(ns, 'ip', ['link', 'set', 'vmt-vm6', 'nomaster']);
-  await netns.run(ns, 'ip', ['link', 'del', 'vmt-vm7']);
+  await netns.run(ns, 'ip', ['link', 'set', `${TAP}vm6`, 'nomaster']);
+  await netns.run(ns, 'ip', ['link', 'del', `${TAP}vm7`]);
   const steps = (await plan(host, opts)).steps.map((s) => `${s.action} ${s.id}`);
-  assert.deepEqual(steps.sort(), ['create link:vmt-vm7', 'create proxyNeighbor:eth0:2001:db8:8:5688::105', 'create route:2001:db8:8:5688::103/128', 'update link:vmt-vm6'].sort());
+  assert.deepEqual(steps.sort(), [`create link:${TAP}vm7`, 'create proxyNeighbor:eth0:2001:db8:8:5688::105', 'create route:2001:db8:8:5688::103/128', `update link:${TAP}vm6`].sort());
   await apply(host, opts);
   assert.deepEqual((await plan(host, opts)).steps, []);
   const ip = await links(ns);
-  assert.ok(ip.some((l) => l.ifname === 'vmt-vm7' && l.ifalias === 'vmhost:scale'));
+  assert.ok(ip.some((l) => l.ifname === `${TAP}vm7` && l.ifalias === 'vmhost:scale'));
   await down(host, opts);
 });
 
@@ -75,10 +78,10 @@ test('down removes the TAPs in one batch: every one gone, one step each, links t
   // is not marked: left alone); a TAP removed by hand before down (its record finds it gone)
   await netns.run(ns, 'ip', ['link', 'add', 'other0', 'type', 'veth', 'peer', 'name', 'other1']);
   await netns.run(ns, 'ip', ['link', 'set', 'other0', 'group', '77']);
-  await netns.run(ns, 'ip', ['link', 'del', 'vmt-vm4']);
+  await netns.run(ns, 'ip', ['link', 'del', `${TAP}vm4`]);
   const file = join(opts.stateDir, 'state.json');
   const state = JSON.parse(readFileSync(file, 'utf8')) as { entries: Array<{ id: string }> };
-  const at = state.entries.findIndex((e) => e.id === 'link:vmt-vm6');
+  const at = state.entries.findIndex((e) => e.id === `link:${TAP}vm6`);
   state.entries.splice(at, 0, { kind: 'link', id: 'link:other0', status: 'done', data: { name: 'other0', kind: 'tap', master: 'br0' }, ifindex: null, temp: null } as never);
   writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
   const notices: string[] = [];
@@ -88,7 +91,7 @@ test('down removes the TAPs in one batch: every one gone, one step each, links t
     ...opts,
     // when the first TAP's step reaches its `changed` point, the batch has removed every one
     checkpoint: async (p) => {
-      if (p.phase === 'changed' && p.step.id.startsWith('link:vmt-') && tapsAtFirstChange === undefined) tapsAtFirstChange = (await links(ns)).filter((l) => l.ifname.startsWith('vmt-')).length;
+      if (p.phase === 'changed' && p.step.id.startsWith(`link:${TAP}`) && tapsAtFirstChange === undefined) tapsAtFirstChange = (await links(ns)).filter((l) => l.ifname.startsWith(`${TAP}`)).length;
     },
     onProgress: (ev) => {
       if (ev.type === 'notice') notices.push(ev.message);
@@ -96,7 +99,7 @@ test('down removes the TAPs in one batch: every one gone, one step each, links t
     },
   });
   assert.equal(tapsAtFirstChange, 0, 'one batch removed them all before the first step was recorded');
-  const taps = r.steps.filter((s) => s.id.startsWith('link:vmt-'));
+  const taps = r.steps.filter((s) => s.id.startsWith(`link:${TAP}`));
   assert.equal(taps.length, 12, 'one step per TAP');
   assert.ok(r.steps.some((s) => s.id === 'link:other0'));
   assert.deepEqual(events, r.steps.map((s) => s.id), 'each step reported in order');
@@ -117,7 +120,7 @@ test('apply that removes VMs no longer in the host file takes their TAPs in one 
   await apply(six, opts);
   const applied = await hostSnapshot(ns, { macs: false });
   const p = await plan(two, opts);
-  const removals = p.steps.filter((s) => s.action === 'delete' && s.id.startsWith('link:vmt-'));
+  const removals = p.steps.filter((s) => s.action === 'delete' && s.id.startsWith(`link:${TAP}`));
   assert.equal(removals.length, 4);
   const last = p.steps.length - 1;
   await assert.rejects(
@@ -128,7 +131,7 @@ test('apply that removes VMs no longer in the host file takes their TAPs in one 
   assert.deepEqual((await plan(six, opts)).steps, []);
   const r = await apply(two, opts);
   assert.equal(r.steps.length, p.steps.length);
-  assert.deepEqual((await links(ns)).filter((l) => l.ifname.startsWith('vmt-')).map((l) => l.ifname).sort(), ['vmt-vm0', 'vmt-vm1']);
+  assert.deepEqual((await links(ns)).filter((l) => l.ifname.startsWith(`${TAP}`)).map((l) => l.ifname).sort(), [`${TAP}vm0`, `${TAP}vm1`]);
   await down(two, opts);
 });
 
