@@ -21,70 +21,17 @@
 //          [--cli before=/tmp/old/packages/host/dist/cli.js] [--cli after=packages/host/dist/cli.js]
 //          [--markdown]
 //        npm run bench -- bench/host-scale.ts --print-host-file N > host.yaml   (for profiling by hand)
-// (Adapted from bench/compare/host-scale.ts of the bench-compare branch.)
+// (The host file and the statistics are bench:compare's: bench/compare/host-scale.ts, stats.ts.)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { scaleHostFile } from './compare/host-scale.js';
+import { median, quiesce } from './compare/stats.js';
 import { benchLab } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
-
-/**
- * The host file of `n` VMs (n ≤ 1,000: a bridge has 1,023 ports): bridge 10.20.0.0/16 and
- * 2001:db8:20::/64 routed, each VM with an IPv4, an IPv6 and four TCP forwards (ports 10000 + 4i).
- */
-export function scaleHostFile(n: number, kernel: string): string {
-  const vms: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const a = 10 + Math.floor(i / 250);
-    const b = 1 + (i % 250);
-    const port = 10000 + i * 4;
-    vms.push(`  - name: vm${i}
-    ipv4: 10.20.${a}.${b}
-    ipv6: "2001:db8:20::${(i + 0x100).toString(16)}"
-    kernel: ${kernel}
-    autostart: false
-    forwards: [{ port: ${port}, toPort: 22 }, { port: ${port + 1}, toPort: 80 }, { port: ${port + 2}, toPort: 443 }, { port: ${port + 3}, toPort: 25 }]`);
-  }
-  return `name: scale
-uplink: eth0
-bridge: { name: br0, ipv4: 10.20.0.1/16, ipv6: "2001:db8:20::1/64" }
-dhcp: { range: [10.20.200.1, 10.20.250.250] }
-ipv6: { prefix: "2001:db8:20::/64", mode: routed }
-vms:
-${vms.join('\n')}
-`;
-}
-
-/** Median of a non-empty list. */
-function median(a: readonly number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function cpuTimes(): { system: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return { system: (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0), total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
-}
-
-/** Waits until the kernel's share of the CPU stays under 8 % for 300 ms (at most 20 s): the deleted namespace's clean-up is over. */
-async function quiesce(): Promise<boolean> {
-  const t0 = Date.now();
-  let prev = cpuTimes();
-  while (Date.now() - t0 < 20_000) {
-    await sleep(300);
-    const now = cpuTimes();
-    const dt = now.total - prev.total;
-    const share = dt > 0 ? (now.system - prev.system) / dt : 0;
-    prev = now;
-    if (share < 0.08) return true;
-  }
-  return false;
-}
 
 /** Preloaded into the CLI's process: writes its own CPU time (user + system, ms) to fd 3 at exit. */
 const CPU_PROBE = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => { const r = process.resourceUsage(); try { writeSync(3, String((r.userCPUTime + r.systemCPUTime) / 1000)); } catch {} });")}`;
@@ -171,7 +118,7 @@ for (const n of sizes) {
           await lab.close();
           rmSync(state, { recursive: true, force: true });
         }
-        if (!(await quiesce())) unsettled++;
+        if (!(await quiesce()).settled) unsettled++;
       }
     }
   } finally {
