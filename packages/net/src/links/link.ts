@@ -18,7 +18,7 @@ const hwType = (t: number): string =>
 
 /** The IFLA_* attributes {@link toLink} reads (and the kinds' decoders: IFLA_LINK, IFLA_LINK_NETNSID). */
 const viewSchema = pick(linkSchema, [
-  'ifname', 'linkinfo', 'address', 'broadcast', 'mtu', 'operstate', 'master', 'link', 'linkNetnsid', 'ifalias', 'txqlen', 'promiscuity',
+  'ifname', 'linkinfo', 'address', 'broadcast', 'mtu', 'operstate', 'master', 'link', 'linkNetnsid', 'ifalias', 'txqlen', 'promiscuity', 'group',
 ]);
 
 /**
