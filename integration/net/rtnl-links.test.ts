@@ -283,6 +283,8 @@ test('link groups: set and read (ip -j agrees), rolled back with the rest; delet
   assert.equal(await groupOf('tg3'), 'default');
   assert.equal((await h.links.get('tg1')).group, 4242);
   assert.equal((await h.links.get('tg4')).group, 0);
+  // lists decode a lean view of each link: the group is in it
+  assert.deepEqual((await h.links.list()).filter((l) => l.name.startsWith('tg')).map((l) => [l.name, l.group]), [['tg0', 4242], ['tg1', 4242], ['tg2', 4242], ['tg3', 0], ['tg4', 0]]);
   // the kernel sets the group, then refuses other1 as a master: the group goes back too
   await assert.rejects(h.links.set('tg3', { group: 99, master: 'other1' }), (e: unknown) => e instanceof NetlinkError && e.code === 'EOPNOTSUPP');
   assert.equal(await groupOf('tg3'), 'default');
