@@ -8,6 +8,7 @@ import { stableMac } from '@vmhost/kvm';
 import { HostSpecError } from '../../packages/host/src/errors.js';
 import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
 import { nestingDepth, resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { bridgeMac } from '../../packages/host/src/spec/bridge.js';
 import { firewallModel } from '../../packages/host/src/engine/desired.js';
 import { render } from '@vmhost/firewall';
 import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
@@ -137,6 +138,8 @@ test('defaults of a minimal host file', () => {
     uplink: 'eth0',
     bridge: {
       name: 'br0',
+      // a stable MAC from the host's and the bridge's names: a stable link-local address
+      mac: bridgeMac('host', 'br0'),
       ipv4: { family: 4, address: '10.1.2.1', prefixLength: 24, cidr: '10.1.2.1/24', network: '10.1.2.0/24' },
       stp: false,
     },

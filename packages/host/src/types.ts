@@ -73,7 +73,11 @@ export interface HostFile {
   publicIPv4?: string;
   bridge: {
     name: string;
-    /** The bridge's MAC (and the veth end's, as in the seed). */
+    /**
+     * The bridge's MAC (and the veth end's, as in the seed). Default: a stable locally
+     * administered MAC from the host's and the bridge's names, so that the bridge's link-local
+     * address, the VMs' IPv6 default router, never changes.
+     */
     mac?: string;
     /** A veth pair whose first end is enslaved to the bridge (gives the bridge a stable MAC). */
     veth?: { name: string; peer: string };

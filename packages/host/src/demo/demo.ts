@@ -8,7 +8,9 @@
  *   client side has 198.51.100.10 and 2001:db8:ffff::10 and serves `GET /cgi-bin/ip` (the source
  *   address it sees) on 198.51.100.10:8080.
  * - `host`: one public IPv4 address (203.0.113.2/24) and 2001:db8:8:5688::2/64 on `eth0`; two
- *   real QEMU guests (web and mail, the test guest; KVM only where it really works).
+ *   real QEMU guests (web and mail, the test guest; KVM only where it really works), each with its
+ *   own /128 from its command line and its default route from the router advertisements of the
+ *   host's dnsmasq.
  * @module
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,7 +67,7 @@ function hostFile(guestDir: string): string {
     cpus: 1
     kernel: ${kernel}
     initrd: ${initrd}
-    append: "console=ttyS0 panic=-1 quiet vmhost.name=${name} vmhost.ip6=${v6}/64 vmhost.gw6=2001:db8:8:5688::1"
+    append: "console=ttyS0 panic=-1 quiet vmhost.name=${name} vmhost.ip6=${v6}/128"
     forwards: ${forwards}`;
   return `# The seed guide's host (see ../shared/seed-guide.txt), as one vmhost host file.
 name: demo

@@ -67,9 +67,26 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
   };
 }
 
-/** dnsmasq's options (static leases of the VMs by MAC); undefined without a `dhcp` section. */
+/**
+ * The /64 on the bridge dnsmasq serves router advertisements and DHCPv6 for: in routed mode, the
+ * /64 holding the bridge's IPv6 address (its prefix length at most 64, as dnsmasq needs);
+ * undefined otherwise. In proxy mode the VMs' addresses live on the uplink and the proxy reaches
+ * the VMs over IPv4: the guests get no IPv6 on the bridge (docs/host-guest-ipv6.md).
+ */
+export function guestPrefix6(host: ResolvedHost): string | undefined {
+  const b6 = host.bridge.ipv6;
+  if (host.ipv6?.mode !== 'routed' || !b6 || b6.prefixLength > 64) return undefined;
+  return ip.parsePrefix(`${b6.address}/64`).network;
+}
+
+/**
+ * dnsmasq's options: the static leases of the VMs by MAC and their names (AAAA too in routed
+ * mode), router advertisements and DHCPv6 for {@link guestPrefix6}; undefined without a `dhcp`
+ * section.
+ */
 export function dnsmasqOptions(host: ResolvedHost, dir: string): DnsmasqOptions | undefined {
   if (!host.dhcp) return undefined;
+  const routed = host.ipv6?.mode === 'routed';
   const o: DnsmasqOptions = {
     dir: join(dir, 'dnsmasq'),
     interface: host.bridge.name,
@@ -77,10 +94,12 @@ export function dnsmasqOptions(host: ResolvedHost, dir: string): DnsmasqOptions 
     range: host.dhcp.range,
     netmask: ip.netmask(4, host.bridge.ipv4.prefixLength),
     leaseTime: host.dhcp.leaseTime,
-    hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name })),
+    hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name, ...(routed && v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}) })),
   };
   if (host.dhcp.domain !== undefined) o.domain = host.dhcp.domain;
   if (host.dhcp.dnsServers !== undefined) o.servers = host.dhcp.dnsServers;
+  const prefix = guestPrefix6(host);
+  if (prefix !== undefined) o.ipv6 = { prefix, dnsServer: host.bridge.ipv6!.address, leaseTime: host.dhcp.leaseTime };
   return o;
 }
 
@@ -169,7 +188,7 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   const model = firewallModel(host);
   add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''})`);
   const dns = dnsmasqOptions(host, o.dir);
-  if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s))`);
+  if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s)${dns.ipv6 ? `, RA and DHCPv6 for ${dns.ipv6.prefix}` : ''})`);
   for (const vm of host.vms) {
     if (vm.autostart) add(vmEntry(vm, o), `VM ${vm.name} (${vm.memoryMiB} MiB, ${vm.cpus} cpu, ${vm.mac}, ${vm.ipv4}${vm.ipv6 ? `, ${vm.ipv6}` : ''})`);
   }

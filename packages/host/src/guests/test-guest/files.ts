@@ -78,7 +78,13 @@ if [ -n "$mac" ]; then
   if [ -n "$ip6" ]; then
     echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
     ip -6 addr add "$ip6" dev eth0 && say "ip6 $ip6"
-    [ -n "$gw6" ] && ip -6 route add default via "$gw6" dev eth0
+    if [ -n "$gw6" ]; then
+      ip -6 route add default via "$gw6" dev eth0
+    else
+      # the default route comes from the host's router advertisement: up to 10 s for it
+      n=0; while [ $n -lt 100 ] && [ -z "$(ip -6 route show default)" ]; do sleep 0.1; n=$((n+1)); done
+      [ -n "$(ip -6 route show default)" ] && say "ra $(ip -6 route show default)"
+    fi
   fi
 fi
 httpd -p 80 -h /www
@@ -110,6 +116,7 @@ export const GUEST_MARKERS = {
   init: 'VMHOST-GUEST: init',
   ip: 'VMHOST-GUEST: ip ',
   ip6: 'VMHOST-GUEST: ip6 ',
+  ra: 'VMHOST-GUEST: ra ',
   ready: 'VMHOST-GUEST: ready',
   powerdown: 'VMHOST-GUEST: powerdown',
 } as const;
