@@ -9,6 +9,7 @@ import { HostSpecError } from '../../packages/host/src/errors.js';
 import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
 import { nestingDepth, resolveHost } from '../../packages/host/src/spec/resolve.js';
 import { bridgeMac } from '../../packages/host/src/spec/bridge.js';
+import { slaacAddress } from '../../packages/host/src/guests/ipv6.js';
 import { firewallModel } from '../../packages/host/src/engine/desired.js';
 import { render } from '@vmhost/firewall';
 import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
@@ -336,6 +337,21 @@ test('IPv6 addresses outside the prefix, and the ipv6 section rules', () => {
   });
   assert.equal(noV6.bridge.ipv6!.cidr, '2001:db8:8:5688::1/64');
   assert.equal(noV6.ipv6, undefined);
+});
+
+test('ipv6: auto is the EUI-64 address of the MAC in the /64 prefix (what SLAAC forms), then checked like a written address', () => {
+  const r = resolveSeed((h) => (vm(h, 0).ipv6 = 'auto'));
+  // de:ad:be:ef:32:10 -> dcad:beff:feef:3210 (the universal/local bit flipped, ff:fe inserted)
+  assert.equal(r.vms[0]!.ipv6, '2001:db8:8:5688:dcad:beff:feef:3210');
+  assert.equal(r.vms[0]!.ipv6, slaacAddress('2001:db8:8:5688::/64', 'de:ad:be:ef:32:10'));
+  // the default MAC of a VM without one
+  const m = resolveSeed((h) => (vm(h, 1).ipv6 = 'auto'));
+  assert.equal(m.vms[1]!.ipv6, slaacAddress('2001:db8:8:5688::/64', stableMac('mail', 0)));
+  assert.equal(resolveSeed((h) => ((h.ipv6!.mode = 'proxy'), (vm(h, 0).ipv6 = 'auto'))).vms[0]!.ipv6, '2001:db8:8:5688:dcad:beff:feef:3210');
+  rejects(() => resolveSeed((h) => ((h.ipv6!.prefix = '2001:db8:8::/48'), (vm(h, 0).ipv6 = 'auto'))), 'vms[0].ipv6', 'auto needs ipv6.prefix to be a /64');
+  rejects(() => resolveSeed((h) => (delete h.ipv6, (vm(h, 0).ipv6 = 'auto'))), 'vms[0].ipv6', 'needs the ipv6 section');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv6 = '2001:db8:8:5688:dcad:beff:feef:3210', (vm(h, 0).ipv6 = 'auto'))), 'vms[1].ipv6', 'already used by vms[0].ipv6');
+  rejects(() => resolveSeed((h) => (vm(h, 0).ipv6 = 'Auto')), 'vms[0].ipv6', 'expected an IPv6 address');
 });
 
 test('duplicate MACs (among VMs and with the bridge)', () => {

@@ -36,7 +36,11 @@ export interface VmSpec {
   mac?: string;
   /** Static DHCP lease by MAC; inside the bridge's IPv4 subnet, not the bridge's own address. */
   ipv4: string;
-  /** The VM's own public IPv6 address, inside `ipv6.prefix`. */
+  /**
+   * The VM's own public IPv6 address, inside `ipv6.prefix`; or `auto`: the EUI-64 address of its
+   * MAC in `ipv6.prefix` (a /64), what SLAAC would form, computed by the host and then handled as
+   * a fixed address (DHCPv6 lease, proxy entry, route; the RA keeps SLAAC off).
+   */
   ipv6?: string;
   /** Default 256. */
   memoryMiB?: number;
@@ -145,6 +149,7 @@ export interface ResolvedVm {
   name: string;
   mac: string;
   ipv4: string;
+  /** The VM's own IPv6 address (for `ipv6: auto`, the address the host computed). */
   ipv6?: string;
   /** `vmt-<name>`. */
   tap: string;

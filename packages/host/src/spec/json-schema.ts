@@ -93,9 +93,10 @@ function kindSchema(f: Field): JsonSchema {
     case 'mac':
       // six hex pairs, the first even (unicast), not all zero
       return { type: 'string', pattern: '^[0-9a-fA-F][02468aceACE](?:[:-][0-9a-fA-F]{2}){5}$', not: { type: 'string', pattern: '^00(?:[:-]00){5}$' } };
-    case 'address':
-      if (f.family === 'any') return { anyOf: [addressSchema(4, f.refuse?.[4]), addressSchema(6, f.refuse?.[6])] };
-      return addressSchema(f.family, f.refuse?.[f.family]);
+    case 'address': {
+      const a = f.family === 'any' ? { anyOf: [addressSchema(4, f.refuse?.[4]), addressSchema(6, f.refuse?.[6])] } : addressSchema(f.family, f.refuse?.[f.family]);
+      return f.word !== undefined ? { anyOf: [a, { type: 'string', enum: [f.word] }] } : a;
+    }
     case 'prefix': {
       const addr = f.family === 4 ? IPV4 : IPV6;
       return { type: 'string', pattern: `^(?:${addr})/${intRange(f.minLength, f.maxLength)}$`, ...notSpecial(f.family, SPECIAL_KINDS) };

@@ -35,8 +35,11 @@ export interface NameField extends Common { kind: 'name'; pattern: RegExp; maxLe
 export interface IfNameField extends Common { kind: 'ifname' }
 /** A unicast MAC address. */
 export interface MacField extends Common { kind: 'mac' }
-/** A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse` (by family). */
-export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] } }
+/**
+ * A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse`
+ * (by family); or, with `word`, that word instead (`auto`: an address the host computes).
+ */
+export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] }; word?: 'auto' }
 /** `ADDRESS/LEN` of `family`, the length from `minLength` to `maxLength`, clear of every special-purpose range. */
 export interface PrefixField extends Common { kind: 'prefix'; family: 4 | 6; minLength: number; maxLength: number }
 /** A file path (resolved against the host file's directory). */
@@ -242,7 +245,7 @@ export const VM = {
     name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP ${TAP_PREFIX}<name> fits in 15 bytes)`, description: `The VM's name (its TAP is ${TAP_PREFIX}<name>).` },
     mac: { kind: 'mac', description: 'The NIC\'s MAC. Default: a stable locally administered MAC from the name.' },
     ipv4: { kind: 'address', family: 4, required: true, description: 'Static DHCP lease by MAC, inside the bridge subnet.' },
-    ipv6: { kind: 'address', family: 6, description: "The VM's own public IPv6 address, inside ipv6.prefix." },
+    ipv6: { kind: 'address', family: 6, word: 'auto', description: "The VM's own public IPv6 address, inside ipv6.prefix; or auto: the EUI-64 address of its MAC in ipv6.prefix (a /64), as SLAAC would form it, computed by the host." },
     memoryMiB: { kind: 'int', min: 16, max: 1_048_576, default: 256, description: 'Memory in MiB.' },
     cpus: { kind: 'int', min: 1, max: 64, default: 1, description: 'Virtual CPUs.' },
     accel: { kind: 'enum', values: ['auto', 'kvm', 'tcg'], default: 'auto', description: 'Accelerator (auto: KVM only where it really works).' },

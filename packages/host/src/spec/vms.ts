@@ -8,6 +8,7 @@
 import { ip, ValidationError } from '@vmhost/net';
 import { validateGroup } from '@vmhost/firewall';
 import { stableMac } from '@vmhost/kvm';
+import { slaacAddress } from '../guests/ipv6.js';
 import type { ResolvedForward, ResolvedVm } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
@@ -73,7 +74,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   let ipv4 = c.addr(ipv4V, `${p}.ipv4`, 4);
   if (ipv4 !== undefined && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
   if (ipv4 !== undefined) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
-  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims);
+  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims, mac);
 
   const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, F.memoryMiB);
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
@@ -180,12 +181,23 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
   return name;
 }
 
-/** The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. */
-function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): string | undefined {
+/**
+ * The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. `auto`:
+ * the EUI-64 address of `mac` in the prefix (a /64), as SLAAC forms it (docs/host-guest-ipv6.md).
+ */
+function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims, mac: string | undefined): string | undefined {
   const { c } = ctx;
   if (absent(ipv6V)) return undefined;
-  let a = c.addr(ipv6V, path, 6);
   const prefix6 = ctx.prefix6;
+  let a: string | undefined;
+  if (ipv6V === F.ipv6.word) {
+    if (!ctx.hasIpv6) return c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
+    if (!prefix6 || mac === undefined) return undefined; // reported there
+    if (prefix6.prefixLength !== 64) return c.add(path, ipv6V, `auto needs ipv6.prefix to be a /64 (SLAAC's length), not ${prefix6.network}`);
+    a = slaacAddress(prefix6.network, mac);
+  } else {
+    a = c.addr(ipv6V, path, 6);
+  }
   if (a !== undefined && !ctx.hasIpv6) {
     a = c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
   } else if (a !== undefined && prefix6) {
