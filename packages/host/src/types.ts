@@ -28,6 +28,38 @@ export interface DiskSpec {
   readOnly?: boolean;
 }
 
+/**
+ * The host-wide cloud-init defaults (the top-level `cloudInit`), merged into the `cloudInit` of
+ * each VM that has one: its own fields win, the ssh keys of both are given.
+ */
+export interface CloudInitDefaultsSpec {
+  /** The user made with the keys (sudo without password, password locked). Default `ops`. */
+  user?: string;
+  /** OpenSSH public key lines (`ssh-ed25519 AAAA... comment`) for `user`. */
+  sshAuthorizedKeys?: string[];
+  /**
+   * A user-data file (path, relative to the host file), read as data when planning and applying:
+   * a `#cloud-config` (merged with vmhost's: its lists appended, vmhost's keys kept) or a script
+   * starting with `#!` (run once per instance); at most 1 MiB.
+   */
+  userData?: string;
+  /**
+   * `auto` (default): a network-config v2 with the VM's addresses, gateway and DNS (so guests
+   * without a DHCPv6 client are configured too); `none`: none (cloud-init's fallback, DHCP).
+   */
+  networkConfig?: 'auto' | 'none';
+}
+
+/**
+ * A VM's cloud-init NoCloud seed (a read-only `CIDATA` volume after its disks): the host name,
+ * a user with ssh keys, network-config and the user's own user-data. Needs at least one ssh key
+ * (here or in the host-wide `cloudInit`) or a `userData` file.
+ */
+export interface CloudInitSpec extends CloudInitDefaultsSpec {
+  /** The guest's host name (a DNS label). Default: the VM's name. */
+  hostname?: string;
+}
+
 /** One VM, as written in the host file. */
 export interface VmSpec {
   /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `vmt-<name>`, at most 15 bytes). */
@@ -60,6 +92,8 @@ export interface VmSpec {
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
   autostart?: boolean;
+  /** A cloud-init seed for the VM (`{}` takes the host-wide `cloudInit` as it is). Left out: none. */
+  cloudInit?: CloudInitSpec;
 }
 
 /** The host file (YAML or JSON). */
@@ -126,6 +160,8 @@ export interface HostFile {
      */
     proxy?: ProxyLimits;
   };
+  /** Host-wide cloud-init defaults for the VMs that have a `cloudInit` of their own. */
+  cloudInit?: CloudInitDefaultsSpec;
   vms?: VmSpec[];
 }
 
@@ -142,6 +178,17 @@ export interface ResolvedDisk {
   format: 'qcow2' | 'raw';
   cache: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
   readOnly: boolean;
+}
+
+/** A VM's cloud-init settings after the host-wide defaults are merged and defaults filled in. */
+export interface ResolvedCloudInit {
+  hostname: string;
+  user: string;
+  /** The keys of the host-wide defaults, then the VM's own (each once), as normalised lines. */
+  sshAuthorizedKeys: string[];
+  /** Absolute path of the user-data file (read when planning and applying). */
+  userData?: string;
+  networkConfig: 'auto' | 'none';
 }
 
 /** A VM after validation and defaults. */
@@ -163,6 +210,8 @@ export interface ResolvedVm {
   disks: ResolvedDisk[];
   forwards: ResolvedForward[];
   autostart: boolean;
+  /** Its cloud-init seed's settings; absent: no seed. */
+  cloudInit?: ResolvedCloudInit;
 }
 
 /** The host file after validation and defaults: what plan/apply/down/status take. */
@@ -187,6 +236,8 @@ export interface ResolvedHost {
     acceptRa: boolean;
     proxy: Required<ProxyLimits>;
   };
+  /** The host-wide cloud-init defaults as given (already merged into each VM's `cloudInit`). */
+  cloudInit?: { user?: string; sshAuthorizedKeys: string[]; userData?: string; networkConfig?: 'auto' | 'none' };
   vms: ResolvedVm[];
 }
 

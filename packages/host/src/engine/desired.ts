@@ -6,10 +6,11 @@
  * @module
  */
 import { join } from 'node:path';
-import { ip, type NetnsRef } from '@vmhost/net';
+import { ip, VmhostError, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
 import type { FirewallModel, PortForward, Rule } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
+import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
@@ -21,6 +22,14 @@ export interface DesiredOptions {
   dir: string;
   /** The network namespace (VMs are started inside it). */
   netns?: NetnsRef;
+  /** The persistent data directory (the VMs' cloud-init seeds are under it). */
+  dataDir?: string;
+  /**
+   * The rendered cloud-init seeds of the VMs with `cloudInit`, by name (engine/seeds.ts's
+   * `loadSeeds`: it reads the user-data files). Left out: the VMs are described without their
+   * seeds (for recovery, which records no definitions).
+   */
+  seeds?: ReadonlyMap<string, CloudInitSeed>;
 }
 
 /** First and last port of a port or range. */
@@ -124,16 +133,33 @@ export function vmDir(dir: string, name: string): string {
   return join(dir, 'vms', name);
 }
 
-/** QEMU's options for a VM of the host. */
+/** The cloud-init seed volume of one VM under the data directory `dataDir`. */
+export function seedFile(dataDir: string, name: string): string {
+  return join(dataDir, 'seeds', `${name}.iso`);
+}
+
+/** The seed of `vm` in `o` (undefined: none, or seeds not given); throws when `o.seeds` lacks a VM that has `cloudInit`. */
+function vmSeed(vm: ResolvedVm, o: DesiredOptions): { file: string; seed: CloudInitSeed } | undefined {
+  if (!vm.cloudInit || !o.seeds) return undefined;
+  const seed = o.seeds.get(vm.name);
+  if (!seed || o.dataDir === undefined) throw new VmhostError('EHOST_INTERNAL', `no cloud-init seed or data directory for VM ${vm.name}`);
+  return { file: seedFile(o.dataDir, vm.name), seed };
+}
+
+/** QEMU's options for a VM of the host: its disks, then its seed volume (raw, read-only). */
 export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
   const runDir = vmDir(o.dir, vm.name);
+  const seed = vmSeed(vm, o);
   const out: VmOptions = {
     name: vm.name,
     runDir,
     memoryMiB: vm.memoryMiB,
     cpus: vm.cpus,
     accel: vm.accel,
-    drives: vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly, interface: 'virtio' as const })),
+    drives: [
+      ...vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly, interface: 'virtio' as const })),
+      ...(seed ? [{ file: seed.file, format: 'raw' as const, readOnly: true, interface: 'virtio' as const }] : []),
+    ],
     nics: [{ tap: vm.tap, mac: vm.mac, model: 'virtio-net-pci' }],
     console: { file: join(runDir, 'console.log') },
   };
@@ -144,9 +170,10 @@ export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
   return out;
 }
 
-/** The entry of a running VM. */
+/** The entry of a running VM (with its seed: the VM kind writes it before QEMU starts). */
 export function vmEntry(vm: ResolvedVm, o: DesiredOptions): VmEntry {
-  return { id: `vm:${vm.name}`, kind: 'vm', data: { name: vm.name, options: vmOptions(vm, o) } };
+  const seed = vmSeed(vm, o);
+  return { id: `vm:${vm.name}`, kind: 'vm', data: { name: vm.name, options: vmOptions(vm, o), ...(seed ? { seed } : {}) } };
 }
 
 /** The sysctl path of an interface in a key (`eth0.100` is written `eth0/100`). */
@@ -190,7 +217,9 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   const dns = dnsmasqOptions(host, o.dir);
   if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s)${dns.ipv6 ? `, RA and DHCPv6 for ${dns.ipv6.prefix}` : ''})`);
   for (const vm of host.vms) {
-    if (vm.autostart) add(vmEntry(vm, o), `VM ${vm.name} (${vm.memoryMiB} MiB, ${vm.cpus} cpu, ${vm.mac}, ${vm.ipv4}${vm.ipv6 ? `, ${vm.ipv6}` : ''})`);
+    if (!vm.autostart) continue;
+    const e = vmEntry(vm, o);
+    add(e, `VM ${vm.name} (${vm.memoryMiB} MiB, ${vm.cpus} cpu, ${vm.mac}, ${vm.ipv4}${vm.ipv6 ? `, ${vm.ipv6}` : ''}${e.data.seed ? `, cloud-init ${e.data.seed.seed.instanceId}` : ''})`);
   }
   const px = proxyOptions(host);
   if (px) add({ id: 'proxy6', kind: 'proxy6', data: { options: { ...px, dir: join(o.dir, 'proxy6') } } }, `IPv6 proxy (${px.routes.length} port(s) to the VMs' IPv4)`);

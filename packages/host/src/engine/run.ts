@@ -22,6 +22,7 @@ import { desiredState } from './desired.js';
 import { forEntry, forRecord } from './kinds/index.js';
 import { stopAllVms } from './kinds/vm.js';
 import { loadForChange, reconcileIntents } from './reconcile.js';
+import { readSeeds } from './seeds.js';
 import { checkStateDir, lock } from './state-dir.js';
 import { emptyState, isCorrupt, readState, type StateFile } from './state.js';
 import { publicStep, runStep, type PlannedStep } from './steps.js';
@@ -39,6 +40,8 @@ async function preconditions(ctx: Ctx): Promise<void> {
       if (!isFile(dk.file)) throw new HostPreconditionError(`vms[${i}].disk[${j}].file`, dk.file, 'no such file');
     });
   });
+  // the user-data files, read and checked; the seeds rendered
+  readSeeds(ctx);
 }
 
 function isFile(p: string): boolean {

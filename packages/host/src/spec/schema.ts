@@ -7,7 +7,8 @@
  * @module
  */
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
-import type { DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
+import { SSH_KEY_TYPES } from '../guests/ssh-key.js';
+import type { CloudInitDefaultsSpec, CloudInitSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -54,6 +55,8 @@ export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: 
 export interface PortField extends Common { kind: 'port' }
 /** A disk: a path, a {@link DISK} mapping, or a list of either. */
 export interface DiskField extends Common { kind: 'disk'; item: ObjectField; maxItems: number }
+/** An OpenSSH public key line `TYPE BASE64 [COMMENT]` of one of {@link SSH_KEY_TYPES}, at most `maxBytes`. */
+export interface SshKeyField extends Common { kind: 'sshKey'; maxBytes: number }
 
 /** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
 export type SpecialKind = ip.SpecialKind;
@@ -63,7 +66,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField | SshKeyField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -94,6 +97,10 @@ export const MIN_LEASE_SECONDS = 120;
 export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** At most this many ssh keys in a `cloudInit` (each level). */
+export const MAX_SSH_KEYS = 64;
+/** Longest ssh public key line (a 16384-bit RSA key is about 2.8 KB). */
+export const MAX_SSH_KEY_BYTES = 16_384;
 
 // ---------------------------------------------------------------------------------------------
 // Names and patterns
@@ -106,6 +113,10 @@ export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 export const VM_NAME_MAX = 11;
 /** A VM's TAP is this and its name. */
 export const TAP_PREFIX = 'vmt-';
+/** A user name cloud-init makes (Debian's rule; `root` is refused besides). */
+export const CLOUD_USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** The key types accepted in `sshAuthorizedKeys`. */
+export { SSH_KEY_TYPES };
 /** A dnsmasq lease time as text. */
 export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 /** One label of a DNS name. */
@@ -237,6 +248,35 @@ export const FORWARD = {
   },
 } as const satisfies ObjectField<keyof ForwardSpec>;
 
+const cloudInitKeys = {
+  user: { kind: 'name', pattern: CLOUD_USER_RE, maxLength: 32, default: 'ops', hint: "a user name of 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter or '_' (not root)", description: 'The user made with the keys (sudo without password, password locked).' },
+  sshAuthorizedKeys: {
+    kind: 'list',
+    maxItems: MAX_SSH_KEYS,
+    items: { kind: 'sshKey', maxBytes: MAX_SSH_KEY_BYTES, description: `An OpenSSH public key line: TYPE BASE64 [COMMENT], TYPE one of ${SSH_KEY_TYPES.join(', ')}.` },
+    description: "The user's ssh public keys.",
+  },
+  userData: { kind: 'path', description: "A user-data file: a #cloud-config (merged with vmhost's) or a script starting with #! (at most 1 MiB; read when planning and applying)." },
+  networkConfig: { kind: 'enum', values: ['auto', 'none'], default: 'auto', description: "auto: network-config v2 with the VM's addresses, gateway and DNS; none: cloud-init's fallback (DHCP)." },
+} as const;
+
+/** The top-level `cloudInit`: host-wide defaults. */
+export const CLOUD_INIT_DEFAULTS = {
+  kind: 'object',
+  description: "Host-wide cloud-init defaults, merged into each VM's cloudInit (its own fields win; the ssh keys of both are given).",
+  keys: cloudInitKeys,
+} as const satisfies ObjectField<keyof CloudInitDefaultsSpec>;
+
+/** A VM's `cloudInit`. */
+export const CLOUD_INIT = {
+  kind: 'object',
+  description: "A cloud-init NoCloud seed for the VM (a read-only CIDATA volume after its disks); {} takes the host-wide cloudInit. Needs an ssh key (here or host-wide) or a userData file.",
+  keys: {
+    hostname: { kind: 'name', pattern: DNS_LABEL_RE, maxLength: 63, hint: "a DNS label: 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'", description: "The guest's host name. Default: the VM's name." },
+    ...cloudInitKeys,
+  },
+} as const satisfies ObjectField<keyof CloudInitSpec>;
+
 /** A VM. */
 export const VM = {
   kind: 'object',
@@ -255,6 +295,7 @@ export const VM = {
     disk: { kind: 'disk', item: DISK, maxItems: 16, description: 'One disk (a path or a mapping) or a list of them.' },
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
+    cloudInit: CLOUD_INIT,
   },
 } as const satisfies ObjectField<keyof VmSpec>;
 
@@ -270,6 +311,7 @@ export const HOST = {
     bridge: BRIDGE,
     dhcp: DHCP,
     ipv6: IPV6,
+    cloudInit: CLOUD_INIT_DEFAULTS,
     vms: { kind: 'list', maxItems: MAX_VMS, items: VM, description: 'The VMs.' },
   },
 } as const satisfies ObjectField<keyof HostFile>;

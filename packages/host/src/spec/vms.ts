@@ -12,6 +12,7 @@ import { slaacAddress } from '../guests/ipv6.js';
 import type { ResolvedForward, ResolvedVm } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
+import { resolveVmCloudInit, type CloudInitDefaults } from './cloud-init.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
 import { HOST, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
@@ -29,8 +30,11 @@ interface VmClaims {
   proxyPorts: number;
 }
 
-/** Resolves `vms` (`v`, as written); `ok` is false when the list itself or a VM is not a mapping. */
-export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; ok: boolean } {
+/**
+ * Resolves `vms` (`v`, as written), each VM's `cloudInit` merged with the host-wide `cloudInit`;
+ * `ok` is false when the list itself or a VM is not a mapping.
+ */
+export function resolveVms(ctx: SpecContext, v: unknown, cloudInit?: CloudInitDefaults | 'failed'): { vms: ResolvedVm[]; ok: boolean } {
   const max = HOST.keys.vms.maxItems;
   if (!absent(v) && !Array.isArray(v)) {
     ctx.c.add('vms', v, 'expected a list of VMs');
@@ -44,7 +48,7 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
   const claims: VmClaims = { names: new Map(), ipv4s: new Map(), ipv6s: new Map(), disks: new Map(), ports: newPortUses(), proxyPorts: 0 };
   const vms: ResolvedVm[] = [];
   (Array.isArray(v) ? v : []).forEach((vmV: unknown, i) => {
-    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims);
+    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims, cloudInit);
     if (vm === null) ok = false;
     else if (vm) vms.push(vm);
   });
@@ -52,7 +56,7 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
 }
 
 /** One VM at `p`; null when it is not a mapping, undefined after another problem. */
-function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims): ResolvedVm | null | undefined {
+function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, cloudInitDefaults: CloudInitDefaults | 'failed' | undefined): ResolvedVm | null | undefined {
   const { c } = ctx;
   const v = c.obj(vmV, p, VM);
   if (!v) return null;
@@ -99,6 +103,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
   if (forwards.length > 0 && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  const { cloudInit } = resolveVmCloudInit(ctx, at(v, 'cloudInit'), `${p}.cloudInit`, name, cloudInitDefaults);
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
@@ -118,6 +123,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     disks,
     forwards,
     autostart,
+    ...(cloudInit !== undefined ? { cloudInit } : {}),
   };
 }
 
