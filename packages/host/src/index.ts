@@ -22,5 +22,6 @@ export type { ProxyOptions, ProxyLimits, ProxyRoute, ProxyRouteStats, ProxyTotal
 export type { ServiceStatus, ServiceStartResult } from './services/supervisor.js';
 export { runDemo } from './demo/demo.js';
 export type { DemoOptions, DemoCheck } from './demo/demo.js';
+export type { RealGuest } from './demo/real.js';
 export { buildTestGuest, readTestGuest, defaultGuestDir } from './guests/test-guest/build.js';
 export type { TestGuest, TestGuestOptions } from './guests/test-guest/build.js';
