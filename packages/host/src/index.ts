@@ -17,6 +17,7 @@ export { stateDirFor, dataDirFor, vmRunDir } from './engine/context.js';
 export { firewallModel } from './engine/desired.js';
 export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases, parseLeases } from './services/dnsmasq.js';
 export type { DnsmasqOptions, DnsmasqStatus, DnsmasqStartResult } from './services/dnsmasq.js';
+export type { GuestIpv6Options } from './guests/dnsmasq-guests.js';
 export { TcpProxy, startProxyService, stopProxyService, proxyServiceStatus, proxyServiceStats } from './services/proxy6.js';
 export type { ProxyOptions, ProxyLimits, ProxyRoute, ProxyRouteStats, ProxyTotals, ProxyServiceStats, ProxyServiceOptions, ProxyServiceStatus, ProxyServiceStartResult } from './services/proxy6.js';
 export type { ServiceStatus, ServiceStartResult } from './services/supervisor.js';

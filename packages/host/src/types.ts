@@ -182,12 +182,15 @@ export interface ResolvedDisk {
 
 /** A VM's cloud-init settings after the host-wide defaults are merged and defaults filled in. */
 export interface ResolvedCloudInit {
+  /** The guest's host name (default: the VM's name). */
   hostname: string;
+  /** The user made with the keys (default `ops`). */
   user: string;
   /** The keys of the host-wide defaults, then the VM's own (each once), as normalised lines. */
   sshAuthorizedKeys: string[];
   /** Absolute path of the user-data file (read when planning and applying). */
   userData?: string;
+  /** `auto`: network-config v2 with the VM's addresses; `none`: none. */
   networkConfig: 'auto' | 'none';
 }
 

@@ -20,7 +20,9 @@ import { slaacAddress } from '../guests/ipv6.js';
 export interface RealGuest {
   /** The qcow2 base image (never written: the demo boots an overlay on it). */
   image: string;
+  /** Its kernel (direct boot). */
   kernel: string;
+  /** Its initial ramdisk. */
   initrd: string;
   /** The kernel command line, e.g. `root=/dev/vda rw console=ttyS0`. */
   append: string;
@@ -121,7 +123,7 @@ export async function realChecks(check: Check, o: { inet: string; publicIPv4: st
       try {
         const out = await ssh(o.inet, o.vm.key, target, 'cloud-init status --wait');
         if (!/status: done/.test(out)) throw new Error(out.trim());
-        return `${out.trim()} at ${((performance.now() - o.t0) / 1000).toFixed(0)} s`;
+        return `${out.replace(/^\.+/, '').trim()} at ${((performance.now() - o.t0) / 1000).toFixed(0)} s after apply`;
       } catch (err) {
         if (i >= 20) throw err;
         await new Promise((r) => setTimeout(r, 3000));
