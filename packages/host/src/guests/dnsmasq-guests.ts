@@ -35,7 +35,7 @@ export interface GuestDnsHost {
   ipv6?: string;
 }
 
-/** Router advertisements and stateful DHCPv6 on the bridge (see {@link GuestDnsmasqOptions}). */
+/** Router advertisements and stateful DHCPv6 on the bridge for the VMs' /64 (docs/host-guest-ipv6.md). */
 export interface GuestIpv6Options {
   /** The VM prefix, a /64 (dnsmasq's minimum); the bridge must hold an address inside it. */
   prefix: string;

@@ -170,6 +170,9 @@ export const vmKind: KindOps<VmEntry, VmRecord> = {
     return done(intent);
   },
   async update(ctx, e, recorded) {
+    // the new seed first: a seed that cannot be written leaves the VM running as it was (QEMU
+    // keeps the old one open)
+    writeVmSeed(ctx, e);
     await stopVmIn(vmDir(ctx.dir, e.data.name), e.data.name);
     const made = await vmKind.create(ctx, e, await vmKind.intent(ctx, e));
     return {
