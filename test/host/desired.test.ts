@@ -44,8 +44,8 @@ test('routed mode wants, in order: sysctls (accept_ra before forwarding), bridge
     'link:veth0',
     'address:br0:192.168.0.1/24',
     'address:br0:2001:db8:8:5688::1/64',
-    'link:vmt-web',
-    'link:vmt-mail',
+    'link:lfg-web', // the TAPs of host demo: its tag, the VM's name
+    'link:lfg-mail',
     'proxyNeighbor:eth0:2001:db8:8:5688::100',
     'route:2001:db8:8:5688::100/128',
     'proxyNeighbor:eth0:2001:db8:8:5688::200',
@@ -155,8 +155,8 @@ test('the seed fixture: every wanted entry with its kind and description, in app
     ['link', 'link:veth0', 'veth veth0/veth1 on br0 (mac de:ad:be:ef:24:31, promisc)'],
     ['address', 'address:br0:192.168.0.1/24', 'address 192.168.0.1/24 on br0'],
     ['address', 'address:br0:2001:db8:8:5688::1/64', 'address 2001:db8:8:5688::1/64 on br0'],
-    ['link', 'link:vmt-web', 'TAP vmt-web on br0 for web'],
-    ['link', 'link:vmt-mail', 'TAP vmt-mail on br0 for mail'],
+    ['link', 'link:vdu-web', 'TAP vdu-web on br0 for web'],
+    ['link', 'link:vdu-mail', 'TAP vdu-mail on br0 for mail'],
     ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::100', 'proxy neighbour 2001:db8:8:5688::100 on eth0 (web)'],
     ['route', 'route:2001:db8:8:5688::100/128', 'route 2001:db8:8:5688::100/128 dev br0 (web)'],
     ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::200', 'proxy neighbour 2001:db8:8:5688::200 on eth0 (mail)'],
@@ -173,7 +173,7 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
   const byId = new Map(wanted(seed, '/run/vmhost/seed').map((e) => [e.id, e]));
   assert.deepEqual(byId.get('link:br0')?.data, { name: 'br0', kind: 'bridge', mac: 'de:ad:be:ef:24:31', stp: false });
   assert.deepEqual(byId.get('link:veth0')?.data, { name: 'veth0', kind: 'veth', peer: 'veth1', mac: 'de:ad:be:ef:24:31', master: 'br0', promisc: true });
-  assert.deepEqual(byId.get('link:vmt-mail')?.data, { name: 'vmt-mail', kind: 'tap', master: 'br0' });
+  assert.deepEqual(byId.get('link:vdu-mail')?.data, { name: 'vdu-mail', kind: 'tap', master: 'br0' });
   assert.deepEqual(byId.get('sysctl:net.ipv4.ip_forward')?.data, { key: 'net.ipv4.ip_forward', value: '1' });
   const dns = byId.get('dnsmasq');
   assert.equal(dns?.kind, 'dnsmasq');
@@ -203,7 +203,7 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
       cpus: 1,
       accel: 'auto',
       drives: [{ file: `${seedDir}/images/mail.img`, format: 'raw', cache: 'none', readOnly: false, interface: 'virtio' }],
-      nics: [{ tap: 'vmt-mail', mac: seed.vms[1]!.mac, model: 'virtio-net-pci' }],
+      nics: [{ tap: 'vdu-mail', mac: seed.vms[1]!.mac, model: 'virtio-net-pci' }],
       console: { file: '/run/vmhost/seed/vms/mail/console.log' },
       kernel: '/boot/vmlinuz',
       initrd: `${seedDir}/images/initrd.img`,
@@ -231,8 +231,36 @@ test('desiredState is pure: the same host gives equal entries, the host is not c
 test('a VM with autostart false gets its TAP but no VM entry; a host without dhcp and ipv6 has no dnsmasq, proxy or IPv6 entries', () => {
   const h = host(BASE.replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    autostart: false\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
   const ids = wanted(h).map((e) => e.id);
-  assert.ok(ids.includes('link:vmt-mail'));
+  assert.ok(ids.includes('link:lfg-mail'));
   assert.ok(!ids.includes('vm:mail'));
   const bare = host(`uplink: eth0\nbridge: { name: br0, ipv4: 192.168.0.1/24 }\nvms: [{ name: a, ipv4: 192.168.0.2, kernel: /k }]\n`);
-  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'link:br0', 'address:br0:192.168.0.1/24', 'link:vmt-a', 'firewall', 'vm:a']);
+  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'link:br0', 'address:br0:192.168.0.1/24', 'link:krr-a', 'firewall', 'vm:a']);
+});
+
+test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and its IPv6 objects name vms[i].adopt, as the host file says', () => {
+  const h = host(BASE.replace('ipv6: "2001:db8:8:5688::1/64" }', 'ipv6: "2001:db8:8:5688::1/64", adopt: true }').replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    adopt: true\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
+  const adopt = Object.fromEntries(wanted(h).map((e) => [e.id, 'adopt' in e ? e.adopt : undefined]));
+  assert.deepEqual(adopt, {
+    'sysctl:net.ipv4.ip_forward': undefined,
+    'sysctl:net.ipv6.conf.eth0.accept_ra': undefined,
+    'sysctl:net.ipv6.conf.all.forwarding': undefined,
+    'sysctl:net.ipv6.conf.eth0.proxy_ndp': undefined,
+    'link:br0': { field: 'bridge.adopt', allowed: true },
+    'link:veth0': { field: 'bridge.adopt', allowed: true },
+    'address:br0:192.168.0.1/24': { field: 'bridge.adopt', allowed: true },
+    'address:br0:2001:db8:8:5688::1/64': { field: 'bridge.adopt', allowed: true },
+    'link:lfg-web': { field: 'vms[0].adopt', allowed: false },
+    'link:lfg-mail': { field: 'vms[1].adopt', allowed: true },
+    'proxyNeighbor:eth0:2001:db8:8:5688::100': { field: 'vms[0].adopt', allowed: false },
+    'route:2001:db8:8:5688::100/128': { field: 'vms[0].adopt', allowed: false },
+    'proxyNeighbor:eth0:2001:db8:8:5688::200': { field: 'vms[1].adopt', allowed: true },
+    'route:2001:db8:8:5688::200/128': { field: 'vms[1].adopt', allowed: true },
+    firewall: undefined,
+    dnsmasq: undefined,
+    'vm:web': undefined,
+    'vm:mail': undefined,
+  });
+  const b = host(BASE.replace('mode: routed', 'mode: proxy'));
+  const a = wanted(b).find((e) => e.id === 'address:eth0:2001:db8:8:5688::200/128');
+  assert.deepEqual(a?.kind === 'address' ? a.adopt : undefined, { field: 'vms[1].adopt', allowed: false });
 });

@@ -6,6 +6,7 @@
  * subnet, ports used once) the resolvers check besides; docs/host-spec.md explains each limit.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
 import { SSH_KEY_TYPES } from '../guests/ssh-key.js';
 import type { CloudInitDefaultsSpec, CloudInitSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
@@ -107,16 +108,31 @@ export const MAX_SSH_KEY_BYTES = 16_384;
 
 /** The host's name: it names the firewall chains (`VMHOST-<name>-...`, @vmhost/firewall's owner) and the state directory. */
 export const HOST_NAME_RE = /^[A-Za-z0-9_]{1,16}$/;
-/** VM names: the TAP `vmt-<name>` fits in 15 bytes; a DNS label (no '-' at either end). */
+/** VM names: the TAP `<tag>-<name>` fits in 15 bytes; a DNS label (no '-' at either end). */
 export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 /** The longest VM name. */
 export const VM_NAME_MAX = 11;
-/** A VM's TAP is this and its name. */
-export const TAP_PREFIX = 'vmt-';
 /** A user name cloud-init makes (Debian's rule; `root` is refused besides). */
 export const CLOUD_USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** The key types accepted in `sshAuthorizedKeys`. */
 export { SSH_KEY_TYPES };
+
+/**
+ * The tag of the host `owner`'s TAPs: three letters a-z from the sha-256 of its name (17,576
+ * tags), so that two hosts with a VM of the same name in one namespace get different TAPs, and
+ * one host gets the same ones on every apply (docs/host-owners.md).
+ */
+export function tapTag(owner: string): string {
+  let n = createHash('sha256').update(owner).digest().readUInt32BE(0) % 26 ** 3;
+  let tag = '';
+  for (let i = 0; i < 3; i++, n = Math.floor(n / 26)) tag = String.fromCharCode(97 + (n % 26)) + tag;
+  return tag;
+}
+
+/** The TAP of the VM `vm` of the host `owner`: `<tag>-<vm>` ({@link tapTag}), at most 15 bytes. */
+export function tapName(owner: string, vm: string): string {
+  return `${tapTag(owner)}-${vm}`;
+}
 /** A dnsmasq lease time as text. */
 export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 /** One label of a DNS name. */
@@ -176,6 +192,7 @@ export const BRIDGE = {
     ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
     ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
     stp: { kind: 'bool', default: false, description: 'Spanning tree on the bridge.' },
+    adopt: { kind: 'bool', default: false, description: 'The bridge, its veth pair and its addresses may exist already, made by hand: vmhost records them as adopted, sets them up, and down leaves them in place (only undoing what it changed).' },
   },
 } as const satisfies ObjectField<keyof HostFile['bridge']>;
 
@@ -282,7 +299,7 @@ export const VM = {
   kind: 'object',
   description: 'A VM.',
   keys: {
-    name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP ${TAP_PREFIX}<name> fits in 15 bytes)`, description: `The VM's name (its TAP is ${TAP_PREFIX}<name>).` },
+    name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP <tag>-<name> fits in 15 bytes)`, description: "The VM's name (its TAP is <tag>-<name>, the tag three letters from the host's name)." },
     mac: { kind: 'mac', description: 'The NIC\'s MAC. Default: a stable locally administered MAC from the name.' },
     ipv4: { kind: 'address', family: 4, required: true, description: 'Static DHCP lease by MAC, inside the bridge subnet.' },
     ipv6: { kind: 'address', family: 6, word: 'auto', description: "The VM's own public IPv6 address, inside ipv6.prefix; or auto: the EUI-64 address of its MAC in ipv6.prefix (a /64), as SLAAC would form it, computed by the host." },
@@ -296,6 +313,7 @@ export const VM = {
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
     cloudInit: CLOUD_INIT,
+    adopt: { kind: 'bool', default: false, description: "The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, made by hand: vmhost records them as adopted, and down leaves them in place (only undoing what it changed)." },
   },
 } as const satisfies ObjectField<keyof VmSpec>;
 
@@ -323,6 +341,8 @@ export const keysOf = (f: ObjectField): readonly string[] => Object.keys(f.keys)
 export const DEFAULTS = {
   name: HOST.keys.name.default,
   stp: BRIDGE.keys.stp.default,
+  adoptBridge: BRIDGE.keys.adopt.default,
+  adoptVm: VM.keys.adopt.default,
   leaseTime: DHCP.keys.leaseTime.default,
   acceptRa: IPV6.keys.acceptRa.default,
   proxy: {

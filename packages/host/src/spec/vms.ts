@@ -15,7 +15,7 @@ import type { SpecContext } from './context.js';
 import { resolveVmCloudInit, type CloudInitDefaults } from './cloud-init.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
-import { HOST, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+import { DEFAULTS, HOST, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
 
 const F = VM.keys;
 
@@ -84,6 +84,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
   const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, F.accel);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
+  const adopt = c.bool(at(v, 'adopt'), `${p}.adopt`, F.adopt);
 
   // boot
   const kernelV = at(v, 'kernel');
@@ -107,13 +108,13 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined || adopt === undefined) return undefined;
   return {
     name,
     mac,
     ipv4,
     ...(ipv6 !== undefined ? { ipv6 } : {}),
-    tap: TAP_PREFIX + name,
+    tap: tapName(ctx.hostName ?? DEFAULTS.name, name),
     memoryMiB,
     cpus,
     accel,
@@ -123,6 +124,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
     disks,
     forwards,
     autostart,
+    adopt,
     ...(cloudInit !== undefined ? { cloudInit } : {}),
   };
 }
@@ -170,12 +172,12 @@ function checkGroup(ctx: SpecContext, name: string, p: string): void {
   }
 }
 
-/** The VM's name: its TAP `vmt-<name>` must fit in 15 bytes; names and TAPs are unique. */
+/** The VM's name: its TAP `<tag>-<name>` must fit in 15 bytes; names and TAPs are unique. */
 function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClaims): string | undefined {
   const { c } = ctx;
   let name = c.str(nameV, `${p}.name`);
   if (name !== undefined && name.length > VM_NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name)) {
-    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP ${TAP_PREFIX}<name> must fit in 15 bytes`);
+    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP <tag>-<name> must fit in 15 bytes`);
   } else if (name !== undefined) {
     name = c.name(nameV, `${p}.name`, F.name);
   }
@@ -183,7 +185,7 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
   const other = claims.names.get(name);
   if (other !== undefined) c.add(`${p}.name`, name, `VM name ${name} is already used by ${other}`);
   else claims.names.set(name, `${p}.name`);
-  ctx.claimIf(TAP_PREFIX + name, `${p}.name`, 'TAP name');
+  ctx.claimIf(tapName(ctx.hostName ?? DEFAULTS.name, name), `${p}.name`, 'TAP name');
   return name;
 }
 
