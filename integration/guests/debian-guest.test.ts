@@ -166,17 +166,31 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   assert.deepEqual([def.gateway, def.protocol], [bridgeLl[0], 'ra']);
   assert.ok(!routes.some((r) => r.dst === NET.prefix), `no on-link route for ${NET.prefix}: ${JSON.stringify(routes)}`);
 
-  // names: the other VM's A and AAAA and its reverse entry, from the guest; the guest's from the host
+  // names: the other VM's A, AAAA and reverse entries from the Debian guest (glibc through its
+  // resolver, set by RDNSS/DHCP); the Debian guest's own from the other VM (tg's busybox nslookup,
+  // through its /cgi-bin/lookup) and from the host namespace, against both bridge addresses
   const getent = async (what: string): Promise<string[]> => (await ssh(lab, 'internet', keys.key, target, `getent ${what}`)).trim().split(/\s+/);
   assert.equal((await getent(`ahostsv6 ${NET.tg.name}.${NET.domain}`))[0], NET.tg.ipv6);
   assert.equal((await getent(`ahostsv4 ${NET.tg.name}.${NET.domain}`))[0], NET.tg.ipv4);
   assert.deepEqual((await getent(`hosts ${NET.tg.ipv6}`)).slice(0, 2), [NET.tg.ipv6, `${NET.tg.name}.${NET.domain}`]);
+  assert.deepEqual((await getent(`hosts ${NET.tg.ipv4}`)).slice(0, 2), [NET.tg.ipv4, `${NET.tg.name}.${NET.domain}`]);
   const resolv = await ssh(lab, 'internet', keys.key, target, 'resolvectl dns; resolvectl domain');
   t.diagnostic(`guest resolvectl: ${resolv.replace(/\n/g, ' | ')}`);
-  for (const [type, want] of [['A', NET.web.ipv4], ['AAAA', NET.web.ipv6]] as const) {
+  const fromTg = (args: string[]): Promise<string> => lab.exec('host', 'busybox', ['wget', '-q', '-O-', `http://${NET.tg.ipv4}/cgi-bin/lookup?${args.join('&')}`], { timeoutMs: 20_000 });
+  const fromHost = (args: string[]): Promise<string> => lab.exec('host', 'busybox', ['nslookup', ...args], { timeoutMs: 10_000 });
+  const fqdn = `${NET.web.name}.${NET.domain}`;
+  const esc = (a: string): string => a.replace(/\./g, '\\.');
+  for (const [who, lookup] of [['tg', fromTg], ['host', fromHost]] as const) {
     for (const server of [NET.bridge4, NET.bridge6]) {
-      const r = await lab.exec('host', 'busybox', ['nslookup', `-type=${type}`, `${NET.web.name}.${NET.domain}`, server], { timeoutMs: 10_000 });
-      assert.match(r, new RegExp(`Address:\\s+${want.replace(/\./g, '\\.')}\\s*$`, 'm'), r);
+      for (const [args, want] of [
+        [['-type=A', fqdn, server], new RegExp(`^Address:\\s+${esc(NET.web.ipv4)}\\s*$`, 'm')],
+        [['-type=AAAA', fqdn, server], new RegExp(`^Address:\\s+${NET.web.ipv6}\\s*$`, 'm')],
+        [[NET.web.ipv4, server], new RegExp(`name = ${esc(fqdn)}\\s*$`, 'm')],
+        [[NET.web.ipv6, server], new RegExp(`name = ${esc(fqdn)}\\s*$`, 'm')],
+      ] as const) {
+        const got = await lookup([...args]);
+        assert.match(got, want, `${who}: nslookup ${args.join(' ')}`);
+      }
     }
   }
 

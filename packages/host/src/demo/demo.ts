@@ -195,6 +195,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       return leases.join(' ');
     });
 
+    // names: web's A, AAAA and reverse entries from the other VM (mail's busybox nslookup, through
+    // its /cgi-bin/lookup) and from the host namespace, against both addresses of the bridge
+    await check('mail resolves web.lan (A, AAAA, reverse)', () => webNames((args) => http(hostNs, `http://192.168.0.200/cgi-bin/lookup?${args.join('&')}`)));
+    await check('the host resolves web.lan (A, AAAA, reverse)', () => webNames(async (args) => (await netns.run(hostNs, '/bin/busybox', ['nslookup', ...args], { timeoutMs: 10_000 })).stdout));
+
     if (real) await realChecks(check, { inet, publicIPv4: PUBLIC4, vm: real, t0: t0apply, domain: 'lan', other: 'web' });
 
     // Plan B: the same host with ipv6.mode proxy: the VM addresses move to the uplink and a TCP
@@ -278,6 +283,27 @@ async function http(ns: string, url: string): Promise<string> {
   const r = await netns.run(ns, '/bin/busybox', ['wget', '-q', '-O-', url], { timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`GET ${url}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
   return r.stdout;
+}
+
+/**
+ * Checks web.lan's names with `lookup` (busybox nslookup's arguments → its output) against both
+ * bridge addresses: A 192.168.0.100, AAAA 2001:db8:8:5688::100, both addresses back to web.lan.
+ */
+async function webNames(lookup: (args: string[]) => Promise<string>): Promise<string> {
+  const wants: Array<[string[], RegExp]> = [];
+  for (const server of ['192.168.0.1', '2001:db8:8:5688::1']) {
+    wants.push(
+      [['-type=A', 'web.lan', server], /^Address:\s+192\.168\.0\.100\s*$/m],
+      [['-type=AAAA', 'web.lan', server], /^Address:\s+2001:db8:8:5688::100\s*$/m],
+      [['192.168.0.100', server], /name = web\.lan\s*$/m],
+      [['2001:db8:8:5688::100', server], /name = web\.lan\s*$/m],
+    );
+  }
+  for (const [args, want] of wants) {
+    const got = await lookup(args);
+    if (!want.test(got)) throw new Error(`nslookup ${args.join(' ')}: ${got.trim().slice(0, 80)}`);
+  }
+  return 'A 192.168.0.100, AAAA 2001:db8:8:5688::100, PTR web.lan (both servers)';
 }
 
 async function waitFor(file: string, marker: string, timeoutMs: number): Promise<void> {

@@ -35,6 +35,16 @@ echo
 wget -q -O- "$QUERY_STRING" 2>&1
 `;
 
+// DNS from inside the VM: busybox nslookup with the query string's '&'-separated words as its
+// arguments (`?-type=AAAA&web.lan&192.168.0.1`; never through eval, no globbing)
+const CGI_LOOKUP = `${SH}echo "Content-Type: text/plain"
+echo
+set -f
+IFS='&'
+set -- $QUERY_STRING
+nslookup "$@" 2>&1
+`;
+
 const CGI_WRITE = `${SH}echo "Content-Type: text/plain"
 echo
 printf '%s' "$QUERY_STRING" | dd of=/dev/vda bs=512 conv=sync,notrunc,fsync 2>/dev/null && echo ok
@@ -103,6 +113,7 @@ export const GUEST_SCRIPTS: Readonly<Record<string, string>> = {
   'www/cgi-bin/disk': CGI_DISK,
   'www/cgi-bin/fetch': CGI_FETCH,
   'www/cgi-bin/write': CGI_WRITE,
+  'www/cgi-bin/lookup': CGI_LOOKUP,
 };
 
 /** The directories of the initramfs, parents first. */
