@@ -423,6 +423,15 @@ test('adopt: bridge.adopt and vms[].adopt are booleans, false by default', () =>
   });
   assert.equal(r.bridge.adopt, true);
   assert.deepEqual(r.vms.map((v) => v.adopt), [false, true]);
+  // a bridge that may be adopted gets no default MAC (a hand-made one keeps its own); a written one stays
+  const noMac = resolveSeed((h) => {
+    delete h.bridge.mac;
+    h.bridge.adopt = true;
+  });
+  assert.equal(noMac.bridge.mac, undefined);
+  const notAdopted = resolveSeed((h) => delete h.bridge.mac);
+  assert.equal(notAdopted.bridge.mac, bridgeMac(notAdopted.name, notAdopted.bridge.name));
+  assert.equal(resolveSeed((h) => (h.bridge.mac = '02:00:00:00:10:01')).bridge.mac, '02:00:00:00:10:01');
   rejects(() => resolveSeed((h) => ((h.bridge as unknown as Record<string, unknown>).adopt = 'yes')), 'bridge.adopt', '"yes"');
   rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).adopt = 1)), 'vms[0].adopt', '1');
 });

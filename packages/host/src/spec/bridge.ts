@@ -26,9 +26,12 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
   const name = c.ifName(at(br, 'name'), 'bridge.name');
   ctx.claimIf(name, 'bridge.name');
   const macV = at(br, 'mac');
+  const adopt = c.bool(at(br, 'adopt'), 'bridge.adopt', F.adopt);
   // Default: a stable MAC, so that the bridge's link-local address (the VMs' IPv6 default router,
-  // learnt from its router advertisements) stays the same across re-creation and reboots.
-  const mac = absent(macV) ? (name !== undefined && ctx.hostName !== undefined ? bridgeMac(ctx.hostName, name) : undefined) : c.mac(macV, 'bridge.mac');
+  // learnt from its router advertisements) stays the same across re-creation and reboots. Not for
+  // a bridge that may be adopted: a hand-made bridge keeps the MAC it was given (adopting never
+  // changes it, and down leaves it as it was).
+  const mac = absent(macV) ? (name !== undefined && ctx.hostName !== undefined && adopt === false ? bridgeMac(ctx.hostName, name) : undefined) : c.mac(macV, 'bridge.mac');
   ctx.claimMac(mac, 'bridge.mac', absent(macV) ? ' (the default for the bridge)' : '');
   let veth: { name: string; peer: string } | undefined;
   const vethV = at(br, 'veth');
@@ -67,7 +70,6 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
     ctx.bridge6 = b6;
   }
   const stp = c.bool(at(br, 'stp'), 'bridge.stp', F.stp);
-  const adopt = c.bool(at(br, 'adopt'), 'bridge.adopt', F.adopt);
   if (name === undefined || !b4 || stp === undefined || adopt === undefined) return undefined;
   return {
     name,

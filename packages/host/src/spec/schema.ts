@@ -187,7 +187,7 @@ export const BRIDGE = {
   description: "The VMs' bridge.",
   keys: {
     name: ifname('The bridge (created).', true),
-    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's). Default: a stable locally administered MAC from the host's and the bridge's names (a stable link-local address: the VMs' IPv6 router)." },
+    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's). Default: a stable locally administered MAC from the host's and the bridge's names (a stable link-local address: the VMs' IPv6 router); with adopt, none (a hand-made bridge keeps its own)." },
     veth: VETH,
     ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
     ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
