@@ -76,6 +76,24 @@ vms:
 `;
 }
 
+/**
+ * Runs `commands` on the guest in one ssh session (a login costs seconds on TCG) and returns each
+ * one's output by key; a command that fails fails the test, naming it.
+ */
+async function inGuest<K extends string>(lab: Lab, key: string, target: string, commands: Record<K, string>): Promise<Record<K, string>> {
+  const keys = Object.keys(commands) as K[];
+  const script = keys.map((k) => `echo '@@ ${k}'; { ${commands[k]}; } || echo "@@! ${k} exited $?"`).join('\n');
+  const out = await ssh(lab, 'internet', key, target, script);
+  assert.doesNotMatch(out, /^@@! /m, out);
+  const got = {} as Record<K, string>;
+  for (const chunk of out.split(/^@@ /m).slice(1)) {
+    const nl = chunk.indexOf('\n');
+    got[chunk.slice(0, nl) as K] = chunk.slice(nl + 1);
+  }
+  assert.deepEqual(Object.keys(got), keys, out);
+  return got;
+}
+
 test('a Debian guest configured only by the host (vmhost apply): ssh on its own IPv6 and through the IPv4 forward, RA route, DHCPv6 address, names, cloud-init done; down leaves the namespace as before', { timeout: 1_140_000 }, async (t) => {
   const img = debianGuest();
   const tg = testGuest();
@@ -142,16 +160,34 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   const { stdout: status } = await waitForSsh(lab, 'internet', keys.key, target, 300_000, qemuAlive('web'), 'cloud-init status --wait');
   t.diagnostic(`Debian guest: first ssh login ${firstLogin.toFixed(0)} s after vmhost apply started, cloud-init done at ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   assert.match(status, /status: done\s*$/, status);
-  assert.equal((await ssh(lab, 'internet', keys.key, target, 'hostname')).trim(), NET.web.name);
   // ... and through the public IPv4 port forward
   assert.equal((await ssh(lab, 'internet', keys.key, `ssh://ops@${NET.public4}:${NET.forward}`, 'hostname')).trim(), NET.web.name);
-  assert.equal((await ssh(lab, 'internet', keys.key, target, 'hostname -f')).trim(), `${NET.web.name}.${NET.domain}`);
+
+  // in the guest, in one ssh session (a login costs seconds on TCG): each command's output by key
+  const tgFqdn = `${NET.tg.name}.${NET.domain}`;
+  const g = await inGuest(lab, keys.key, target, {
+    hostname: 'hostname',
+    fqdn: 'hostname -f',
+    instanceId: 'cat /var/lib/cloud/data/instance-id',
+    userData: 'cat /etc/vmhost-user-data',
+    addrs: 'ip -j -6 addr show scope global',
+    routes: 'ip -j -6 route show',
+    tg6: `getent ahostsv6 ${tgFqdn}`,
+    tg4: `getent ahostsv4 ${tgFqdn}`,
+    tgPtr6: `getent hosts ${NET.tg.ipv6}`,
+    tgPtr4: `getent hosts ${NET.tg.ipv4}`,
+    resolv: 'resolvectl dns; resolvectl domain',
+    // for the log: what an operator would look at in the guest
+    show: `ip -6 addr; ip -6 route; getent ahosts ${tgFqdn}; cloud-init status --long`,
+  });
+  assert.equal(g.hostname.trim(), NET.web.name);
+  assert.equal(g.fqdn.trim(), `${NET.web.name}.${NET.domain}`);
   // the seed the plan named, and the host-wide user-data merged into it
-  assert.equal((await ssh(lab, 'internet', keys.key, target, 'cat /var/lib/cloud/data/instance-id')).trim(), instanceId);
-  assert.equal(await ssh(lab, 'internet', keys.key, target, 'cat /etc/vmhost-user-data'), 'merged user-data\n');
+  assert.equal(g.instanceId.trim(), instanceId);
+  assert.equal(g.userData, 'merged user-data\n');
 
   // addresses: the host file's (auto) address as a /128, no SLAAC address, no global /64
-  const addrs = JSON.parse(await ssh(lab, 'internet', keys.key, target, 'ip -j -6 addr show scope global')) as IpAddr[];
+  const addrs = JSON.parse(g.addrs) as IpAddr[];
   const global6 = addrs.flatMap((a) => a.addr_info.filter((i) => i.local !== undefined).map((i) => ({ ...i, ifname: a.ifname })));
   t.diagnostic(`guest ip -6 addr (global): ${JSON.stringify(global6.map((a) => `${a.local}/${a.prefixlen} ${a.ifname}${a.dynamic ? ' dynamic' : ''}`))}`);
   assert.ok(global6.some((a) => a.local === NET.web.ipv6 && a.prefixlen === 128), `${NET.web.ipv6}/128 in ${JSON.stringify(global6)}`);
@@ -159,7 +195,7 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
 
   // routes: default via the bridge's link-local address, learnt from the RA; no on-link /64
   const bridgeLl = (await ipJson<IpAddr[]>(ns, ['-6', 'addr', 'show', 'dev', 'br0', 'scope', 'link'])).flatMap((a) => a.addr_info.flatMap((i) => i.local ?? []));
-  const routes = JSON.parse(await ssh(lab, 'internet', keys.key, target, 'ip -j -6 route show')) as IpRoute[];
+  const routes = JSON.parse(g.routes) as IpRoute[];
   t.diagnostic(`guest ip -6 route: ${JSON.stringify(routes.map((r) => `${r.dst} ${r.gateway ? `via ${r.gateway} ` : ''}proto ${r.protocol}`))}`);
   const def = routes.find((r) => r.dst === 'default');
   assert.ok(def, `a default route in ${JSON.stringify(routes)}`);
@@ -169,13 +205,12 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   // names: the other VM's A, AAAA and reverse entries from the Debian guest (glibc through its
   // resolver, set by RDNSS/DHCP); the Debian guest's own from the other VM (tg's busybox nslookup,
   // through its /cgi-bin/lookup) and from the host namespace, against both bridge addresses
-  const getent = async (what: string): Promise<string[]> => (await ssh(lab, 'internet', keys.key, target, `getent ${what}`)).trim().split(/\s+/);
-  assert.equal((await getent(`ahostsv6 ${NET.tg.name}.${NET.domain}`))[0], NET.tg.ipv6);
-  assert.equal((await getent(`ahostsv4 ${NET.tg.name}.${NET.domain}`))[0], NET.tg.ipv4);
-  assert.deepEqual((await getent(`hosts ${NET.tg.ipv6}`)).slice(0, 2), [NET.tg.ipv6, `${NET.tg.name}.${NET.domain}`]);
-  assert.deepEqual((await getent(`hosts ${NET.tg.ipv4}`)).slice(0, 2), [NET.tg.ipv4, `${NET.tg.name}.${NET.domain}`]);
-  const resolv = await ssh(lab, 'internet', keys.key, target, 'resolvectl dns; resolvectl domain');
-  t.diagnostic(`guest resolvectl: ${resolv.replace(/\n/g, ' | ')}`);
+  const words = (out: string): string[] => out.trim().split(/\s+/);
+  assert.equal(words(g.tg6)[0], NET.tg.ipv6);
+  assert.equal(words(g.tg4)[0], NET.tg.ipv4);
+  assert.deepEqual(words(g.tgPtr6).slice(0, 2), [NET.tg.ipv6, tgFqdn]);
+  assert.deepEqual(words(g.tgPtr4).slice(0, 2), [NET.tg.ipv4, tgFqdn]);
+  t.diagnostic(`guest resolvectl: ${g.resolv.replace(/\n/g, ' | ')}`);
   const fromTg = (args: string[]): Promise<string> => lab.exec('host', 'busybox', ['wget', '-q', '-O-', `http://${NET.tg.ipv4}/cgi-bin/lookup?${args.join('&')}`], { timeoutMs: 20_000 });
   const fromHost = (args: string[]): Promise<string> => lab.exec('host', 'busybox', ['nslookup', ...args], { timeoutMs: 10_000 });
   const fqdn = `${NET.web.name}.${NET.domain}`;
@@ -202,9 +237,7 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   assert.ok(leased(), readFileSync(join(stateDir, 'dnsmasq', 'dnsmasq.leases'), 'utf8'));
   assert.match(readFileSync(join(stateDir, 'dnsmasq', 'dnsmasq.log'), 'utf8'), new RegExp(`client MAC address: ${NET.web.mac}`));
 
-  // for the log: what an operator would look at in the guest
-  const show = await ssh(lab, 'internet', keys.key, target, `ip -6 addr; ip -6 route; resolvectl dns; getent ahosts ${NET.tg.name}.${NET.domain}; cloud-init status --long`);
-  for (const line of show.trimEnd().split('\n')) t.diagnostic(`guest> ${line}`);
+  for (const line of g.show.trimEnd().split('\n')) t.diagnostic(`guest> ${line}`);
 
   // ------------------------------------------------------------------ down
   const downed = await vmhost([...global, 'down', file]);
