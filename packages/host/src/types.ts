@@ -29,6 +29,22 @@ export interface DiskSpec {
 }
 
 /**
+ * A disk made from a base image, as written in the host file: the VM's own qcow2 overlay on the
+ * base, made by the first apply in the data directory and resized to `size`; the base is never
+ * written (several VMs may share it).
+ */
+export interface BaseDiskSpec {
+  /** The base image (relative to the host file). */
+  base: string;
+  /** The VM's disk size: bytes (a multiple of 512), or `N` with K, M, G or T (binary: `8G`). At least the base's virtual size. Default: the base's. */
+  size?: number | string;
+  /** The base image's format. Default qcow2. */
+  format?: 'qcow2' | 'raw';
+  /** QEMU's cache mode of the VM's disk. Default writeback. */
+  cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+}
+
+/**
  * The host-wide cloud-init defaults (the top-level `cloudInit`), merged into the `cloudInit` of
  * each VM that has one: its own fields win, the ssh keys of both are given.
  */
@@ -97,8 +113,8 @@ export interface VmSpec {
   initrd?: string;
   /** Kernel command line; needs `kernel`. */
   append?: string;
-  /** One disk (path) or several. */
-  disk?: string | DiskSpec | Array<string | DiskSpec>;
+  /** One disk (path, mapping, or a disk from a base image) or several. */
+  disk?: string | DiskSpec | BaseDiskSpec | Array<string | DiskSpec | BaseDiskSpec>;
   /** Published ports. */
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
@@ -199,10 +215,16 @@ export interface ResolvedForward {
 
 /** A disk after defaults, with an absolute path. */
 export interface ResolvedDisk {
+  /** The image: the disk itself, or (with {@link ResolvedDisk.base}) the base image of the VM's own overlay. */
   file: string;
   format: 'qcow2' | 'raw';
   cache: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
   readOnly: boolean;
+  /**
+   * Present for `disk: { base, size }`: `file` is the base image, never written; the VM writes its
+   * own overlay on it in the data directory, made `sizeBytes` large (default: the base's size).
+   */
+  base?: { sizeBytes?: number };
 }
 
 /** A VM's cloud-init settings after the host-wide defaults are merged and defaults filled in. */
@@ -231,7 +253,9 @@ export interface ResolvedVm {
   memoryMiB: number;
   cpus: number;
   accel: 'auto' | 'kvm' | 'tcg';
+  /** QEMU machine: 'q35' (default) or 'microvm' (which needs `kernel`). */
   machine: 'q35' | 'microvm';
+  /** QEMU's seccomp sandbox: 'auto' (default: where the binary has it), 'on' (required) or 'off'. */
   sandbox: 'auto' | 'on' | 'off';
   /** Absolute paths. */
   kernel?: string;
@@ -317,13 +341,27 @@ export interface HostOptions {
   checkpoint?: (point: Checkpoint) => void | Promise<void>;
 }
 
+/** The options of `down`. */
+export interface DownOptions extends HostOptions {
+  /**
+   * Also delete the VMs' disk chains in the data directory: the overlays vmhost made (a disk made
+   * from a base image is then gone; a plain disk's file stays as it was at its oldest snapshot)
+   * and their records. The host file's own images are never deleted. Default false: `down` keeps
+   * every VM's disk as it is, and the next apply starts each VM on it.
+   */
+  deleteDisks?: boolean;
+}
+
 /**
  * A point inside a step of apply or down: `intended` (the record of what the step will make was
  * written; nothing touched yet), `changed` (the system was changed; the record not yet
- * confirmed), `recorded` (the record was confirmed: the step is complete).
+ * confirmed), `recorded` (the record was confirmed: the step is complete). The disk operations
+ * (`command` the operation: `init` (a base disk's first overlay), `snapshot`, `rollback`,
+ * `commit`, `delete`) have the same points: the intent written (`index` 0), disk `index`'s files
+ * or QEMU changed (an active commit: pivoted, the guest paused), its chain switched in the record.
  */
 export interface Checkpoint {
-  command: 'apply' | 'down';
+  command: 'apply' | 'down' | 'init' | 'snapshot' | 'rollback' | 'commit' | 'delete';
   phase: 'intended' | 'changed' | 'recorded';
   step: Step;
   index: number;

@@ -46,6 +46,11 @@ ${COMMON_OPTIONS_HELP}`;
 /** The help of `-f`. */
 export const VM_FILE_HELP = `  -f, --file FILE   The host file (default: $VMHOST_FILE, else ./vmhost.yaml)`;
 
+/** `ctx.options` with notices (an interrupted disk operation finished, ...) printed on stderr as `note: ...`. */
+export function withNotes(ctx: CliCtx): HostOptions {
+  return { ...ctx.options, onProgress: (ev) => void (ev.type === 'notice' && ctx.io.err(`${ctx.paint('note', 'yellow')}: ${ev.message}`)) };
+}
+
 /** What a command runs with. */
 export interface CliCtx {
   io: CliIO;
@@ -74,8 +79,10 @@ interface CommandBase {
   summary: string;
   /** Options of this command besides the global ones. */
   options: Record<string, OptDef>;
-  /** Names of the positional arguments (all required). */
+  /** Names of the required positional arguments. */
   args: string[];
+  /** Names of optional positional arguments after them (`vm commit <name> [label]`). */
+  optionalArgs?: string[];
   /** Whether --netns/--state-dir apply. */
   hostOptions: boolean;
   help: string;

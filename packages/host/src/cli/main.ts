@@ -14,7 +14,7 @@
 import { resolve } from 'node:path';
 import { ValidationError } from '@vmhost/net';
 import type { HostOptions, ResolvedHost } from '../types.js';
-import { generalHelp, parseCommandLine, UsageError, version, type ParseResult } from './args.js';
+import { generalHelp, parseCommandLine, UsageError, version, VM_USAGE, type ParseResult } from './args.js';
 import type { CliCtx } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { defaultDeps, EXIT, type CliDeps, type CliIO } from './deps.js';
@@ -47,7 +47,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     io.err(`vmhost: ${e.message}`);
     const c = e.command ? (COMMANDS[e.command] ?? null) : null;
     if (c) io.err(`Usage: vmhost ${c.usage}`);
-    else if (e.command === 'vm') io.err('Usage: vmhost vm <start|stop|console|snapshot> [options] <name>');
+    else if (e.command === 'vm') io.err(`Usage: ${VM_USAGE}`);
     else io.err('Usage: vmhost [global options] <command> [options] [args]');
     io.err(`Run 'vmhost ${e.command ? `${e.command} ` : ''}--help' for more.`);
     return errorExit(argv, EXIT.usage);
@@ -84,7 +84,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     if (checkpoint) options.checkpoint = checkpoint;
     if (command.file === 'none') return await command.run(ctx, { values, args });
     file = command.file === 'arg' ? (args[0] ?? '') : typeof values.file === 'string' ? values.file : process.env.VMHOST_FILE || 'vmhost.yaml';
-    // the vm commands' only argument is the VM's name
+    // the vm commands' arguments: the VM's name (and a label)
     const rest = command.file === 'arg' ? args.slice(1) : args;
     let host: ResolvedHost;
     try {

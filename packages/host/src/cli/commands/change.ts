@@ -11,12 +11,12 @@ import { formatMs, plural } from '../format.js';
 import { ProgressPrinter, reportAborted, reportApplyError } from '../report.js';
 
 /** Runs apply or down on `host` with progress; the exit code. */
-export async function runChange(ctx: CliCtx, host: ResolvedHost, file: string, which: 'apply' | 'down'): Promise<number> {
+export async function runChange(ctx: CliCtx, host: ResolvedHost, file: string, which: 'apply' | 'down', extra: { deleteDisks?: boolean } = {}): Promise<number> {
   const progress = new ProgressPrinter(ctx);
   ctx.progress = progress;
   try {
     const options: HostOptions = { ...ctx.options, onProgress: progress.onProgress };
-    const report = which === 'apply' ? await ctx.deps.apply(host, options) : await ctx.deps.down(host, options);
+    const report = which === 'apply' ? await ctx.deps.apply(host, options) : await ctx.deps.down(host, { ...options, ...extra });
     if (ctx.json) ctx.io.out(JSON.stringify(report, null, 2));
     else if (!report.changed) ctx.io.out(which === 'apply' ? `No changes. Host "${host.name}" matches ${file}.` : `Nothing to tear down for host "${host.name}".`);
     else ctx.io.out(`${which === 'apply' ? 'Apply complete' : 'Down complete'}: ${plural(report.steps.length, 'step')} in ${formatMs(report.ms)}.`);

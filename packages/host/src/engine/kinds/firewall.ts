@@ -24,6 +24,7 @@ export async function ownerHasChains(ctx: Ctx, owner: string): Promise<boolean> 
 /** The firewall kind (one entry per host: its owner's chains). */
 export const firewallKind: KindOps<FirewallEntry, FirewallRecord> = {
   style: 'object',
+  keepsLive: true, // touches nothing the live view holds
   intent: async (_ctx, e) => ({ ...intended(e), data: { model: e.data.model } }),
   async inspect(ctx, e, recorded) {
     const p = fwPlan(e.data.model, await fwSave(where(ctx)));

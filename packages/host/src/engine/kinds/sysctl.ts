@@ -41,6 +41,7 @@ export function heldByOthersText(ctx: Ctx, key: string): string {
 /** The sysctl kind. */
 export const sysctlKind: KindOps<SysctlEntry, SysctlRecord> = {
   style: 'setting',
+  keepsLive: true, // touches nothing the live view holds
   async intent(ctx, e) {
     const s = sharedSetting(ctx, e.data.key);
     return { ...intended(e), data: { ...e.data }, previous: s?.original ?? (await ctx.h.sysctl.get(e.data.key)) };
