@@ -226,6 +226,20 @@ export class HostOwnerError extends VmhostError {
   }
 }
 
+/**
+ * `vmhost apply` of a saved plan (`plan --out`) refused, nothing changed: the host or the host
+ * file has moved since the plan was made. `differences` says how (steps that appeared, went away
+ * or changed). Make a new plan and review it.
+ */
+export class HostPlanStaleError extends VmhostError {
+  /** One line per difference between the saved plan and what apply would do now. */
+  readonly differences: string[];
+  constructor(differences: readonly string[]) {
+    super('EHOST_PLAN_STALE', `the saved plan is stale (the host or its file changed since it was made): ${differences.slice(0, 5).join('; ')}${differences.length > 5 ? `; and ${differences.length - 5} more` : ''}`);
+    this.differences = [...differences];
+  }
+}
+
 // ------------------------------------------------------------------------------- disk chains
 
 /** The codes of {@link HostDiskError}. */

@@ -325,6 +325,12 @@ export interface HostOptions {
    * stops, keeping an accurate record of the rest. Both then throw `HostAbortedError`.
    */
   signal?: AbortSignal;
+  /**
+   * apply only: the steps of a plan made earlier ({@link plan}, or a saved plan's `steps`). apply
+   * plans again under its lock and, unless the steps come out equal (ids, actions, descriptions,
+   * before and after), refuses with `HostPlanStaleError` before changing anything.
+   */
+  expectSteps?: readonly Step[];
   /** Progress of long steps, as they happen. */
   onProgress?: (event: ProgressEvent) => void;
   /**
@@ -381,7 +387,18 @@ export interface Step {
   action: StepAction;
   /** One line for people: `create bridge br0 (mac de:ad:be:ef:24:31, stp off)`. */
   description: string;
+  /**
+   * In a {@link Plan} only: what the host has now, in the entry's terms — the live object as read
+   * (a link's kind, master, state and MAC; a sysctl's value) or, for kinds that keep no live
+   * reading, what the state file records of the last apply; null when it does not exist.
+   */
+  before?: StepState;
+  /** In a {@link Plan} only: what the step makes it (the desired entry's data); null for a removal. */
+  after?: StepState;
 }
+
+/** The state of one object before or after a step (JSON data), or null when there is none. */
+export type StepState = { readonly [key: string]: unknown } | null;
 
 /**
  * Something the host file wants that exists already and is not this host's: another host's (its

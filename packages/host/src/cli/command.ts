@@ -3,6 +3,7 @@
  * the context every command runs with; the global options and their help.
  * @module
  */
+import type { SavedPlan } from '../engine/saved-plan.js';
 import type { HostOptions, ResolvedHost } from '../types.js';
 import type { CliDeps, CliIO } from './deps.js';
 import type { Colour } from './format.js';
@@ -68,6 +69,8 @@ export interface CliCtx {
 export interface Invocation {
   values: Record<string, string | boolean | undefined>;
   args: string[];
+  /** `apply` of a saved plan (`plan --out`): the plan, checked; the host file is the one it names. */
+  saved?: SavedPlan;
 }
 
 /** What every command declares. */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { HostAbortedError, HostApplyError, HostOwnerError, HostPreconditionError, HostStateError } from '../errors.js';
 import { stopDnsmasq } from '../services/dnsmasq.js';
 import { stopProxyService } from '../services/proxy6.js';
-import type { Conflict, DownOptions, HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
+import type { Conflict, DownOptions, HostOptions, Plan, Report, ResolvedHost, Step, StepState } from '../types.js';
 import { desiredOptions, emit, openCtx, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
 import type { Desired } from './entries.js';
@@ -33,6 +33,7 @@ import { checkStateDir, lock } from './state-dir.js';
 import { findConflicts } from './owners.js';
 import { callerOf, registerOwner, unregisterOwner } from './shared.js';
 import { emptyState, isCorrupt, Journal, readState, writeState, type StateFile } from './state.js';
+import { checkSteps } from './saved-plan.js';
 import { batchable, publicStep, runRemovals, runStep, type PlannedStep, type StepRun } from './steps.js';
 
 async function preconditions(ctx: Ctx): Promise<void> {
@@ -70,7 +71,12 @@ function checkAborted(ctx: Ctx, command: 'plan' | 'apply' | 'down'): void {
 /** The removal step of the record `r`; `why` is appended to its description. */
 function removalStep(r: StateFile['entries'][number], why: string): PlannedStep {
   const ops = forRecord(r);
-  return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r };
+  return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r, before: dataOf(r), after: null };
+}
+
+/** An entry's or record's data as a step's before/after (JSON data, copied). */
+function dataOf(x: { data: object }): StepState {
+  return JSON.parse(JSON.stringify(x.data)) as StepState;
 }
 
 /** What the desired entries `want` hold that records hold too (records.ts `Known`: not validated again when equal). */
@@ -114,7 +120,7 @@ async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], c
     if (blocked.has(entry.id)) continue;
     const recorded = recordedById.get(entry.id);
     if (adopt.has(entry.id)) {
-      steps.push({ id: entry.id, action: 'adopt', description: `adopt ${describe}`, op: 'adopt', entry, recorded });
+      steps.push({ id: entry.id, action: 'adopt', description: `adopt ${describe}`, op: 'adopt', entry, recorded, before: null, after: dataOf(entry) });
       continue;
     }
     const ops = forEntry(entry);
@@ -123,7 +129,8 @@ async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], c
     const action = ops.action(live);
     const op = live === 'missing' || (entry.kind === 'sysctl' && !recorded) ? 'create' : 'update';
     const shared = entry.kind === 'sysctl' ? heldByOthersText(ctx, entry.data.key) : '';
-    steps.push({ id: entry.id, action, description: `${action} ${describe}${shared}`, op, entry, recorded });
+    const before = live === 'missing' ? null : ((await ops.observe(ctx)) ?? (recorded ? dataOf(recorded) : null));
+    steps.push({ id: entry.id, action, description: `${action} ${describe}${shared}`, op, entry, recorded, before, after: dataOf(entry) });
   }
   return { steps, conflicts };
 }
@@ -159,7 +166,7 @@ export async function plan(host: ResolvedHost, options: HostOptions = {}): Promi
     ctx.dir = checkStateDir(ctx.dir, false) ?? ctx.dir;
     const want = wanted(ctx);
     const { steps, conflicts } = await planSteps(ctx, readStateForView(ctx, knownOf(want)), want, 'plan');
-    return { steps: steps.map(publicStep), conflicts };
+    return { steps: steps.map((s) => publicStep(s, true)), conflicts };
   } finally {
     ctx.h.close();
   }
@@ -320,6 +327,7 @@ export async function apply(host: ResolvedHost, options: HostOptions = {}): Prom
       // a disk operation a kill interrupted is finished before any VM is started or stopped
       await finishDiskIntents(ctx);
       const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply');
+      if (options.expectSteps) checkSteps(options.expectSteps, steps.map((s) => publicStep(s, true)));
       if (conflicts.length > 0) throw new HostOwnerError(conflicts);
       // counted among the namespace's hosts before anything is made (others find its records so)
       if (steps.length > 0) await registerOwner(callerOf(ctx));
@@ -371,7 +379,7 @@ export async function down(host: ResolvedHost, options: DownOptions = {}): Promi
       const x: Exec = { ctx, journal, command: 'down', steps, report: { steps: [], changed: steps.length > 0, ms: 0 }, done: [] };
       const failures: Array<{ step: Step; error: unknown }> = [];
       for (let i = 0; i < steps.length; ) {
-        if (options.signal?.aborted) throw new HostAbortedError('down', x.report.steps.map(publicStep), [], [], options.signal.reason);
+        if (options.signal?.aborted) throw new HostAbortedError('down', x.report.steps.map((s) => publicStep(s)), [], [], options.signal.reason);
         i = await carryOut(x, i, (step, _k, error) => void failures.push({ step, error }));
       }
       const [first, ...rest] = failures;

@@ -49,9 +49,14 @@ export interface StepRun {
   onDone(undo: () => Promise<void>): void;
 }
 
-/** The public part of a planned step. */
-export function publicStep(s: Step): Step {
-  return { id: s.id, action: s.action, description: s.description };
+/** The public part of a planned step; `states`: with its before and after (a plan's steps). */
+export function publicStep(s: Step, states = false): Step {
+  const out: Step = { id: s.id, action: s.action, description: s.description };
+  if (states) {
+    if (s.before !== undefined) out.before = s.before;
+    if (s.after !== undefined) out.after = s.after;
+  }
+  return out;
 }
 
 async function point(run: StepRun, phase: 'intended' | 'changed' | 'recorded', step: Step): Promise<void> {

@@ -30,6 +30,8 @@ export interface EntryOps {
   intent(ctx: Ctx): Promise<StateRecord>;
   /** The live host against the entry; `recorded` is the state file's record of the same id. */
   inspect(ctx: Ctx, recorded: StateRecord | undefined): Promise<Live>;
+  /** What the live host has of it now (kind.ts `observe`); undefined when the kind does not say. */
+  observe(ctx: Ctx): Promise<{ [key: string]: unknown } | null | undefined>;
   /** Makes it as `intent` says; resolves to its record. */
   create(ctx: Ctx, intent: StateRecord): Promise<StateRecord>;
   /** Brings a differing one in line. */
@@ -79,6 +81,7 @@ function bindEntry<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, e
     entry: e,
     intent: (ctx) => ops.intent(ctx, e),
     inspect: (ctx, recorded) => ops.inspect(ctx, e, same(recorded) ? recorded : undefined),
+    observe: async (ctx) => (ops.observe ? ops.observe(ctx, e) : undefined),
     create: (ctx, intent) => ops.create(ctx, e, own(intent)),
     update: (ctx, recorded) => ops.update(ctx, e, same(recorded) ? recorded : undefined),
     action: (live) => actionFor(ops.style, live),

@@ -47,6 +47,11 @@ export interface KindOps<E extends Entry, R extends StateRecord> {
   intent(ctx: Ctx, e: E): Promise<R>;
   /** `recorded` is the state file's record of the same id, if any. */
   inspect(ctx: Ctx, e: E, recorded: R | undefined): Promise<Live>;
+  /**
+   * Optional: what the live host has of `e` now, in the entry's terms, for a plan step's `before`
+   * (called only for an entry that differs). Kinds without it show their record's data.
+   */
+  observe?(ctx: Ctx, e: E): Promise<{ [key: string]: unknown } | null>;
   /** Makes `e` as `intent` says; resolves to its record (status `done`). Removes what it made when it fails. */
   create(ctx: Ctx, e: E, intent: R): Promise<R>;
   /** Brings a differing `e` in line; `recorded` is this host's record of it, if any. */

@@ -117,6 +117,10 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
     if (w.kind === 'bridge' && !l.flags.up) return 'differs';
     return 'ok';
   },
+  async observe(ctx, e) {
+    const l = await ctx.live.link(e.data.name);
+    return l ? { kind: l.kind, name: l.name, master: l.master, up: l.flags.up, mac: l.mac, alias: l.alias } : null;
+  },
   async create(ctx, e, intent) {
     const w = e.data;
     const token = intent.temp ?? newTempToken();

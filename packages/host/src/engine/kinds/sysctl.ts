@@ -53,6 +53,9 @@ export const sysctlKind: KindOps<SysctlEntry, SysctlRecord> = {
     // at the value, not held: fine only when no host holds it and this one never set it
     return !recorded && (!s || s.holders.length === 0) ? 'ok' : 'differs';
   },
+  async observe(ctx, e) {
+    return { key: e.data.key, value: await ctx.h.sysctl.get(e.data.key) };
+  },
   async create(ctx, e, intent) {
     const a = await acquireSetting(callerOf(ctx), e.data.key, e.data.value);
     return { ...done(intent), previous: a.original };
