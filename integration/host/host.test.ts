@@ -109,14 +109,14 @@ test('a failure injected before each step of apply leaves the host exactly as be
   assert.equal((await down(changed, opts)).changed, false, 'down again: nothing');
 });
 
-test('the demo: two real guests, IPv4 forwards, each VM on its own IPv6 (routed), plan-B proxy, NAT source, static leases, down leaves nothing', async () => {
+test('the demo: two real guests, IPv4 forwards, each VM on its own IPv6 (routed), names from a VM and the host, plan-B proxy, NAT source, static leases, down leaves nothing', async () => {
   const lines: string[] = [];
   const ok = await runDemo({ json: true, out: (l) => lines.push(l), guestDir: GUEST });
   const result = JSON.parse(lines.join('\n')) as { ok: boolean; checks: DemoCheck[] };
   const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
   assert.deepEqual(failed, []);
   assert.equal(ok, true);
-  for (const name of ['IPv4 :1234 reaches web ssh', 'web own IPv6 answers (routed, proxy NDP)', 'plan-B proxy answers on web IPv6 :1234', 'DHCP leases are the static ones', 'nothing left: links, rules, processes']) {
+  for (const name of ['IPv4 :1234 reaches web ssh', 'web own IPv6 answers (routed, proxy NDP)', 'plan-B proxy answers on web IPv6 :1234', 'DHCP leases are the static ones', 'mail resolves web.lan (A, AAAA, reverse)', 'the host resolves web.lan (A, AAAA, reverse)', 'nothing left: links, rules, processes']) {
     assert.ok(result.checks.some((c) => c.name === name && c.ok), name);
   }
 });

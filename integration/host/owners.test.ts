@@ -75,6 +75,11 @@ async function world(t: TestContext, tag: string): Promise<World> {
   const hh = await lab.rtnl('host');
   await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
   const ns = lab.ns('host');
+  // eth0's link-local address is tentative (DAD) for a second or two, and its local route appears
+  // only after: the baseline waits for it, or a later snapshot differs by that route
+  const tentative = async (): Promise<number> => (await ipJson<Array<{ addr_info?: Array<{ local?: string }> }>>(ns, ['-6', 'addr', 'show', 'dev', 'eth0', 'tentative'])).flatMap((a) => a.addr_info ?? []).filter((i) => i.local !== undefined).length;
+  for (let i = 0; i < 200 && (await tentative()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await tentative(), 0, "eth0's addresses left DAD");
   return {
     lab,
     ns,

@@ -71,6 +71,23 @@ test('proxy mode (plan B) puts the VM addresses on the uplink and runs the TCP p
     ['[2001:db8:8:5688::100]:1234>192.168.0.100:22', '[2001:db8:8:5688::100]:80>192.168.0.100:80', '[2001:db8:8:5688::200]:5678>192.168.0.200:22', '[2001:db8:8:5688::200]:25>192.168.0.200:25'],
   );
   assert.equal(proxy.dir, '/run/x/proxy6');
+  // the VMs' public addresses are the host's (on the uplink): no RA, no DHCPv6, no AAAA on the bridge
+  const dns = entries.find((e) => e.kind === 'dnsmasq');
+  assert.equal(dns?.kind, 'dnsmasq');
+  assert.equal(dns.data.options.ipv6, undefined);
+  assert.deepEqual(dns.data.options.hosts.map((x) => Object.keys(x).sort().join(',')), ['ipv4,mac,name', 'ipv4,mac,name']);
+});
+
+test('routed mode: dnsmasq serves RA and DHCPv6 on the /64 of the bridge address, also inside a wider prefix; not for a bridge prefix longer than /64', () => {
+  const dnsOf = (text: string): NonNullable<Extract<Entry, { kind: 'dnsmasq' }>['data']['options']> => {
+    const e = wanted(host(text)).find((x) => x.kind === 'dnsmasq');
+    assert.equal(e?.kind, 'dnsmasq');
+    return e.data.options;
+  };
+  assert.deepEqual(dnsOf(BASE).ipv6, { prefix: '2001:db8:8:5688::/64', dnsServer: '2001:db8:8:5688::1', leaseTime: '72h' });
+  const wide = BASE.replace('prefix: "2001:db8:8:5688::/64"', 'prefix: "2001:db8:8::/48"');
+  assert.deepEqual(dnsOf(wide).ipv6, { prefix: '2001:db8:8:5688::/64', dnsServer: '2001:db8:8:5688::1', leaseTime: '72h' });
+  assert.equal(dnsOf(BASE.replace('ipv6: "2001:db8:8:5688::1/64" }', 'ipv6: "2001:db8:8:5688::1/120" }')).ipv6, undefined);
 });
 
 test('the firewall model: one group per VM, hairpin, masquerade of the VM subnet out of the uplink, IPv6 accepts per published port in routed mode', () => {
@@ -145,7 +162,7 @@ test('the seed fixture: every wanted entry with its kind and description, in app
     ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::200', 'proxy neighbour 2001:db8:8:5688::200 on eth0 (mail)'],
     ['route', 'route:2001:db8:8:5688::200/128', 'route 2001:db8:8:5688::200/128 dev br0 (mail)'],
     ['firewall', 'firewall', 'firewall (owner seed: NAT, 4 port forward(s), IPv6)'],
-    ['dnsmasq', 'dnsmasq', 'dnsmasq on br0 (192.168.0.100-192.168.0.150, 2 static lease(s))'],
+    ['dnsmasq', 'dnsmasq', 'dnsmasq on br0 (192.168.0.100-192.168.0.150, 2 static lease(s), RA and DHCPv6 for 2001:db8:8:5688::/64)'],
     ['vm', 'vm:web', `VM web (256 MiB, 1 cpu, de:ad:be:ef:32:10, 192.168.0.100, 2001:db8:8:5688::100)`],
     ['vm', 'vm:mail', `VM mail (512 MiB, 1 cpu, ${seed.vms[1]!.mac}, 192.168.0.200, 2001:db8:8:5688::200)`],
   ]);
@@ -168,10 +185,12 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
     netmask: '255.255.255.0',
     leaseTime: '72h',
     hosts: [
-      { mac: 'de:ad:be:ef:32:10', ipv4: '192.168.0.100', name: 'web' },
-      { mac: seed.vms[1]!.mac, ipv4: '192.168.0.200', name: 'mail' },
+      { mac: 'de:ad:be:ef:32:10', ipv4: '192.168.0.100', name: 'web', ipv6: '2001:db8:8:5688::100' },
+      { mac: seed.vms[1]!.mac, ipv4: '192.168.0.200', name: 'mail', ipv6: '2001:db8:8:5688::200' },
     ],
     domain: 'lan',
+    // routed mode: router advertisements and DHCPv6 on the bridge's /64, its address as DNS server
+    ipv6: { prefix: '2001:db8:8:5688::/64', dnsServer: '2001:db8:8:5688::1', leaseTime: '72h' },
   });
   const mail = byId.get('vm:mail');
   assert.equal(mail?.kind, 'vm');

@@ -83,7 +83,7 @@ vms:
 
 test('driftOf: a host link changed or deleted, an address, route or proxy neighbour deleted, a route replaced; others ignored', () => {
   const host = parseHostFile(HOST, { baseDir: ROOT });
-  const ix = driftIndex(desiredState(host, desiredOptions({ dir: '/run/x' })).map((d) => d.entry), 'eth0', 'br0');
+  const ix = driftIndex(desiredState(host, desiredOptions({ dir: '/run/x', dataDir: '/var/lib/x' })).map((d) => d.entry), 'eth0', 'br0');
   const link = (name: string, action: 'new' | 'del'): RtnlEvent => ({ type: 'link', action, link: { name } }) as unknown as RtnlEvent;
   assert.deepEqual(driftOf(ix, link('br0', 'del')), { ids: ['link:br0'], what: 'link br0 deleted' });
   const tap = host.vms[0]!.tap;
@@ -123,7 +123,7 @@ test('Learner: a VM\'s other global addresses learnt from the bridge\'s neighbou
   assert.deepEqual(l.feed(n('2001:db8::d', null), true), [{ vm: 'db', address: '2001:db8::d', action: 'unlearn' }]);
   const eff = l.effective(host);
   assert.deepEqual(eff.vms.map((v) => v.learnedIpv6), [['2001:db8::b'], undefined]);
-  const ids = desiredState(eff, desiredOptions({ dir: '/run/x' })).map((d) => d.entry.id);
+  const ids = desiredState(eff, desiredOptions({ dir: '/run/x', dataDir: '/var/lib/x' })).map((d) => d.entry.id);
   assert.ok(ids.includes('proxyNeighbor:eth0:2001:db8::b') && ids.includes('route:2001:db8::b/128'), ids.join(' '));
   assert.deepEqual(l.idsOf('2001:db8::b'), ['proxyNeighbor:eth0:2001:db8::b', 'route:2001:db8::b/128']);
   const off = parseHostFile(HOST.replace('learn: true', 'learn: false'), { baseDir: ROOT });

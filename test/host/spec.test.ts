@@ -9,6 +9,8 @@ import { stableMac } from '@vmhost/kvm';
 import { HostSpecError } from '../../packages/host/src/errors.js';
 import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
 import { nestingDepth, resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { bridgeMac } from '../../packages/host/src/spec/bridge.js';
+import { slaacAddress } from '../../packages/host/src/guests/ipv6.js';
 import { tapTag } from '../../packages/host/src/spec/schema.js';
 import { firewallModel } from '../../packages/host/src/engine/desired.js';
 import { render } from '@vmhost/firewall';
@@ -151,6 +153,8 @@ test('defaults of a minimal host file', () => {
     uplink: 'eth0',
     bridge: {
       name: 'br0',
+      // a stable MAC from the host's and the bridge's names: a stable link-local address
+      mac: bridgeMac('host', 'br0'),
       ipv4: { family: 4, address: '10.1.2.1', prefixLength: 24, cidr: '10.1.2.1/24', network: '10.1.2.0/24' },
       stp: false,
       adopt: false,
@@ -401,6 +405,21 @@ test('the service fields: onStop, vms[].restart, ipv6.learn and learnLimit (rout
   rejects(() => resolveSeed((x) => ((x.ipv6!.mode = 'proxy'), (x.ipv6!.learn = true))), 'ipv6.learn', "needs ipv6.mode 'routed'");
 });
 
+test('ipv6: auto is the EUI-64 address of the MAC in the /64 prefix (what SLAAC forms), then checked like a written address', () => {
+  const r = resolveSeed((h) => (vm(h, 0).ipv6 = 'auto'));
+  // de:ad:be:ef:32:10 -> dcad:beff:feef:3210 (the universal/local bit flipped, ff:fe inserted)
+  assert.equal(r.vms[0]!.ipv6, '2001:db8:8:5688:dcad:beff:feef:3210');
+  assert.equal(r.vms[0]!.ipv6, slaacAddress('2001:db8:8:5688::/64', 'de:ad:be:ef:32:10'));
+  // the default MAC of a VM without one
+  const m = resolveSeed((h) => (vm(h, 1).ipv6 = 'auto'));
+  assert.equal(m.vms[1]!.ipv6, slaacAddress('2001:db8:8:5688::/64', stableMac('mail', 0)));
+  assert.equal(resolveSeed((h) => ((h.ipv6!.mode = 'proxy'), (vm(h, 0).ipv6 = 'auto'))).vms[0]!.ipv6, '2001:db8:8:5688:dcad:beff:feef:3210');
+  rejects(() => resolveSeed((h) => ((h.ipv6!.prefix = '2001:db8:8::/48'), (vm(h, 0).ipv6 = 'auto'))), 'vms[0].ipv6', 'auto needs ipv6.prefix to be a /64');
+  rejects(() => resolveSeed((h) => (delete h.ipv6, (vm(h, 0).ipv6 = 'auto'))), 'vms[0].ipv6', 'needs the ipv6 section');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv6 = '2001:db8:8:5688:dcad:beff:feef:3210', (vm(h, 0).ipv6 = 'auto'))), 'vms[1].ipv6', 'already used by vms[0].ipv6');
+  rejects(() => resolveSeed((h) => (vm(h, 0).ipv6 = 'Auto')), 'vms[0].ipv6', 'expected an IPv6 address');
+});
+
 test('duplicate MACs (among VMs and with the bridge)', () => {
   rejects(() => resolveSeed((h) => (vm(h, 1).mac = 'DE:AD:BE:EF:32:10')), 'vms[1].mac', 'MAC de:ad:be:ef:32:10 is already used by vms[0].mac');
   rejects(() => resolveSeed((h) => (vm(h, 0).mac = 'de-ad-be-ef-24-31')), 'vms[0].mac', 'already used by bridge.mac');
@@ -457,6 +476,15 @@ test('adopt: bridge.adopt and vms[].adopt are booleans, false by default', () =>
   });
   assert.equal(r.bridge.adopt, true);
   assert.deepEqual(r.vms.map((v) => v.adopt), [false, true]);
+  // a bridge that may be adopted gets no default MAC (a hand-made one keeps its own); a written one stays
+  const noMac = resolveSeed((h) => {
+    delete h.bridge.mac;
+    h.bridge.adopt = true;
+  });
+  assert.equal(noMac.bridge.mac, undefined);
+  const notAdopted = resolveSeed((h) => delete h.bridge.mac);
+  assert.equal(notAdopted.bridge.mac, bridgeMac(notAdopted.name, notAdopted.bridge.name));
+  assert.equal(resolveSeed((h) => (h.bridge.mac = '02:00:00:00:10:01')).bridge.mac, '02:00:00:00:10:01');
   rejects(() => resolveSeed((h) => ((h.bridge as unknown as Record<string, unknown>).adopt = 'yes')), 'bridge.adopt', '"yes"');
   rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).adopt = 1)), 'vms[0].adopt', '1');
 });

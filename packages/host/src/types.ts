@@ -45,6 +45,38 @@ export interface BaseDiskSpec {
   cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
 }
 
+/**
+ * The host-wide cloud-init defaults (the top-level `cloudInit`), merged into the `cloudInit` of
+ * each VM that has one: its own fields win, the ssh keys of both are given.
+ */
+export interface CloudInitDefaultsSpec {
+  /** The user made with the keys (sudo without password, password locked). Default `ops`. */
+  user?: string;
+  /** OpenSSH public key lines (`ssh-ed25519 AAAA... comment`) for `user`. */
+  sshAuthorizedKeys?: string[];
+  /**
+   * A user-data file (path, relative to the host file), read as data when planning and applying:
+   * a `#cloud-config` (merged with vmhost's: its lists appended, vmhost's keys kept) or a script
+   * starting with `#!` (run once per instance); at most 1 MiB.
+   */
+  userData?: string;
+  /**
+   * `auto` (default): a network-config v2 with the VM's addresses, gateway and DNS (so guests
+   * without a DHCPv6 client are configured too); `none`: none (cloud-init's fallback, DHCP).
+   */
+  networkConfig?: 'auto' | 'none';
+}
+
+/**
+ * A VM's cloud-init NoCloud seed (a read-only `CIDATA` volume after its disks): the host name,
+ * a user with ssh keys, network-config and the user's own user-data. Needs at least one ssh key
+ * (here or in the host-wide `cloudInit`) or a `userData` file.
+ */
+export interface CloudInitSpec extends CloudInitDefaultsSpec {
+  /** The guest's host name (a DNS label). Default: the VM's name. */
+  hostname?: string;
+}
+
 /** One VM, as written in the host file. */
 export interface VmSpec {
   /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `<tag>-<name>`, at most 15 bytes: the tag is three letters from the host's name). */
@@ -53,7 +85,11 @@ export interface VmSpec {
   mac?: string;
   /** Static DHCP lease by MAC; inside the bridge's IPv4 subnet, not the bridge's own address. */
   ipv4: string;
-  /** The VM's own public IPv6 address, inside `ipv6.prefix`. */
+  /**
+   * The VM's own public IPv6 address, inside `ipv6.prefix`; or `auto`: the EUI-64 address of its
+   * MAC in `ipv6.prefix` (a /64), what SLAAC would form, computed by the host and then handled as
+   * a fixed address (DHCPv6 lease, proxy entry, route; the RA keeps SLAAC off).
+   */
   ipv6?: string;
   /** Default 256. */
   memoryMiB?: number;
@@ -84,6 +120,8 @@ export interface VmSpec {
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
   autostart?: boolean;
+  /** A cloud-init seed for the VM (`{}` takes the host-wide `cloudInit` as it is). Left out: none. */
+  cloudInit?: CloudInitSpec;
   /**
    * The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, not
    * made by vmhost: apply records them as adopted instead of refusing, and down leaves them in
@@ -121,7 +159,11 @@ export interface HostFile {
   publicIPv4?: string;
   bridge: {
     name: string;
-    /** The bridge's MAC (and the veth end's, as in the seed). */
+    /**
+     * The bridge's MAC (and the veth end's, as in the seed). Default: a stable locally
+     * administered MAC from the host's and the bridge's names, so that the bridge's link-local
+     * address, the VMs' IPv6 default router, never changes.
+     */
     mac?: string;
     /** A veth pair whose first end is enslaved to the bridge (gives the bridge a stable MAC). */
     veth?: { name: string; peer: string };
@@ -181,6 +223,8 @@ export interface HostFile {
     /** With `learn`: at most this many learnt addresses per VM (1-1024; more are not published). Default 16. */
     learnLimit?: number;
   };
+  /** Host-wide cloud-init defaults for the VMs that have a `cloudInit` of their own. */
+  cloudInit?: CloudInitDefaultsSpec;
   vms?: VmSpec[];
   /**
    * When `vmhost run` stops (SIGTERM, SIGINT): `shutdown` the VMs through the shutdown ladder and
@@ -211,11 +255,26 @@ export interface ResolvedDisk {
   base?: { sizeBytes?: number };
 }
 
+/** A VM's cloud-init settings after the host-wide defaults are merged and defaults filled in. */
+export interface ResolvedCloudInit {
+  /** The guest's host name (default: the VM's name). */
+  hostname: string;
+  /** The user made with the keys (default `ops`). */
+  user: string;
+  /** The keys of the host-wide defaults, then the VM's own (each once), as normalised lines. */
+  sshAuthorizedKeys: string[];
+  /** Absolute path of the user-data file (read when planning and applying). */
+  userData?: string;
+  /** `auto`: network-config v2 with the VM's addresses; `none`: none. */
+  networkConfig: 'auto' | 'none';
+}
+
 /** A VM after validation and defaults. */
 export interface ResolvedVm {
   name: string;
   mac: string;
   ipv4: string;
+  /** The VM's own IPv6 address (for `ipv6: auto`, the address the host computed). */
   ipv6?: string;
   /** `<tag>-<name>`: the tag is three letters from the host's name (`tapName` of spec/schema.ts). */
   tap: string;
@@ -240,6 +299,8 @@ export interface ResolvedVm {
    * the host file. Each gets a proxy neighbour and a /128 route, as {@link ResolvedVm.ipv6}.
    */
   learnedIpv6?: readonly string[];
+  /** Its cloud-init seed's settings; absent: no seed. */
+  cloudInit?: ResolvedCloudInit;
   /** Its TAP and IPv6 objects may exist already (adopted). */
   adopt: boolean;
 }
@@ -270,6 +331,8 @@ export interface ResolvedHost {
     learnLimit: number;
     proxy: Required<ProxyLimits>;
   };
+  /** The host-wide cloud-init defaults as given (already merged into each VM's `cloudInit`). */
+  cloudInit?: { user?: string; sshAuthorizedKeys: string[]; userData?: string; networkConfig?: 'auto' | 'none' };
   vms: ResolvedVm[];
   /** See {@link HostFile.onStop}. */
   onStop: 'shutdown' | 'keep';

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns as ns, Rtnl, SystemError, ValidationError, type NetnsRef } from '@vmhost/net';
 import type { HostOptions, ProgressEvent, ResolvedHost, ResolvedVm } from '../types.js';
+import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmDir, type DesiredOptions } from './desired.js';
 import { LiveView } from './live.js';
 import { linkMark } from './marks.js';
@@ -27,6 +28,8 @@ export interface Ctx {
   netns?: NetnsRef;
   /** The owner mark of this host's links (`vmhost:<name>`). */
   mark: string;
+  /** The VMs' cloud-init seeds by name, once read (engine/seeds.ts `readSeeds`: plan, apply, `vm start`). */
+  seeds?: ReadonlyMap<string, CloudInitSeed>;
   /** Tells the caller something it should know (a progress event `notice`). */
   notice(message: string): void;
 }
@@ -136,8 +139,8 @@ export async function openCtx(host: ResolvedHost, options: HostOptions): Promise
 }
 
 /** What {@link desiredState} needs of a context. */
-export function desiredOptions(ctx: Pick<Ctx, 'dir' | 'netns'>): DesiredOptions {
-  return ctx.netns !== undefined ? { dir: ctx.dir, netns: ctx.netns } : { dir: ctx.dir };
+export function desiredOptions(ctx: Pick<Ctx, 'dir' | 'netns' | 'dataDir' | 'seeds'>): DesiredOptions {
+  return { dir: ctx.dir, ...(ctx.netns !== undefined ? { netns: ctx.netns } : {}), dataDir: ctx.dataDir, ...(ctx.seeds !== undefined ? { seeds: ctx.seeds } : {}) };
 }
 
 /** `o` with the context's namespace (for the services, which take it in their options). */

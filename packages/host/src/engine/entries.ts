@@ -8,6 +8,7 @@ import type { VmOptions } from '@vmhost/kvm';
 import type { FirewallModel } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import type { ProxyOptions } from '../services/proxy6.js';
+import type { CloudInitSeed } from '../guests/cloud-init.js';
 
 /** A sysctl set to `value`. */
 export interface SysctlEntry {
@@ -110,7 +111,11 @@ export interface VmEntry {
   kind: 'vm';
   /** `vm:<name>`. */
   id: string;
-  data: { name: string; options: VmOptions };
+  /**
+   * `seed`: its cloud-init seed and the file it goes to (written before QEMU starts; its
+   * instance-id is part of the VM's fingerprint, so a changed seed restarts the VM).
+   */
+  data: { name: string; options: VmOptions; seed?: { file: string; seed: CloudInitSeed } };
 }
 
 /** The IPv6 TCP proxy service (plan B). */

@@ -12,6 +12,7 @@ import type { HostOptions, ResolvedHost } from '../types.js';
 import { desiredOptions, findVm, openCtx, vmRunDir } from './context.js';
 import { vmDir, vmEntry } from './desired.js';
 import { liveQemuPid, vmKind } from './kinds/vm.js';
+import { readSeeds } from './seeds.js';
 import { checkStateDir, writePrivateFile } from './state-dir.js';
 
 /**
@@ -33,6 +34,7 @@ export async function startVm(host: ResolvedHost, name: string, options: HostOpt
   const ctx = await openCtx(host, options);
   try {
     ctx.dir = checkStateDir(ctx.dir, true) ?? ctx.dir;
+    readSeeds(ctx);
     const entry = vmEntry(vm, desiredOptions(ctx));
     if (!(await ctx.h.links.find(vm.tap))) throw new HostPreconditionError('name', name, `TAP ${vm.tap} does not exist: apply the host first`);
     // running (by its pidfile or a /proc scan of its run dir): nothing to do

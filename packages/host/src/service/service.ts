@@ -371,7 +371,7 @@ export class HostService {
   }
 
   #reindex(): void {
-    const entries = desiredState(this.#learner.effective(this.#host), desiredOptions({ dir: this.#dir || '/' })).map((d) => d.entry);
+    const entries = desiredState(this.#learner.effective(this.#host), desiredOptions({ dir: this.#dir || '/', dataDir: dataDirFor(this.#host, this.#o) })).map((d) => d.entry);
     this.#ix = driftIndex(entries, this.#host.uplink, this.#host.bridge.name);
   }
 

@@ -8,7 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
-import type { BaseDiskSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
+import { SSH_KEY_TYPES } from '../guests/ssh-key.js';
+import type { BaseDiskSpec, CloudInitDefaultsSpec, CloudInitSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -36,8 +37,11 @@ export interface NameField extends Common { kind: 'name'; pattern: RegExp; maxLe
 export interface IfNameField extends Common { kind: 'ifname' }
 /** A unicast MAC address. */
 export interface MacField extends Common { kind: 'mac' }
-/** A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse` (by family). */
-export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] } }
+/**
+ * A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse`
+ * (by family); or, with `word`, that word instead (`auto`: an address the host computes).
+ */
+export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] }; word?: 'auto' }
 /** `ADDRESS/LEN` of `family`, the length from `minLength` to `maxLength`, clear of every special-purpose range. */
 export interface PrefixField extends Common { kind: 'prefix'; family: 4 | 6; minLength: number; maxLength: number }
 /** A file path (resolved against the host file's directory). */
@@ -54,6 +58,8 @@ export interface PortField extends Common { kind: 'port' }
 export interface SizeField extends Common { kind: 'size'; min: number; max: number }
 /** A disk: a path, a {@link DISK} or {@link BASE_DISK} mapping, or a list of them. */
 export interface DiskField extends Common { kind: 'disk'; item: ObjectField; baseItem: ObjectField; maxItems: number }
+/** An OpenSSH public key line `TYPE BASE64 [COMMENT]` of one of {@link SSH_KEY_TYPES}, at most `maxBytes`. */
+export interface SshKeyField extends Common { kind: 'sshKey'; maxBytes: number }
 
 /** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
 export type SpecialKind = ip.SpecialKind;
@@ -63,7 +69,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField | SshKeyField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -100,6 +106,10 @@ export const MIN_DISK_BYTES = 1024 * 1024;
 export const MAX_DISK_BYTES = 64 * 1024 ** 4;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** At most this many ssh keys in a `cloudInit` (each level). */
+export const MAX_SSH_KEYS = 64;
+/** Longest ssh public key line (a 16384-bit RSA key is about 2.8 KB). */
+export const MAX_SSH_KEY_BYTES = 16_384;
 
 // ---------------------------------------------------------------------------------------------
 // Names and patterns
@@ -110,6 +120,10 @@ export const HOST_NAME_RE = /^[A-Za-z0-9_]{1,16}$/;
 export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 /** The longest VM name. */
 export const VM_NAME_MAX = 11;
+/** A user name cloud-init makes (Debian's rule; `root` is refused besides). */
+export const CLOUD_USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** The key types accepted in `sshAuthorizedKeys`. */
+export { SSH_KEY_TYPES };
 
 /**
  * The tag of the host `owner`'s TAPs: three letters a-z from the sha-256 of its name (17,576
@@ -183,7 +197,7 @@ export const BRIDGE = {
   description: "The VMs' bridge.",
   keys: {
     name: ifname('The bridge (created).', true),
-    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's)." },
+    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's). Default: a stable locally administered MAC from the host's and the bridge's names (a stable link-local address: the VMs' IPv6 router); with adopt, none (a hand-made bridge keeps its own)." },
     veth: VETH,
     ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
     ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
@@ -275,6 +289,35 @@ export const FORWARD = {
   },
 } as const satisfies ObjectField<keyof ForwardSpec>;
 
+const cloudInitKeys = {
+  user: { kind: 'name', pattern: CLOUD_USER_RE, maxLength: 32, default: 'ops', hint: "a user name of 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter or '_' (not root)", description: 'The user made with the keys (sudo without password, password locked).' },
+  sshAuthorizedKeys: {
+    kind: 'list',
+    maxItems: MAX_SSH_KEYS,
+    items: { kind: 'sshKey', maxBytes: MAX_SSH_KEY_BYTES, description: `An OpenSSH public key line: TYPE BASE64 [COMMENT], TYPE one of ${SSH_KEY_TYPES.join(', ')}.` },
+    description: "The user's ssh public keys.",
+  },
+  userData: { kind: 'path', description: "A user-data file: a #cloud-config (merged with vmhost's) or a script starting with #! (at most 1 MiB; read when planning and applying)." },
+  networkConfig: { kind: 'enum', values: ['auto', 'none'], default: 'auto', description: "auto: network-config v2 with the VM's addresses, gateway and DNS; none: cloud-init's fallback (DHCP)." },
+} as const;
+
+/** The top-level `cloudInit`: host-wide defaults. */
+export const CLOUD_INIT_DEFAULTS = {
+  kind: 'object',
+  description: "Host-wide cloud-init defaults, merged into each VM's cloudInit (its own fields win; the ssh keys of both are given).",
+  keys: cloudInitKeys,
+} as const satisfies ObjectField<keyof CloudInitDefaultsSpec>;
+
+/** A VM's `cloudInit`. */
+export const CLOUD_INIT = {
+  kind: 'object',
+  description: "A cloud-init NoCloud seed for the VM (a read-only CIDATA volume after its disks); {} takes the host-wide cloudInit. Needs an ssh key (here or host-wide) or a userData file.",
+  keys: {
+    hostname: { kind: 'name', pattern: DNS_LABEL_RE, maxLength: 63, hint: "a DNS label: 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'", description: "The guest's host name. Default: the VM's name." },
+    ...cloudInitKeys,
+  },
+} as const satisfies ObjectField<keyof CloudInitSpec>;
+
 /** A VM. */
 export const VM = {
   kind: 'object',
@@ -283,7 +326,7 @@ export const VM = {
     name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP <tag>-<name> fits in 15 bytes)`, description: "The VM's name (its TAP is <tag>-<name>, the tag three letters from the host's name)." },
     mac: { kind: 'mac', description: 'The NIC\'s MAC. Default: a stable locally administered MAC from the name.' },
     ipv4: { kind: 'address', family: 4, required: true, description: 'Static DHCP lease by MAC, inside the bridge subnet.' },
-    ipv6: { kind: 'address', family: 6, description: "The VM's own public IPv6 address, inside ipv6.prefix." },
+    ipv6: { kind: 'address', family: 6, word: 'auto', description: "The VM's own public IPv6 address, inside ipv6.prefix; or auto: the EUI-64 address of its MAC in ipv6.prefix (a /64), as SLAAC would form it, computed by the host." },
     memoryMiB: { kind: 'int', min: 16, max: 1_048_576, default: 256, description: 'Memory in MiB.' },
     cpus: { kind: 'int', min: 1, max: 64, default: 1, description: 'Virtual CPUs.' },
     accel: { kind: 'enum', values: ['auto', 'kvm', 'tcg'], default: 'auto', description: 'Accelerator (auto: KVM only where it really works).' },
@@ -296,6 +339,7 @@ export const VM = {
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
     restart: { kind: 'enum', values: ['always', 'on-failure', 'never'], default: 'on-failure', description: 'Under `vmhost run`, when the VM stops by itself: always start it again, only after a failure (a crash, kill, guest panic; not a poweroff by the guest), or never. With backoff; 5 restarts in 10 minutes give up.' },
+    cloudInit: CLOUD_INIT,
     adopt: { kind: 'bool', default: false, description: "The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, made by hand: vmhost records them as adopted, and down leaves them in place (only undoing what it changed)." },
   },
 } as const satisfies ObjectField<keyof VmSpec>;
@@ -312,6 +356,7 @@ export const HOST = {
     bridge: BRIDGE,
     dhcp: DHCP,
     ipv6: IPV6,
+    cloudInit: CLOUD_INIT_DEFAULTS,
     vms: { kind: 'list', maxItems: MAX_VMS, items: VM, description: 'The VMs.' },
     onStop: { kind: 'enum', values: ['shutdown', 'keep'], default: 'shutdown', description: 'When `vmhost run` stops (SIGTERM, SIGINT): shut the VMs down through the ladder (and stop dnsmasq and the IPv6 proxy), or keep everything running for the next run to adopt.' },
   },

@@ -8,9 +8,11 @@
 import { ip, ValidationError } from '@vmhost/net';
 import { validateGroup } from '@vmhost/firewall';
 import { stableMac } from '@vmhost/kvm';
+import { slaacAddress } from '../guests/ipv6.js';
 import type { ResolvedForward, ResolvedVm } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
+import { resolveVmCloudInit, type CloudInitDefaults } from './cloud-init.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
 import { DEFAULTS, HOST, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
@@ -28,8 +30,11 @@ interface VmClaims {
   proxyPorts: number;
 }
 
-/** Resolves `vms` (`v`, as written); `ok` is false when the list itself or a VM is not a mapping. */
-export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; ok: boolean } {
+/**
+ * Resolves `vms` (`v`, as written), each VM's `cloudInit` merged with the host-wide `cloudInit`;
+ * `ok` is false when the list itself or a VM is not a mapping.
+ */
+export function resolveVms(ctx: SpecContext, v: unknown, cloudInit?: CloudInitDefaults | 'failed'): { vms: ResolvedVm[]; ok: boolean } {
   const max = HOST.keys.vms.maxItems;
   if (!absent(v) && !Array.isArray(v)) {
     ctx.c.add('vms', v, 'expected a list of VMs');
@@ -43,7 +48,7 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
   const claims: VmClaims = { names: new Map(), ipv4s: new Map(), ipv6s: new Map(), disks: new Map(), ports: newPortUses(), proxyPorts: 0 };
   const vms: ResolvedVm[] = [];
   (Array.isArray(v) ? v : []).forEach((vmV: unknown, i) => {
-    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims);
+    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims, cloudInit);
     if (vm === null) ok = false;
     else if (vm) vms.push(vm);
   });
@@ -51,7 +56,7 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
 }
 
 /** One VM at `p`; null when it is not a mapping, undefined after another problem. */
-function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims): ResolvedVm | null | undefined {
+function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, cloudInitDefaults: CloudInitDefaults | 'failed' | undefined): ResolvedVm | null | undefined {
   const { c } = ctx;
   const v = c.obj(vmV, p, VM);
   if (!v) return null;
@@ -73,7 +78,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   let ipv4 = c.addr(ipv4V, `${p}.ipv4`, 4);
   if (ipv4 !== undefined && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
   if (ipv4 !== undefined) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
-  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims);
+  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims, mac);
 
   const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, F.memoryMiB);
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
@@ -103,6 +108,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
   if (forwards.length > 0 && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  const { cloudInit } = resolveVmCloudInit(ctx, at(v, 'cloudInit'), `${p}.cloudInit`, name, cloudInitDefaults);
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
@@ -126,6 +132,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     autostart,
     restart,
     adopt,
+    ...(cloudInit !== undefined ? { cloudInit } : {}),
   };
 }
 
@@ -189,12 +196,23 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
   return name;
 }
 
-/** The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. */
-function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): string | undefined {
+/**
+ * The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. `auto`:
+ * the EUI-64 address of `mac` in the prefix (a /64), as SLAAC forms it (docs/host-guest-ipv6.md).
+ */
+function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims, mac: string | undefined): string | undefined {
   const { c } = ctx;
   if (absent(ipv6V)) return undefined;
-  let a = c.addr(ipv6V, path, 6);
   const prefix6 = ctx.prefix6;
+  let a: string | undefined;
+  if (ipv6V === F.ipv6.word) {
+    if (!ctx.hasIpv6) return c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
+    if (!prefix6 || mac === undefined) return undefined; // reported there
+    if (prefix6.prefixLength !== 64) return c.add(path, ipv6V, `auto needs ipv6.prefix to be a /64 (SLAAC's length), not ${prefix6.network}`);
+    a = slaacAddress(prefix6.network, mac);
+  } else {
+    a = c.addr(ipv6V, path, 6);
+  }
   if (a !== undefined && !ctx.hasIpv6) {
     a = c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
   } else if (a !== undefined && prefix6) {

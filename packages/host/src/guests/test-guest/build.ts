@@ -104,10 +104,12 @@ export function readTestGuest(dir: string = defaultGuestDir()): TestGuest | unde
  *
  * The guest's `/init` loads the modules, arms the ACPI power button (a clean `poweroff -f`), takes
  * a DHCP lease on eth0 (`udhcpc`), sets `vmhost.ip6=ADDR/LEN` and `vmhost.gw6=ADDR` from the kernel
- * command line, and serves: port 22 `SSH-2.0-vmhost-guest NAME`, port 25 `220 NAME ESMTP
+ * command line (without `vmhost.gw6` it waits up to 10 s for the default route of the host's router
+ * advertisement), and serves: port 22 `SSH-2.0-vmhost-guest NAME`, port 25 `220 NAME ESMTP
  * vmhost-guest`, HTTP on 80 (`GET /` → `vmhost-guest <mac>`; `/cgi-bin/disk` the first 64 bytes of
  * /dev/vda; `/cgi-bin/write?TEXT` writes TEXT there; `/cgi-bin/fetch?URL` what the guest gets
- * from URL), printing {@link TestGuest.markers} on the serial console as it goes.
+ * from URL; `/cgi-bin/lookup?-type=AAAA&NAME&SERVER` busybox nslookup's answer, the words
+ * between `&` its arguments), printing {@link TestGuest.markers} on the serial console as it goes.
  * @throws {ValidationError} a bad option, or a cache directory that is a symlink or group/world-writable.
  * @throws {GuestBuildError} `EHOST_GUEST_BUILD`: a program failed (its stderr in the message) or a part is missing.
  */

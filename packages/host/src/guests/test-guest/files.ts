@@ -35,6 +35,16 @@ echo
 wget -q -O- "$QUERY_STRING" 2>&1
 `;
 
+// DNS from inside the VM: busybox nslookup with the query string's '&'-separated words as its
+// arguments (`?-type=AAAA&web.lan&192.168.0.1`; never through eval, no globbing)
+const CGI_LOOKUP = `${SH}echo "Content-Type: text/plain"
+echo
+set -f
+IFS='&'
+set -- $QUERY_STRING
+nslookup "$@" 2>&1
+`;
+
 const CGI_WRITE = `${SH}echo "Content-Type: text/plain"
 echo
 printf '%s' "$QUERY_STRING" | dd of=/dev/vda bs=512 conv=sync,notrunc,fsync 2>/dev/null && echo ok
@@ -78,7 +88,13 @@ if [ -n "$mac" ]; then
   if [ -n "$ip6" ]; then
     echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
     ip -6 addr add "$ip6" dev eth0 && say "ip6 $ip6"
-    [ -n "$gw6" ] && ip -6 route add default via "$gw6" dev eth0
+    if [ -n "$gw6" ]; then
+      ip -6 route add default via "$gw6" dev eth0
+    else
+      # the default route comes from the host's router advertisement: up to 10 s for it
+      n=0; while [ $n -lt 100 ] && [ -z "$(ip -6 route show default)" ]; do sleep 0.1; n=$((n+1)); done
+      [ -n "$(ip -6 route show default)" ] && say "ra $(ip -6 route show default)"
+    fi
   fi
 fi
 httpd -p 80 -h /www
@@ -97,6 +113,7 @@ export const GUEST_SCRIPTS: Readonly<Record<string, string>> = {
   'www/cgi-bin/disk': CGI_DISK,
   'www/cgi-bin/fetch': CGI_FETCH,
   'www/cgi-bin/write': CGI_WRITE,
+  'www/cgi-bin/lookup': CGI_LOOKUP,
 };
 
 /** The directories of the initramfs, parents first. */
@@ -110,6 +127,7 @@ export const GUEST_MARKERS = {
   init: 'VMHOST-GUEST: init',
   ip: 'VMHOST-GUEST: ip ',
   ip6: 'VMHOST-GUEST: ip6 ',
+  ra: 'VMHOST-GUEST: ra ',
   ready: 'VMHOST-GUEST: ready',
   powerdown: 'VMHOST-GUEST: powerdown',
 } as const;
