@@ -253,7 +253,7 @@ test('corrupt state files: plan and status say which file and what is wrong; app
   assert.match(again.stderr, /is readable \(\d+ entries\): nothing to recover/);
   const d = await vmhost([...w.g, 'down', w.file]);
   assert.equal(d.code, 0, d.stderr);
-  assert.deepEqual((await hostSnapshot(w.ns)).sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2' }, 'the sysctls are left at vmhost\'s values');
+  assert.deepEqual((await hostSnapshot(w.ns)).sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2', 'bridge/bridge-nf-call-ip6tables': '1' }, 'the sysctls are left at vmhost\'s values');
   // put them back by hand (forwarding adds the subnet-router anycast routes): then all is as before
   for (const k of hostSysctls()) netns.runIn(w.ns, () => writeFileSync(`/proc/sys/net/${k}`, String(w.baseline.sysctls[k])));
   assert.deepEqual(await hostSnapshot(w.ns), w.baseline, 'down after recover: the namespace as before (the sysctls put back by hand)');

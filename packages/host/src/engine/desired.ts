@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { ip, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
-import type { FirewallModel, PortForward, Rule } from '@vmhost/firewall';
+import { requiredSysctls, type FirewallModel, type Port, type PortForward, type Rule } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
@@ -29,8 +29,21 @@ function portRange(p: PortSpec): [number, number] {
 }
 
 /**
+ * A VM's port on the bridge (its TAP): the MAC and addresses it may send with
+ * (docs/firewall-isolation.md); undefined with `isolation: false`. IPv6: its own address in routed
+ * mode; none in proxy mode (the host holds the address on the uplink, the VM has only its
+ * link-local one) or without an address.
+ */
+export function vmPort(host: ResolvedHost, vm: ResolvedVm): Port | undefined {
+  if (!vm.isolation) return undefined;
+  const ipv6 = host.ipv6?.mode === 'routed' && vm.ipv6 !== undefined ? [vm.ipv6] : [];
+  return { interface: vm.tap, group: vmGroup(vm.name), mac: vm.mac, ipv4: [vm.ipv4], ipv6, linkLocal: vm.linkLocal };
+}
+
+/**
  * The firewall model of a host: NAT out of the uplink, per-VM port forwards (one group per VM,
- * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules.
+ * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules,
+ * and the VMs' ports (anti-spoofing, in the same group).
  */
 export function firewallModel(host: ResolvedHost): FirewallModel {
   const b = host.bridge;
@@ -64,6 +77,7 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
     forward,
     portForwards,
     allowIcmpv6: host.ipv6 !== undefined,
+    ports: host.vms.map((vm) => vmPort(host, vm)).filter((p): p is Port => p !== undefined),
   };
 }
 
@@ -146,6 +160,11 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
     sysctl('net.ipv6.conf.all.forwarding', '1', 'IPv6 to the VMs');
     if (host.ipv6.mode === 'routed') sysctl(`net.ipv6.conf.${ifKey(host.uplink)}.proxy_ndp`, '1', 'answer neighbour discovery for the VMs');
   }
+  const model = firewallModel(host);
+  // what the rules need besides (the VM ports' neighbour-discovery check: bridge-nf-call-ip6tables)
+  for (const s of requiredSysctls(model)) {
+    if (!out.some((d) => d.entry.id === `sysctl:${s.key}`)) sysctl(s.key, s.value, s.reason);
+  }
   add({ id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp } }, `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`);
   if (b.veth) {
     add(
@@ -166,8 +185,8 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
       add({ id: `address:${host.uplink}:${vm.ipv6}/128`, kind: 'address', data: { dev: host.uplink, cidr: `${vm.ipv6}/128` } }, `address ${vm.ipv6}/128 on ${host.uplink} for the proxy (${vm.name})`);
     }
   }
-  const model = firewallModel(host);
-  add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''})`);
+  // before any VM starts (the rules match the TAPs by name): no VM runs without its port's rules
+  add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''}, ${model.ports?.length ?? 0} isolated VM port(s))`);
   const dns = dnsmasqOptions(host, o.dir);
   if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s))`);
   for (const vm of host.vms) {

@@ -111,7 +111,12 @@ export interface StateFile {
 
 const IFNAME = '[^/:\\s\\0]{1,15}';
 /** The sysctls vmhost sets (desired.ts), by key. */
-const SYSCTL_KEYS = [/^net\.ipv4\.ip_forward$/, /^net\.ipv6\.conf\.all\.forwarding$/, new RegExp(`^net\\.ipv6\\.conf\\.${IFNAME}\\.(accept_ra|proxy_ndp)$`)];
+const SYSCTL_KEYS = [
+  /^net\.ipv4\.ip_forward$/,
+  /^net\.ipv6\.conf\.all\.forwarding$/,
+  new RegExp(`^net\\.ipv6\\.conf\\.${IFNAME}\\.(accept_ra|proxy_ndp)$`),
+  /^net\.bridge\.bridge-nf-call-ip6tables$/,
+];
 const SYSCTL_VALUE = /^[0-9]{1,3}$/;
 
 /** Whether `key` is one of the sysctls vmhost sets. */

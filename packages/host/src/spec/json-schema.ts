@@ -12,7 +12,7 @@
  * @module
  */
 import {
-  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RESERVED_IFNAMES, SPECIAL_KINDS,
+  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RATE_RE, RESERVED_IFNAMES, SPECIAL_KINDS,
   type Field, type ObjectField, type SpecialKind,
 } from './schema.js';
 
@@ -113,6 +113,8 @@ function kindSchema(f: Field): JsonSchema {
       const port = { type: 'integer', minimum: 1, maximum: 65535 };
       return { anyOf: [port, { type: 'array', items: port, minItems: 2, maxItems: 2 }] };
     }
+    case 'rate':
+      return { type: 'string', pattern: RATE_RE.source };
     case 'disk': {
       const one = { anyOf: [kindSchema({ kind: 'path', description: '' }), objectSchema(f.item)] };
       return { anyOf: [...one.anyOf, { type: 'array', maxItems: f.maxItems, items: one }] };

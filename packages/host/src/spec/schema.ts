@@ -49,6 +49,8 @@ export interface CmdlineField extends Common { kind: 'cmdline'; maxBytes: number
 export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: number; maxSeconds: number; default: string }
 /** A port 1-65535 or a range `[first, last]`. */
 export interface PortField extends Common { kind: 'port' }
+/** A rate: a whole number with the unit kbit, mbit or gbit (decimal, as tc reads them), from `minBps` to `maxBps` bits per second. */
+export interface RateField extends Common { kind: 'rate'; minBps: number; maxBps: number }
 /** A disk: a path, a {@link DISK} mapping, or a list of either. */
 export interface DiskField extends Common { kind: 'disk'; item: ObjectField; maxItems: number }
 
@@ -60,7 +62,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField | RateField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -89,6 +91,10 @@ export const MAX_PROXY_TOTAL_CONNECTIONS = 65_536;
 export const MIN_LEASE_SECONDS = 120;
 /** The longest finite lease: a year. */
 export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
+/** The lowest VM bandwidth: below 64 kbit/s one full-size frame (1514 bytes) takes longer than TCP's shortest retransmission timeout (200 ms). */
+export const MIN_RATE_BPS = 64_000;
+/** The highest VM bandwidth: 100 Gbit/s, beyond what a TAP carries (the kernel's 64-bit rates take more). */
+export const MAX_RATE_BPS = 100_000_000_000;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -103,6 +109,10 @@ export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 export const VM_NAME_MAX = 11;
 /** A VM's TAP is this and its name. */
 export const TAP_PREFIX = 'vmt-';
+/** The ifb that shapes what a VM sends (`bandwidth.fromVm`) is this and its name. */
+export const IFB_PREFIX = 'vmi-';
+/** A rate as text: a whole number and kbit, mbit or gbit. */
+export const RATE_RE = /^([1-9][0-9]{0,8})(kbit|mbit|gbit)$/;
 /** A dnsmasq lease time as text. */
 export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 /** One label of a DNS name. */
@@ -133,6 +143,18 @@ export function leaseSeconds(text: string): number | 'infinite' | undefined {
   if (text === 'infinite') return text;
   const m = /^([1-9][0-9]{0,9})([smhdw]?)$/.exec(text);
   return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as '' | 's']! : undefined;
+}
+
+/** Bits per second of a rate (`'100mbit'`), or undefined when it is not one (units are decimal, as tc reads them). */
+export function rateBps(text: string): number | undefined {
+  const m = RATE_RE.exec(text);
+  return m ? Number(m[1]) * { kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2] as 'kbit'] : undefined;
+}
+
+/** A rate in bits per second as text with the largest unit that keeps it whole (`100mbit`, `64kbit`, `1500bit`). */
+export function formatRate(bps: number): string {
+  for (const [unit, n] of [['gbit', 1e9], ['mbit', 1e6], ['kbit', 1e3]] as const) if (bps >= n && bps % n === 0) return `${bps / n}${unit}`;
+  return `${bps}bit`;
 }
 
 /** The firewall group of a VM's forwards: its name with '-' as '_' (group names are letters, digits and '_'). */
@@ -234,6 +256,16 @@ export const FORWARD = {
   },
 } as const satisfies ObjectField<keyof ForwardSpec>;
 
+/** A VM's `bandwidth`. */
+export const BANDWIDTH = {
+  kind: 'object',
+  description: "The VM's bandwidth limits (shaped, not policed: docs/host-bandwidth.md). Left out: unlimited.",
+  keys: {
+    toVm: { kind: 'rate', minBps: MIN_RATE_BPS, maxBps: MAX_RATE_BPS, description: 'Traffic to the VM, at most this rate (e.g. 100mbit): a qdisc on its TAP.' },
+    fromVm: { kind: 'rate', minBps: MIN_RATE_BPS, maxBps: MAX_RATE_BPS, description: "Traffic from the VM, at most this rate (e.g. 50mbit): its TAP's ingress redirected to an ifb with a qdisc." },
+  },
+} as const satisfies ObjectField<keyof NonNullable<VmSpec['bandwidth']>>;
+
 /** A VM. */
 export const VM = {
   kind: 'object',
@@ -252,6 +284,9 @@ export const VM = {
     disk: { kind: 'disk', item: DISK, maxItems: 16, description: 'One disk (a path or a mapping) or a list of them.' },
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
+    isolation: { kind: 'bool', default: true, description: "Anti-spoofing on the VM's port: it sends only with its own MAC and addresses, and never as a DHCP server or router (docs/firewall-isolation.md). false turns it off." },
+    linkLocal: { kind: 'enum', values: ['eui64', 'any'], default: 'eui64', description: "IPv6 link-local sources the VM may use: eui64, the address from its MAC (what Linux does by default); any, all of fe80::/10 (stable-privacy guests such as NetworkManager's; weaker)." },
+    bandwidth: BANDWIDTH,
   },
 } as const satisfies ObjectField<keyof VmSpec>;
 
@@ -295,4 +330,6 @@ export const DEFAULTS = {
   diskFormat: DISK.keys.format.default,
   diskCache: DISK.keys.cache.default,
   protocol: FORWARD.keys.protocol.default,
+  isolation: VM.keys.isolation.default,
+  linkLocal: VM.keys.linkLocal.default,
 } as const;

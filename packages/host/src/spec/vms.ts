@@ -13,7 +13,7 @@ import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
-import { HOST, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+import { HOST, IFB_PREFIX, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
 
 const F = VM.keys;
 
@@ -79,6 +79,9 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
   const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, F.accel);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
+  const isolation = c.bool(at(v, 'isolation'), `${p}.isolation`, F.isolation);
+  const linkLocal = c.oneOf(at(v, 'linkLocal'), `${p}.linkLocal`, F.linkLocal);
+  const bandwidth = resolveBandwidth(ctx, at(v, 'bandwidth'), `${p}.bandwidth`);
 
   // boot
   const kernelV = at(v, 'kernel');
@@ -97,11 +100,13 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   }
 
   const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
-  if (forwards.length > 0 && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  if ((forwards.length > 0 || isolation) && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  if (bandwidth?.fromVm !== undefined && name !== undefined) ctx.claimIf(IFB_PREFIX + name, `${p}.name`, 'ifb name (bandwidth.fromVm)');
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
   if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined) return undefined;
+  if (isolation === undefined || linkLocal === undefined) return undefined;
   return {
     name,
     mac,
@@ -117,7 +122,24 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     disks,
     forwards,
     autostart,
+    isolation,
+    linkLocal,
+    ...(bandwidth !== undefined ? { bandwidth } : {}),
+    ...(bandwidth?.fromVm !== undefined ? { ifb: IFB_PREFIX + name } : {}),
   };
+}
+
+/** `bandwidth`: a rate per direction (each optional); undefined when left out or empty. */
+function resolveBandwidth(ctx: SpecContext, v: unknown, p: string): ResolvedVm['bandwidth'] {
+  if (absent(v)) return undefined;
+  const b = ctx.c.obj(v, p, F.bandwidth);
+  if (!b) return undefined;
+  const out: NonNullable<ResolvedVm['bandwidth']> = {};
+  for (const dir of ['toVm', 'fromVm'] as const) {
+    const bps = ctx.c.rate(at(b, dir), `${p}.${dir}`, F.bandwidth.keys[dir]);
+    if (bps !== undefined) out[dir] = bps;
+  }
+  return out.toVm === undefined && out.fromVm === undefined ? undefined : out;
 }
 
 /**
@@ -153,13 +175,13 @@ function resolveForwards(ctx: SpecContext, fwV: unknown, p: string, claims: VmCl
   return forwards;
 }
 
-/** With forwards, the VM's firewall group chain `VMHOST-<host>-<group>-D` must fit iptables' 28 characters. */
+/** With forwards or isolation, the VM's firewall group chains `VMHOST-<host>-<group>-D` (and `-S`, `-N`) must fit iptables' 28 characters. */
 function checkGroup(ctx: SpecContext, name: string, p: string): void {
   try {
     validateGroup(vmGroup(name), ctx.hostName!, `${p}.name`);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    ctx.c.add(`${p}.name`, name, `with forwards, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together`);
+    ctx.c.add(`${p}.name`, name, `with forwards or isolation, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together (or set isolation: false on a VM without forwards)`);
   }
 }
 
