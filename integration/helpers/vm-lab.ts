@@ -28,8 +28,8 @@ export function requireGuestTool(): void {
   assert.equal(readTestGuest(GUEST)?.tool, true, `the test guest in ${GUEST} has no vmhost-tool: run scripts/setup.sh (it needs cc)`);
 }
 
-/** The lab; `opts` are the engine's options (the host namespace and a state directory of its own). */
-export async function vmLab(t: TestContext, prefix: string): Promise<{ lab: Lab; internet: string; host: string; opts: HostOptions & { netns: string; stateDir: string } }> {
+/** The lab (closed when the test `t` ends); `opts` are the engine's options (the host namespace and a state directory of its own). */
+export async function vmLab(t: TestContext | undefined, prefix: string): Promise<{ lab: Lab; internet: string; host: string; opts: HostOptions & { netns: string; stateDir: string } }> {
   const lab = await Lab.create({
     prefix,
     namespaces: { internet: { sysctls: { 'net.ipv6.conf.all.forwarding': 1 } }, host: {} },
@@ -39,7 +39,7 @@ export async function vmLab(t: TestContext, prefix: string): Promise<{ lab: Lab;
       internet: [{ to: NET.prefix6, via: NET.host6 }],
     },
   });
-  t.after(() => lab.close());
+  t?.after(() => lab.close());
   const host = lab.ns('host');
   return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir: join('/run/vmhost-itest', host) } };
 }

@@ -25,6 +25,12 @@ const BANNER22 = `${SH}echo "SSH-2.0-vmhost-guest $(cat /etc/guest-name)"
 const BANNER25 = `${SH}echo "220 $(cat /etc/guest-name) ESMTP vmhost-guest"
 `;
 
+/** TCP discard (port 9) and chargen (port 19: zeros until the client goes), for bandwidth measurements. */
+const DISCARD = `${SH}exec cat > /dev/null
+`;
+const CHARGEN = `${SH}exec cat /dev/zero
+`;
+
 const CGI_DISK = `${SH}echo "Content-Type: text/plain"
 echo
 echo 3 > /proc/sys/vm/drop_caches
@@ -125,6 +131,8 @@ httpd -p 80 -h /www
 nc -ll -p 22 -e /bin/banner22 &
 nc -ll -p 25 -e /bin/banner25 &
 nc -ll -p 7 -e /bin/cat &
+nc -ll -p 9 -e /bin/discard &
+nc -ll -p 19 -e /bin/chargen &
 [ -x /bin/vmhost-tool ] && /bin/vmhost-tool udp-echo 7 &
 [ -n "$watch" ] && /bin/watch &
 say ready
@@ -138,6 +146,8 @@ export const GUEST_SCRIPTS: Readonly<Record<string, string>> = {
   'etc/udhcpc.script': UDHCPC,
   'bin/banner22': BANNER22,
   'bin/banner25': BANNER25,
+  'bin/discard': DISCARD,
+  'bin/chargen': CHARGEN,
   'bin/hostile': HOSTILE,
   'bin/watch': WATCH,
   'www/cgi-bin/disk': CGI_DISK,
