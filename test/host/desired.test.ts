@@ -244,3 +244,24 @@ test('the VMs\' ports: TAP, group, MAC, IPv4, own IPv6 in routed mode only, link
   assert.ok(ids.indexOf('firewall') < ids.indexOf('vm:web'));
   assert.ok(ids.indexOf('link:vmt-mail') < ids.indexOf('firewall'));
 });
+
+test('bandwidth: toVm a tbf at the TAP\'s root; fromVm an ifb with the links, a tbf on it, the TAP\'s ingress and a redirect filter, all before the VM; left out: nothing', () => {
+  const h = host(BASE.replace('  - name: web\n', '  - name: web\n    bandwidth: { toVm: 100mbit, fromVm: 50mbit }\n').replace('  - name: mail\n', '  - name: mail\n    bandwidth: { toVm: 64kbit }\n'));
+  const all = wanted(h);
+  const ids = all.map((e) => e.id);
+  const tc = all.filter((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id === 'link:vmi-web');
+  assert.deepEqual(tc, [
+    { id: 'link:vmi-web', kind: 'link', data: { name: 'vmi-web', kind: 'ifb' } },
+    { id: 'qdisc:vmt-web:root', kind: 'qdisc', data: { dev: 'vmt-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 100e6, burst: 312500, latency: 0.05 } } },
+    { id: 'qdisc:vmi-web:root', kind: 'qdisc', data: { dev: 'vmi-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 50e6, burst: 156250, latency: 0.05 } } },
+    { id: 'qdisc:vmt-web:ingress', kind: 'qdisc', data: { dev: 'vmt-web', parent: 'ingress', handle: 'ffff:', qdisc: { kind: 'ingress' } } },
+    { id: 'tcFilter:vmt-web:ingress:1', kind: 'tcFilter', data: { dev: 'vmt-web', parent: 'ingress', prio: 1, redirect: 'vmi-web' } },
+    // 64 kbit/s: the bucket is at least two full-size frames
+    { id: 'qdisc:vmt-mail:root', kind: 'qdisc', data: { dev: 'vmt-mail', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 64e3, burst: 3200, latency: 0.05 } } },
+  ]);
+  assert.ok(ids.indexOf('link:vmt-mail') < ids.indexOf('link:vmi-web'));
+  assert.ok(ids.indexOf('link:vmi-web') < ids.indexOf('firewall'));
+  assert.ok(ids.indexOf('tcFilter:vmt-web:ingress:1') < ids.indexOf('vm:web'));
+  assert.ok(ids.indexOf('qdisc:vmt-mail:root') < ids.indexOf('vm:mail'));
+  assert.ok(!wanted(host()).some((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id.startsWith('link:vmi-')));
+});

@@ -13,6 +13,7 @@ import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
+import { bandwidthEntries, ifbEntries } from './bandwidth.js';
 import type { Desired, Entry, VmEntry } from './entries.js';
 
 /** Where the host's files are, and the namespace it is applied in. */
@@ -176,6 +177,7 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
     if (a) add({ id: `address:${b.name}:${a.cidr}`, kind: 'address', data: { dev: b.name, cidr: a.cidr } }, `address ${a.cidr} on ${b.name}`);
   }
   for (const vm of host.vms) add({ id: `link:${vm.tap}`, kind: 'link', data: { name: vm.tap, kind: 'tap', master: b.name } }, `TAP ${vm.tap} on ${b.name} for ${vm.name}`);
+  for (const vm of host.vms) out.push(...ifbEntries(vm));
   for (const vm of host.vms) {
     if (!vm.ipv6 || !host.ipv6) continue;
     if (host.ipv6.mode === 'routed') {
@@ -187,6 +189,8 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   }
   // before any VM starts (the rules match the TAPs by name): no VM runs without its port's rules
   add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''}, ${model.ports?.length ?? 0} isolated VM port(s))`);
+  // bandwidth limits before the VMs start (they hang off the TAPs and ifbs)
+  for (const vm of host.vms) out.push(...bandwidthEntries(vm));
   const dns = dnsmasqOptions(host, o.dir);
   if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s))`);
   for (const vm of host.vms) {

@@ -44,12 +44,18 @@ export interface TapLinkData {
   master: string;
 }
 
+/** An ifb, up: what a VM sends is redirected to it and shaped by its qdisc (`bandwidth.fromVm`). */
+export interface IfbLinkData {
+  name: string;
+  kind: 'ifb';
+}
+
 /** A link; `data.kind` is the link kind. */
 export interface LinkEntry {
   kind: 'link';
   /** `link:<name>`. */
   id: string;
-  data: BridgeLinkData | VethLinkData | TapLinkData;
+  data: BridgeLinkData | VethLinkData | TapLinkData | IfbLinkData;
 }
 
 /** An address (`cidr`) on `dev`. */
@@ -83,6 +89,49 @@ export interface FirewallEntry {
   data: { model: FirewallModel };
 }
 
+/** A token bucket (tbf): `rate` in bits/s, `burst` in bytes, `latency` (the queue) in seconds. */
+export interface TbfSettings {
+  kind: 'tbf';
+  rate: number;
+  burst: number;
+  latency: number;
+}
+
+/**
+ * A qdisc on one of this host's links (a VM's TAP or ifb), identified by the link and its place:
+ * a tbf at the root with `handle`, or the ingress qdisc (handle `ffff:`).
+ */
+export interface QdiscData {
+  dev: string;
+  parent: 'root' | 'ingress';
+  handle: string;
+  qdisc: TbfSettings | { kind: 'ingress' };
+}
+
+/** A qdisc vmhost put on its link (docs/host-bandwidth.md). */
+export interface QdiscEntry {
+  kind: 'qdisc';
+  /** `qdisc:<dev>:<parent>`. */
+  id: string;
+  data: QdiscData;
+}
+
+/** A u32 filter matching everything on `dev`'s ingress, at `prio`, that redirects it to the egress of `redirect` (an ifb). */
+export interface TcFilterData {
+  dev: string;
+  parent: 'ingress';
+  prio: number;
+  redirect: string;
+}
+
+/** A tc filter vmhost put on its link (docs/host-bandwidth.md). */
+export interface TcFilterEntry {
+  kind: 'tcFilter';
+  /** `tcFilter:<dev>:<parent>:<prio>`. */
+  id: string;
+  data: TcFilterData;
+}
+
 /** dnsmasq on the bridge. */
 export interface DnsmasqEntry {
   kind: 'dnsmasq';
@@ -106,7 +155,7 @@ export interface Proxy6Entry {
 }
 
 /** One thing apply made (or changed). */
-export type Entry = SysctlEntry | LinkEntry | AddressEntry | RouteEntry | ProxyNeighborEntry | FirewallEntry | DnsmasqEntry | VmEntry | Proxy6Entry;
+export type Entry = SysctlEntry | LinkEntry | AddressEntry | RouteEntry | ProxyNeighborEntry | FirewallEntry | QdiscEntry | TcFilterEntry | DnsmasqEntry | VmEntry | Proxy6Entry;
 
 /** The kinds of entries. */
 export type EntryKind = Entry['kind'];

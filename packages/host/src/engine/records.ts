@@ -24,7 +24,8 @@ import { validateModel, type FirewallModel } from '@vmhost/firewall';
 import { HostStateError } from '../errors.js';
 import { validateDnsmasqOptions, type DnsmasqOptions } from '../services/dnsmasq.js';
 import { normalizeProxyOptions, type ProxyOptions } from '../services/proxy6.js';
-import type { BridgeLinkData, EntryKind, TapLinkData, VethLinkData } from './entries.js';
+import type { BridgeLinkData, EntryKind, IfbLinkData, QdiscData, TapLinkData, TcFilterData, VethLinkData } from './entries.js';
+import { parseQdiscData, parseTcFilterData } from './tc-records.js';
 
 /** The version of the state file this module reads and writes. */
 export const STATE_VERSION = 2;
@@ -46,7 +47,7 @@ export interface SysctlRecord extends Base<'sysctl'> {
 
 /** A link vmhost made; it carries the owner mark (ifalias `vmhost:<owner>`), checked before any deletion. */
 export interface LinkRecord extends Base<'link'> {
-  data: BridgeLinkData | VethLinkData | TapLinkData;
+  data: BridgeLinkData | VethLinkData | TapLinkData | IfbLinkData;
   /** The kernel's index once made. */
   ifindex: number | null;
   /**
@@ -76,6 +77,16 @@ export interface FirewallRecord extends Base<'firewall'> {
   data: { model: FirewallModel };
 }
 
+/** A qdisc on one of this host's links, by the link, its place and handle (entries.ts `QdiscData`). */
+export interface QdiscRecord extends Base<'qdisc'> {
+  data: QdiscData;
+}
+
+/** A tc filter on one of this host's links, by the link, its place and priority. */
+export interface TcFilterRecord extends Base<'tcFilter'> {
+  data: TcFilterData;
+}
+
 /** dnsmasq's options without its directory (always `<stateDir>/dnsmasq`); null when recovered without them. */
 export interface DnsmasqRecord extends Base<'dnsmasq'> {
   data: { options: Omit<DnsmasqOptions, 'dir' | 'netns'> | null };
@@ -96,7 +107,7 @@ export interface VmRecord extends Base<'vm'> {
 }
 
 /** One record of the state file. */
-export type StateRecord = SysctlRecord | LinkRecord | AddressRecord | RouteRecord | ProxyNeighborRecord | FirewallRecord | DnsmasqRecord | Proxy6Record | VmRecord;
+export type StateRecord = SysctlRecord | LinkRecord | AddressRecord | RouteRecord | ProxyNeighborRecord | FirewallRecord | QdiscRecord | TcFilterRecord | DnsmasqRecord | Proxy6Record | VmRecord;
 
 /** The state file's content (version 2). */
 export interface StateFile {
@@ -199,7 +210,11 @@ function linkData(v: unknown, at: string): LinkRecord['data'] {
     const o = shape(v, at, ['name', 'kind', 'master']);
     return { name: ifname(o.name, `${at}.name`), kind, master: ifname(o.master, `${at}.master`) };
   }
-  throw new Bad(`${at}.kind: expected bridge, veth or tap`);
+  if (kind === 'ifb') {
+    const o = shape(v, at, ['name', 'kind']);
+    return { name: ifname(o.name, `${at}.name`), kind };
+  }
+  throw new Bad(`${at}.kind: expected bridge, veth, tap or ifb`);
 }
 
 /**
@@ -266,6 +281,16 @@ function parseRecord(v: unknown, at: string, dir: string): StateRecord {
       r = { kind, ...base(o), data: { model: d.model as FirewallModel } };
       break;
     }
+    case 'qdisc': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      r = { kind, ...base(o), data: check(`${at}.data`, () => parseQdiscData(o.data)) };
+      break;
+    }
+    case 'tcFilter': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      r = { kind, ...base(o), data: check(`${at}.data`, () => parseTcFilterData(o.data)) };
+      break;
+    }
     case 'dnsmasq': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
       const options = serviceOptions(o.data, at, ['dir', 'netns'], "dnsmasq's directory or namespace", (x) => validateDnsmasqOptions({ ...(x as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` }));
@@ -308,6 +333,10 @@ export function recordId(r: StateRecord): string {
       return `route:${r.data.to}`;
     case 'proxyNeighbor':
       return `proxyNeighbor:${r.data.dev}:${r.data.to}`;
+    case 'qdisc':
+      return `qdisc:${r.data.dev}:${r.data.parent}`;
+    case 'tcFilter':
+      return `tcFilter:${r.data.dev}:${r.data.parent}:${r.data.prio}`;
     case 'firewall':
     case 'dnsmasq':
     case 'proxy6':

@@ -16,6 +16,7 @@ import { actionFor, removalFor, type Destroyed, type KindOps, type Live, type Up
 import { linkKind } from './link.js';
 import { proxyNeighborKind } from './proxy-neighbor.js';
 import { proxy6Kind } from './proxy6.js';
+import { qdiscKind, tcFilterKind } from './qdisc.js';
 import { routeKind } from './route.js';
 import { sysctlKind } from './sysctl.js';
 import { vmKind } from './vm.js';
@@ -96,6 +97,10 @@ export function forEntry(e: Entry): EntryOps {
       return bindEntry(proxyNeighborKind, e, ofKind('proxyNeighbor'));
     case 'firewall':
       return bindEntry(firewallKind, e, ofKind('firewall'));
+    case 'qdisc':
+      return bindEntry(qdiscKind, e, ofKind('qdisc'));
+    case 'tcFilter':
+      return bindEntry(tcFilterKind, e, ofKind('tcFilter'));
     case 'dnsmasq':
       return bindEntry(dnsmasqKind, e, ofKind('dnsmasq'));
     case 'vm':
@@ -120,6 +125,10 @@ export function forRecord(r: StateRecord): RecordOps {
       return bindRecord(proxyNeighborKind, r);
     case 'firewall':
       return bindRecord(firewallKind, r);
+    case 'qdisc':
+      return bindRecord(qdiscKind, r);
+    case 'tcFilter':
+      return bindRecord(tcFilterKind, r);
     case 'dnsmasq':
       return bindRecord(dnsmasqKind, r);
     case 'vm':

@@ -1,6 +1,6 @@
 /**
- * Links: the bridge (up), the veth pair on it (first end promiscuous, both up) and the VMs' TAPs
- * on it (up), each marked with this host's owner mark (marks.ts): made under a temporary name,
+ * Links: the bridge (up), the veth pair on it (first end promiscuous, both up), the VMs' TAPs
+ * on it (up) and their ifbs (up; `bandwidth.fromVm`), each marked with this host's owner mark (marks.ts): made under a temporary name,
  * then renamed and marked in one request. A link is deleted only when it carries the mark (and is
  * not the uplink); a recorded link without it is left alone with a notice. A link that exists but
  * is not up or not on its bridge differs, and is set so.
@@ -55,9 +55,8 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
     const w = e.data;
     const l = await ctx.h.links.find(w.name);
     if (!l) return 'missing';
-    if (w.kind !== 'bridge' && (l.master !== w.master || !l.flags.up)) return 'differs';
-    if (w.kind === 'bridge' && !l.flags.up) return 'differs';
-    return 'ok';
+    if ((w.kind === 'veth' || w.kind === 'tap') && l.master !== w.master) return 'differs';
+    return l.flags.up ? 'ok' : 'differs';
   },
   async create(ctx, e, intent) {
     const w = e.data;
@@ -88,13 +87,20 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
           await ctx.h.links.set(w.name, { master: w.master, up: true });
         });
         break;
+      case 'ifb':
+        await ctx.h.links.add({ kind: 'ifb', name: tmp });
+        await orDelete(ctx, token, w.name, async () => {
+          await ctx.h.links.set(tmp, { name: w.name, ...mark });
+          await ctx.h.links.set(w.name, { up: true });
+        });
+        break;
     }
     const l = await ctx.h.links.get(w.name);
     return { ...done(intent), ifindex: l.index, temp: null };
   },
   async update(ctx, e, recorded) {
     const w = e.data;
-    await ctx.h.links.set(w.name, { ...(w.kind !== 'bridge' ? { master: w.master } : {}), up: true });
+    await ctx.h.links.set(w.name, { ...(w.kind === 'veth' || w.kind === 'tap' ? { master: w.master } : {}), up: true });
     return { record: recorded && done(recorded), undo: NOTHING_TO_UNDO };
   },
   async destroy(ctx, r) {
