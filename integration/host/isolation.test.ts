@@ -6,7 +6,8 @@
 // and what reached the victim's TAP (sniff.py), the victim's own view of its lease, addresses and
 // routes (its console, `vmhost.watch=1`), the host's neighbour table and bridge FDB (`ip -j`,
 // `bridge -j`), and traffic from the `internet` namespace to the victim's IPv4 forward and IPv6
-// address (its SSH banner names the guest that answers). With isolation on nothing changes; with
+// address (its SSH banner names the guest that answers). The hostile VM's traffic is shaped too (its
+// TAP's ingress goes through an ifb and back: the port rules still see its TAP). With isolation on nothing changes; with
 // `isolation: false` on the hostile VM the attack takes effect; `down` leaves iptables-save,
 // ip6tables-save, ebtables-save and everything else as before.
 import { test, type TestContext } from 'node:test';
@@ -45,6 +46,7 @@ ${guestLines('victim', `vmhost.ip6=${VICTIM.ipv6}/64 vmhost.gw6=2001:db8:8:5688:
     ipv6: "${HOSTILE.ipv6}"
     memoryMiB: 128
     isolation: ${isolation}
+    bandwidth: { toVm: 100mbit, fromVm: 100mbit }
 ${guestLines('hostile', `vmhost.ip6=${HOSTILE.ipv6}/64 vmhost.hostile=${VICTIM.mac},${VICTIM.ipv4},${VICTIM.ipv6}`)}
 `;
 }
