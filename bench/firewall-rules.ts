@@ -13,7 +13,7 @@
 // Run: npm run bench -- bench/firewall-rules.ts [--sizes=1000,10000] [--reps=9] [--no-per-rule]
 import { netns } from '@vmhost/net';
 import { apply, render, type FirewallModel } from '@vmhost/firewall';
-import { forwards } from './firewall-forwards.js';
+import { handWritten, model, resetTables, runIn } from './lib/firewall.js';
 import { benchNamespace } from './helpers.js';
 
 const args = process.argv.slice(2);
@@ -21,44 +21,8 @@ const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice(8) ?? '1000,100
 const perRule = !args.includes('--no-per-rule');
 const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 9);
 
-function model(n: number): FirewallModel {
-  return { owner: 'bench', portForwards: forwards(n) };
-}
-
-/** The same rules, written by hand: one DNAT and one FORWARD accept per forward, plain chains. */
-function handWritten(n: number): { text: string; commands: string[][] } {
-  const nat: string[] = [];
-  const fil: string[] = [];
-  for (const f of forwards(n)) {
-    nat.push(`-A RAW-PRE -i eth0 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport ${f.port as number} -j DNAT --to-destination ${f.to}:80`);
-    fil.push(`-A RAW-FWD -d ${f.to}/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -j ACCEPT`);
-  }
-  const text = [
-    '*filter', ':RAW-FWD - [0:0]', '-A RAW-FWD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', ...fil, '-I FORWARD 1 -j RAW-FWD', 'COMMIT',
-    '*nat', ':RAW-PRE - [0:0]', ...nat, '-I PREROUTING 1 -j RAW-PRE', 'COMMIT', '',
-  ].join('\n');
-  const commands: string[][] = [
-    ['-t', 'filter', '-N', 'RAW-FWD'],
-    ['-t', 'nat', '-N', 'RAW-PRE'],
-    ['-t', 'filter', '-A', 'RAW-FWD', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
-    ...fil.map((l) => ['-t', 'filter', ...l.split(' ')]),
-    ...nat.map((l) => ['-t', 'nat', ...l.split(' ')]),
-    ['-t', 'filter', '-I', 'FORWARD', '1', '-j', 'RAW-FWD'],
-    ['-t', 'nat', '-I', 'PREROUTING', '1', '-j', 'RAW-PRE'],
-  ];
-  return { text, commands };
-}
-
-async function run(cmd: string, a: string[], input?: string): Promise<void> {
-  const r = await netns.run(ns, cmd, a, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`${cmd} ${a.slice(0, 6).join(' ')}: ${r.stderr}`);
-}
-
-/** Deletes the filter and nat tables of both families (a clean start for each measurement). */
-async function reset(): Promise<void> {
-  await run('iptables-restore', [], '*filter\nCOMMIT\n*nat\nCOMMIT\n');
-  await run('ip6tables-restore', [], '*filter\nCOMMIT\n*nat\nCOMMIT\n');
-}
+const run = (cmd: string, a: string[], input?: string): Promise<void> => runIn(ns, cmd, a, input);
+const reset = (): Promise<void> => resetTables(ns);
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();

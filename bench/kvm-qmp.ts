@@ -10,13 +10,13 @@
 // backward); each figure is the median of the rounds, with the spread (min-max) of the ratios.
 // Prints figures and ratios; asserts nothing.
 // Run: npm run bench -- bench/kvm-qmp.ts [--n=2000] [--rounds=9] [--against=REV]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { QmpClient } from '@vmhost/kvm';
 import { killPid } from '../integration/kvm/helpers.js';
+import { clientRun, qemuWithMonitors, rawSession, type Run } from './lib/qmp.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -40,82 +40,6 @@ async function clientAt(rev: string): Promise<typeof QmpClient> {
   return mod.QmpClient;
 }
 
-/** One QEMU with `count` QMP monitors; their socket paths. */
-function qemuWithMonitors(count: number): string[] {
-  const socks = Array.from({ length: count }, (_, i) => join(tmp, `qmp${i}.sock`));
-  const args = ['-machine', 'none', '-S', '-display', 'none', '-nodefaults', '-no-user-config'];
-  for (const s of socks) args.push('-qmp', `unix:${s},server=on,wait=off`);
-  const child = spawn('qemu-system-x86_64', args, { stdio: 'ignore' });
-  pids.push(child.pid!);
-  return socks;
-}
-
-type Run = (n: number, inFlight: number) => Promise<number>;
-
-/** The raw baseline: writes `cmd` per command, counts reply lines (no parsing, no ids). */
-async function rawSession(sock: string, cmd: string): Promise<{ run: Run; close: () => void }> {
-  let s!: Socket;
-  for (;;) {
-    try {
-      s = await new Promise<Socket>((res, rej) => {
-        const c = createConnection({ path: sock });
-        c.once('connect', () => res(c));
-        c.once('error', rej);
-      });
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  let onLine: () => void = () => undefined;
-  let pending = '';
-  s.on('data', (d: Buffer) => {
-    pending += d.toString('latin1');
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      pending = pending.slice(nl + 1);
-      onLine();
-    }
-  });
-  await new Promise<void>((r) => (onLine = r)); // greeting
-  // The same negotiation as QmpClient: with oob enabled QEMU reads ahead up to 8 queued commands.
-  s.write('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}\n');
-  await new Promise<void>((r) => (onLine = r));
-  return {
-    run: (n, inFlight) =>
-      new Promise<number>((resolve) => {
-        const t0 = performance.now();
-        let sent = 0;
-        let got = 0;
-        onLine = () => {
-          got++;
-          if (got === n) resolve(performance.now() - t0);
-          else if (sent < n) {
-            sent++;
-            s.write(cmd);
-          }
-        };
-        for (; sent < Math.min(inFlight, n); sent++) s.write(cmd);
-      }),
-    close: () => s.destroy(),
-  };
-}
-
-function clientRun(qmp: QmpClient): Run {
-  return async (n, inFlight) => {
-    const t0 = performance.now();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < n) {
-        next++;
-        await qmp.execute('query-status');
-      }
-    };
-    await Promise.all(Array.from({ length: inFlight }, worker));
-    return performance.now() - t0;
-  };
-}
-
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -124,7 +48,7 @@ const fmt = (perSec: number): string => `${Math.round(perSec).toLocaleString('en
 
 try {
   const contenders: { label: string; run: Run; close: () => Promise<void> | void }[] = [];
-  const socks = qemuWithMonitors(against ? 4 : 3);
+  const socks = qemuWithMonitors(against ? 4 : 3, tmp, pids);
   const qmp = await QmpClient.connect({ path: socks[0]!, timeoutMs: 30_000 });
   contenders.push({ label: 'QmpClient (this tree)', run: clientRun(qmp), close: () => qmp.close() });
   if (against) {

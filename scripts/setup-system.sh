@@ -17,8 +17,17 @@
 #   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross
 #                   cross compiler and arm64 libc headers: the linux-arm64 prebuild of @vmhost/net's
 #                   addon (packages/net/scripts/prebuild.mjs, run when the packages are packed)
+# With --bench also the anchors of `npm run bench:compare`:
+#   golang-go, golang-github-vishvananda-netlink-dev   the Go netlink library, built from source
+#   python3-pyroute2                                    pyroute2
 set -euo pipefail
 pkgs=(iproute2 iptables qemu-system-x86 qemu-utils dnsmasq-base busybox-static mmdebstrap e2fsprogs openssh-client genisoimage python3-minimal xz-utils conntrack gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) pkgs+=(golang-go golang-github-vishvananda-netlink-dev python3-pyroute2) ;;
+    *) echo "setup-system: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

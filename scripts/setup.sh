@@ -8,18 +8,21 @@
 #   6. the real Debian 12 guest of the integration tests (cached under .cache/debian-guest; a
 #      fresh build takes ~1.5-3 minutes, a current cache ~5 ms); skipped with --without-debian-guest
 #      (the demo's set-up: it runs the fast test guests only)
+# --bench also installs the Debian packages of bench:compare's anchors (Go netlink, pyroute2).
 set -euo pipefail
 debian_guest=1
+system_args=()
 for arg in "$@"; do
   case "$arg" in
     --without-debian-guest) debian_guest=0 ;;
+    --bench) system_args+=(--bench) ;;
     *) echo "setup: unknown option $arg" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/.."
 log() { echo "setup: $*" >&2; }
 
-bash scripts/setup-system.sh
+bash scripts/setup-system.sh "${system_args[@]}"
 
 # Build native code against the installed Node headers (no download: the machine reaches only npm).
 # npm ci runs @vmhost/net's install script (node-gyp-build), which builds the addon from source when

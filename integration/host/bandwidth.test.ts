@@ -38,29 +38,30 @@ test('bandwidth limits: a tbf on the TAP, an owner-marked ifb with a tbf fed by 
   const env = await vmLab(t, 'vmhl-bw-');
   const open = parseHostFile(hostText(''), { baseDir: ROOT });
   const limited = parseHostFile(hostText('{ toVm: 10mbit, fromVm: 20mbit }'), { baseDir: ROOT });
+  const { tap: TAP, ifb: IFB } = limited.vms[0]! as { tap: string; ifb: string };
   t.after(() => down(limited, env.opts).catch(() => undefined));
   const before = await hostSnapshot(env.host);
 
   // without limits first: the TAP's own qdiscs, and the guest's rate for reference
   await apply(open, env.opts);
   await consoleLine(consoleOf(env.opts, 'a'), 'VMHOST-GUEST: ready');
-  const tapDefault = await qdiscs(env.host, 'vmt-a');
+  const tapDefault = await qdiscs(env.host, TAP);
   const free = { to: await sendBulk(env.internet, NET.host4, 9009, 40e6), from: await receiveBulk(env.internet, NET.host4, 1919, 2) };
 
   const p = await plan(limited, env.opts);
   assert.deepEqual(p.steps.map((s) => `${s.action} ${s.id}`), [
-    'create link:vmi-a',
-    'create qdisc:vmt-a:root',
-    'create qdisc:vmi-a:root',
-    'create qdisc:vmt-a:ingress',
-    'create tcFilter:vmt-a:ingress:1',
+    `create link:${IFB}`,
+    `create qdisc:${TAP}:root`,
+    `create qdisc:${IFB}:root`,
+    `create qdisc:${TAP}:ingress`,
+    `create tcFilter:${TAP}:ingress:1`,
   ]);
   await apply(limited, env.opts);
-  assert.deepEqual(await qdiscs(env.host, 'vmt-a'), ['tbf 1: root 10000000bit/s', 'ingress ffff: ffff:fff1']);
-  assert.deepEqual(await qdiscs(env.host, 'vmi-a'), ['tbf 1: root 20000000bit/s']);
-  assert.deepEqual(await filters(env.host, 'vmt-a'), ['u32 prio 1 mirred egress redirect vmi-a']);
-  const [ifb] = await ipJson<Array<{ ifname: string; flags: string[]; ifalias?: string; link_type: string }>>(env.host, ['link', 'show', 'vmi-a']);
-  assert.deepEqual([ifb!.ifalias, ifb!.flags.includes('UP')], ['vmhost:bw', true]);
+  assert.deepEqual(await qdiscs(env.host, TAP), ['tbf 1: root 10000000bit/s', 'ingress ffff: ffff:fff1']);
+  assert.deepEqual(await qdiscs(env.host, IFB), ['tbf 1: root 20000000bit/s']);
+  assert.deepEqual(await filters(env.host, TAP), [`u32 prio 1 mirred egress redirect ${IFB}`]);
+  const [ifbLink] = await ipJson<Array<{ ifname: string; flags: string[]; ifalias?: string; link_type: string }>>(env.host, ['link', 'show', IFB]);
+  assert.deepEqual([ifbLink!.ifalias, ifbLink!.flags.includes('UP')], ['vmhost:bw', true]);
   assert.deepEqual((await plan(limited, env.opts)).steps, [], 're-plan: the live qdiscs and filter are as wanted');
 
   // capped: a tbf lets through at most its rate over the transfer plus one bucket (25 ms: +0.8% over
@@ -77,20 +78,20 @@ test('bandwidth limits: a tbf on the TAP, an owner-marked ifb with a tbf fed by 
 
   // one rate changed: only its qdisc
   const faster = parseHostFile(hostText('{ toVm: 50mbit, fromVm: 20mbit }'), { baseDir: ROOT });
-  assert.deepEqual((await plan(faster, env.opts)).steps.map((s) => `${s.action} ${s.id}`), ['update qdisc:vmt-a:root']);
+  assert.deepEqual((await plan(faster, env.opts)).steps.map((s) => `${s.action} ${s.id}`), [`update qdisc:${TAP}:root`]);
   await apply(faster, env.opts);
-  assert.deepEqual(await qdiscs(env.host, 'vmt-a'), ['tbf 1: root 50000000bit/s', 'ingress ffff: ffff:fff1']);
+  assert.deepEqual(await qdiscs(env.host, TAP), ['tbf 1: root 50000000bit/s', 'ingress ffff: ffff:fff1']);
 
   // fromVm taken out: the filter, the ingress qdisc, the ifb's qdisc and the ifb go, newest first
   const toOnly = parseHostFile(hostText('{ toVm: 50mbit }'), { baseDir: ROOT });
-  assert.deepEqual((await plan(toOnly, env.opts)).steps.map((s) => `${s.action} ${s.id}`), ['delete tcFilter:vmt-a:ingress:1', 'delete qdisc:vmt-a:ingress', 'delete qdisc:vmi-a:root', 'delete link:vmi-a']);
+  assert.deepEqual((await plan(toOnly, env.opts)).steps.map((s) => `${s.action} ${s.id}`), [`delete tcFilter:${TAP}:ingress:1`, `delete qdisc:${TAP}:ingress`, `delete qdisc:${IFB}:root`, `delete link:${IFB}`]);
   await apply(toOnly, env.opts);
-  assert.deepEqual(await filters(env.host, 'vmt-a'), []);
-  assert.deepEqual(await qdiscs(env.host, 'vmt-a'), ['tbf 1: root 50000000bit/s']);
+  assert.deepEqual(await filters(env.host, TAP), []);
+  assert.deepEqual(await qdiscs(env.host, TAP), ['tbf 1: root 50000000bit/s']);
   assert.deepEqual(await ipJson(env.host, ['link', 'show', 'type', 'ifb']), []);
   // and no limits: the TAP's qdiscs as they were
   await apply(open, env.opts);
-  assert.deepEqual(await qdiscs(env.host, 'vmt-a'), tapDefault);
+  assert.deepEqual(await qdiscs(env.host, TAP), tapDefault);
 
   await apply(limited, env.opts);
   await down(limited, env.opts);

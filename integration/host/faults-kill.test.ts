@@ -21,10 +21,12 @@ async function killPoints(t: TestContext, command: 'apply' | 'down', pool: Pool,
       t.test(`SIGKILL@${command}:${phase}:${i}`, () =>
         pool.with(async (e) => {
           if (command === 'down') await apply(e.host, e.opts);
+          // this env's step i (its host's name is its own: so are its TAPs' names)
+          const id = command === 'apply' ? (await plan(e.host, e.opts)).steps[i]?.id : undefined;
           const r = await vmhost([...e.g, command, e.file], { VMHOST_TEST_FAULT: `SIGKILL@${command}:${phase}:${i}` });
           assert.equal(r.signal, 'SIGKILL', `killed at its point (exit ${r.code}): ${r.stderr}`);
           const st = await assertStatusTruthful(e, 'after the kill');
-          if (command === 'apply') assert.deepEqual(st.pending, phase === 'recorded' ? undefined : [ids[i]], 'status shows the unconfirmed step');
+          if (command === 'apply') assert.deepEqual(st.pending, phase === 'recorded' ? undefined : [id], 'status shows the unconfirmed step');
           const notices: string[] = [];
           await assertRecovers(e, `${command} killed at ${phase} of step ${i}`, notices);
           if (command === 'apply' && phase !== 'recorded') assert.ok(notices.some((n) => /an interrupted run had/.test(n)), `the intent was reconciled: ${notices.join(' | ')}`);

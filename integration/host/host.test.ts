@@ -48,7 +48,7 @@ test('a failure injected before each step of apply leaves the host exactly as be
 
   const p = await plan(host, opts);
   const ids = p.steps.map((s) => s.id);
-  for (const want of ['sysctl:net.ipv4.ip_forward', 'sysctl:net.ipv6.conf.eth0.proxy_ndp', 'link:br0', 'link:veth0', 'link:vmt-web', 'proxyNeighbor:eth0:2001:db8:8:5688::100', 'route:2001:db8:8:5688::200/128', 'firewall', 'dnsmasq']) {
+  for (const want of ['sysctl:net.ipv4.ip_forward', 'sysctl:net.ipv6.conf.eth0.proxy_ndp', 'link:br0', 'link:veth0', 'link:ufx-web' /* host itest's TAP of VM web */, 'proxyNeighbor:eth0:2001:db8:8:5688::100', 'route:2001:db8:8:5688::200/128', 'firewall', 'dnsmasq']) {
     assert.ok(ids.includes(want), `plan has ${want}: ${ids.join(' ')}`);
   }
   assert.ok(!ids.some((i) => i.startsWith('vm:')), 'autostart false: no VM steps');

@@ -51,6 +51,9 @@ ${guestLines('hostile', `vmhost.ip6=${HOSTILE.ipv6}/64 vmhost.hostile=${VICTIM.m
 `;
 }
 
+/** The VMs' TAPs (`<tag>-<vm>`, the tag from the host's name). */
+const TAP = Object.fromEntries(parseHostFile(hostText(true), { baseDir: ROOT }).vms.map((v) => [v.name, v.tap])) as Record<'victim' | 'hostile', string>;
+
 /** What the host and the internet see of the victim, sampled once a second while the attack runs. */
 interface Sample {
   v4: string;
@@ -80,7 +83,7 @@ async function attack(t: TestContext, isolation: boolean): Promise<{ samples: Sa
   const before = await hostSnapshot(env.host);
   await apply(host, env.opts);
   await consoleLine(consoleOf(env.opts, 'hostile'), 'VMHOST-GUEST: hostile armed');
-  const sn = await sniff(env.host, ['vmt-hostile', 'vmt-victim']);
+  const sn = await sniff(env.host, [TAP.hostile, TAP.victim]);
   let sniffed: Sniffed | undefined;
   const samples: Sample[] = [];
   try {
@@ -103,19 +106,19 @@ async function attack(t: TestContext, isolation: boolean): Promise<{ samples: Sa
 /** The attack was made: the hostile guest sent each kind of frame into its TAP. */
 function assertAttackSent(s: Sniffed): void {
   const sent = (re: RegExp): number => s.total(re);
-  assert.ok(sent(/^vmt-hostile in ra /) >= 3, `router advertisements sent: ${JSON.stringify(s.matching(/^vmt-hostile in /))}`);
-  assert.ok(sent(new RegExp(`^vmt-hostile in arp ${VICTIM.ipv4}/${VICTIM.mac}$`)) >= 3, 'gratuitous ARP for the victim\'s IPv4 with its MAC');
-  assert.ok(sent(new RegExp(`^vmt-hostile in na ${VICTIM.ipv6}/`)) >= 3, 'unsolicited neighbour advertisements for the victim\'s IPv6');
-  assert.ok(sent(new RegExp(`^vmt-hostile in dhcp-server ${HOSTILE.ipv4}$`)) >= 1, 'DHCP offers to the victim\'s discovery');
+  assert.ok(sent(new RegExp(`^${TAP.hostile} in ra `)) >= 3, `router advertisements sent: ${JSON.stringify(s.matching(new RegExp(`^${TAP.hostile} in `)))}`);
+  assert.ok(sent(new RegExp(`^${TAP.hostile} in arp ${VICTIM.ipv4}/${VICTIM.mac}$`)) >= 3, 'gratuitous ARP for the victim\'s IPv4 with its MAC');
+  assert.ok(sent(new RegExp(`^${TAP.hostile} in na ${VICTIM.ipv6}/`)) >= 3, 'unsolicited neighbour advertisements for the victim\'s IPv6');
+  assert.ok(sent(new RegExp(`^${TAP.hostile} in dhcp-server ${HOSTILE.ipv4}$`)) >= 1, 'DHCP offers to the victim\'s discovery');
 }
 
 test('isolation on: a hostile guest taking the victim\'s MAC and addresses, serving DHCP and advertising a router changes nothing for the victim, the host or the internet; down removes every rule', async (t) => {
   const r = await attack(t, true);
   assertAttackSent(r.sniffed);
   // nothing of it reached the victim
-  assert.deepEqual(r.sniffed.matching(/^vmt-victim out (ra|dhcp6-server) /), {}, 'no router advertisement or DHCPv6 reply reached the victim');
-  assert.deepEqual(Object.keys(r.sniffed.matching(/^vmt-victim out dhcp-server /)), ['vmt-victim out dhcp-server 192.168.0.1'], 'DHCP replies only from the host\'s dnsmasq');
-  assert.deepEqual(r.sniffed.matching(new RegExp(`^vmt-victim out (arp ${VICTIM.ipv4.replace(/\./g, '\\.')}/|na ${VICTIM.ipv6}/)`)), {}, 'no one else announced the victim\'s addresses to it');
+  assert.deepEqual(r.sniffed.matching(new RegExp(`^${TAP.victim} out (ra|dhcp6-server) `)), {}, 'no router advertisement or DHCPv6 reply reached the victim');
+  assert.deepEqual(Object.keys(r.sniffed.matching(new RegExp(`^${TAP.victim} out dhcp-server `))), [`${TAP.victim} out dhcp-server 192.168.0.1`], 'DHCP replies only from the host\'s dnsmasq');
+  assert.deepEqual(r.sniffed.matching(new RegExp(`^${TAP.victim} out (arp ${VICTIM.ipv4.replace(/\./g, '\\.')}/|na ${VICTIM.ipv6}/)`)), {}, 'no one else announced the victim\'s addresses to it');
   // the victim's own view: its static lease from the host, its address, no rogue prefix or router
   assert.ok(r.watch.length >= WATCH_S - 2, `watch lines: ${r.watch.length}`);
   for (const w of r.watch) {
@@ -128,7 +131,7 @@ test('isolation on: a hostile guest taking the victim\'s MAC and addresses, serv
   for (const [i, s] of r.samples.entries()) {
     assert.equal(s.v4, 'SSH-2.0-vmhost-guest victim', `IPv4 forward, second ${i}`);
     assert.equal(s.v6, 'SSH-2.0-vmhost-guest victim', `IPv6, second ${i}`);
-    assert.deepEqual(s.fdb, ['vmt-victim'], `FDB, second ${i}`);
+    assert.deepEqual(s.fdb, [TAP.victim], `FDB, second ${i}`);
     for (const n of s.neigh) assert.match(n, new RegExp(` ${VICTIM.mac}$`), `neighbour entry, second ${i}`);
   }
   assert.deepEqual(r.after, r.before, 'down: links, addresses, routes, sysctls, iptables-save, ip6tables-save and ebtables-save as before');
@@ -137,13 +140,13 @@ test('isolation on: a hostile guest taking the victim\'s MAC and addresses, serv
 test('isolation off on the hostile VM: the same attack takes the victim\'s traffic and gives it the rogue prefix and router (so the test above can fail); down removes every rule', async (t) => {
   const r = await attack(t, false);
   assertAttackSent(r.sniffed);
-  assert.ok(r.sniffed.total(/^vmt-victim out ra /) >= 3, 'the router advertisements reached the victim');
-  assert.ok(r.sniffed.total(new RegExp(`^vmt-victim out na ${VICTIM.ipv6}/`)) >= 3, 'so did the neighbour advertisements for its address');
-  assert.ok(r.sniffed.total(new RegExp(`^vmt-victim out arp ${VICTIM.ipv4.replace(/\./g, '\\.')}/`)) >= 3, 'and the gratuitous ARP for its address');
+  assert.ok(r.sniffed.total(new RegExp(`^${TAP.victim} out ra `)) >= 3, 'the router advertisements reached the victim');
+  assert.ok(r.sniffed.total(new RegExp(`^${TAP.victim} out na ${VICTIM.ipv6}/`)) >= 3, 'so did the neighbour advertisements for its address');
+  assert.ok(r.sniffed.total(new RegExp(`^${TAP.victim} out arp ${VICTIM.ipv4.replace(/\./g, '\\.')}/`)) >= 3, 'and the gratuitous ARP for its address');
   const last = r.watch.at(-1)!;
   assert.ok(last.a6.some((a) => a.startsWith('2001:db8:bad:1:')), `the victim took an address in the rogue prefix: ${last.a6.join(' ')}`);
   assert.ok(last.r6.some((x) => x.startsWith('default via fe80::')), `and a default route through the hostile router: ${last.r6.join(' | ')}`);
-  assert.ok(r.samples.some((s) => s.fdb.includes('vmt-hostile')), `the victim's MAC was learnt on the hostile port: ${JSON.stringify(r.samples.map((s) => s.fdb))}`);
+  assert.ok(r.samples.some((s) => s.fdb.includes(TAP.hostile)), `the victim's MAC was learnt on the hostile port: ${JSON.stringify(r.samples.map((s) => s.fdb))}`);
   assert.ok(r.samples.some((s) => s.v4 === 'SSH-2.0-vmhost-guest hostile'), `the victim's forward reached the hostile guest: ${JSON.stringify(r.samples.map((s) => s.v4))}`);
   assert.deepEqual(r.after, r.before, 'down: everything as before');
 });

@@ -193,7 +193,7 @@ test('a planted state file is a record, never instructions: no evil QEMU binary 
   assert.equal(existsSync(marker), false);
 });
 
-test('corrupt state files: plan and status say which file and what is wrong; apply rebuilds the record from the owner marks; recover then down removes everything but the sysctls', async (t) => {
+test('corrupt state files: plan and status say which file and what is wrong; apply rebuilds the record from the owner marks and the shared record; recover then down removes everything (the sysctls only while the shared record knows their originals)', async (t) => {
   const w = await world(t, { vms: ['web'] });
   const stateFile = join(w.stateDir, 'state.json');
   const r0 = await vmhost([...w.g, 'apply', w.file]);
@@ -237,15 +237,16 @@ test('corrupt state files: plan and status say which file and what is wrong; app
   const a = await vmhost([...w.g, 'apply', w.file]);
   assert.equal(a.code, 0, a.stderr);
   assert.match(a.stderr, /note: .*state\.json: not a vmhost state file: not JSON .*: moved to .*state\.json\.corrupt-/);
-  assert.match(a.stderr, /note: sysctl net\.ipv4\.ip_forward is 1, the value vmhost sets; its value before vmhost is not known/);
+  // the sysctls are recovered from the namespace's shared record, which counts this host among their holders
+  assert.doesNotMatch(a.stderr, /sysctl net\.ipv4\.ip_forward is 1, the value vmhost sets/);
   assert.deepEqual((await hostSnapshot(w.ns, { macs: false })).links, applied.links);
   assert.equal((await status(w.host, opts(w))).applied, true);
 
-  // recover by hand, then down: everything vmhost made goes, the sysctls stay at vmhost's values
+  // recover by hand, then down: everything vmhost made goes, the sysctls back to their originals (the shared record kept them)
   writeFileSync(stateFile, '{"version": 2', { mode: 0o600 });
   const rc = await vmhost([...w.g, 'recover', w.file]);
   assert.equal(rc.code, 0, rc.stderr);
-  for (const want of ['link br0', 'link veth0', 'link vmt-web', 'address 192.168.0.1/24 on br0', 'proxy neighbour 2001:db8:8:5688::100 on eth0', 'route 2001:db8:8:5688::100/128 dev br0', 'firewall of owner', 'dnsmasq']) {
+  for (const want of ['link br0', 'link veth0', `link ${w.host.vms[0]!.tap}`, 'address 192.168.0.1/24 on br0', 'proxy neighbour 2001:db8:8:5688::100 on eth0', 'route 2001:db8:8:5688::100/128 dev br0', 'firewall of owner', 'dnsmasq']) {
     assert.ok(rc.stdout.includes(want), `recovered ${want}: ${rc.stdout}`);
   }
   assert.ok(readdirSync(w.stateDir).filter((f) => f.startsWith('state.json.corrupt-')).length >= 2);
@@ -253,6 +254,15 @@ test('corrupt state files: plan and status say which file and what is wrong; app
   assert.match(again.stderr, /is readable \(\d+ entries\): nothing to recover/);
   const d = await vmhost([...w.g, 'down', w.file]);
   assert.equal(d.code, 0, d.stderr);
+  assert.deepEqual(await hostSnapshot(w.ns), w.baseline, 'down after recover: the namespace as before, the sysctls too');
+  // without the shared record (lost), the sysctls' old values are not known: they stay at vmhost's values
+  const r1 = await vmhost([...w.g, 'apply', w.file]);
+  assert.equal(r1.code, 0, r1.stderr);
+  rmSync(join('/run/vmhost', w.ns, '.shared', 'shared.json')); // where docs/host-owners.md says it is
+  writeFileSync(stateFile, '{"version": 2', { mode: 0o600 });
+  const rc2 = await vmhost([...w.g, 'recover', w.file]);
+  assert.match(rc2.stderr, /sysctl net\.ipv4\.ip_forward is 1, the value vmhost sets; the namespace's shared record does not count this host among its holders/);
+  assert.equal((await vmhost([...w.g, 'down', w.file])).code, 0);
   assert.deepEqual((await hostSnapshot(w.ns)).sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2', 'bridge/bridge-nf-call-ip6tables': '1' }, 'the sysctls are left at vmhost\'s values');
   // put them back by hand (forwarding adds the subnet-router anycast routes): then all is as before
   for (const k of hostSysctls()) netns.runIn(w.ns, () => writeFileSync(`/proc/sys/net/${k}`, String(w.baseline.sysctls[k])));

@@ -1,6 +1,7 @@
 // The native addon's sockets against the real kernel, in fresh namespaces: datagrams larger than
 // any fixed buffer arrive whole, an unclosed idle socket is closed by the garbage collector while
-// a socket with a request pending is not, and errors carry the addon's own errno names.
+// a socket with a request pending is not, errors carry the addon's own errno names, and link
+// names are read by index in another namespace.
 // Large datagrams are sent by a second netlink socket to the first one's port id (root may
 // unicast between netlink sockets), since the kernel's own answers stay under 64 KiB here.
 import { test } from 'node:test';
@@ -9,11 +10,11 @@ import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { NetlinkSocket } from '@vmhost/net';
+import { NetlinkSocket, Rtnl } from '@vmhost/net';
 import { openNetns } from '../../packages/net/src/netns.js';
 import { native, type NativeSocket } from '../../packages/net/src/sys/native.js';
 import { nativeDriver } from '../../packages/net/src/transport/driver.js';
-import { freshNetns } from '../helpers/ns.js';
+import { freshNetns, sh } from '../helpers/ns.js';
 
 const RTM_NEWLINK = 16;
 const RTNLGRP_LINK = 1;
@@ -144,4 +145,53 @@ test('the addon names errno values itself (no strerrorname_np), as Node does', (
   assert.throws(() => n.setns(-1, 0), (e: unknown) => (e as { code?: string }).code === 'EBADF' && (e as { errno?: number }).errno === errno.EBADF);
   assert.throws(() => n.socketOpen(0, -1, 4096, 'not a function' as never), TypeError);
   assert.throws(() => n.mount(null, 42 as never, null, 0, null), TypeError);
+});
+
+test('ifNames: the names of link indices in another namespace, null where there is no link', async (t) => {
+  const ns = await freshNetns(t, 'ifnames');
+  const h = await Rtnl.open({ netns: ns });
+  t.after(() => h.close());
+  await h.links.add({ kind: 'veth', name: 'first', peer: { name: 'second' } });
+  const links = await h.links.list();
+  const byName = new Map(links.map((l) => [l.name, l.index]));
+  const fd = openNetns(ns);
+  let pending: Promise<Array<string | null>>;
+  try {
+    const idx = Uint32Array.from([byName.get('second')!, 1, 999_999, 0, 0xffffffff, byName.get('first')!]);
+    pending = native().ifNames(fd, idx);
+    idx.fill(0); // the addon took a copy
+    assert.deepEqual(await native().ifNames(fd, new Uint32Array(0)), []);
+    // the caller's namespace is another one: there, this index is not 'second' (or no link at all)
+    assert.notEqual((await native().ifNames(-1, Uint32Array.from([byName.get('second')!])))[0], 'second');
+  } finally {
+    closeSync(fd); // the lookups use a socket made in the namespace: the fd may go
+  }
+  assert.deepEqual(await pending, ['second', 'lo', null, null, null, 'first']);
+  assert.throws(() => native().ifNames(999_999, Uint32Array.from([1])), (e: unknown) => (e as { code?: string }).code === 'EBADF');
+  assert.throws(() => native().ifNames(-1, [1] as unknown as Uint32Array), TypeError);
+});
+
+test('linkWatch: renames, new and deleted links in order; lost notifications marked', async (t) => {
+  const ns = await freshNetns(t, 'linkwatch');
+  const fd = openNetns(ns);
+  const watch = native().linkWatchOpen(fd);
+  t.after(() => {
+    closeSync(watch);
+    closeSync(fd);
+  });
+  assert.deepEqual(native().linkWatchRead(watch), []);
+  await sh(ns, 'ip', ['-batch', '-'], 'link add a0 type veth peer name b0\nlink set a0 name c0\nlink del c0\n');
+  const got = native().linkWatchRead(watch);
+  const pairs: Array<[number, string | null]> = [];
+  for (let i = 0; i < got.length; i += 2) pairs.push([got[i] as number, got[i + 1] as string | null]);
+  const names = pairs.map(([, n]) => n);
+  assert.ok(names.indexOf('a0') >= 0 && names.indexOf('a0') < names.indexOf('c0'), JSON.stringify(pairs));
+  const c0 = pairs.find(([, n]) => n === 'c0')![0];
+  assert.ok(pairs.findIndex(([i, n]) => i === c0 && n === null) > names.lastIndexOf('c0'), 'the deletion comes last');
+  assert.deepEqual(native().linkWatchRead(watch), []);
+  // far more notifications than the socket's queue holds: the loss is marked, the rest still read
+  await sh(ns, 'ip', ['-batch', '-'], Array.from({ length: 600 }, (_, i) => `link add x${i} type veth peer name y${i}\n`).join(''));
+  const many = native().linkWatchRead(watch);
+  assert.ok(many.some((v, i) => i % 2 === 0 && v === -1), 'an overrun is reported');
+  assert.throws(() => native().linkWatchRead(999_999), (e: unknown) => (e as { code?: string }).code === 'EBADF');
 });

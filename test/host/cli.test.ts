@@ -7,9 +7,9 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { ValidationError, VmhostError } from '@vmhost/net';
 import { followFile, formatTable, main, type CliDeps } from '../../packages/host/src/cli/index.js';
-import { GuestBuildError, HostAbortedError, HostApplyError, HostPreconditionError, HostSpecError, HostStateError } from '../../packages/host/src/errors.js';
+import { GuestBuildError, HostAbortedError, HostApplyError, HostOwnerError, HostPreconditionError, HostSpecError, HostStateError } from '../../packages/host/src/errors.js';
 import { GUEST_MARKERS } from '../../packages/host/src/guests/test-guest/files.js';
-import type { HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
+import type { Conflict, HostOptions, HostStatus, Plan, Report, ResolvedHost, Step } from '../../packages/host/src/types.js';
 
 const HOST: ResolvedHost = {
   name: 'lab',
@@ -18,6 +18,7 @@ const HOST: ResolvedHost = {
     name: 'br0',
     ipv4: { family: 4, address: '192.168.0.1', prefixLength: 24, cidr: '192.168.0.1/24', network: '192.168.0.0/24' },
     stp: false,
+    adopt: false,
   },
   vms: [],
 };
@@ -64,7 +65,7 @@ function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] }
   const report = (steps: Step[]): Report => ({ steps: steps.map((s) => ({ ...s, ms: 3 })), changed: steps.length > 0, ms: 1500 });
   const deps: CliDeps = {
     loadHostFile: async (path) => rec('loadHostFile', [path], HOST),
-    plan: async (host, options) => rec('plan', [host, options], { steps: STEPS }),
+    plan: async (host, options) => rec('plan', [host, options], { steps: STEPS, conflicts: [] }),
     apply: async (host, options) => {
       rec('apply', [host, options], undefined);
       STEPS.forEach((step, index) => {
@@ -174,13 +175,13 @@ test('plan prints the steps with their symbols and a summary', async () => {
 });
 
 test('plan with nothing to do says "No changes."', async () => {
-  const r = await run(['plan', 'host.yaml'], { plan: async () => ({ steps: [] }) });
+  const r = await run(['plan', 'host.yaml'], { plan: async () => ({ steps: [], conflicts: [] }) });
   assert.equal(r.code, 0);
   assert.match(r.out, /^No changes\./);
 });
 
 test('plan --detailed-exitcode: 0 without changes, 2 with changes pending', async () => {
-  assert.equal((await run(['plan', 'host.yaml', '--detailed-exitcode'], { plan: async () => ({ steps: [] }) })).code, 0);
+  assert.equal((await run(['plan', 'host.yaml', '--detailed-exitcode'], { plan: async () => ({ steps: [], conflicts: [] }) })).code, 0);
   assert.equal((await run(['plan', '--detailed-exitcode', 'host.yaml'])).code, 2);
   assert.equal((await run(['plan', 'host.yaml'])).code, 0, 'without the option pending changes still exit 0');
   const failed = await run(['plan', 'host.yaml', '--detailed-exitcode'], { plan: async () => Promise.reject(new Error('boom')) });
@@ -213,7 +214,7 @@ test('plan --detailed-exitcode: every error is 1, a usage error and an invalid h
 test('plan --json prints the Plan object', async () => {
   const r = await run(['plan', 'host.yaml', '--json']);
   assert.equal(r.code, 0);
-  assert.deepEqual(JSON.parse(r.out) as Plan, { steps: STEPS });
+  assert.deepEqual(JSON.parse(r.out) as Plan, { steps: STEPS, conflicts: [] });
 });
 
 test('colours only on a terminal', async () => {
@@ -449,6 +450,50 @@ test('apply and down interrupted (HostAbortedError): what was undone or done; ex
   const j = await run(['apply', 'host.yaml', '--json'], { apply: async () => Promise.reject(new HostAbortedError('apply', [], [], [])) });
   assert.equal(j.code, 130);
   assert.equal((JSON.parse(j.out) as { error: { code: string } }).error.code, 'EHOST_ABORTED');
+});
+
+const CONFLICTS: Conflict[] = [
+  { id: 'link:br0', object: 'bridge br0', owner: 'web', message: 'bridge br0 belongs to host web (its owner mark: ifalias "vmhost:web")' },
+  { id: 'link:krr-db', object: 'TAP krr-db', owner: null, message: 'TAP krr-db exists and was not created by vmhost (set vms[0].adopt: true to adopt it)', adopt: 'vms[0].adopt' },
+];
+
+test('plan with conflicts: the steps, a "!" line per conflict naming its owner, exit 1 (with --detailed-exitcode too)', async () => {
+  for (const extra of [[], ['--detailed-exitcode']]) {
+    const r = await run(['plan', 'host.yaml', ...extra], { plan: async () => ({ steps: STEPS.slice(1, 2), conflicts: CONFLICTS }) });
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.out.split('\n'), [
+      '+ add address 192.168.0.1/24 to br0',
+      '! bridge br0 belongs to host web (its owner mark: ifalias "vmhost:web")',
+      '! TAP krr-db exists and was not created by vmhost (set vms[0].adopt: true to adopt it)',
+      '',
+    ]);
+    assert.equal(r.err, 'vmhost: plan: apply would refuse: 2 conflicts (host web, not created by vmhost)');
+  }
+  const j = await run(['plan', 'host.yaml', '--json'], { plan: async () => ({ steps: [], conflicts: CONFLICTS }) });
+  assert.equal(j.code, 1);
+  assert.deepEqual((JSON.parse(j.out) as Plan).conflicts, CONFLICTS);
+});
+
+test('apply refused by HostOwnerError: exit 1, every conflict named (and in --json, its code)', async () => {
+  const r = await run(['apply', 'host.yaml'], { apply: async () => Promise.reject(new HostOwnerError(CONFLICTS)) });
+  assert.equal(r.code, 1);
+  assert.equal(r.err, `vmhost: apply: EHOST_OWNER: 2 conflicts: ${CONFLICTS[0]!.message}; ${CONFLICTS[1]!.message}`);
+  const one = await run(['apply', 'host.yaml', '--json'], { apply: async () => Promise.reject(new HostOwnerError(CONFLICTS.slice(0, 1))) });
+  assert.equal(one.code, 1);
+  assert.deepEqual(JSON.parse(one.out), { error: { name: 'HostOwnerError', message: `EHOST_OWNER: ${CONFLICTS[0]!.message}`, code: 'EHOST_OWNER', conflicts: CONFLICTS.slice(0, 1) } });
+});
+
+test('status shows the conflicts and the shared sysctls held with other hosts', async () => {
+  const r = await run(['status', 'host.yaml'], {
+    status: async () => ({ ...STATUS, conflicts: CONFLICTS, shared: [{ key: 'net.ipv4.ip_forward', value: '1', original: '0', heldWith: ['web'] }, { key: 'net.ipv6.conf.all.forwarding', value: '1', original: '0', heldWith: [] }] }),
+  });
+  assert.equal(r.code, 0);
+  const lines = r.out.split('\n');
+  const at = lines.indexOf('Conflicts (apply refuses until they are gone): 2');
+  assert.ok(at > 0, r.out);
+  assert.deepEqual(lines.slice(at + 1, at + 3), [`  ! ${CONFLICTS[0]!.message}`, `  ! ${CONFLICTS[1]!.message}`]);
+  assert.ok(lines.some((l) => /^ {2}net\.ipv4\.ip_forward=1\s+original 0\s+also held by web$/.test(l)), r.out);
+  assert.ok(lines.some((l) => /^ {2}net\.ipv6\.conf\.all\.forwarding=1\s+original 0\s+held by this host only$/.test(l)), r.out);
 });
 
 test('a state file error names the file (exit 1)', async () => {

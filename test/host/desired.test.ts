@@ -45,8 +45,8 @@ test('routed mode wants, in order: sysctls (accept_ra before forwarding), bridge
     'link:veth0',
     'address:br0:192.168.0.1/24',
     'address:br0:2001:db8:8:5688::1/64',
-    'link:vmt-web',
-    'link:vmt-mail',
+    'link:lfg-web', // the TAPs of host demo: its tag, the VM's name
+    'link:lfg-mail',
     'proxyNeighbor:eth0:2001:db8:8:5688::100',
     'route:2001:db8:8:5688::100/128',
     'proxyNeighbor:eth0:2001:db8:8:5688::200',
@@ -140,8 +140,8 @@ test('the seed fixture: every wanted entry with its kind and description, in app
     ['link', 'link:veth0', 'veth veth0/veth1 on br0 (mac de:ad:be:ef:24:31, promisc)'],
     ['address', 'address:br0:192.168.0.1/24', 'address 192.168.0.1/24 on br0'],
     ['address', 'address:br0:2001:db8:8:5688::1/64', 'address 2001:db8:8:5688::1/64 on br0'],
-    ['link', 'link:vmt-web', 'TAP vmt-web on br0 for web'],
-    ['link', 'link:vmt-mail', 'TAP vmt-mail on br0 for mail'],
+    ['link', 'link:vdu-web', 'TAP vdu-web on br0 for web'],
+    ['link', 'link:vdu-mail', 'TAP vdu-mail on br0 for mail'],
     ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::100', 'proxy neighbour 2001:db8:8:5688::100 on eth0 (web)'],
     ['route', 'route:2001:db8:8:5688::100/128', 'route 2001:db8:8:5688::100/128 dev br0 (web)'],
     ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::200', 'proxy neighbour 2001:db8:8:5688::200 on eth0 (mail)'],
@@ -158,7 +158,7 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
   const byId = new Map(wanted(seed, '/run/vmhost/seed').map((e) => [e.id, e]));
   assert.deepEqual(byId.get('link:br0')?.data, { name: 'br0', kind: 'bridge', mac: 'de:ad:be:ef:24:31', stp: false });
   assert.deepEqual(byId.get('link:veth0')?.data, { name: 'veth0', kind: 'veth', peer: 'veth1', mac: 'de:ad:be:ef:24:31', master: 'br0', promisc: true });
-  assert.deepEqual(byId.get('link:vmt-mail')?.data, { name: 'vmt-mail', kind: 'tap', master: 'br0' });
+  assert.deepEqual(byId.get('link:vdu-mail')?.data, { name: 'vdu-mail', kind: 'tap', master: 'br0' });
   assert.deepEqual(byId.get('sysctl:net.ipv4.ip_forward')?.data, { key: 'net.ipv4.ip_forward', value: '1' });
   const dns = byId.get('dnsmasq');
   assert.equal(dns?.kind, 'dnsmasq');
@@ -186,7 +186,7 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
       cpus: 1,
       accel: 'auto',
       drives: [{ file: `${seedDir}/images/mail.img`, format: 'raw', cache: 'none', readOnly: false, interface: 'virtio' }],
-      nics: [{ tap: 'vmt-mail', mac: seed.vms[1]!.mac, model: 'virtio-net-pci' }],
+      nics: [{ tap: 'vdu-mail', mac: seed.vms[1]!.mac, model: 'virtio-net-pci' }],
       console: { file: '/run/vmhost/seed/vms/mail/console.log' },
       kernel: '/boot/vmlinuz',
       initrd: `${seedDir}/images/initrd.img`,
@@ -214,17 +214,17 @@ test('desiredState is pure: the same host gives equal entries, the host is not c
 test('a VM with autostart false gets its TAP but no VM entry; a host without dhcp and ipv6 has no dnsmasq, proxy or IPv6 entries', () => {
   const h = host(BASE.replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    autostart: false\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
   const ids = wanted(h).map((e) => e.id);
-  assert.ok(ids.includes('link:vmt-mail'));
+  assert.ok(ids.includes('link:lfg-mail'));
   assert.ok(!ids.includes('vm:mail'));
   const bare = host(`uplink: eth0\nbridge: { name: br0, ipv4: 192.168.0.1/24 }\nvms: [{ name: a, ipv4: 192.168.0.2, kernel: /k }]\n`);
-  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'sysctl:net.bridge.bridge-nf-call-ip6tables', 'link:br0', 'address:br0:192.168.0.1/24', 'link:vmt-a', 'firewall', 'vm:a']);
+  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'sysctl:net.bridge.bridge-nf-call-ip6tables', 'link:br0', 'address:br0:192.168.0.1/24', 'link:krr-a', 'firewall', 'vm:a']);
 });
 
 test('the VMs\' ports: TAP, group, MAC, IPv4, own IPv6 in routed mode only, link-local policy; isolation off leaves the port out; the ports\' sysctl', () => {
   const ports = firewallModel(host()).ports!;
   assert.deepEqual(ports, [
-    { interface: 'vmt-web', group: 'web', mac: 'de:ad:be:ef:32:10', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:8:5688::100'], linkLocal: 'eui64' },
-    { interface: 'vmt-mail', group: 'mail', mac: 'de:ad:be:ef:32:20', ipv4: ['192.168.0.200'], ipv6: ['2001:db8:8:5688::200'], linkLocal: 'eui64' },
+    { interface: 'lfg-web', group: 'web', mac: 'de:ad:be:ef:32:10', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:8:5688::100'], linkLocal: 'eui64' },
+    { interface: 'lfg-mail', group: 'mail', mac: 'de:ad:be:ef:32:20', ipv4: ['192.168.0.200'], ipv6: ['2001:db8:8:5688::200'], linkLocal: 'eui64' },
   ]);
   // proxy mode: the host holds the VMs' IPv6 addresses, the VMs only their link-local ones
   assert.deepEqual(firewallModel(host(BASE.replace('mode: routed', 'mode: proxy'))).ports!.map((p) => p.ipv6), [[], []]);
@@ -233,7 +233,7 @@ test('the VMs\' ports: TAP, group, MAC, IPv4, own IPv6 in routed mode only, link
   assert.deepEqual(firewallModel(v4).ports!.map((p) => [p.group, p.ipv6]), [['web', []], ['mail', []]]);
   const mixed = host(BASE.replace('  - name: mail\n', '  - name: mail\n    isolation: false\n').replace('  - name: web\n', '  - name: web\n    linkLocal: any\n'));
   const m = firewallModel(mixed);
-  assert.deepEqual(m.ports!.map((p) => [p.interface, p.linkLocal]), [['vmt-web', 'any']]);
+  assert.deepEqual(m.ports!.map((p) => [p.interface, p.linkLocal]), [['lfg-web', 'any']]);
   assert.doesNotThrow(() => render(m));
   assert.ok(wanted(mixed).some((e) => e.id === 'sysctl:net.bridge.bridge-nf-call-ip6tables'));
   const none = host(BASE.replace('  - name: mail\n', '  - name: mail\n    isolation: false\n').replace('  - name: web\n', '  - name: web\n    isolation: false\n'));
@@ -242,26 +242,55 @@ test('the VMs\' ports: TAP, group, MAC, IPv4, own IPv6 in routed mode only, link
   // the firewall (and with it every port's rules) comes before any VM
   const ids = wanted(host()).map((e) => e.id);
   assert.ok(ids.indexOf('firewall') < ids.indexOf('vm:web'));
-  assert.ok(ids.indexOf('link:vmt-mail') < ids.indexOf('firewall'));
+  assert.ok(ids.indexOf('link:lfg-mail') < ids.indexOf('firewall'));
 });
 
 test('bandwidth: toVm a tbf at the TAP\'s root; fromVm an ifb with the links, a tbf on it, the TAP\'s ingress and a redirect filter, all before the VM; left out: nothing', () => {
   const h = host(BASE.replace('  - name: web\n', '  - name: web\n    bandwidth: { toVm: 100mbit, fromVm: 50mbit }\n').replace('  - name: mail\n', '  - name: mail\n    bandwidth: { toVm: 64kbit }\n'));
   const all = wanted(h);
   const ids = all.map((e) => e.id);
-  const tc = all.filter((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id === 'link:vmi-web');
+  const tc = all.filter((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id === 'link:lfg_web');
   assert.deepEqual(tc, [
-    { id: 'link:vmi-web', kind: 'link', data: { name: 'vmi-web', kind: 'ifb' } },
-    { id: 'qdisc:vmt-web:root', kind: 'qdisc', data: { dev: 'vmt-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 100e6, burst: 312500, latency: 0.05 } } },
-    { id: 'qdisc:vmi-web:root', kind: 'qdisc', data: { dev: 'vmi-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 50e6, burst: 156250, latency: 0.05 } } },
-    { id: 'qdisc:vmt-web:ingress', kind: 'qdisc', data: { dev: 'vmt-web', parent: 'ingress', handle: 'ffff:', qdisc: { kind: 'ingress' } } },
-    { id: 'tcFilter:vmt-web:ingress:1', kind: 'tcFilter', data: { dev: 'vmt-web', parent: 'ingress', prio: 1, redirect: 'vmi-web' } },
+    { id: 'link:lfg_web', kind: 'link', data: { name: 'lfg_web', kind: 'ifb' } },
+    { id: 'qdisc:lfg-web:root', kind: 'qdisc', data: { dev: 'lfg-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 100e6, burst: 312500, latency: 0.05 } } },
+    { id: 'qdisc:lfg_web:root', kind: 'qdisc', data: { dev: 'lfg_web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 50e6, burst: 156250, latency: 0.05 } } },
+    { id: 'qdisc:lfg-web:ingress', kind: 'qdisc', data: { dev: 'lfg-web', parent: 'ingress', handle: 'ffff:', qdisc: { kind: 'ingress' } } },
+    { id: 'tcFilter:lfg-web:ingress:1', kind: 'tcFilter', data: { dev: 'lfg-web', parent: 'ingress', prio: 1, redirect: 'lfg_web' } },
     // 64 kbit/s: the bucket is at least two full-size frames
-    { id: 'qdisc:vmt-mail:root', kind: 'qdisc', data: { dev: 'vmt-mail', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 64e3, burst: 3200, latency: 0.05 } } },
+    { id: 'qdisc:lfg-mail:root', kind: 'qdisc', data: { dev: 'lfg-mail', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 64e3, burst: 3200, latency: 0.05 } } },
   ]);
-  assert.ok(ids.indexOf('link:vmt-mail') < ids.indexOf('link:vmi-web'));
-  assert.ok(ids.indexOf('link:vmi-web') < ids.indexOf('firewall'));
-  assert.ok(ids.indexOf('tcFilter:vmt-web:ingress:1') < ids.indexOf('vm:web'));
-  assert.ok(ids.indexOf('qdisc:vmt-mail:root') < ids.indexOf('vm:mail'));
-  assert.ok(!wanted(host()).some((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id.startsWith('link:vmi-')));
+  assert.ok(ids.indexOf('link:lfg-mail') < ids.indexOf('link:lfg_web'));
+  assert.ok(ids.indexOf('link:lfg_web') < ids.indexOf('firewall'));
+  assert.ok(ids.indexOf('tcFilter:lfg-web:ingress:1') < ids.indexOf('vm:web'));
+  assert.ok(ids.indexOf('qdisc:lfg-mail:root') < ids.indexOf('vm:mail'));
+  assert.ok(!wanted(host()).some((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id.startsWith('link:lfg_')));
+});
+
+test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and its IPv6 objects name vms[i].adopt, as the host file says', () => {
+  const h = host(BASE.replace('ipv6: "2001:db8:8:5688::1/64" }', 'ipv6: "2001:db8:8:5688::1/64", adopt: true }').replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    adopt: true\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
+  const adopt = Object.fromEntries(wanted(h).map((e) => [e.id, 'adopt' in e ? e.adopt : undefined]));
+  assert.deepEqual(adopt, {
+    'sysctl:net.ipv4.ip_forward': undefined,
+    'sysctl:net.ipv6.conf.eth0.accept_ra': undefined,
+    'sysctl:net.ipv6.conf.all.forwarding': undefined,
+    'sysctl:net.ipv6.conf.eth0.proxy_ndp': undefined,
+    'sysctl:net.bridge.bridge-nf-call-ip6tables': undefined,
+    'link:br0': { field: 'bridge.adopt', allowed: true },
+    'link:veth0': { field: 'bridge.adopt', allowed: true },
+    'address:br0:192.168.0.1/24': { field: 'bridge.adopt', allowed: true },
+    'address:br0:2001:db8:8:5688::1/64': { field: 'bridge.adopt', allowed: true },
+    'link:lfg-web': { field: 'vms[0].adopt', allowed: false },
+    'link:lfg-mail': { field: 'vms[1].adopt', allowed: true },
+    'proxyNeighbor:eth0:2001:db8:8:5688::100': { field: 'vms[0].adopt', allowed: false },
+    'route:2001:db8:8:5688::100/128': { field: 'vms[0].adopt', allowed: false },
+    'proxyNeighbor:eth0:2001:db8:8:5688::200': { field: 'vms[1].adopt', allowed: true },
+    'route:2001:db8:8:5688::200/128': { field: 'vms[1].adopt', allowed: true },
+    firewall: undefined,
+    dnsmasq: undefined,
+    'vm:web': undefined,
+    'vm:mail': undefined,
+  });
+  const b = host(BASE.replace('mode: routed', 'mode: proxy'));
+  const a = wanted(b).find((e) => e.id === 'address:eth0:2001:db8:8:5688::200/128');
+  assert.deepEqual(a?.kind === 'address' ? a.adopt : undefined, { field: 'vms[1].adopt', allowed: false });
 });

@@ -1,5 +1,6 @@
 // The host file: parsing, validation and defaults (packages/host/src/spec.ts). Pure, no root.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,6 +9,7 @@ import { stableMac } from '@vmhost/kvm';
 import { HostSpecError } from '../../packages/host/src/errors.js';
 import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
 import { nestingDepth, resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { tapTag } from '../../packages/host/src/spec/schema.js';
 import { firewallModel } from '../../packages/host/src/engine/desired.js';
 import { render } from '@vmhost/firewall';
 import type { HostFile, ResolvedHost } from '../../packages/host/src/types.js';
@@ -24,6 +26,7 @@ const seedResolved: ResolvedHost = {
     ipv4: { family: 4, address: '192.168.0.1', prefixLength: 24, cidr: '192.168.0.1/24', network: '192.168.0.0/24' },
     ipv6: { family: 6, address: '2001:db8:8:5688::1', prefixLength: 64, cidr: '2001:db8:8:5688::1/64', network: '2001:db8:8:5688::/64' },
     stp: false,
+    adopt: false,
   },
   dhcp: { range: ['192.168.0.100', '192.168.0.150'], leaseTime: '72h', domain: 'lan' },
   ipv6: {
@@ -38,7 +41,7 @@ const seedResolved: ResolvedHost = {
       mac: 'de:ad:be:ef:32:10',
       ipv4: '192.168.0.100',
       ipv6: '2001:db8:8:5688::100',
-      tap: 'vmt-web',
+      tap: 'vdu-web', // the tag of host 'seed'
       memoryMiB: 256,
       cpus: 1,
       accel: 'auto',
@@ -48,6 +51,7 @@ const seedResolved: ResolvedHost = {
         { protocol: 'tcp', port: 80, toPort: 80 },
       ],
       autostart: true,
+      adopt: false,
       isolation: true,
       linkLocal: 'eui64',
     },
@@ -56,7 +60,7 @@ const seedResolved: ResolvedHost = {
       mac: 'a2:41:a6:39:97:df', // stableMac('mail', 0)
       ipv4: '192.168.0.200',
       ipv6: '2001:db8:8:5688::200',
-      tap: 'vmt-mail',
+      tap: 'vdu-mail',
       memoryMiB: 512,
       cpus: 1,
       accel: 'auto',
@@ -69,6 +73,7 @@ const seedResolved: ResolvedHost = {
         { protocol: 'tcp', port: 25, toPort: 25 },
       ],
       autostart: true,
+      adopt: false,
       isolation: true,
       linkLocal: 'eui64',
     },
@@ -119,9 +124,9 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(r, seedResolved);
   assert.notEqual(r.dhcp!.range, input.dhcp!.range);
   assert.deepEqual(Object.keys(r), ['name', 'uplink', 'bridge', 'dhcp', 'ipv6', 'vms']);
-  assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp']);
+  assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
-    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'isolation', 'linkLocal',
+    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt', 'isolation', 'linkLocal',
   ]);
 });
 
@@ -143,6 +148,7 @@ test('defaults of a minimal host file', () => {
       name: 'br0',
       ipv4: { family: 4, address: '10.1.2.1', prefixLength: 24, cidr: '10.1.2.1/24', network: '10.1.2.0/24' },
       stp: false,
+      adopt: false,
     },
     dhcp: { range: ['10.1.2.10', '10.1.2.20'], leaseTime: '12h' },
     ipv6: {
@@ -156,15 +162,16 @@ test('defaults of a minimal host file', () => {
         name: 'a',
         mac: stableMac('a', 0),
         ipv4: '10.1.2.5',
-        tap: 'vmt-a',
+        tap: 'krr-a', // the tag of the default host name 'host'
         memoryMiB: 256,
         cpus: 1,
         accel: 'auto',
         disks: [{ file: '/srv/a.img', format: 'qcow2', cache: 'writeback', readOnly: false }],
         forwards: [{ protocol: 'udp', port: [8000, 8009], toPort: 9000 }],
         autostart: true,
-      isolation: true,
-      linkLocal: 'eui64',
+        adopt: false,
+        isolation: true,
+        linkLocal: 'eui64',
       },
     ],
   });
@@ -354,9 +361,9 @@ test('duplicate IP addresses and VM names', () => {
   rejects(() => resolveSeed((h) => (vm(h, 1).name = 'web')), 'vms[1].name', 'VM name web is already used by vms[0].name');
 });
 
-test('names too long: VM names (TAP vmt-<name>) and interface names', () => {
+test('names too long: VM names (TAP <tag>-<name>) and interface names', () => {
   rejects(() => resolveSeed((h) => (vm(h, 0).name = 'abcdefghijkl')), 'vms[0].name', '"abcdefghijkl": longer than 11 characters');
-  assert.equal(resolveSeed((h) => (vm(h, 0).name = 'abcdefghijk')).vms[0]!.tap, 'vmt-abcdefghijk');
+  assert.equal(resolveSeed((h) => (vm(h, 0).name = 'abcdefghijk')).vms[0]!.tap, 'vdu-abcdefghijk');
   rejects(() => resolveSeed((h) => (vm(h, 0).name = 'Web')), 'vms[0].name', '1 to 11 characters');
   rejects(() => resolveSeed((h) => (vm(h, 0).name = '1web')), 'vms[0].name', 'starting with a letter');
   rejects(() => resolveSeed((h) => (h.bridge.name = 'abcdefghijklmnop')), 'bridge.name', '"abcdefghijklmnop": longer than 15 bytes');
@@ -367,7 +374,38 @@ test('names too long: VM names (TAP vmt-<name>) and interface names', () => {
 test('interface names must be distinct (uplink, bridge, veth ends, TAPs)', () => {
   rejects(() => resolveSeed((h) => (h.bridge.name = 'eth0')), 'bridge.name', 'interface name eth0 is already used by uplink');
   rejects(() => resolveSeed((h) => (h.bridge.veth = { name: 'veth0', peer: 'veth0' })), 'bridge.veth.peer', 'already used by bridge.veth.name');
-  rejects(() => resolveSeed((h) => (h.uplink = 'vmt-web')), 'vms[0].name', 'TAP name vmt-web is already used by uplink');
+  rejects(() => resolveSeed((h) => (h.uplink = 'vdu-web')), 'vms[0].name', 'TAP name vdu-web is already used by uplink');
+});
+
+test("a VM's TAP is <tag>-<name>: the tag three letters from the host's name, the same on every resolve, another for another host", () => {
+  const tap = (name: string | undefined, vmName = 'vma'): string =>
+    resolveHost({ ...(name !== undefined ? { name } : {}), uplink: 'eth0', bridge: { name: 'br0', ipv4: '10.1.2.1/24' }, vms: [{ name: vmName, ipv4: '10.1.2.5', disk: '/srv/a.img' }] }, '/x').vms[0]!.tap;
+  assert.equal(tap('ha'), 'doe-vma');
+  assert.equal(tap('hb'), 'aip-vma');
+  assert.equal(tap(undefined), 'krr-vma');
+  assert.equal(tap('ha'), tap('ha'));
+  assert.equal(tap('ha', 'abcdefghijk').length, 15);
+  // the tag is sha-256 based: the first 4 bytes modulo 26^3, as three letters
+  for (const name of ['ha', 'hb', 'seed', 'host', 'x', 'A_long_name_0123']) {
+    const n = createHash('sha256').update(name).digest().readUInt32BE(0) % 17576;
+    const want = [Math.floor(n / 676), Math.floor(n / 26) % 26, n % 26].map((d) => String.fromCharCode(97 + d)).join('');
+    assert.equal(tapTag(name), want, name);
+  }
+  // 200 host names: tags are three letters, and differ for most of them (17,576 tags)
+  const tags = new Set(Array.from({ length: 200 }, (_, i) => tapTag(`host${i}`)));
+  for (const t of tags) assert.match(t, /^[a-z]{3}$/);
+  assert.ok(tags.size >= 195, `${tags.size} distinct tags of 200`);
+});
+
+test('adopt: bridge.adopt and vms[].adopt are booleans, false by default', () => {
+  const r = resolveSeed((h) => {
+    h.bridge.adopt = true;
+    vm(h, 1).adopt = true;
+  });
+  assert.equal(r.bridge.adopt, true);
+  assert.deepEqual(r.vms.map((v) => v.adopt), [false, true]);
+  rejects(() => resolveSeed((h) => ((h.bridge as unknown as Record<string, unknown>).adopt = 'yes')), 'bridge.adopt', '"yes"');
+  rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).adopt = 1)), 'vms[0].adopt', '1');
 });
 
 test('multicast and malformed MACs', () => {
@@ -536,7 +574,7 @@ test('isolation, linkLocal and bandwidth per VM: defaults, rates in bits per sec
     Object.assign(vm(h, 0), { isolation: false, linkLocal: 'any', bandwidth: { toVm: '100mbit', fromVm: '64kbit' } });
     Object.assign(vm(h, 1), { bandwidth: { toVm: '1gbit' } });
   });
-  assert.deepEqual([r.vms[0]!.isolation, r.vms[0]!.linkLocal, r.vms[0]!.bandwidth, r.vms[0]!.ifb], [false, 'any', { toVm: 100e6, fromVm: 64e3 }, 'vmi-web']);
+  assert.deepEqual([r.vms[0]!.isolation, r.vms[0]!.linkLocal, r.vms[0]!.bandwidth, r.vms[0]!.ifb], [false, 'any', { toVm: 100e6, fromVm: 64e3 }, 'vdu_web']);
   assert.deepEqual([r.vms[1]!.bandwidth, r.vms[1]!.ifb], [{ toVm: 1e9 }, undefined]);
   assert.deepEqual(resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: {} })).vms[0]!.bandwidth, undefined);
   rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { isolation: 'off' })), 'vms[0].isolation', '"off"');
@@ -548,11 +586,11 @@ test('isolation, linkLocal and bandwidth per VM: defaults, rates in bits per sec
   rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { fromVm: '101gbit' } })), 'vms[0].bandwidth.fromVm', '"101gbit"');
   rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { up: '1mbit' } })), 'vms[0].bandwidth.up', 'expected one of: toVm, fromVm');
   rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: '1mbit' })), 'vms[0].bandwidth', 'expected a mapping');
-  // the ifb's name is an interface name of the host like the TAPs
+  // the ifb's name (`<tag>_<vm>`, beside the TAP `<tag>-<vm>`) is an interface name of the host like the TAPs
   rejects(() => resolveSeed((h) => {
-    h.bridge.name = 'vmi-web';
+    h.bridge.name = 'vdu_web';
     Object.assign(vm(h, 0), { bandwidth: { fromVm: '1mbit' } });
-  }), 'vms[0].name', 'vmi-web');
+  }), 'vms[0].name', 'vdu_web');
   // the port chains of an isolated VM must fit, as forwards' do; isolation off lifts it for a VM without forwards
   const long = (iso: boolean) => () => resolveSeed((h) => {
     h.name = 'a_very_long_name';

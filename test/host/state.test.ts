@@ -1,7 +1,7 @@
 // The state file read strictly (every problem a HostStateError naming the file and the field),
 // the state directory's checks on paths the running user owns (no privilege needed: modes,
 // sticky bits, symlinks), files made 0600 and directories 0700 whatever the umask, the lock, and
-// the fault-injection hook of the CLI.
+// the fault-injection hook of the CLI; the namespace's shared record read strictly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { HostBusyError, HostStateError } from '../../packages/host/src/errors.js
 import { parseState, recordId, type StateRecord } from '../../packages/host/src/engine/records.js';
 import { checkStateDir, lock, privateDir, readPrivateFile, writePrivateFile } from '../../packages/host/src/engine/state-dir.js';
 import { readState, writeState } from '../../packages/host/src/engine/state.js';
+import { parseShared, sharedDirFor, type SharedRecord } from '../../packages/host/src/engine/shared.js';
 import { faultCheckpoint } from '../../packages/host/src/cli/faults.js';
 
 const DIR = '/run/vmhost/t';
@@ -36,6 +37,10 @@ const RECORDS: StateRecord[] = [
   { kind: 'tcFilter', id: 'tcFilter:vmt-web:ingress:1', status: 'done', data: { dev: 'vmt-web', parent: 'ingress', prio: 1, redirect: 'vmi-web' } },
   { kind: 'proxy6', id: 'proxy6', status: 'done', data: { options: null } },
   { kind: 'vm', id: 'vm:web', status: 'intended', data: { name: 'web', fingerprint: 'a'.repeat(64) } },
+  // adopted (the host file's adopt): never deleted; a link with how it was before
+  { kind: 'link', id: 'link:krr-db', status: 'done', data: { name: 'krr-db', kind: 'tap', master: 'br0' }, ifindex: 9, temp: null, adopted: { up: false, master: null } },
+  { kind: 'link', id: 'link:br1', status: 'done', data: { name: 'br1', kind: 'bridge', mac: null, stp: false }, ifindex: 10, temp: null, adopted: { up: true, master: null } },
+  { kind: 'address', id: 'address:br1:10.0.0.1/24', status: 'done', data: { dev: 'br1', cidr: '10.0.0.1/24' }, adopted: true },
 ];
 
 const file = (entries: unknown[], extra: Record<string, unknown> = {}): string => JSON.stringify({ version: 2, name: 'seed', entries, updatedAt: '', ...extra });
@@ -100,6 +105,11 @@ test('records are identities: instructions, unknown fields, wrong types and name
     [{ kind: 'dnsmasq', id: 'dnsmasq', status: 'done', data: { options: { interface: 'br0' } } }, /entries\[0\]\.data\.options\.address: /],
     [{ kind: 'proxy6', id: 'proxy6', status: 'done', data: { options: { routes: [], dir: '/' } } }, /never names the proxy's directory/],
     [{ kind: 'firewall', id: 'firewall', status: 'done', data: { model: { owner: 'a;b' } } }, /entries\[0\]\.data\.model\.owner: /],
+    [{ kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: null, stp: false }, ifindex: null, temp: null, adopted: true }, /entries\[0\]\.adopted: expected an object/],
+    [{ kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: null, stp: false }, ifindex: null, temp: null, adopted: { up: true, master: '../x' } }, /entries\[0\]\.adopted\.master: /],
+    [{ kind: 'link', id: 'link:br0', status: 'done', data: { name: 'br0', kind: 'bridge', mac: null, stp: false }, ifindex: null, temp: null, adopted: { up: true } }, /entries\[0\]\.adopted: missing field "master"/],
+    [{ kind: 'address', id: 'address:br0:10.0.0.1/24', status: 'done', data: { dev: 'br0', cidr: '10.0.0.1/24' }, adopted: false }, /entries\[0\]\.adopted: expected true/],
+    [{ kind: 'route', id: 'route:2001:db8::100/128', status: 'done', data: { to: '2001:db8::100/128', dev: 'br0' }, adopted: 'yes' }, /entries\[0\]\.adopted: expected true/],
   ];
   const tbf = RECORDS.find((r) => r.id === 'qdisc:vmt-web:root')!;
   const filter = RECORDS.find((r) => r.kind === 'tcFilter')!;
@@ -197,4 +207,43 @@ test('VMHOST_TEST_FAULT is read only under VMHOST_TEST=1 and must be well-formed
   assert.equal(faultCheckpoint({ VMHOST_TEST_FAULT: 'SIGKILL@apply:changed:3' }), undefined);
   assert.equal(typeof faultCheckpoint({ VMHOST_TEST: '1', VMHOST_TEST_FAULT: 'SIGKILL@apply:changed:3' }), 'function');
   assert.throws(() => faultCheckpoint({ VMHOST_TEST: '1', VMHOST_TEST_FAULT: 'SIGSTOP@apply:x:1' }), /VMHOST_TEST_FAULT: expected/);
+});
+
+// ------------------------------------------------------------------------------- the shared record
+
+const SHARED_FILE = '/run/vmhost/lab/.shared/shared.json';
+const SHARED: SharedRecord = {
+  version: 1,
+  owners: { '/run/vmhost/lab/ha': 'ha', '/tmp/x/state-hb': 'hb' },
+  settings: {
+    'net.ipv4.ip_forward': { value: '1', original: '0', holders: ['/run/vmhost/lab/ha', '/tmp/x/state-hb'] },
+    'net.ipv6.conf.eth0.accept_ra': { value: '2', original: '1', holders: ['/tmp/x/state-hb'] },
+  },
+};
+
+test('the shared record reads back as written; owners are absolute state directories with host names, settings only the sysctls vmhost sets, holders among the owners', () => {
+  assert.deepEqual(parseShared(JSON.stringify(SHARED), SHARED_FILE), SHARED);
+  const bad = (edit: (r: Record<string, unknown>) => void, why: RegExp): void => {
+    const r = structuredClone(SHARED) as unknown as Record<string, unknown>;
+    edit(r);
+    assert.throws(() => parseShared(JSON.stringify(r), SHARED_FILE), (e: unknown) => e instanceof HostStateError && e.code === 'EHOST_STATE_CORRUPT' && e.file === SHARED_FILE && why.test(e.message));
+  };
+  const settings = (r: Record<string, unknown>): Record<string, Record<string, unknown>> => r.settings as Record<string, Record<string, unknown>>;
+  bad((r) => (r.version = 2), /version: expected 1/);
+  bad((r) => (r.extra = 1), /unknown field "extra"/);
+  bad((r) => ((r.owners as Record<string, string>)['relative/dir'] = 'hc'), /owners: "relative\/dir" is not an absolute, normalised path/);
+  bad((r) => ((r.owners as Record<string, string>)['/run/vmhost/lab/../etc'] = 'hc'), /not an absolute, normalised path/);
+  bad((r) => ((r.owners as Record<string, string>)['/run/vmhost/lab/hc'] = 'h;c'), /expected a host name/);
+  bad((r) => (settings(r)['kernel.core_pattern'] = { value: '1', original: '0', holders: [] }), /not a sysctl vmhost sets/);
+  bad((r) => (settings(r)['net.ipv4.ip_forward']!.holders = ['/run/vmhost/lab/nobody']), /holders\[0\]: not one of the owners/);
+  bad((r) => (settings(r)['net.ipv4.ip_forward']!.holders = ['/tmp/x/state-hb', '/tmp/x/state-hb']), /a holder twice/);
+  bad((r) => (settings(r)['net.ipv4.ip_forward']!.original = '|/tmp/x'), /original: expected a small number/);
+  bad((r) => (settings(r)['net.ipv4.ip_forward']!.command = 'x'), /unknown field "command"/);
+  assert.throws(() => parseShared('{"version": 1', SHARED_FILE), /not a vmhost shared record: not JSON/);
+});
+
+test('the shared record is keyed by the namespace as the default state directories are', () => {
+  assert.equal(sharedDirFor(undefined), '/run/vmhost/.shared');
+  assert.equal(sharedDirFor('lab'), '/run/vmhost/lab/.shared');
+  assert.match(sharedDirFor({ path: '/proc/self/ns/net' }), /^\/run\/vmhost\/nsfs\/\d+-\d+\/\.shared$/);
 });

@@ -13,6 +13,7 @@
  * ├── HostAbortedError                    EHOST_ABORTED: plan/apply/down stopped by its AbortSignal (SIGINT)
  * ├── HostStateError                      EHOST_STATE_CORRUPT / _VERSION / _UNSAFE: the state file or directory
  * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
+ * ├── HostOwnerError                      EHOST_OWNER: something the host file wants is another host's, or not vmhost's
  * ├── GuestBuildError                     EHOST_GUEST_BUILD: the test guest could not be built
  * └── ServiceError
  *     ├── DnsmasqError                    EDNSMASQ_SPAWN / _EXIT / _TIMEOUT / _STOP / _FILE
@@ -21,7 +22,7 @@
  * @module
  */
 import { ValidationError, VmhostError } from '@vmhost/net';
-import type { Step } from './types.js';
+import type { Conflict, Step } from './types.js';
 
 // ------------------------------------------------------------------------------- the host file
 
@@ -204,6 +205,22 @@ export class HostBusyError extends VmhostError {
     super('EHOST_BUSY', pid !== undefined ? `another vmhost (pid ${pid}) is changing this host (${file})` : `cannot lock ${file}`);
     this.file = file;
     this.pid = pid;
+  }
+}
+
+/**
+ * apply refused: something the host file wants exists already and belongs to another host
+ * (another host file's `name`: its owner mark is on it, or its state file records it), or was not
+ * created by vmhost and the host file does not adopt it. Nothing was changed. `conflicts` lists
+ * each, with its owner (null: not created by vmhost).
+ */
+export class HostOwnerError extends VmhostError {
+  /** What is in the way, with its owner. */
+  readonly conflicts: Conflict[];
+  constructor(conflicts: readonly Conflict[]) {
+    const lines = conflicts.map((c) => c.message);
+    super('EHOST_OWNER', conflicts.length === 1 ? lines[0]! : `${conflicts.length} conflicts: ${lines.join('; ')}`);
+    this.conflicts = conflicts.map((c) => ({ ...c }));
   }
 }
 

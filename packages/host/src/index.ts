@@ -4,7 +4,7 @@
  * @module
  */
 export type * from './types.js';
-export { HostSpecError, HostPreconditionError, HostApplyError, HostAbortedError, HostStateError, HostBusyError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostAbortedError, HostStateError, HostBusyError, HostOwnerError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
 export type { HostSpecProblem, HostStateErrorCode } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';

@@ -30,7 +30,7 @@ export interface DiskSpec {
 
 /** One VM, as written in the host file. */
 export interface VmSpec {
-  /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `vmt-<name>`, at most 15 bytes). */
+  /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `<tag>-<name>`, at most 15 bytes: the tag is three letters from the host's name). */
   name: string;
   /** The NIC's MAC (unicast). Default: a stable locally administered MAC from the name. */
   mac?: string;
@@ -56,6 +56,13 @@ export interface VmSpec {
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
   autostart?: boolean;
+  /**
+   * The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, not
+   * made by vmhost: apply records them as adopted instead of refusing, and down leaves them in
+   * place (only undoing what it changed: a TAP is taken off the bridge and set down again if it
+   * was). Default false. Another host's objects are never adopted.
+   */
+  adopt?: boolean;
   /**
    * Anti-spoofing on the VM's port (its TAP): frames only with its MAC, ARP and IP only with its
    * addresses, no DHCP server replies, router advertisements or redirects. Default true.
@@ -92,6 +99,13 @@ export interface HostFile {
     ipv6?: string;
     /** Default false (as in the seed: `brctl stp br0 off`). */
     stp?: boolean;
+    /**
+     * The bridge, its veth pair and its addresses may exist already, not made by vmhost (a bridge
+     * of /etc/network/interfaces): apply records them as adopted instead of refusing, and down
+     * leaves them in place (only undoing what it changed: set down again if it was down).
+     * Default false. Another host's objects are never adopted.
+     */
+    adopt?: boolean;
   };
   /** DHCP/DNS by dnsmasq on the bridge. Left out: no dnsmasq. */
   dhcp?: {
@@ -151,7 +165,7 @@ export interface ResolvedVm {
   mac: string;
   ipv4: string;
   ipv6?: string;
-  /** `vmt-<name>`. */
+  /** `<tag>-<name>`: the tag is three letters from the host's name (`tapName` of spec/schema.ts). */
   tap: string;
   memoryMiB: number;
   cpus: number;
@@ -163,12 +177,14 @@ export interface ResolvedVm {
   disks: ResolvedDisk[];
   forwards: ResolvedForward[];
   autostart: boolean;
+  /** Its TAP and IPv6 objects may exist already (adopted). */
+  adopt: boolean;
   /** Anti-spoofing on its port. */
   isolation: boolean;
   linkLocal: 'eui64' | 'any';
   /** Bits per second; a direction left out is unlimited. */
   bandwidth?: { toVm?: number; fromVm?: number };
-  /** `vmi-<name>`: the ifb whose qdisc shapes what the VM sends (with `bandwidth.fromVm`). */
+  /** `<tag>_<name>` (`ifbName` of spec/schema.ts): the ifb whose qdisc shapes what the VM sends (with `bandwidth.fromVm`). */
   ifb?: string;
 }
 
@@ -186,6 +202,8 @@ export interface ResolvedHost {
     ipv4: Prefix;
     ipv6?: Prefix;
     stp: boolean;
+    /** The bridge, its veth pair and its addresses may exist already (adopted). */
+    adopt: boolean;
   };
   dhcp?: { range: [string, string]; leaseTime: string; domain?: string; dnsServers?: string[] };
   ipv6?: {
@@ -252,7 +270,11 @@ export interface Checkpoint {
 }
 
 /** What a step does. */
-export type StepAction = 'create' | 'update' | 'delete' | 'start' | 'stop' | 'restart' | 'set';
+/**
+ * What a step does. `adopt`: an existing object the host file adopts is recorded (and set up as
+ * wanted); `release`: an adopted one is left in place, put back as it was before it was adopted.
+ */
+export type StepAction = 'create' | 'update' | 'delete' | 'start' | 'stop' | 'restart' | 'set' | 'adopt' | 'release';
 
 /** One step of a plan. */
 export interface Step {
@@ -263,9 +285,34 @@ export interface Step {
   description: string;
 }
 
-/** A plan: the steps apply would carry out, in order. Empty when the host is as the spec says. */
+/**
+ * Something the host file wants that exists already and is not this host's: another host's (its
+ * owner mark, or its state file records it), or not made by vmhost at all (`owner` null: the host
+ * file can adopt it, at `adopt`). apply refuses while there is one (`HostOwnerError`); plan and
+ * status list them.
+ */
+export interface Conflict {
+  /** The step id of what the host file wants: `link:br0`, `address:br0:192.168.0.1/24`, `firewall`. */
+  id: string;
+  /** What is in the way: `bridge br0`, `TAP abc-web`, `address 192.168.0.1/24 on br1`, `tcp port 2222`. */
+  object: string;
+  /** The host (its file's `name`) it belongs to; null when it was not created by vmhost. */
+  owner: string | null;
+  /** One line for people, naming the owner (or saying "not created by vmhost"). */
+  message: string;
+  /** When it may be adopted: the host file's field that says so (`bridge.adopt`, `vms[0].adopt`). */
+  adopt?: string;
+}
+
+/**
+ * A plan: the steps apply would carry out, in order. Empty when the host is as the spec says.
+ * `conflicts` lists what apply would refuse to touch (it then changes nothing).
+ */
 export interface Plan {
+  /** The steps, in the order apply carries them out. */
   steps: Step[];
+  /** What apply would refuse on, each naming its owner; empty when none. */
+  conflicts: Conflict[];
 }
 
 /** A progress event of apply/down. */
@@ -338,4 +385,14 @@ export interface HostStatus {
    * apply or down reconciles them with the live system. Absent when there are none.
    */
   pending?: string[];
+  /**
+   * What the host file wants that belongs to another host or exists without being vmhost's (and
+   * is not adopted), each naming its owner: apply refuses while there is one. Absent when none.
+   */
+  conflicts?: Conflict[];
+  /**
+   * The namespace-wide sysctls this host holds in the namespace's shared record: the value set,
+   * the original the last holder puts back, and the other hosts holding it. Absent when none.
+   */
+  shared?: Array<{ key: string; value: string; original: string; heldWith: string[] }>;
 }

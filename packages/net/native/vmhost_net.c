@@ -15,8 +15,9 @@
 // so an idle socket that JavaScript forgot is closed by the garbage collector (the finaliser).
 //
 // It also wraps the few syscalls that Node lacks and that must run on the calling (main) thread:
-// setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), the TUN/TAP ioctls, and
-// getrlimit/setrlimit of RLIMIT_NOFILE (the IPv6 proxy raises its file limit).
+// setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), the TUN/TAP ioctls, the names
+// of links by index (SIOCGIFNAME, for the list operations), and getrlimit/setrlimit of
+// RLIMIT_NOFILE (the IPv6 proxy raises its file limit).
 // Every function throws an Error with `code` (errno name), `errno` and `syscall` on failure.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -320,6 +321,40 @@ static nlsock *unwrap_sock(napi_env env, napi_value v) {
   return s;
 }
 
+/* A netlink socket made inside the network namespace `nsfd` (-1: the current one): the calling
+   thread switches there and back. Returns the fd, or -errno with `*failed` naming the call. */
+static int netlink_socket_in(int nsfd, int type, int protocol, const char **failed) {
+  int orig = -1;
+  if (nsfd >= 0) {
+    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (orig < 0) {
+      *failed = "open(/proc/thread-self/ns/net)";
+      return -errno;
+    }
+    if (setns(nsfd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      close(orig);
+      *failed = "setns";
+      return -e;
+    }
+  }
+  int fd = socket(AF_NETLINK, type, protocol);
+  int sock_err = fd < 0 ? errno : 0;
+  if (orig >= 0) {
+    if (setns(orig, CLONE_NEWNET) < 0) {
+      /* Cannot return to where we were: nothing sane is left to do in this process. */
+      napi_fatal_error("vmhost_net", NAPI_AUTO_LENGTH, "setns back to the original namespace failed",
+                       NAPI_AUTO_LENGTH);
+    }
+    close(orig);
+  }
+  if (fd < 0) {
+    *failed = "socket(AF_NETLINK)";
+    return -sock_err;
+  }
+  return fd;
+}
+
 /* socketOpen(protocol, netnsFd (-1 = current), rcvbufBytes, onData) -> handle object
    The socket is created inside netnsFd's network namespace (the calling thread switches there
    and back); it stays bound to that namespace for its whole life. */
@@ -336,27 +371,9 @@ static napi_value sock_open(napi_env env, napi_callback_info info) {
   }
   envdata *d = get_envdata(env);
   if (!d || envdata_reserve(d, RECV_INITIAL)) return throw_errno(env, "malloc", ENOMEM);
-  int orig = -1;
-  if (nsfd >= 0) {
-    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (orig < 0) return throw_errno(env, "open(/proc/thread-self/ns/net)", errno);
-    if (setns(nsfd, CLONE_NEWNET) < 0) {
-      int e = errno;
-      close(orig);
-      return throw_errno(env, "setns", e);
-    }
-  }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-  int sock_err = fd < 0 ? errno : 0;
-  if (orig >= 0) {
-    if (setns(orig, CLONE_NEWNET) < 0) {
-      /* Cannot return to where we were: nothing sane is left to do in this process. */
-      napi_fatal_error("vmhost_net", NAPI_AUTO_LENGTH, "setns back to the original namespace failed",
-                       NAPI_AUTO_LENGTH);
-    }
-    close(orig);
-  }
-  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK)", sock_err);
+  const char *failed = NULL;
+  int fd = netlink_socket_in(nsfd, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol, &failed);
+  if (fd < 0) return throw_errno(env, failed, -fd);
 
   int one = 1;
   setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
@@ -736,6 +753,221 @@ static napi_value js_nofile_set(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ifNames(netnsFd, Uint32Array indices) -> Promise<Array<string | null>>: the name of each link
+   index in the namespace `netnsFd` (-1: the current one), null for an index without a link. A
+   socket is made there now (on the calling thread); the lookups (one SIOCGIFNAME per index: any
+   socket's ioctl reaches its namespace's devices) run on a thread of libuv's pool, so that the
+   caller can decode meanwhile. The names are those at the time of the lookups, like a dump's. */
+typedef struct {
+  int fd;
+  size_t n;
+  uint32_t *idx;
+  char (*names)[IFNAMSIZ]; /* "" for an index without a link */
+  int err;                 /* an ioctl error other than ENODEV */
+  napi_deferred deferred;
+  napi_async_work work;
+} ifnames_job;
+
+static void ifnames_free(ifnames_job *j) {
+  if (j->fd >= 0) close(j->fd);
+  free(j->idx);
+  free(j->names);
+  free(j);
+}
+
+static void ifnames_execute(napi_env env, void *data) {
+  (void)env;
+  ifnames_job *j = data;
+  for (size_t i = 0; i < j->n && !j->err; i++) {
+    j->names[i][0] = 0;
+    if (j->idx[i] == 0 || j->idx[i] > INT32_MAX) continue;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_ifindex = (int)j->idx[i];
+    if (ioctl(j->fd, SIOCGIFNAME, &ifr) == 0) {
+      memcpy(j->names[i], ifr.ifr_name, IFNAMSIZ);
+      j->names[i][IFNAMSIZ - 1] = 0;
+    } else if (errno != ENODEV) {
+      j->err = errno;
+    }
+  }
+}
+
+/* Makes the error object of errno `err` (as throw_errno does), for a rejection. */
+static napi_value errno_error(napi_env env, const char *syscall, int err) {
+  napi_value e = NULL, exc;
+  throw_errno(env, syscall, err);
+  if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) e = exc;
+  return e;
+}
+
+static void ifnames_complete(napi_env env, napi_status status, void *data) {
+  ifnames_job *j = data;
+  napi_value result = NULL, nul;
+  int err = status != napi_ok ? ECANCELED : j->err;
+  if (!err && (napi_create_array_with_length(env, j->n, &result) != napi_ok || napi_get_null(env, &nul) != napi_ok)) err = ENOMEM;
+  for (size_t i = 0; !err && i < j->n; i++) {
+    napi_value v = nul;
+    if (j->names[i][0] && napi_create_string_utf8(env, j->names[i], NAPI_AUTO_LENGTH, &v) != napi_ok) err = ENOMEM;
+    else if (napi_set_element(env, result, (uint32_t)i, v) != napi_ok) err = ENOMEM;
+  }
+  if (err) napi_reject_deferred(env, j->deferred, errno_error(env, "ioctl(SIOCGIFNAME)", err));
+  else napi_resolve_deferred(env, j->deferred, result);
+  napi_delete_async_work(env, j->work);
+  ifnames_free(j);
+}
+
+static napi_value js_if_names(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t nsfd;
+  bool is_ta = false;
+  napi_typedarray_type tt;
+  size_t n = 0;
+  void *data = NULL;
+  if (argc < 2 || !get_i32(env, argv[0], &nsfd) || napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[1], &tt, &n, &data, NULL, NULL) != napi_ok || tt != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "ifNames(netnsFd, Uint32Array)");
+    return NULL;
+  }
+  ifnames_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, "ifNames", ENOMEM);
+  j->fd = -1;
+  j->n = n;
+  j->idx = malloc(n ? n * sizeof *j->idx : 1);
+  j->names = malloc(n ? n * sizeof *j->names : 1);
+  if (!j->idx || !j->names) {
+    ifnames_free(j);
+    return throw_errno(env, "ifNames", ENOMEM);
+  }
+  if (n) memcpy(j->idx, data, n * sizeof *j->idx);
+  const char *failed = NULL;
+  int fd = netlink_socket_in(nsfd, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, &failed);
+  if (fd < 0) {
+    ifnames_free(j);
+    return throw_errno(env, failed, -fd);
+  }
+  j->fd = fd;
+  napi_value promise, name;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
+    ifnames_free(j);
+    return throw_errno(env, "napi_create_promise", ENOMEM);
+  }
+  if (napi_create_string_utf8(env, "vmhost:ifNames", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, ifnames_execute, ifnames_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    /* the promise stays pending forever otherwise: reject it, then let go */
+    napi_reject_deferred(env, j->deferred, errno_error(env, "napi_queue_async_work", ENOMEM));
+    if (j->work) napi_delete_async_work(env, j->work);
+    ifnames_free(j);
+  }
+  return promise;
+}
+
+/* linkWatchOpen(netnsFd) -> fd: a netlink socket in that namespace (-1: the current one),
+   subscribed to RTNLGRP_LINK, non-blocking and not polled: read only by linkWatchRead. The caller
+   closes the fd. For a cache of link names kept current by the kernel's notifications. */
+static napi_value js_link_watch_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t nsfd;
+  if (argc < 1 || !get_i32(env, argv[0], &nsfd)) {
+    napi_throw_type_error(env, NULL, "linkWatchOpen(netnsFd)");
+    return NULL;
+  }
+  const char *failed = NULL;
+  int fd = netlink_socket_in(nsfd, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE, &failed);
+  if (fd < 0) return throw_errno(env, failed, -fd);
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  int group = 1; /* RTNLGRP_LINK */
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+      setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "linkWatchOpen", e);
+  }
+  napi_value v;
+  if (napi_create_int32(env, fd, &v) != napi_ok) {
+    close(fd);
+    return throw_errno(env, "linkWatchOpen", ENOMEM);
+  }
+  return v;
+}
+
+/* linkWatchRead(fd) -> Array: what the notifications queued on a linkWatchOpen socket say, in
+   order: [index, name] for an RTM_NEWLINK (its IFLA_IFNAME), [index, null] for an RTM_DELLINK;
+   and `-1, null` where notifications were lost (ENOBUFS) or one could not be read (damaged):
+   everything known before that point is stale. Reads until the queue is empty. */
+static napi_value js_link_watch_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "linkWatchRead(fd)");
+    return NULL;
+  }
+  envdata *d = get_envdata(env);
+  if (!d) return throw_errno(env, "linkWatchRead", ENOMEM);
+  napi_value arr, nul;
+  if (napi_create_array(env, &arr) != napi_ok || napi_get_null(env, &nul) != napi_ok) return throw_errno(env, "linkWatchRead", ENOMEM);
+  uint32_t n = 0;
+#define PUSH(index, name)                                                                          \
+  do {                                                                                             \
+    napi_value iv_;                                                                                \
+    if (napi_create_int32(env, (index), &iv_) != napi_ok || napi_set_element(env, arr, n++, iv_) != napi_ok || \
+        napi_set_element(env, arr, n++, (name)) != napi_ok)                                        \
+      return throw_errno(env, "linkWatchRead", ENOMEM);                                            \
+  } while (0)
+  for (;;) {
+    ssize_t r = recv_datagram(fd, d);
+    if (r == 0) break;
+    if (r == -ENOBUFS) {
+      PUSH(-1, nul);
+      continue;
+    }
+    if (r < 0) return throw_errno(env, "recv", (int)-r);
+    const unsigned char *b = d->buf;
+    size_t len = (size_t)r, off = 0;
+    while (len - off >= NLMSG_HDRLEN) {
+      struct nlmsghdr h;
+      memcpy(&h, b + off, sizeof h);
+      if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len - off) break; /* damaged: lost below */
+      const unsigned char *p = b + off + NLMSG_HDRLEN;
+      size_t plen = h.nlmsg_len - NLMSG_HDRLEN;
+      if ((h.nlmsg_type == 16 || h.nlmsg_type == 17) && plen >= 16) { /* RTM_NEWLINK, RTM_DELLINK; ifinfomsg */
+        int32_t index;
+        memcpy(&index, p + 4, 4);
+        napi_value name = nul;
+        if (h.nlmsg_type == 16) {
+          int found = 0;
+          for (size_t a = 16; plen - a >= 4 && !found;) {
+            uint16_t alen, atype;
+            memcpy(&alen, p + a, 2);
+            memcpy(&atype, p + a + 2, 2);
+            if (alen < 4 || alen > plen - a) break;
+            if ((atype & 0x3fff) == 3 /* IFLA_IFNAME */ && alen > 4 && memchr(p + a + 4, 0, alen - 4) == p + a + alen - 1) {
+              if (napi_create_string_utf8(env, (const char *)p + a + 4, alen - 5, &name) != napi_ok) return throw_errno(env, "linkWatchRead", ENOMEM);
+              found = 1;
+            }
+            a += (alen + 3u) & ~3u;
+          }
+          if (!found) index = -1; /* a NEWLINK without a name: cannot be applied */
+        }
+        PUSH(index, name);
+      }
+      off += (h.nlmsg_len + 3u) & ~3u;
+    }
+    if (off < len) PUSH(-1, nul); /* a damaged message or trailing bytes */
+  }
+#undef PUSH
+  return arr;
+}
+
 /* ------------------------------------------------------------------ module */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -754,6 +986,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tunIoctl", NULL, js_tun_ioctl, NULL, NULL, NULL, napi_default, NULL},
       {"noFileLimit", NULL, js_nofile_get, NULL, NULL, NULL, napi_default, NULL},
       {"setNoFileLimit", NULL, js_nofile_set, NULL, NULL, NULL, napi_default, NULL},
+      {"ifNames", NULL, js_if_names, NULL, NULL, NULL, napi_default, NULL},
+      {"linkWatchOpen", NULL, js_link_watch_open, NULL, NULL, NULL, napi_default, NULL},
+      {"linkWatchRead", NULL, js_link_watch_read, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

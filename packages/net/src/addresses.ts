@@ -3,7 +3,8 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { decodeAddressMessage, encodeAddressMessage, type AddressAttrs, type AddressMessage } from './codec/address.js';
+import { align4, attrLength, attrType, CodecError, decodeString, in4, ip, rd32, u32 } from './codec/attrs.js';
+import { encodeAddressMessage, IFADDRMSG_LEN, type AddressAttrs } from './codec/address.js';
 import { lastAddress } from './ip/prefix.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
@@ -14,10 +15,11 @@ const SCOPES: Record<Scope, number> = { global: C.RT_SCOPE_UNIVERSE, site: C.RT_
 
 const OPTION_KEYS = ['nodad', 'noprefixroute', 'broadcast', 'label', 'scope', 'peer', 'validLifetime', 'preferredLifetime', 'metric', 'protocol'] as const satisfies ReadonlyArray<keyof AddressOptions>;
 const FILTER_KEYS = ['link', 'family'] as const satisfies ReadonlyArray<keyof AddressFilter>;
+const SCOPE_NAMES: ReadonlyMap<number, Scope> = new Map((Object.keys(SCOPES) as Scope[]).map((k) => [SCOPES[k], k]));
 
 /** RT_SCOPE_* number → name (or the number). */
 export function scopeName(n: number): Scope | number {
-  return (Object.keys(SCOPES) as Scope[]).find((k) => SCOPES[k] === n) ?? n;
+  return SCOPE_NAMES.get(n) ?? n;
 }
 
 /** Scope name or number → number. */
@@ -35,24 +37,77 @@ function broadcastOf(address: string, len: number): string {
   return lastAddress(`${address}/${len}`);
 }
 
-/** Converts a decoded address message to the public {@link Address}. */
-export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>): Address {
-  const a = m.attrs;
-  const family = m.header.family === C.AF_INET6 ? 6 : 4;
-  const address = a.local ?? a.address ?? '';
-  const f = a.flags ?? m.header.flags;
-  const ci = a.cacheinfo;
+/**
+ * The public {@link Address} of an RTM_NEWADDR/RTM_DELADDR payload (`struct ifaddrmsg` and IFA_*
+ * attributes), read in one pass over the attributes without decoding the rest: of IFA_ADDRESS,
+ * IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO and IFA_FLAGS the first occurrence whose
+ * payload fits counts, as in the codec's decodeAddressMessage. `names` gives the link's name.
+ * @throws {CodecError} where decodeAddressMessage throws (truncated header, damaged attribute list).
+ */
+export function toAddress(p: Buffer, names?: ReadonlyMap<number, string>): Address {
+  return readAddress(p, 0, p.length, names);
+}
+
+/** {@link toAddress} of the payload in `p[s, e)` (read in place, in a received datagram). Internal. */
+export function readAddress(p: Buffer, s: number, e: number, names?: ReadonlyMap<number, string>): Address {
+  if (e - s < IFADDRMSG_LEN) throw new CodecError(`ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${e - s}`, 0);
+  let peerAddr: string | undefined; // IFA_ADDRESS
+  let local: string | undefined;
+  let label: string | undefined;
+  let broadcast: string | undefined;
+  let flags: number | undefined;
+  let valid = -1; // -1: no IFA_CACHEINFO
+  let preferred = -1;
+  let proto: number | null = null;
+  for (let off = s + IFADDRMSG_LEN; e - off >= 4; ) {
+    const len = attrLength(p, off, e, s);
+    const at = off + 4;
+    const n = len - 4;
+    switch (attrType(p, off)) {
+      case C.IFA_ADDRESS:
+        peerAddr ??= ip.decode(p, at, n);
+        break;
+      case C.IFA_LOCAL:
+        local ??= ip.decode(p, at, n);
+        break;
+      case C.IFA_LABEL:
+        label ??= decodeString(p, at, n);
+        break;
+      case C.IFA_BROADCAST:
+        broadcast ??= in4.decode(p, at, n);
+        break;
+      case C.IFA_CACHEINFO:
+        if (valid < 0 && n === 16) {
+          preferred = rd32(p, at);
+          valid = rd32(p, at + 4);
+        }
+        break;
+      case C.IFA_FLAGS:
+        flags ??= u32.decode(p, at, n);
+        break;
+      case C.IFA_PROTO:
+        if (proto === null && n === 1) proto = p[at] as number;
+        break;
+      default:
+        break;
+    }
+    off += align4(len);
+  }
+  const index = rd32(p, s + 4);
+  const prefixLength = p[s + 1] as number;
+  const address = local ?? peerAddr ?? '';
+  const f = flags ?? (p[s + 2] as number);
   return {
-    family,
+    family: p[s] === C.AF_INET6 ? 6 : 4,
     address,
-    prefixLength: m.header.prefixLength,
-    cidr: `${address}/${m.header.prefixLength}`,
-    index: m.header.index,
-    link: names?.get(m.header.index) ?? null,
-    scope: scopeName(m.header.scope),
-    label: a.label ?? null,
-    broadcast: a.broadcast ?? null,
-    peer: a.local !== undefined && a.address !== undefined && a.address !== a.local ? a.address : null,
+    prefixLength,
+    cidr: `${address}/${prefixLength}`,
+    index,
+    link: names?.get(index) ?? null,
+    scope: scopeName(p[s + 3] as number),
+    label: label ?? null,
+    broadcast: broadcast ?? null,
+    peer: local !== undefined && peerAddr !== undefined && peerAddr !== local ? peerAddr : null,
     flags: {
       permanent: !!(f & C.IFA_F_PERMANENT),
       secondary: !!(f & C.IFA_F_SECONDARY),
@@ -66,9 +121,9 @@ export function toAddress(m: AddressMessage, names?: ReadonlyMap<number, string>
       managetempaddr: !!(f & C.IFA_F_MANAGETEMPADDR),
       stablePrivacy: !!(f & C.IFA_F_STABLE_PRIVACY),
     },
-    protocol: a.proto ?? null,
-    validLifetime: ci === undefined || ci.valid === C.INFINITY_LIFE_TIME ? null : ci.valid,
-    preferredLifetime: ci === undefined || ci.preferred === C.INFINITY_LIFE_TIME ? null : ci.preferred,
+    protocol: proto,
+    validLifetime: valid < 0 || valid === C.INFINITY_LIFE_TIME ? null : valid,
+    preferredLifetime: valid < 0 || preferred === C.INFINITY_LIFE_TIME ? null : preferred,
   };
 }
 
@@ -148,7 +203,10 @@ export class Addresses {
     return { payload, op };
   }
 
-  /** The addresses (one dump per call), optionally of one link or family. */
+  /**
+   * The addresses (one dump per call), optionally of one link or family. `link` is the name each
+   * interface has when the dump has been read (looked up by index, not by a dump of every link).
+   */
   async list(filter: AddressFilter = {}): Promise<Address[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
     checkKeys(filter, FILTER_KEYS, 'filter');
@@ -156,18 +214,24 @@ export class Addresses {
     const op = 'addresses.list';
     const index = filter.link === undefined ? undefined : await this.ctx.linkIndex(filter.link, 'filter.link', op);
     const family = filter.family === 6 ? C.AF_INET6 : filter.family === 4 ? C.AF_INET : C.AF_UNSPEC;
-    const [msgs, names] = await Promise.all([
-      this.ctx.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeAddressMessage({ header: { family }, attrs: {} }), op),
-      this.ctx.linkNames(op),
-    ]);
-    const out: Address[] = [];
-    for (const m of msgs) {
-      if (m.type !== C.RTM_NEWADDR) continue;
-      const d = decodeAddressMessage(m.payload);
-      if (index !== undefined && d.header.index !== index) continue;
-      if (family !== C.AF_UNSPEC && d.header.family !== family) continue;
-      out.push(toAddress(d, names));
+    const r = await this.ctx.dumpInPlace(C.RTM_GETADDR, encodeAddressMessage({ header: { family }, attrs: {} }), op);
+    // the links' names are looked up (from the headers) while the messages are decoded
+    const indices: number[] = [];
+    for (let i = 0; i < r.types.length; i++) {
+      if (r.types[i] === C.RTM_NEWADDR && r.ends[i]! - r.starts[i]! >= IFADDRMSG_LEN) indices.push(rd32(r.bufs[i]!, r.starts[i]! + 4));
     }
+    const [out, names] = await this.ctx.withNamesOf(indices, op, () => {
+      const list: Address[] = [];
+      for (let i = 0; i < r.types.length; i++) {
+        if (r.types[i] !== C.RTM_NEWADDR) continue;
+        const a = readAddress(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
+        if (index !== undefined && a.index !== index) continue;
+        if (family !== C.AF_UNSPEC && r.bufs[i]![r.starts[i]!] !== family) continue;
+        list.push(a);
+      }
+      return list;
+    });
+    for (const a of out) a.link = names.get(a.index) ?? null;
     return out;
   }
 }

@@ -4,11 +4,10 @@
  */
 import * as C from './codec/constants.js';
 import { CodecError } from './codec/attrs.js';
-import { decodeRtnlMessage } from './codec/message.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { toAddress } from './addresses.js';
-import { toLink } from './links/link.js';
+import { decodeLinkView, toLink } from './links/link.js';
 import { toNeighbor } from './neighbors.js';
 import { toRoute } from './routes.js';
 import type { NetlinkMonitor } from './transport/monitor.js';
@@ -80,23 +79,34 @@ export class RtnlMonitor implements AsyncIterableIterator<RtnlEvent> {
       const names = await this.names;
       let ev: RtnlEvent | undefined;
       try {
-        const d = decodeRtnlMessage(item.type, item.payload);
-        switch (d.kind) {
-          case 'link': {
-            const name = d.msg.attrs.ifname;
-            if (d.action === 'new' && name !== undefined) names.set(d.msg.header.index, name);
-            ev = { type: 'link', action: d.action, link: toLink(d.msg, names) };
-            if (d.action === 'del') names.delete(d.msg.header.index);
+        const p = item.payload;
+        switch (item.type) {
+          case C.RTM_NEWLINK:
+          case C.RTM_GETLINK:
+          case C.RTM_SETLINK:
+          case C.RTM_DELLINK: {
+            const action = item.type === C.RTM_DELLINK ? 'del' : 'new';
+            const m = decodeLinkView(p);
+            const name = m.attrs.ifname;
+            if (action === 'new' && name !== undefined) names.set(m.header.index, name);
+            ev = { type: 'link', action, link: toLink(m, names) };
+            if (action === 'del') names.delete(m.header.index);
             break;
           }
-          case 'address':
-            ev = { type: 'address', action: d.action, address: toAddress(d.msg, names) };
+          case C.RTM_NEWADDR:
+          case C.RTM_GETADDR:
+          case C.RTM_DELADDR:
+            ev = { type: 'address', action: item.type === C.RTM_DELADDR ? 'del' : 'new', address: toAddress(p, names) };
             break;
-          case 'route':
-            ev = { type: 'route', action: d.action, route: toRoute(d.msg, names) };
+          case C.RTM_NEWROUTE:
+          case C.RTM_GETROUTE:
+          case C.RTM_DELROUTE:
+            ev = { type: 'route', action: item.type === C.RTM_DELROUTE ? 'del' : 'new', route: toRoute(p, names) };
             break;
-          case 'neighbor':
-            ev = { type: 'neighbor', action: d.action, neighbor: toNeighbor(d.msg, names) };
+          case C.RTM_NEWNEIGH:
+          case C.RTM_GETNEIGH:
+          case C.RTM_DELNEIGH:
+            ev = { type: 'neighbor', action: item.type === C.RTM_DELNEIGH ? 'del' : 'new', neighbor: toNeighbor(p, names) };
             break;
           default:
             break;

@@ -4,8 +4,10 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { decodeNeighborMessage, encodeNeighborMessage, type NeighborAttrs, type NeighborMessage } from './codec/neighbor.js';
+import { align4, attrLength, attrType, CodecError, hwaddr, ip, rd16, rd32 } from './codec/attrs.js';
+import { encodeNeighborMessage, NDMSG_LEN, type NeighborAttrs } from './codec/neighbor.js';
 import type { RtnlContext } from './context.js';
+import type { InPlaceReplies } from './transport/pending.js';
 import { ValidationError } from './errors.js';
 import type { Neighbor, NeighborFilter, NeighborSpec, NeighborState } from './types.js';
 import { checkKeys, parseMac, validateIfName, validateInt, validateIp } from './validate.js';
@@ -18,23 +20,48 @@ const SPEC_KEYS = ['to', 'dev', 'lladdr', 'proxy', 'router', 'state', 'protocol'
 const FILTER_KEYS = ['family', 'dev', 'proxy'] as const satisfies ReadonlyArray<keyof NeighborFilter>;
 const SETTABLE: Record<string, number> = { permanent: C.NUD_PERMANENT, noarp: C.NUD_NOARP, reachable: C.NUD_REACHABLE, stale: C.NUD_STALE };
 
-/** Converts a decoded neighbour message to the public {@link Neighbor}. */
-export function toNeighbor(m: NeighborMessage, names?: ReadonlyMap<number, string>): Neighbor {
-  const h = m.header;
-  const proxy = !!(h.flags & C.NTF_PROXY);
+/**
+ * The public {@link Neighbor} of an RTM_NEWNEIGH/RTM_DELNEIGH payload (`struct ndmsg` and NDA_*
+ * attributes), read in one pass over the attributes: of NDA_DST and NDA_LLADDR the first
+ * occurrence whose payload fits counts, as in the codec's decodeNeighborMessage. `names` gives the
+ * device's name.
+ * @throws {CodecError} where decodeNeighborMessage throws (truncated header, damaged attribute list).
+ */
+export function toNeighbor(p: Buffer, names?: ReadonlyMap<number, string>): Neighbor {
+  return readNeighbor(p, 0, p.length, names);
+}
+
+/** {@link toNeighbor} of the payload in `p[s, e)` (read in place, in a received datagram). Internal. */
+export function readNeighbor(p: Buffer, s: number, e: number, names?: ReadonlyMap<number, string>): Neighbor {
+  if (e - s < NDMSG_LEN) throw new CodecError(`ndmsg needs ${NDMSG_LEN} bytes, got ${e - s}`, 0);
+  let to: string | undefined;
+  let lladdr: string | undefined;
+  let protocol: number | null = null;
+  for (let off = s + NDMSG_LEN; e - off >= 4; ) {
+    const len = attrLength(p, off, e, s);
+    const type = attrType(p, off);
+    if (type === C.NDA_DST) to ??= ip.decode(p, off + 4, len - 4);
+    else if (type === C.NDA_LLADDR) lladdr ??= hwaddr.decode(p, off + 4, len - 4);
+    else if (type === C.NDA_PROTOCOL && protocol === null && len - 4 === 1) protocol = p[off + 4] as number;
+    off += align4(len);
+  }
+  const index = rd32(p, s + 4) | 0;
+  const stateBits = rd16(p, s + 8);
+  const flags = p[s + 10] as number;
+  const proxy = !!(flags & C.NTF_PROXY);
   const state: NeighborState[] = [];
-  for (const [name, bit] of STATES) if (h.state & bit) state.push(name);
+  for (const [name, bit] of STATES) if (stateBits & bit) state.push(name);
   if (!proxy && state.length === 0) state.push('none');
   return {
-    family: h.family === C.AF_INET6 ? 6 : 4,
-    to: m.attrs.dst ?? '',
-    index: h.index,
-    dev: names?.get(h.index) ?? null,
-    lladdr: m.attrs.lladdr ?? null,
+    family: p[s] === C.AF_INET6 ? 6 : 4,
+    to: to ?? '',
+    index,
+    dev: names?.get(index) ?? null,
+    lladdr: lladdr ?? null,
     state,
     proxy,
-    router: !!(h.flags & C.NTF_ROUTER),
-    protocol: m.attrs.protocol ?? null,
+    router: !!(flags & C.NTF_ROUTER),
+    protocol,
   };
 }
 
@@ -101,7 +128,8 @@ export class Neighbors {
 
   /**
    * Lists neighbour entries (one dump per family), or with `proxy: true` the proxy entries
-   * (compare `ip neigh show proxy`).
+   * (compare `ip neigh show proxy`). `dev` is the name the device has when the dumps have been
+   * read (looked up by index).
    */
   async list(filter: NeighborFilter = {}): Promise<Neighbor[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
@@ -111,21 +139,33 @@ export class Neighbors {
     const op = filter.proxy ? 'neighbors.list proxy' : 'neighbors.list';
     const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
-    const names = await this.ctx.linkNames(op);
-    const out: Neighbor[] = [];
+    const dumps: InPlaceReplies[] = [];
     for (const family of families) {
       const req = encodeNeighborMessage({ header: { family, flags: filter.proxy ? C.NTF_PROXY : 0 }, attrs: {} });
-      const msgs = await this.ctx.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, req, op);
-      for (const m of msgs) {
-        if (m.type !== C.RTM_NEWNEIGH) continue;
-        const d = decodeNeighborMessage(m.payload);
-        const isProxy = !!(d.header.flags & C.NTF_PROXY);
-        if (isProxy !== !!filter.proxy) continue;
-        if (d.header.family !== family) continue;
-        if (devIndex !== undefined && d.header.index !== devIndex) continue;
-        out.push(toNeighbor(d, names));
+      dumps.push(await this.ctx.dumpInPlace(C.RTM_GETNEIGH, req, op));
+    }
+    // the devices' names are looked up (from the headers) while the messages are decoded
+    const indices: number[] = [];
+    for (const r of dumps) {
+      for (let i = 0; i < r.types.length; i++) {
+        if (r.types[i] === C.RTM_NEWNEIGH && r.ends[i]! - r.starts[i]! >= NDMSG_LEN) indices.push(rd32(r.bufs[i]!, r.starts[i]! + 4) | 0);
       }
     }
+    const [out, names] = await this.ctx.withNamesOf(indices, op, () => {
+      const list: Neighbor[] = [];
+      dumps.forEach((r, f) => {
+        for (let i = 0; i < r.types.length; i++) {
+          if (r.types[i] !== C.RTM_NEWNEIGH) continue;
+          const n = readNeighbor(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
+          if (n.proxy !== !!filter.proxy) continue;
+          if (r.bufs[i]![r.starts[i]!] !== families[f]) continue;
+          if (devIndex !== undefined && n.index !== devIndex) continue;
+          list.push(n);
+        }
+      });
+      return list;
+    });
+    for (const n of out) n.dev = names.get(n.index) ?? null;
     return out;
   }
 }

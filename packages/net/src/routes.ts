@@ -3,7 +3,9 @@
  * @module
  */
 import * as C from './codec/constants.js';
-import { decodeRouteMessage, encodeRouteMessage, type RouteAttrs, type RouteMessage } from './codec/route.js';
+import { align4, attrLength, attrType, CodecError, rd16, rd32, u32 } from './codec/attrs.js';
+import { encodeRouteMessage, RTMSG_LEN, type RouteAttrs } from './codec/route.js';
+import { formatAddressAt } from './ip/address.js';
 import type { RtnlContext } from './context.js';
 import { ValidationError } from './errors.js';
 import { scopeName, scopeNumber } from './addresses.js';
@@ -11,11 +13,13 @@ import type { Route, RouteFilter, RouteSpec, RouteTable, RouteType } from './typ
 import { parsePrefix } from './ip/prefix.js';
 import { checkKeys, validateIfName, validateInt, validateIp } from './validate.js';
 
-const TYPES: Record<RouteType, number> = {
+/** Route type names and their RTN_* numbers. Internal. */
+export const TYPES: Record<RouteType, number> = {
   unicast: C.RTN_UNICAST, local: C.RTN_LOCAL, broadcast: C.RTN_BROADCAST, anycast: C.RTN_ANYCAST, multicast: C.RTN_MULTICAST,
   blackhole: C.RTN_BLACKHOLE, unreachable: C.RTN_UNREACHABLE, prohibit: C.RTN_PROHIBIT, throw: C.RTN_THROW, nat: C.RTN_NAT,
 };
-const PROTOCOLS: Record<number, string> = {
+/** RTPROT_* numbers and their names. Internal. */
+export const PROTOCOLS: Record<number, string> = {
   0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra', 10: 'mrt', 11: 'zebra', 12: 'bird',
   13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp', 17: 'mrouted', 18: 'keepalived', 42: 'babel', 186: 'bgp', 187: 'isis', 188: 'ospf', 189: 'rip', 192: 'eigrp',
 };
@@ -31,28 +35,128 @@ function tableNumber(t: RouteTable, field: string): number {
   return t;
 }
 
-/** Converts a decoded route message to the public {@link Route}. */
-export function toRoute(m: RouteMessage, names?: ReadonlyMap<number, string>): Route {
-  const a = m.attrs;
-  const h = m.header;
-  const family = h.family === C.AF_INET6 ? 6 : 4;
-  const type = (Object.keys(TYPES) as RouteType[]).find((k) => TYPES[k] === h.type) ?? h.type;
+const TYPE_NAMES: ReadonlyArray<RouteType | undefined> = (() => {
+  const a = new Array<RouteType | undefined>(256).fill(undefined);
+  for (const k of Object.keys(TYPES) as RouteType[]) a[TYPES[k]] ??= k;
+  return a;
+})();
+
+/**
+ * The nested RTA_METRICS in `p[at, at + n)`: its first RTAX_MTU of 4 bytes (undefined if none),
+ * or `false` when the list is damaged (the codec then keeps RTA_METRICS raw).
+ */
+function metricsMtu(p: Buffer, at: number, n: number): number | undefined | false {
+  let mtu: number | undefined;
+  const end = at + n;
+  for (let off = at; end - off >= 4; ) {
+    const len = rd16(p, off);
+    if (len < 4 || len > end - off) return false;
+    if (attrType(p, off) === C.RTAX_MTU) mtu ??= u32.decode(p, off + 4, len - 4);
+    off += align4(len);
+  }
+  return mtu;
+}
+
+/**
+ * The public {@link Route} of the RTM_NEWROUTE/RTM_DELROUTE payload in `p[s, e)` (`struct rtmsg`
+ * and RTA_* attributes, read in place), in one pass over the attributes; addresses become text only at the end. Of
+ * RTA_DST, RTA_TABLE, RTA_GATEWAY, RTA_OIF, RTA_PRIORITY, RTA_PREFSRC and RTA_METRICS the first
+ * occurrence whose payload fits counts, as in the codec's decodeRouteMessage. With `onlyTable`,
+ * a route of another table gives undefined (the list's filter, before any text is made). Internal.
+ * @throws {CodecError} where decodeRouteMessage throws (truncated header, damaged attribute list).
+ */
+export function readRoute(p: Buffer, s: number, e: number, names: ReadonlyMap<number, string> | undefined, onlyTable: number | undefined): Route | undefined {
+  if (e - s < RTMSG_LEN) throw new CodecError(`rtmsg needs ${RTMSG_LEN} bytes, got ${e - s}`, 0);
+  let dstAt = -1;
+  let dstLen = 0;
+  let gwAt = -1;
+  let gwLen = 0;
+  let srcAt = -1;
+  let srcLen = 0;
+  let tableAttr: number | undefined;
+  let oif: number | undefined;
+  let priority: number | undefined;
+  let metrics = false;
+  let mtu: number | undefined;
+  for (let off = s + RTMSG_LEN; e - off >= 4; ) {
+    const len = attrLength(p, off, e, s);
+    const at = off + 4;
+    const n = len - 4;
+    const ipSize = n === 4 || n === 16;
+    switch (attrType(p, off)) {
+      case C.RTA_DST:
+        if (dstAt < 0 && ipSize) {
+          dstAt = at;
+          dstLen = n;
+        }
+        break;
+      case C.RTA_GATEWAY:
+        if (gwAt < 0 && ipSize) {
+          gwAt = at;
+          gwLen = n;
+        }
+        break;
+      case C.RTA_PREFSRC:
+        if (srcAt < 0 && ipSize) {
+          srcAt = at;
+          srcLen = n;
+        }
+        break;
+      case C.RTA_TABLE:
+        tableAttr ??= u32.decode(p, at, n);
+        break;
+      case C.RTA_OIF:
+        oif ??= u32.decode(p, at, n);
+        break;
+      case C.RTA_PRIORITY:
+        priority ??= u32.decode(p, at, n);
+        break;
+      case C.RTA_METRICS:
+        if (!metrics) {
+          const m = metricsMtu(p, at, n);
+          if (m !== false) {
+            metrics = true;
+            mtu = m;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    off += align4(len);
+  }
+  const table = tableAttr ?? (p[s + 4] as number);
+  if (onlyTable !== undefined && table !== onlyTable) return undefined;
+  const family = p[s] === C.AF_INET6 ? 6 : 4;
+  const dstLength = p[s + 1] as number;
+  const type = p[s + 7] as number;
+  const protocol = p[s + 5] as number;
+  const flags = rd32(p, s + 8);
   return {
     family,
-    to: h.dstLength === 0 && a.dst === undefined ? 'default' : `${a.dst ?? (family === 6 ? '::' : '0.0.0.0')}/${h.dstLength}`,
-    dstLength: h.dstLength,
-    table: a.table ?? h.table,
-    type,
-    protocol: PROTOCOLS[h.protocol] ?? String(h.protocol),
-    scope: scopeName(h.scope),
-    via: a.gateway ?? null,
-    dev: a.oif !== undefined ? (names?.get(a.oif) ?? null) : null,
-    devIndex: a.oif ?? null,
-    metric: a.priority ?? null,
-    src: a.prefsrc ?? null,
-    mtu: a.metrics?.mtu ?? null,
-    flags: { onlink: !!(h.flags & C.RTNH_F_ONLINK), linkdown: !!(h.flags & C.RTNH_F_LINKDOWN), dead: !!(h.flags & C.RTNH_F_DEAD) },
+    to: dstLength === 0 && dstAt < 0 ? 'default' : `${dstAt >= 0 ? formatAddressAt(p, dstAt, dstLen) : family === 6 ? '::' : '0.0.0.0'}/${dstLength}`,
+    dstLength,
+    table,
+    type: TYPE_NAMES[type] ?? type,
+    protocol: PROTOCOLS[protocol] ?? String(protocol),
+    scope: scopeName(p[s + 6] as number),
+    via: gwAt >= 0 ? formatAddressAt(p, gwAt, gwLen) : null,
+    dev: oif !== undefined ? (names?.get(oif) ?? null) : null,
+    devIndex: oif ?? null,
+    metric: priority ?? null,
+    src: srcAt >= 0 ? formatAddressAt(p, srcAt, srcLen) : null,
+    mtu: mtu ?? null,
+    flags: { onlink: !!(flags & C.RTNH_F_ONLINK), linkdown: !!(flags & C.RTNH_F_LINKDOWN), dead: !!(flags & C.RTNH_F_DEAD) },
   };
+}
+
+/**
+ * The public {@link Route} of an RTM_NEWROUTE/RTM_DELROUTE payload (see readRoute). `names` gives
+ * the device's name.
+ * @throws {CodecError} where the codec's decodeRouteMessage throws.
+ */
+export function toRoute(p: Buffer, names?: ReadonlyMap<number, string>): Route {
+  return readRoute(p, 0, p.length, names, undefined) as Route;
 }
 
 /** Makes the Routes of a handle (its constructor is private: not part of the API). Internal. */
@@ -159,7 +263,10 @@ export class Routes {
     return { payload, op };
   }
 
-  /** Routes of a table (default 'main'; 'all' for every table), without cached clones. */
+  /**
+   * Routes of a table (default 'main'; 'all' for every table), without cached clones. `dev` is the
+   * name the device has when the dumps have been read (looked up by index).
+   */
   async list(filter: RouteFilter = {}): Promise<Route[]> {
     if (filter === null || typeof filter !== 'object') throw new ValidationError('filter', filter, 'expected an object');
     checkKeys(filter, FILTER_KEYS, 'filter');
@@ -169,21 +276,22 @@ export class Routes {
     const op = 'routes.list';
     const devIndex = filter.dev === undefined ? undefined : await this.ctx.linkIndex(filter.dev, 'filter.dev', op);
     const families = filter.family === 6 ? [C.AF_INET6] : filter.family === 4 ? [C.AF_INET] : [C.AF_INET, C.AF_INET6];
-    const names = await this.ctx.linkNames(op);
     const out: Route[] = [];
     for (const family of families) {
-      const msgs = await this.ctx.request(C.RTM_GETROUTE, C.NLM_F_DUMP, encodeRouteMessage({ header: { family }, attrs: {} }), op);
-      for (const m of msgs) {
-        if (m.type !== C.RTM_NEWROUTE) continue;
-        const d = decodeRouteMessage(m.payload);
-        if (d.header.flags & C.RTM_F_CLONED) continue;
-        const r = toRoute(d, names);
-        if (table !== undefined && r.table !== table) continue;
-        if (devIndex !== undefined && r.devIndex !== devIndex) continue;
-        if (filter.type !== undefined && r.type !== filter.type) continue;
-        out.push(r);
+      const r = await this.ctx.dumpInPlace(C.RTM_GETROUTE, encodeRouteMessage({ header: { family }, attrs: {} }), op);
+      for (let i = 0; i < r.types.length; i++) {
+        if (r.types[i] !== C.RTM_NEWROUTE) continue;
+        const route = readRoute(r.bufs[i]!, r.starts[i]!, r.ends[i]!, undefined, table);
+        if (route === undefined || rd32(r.bufs[i]!, r.starts[i]! + 8) & C.RTM_F_CLONED) continue;
+        if (devIndex !== undefined && route.devIndex !== devIndex) continue;
+        if (filter.type !== undefined && route.type !== filter.type) continue;
+        out.push(route);
       }
     }
+    const indices: number[] = [];
+    for (const r of out) if (r.devIndex !== null) indices.push(r.devIndex);
+    const names = await this.ctx.namesOf(indices, op);
+    for (const r of out) if (r.devIndex !== null) r.dev = names.get(r.devIndex) ?? null;
     return out;
   }
 }

@@ -59,7 +59,7 @@ export class Rtnl {
 
   private constructor(sock: NetlinkSocket, nsFd: number) {
     this.nsFd = nsFd;
-    this.ctx = new RtnlContext(sock, `/proc/self/fd/${nsFd}`);
+    this.ctx = new RtnlContext(sock, `/proc/self/fd/${nsFd}`, nsFd);
     this.links = newLinks(this.ctx);
     this.addresses = newAddresses(this.ctx);
     this.routes = newRoutes(this.ctx);
@@ -111,7 +111,7 @@ export class Rtnl {
     if (this.closed) return;
     this.closed = true;
     for (const m of [...this.monitors]) m.close();
-    this.ctx.sock.close();
+    this.ctx.close();
     closeSync(this.nsFd);
   }
 

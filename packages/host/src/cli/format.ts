@@ -3,7 +3,7 @@
  * symbols, one-line error descriptions, and the human form of a host's status.
  * @module
  */
-import type { HostStatus, Step, StepAction } from '../types.js';
+import type { Conflict, HostStatus, Step, StepAction } from '../types.js';
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
@@ -39,14 +39,17 @@ export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** The plan symbol of an action (`+` create, `~` update/set, `-` delete, `>` start, `<` stop, `*` restart). */
+/** The plan symbol of an action (`+` create, `~` update/set/release, `-` delete, `>` start, `<` stop, `*` restart, `=` adopt). */
 export function actionSymbol(action: StepAction): string {
   switch (action) {
     case 'create':
       return '+';
     case 'update':
     case 'set':
+    case 'release':
       return '~';
+    case 'adopt':
+      return '=';
     case 'delete':
       return '-';
     case 'start':
@@ -104,6 +107,11 @@ export function stepJson(s: Step): Step {
   return { id: s.id, action: s.action, description: s.description };
 }
 
+/** The line of a conflict in a plan: `! bridge br1 belongs to host web (...)`. */
+export function conflictLine(c: Conflict): string {
+  return `! ${c.message}`;
+}
+
 /** The human form of a {@link HostStatus}, one string per line. */
 export function formatStatus(s: HostStatus, colour = false): string[] {
   const paint = painter(colour);
@@ -111,6 +119,10 @@ export function formatStatus(s: HostStatus, colour = false): string[] {
   const lines: string[] = [];
   lines.push(`Host ${s.name}${s.netns ? ` (netns ${s.netns})` : ''}: ${s.applied ? 'applied' : paint('not applied', 'yellow')}`);
   if (s.pending?.length) lines.push(paint(`Interrupted: ${s.pending.join(', ')} recorded as intended, not confirmed (the next apply or down settles them)`, 'yellow'));
+  if (s.conflicts?.length) {
+    lines.push(paint(`Conflicts (apply refuses until they are gone): ${s.conflicts.length}`, 'red'));
+    for (const c of s.conflicts) lines.push(`  ! ${c.message}`);
+  }
   lines.push('');
   lines.push(
     formatTable(['LINK', 'ROLE', 'EXISTS', 'STATE', 'ADDRESSES'], [
@@ -146,6 +158,10 @@ export function formatStatus(s: HostStatus, colour = false): string[] {
     if (s.ipv6.proxy) rows.push(['  tcp proxy:', `${yes(s.ipv6.proxy.running, 'running', 'stopped')}${s.ipv6.proxy.pid !== undefined ? ` (pid ${s.ipv6.proxy.pid})` : ''}`]);
     lines.push(formatTable(null, rows));
   } else lines.push('IPv6: off');
+  if (s.shared?.length) {
+    lines.push('Shared sysctls (held with the other hosts of the namespace; the last one to leave puts the original back):');
+    lines.push(formatTable(null, s.shared.map((x) => [`  ${x.key}=${x.value}`, `original ${x.original}`, x.heldWith.length > 0 ? `also held by ${x.heldWith.join(', ')}` : 'held by this host only'])));
+  }
   if (s.dnsmasq) lines.push(`dnsmasq: ${yes(s.dnsmasq.running, 'running', 'stopped')}${s.dnsmasq.pid !== undefined ? ` (pid ${s.dnsmasq.pid})` : ''}`);
   else lines.push('dnsmasq: not configured');
   lines.push('');

@@ -1,11 +1,12 @@
 /**
  * How the `vmhost` command line reports: an invalid host file (exit 3), a failed apply or down
- * with what was undone (exit 1, or 4 when undoing failed too), any other error (exit 1), stack
+ * with what was undone (exit 1, or 4 when undoing failed too), any other error (exit 1; a refused
+ * apply's conflicts in full with --json), stack
  * traces with --debug, and the progress lines of apply and down.
  * @module
  */
 import { ValidationError } from '@vmhost/net';
-import { HostAbortedError, HostApplyError, HostSpecError } from '../errors.js';
+import { HostAbortedError, HostApplyError, HostOwnerError, HostSpecError } from '../errors.js';
 import type { ProgressEvent, Step } from '../types.js';
 import type { CliCtx } from './command.js';
 import { EXIT } from './deps.js';
@@ -35,6 +36,7 @@ export function reportError(ctx: CliCtx, e: unknown, file: string | undefined, c
     const code = errorCode(e);
     if (code !== undefined) error.code = code;
     if (e instanceof ValidationError) error.field = e.field;
+    if (e instanceof HostOwnerError) error.conflicts = e.conflicts;
     ctx.io.out(JSON.stringify({ error }, null, 2));
   } else {
     ctx.io.err(`vmhost: ${command}: ${describeError(e)}`);

@@ -51,20 +51,34 @@ function netnsKey(ref: NetnsRef): string {
 }
 
 /**
- * The state directory of `host` under `options`: `options.stateDir`, else `/run/vmhost/<name>`;
- * in a named namespace `/run/vmhost/<netns>/<name>`; in a namespace given by path or pid
- * `/run/vmhost/nsfs/<dev>-<inode>/<name>` (the namespace file's device and inode, so that two
- * namespaces never share a record, and a namespace given by path never shares one with no
- * namespace at all).
+ * The directory of a namespace's vmhost files under /run/vmhost: `/run/vmhost` itself without a
+ * namespace, `/run/vmhost/<netns>` for a named one, `/run/vmhost/nsfs/<dev>-<inode>` for one given
+ * by path or pid (the namespace file's device and inode, so that two namespaces never share it,
+ * and a namespace given by path never shares it with no namespace at all). The default state
+ * directories of the namespace's hosts and its shared record (shared.ts) are in it.
+ * @throws {SystemError} when the namespace file cannot be read.
+ */
+export function namespaceRoot(netns: NetnsRef | undefined): string {
+  if (netns === undefined) return RUN_ROOT;
+  const name = netnsName(netns);
+  return name !== undefined ? join(RUN_ROOT, name) : join(RUN_ROOT, 'nsfs', netnsKey(netns));
+}
+
+/** Where vmhost's volatile files live by default. */
+export const RUN_ROOT = '/run/vmhost';
+
+/**
+ * The state directory of `host` under `options`: `options.stateDir`, else
+ * `<namespace root>/<name>`: `/run/vmhost/<name>`,
+ * `/run/vmhost/<netns>/<name>` in a named namespace, `/run/vmhost/nsfs/<dev>-<inode>/<name>` in a
+ * namespace given by path or pid.
  */
 export function stateDirFor(host: ResolvedHost, options: HostOptions = {}): string {
   if (options.stateDir !== undefined) {
     if (typeof options.stateDir !== 'string' || !options.stateDir.startsWith('/')) throw new ValidationError('stateDir', options.stateDir, 'expected an absolute path');
     return options.stateDir;
   }
-  if (options.netns === undefined) return join('/run/vmhost', host.name);
-  const name = netnsName(options.netns);
-  return name !== undefined ? join('/run/vmhost', name, host.name) : join('/run/vmhost', 'nsfs', netnsKey(options.netns), host.name);
+  return join(namespaceRoot(options.netns), host.name);
 }
 
 /**

@@ -14,7 +14,7 @@ import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
 import { bandwidthEntries, ifbEntries } from './bandwidth.js';
-import type { Desired, Entry, VmEntry } from './entries.js';
+import type { Adoption, Desired, Entry, VmEntry } from './entries.js';
 
 /** Where the host's files are, and the namespace it is applied in. */
 export interface DesiredOptions {
@@ -166,27 +166,29 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   for (const s of requiredSysctls(model)) {
     if (!out.some((d) => d.entry.id === `sysctl:${s.key}`)) sysctl(s.key, s.value, s.reason);
   }
-  add({ id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp } }, `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`);
+  const bridgeAdopt: Adoption = { field: 'bridge.adopt', allowed: b.adopt };
+  const vmAdopt = (i: number): Adoption => ({ field: `vms[${i}].adopt`, allowed: host.vms[i]!.adopt });
+  add({ id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp }, adopt: bridgeAdopt }, `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`);
   if (b.veth) {
     add(
-      { id: `link:${b.veth.name}`, kind: 'link', data: { name: b.veth.name, kind: 'veth', peer: b.veth.peer, mac: b.mac ?? null, master: b.name, promisc: true } },
+      { id: `link:${b.veth.name}`, kind: 'link', data: { name: b.veth.name, kind: 'veth', peer: b.veth.peer, mac: b.mac ?? null, master: b.name, promisc: true }, adopt: bridgeAdopt },
       `veth ${b.veth.name}/${b.veth.peer} on ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}promisc)`,
     );
   }
   for (const a of [b.ipv4, b.ipv6]) {
-    if (a) add({ id: `address:${b.name}:${a.cidr}`, kind: 'address', data: { dev: b.name, cidr: a.cidr } }, `address ${a.cidr} on ${b.name}`);
+    if (a) add({ id: `address:${b.name}:${a.cidr}`, kind: 'address', data: { dev: b.name, cidr: a.cidr }, adopt: bridgeAdopt }, `address ${a.cidr} on ${b.name}`);
   }
-  for (const vm of host.vms) add({ id: `link:${vm.tap}`, kind: 'link', data: { name: vm.tap, kind: 'tap', master: b.name } }, `TAP ${vm.tap} on ${b.name} for ${vm.name}`);
+  host.vms.forEach((vm, i) => add({ id: `link:${vm.tap}`, kind: 'link', data: { name: vm.tap, kind: 'tap', master: b.name }, adopt: vmAdopt(i) }, `TAP ${vm.tap} on ${b.name} for ${vm.name}`));
   for (const vm of host.vms) out.push(...ifbEntries(vm));
-  for (const vm of host.vms) {
-    if (!vm.ipv6 || !host.ipv6) continue;
+  host.vms.forEach((vm, i) => {
+    if (!vm.ipv6 || !host.ipv6) return;
     if (host.ipv6.mode === 'routed') {
-      add({ id: `proxyNeighbor:${host.uplink}:${vm.ipv6}`, kind: 'proxyNeighbor', data: { to: vm.ipv6, dev: host.uplink } }, `proxy neighbour ${vm.ipv6} on ${host.uplink} (${vm.name})`);
-      add({ id: `route:${vm.ipv6}/128`, kind: 'route', data: { to: `${vm.ipv6}/128`, dev: b.name } }, `route ${vm.ipv6}/128 dev ${b.name} (${vm.name})`);
+      add({ id: `proxyNeighbor:${host.uplink}:${vm.ipv6}`, kind: 'proxyNeighbor', data: { to: vm.ipv6, dev: host.uplink }, adopt: vmAdopt(i) }, `proxy neighbour ${vm.ipv6} on ${host.uplink} (${vm.name})`);
+      add({ id: `route:${vm.ipv6}/128`, kind: 'route', data: { to: `${vm.ipv6}/128`, dev: b.name }, adopt: vmAdopt(i) }, `route ${vm.ipv6}/128 dev ${b.name} (${vm.name})`);
     } else {
-      add({ id: `address:${host.uplink}:${vm.ipv6}/128`, kind: 'address', data: { dev: host.uplink, cidr: `${vm.ipv6}/128` } }, `address ${vm.ipv6}/128 on ${host.uplink} for the proxy (${vm.name})`);
+      add({ id: `address:${host.uplink}:${vm.ipv6}/128`, kind: 'address', data: { dev: host.uplink, cidr: `${vm.ipv6}/128` }, adopt: vmAdopt(i) }, `address ${vm.ipv6}/128 on ${host.uplink} for the proxy (${vm.name})`);
     }
-  }
+  });
   // before any VM starts (the rules match the TAPs by name): no VM runs without its port's rules
   add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''}, ${model.ports?.length ?? 0} isolated VM port(s))`);
   // bandwidth limits before the VMs start (they hang off the TAPs and ifbs)

@@ -50,12 +50,24 @@ export interface IfbLinkData {
   kind: 'ifb';
 }
 
+/**
+ * Whether the host file lets an entry's object exist already, not made by vmhost: it is then
+ * adopted (recorded as such; down leaves it in place) instead of refused.
+ */
+export interface Adoption {
+  /** The host file's field that says so: `bridge.adopt`, `vms[2].adopt`. */
+  field: string;
+  /** What it says. */
+  allowed: boolean;
+}
+
 /** A link; `data.kind` is the link kind. */
 export interface LinkEntry {
   kind: 'link';
   /** `link:<name>`. */
   id: string;
   data: BridgeLinkData | VethLinkData | TapLinkData | IfbLinkData;
+  adopt?: Adoption;
 }
 
 /** An address (`cidr`) on `dev`. */
@@ -64,6 +76,7 @@ export interface AddressEntry {
   /** `address:<dev>:<cidr>`. */
   id: string;
   data: { dev: string; cidr: string };
+  adopt?: Adoption;
 }
 
 /** A route to `to` (a prefix) through `dev`. */
@@ -72,6 +85,7 @@ export interface RouteEntry {
   /** `route:<to>`. */
   id: string;
   data: { to: string; dev: string };
+  adopt?: Adoption;
 }
 
 /** A proxy neighbour (proxy NDP) for `to` on `dev`. */
@@ -80,6 +94,7 @@ export interface ProxyNeighborEntry {
   /** `proxyNeighbor:<dev>:<to>`. */
   id: string;
   data: { to: string; dev: string };
+  adopt?: Adoption;
 }
 
 /** The host's firewall (its owner's chains). */

@@ -55,21 +55,30 @@ export interface LinkRecord extends Base<'link'> {
    * `vmhy<token>`) before it is renamed and marked in one request; null once done.
    */
   temp: string | null;
+  /**
+   * Present when the link was not made by vmhost but adopted (the host file's `adopt`): how it
+   * was before (up or not, its bridge), what down puts back; such a link carries no mark and is
+   * never deleted.
+   */
+  adopted?: { up: boolean; master: string | null };
 }
 
-/** An address vmhost added (on the uplink: with the protocol mark, see marks.ts). */
+/** An address vmhost added (on the uplink: with the protocol mark, see marks.ts), or adopted (`adopted`: never deleted). */
 export interface AddressRecord extends Base<'address'> {
   data: { dev: string; cidr: string };
+  adopted?: true;
 }
 
-/** A route vmhost added (with the protocol mark). */
+/** A route vmhost added (with the protocol mark), or adopted (`adopted`: never deleted). */
 export interface RouteRecord extends Base<'route'> {
   data: { to: string; dev: string };
+  adopted?: true;
 }
 
-/** A proxy neighbour vmhost added (with the protocol mark). */
+/** A proxy neighbour vmhost added (with the protocol mark), or adopted (`adopted`: never deleted). */
 export interface ProxyNeighborRecord extends Base<'proxyNeighbor'> {
   data: { to: string; dev: string };
+  adopted?: true;
 }
 
 /** The firewall owner's chains, with the model applied (validated as any model). */
@@ -230,6 +239,13 @@ function serviceOptions(data: unknown, at: string, derived: readonly string[], w
   return opts;
 }
 
+/** `{ adopted: true }` when the record says so (the only value it may have), else nothing. */
+function adoptedFlag(o: Obj, at: string): { adopted?: true } {
+  if (!('adopted' in o)) return {};
+  if (o.adopted !== true) throw new Bad(`${at}.adopted: expected true (or no field)`);
+  return { adopted: true };
+}
+
 /** Parses one record; `dir` is the state directory (the services' directories are derived from it). */
 function parseRecord(v: unknown, at: string, dir: string): StateRecord {
   const kind = obj(v, at).kind;
@@ -252,26 +268,30 @@ function parseRecord(v: unknown, at: string, dir: string): StateRecord {
       break;
     }
     case 'link': {
-      const o = shape(v, at, ['kind', 'id', 'status', 'data', 'ifindex', 'temp']);
+      const o = shape(v, at, ['kind', 'id', 'status', 'data', 'ifindex', 'temp'], ['adopted']);
       const ifindex = o.ifindex;
       if (ifindex !== null && (!Number.isInteger(ifindex) || (ifindex as number) < 1 || (ifindex as number) > 0x7fffffff)) throw new Bad(`${at}.ifindex: expected an interface index or null`);
       if (o.temp !== null && (typeof o.temp !== 'string' || !TEMP_TOKEN.test(o.temp))) throw new Bad(`${at}.temp: expected 11 hex digits or null`);
       r = { kind, ...base(o), data: linkData(o.data, `${at}.data`), ifindex: ifindex as number | null, temp: o.temp as string | null };
+      if ('adopted' in o) {
+        const a = shape(o.adopted, `${at}.adopted`, ['up', 'master']);
+        r.adopted = { up: bool(a.up, `${at}.adopted.up`), master: a.master === null ? null : ifname(a.master, `${at}.adopted.master`) };
+      }
       break;
     }
     case 'address': {
-      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const o = shape(v, at, ['kind', 'id', 'status', 'data'], ['adopted']);
       const d = shape(o.data, `${at}.data`, ['dev', 'cidr']);
-      r = { kind, ...base(o), data: { dev: ifname(d.dev, `${at}.data.dev`), cidr: cidr(d.cidr, `${at}.data.cidr`) } };
+      r = { kind, ...base(o), data: { dev: ifname(d.dev, `${at}.data.dev`), cidr: cidr(d.cidr, `${at}.data.cidr`) }, ...adoptedFlag(o, at) };
       break;
     }
     case 'route':
     case 'proxyNeighbor': {
-      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      const o = shape(v, at, ['kind', 'id', 'status', 'data'], ['adopted']);
       const d = shape(o.data, `${at}.data`, ['to', 'dev']);
       const to = kind === 'route' ? cidr(d.to, `${at}.data.to`) : str(d.to, `${at}.data.to`, 64);
       if (kind === 'proxyNeighbor') check(`${at}.data.to`, () => parseCidr(to, '', { defaultFull: true }));
-      r = { kind, ...base(o), data: { to, dev: ifname(d.dev, `${at}.data.dev`) } };
+      r = { kind, ...base(o), data: { to, dev: ifname(d.dev, `${at}.data.dev`) }, ...adoptedFlag(o, at) };
       break;
     }
     case 'firewall': {

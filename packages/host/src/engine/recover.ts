@@ -9,9 +9,12 @@
  * QEMU runs with a QMP socket in this state directory. Processes are recorded without their
  * definitions, so the next apply restarts them once with the host file's.
  *
- * Not recoverable: the values sysctls had before vmhost set them. A sysctl at vmhost's value is
- * left as it is (recorded nowhere, so down does not touch it) and a notice says so: putting back
- * a guessed value could cut a host's forwarding that something else had turned on.
+ * Sysctls are recovered from the namespace's shared record (shared.ts) when it counts this host
+ * among their holders: it keeps the value each had before the first host set it. Otherwise their
+ * old values are not known: a sysctl at vmhost's value is left as it is (recorded nowhere, so
+ * down does not touch it) and a notice says so: putting back a guessed value could cut a host's
+ * forwarding that something else had turned on. Marked addresses, routes and proxy neighbours on
+ * the shared uplink that another host's state file records are that host's, not recovered here.
  * @module
  */
 import { lstatSync, readdirSync } from 'node:fs';
@@ -28,6 +31,8 @@ import { ownerHasChains } from './kinds/firewall.js';
 import { forRecord } from './kinds/index.js';
 import { liveQemuPid } from './kinds/vm.js';
 import { isMarkedProtocol } from './marks.js';
+import { othersRecords } from './owners.js';
+import { sharedSetting } from './kinds/sysctl.js';
 import { VM_NAME, type LinkRecord, type StateRecord } from './records.js';
 import { checkStateDir, lock } from './state-dir.js';
 import { isCorrupt, moveAside, readState, stateFile, writeState } from './state.js';
@@ -72,6 +77,9 @@ async function linkRecords(ctx: Ctx, want: Map<string, Entry>, notices: string[]
 /** Addresses, routes and proxy neighbours: wanted ones on own links, marked ones anywhere on the host's links and uplink. */
 async function netRecords(ctx: Ctx, want: Map<string, Entry>, ownLinks: string[]): Promise<StateRecord[]> {
   const out: StateRecord[] = [];
+  // marked objects on the shared uplink that another host of the namespace records are its own
+  const others = othersRecords(ctx);
+  const isMarked = (id: string, protocol: string | number | null): boolean => isMarkedProtocol(protocol) && !others.has(id);
   const devs = [...ownLinks, ctx.host.uplink];
   const present = new Set((await ctx.h.links.list()).map((l) => l.name));
   for (const dev of devs.filter((d) => present.has(d))) {
@@ -79,16 +87,17 @@ async function netRecords(ctx: Ctx, want: Map<string, Entry>, ownLinks: string[]
     for (const a of await ctx.h.addresses.list({ link: dev })) {
       const cidr = `${a.address}/${a.prefixLength}`;
       const id = `address:${dev}:${cidr}`;
-      if ((own && want.has(id)) || isMarkedProtocol(a.protocol)) out.push({ kind: 'address', id, status: 'done', data: { dev, cidr } });
+      if ((own && want.has(id)) || isMarked(id, a.protocol)) out.push({ kind: 'address', id, status: 'done', data: { dev, cidr } });
     }
     for (const family of [4, 6] as const) {
       for (const r of await ctx.h.routes.list({ family, dev })) {
         const id = `route:${r.to}`;
-        if ((own && want.has(id)) || isMarkedProtocol(r.protocol)) out.push({ kind: 'route', id, status: 'done', data: { to: r.to, dev } });
+        if ((own && want.has(id)) || isMarked(id, r.protocol)) out.push({ kind: 'route', id, status: 'done', data: { to: r.to, dev } });
       }
     }
     for (const n of await ctx.h.neighbors.list({ family: 6, proxy: true, dev })) {
-      if (isMarkedProtocol(n.protocol)) out.push({ kind: 'proxyNeighbor', id: `proxyNeighbor:${dev}:${n.to}`, status: 'done', data: { to: n.to, dev } });
+      const id = `proxyNeighbor:${dev}:${n.to}`;
+      if (isMarked(id, n.protocol)) out.push({ kind: 'proxyNeighbor', id, status: 'done', data: { to: n.to, dev } });
     }
   }
   return out;
@@ -114,7 +123,13 @@ export async function rebuild(ctx: Ctx): Promise<{ entries: StateRecord[]; notic
   for (const d of desired) {
     if (d.entry.kind !== 'sysctl') continue;
     const { key, value } = d.entry.data;
-    if ((await ctx.h.sysctl.get(key)) === value) notices.push(`sysctl ${key} is ${value}, the value vmhost sets; its value before vmhost is not known, so it is left as it is (down does not touch it)`);
+    const held = sharedSetting(ctx, key);
+    if (held?.holders.includes(ctx.dir)) {
+      // the namespace's shared record knows this host holds it, and the original
+      entries.push({ kind: 'sysctl', id: d.entry.id, status: 'done', data: { key, value }, previous: held.original });
+      continue;
+    }
+    if ((await ctx.h.sysctl.get(key)) === value) notices.push(`sysctl ${key} is ${value}, the value vmhost sets; the namespace's shared record does not count this host among its holders, so its value before vmhost is not known: it is left as it is (down does not touch it)`);
   }
   const links = await linkRecords(ctx, want, notices);
   entries.push(...links);

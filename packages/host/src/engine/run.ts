@@ -13,16 +13,19 @@
  */
 import { rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostAbortedError, HostApplyError, HostPreconditionError, HostStateError } from '../errors.js';
+import { HostAbortedError, HostApplyError, HostOwnerError, HostPreconditionError, HostStateError } from '../errors.js';
 import { stopDnsmasq } from '../services/dnsmasq.js';
 import { stopProxyService } from '../services/proxy6.js';
-import type { HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
+import type { Conflict, HostOptions, Plan, Report, ResolvedHost, Step } from '../types.js';
 import { desiredOptions, emit, openCtx, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
 import { forEntry, forRecord } from './kinds/index.js';
+import { heldByOthersText } from './kinds/sysctl.js';
 import { stopAllVms } from './kinds/vm.js';
 import { loadForChange, reconcileIntents } from './reconcile.js';
 import { checkStateDir, lock } from './state-dir.js';
+import { findConflicts } from './owners.js';
+import { callerOf, registerOwner, unregisterOwner } from './shared.js';
 import { emptyState, isCorrupt, readState, type StateFile } from './state.js';
 import { publicStep, runStep, type PlannedStep } from './steps.js';
 
@@ -61,10 +64,17 @@ function removalStep(r: StateFile['entries'][number], why: string): PlannedStep 
   return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r };
 }
 
-async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'): Promise<PlannedStep[]> {
+/**
+ * The steps that make the host as the host file says, and the conflicts that keep apply from
+ * taking them (owners.ts): what the host file wants that is another host's, or exists unmarked
+ * and is not adopted, gets no step but a conflict; what the host file adopts, an `adopt` step.
+ */
+async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'): Promise<{ steps: PlannedStep[]; conflicts: Conflict[] }> {
   const want = desiredState(ctx.host, desiredOptions(ctx));
   const recordedById = new Map(state.entries.map((e) => [e.id, e]));
   const wantedIds = new Set(want.map((w) => w.entry.id));
+  const { conflicts, adopt } = await findConflicts(ctx, state, want);
+  const blocked = new Set(conflicts.map((c) => c.id));
   const steps: PlannedStep[] = [];
   // Entries an earlier apply made that the spec no longer wants go first, newest first (a VM
   // stops before its TAP goes).
@@ -73,15 +83,21 @@ async function planSteps(ctx: Ctx, state: StateFile, command: 'plan' | 'apply'):
   }
   for (const { entry, describe } of want) {
     checkAborted(ctx, command);
+    if (blocked.has(entry.id)) continue;
     const recorded = recordedById.get(entry.id);
+    if (adopt.has(entry.id)) {
+      steps.push({ id: entry.id, action: 'adopt', description: `adopt ${describe}`, op: 'adopt', entry, recorded });
+      continue;
+    }
     const ops = forEntry(entry);
     const live = await ops.inspect(ctx, recorded);
     if (live === 'ok') continue;
     const action = ops.action(live);
     const op = live === 'missing' || (entry.kind === 'sysctl' && !recorded) ? 'create' : 'update';
-    steps.push({ id: entry.id, action, description: `${action} ${describe}`, op, entry, recorded });
+    const shared = entry.kind === 'sysctl' ? heldByOthersText(ctx, entry.data.key) : '';
+    steps.push({ id: entry.id, action, description: `${action} ${describe}${shared}`, op, entry, recorded });
   }
-  return steps;
+  return { steps, conflicts };
 }
 
 /** The state for plan and status: read only (a missing directory is an empty state). */
@@ -98,9 +114,11 @@ export function readStateForView(ctx: Ctx): StateFile {
 }
 
 /**
- * What {@link apply} would do, as a list of steps; empty when the host is as `host` says. Reads the
- * live state (links, addresses, routes, proxy neighbours, sysctls, iptables-save, dnsmasq, the
- * proxy, VMs) and the state file; changes nothing.
+ * What {@link apply} would do, as a list of steps; empty when the host is as `host` says; and the
+ * conflicts that would make apply refuse (what the host file wants that is another host's, or
+ * exists without being vmhost's and is not adopted), each naming its owner. Reads the live state
+ * (links, addresses, routes, proxy neighbours, sysctls, iptables-save, dnsmasq, the proxy, VMs),
+ * the state file and the namespace's shared record; changes nothing.
  * @throws {HostPreconditionError} the uplink or a VM's file is missing. {@link HostStateError}
  *   for a state file that cannot be read or an unsafe state directory. {@link HostAbortedError}.
  */
@@ -109,8 +127,8 @@ export async function plan(host: ResolvedHost, options: HostOptions = {}): Promi
   try {
     checkAborted(ctx, 'plan');
     await preconditions(ctx);
-    const steps = await planSteps(ctx, readStateForView(ctx), 'plan');
-    return { steps: steps.map(publicStep) };
+    const { steps, conflicts } = await planSteps(ctx, readStateForView(ctx), 'plan');
+    return { steps: steps.map(publicStep), conflicts };
   } finally {
     ctx.h.close();
   }
@@ -185,7 +203,10 @@ async function execute(ctx: Ctx, state: StateFile, steps: PlannedStep[]): Promis
  * undone in reverse and a {@link HostApplyError} names the failing step; when `options.signal` is
  * aborted, the step under way is finished, the steps done are undone and a
  * {@link HostAbortedError} is thrown. Re-applying an unchanged host does nothing.
- * @throws {HostPreconditionError} before anything is changed. {@link HostApplyError},
+ * Refuses, before it changes anything, when something the host file wants belongs to another host
+ * or exists without being vmhost's and is not adopted ({@link plan}'s `conflicts`).
+ * @throws {HostPreconditionError} before anything is changed. {@link HostOwnerError} before
+ *   anything is changed, naming each conflict's owner. {@link HostApplyError},
  *   {@link HostAbortedError}, {@link HostStateError} (unsafe state directory), `HostBusyError`.
  */
 export async function apply(host: ResolvedHost, options: HostOptions = {}): Promise<Report> {
@@ -195,7 +216,11 @@ export async function apply(host: ResolvedHost, options: HostOptions = {}): Prom
     await preconditions(ctx);
     const { state, unlock } = await prepare(ctx);
     try {
-      return await execute(ctx, state, await planSteps(ctx, state, 'apply'));
+      const { steps, conflicts } = await planSteps(ctx, state, 'apply');
+      if (conflicts.length > 0) throw new HostOwnerError(conflicts);
+      // counted among the namespace's hosts before anything is made (others find its records so)
+      if (steps.length > 0) await registerOwner(callerOf(ctx));
+      return await execute(ctx, state, steps);
     } finally {
       unlock();
     }
@@ -256,6 +281,7 @@ export async function down(host: ResolvedHost, options: HostOptions = {}): Promi
       // The runtime files apply made (dnsmasq's config, pid and lease files, the proxy's, the
       // VMs' run dirs) go too.
       for (const f of ['state.json', 'dnsmasq', 'proxy6', 'vms']) rmSync(join(ctx.dir, f), { recursive: true, force: true });
+      await unregisterOwner(callerOf(ctx));
       report.ms = Math.round(performance.now() - t0);
       return report;
     } finally {

@@ -213,7 +213,14 @@ export function readPrivateFile(path: string, maxBytes: number): string | undefi
  * @throws {HostBusyError} when a live process holds the lock.
  */
 export function lock(dir: string): () => void {
-  const file = join(dir, 'lock');
+  return lockFile(join(dir, 'lock'));
+}
+
+/**
+ * Takes the lock file `file` as {@link lock} does (in a checked directory).
+ * @throws {HostBusyError} when a live process holds it.
+ */
+export function lockFile(file: string): () => void {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       createExclusive(file, `${process.pid}\n`);

@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { dnsmasqStatus, readLeases } from '../services/dnsmasq.js';
 import { proxyServiceStatus } from '../services/proxy6.js';
 import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
-import { openCtx, type Ctx } from './context.js';
-import { vmDir } from './desired.js';
+import { desiredOptions, openCtx, type Ctx } from './context.js';
+import { desiredState, vmDir } from './desired.js';
+import { findConflicts } from './owners.js';
+import { HostStateError } from '../errors.js';
+import { emptyShared, ownerNames, readShared, type SharedRecord } from './shared.js';
 import { vmState } from './kinds/vm.js';
 import { readStateForView } from './run.js';
 
@@ -21,10 +24,24 @@ async function linkInfo(ctx: Ctx, name: string): Promise<LinkInfo> {
   return { name, exists: true, up: l.flags.up, addresses: addrs.filter((a) => !a.address.startsWith('fe80:')).map((a) => `${a.address}/${a.prefixLength}`) };
 }
 
+/** The namespace's shared record; an empty one when it cannot be read (apply and down replace a corrupt one). */
+function sharedOrEmpty(ctx: Ctx): SharedRecord {
+  try {
+    return readShared(ctx.netns);
+  } catch (err) {
+    if (err instanceof HostStateError) return emptyShared();
+    throw err;
+  }
+}
+
 /** A service's status as `status` shows it. */
 const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; pid?: number } => (s.pid !== undefined ? { running: s.running, pid: s.pid } : { running: s.running });
 
-/** The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases. Changes nothing. */
+/**
+ * The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases, the conflicts
+ * that keep apply from running (each naming its owner), and the namespace-wide sysctls it holds
+ * with other hosts. Changes nothing.
+ */
 export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
   const ctx = await openCtx(host, options);
   try {
@@ -41,6 +58,11 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
     if (typeof options.netns === 'string') out.netns = options.netns;
     const pending = state.entries.filter((e) => e.status === 'intended').map((e) => e.id);
     if (pending.length > 0) out.pending = pending;
+    const { conflicts } = await findConflicts(ctx, state, desiredState(host, desiredOptions(ctx)));
+    if (conflicts.length > 0) out.conflicts = conflicts;
+    const shared = sharedOrEmpty(ctx);
+    const held = Object.entries(shared.settings).filter(([, s]) => s.holders.includes(ctx.dir));
+    if (held.length > 0) out.shared = held.map(([key, s]) => ({ key, value: s.value, original: s.original, heldWith: ownerNames(shared, s.holders, ctx.dir) }));
     for (const vm of host.vms) {
       const st = await vmState(vmDir(ctx.dir, vm.name));
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };

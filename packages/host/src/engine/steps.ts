@@ -24,8 +24,8 @@ import { dropRecord, putRecord, stateFile, writeState, type StateFile } from './
 
 /** A step of a plan with what carrying it out needs. */
 export interface PlannedStep extends Step {
-  /** `create` (missing), `update` (differs), `remove` (recorded, no longer wanted). */
-  op: 'create' | 'update' | 'remove';
+  /** `create` (missing), `update` (differs), `remove` (recorded, no longer wanted), `adopt` (exists unmarked, the host file adopts it). */
+  op: 'create' | 'update' | 'remove' | 'adopt';
   /** The desired entry (create, update). */
   entry: Entry | undefined;
   /** The state file's record of the same id. */
@@ -77,10 +77,11 @@ async function unmake(ctx: Ctx, made: StateRecord): Promise<void> {
   if (d.foreign) ctx.notice(d.foreign);
 }
 
-async function createStep(run: StepRun, s: PlannedStep, step: Step, entry: Entry): Promise<void> {
+/** Makes `entry` (or, `adopt`ing, takes over the object that exists), written ahead. */
+async function createStep(run: StepRun, s: PlannedStep, step: Step, entry: Entry, adopt = false): Promise<void> {
   const { ctx, state } = run;
   const ops = forEntry(entry);
-  const intent = await ops.intent(ctx);
+  const intent = adopt ? await ops.adoptIntent(ctx) : await ops.intent(ctx);
   putRecord(state, intent);
   try {
     save(run);
@@ -91,7 +92,7 @@ async function createStep(run: StepRun, s: PlannedStep, step: Step, entry: Entry
   await point(run, 'intended', step);
   let made: StateRecord;
   try {
-    made = await ops.create(ctx, intent);
+    made = adopt ? await ops.adopt(ctx, intent) : await ops.create(ctx, intent);
   } catch (err) {
     restore(state, s.id, s.recorded);
     saveBestEffort(ctx, state);
@@ -176,7 +177,7 @@ export async function runStep(run: StepRun, s: PlannedStep): Promise<void> {
     await removeStep(run, step, s.recorded);
   } else {
     if (!s.entry) throw new VmhostError('EHOST_INTERNAL', `step ${s.id} without an entry`);
-    if (s.op === 'create') await createStep(run, s, step, s.entry);
+    if (s.op === 'create' || s.op === 'adopt') await createStep(run, s, step, s.entry, s.op === 'adopt');
     else await updateStep(run, s, step, s.entry);
   }
   await point(run, 'recorded', step);

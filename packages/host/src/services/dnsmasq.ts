@@ -13,7 +13,7 @@
  * planted in the directory fails the start.
  * @module
  */
-import { closeSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
 import { ip, netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
@@ -227,11 +227,29 @@ function service(dir: string): ServiceSpec {
   };
 }
 
-/** Whether a UDP socket is bound to port 67 in the namespace of `ref` (/proc/net/udp). */
-function dhcpBound(ref: NetnsRef | undefined): boolean {
+/**
+ * Whether the process `pid` holds a UDP socket bound to port 67 (its socket inodes in
+ * /proc/PID/fd against /proc/PID/net/udp, its namespace's table): its own, not another dnsmasq's
+ * of the same namespace (each host of a namespace runs its own on its bridge).
+ */
+function dhcpBound(pid: number): boolean {
   try {
-    const text = ref === undefined ? readFileSync('/proc/net/udp', 'utf8') : netns.readFileIn(ref, '/proc/net/udp');
-    return text.split('\n').some((l) => /^\s*\d+:\s+[0-9A-F]{8}:0043\s/i.test(l));
+    const inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+    return readFileSync(`/proc/${pid}/net/udp`, 'utf8')
+      .split('\n')
+      .some((l) => {
+        const f = l.trim().split(/\s+/);
+        return /:0043$/i.test(f[1] ?? '') && inodes.has(f[9] ?? '');
+      });
   } catch {
     return false;
   }
@@ -293,7 +311,7 @@ export async function startDnsmasq(o: DnsmasqOptions, opts: { timeoutMs?: number
     output: f.out,
     timeoutMs,
     // it has written its pidfile and bound the DHCP port
-    ready: (pid) => pid !== undefined && readPidfile(f.pid) === pid && dhcpBound(o.netns),
+    ready: (pid) => pid !== undefined && readPidfile(f.pid) === pid && dhcpBound(pid),
     errors: {
       spawnThrew: (cause) => new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}`, { cause }),
       spawnFailed: (e) => new DnsmasqError('EDNSMASQ_SPAWN', `cannot start ${DNSMASQ}: ${e.message}`, { cause: e }),

@@ -59,7 +59,8 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
     ctx.bridge6 = b6;
   }
   const stp = c.bool(at(br, 'stp'), 'bridge.stp', F.stp);
-  if (name === undefined || !b4 || stp === undefined) return undefined;
+  const adopt = c.bool(at(br, 'adopt'), 'bridge.adopt', F.adopt);
+  if (name === undefined || !b4 || stp === undefined || adopt === undefined) return undefined;
   return {
     name,
     ...(mac !== undefined ? { mac } : {}),
@@ -67,5 +68,6 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
     ipv4: b4,
     ...(ctx.bridge6 ? { ipv6: ctx.bridge6 } : {}),
     stp,
+    adopt,
   };
 }

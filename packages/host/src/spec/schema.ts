@@ -6,6 +6,7 @@
  * subnet, ports used once) the resolvers check besides; docs/host-spec.md explains each limit.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
 import type { DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
@@ -103,14 +104,34 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The host's name: it names the firewall chains (`VMHOST-<name>-...`, @vmhost/firewall's owner) and the state directory. */
 export const HOST_NAME_RE = /^[A-Za-z0-9_]{1,16}$/;
-/** VM names: the TAP `vmt-<name>` fits in 15 bytes; a DNS label (no '-' at either end). */
+/** VM names: the TAP `<tag>-<name>` fits in 15 bytes; a DNS label (no '-' at either end). */
 export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 /** The longest VM name. */
 export const VM_NAME_MAX = 11;
-/** A VM's TAP is this and its name. */
-export const TAP_PREFIX = 'vmt-';
-/** The ifb that shapes what a VM sends (`bandwidth.fromVm`) is this and its name. */
-export const IFB_PREFIX = 'vmi-';
+
+/**
+ * The tag of the host `owner`'s TAPs: three letters a-z from the sha-256 of its name (17,576
+ * tags), so that two hosts with a VM of the same name in one namespace get different TAPs, and
+ * one host gets the same ones on every apply (docs/host-owners.md).
+ */
+export function tapTag(owner: string): string {
+  let n = createHash('sha256').update(owner).digest().readUInt32BE(0) % 26 ** 3;
+  let tag = '';
+  for (let i = 0; i < 3; i++, n = Math.floor(n / 26)) tag = String.fromCharCode(97 + (n % 26)) + tag;
+  return tag;
+}
+
+/** The TAP of the VM `vm` of the host `owner`: `<tag>-<vm>` ({@link tapTag}), at most 15 bytes. */
+export function tapName(owner: string, vm: string): string {
+  return `${tapTag(owner)}-${vm}`;
+}
+/**
+ * The ifb of the VM `vm` of the host `owner` (it shapes what the VM sends, `bandwidth.fromVm`):
+ * `<tag>_<vm>`, beside its TAP `<tag>-<vm>`, at most 15 bytes.
+ */
+export function ifbName(owner: string, vm: string): string {
+  return `${tapTag(owner)}_${vm}`;
+}
 /** A rate as text: a whole number and kbit, mbit or gbit. */
 export const RATE_RE = /^([1-9][0-9]{0,8})(kbit|mbit|gbit)$/;
 /** A dnsmasq lease time as text. */
@@ -184,6 +205,7 @@ export const BRIDGE = {
     ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
     ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
     stp: { kind: 'bool', default: false, description: 'Spanning tree on the bridge.' },
+    adopt: { kind: 'bool', default: false, description: 'The bridge, its veth pair and its addresses may exist already, made by hand: vmhost records them as adopted, sets them up, and down leaves them in place (only undoing what it changed).' },
   },
 } as const satisfies ObjectField<keyof HostFile['bridge']>;
 
@@ -271,7 +293,7 @@ export const VM = {
   kind: 'object',
   description: 'A VM.',
   keys: {
-    name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP ${TAP_PREFIX}<name> fits in 15 bytes)`, description: `The VM's name (its TAP is ${TAP_PREFIX}<name>).` },
+    name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP <tag>-<name> fits in 15 bytes)`, description: "The VM's name (its TAP is <tag>-<name>, the tag three letters from the host's name)." },
     mac: { kind: 'mac', description: 'The NIC\'s MAC. Default: a stable locally administered MAC from the name.' },
     ipv4: { kind: 'address', family: 4, required: true, description: 'Static DHCP lease by MAC, inside the bridge subnet.' },
     ipv6: { kind: 'address', family: 6, description: "The VM's own public IPv6 address, inside ipv6.prefix." },
@@ -287,6 +309,7 @@ export const VM = {
     isolation: { kind: 'bool', default: true, description: "Anti-spoofing on the VM's port: it sends only with its own MAC and addresses, and never as a DHCP server or router (docs/firewall-isolation.md). false turns it off." },
     linkLocal: { kind: 'enum', values: ['eui64', 'any'], default: 'eui64', description: "IPv6 link-local sources the VM may use: eui64, the address from its MAC (what Linux does by default); any, all of fe80::/10 (stable-privacy guests such as NetworkManager's; weaker)." },
     bandwidth: BANDWIDTH,
+    adopt: { kind: 'bool', default: false, description: "The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, made by hand: vmhost records them as adopted, and down leaves them in place (only undoing what it changed)." },
   },
 } as const satisfies ObjectField<keyof VmSpec>;
 
@@ -313,6 +336,8 @@ export const keysOf = (f: ObjectField): readonly string[] => Object.keys(f.keys)
 export const DEFAULTS = {
   name: HOST.keys.name.default,
   stp: BRIDGE.keys.stp.default,
+  adoptBridge: BRIDGE.keys.adopt.default,
+  adoptVm: VM.keys.adopt.default,
   leaseTime: DHCP.keys.leaseTime.default,
   acceptRa: IPV6.keys.acceptRa.default,
   proxy: {

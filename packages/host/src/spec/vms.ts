@@ -13,7 +13,7 @@ import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
-import { HOST, IFB_PREFIX, MAX_PROXY_PORTS, TAP_PREFIX, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+import { DEFAULTS, HOST, ifbName, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
 
 const F = VM.keys;
 
@@ -82,6 +82,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const isolation = c.bool(at(v, 'isolation'), `${p}.isolation`, F.isolation);
   const linkLocal = c.oneOf(at(v, 'linkLocal'), `${p}.linkLocal`, F.linkLocal);
   const bandwidth = resolveBandwidth(ctx, at(v, 'bandwidth'), `${p}.bandwidth`);
+  const adopt = c.bool(at(v, 'adopt'), `${p}.adopt`, F.adopt);
 
   // boot
   const kernelV = at(v, 'kernel');
@@ -101,18 +102,18 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
   if ((forwards.length > 0 || isolation) && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
-  if (bandwidth?.fromVm !== undefined && name !== undefined) ctx.claimIf(IFB_PREFIX + name, `${p}.name`, 'ifb name (bandwidth.fromVm)');
+  if (bandwidth?.fromVm !== undefined && name !== undefined) ctx.claimIf(ifbName(ctx.hostName ?? DEFAULTS.name, name), `${p}.name`, 'ifb name (bandwidth.fromVm)');
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined || adopt === undefined) return undefined;
   if (isolation === undefined || linkLocal === undefined) return undefined;
   return {
     name,
     mac,
     ipv4,
     ...(ipv6 !== undefined ? { ipv6 } : {}),
-    tap: TAP_PREFIX + name,
+    tap: tapName(ctx.hostName ?? DEFAULTS.name, name),
     memoryMiB,
     cpus,
     accel,
@@ -122,10 +123,11 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     disks,
     forwards,
     autostart,
+    adopt,
     isolation,
     linkLocal,
     ...(bandwidth !== undefined ? { bandwidth } : {}),
-    ...(bandwidth?.fromVm !== undefined ? { ifb: IFB_PREFIX + name } : {}),
+    ...(bandwidth?.fromVm !== undefined ? { ifb: ifbName(ctx.hostName ?? DEFAULTS.name, name) } : {}),
   };
 }
 
@@ -185,12 +187,12 @@ function checkGroup(ctx: SpecContext, name: string, p: string): void {
   }
 }
 
-/** The VM's name: its TAP `vmt-<name>` must fit in 15 bytes; names and TAPs are unique. */
+/** The VM's name: its TAP `<tag>-<name>` must fit in 15 bytes; names and TAPs are unique. */
 function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClaims): string | undefined {
   const { c } = ctx;
   let name = c.str(nameV, `${p}.name`);
   if (name !== undefined && name.length > VM_NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name)) {
-    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP ${TAP_PREFIX}<name> must fit in 15 bytes`);
+    name = c.add(`${p}.name`, nameV, `longer than ${VM_NAME_MAX} characters: the TAP <tag>-<name> must fit in 15 bytes`);
   } else if (name !== undefined) {
     name = c.name(nameV, `${p}.name`, F.name);
   }
@@ -198,7 +200,7 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
   const other = claims.names.get(name);
   if (other !== undefined) c.add(`${p}.name`, name, `VM name ${name} is already used by ${other}`);
   else claims.names.set(name, `${p}.name`);
-  ctx.claimIf(TAP_PREFIX + name, `${p}.name`, 'TAP name');
+  ctx.claimIf(tapName(ctx.hostName ?? DEFAULTS.name, name), `${p}.name`, 'TAP name');
   return name;
 }
 

@@ -69,15 +69,20 @@ export function encodeAddressMessage(m: { header: Partial<IfAddrMsg>; attrs: Add
 }
 
 export function decodeAddressMessage(payload: Buffer): AddressMessage {
+  return decodeAddressAt(payload, addressSchema, false);
+}
+
+/** Decodes `payload` with `s` (the IFA_* schema or a pick of it), lean or not (see decodeAttrs). Internal. */
+export function decodeAddressAt(payload: Buffer, s: Schema, lean: boolean): AddressMessage {
   if (payload.length < IFADDRMSG_LEN) throw new CodecError(`ifaddrmsg needs ${IFADDRMSG_LEN} bytes, got ${payload.length}`, 0);
   return {
     header: {
-      family: payload.readUInt8(0),
-      prefixLength: payload.readUInt8(1),
-      flags: payload.readUInt8(2),
-      scope: payload.readUInt8(3),
+      family: payload[0] as number,
+      prefixLength: payload[1] as number,
+      flags: payload[2] as number,
+      scope: payload[3] as number,
       index: payload.readUInt32LE(4),
     },
-    attrs: decodeAttrs<AddressAttrs>(addressSchema, payload, IFADDRMSG_LEN),
+    attrs: decodeAttrs<AddressAttrs>(s, payload, IFADDRMSG_LEN, payload.length, lean),
   };
 }

@@ -5,7 +5,7 @@
  * not have the expected size, are kept as {@link RawAttr} in `other`: never dropped, never a crash.
  * @module
  */
-import { formatAddress, parseAddress } from '../ip/address.js';
+import { formatAddress, formatAddressAt, parseAddress } from '../ip/address.js';
 import { NetlinkDecodeError } from '../transport/errors.js';
 import { NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_TYPE_MASK } from './constants.js';
 
@@ -141,6 +141,43 @@ export class Writer {
   }
 }
 
+/** Little-endian u16 at `off` (the caller checked the bounds). */
+export function rd16(b: Buffer, off: number): number {
+  return (b[off] as number) | ((b[off + 1] as number) << 8);
+}
+
+/** Little-endian u32 at `off` (the caller checked the bounds). */
+export function rd32(b: Buffer, off: number): number {
+  return ((b[off] as number) | ((b[off + 1] as number) << 8) | ((b[off + 2] as number) << 16)) + (b[off + 3] as number) * 0x1000000;
+}
+
+/** The type (without the flag bits) of the attribute at `off`. */
+export function attrType(b: Buffer, off: number): number {
+  return rd16(b, off + 2) & NLA_TYPE_MASK;
+}
+
+/**
+ * Checks the attribute header at `off` (with `end - off >= 4`) and returns its length. Throws
+ * {@link CodecError} for a length shorter than the header or longer than what is left: the
+ * checks of {@link parseAttrs}, for readers that walk a list themselves. The error's offset is
+ * counted from `base` (where the message's payload starts).
+ */
+export function attrLength(buf: Buffer, off: number, end: number, base = 0): number {
+  const len = rd16(buf, off);
+  if (len < 4) throw new CodecError(`attribute length ${len} shorter than its header`, off - base);
+  if (len > end - off) throw new CodecError(`attribute of type ${rd16(buf, off + 2) & NLA_TYPE_MASK} claims ${len} bytes, ${end - off} left`, off - base);
+  return len;
+}
+
+/** The attribute at `off` (whose length `len` was checked) as a {@link RawAttr}. Internal. */
+export function rawAttr(buf: Buffer, off: number, len: number): RawAttr {
+  const rawType = rd16(buf, off + 2);
+  const a: RawAttr = { type: rawType & NLA_TYPE_MASK, data: buf.subarray(off + 4, off + len) };
+  if (rawType & NLA_F_NESTED) a.nested = true;
+  if (rawType & NLA_F_NET_BYTEORDER) a.netByteOrder = true;
+  return a;
+}
+
 /**
  * Reads the attributes in `buf[start, end)`. Throws {@link CodecError} for an attribute shorter
  * than its header or longer than what is left; 1-3 trailing bytes are ignored as the kernel does.
@@ -150,14 +187,8 @@ export function parseAttrs(buf: Buffer, start = 0, end = buf.length): RawAttr[] 
   const out: RawAttr[] = [];
   let off = start;
   while (end - off >= 4) {
-    const len = buf.readUInt16LE(off);
-    const rawType = buf.readUInt16LE(off + 2);
-    if (len < 4) throw new CodecError(`attribute length ${len} shorter than its header`, off);
-    if (len > end - off) throw new CodecError(`attribute of type ${rawType & NLA_TYPE_MASK} claims ${len} bytes, ${end - off} left`, off);
-    const a: RawAttr = { type: rawType & NLA_TYPE_MASK, data: buf.subarray(off + 4, off + len) };
-    if (rawType & NLA_F_NESTED) a.nested = true;
-    if (rawType & NLA_F_NET_BYTEORDER) a.netByteOrder = true;
-    out.push(a);
+    const len = attrLength(buf, off, end);
+    out.push(rawAttr(buf, off, len));
     off += align4(len);
   }
   return out;
@@ -173,68 +204,112 @@ export function emitRawAttrs(w: Writer, attrs: readonly RawAttr[]): void {
 // ---------------------------------------------------------------------------------------------
 // Value codecs
 
-/** How one attribute's payload maps to a JS value. `decode` returns undefined when the payload does not fit. */
+/**
+ * How one attribute's payload maps to a JS value. `decode` reads the payload in place:
+ * `len` bytes at `off` of `buf` (by default all of `buf`), and returns undefined when they do not
+ * fit. `lean` (set by {@link decodeAttrs} in lean mode) asks nested sets to leave out `other`.
+ */
 export interface ValueCodec<T = unknown> {
-  decode(data: Buffer): T | undefined;
+  decode(buf: Buffer, off?: number, len?: number, lean?: boolean): T | undefined;
   encode(w: Writer, type: number, value: T): void;
 }
 
+/**
+ * A `decode` of a {@link ValueCodec} from a function of the payload as its own Buffer (a view,
+ * not a copy): for codecs whose readers index the payload from 0 (structs, big-endian values).
+ */
+export function onPayload<T>(fn: (d: Buffer) => T | undefined): ValueCodec<T>['decode'] {
+  return (b, off = 0, len = b.length - off) => fn(off === 0 && len === b.length ? b : b.subarray(off, off + len));
+}
+
 export const u8: ValueCodec<number> = {
-  decode: (d) => (d.length === 1 ? d[0] : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 1 ? b[off] : undefined),
   encode: (w, t, v) => void w.attrU8(t, v),
 };
 export const u16: ValueCodec<number> = {
-  decode: (d) => (d.length === 2 ? d.readUInt16LE(0) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 2 ? rd16(b, off) : undefined),
   encode: (w, t, v) => void w.attrU16(t, v),
 };
 export const be16: ValueCodec<number> = {
-  decode: (d) => (d.length === 2 ? d.readUInt16BE(0) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 2 ? ((b[off] as number) << 8) | (b[off + 1] as number) : undefined),
   encode: (w, t, v) => void w.attrBe16(t, v),
 };
 export const u32: ValueCodec<number> = {
-  decode: (d) => (d.length === 4 ? d.readUInt32LE(0) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 4 ? rd32(b, off) : undefined),
   encode: (w, t, v) => void w.attrU32(t, v),
 };
 export const s32: ValueCodec<number> = {
-  decode: (d) => (d.length === 4 ? d.readInt32LE(0) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 4 ? rd32(b, off) | 0 : undefined),
   encode: (w, t, v) => void w.attrS32(t, v),
 };
 export const u64: ValueCodec<bigint> = {
-  decode: (d) => (d.length === 8 ? d.readBigUInt64LE(0) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 8 ? b.readBigUInt64LE(off) : undefined),
   encode: (w, t, v) => void w.attrU64(t, v),
 };
 /** An attribute present or not (no payload): decodes to `true`. */
 export const flag: ValueCodec<true> = {
-  decode: (d) => (d.length === 0 ? true : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 0 ? true : undefined),
   encode: (w, t) => void w.attrFlag(t),
 };
+
+/**
+ * The NUL-terminated string in `buf[off, off + len)`, or undefined when its first NUL is not its
+ * last byte. UTF-8; ASCII (names, kinds) is read without leaving JavaScript.
+ */
+export function decodeString(b: Buffer, off: number, len: number): string | undefined {
+  const end = off + len - 1;
+  if (len === 0 || b[end] !== 0) return undefined;
+  let s = '';
+  for (let i = off; i < end; i++) {
+    const c = b[i] as number;
+    if (c === 0) return undefined;
+    if (c >= 0x80) {
+      for (let j = i + 1; j < end; j++) if (b[j] === 0) return undefined;
+      return b.toString('utf8', off, end);
+    }
+    s += String.fromCharCode(c); // short names: cheaper than a call into Buffer's decoder
+  }
+  return s;
+}
+
 /** A NUL-terminated string; a payload without the NUL (or with bytes after it) is kept raw. */
 export const string: ValueCodec<string> = {
-  decode: (d) => {
-    const nul = d.indexOf(0);
-    if (nul !== d.length - 1) return undefined;
-    return d.toString('utf8', 0, nul);
-  },
+  decode: (b, off = 0, len = b.length - off) => decodeString(b, off, len),
   encode: (w, t, v) => void w.attrString(t, v),
 };
-/** Bytes kept as they are. */
+/** Bytes kept as they are (a copy). */
 export const binary: ValueCodec<Buffer> = {
-  decode: (d) => Buffer.from(d),
+  decode: (b, off = 0, len = b.length - off) => Buffer.from(b.subarray(off, off + len)),
   encode: (w, t, v) => void w.attr(t, v),
 };
 
 /** Hardware address as lower-case hex pairs joined by ':' (any length >= 1). */
 export const hwaddr: ValueCodec<string> = {
-  decode: (d) => (d.length > 0 ? formatHw(d) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len > 0 ? formatHw(b, off, len) : undefined),
   encode: (w, t, v) => void w.attr(t, parseHw(v)),
 };
 
-export function formatHw(d: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < d.length; i++) {
-    const b = d[i] as number;
-    s += (i ? ':' : '') + (b < 16 ? '0' : '') + b.toString(16);
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
+const HEXCODE: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
+/** `len` bytes at `off` of `d` (by default all of `d`) as lower-case hex pairs joined by ':'. */
+export function formatHw(d: Uint8Array, off = 0, len = d.length - off): string {
+  if (len === 6) {
+    // an Ethernet address, the usual case: one string made at once
+    const a = d[off] as number;
+    const b = d[off + 1] as number;
+    const c = d[off + 2] as number;
+    const e = d[off + 3] as number;
+    const f = d[off + 4] as number;
+    const g = d[off + 5] as number;
+    const H = HEXCODE;
+    return String.fromCharCode(
+      H[a >> 4]!, H[a & 15]!, 58, H[b >> 4]!, H[b & 15]!, 58, H[c >> 4]!, H[c & 15]!, 58,
+      H[e >> 4]!, H[e & 15]!, 58, H[f >> 4]!, H[f & 15]!, 58, H[g >> 4]!, H[g & 15]!,
+    );
   }
+  let s = '';
+  for (let i = 0; i < len; i++) s += (i ? ':' : '') + HEX2[d[off + i] as number];
   return s;
 }
 
@@ -251,17 +326,17 @@ export function parseHw(v: string): Buffer {
 
 /** IPv4 (4 bytes) or IPv6 (16 bytes) address, as text. */
 export const ip: ValueCodec<string> = {
-  decode: (d) => (d.length === 4 || d.length === 16 ? formatIp(d) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 4 || len === 16 ? formatAddressAt(b, off, len) : undefined),
   encode: (w, t, v) => void w.attr(t, parseIp(v)),
 };
 /** Only a 4-byte IPv4 address. */
 export const in4: ValueCodec<string> = {
-  decode: (d) => (d.length === 4 ? formatIp(d) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 4 ? formatAddressAt(b, off, 4) : undefined),
   encode: (w, t, v) => void w.attr(t, parseIp(v, 4)),
 };
 /** Only a 16-byte IPv6 address. */
 export const in6: ValueCodec<string> = {
-  decode: (d) => (d.length === 16 ? formatIp(d) : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 16 ? formatAddressAt(b, off, 16) : undefined),
   encode: (w, t, v) => void w.attr(t, parseIp(v, 6)),
 };
 
@@ -300,12 +375,24 @@ export interface Schema {
   readonly name: string;
   readonly fields: readonly FieldSpec[];
   readonly byType: ReadonlyMap<number, FieldSpec>;
+  /** The same, as an array indexed by attribute type (the decoder's lookup). */
+  readonly table: ReadonlyArray<FieldSpec | undefined>;
 }
 
 /** Builds a schema from `[type, name, codec]` triples. */
 export function schema(name: string, fields: Array<[number, string, ValueCodec<any>, boolean?]>): Schema { // eslint-disable-line @typescript-eslint/no-explicit-any
   const specs: FieldSpec[] = fields.map(([type, n, codec, nestedFlag]) => (nestedFlag ? { type, name: n, codec, nestedFlag } : { type, name: n, codec }));
-  return { name, fields: specs, byType: new Map(specs.map((s) => [s.type, s])) };
+  const table: Array<FieldSpec | undefined> = new Array<FieldSpec | undefined>(Math.max(0, ...specs.map((f) => f.type + 1))).fill(undefined);
+  for (const f of specs) table[f.type] = f;
+  return { name, fields: specs, byType: new Map(specs.map((f) => [f.type, f])), table };
+}
+
+/** A schema with only the fields of `s` named in `names` (what a reader needs; see lean decoding). */
+export function pick(s: Schema, names: readonly string[]): Schema {
+  return schema(
+    `${s.name}(${names.join(',')})`,
+    s.fields.filter((f) => names.includes(f.name)).map((f) => [f.type, f.name, f.codec, f.nestedFlag]),
+  );
 }
 
 /** What every decoded attribute set carries: attributes not understood, as they came. */
@@ -317,19 +404,26 @@ export interface WithOther {
 /**
  * Decodes `buf[start, end)` with `s`: known attributes become fields, the rest goes to `other`.
  * A repeated known attribute keeps the first value; the repetitions go to `other`.
+ *
+ * Payloads are read in place. With `lean`, attributes that do not become fields are skipped
+ * instead of kept in `other` (here and in nested sets): for readers that only want the fields,
+ * e.g. the public objects of a dump. The attribute list is checked the same way (the same
+ * CodecError), and every field has the value the full decode gives it. Error offsets are counted
+ * from `base`.
  */
-export function decodeAttrs<T extends WithOther>(s: Schema, buf: Buffer, start = 0, end = buf.length): T {
+export function decodeAttrs<T extends WithOther>(s: Schema, buf: Buffer, start = 0, end = buf.length, lean = false, base = 0): T {
   const out: Record<string, unknown> = {};
+  const table = s.table;
   let other: RawAttr[] | undefined;
-  for (const a of parseAttrs(buf, start, end)) {
-    const spec = s.byType.get(a.type);
+  let off = start;
+  while (end - off >= 4) {
+    const len = attrLength(buf, off, end, base);
+    const spec = table[rd16(buf, off + 2) & NLA_TYPE_MASK];
     let v: unknown;
-    if (spec && !(spec.name in out)) v = spec.codec.decode(a.data);
-    if (v === undefined || !spec) {
-      (other ??= []).push(a);
-    } else {
-      out[spec.name] = v;
-    }
+    if (spec !== undefined && out[spec.name] === undefined) v = spec.codec.decode(buf, off + 4, len - 4, lean);
+    if (v !== undefined) out[(spec as FieldSpec).name] = v;
+    else if (!lean) (other ??= []).push(rawAttr(buf, off, len));
+    off += align4(len);
   }
   if (other) out.other = other;
   return out as T;
@@ -346,17 +440,23 @@ export function encodeAttrs(w: Writer, s: Schema, value: WithOther): void {
   if (value.other) emitRawAttrs(w, value.other);
 }
 
+/**
+ * Decodes a nested attribute set in `buf[off, off + len)`, or undefined when it is damaged (the
+ * caller then keeps the attribute raw).
+ */
+export function decodeNested<T extends WithOther>(s: Schema, buf: Buffer, off: number, len: number, lean = false): T | undefined {
+  try {
+    return decodeAttrs<T>(s, buf, off, off + len, lean);
+  } catch (err) {
+    if (err instanceof CodecError) return undefined; // kept raw by the caller
+    throw err;
+  }
+}
+
 /** A value codec for an attribute holding a nested set of attributes described by `s`. */
 export function nested<T extends WithOther>(s: Schema, flagNested = true): ValueCodec<T> {
   return {
-    decode: (d) => {
-      try {
-        return decodeAttrs<T>(s, d);
-      } catch (err) {
-        if (err instanceof CodecError) return undefined; // kept raw by the caller
-        throw err;
-      }
-    },
+    decode: (b, off = 0, len = b.length - off, lean = false) => decodeNested<T>(s, b, off, len, lean),
     encode: (w, t, v) => {
       const at = w.beginNested(t, flagNested);
       encodeAttrs(w, s, v);
@@ -368,10 +468,10 @@ export function nested<T extends WithOther>(s: Schema, flagNested = true): Value
 /** A fixed-layout struct of little-endian u32 fields (e.g. ifa_cacheinfo). */
 export function structU32<K extends string>(keys: readonly K[]): ValueCodec<Record<K, number>> {
   return {
-    decode: (d) => {
-      if (d.length !== keys.length * 4) return undefined;
+    decode: (b, off = 0, len = b.length - off) => {
+      if (len !== keys.length * 4) return undefined;
       const o = {} as Record<K, number>;
-      keys.forEach((k, i) => (o[k] = d.readUInt32LE(i * 4)));
+      for (let i = 0; i < keys.length; i++) o[keys[i] as K] = rd32(b, off + i * 4);
       return o;
     },
     encode: (w, t, v) => {

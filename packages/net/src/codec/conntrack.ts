@@ -6,7 +6,7 @@
  * flag words (host u32). Unknown attributes are kept in `other`. Pure.
  * @module
  */
-import { be16, binary, decodeAttrs, encodeAttrs, in4, in6, nested, schema, string, u32, u8, Writer, type Schema, type ValueCodec, type WithOther } from './attrs.js';
+import { be16, binary, decodeAttrs, encodeAttrs, in4, in6, nested, schema, string, u32, u8, Writer, type Schema, type ValueCodec, type WithOther, onPayload } from './attrs.js';
 import * as N from './nf-constants.js';
 import { be32, be64, readNfGenMsg, writeNfGenMsg, type NfGenMsg } from './nfnetlink.js';
 
@@ -106,7 +106,7 @@ export interface ConntrackMessage {
 }
 
 const tcpFlags: ValueCodec<CtTcpFlags> = {
-  decode: (d) => (d.length === 2 ? { flags: d[0]!, mask: d[1]! } : undefined),
+  decode: onPayload((d) => (d.length === 2 ? { flags: d[0]!, mask: d[1]! } : undefined)),
   encode: (w, t, v) => void w.attr(t, Buffer.from([v.flags & 0xff, v.mask & 0xff])),
 };
 

@@ -6,7 +6,7 @@
  */
 import * as C from './constants.js';
 import {
-  CodecError, decodeAttrs, emitRawAttrs, encodeAttrs, hwaddr, nested, parseAttrs, s32, schema, string, u32, u8,
+  align4, CodecError, decodeAttrs, decodeNested, emitRawAttrs, encodeAttrs, hwaddr, rawAttr, s32, schema, string, u32, u8,
   Writer, type RawAttr, type Schema, type ValueCodec, type WithOther,
 } from './attrs.js';
 import { kindOfInfo, type LinkMessageCodec } from '../links/kinds/index.js';
@@ -37,10 +37,10 @@ export function writeIfInfoMsg(w: Writer, h: Partial<IfInfoMsg>): void {
   w.u8(h.family ?? 0).u8(0).u16(h.type ?? 0).s32(h.index ?? 0).u32(h.flags ?? 0).u32(h.change ?? 0);
 }
 
-export function readIfInfoMsg(buf: Buffer, off = 0): IfInfoMsg {
-  if (buf.length - off < IFINFOMSG_LEN) throw new CodecError(`ifinfomsg needs ${IFINFOMSG_LEN} bytes, got ${buf.length - off}`, off);
+export function readIfInfoMsg(buf: Buffer, off = 0, end = buf.length): IfInfoMsg {
+  if (end - off < IFINFOMSG_LEN) throw new CodecError(`ifinfomsg needs ${IFINFOMSG_LEN} bytes, got ${end - off}`, off);
   return {
-    family: buf.readUInt8(off),
+    family: buf[off] as number,
     type: buf.readUInt16LE(off + 2),
     index: buf.readInt32LE(off + 4),
     flags: buf.readUInt32LE(off + 8),
@@ -118,7 +118,7 @@ const linkCodec: LinkMessageCodec = {
     writeIfInfoMsg(w, m.header);
     encodeAttrs(w, linkSchema, m.attrs);
   },
-  read: (d) => decodeLinkMessage(d),
+  read: (b, off, len, lean) => decodeLinkAt(b, off, off + len, linkSchema, lean),
 };
 
 const dataSchemas = new Map<string, Schema>();
@@ -139,42 +139,49 @@ function slaveSchema(slaveKind: string | undefined): Schema {
 
 /** IFLA_LINKINFO: the kind decides how IFLA_INFO_DATA (and the slave kind IFLA_INFO_SLAVE_DATA) is read. */
 const linkInfo: ValueCodec<LinkInfoAttrs> = {
-  decode: (d) => {
-    let attrs: RawAttr[];
-    try {
-      attrs = parseAttrs(d);
-    } catch (err) {
-      if (err instanceof CodecError) return undefined;
-      throw err;
+  decode: (b, off = 0, len = b.length - off, lean = false) => {
+    const end = off + len;
+    // the first pass only checks the list: damage keeps the whole IFLA_LINKINFO raw
+    for (let at = off; end - at >= 4; ) {
+      const n = b.readUInt16LE(at);
+      if (n < 4 || n > end - at) return undefined;
+      at += align4(n);
     }
     const out: LinkInfoAttrs = {};
-    const other: RawAttr[] = [];
-    let dataAttr: RawAttr | undefined;
-    let slaveAttr: RawAttr | undefined;
-    for (const a of attrs) {
-      if (a.type === C.IFLA_INFO_KIND && out.kind === undefined) {
-        const k = string.decode(a.data);
-        if (k === undefined) other.push(a);
+    let other: RawAttr[] | undefined;
+    let dataAt = -1;
+    let slaveAt = -1;
+    for (let at = off; end - at >= 4; ) {
+      const n = b.readUInt16LE(at);
+      const type = b.readUInt16LE(at + 2) & C.NLA_TYPE_MASK;
+      let used = true;
+      if (type === C.IFLA_INFO_KIND && out.kind === undefined) {
+        const k = string.decode(b, at + 4, n - 4);
+        if (k === undefined) used = false;
         else out.kind = k;
-      } else if (a.type === C.IFLA_INFO_SLAVE_KIND && out.slaveKind === undefined) {
-        const k = string.decode(a.data);
-        if (k === undefined) other.push(a);
+      } else if (type === C.IFLA_INFO_SLAVE_KIND && out.slaveKind === undefined) {
+        const k = string.decode(b, at + 4, n - 4);
+        if (k === undefined) used = false;
         else out.slaveKind = k;
-      } else if (a.type === C.IFLA_INFO_DATA && !dataAttr) dataAttr = a;
-      else if (a.type === C.IFLA_INFO_SLAVE_DATA && !slaveAttr) slaveAttr = a;
-      else other.push(a);
+      } else if (type === C.IFLA_INFO_DATA && dataAt < 0) dataAt = at;
+      else if (type === C.IFLA_INFO_SLAVE_DATA && slaveAt < 0) slaveAt = at;
+      else used = false;
+      if (!used && !lean) (other ??= []).push(rawAttr(b, at, n));
+      at += align4(n);
     }
-    if (dataAttr) {
-      const v = nested(kindSchema(out.kind)).decode(dataAttr.data);
-      if (v === undefined) other.push(dataAttr);
-      else out.data = v;
+    if (dataAt >= 0) {
+      const n = b.readUInt16LE(dataAt);
+      const v = decodeNested<NonNullable<LinkInfoAttrs['data']>>(kindSchema(out.kind), b, dataAt + 4, n - 4, lean);
+      if (v !== undefined) out.data = v;
+      else if (!lean) (other ??= []).push(rawAttr(b, dataAt, n));
     }
-    if (slaveAttr) {
-      const v = nested(slaveSchema(out.slaveKind)).decode(slaveAttr.data);
-      if (v === undefined) other.push(slaveAttr);
-      else out.slaveData = v;
+    if (slaveAt >= 0) {
+      const n = b.readUInt16LE(slaveAt);
+      const v = decodeNested<NonNullable<LinkInfoAttrs['slaveData']>>(slaveSchema(out.slaveKind), b, slaveAt + 4, n - 4, lean);
+      if (v !== undefined) out.slaveData = v;
+      else if (!lean) (other ??= []).push(rawAttr(b, slaveAt, n));
     }
-    if (other.length) out.other = other;
+    if (other) out.other = other;
     return out;
   },
   encode: (w, t, v) => {
@@ -242,6 +249,16 @@ export function encodeLinkMessage(m: { header: Partial<IfInfoMsg>; attrs: LinkAt
 
 /** Decodes a link message payload. Throws {@link CodecError} if it is truncated or malformed. */
 export function decodeLinkMessage(payload: Buffer): LinkMessage {
-  return { header: readIfInfoMsg(payload), attrs: decodeAttrs<LinkAttrs>(linkSchema, payload, IFINFOMSG_LEN) };
+  return decodeLinkAt(payload, 0, payload.length, linkSchema, false);
+}
+
+/**
+ * The link message in `buf[off, end)` decoded with `s` (the IFLA_* schema or a {@link pick} of
+ * it); `lean` leaves out what does not become a field (see {@link decodeAttrs}). Error offsets
+ * count from `off`. Internal.
+ */
+export function decodeLinkAt(buf: Buffer, off: number, end: number, s: Schema, lean: boolean): LinkMessage {
+  if (end - off < IFINFOMSG_LEN) throw new CodecError(`ifinfomsg needs ${IFINFOMSG_LEN} bytes, got ${end - off}`, 0);
+  return { header: readIfInfoMsg(buf, off, end), attrs: decodeAttrs<LinkAttrs>(s, buf, off + IFINFOMSG_LEN, end, lean, off) };
 }
 

@@ -72,15 +72,20 @@ export function encodeNeighborMessage(m: { header: Partial<NdMsg>; attrs: Neighb
 }
 
 export function decodeNeighborMessage(payload: Buffer): NeighborMessage {
+  return decodeNeighborAt(payload, neighborSchema, false);
+}
+
+/** Decodes `payload` with `s` (the NDA_* schema or a pick of it), lean or not (see decodeAttrs). Internal. */
+export function decodeNeighborAt(payload: Buffer, s: Schema, lean: boolean): NeighborMessage {
   if (payload.length < NDMSG_LEN) throw new CodecError(`ndmsg needs ${NDMSG_LEN} bytes, got ${payload.length}`, 0);
   return {
     header: {
-      family: payload.readUInt8(0),
+      family: payload[0] as number,
       index: payload.readInt32LE(4),
       state: payload.readUInt16LE(8),
-      flags: payload.readUInt8(10),
-      type: payload.readUInt8(11),
+      flags: payload[10] as number,
+      type: payload[11] as number,
     },
-    attrs: decodeAttrs<NeighborAttrs>(neighborSchema, payload, NDMSG_LEN),
+    attrs: decodeAttrs<NeighborAttrs>(s, payload, NDMSG_LEN, payload.length, lean),
   };
 }

@@ -4,7 +4,7 @@
  * integer attributes netfilter uses (NLA_BE32/NLA_BE64). Pure.
  * @module
  */
-import { CodecError, type ValueCodec, type Writer } from './attrs.js';
+import { CodecError, type ValueCodec, type Writer, onPayload } from './attrs.js';
 import { NFGENMSG_LEN } from './nf-constants.js';
 
 /** `struct nfgenmsg`: the header of every nfnetlink message. */
@@ -37,7 +37,7 @@ export function splitNfnlType(type: number): { subsys: number; msg: number } {
 
 /** A big-endian u32 (NLA_BE32, e.g. CTA_STATUS, CTA_MARK, NFTA_GEN_ID). */
 export const be32: ValueCodec<number> = {
-  decode: (d) => (d.length === 4 ? d.readUInt32BE(0) : undefined),
+  decode: onPayload((d) => (d.length === 4 ? d.readUInt32BE(0) : undefined)),
   encode: (w, t, v) => {
     const b = Buffer.alloc(4);
     b.writeUInt32BE(v >>> 0, 0);
@@ -47,7 +47,7 @@ export const be32: ValueCodec<number> = {
 
 /** A big-endian u64 (NLA_BE64, e.g. the conntrack counters). */
 export const be64: ValueCodec<bigint> = {
-  decode: (d) => (d.length === 8 ? d.readBigUInt64BE(0) : undefined),
+  decode: onPayload((d) => (d.length === 8 ? d.readBigUInt64BE(0) : undefined)),
   encode: (w, t, v) => {
     const b = Buffer.alloc(8);
     b.writeBigUInt64BE(BigInt.asUintN(64, v), 0);

@@ -122,19 +122,24 @@ export function encodeRouteMessage(m: { header: Partial<RtMsg>; attrs: RouteAttr
 }
 
 export function decodeRouteMessage(payload: Buffer): RouteMessage {
+  return decodeRouteAt(payload, routeSchema, false);
+}
+
+/** Decodes `payload` with `s` (the RTA_* schema or a pick of it), lean or not (see decodeAttrs). Internal. */
+export function decodeRouteAt(payload: Buffer, s: Schema, lean: boolean): RouteMessage {
   if (payload.length < RTMSG_LEN) throw new CodecError(`rtmsg needs ${RTMSG_LEN} bytes, got ${payload.length}`, 0);
   return {
     header: {
-      family: payload.readUInt8(0),
-      dstLength: payload.readUInt8(1),
-      srcLength: payload.readUInt8(2),
-      tos: payload.readUInt8(3),
-      table: payload.readUInt8(4),
-      protocol: payload.readUInt8(5),
-      scope: payload.readUInt8(6),
-      type: payload.readUInt8(7),
+      family: payload[0] as number,
+      dstLength: payload[1] as number,
+      srcLength: payload[2] as number,
+      tos: payload[3] as number,
+      table: payload[4] as number,
+      protocol: payload[5] as number,
+      scope: payload[6] as number,
+      type: payload[7] as number,
       flags: payload.readUInt32LE(8),
     },
-    attrs: decodeAttrs<RouteAttrs>(routeSchema, payload, RTMSG_LEN),
+    attrs: decodeAttrs<RouteAttrs>(s, payload, RTMSG_LEN, payload.length, lean),
   };
 }

@@ -7,7 +7,7 @@
  * in `other`. Pure.
  * @module
  */
-import { binary, CodecError, decodeAttrs, emitRawAttrs, encodeAttrs, nested, parseAttrs, schema, string, u32, Writer, type RawAttr, type Schema, type ValueCodec, type WithOther } from './attrs.js';
+import { binary, CodecError, onPayload, decodeAttrs, emitRawAttrs, encodeAttrs, nested, parseAttrs, schema, string, u32, Writer, type RawAttr, type Schema, type ValueCodec, type WithOther } from './attrs.js';
 import * as T from './tc-constants.js';
 import { decodeTcMessage, encodeTcMessage, stats2Codec, type TcAttrs, type TcMsg, type TcStats2Attrs } from './tc.js';
 
@@ -100,7 +100,7 @@ export interface TcFilterMessage {
 }
 
 const selCodec: ValueCodec<U32Sel> = {
-  decode: (d) => {
+  decode: onPayload((d) => {
     if (d.length < T.TC_U32_SEL_LEN) return undefined;
     const nkeys = d.readUInt8(2);
     if (d.length < T.TC_U32_SEL_LEN + nkeys * T.TC_U32_KEY_LEN) return undefined;
@@ -110,7 +110,7 @@ const selCodec: ValueCodec<U32Sel> = {
       keys.push({ mask: d.readUInt32BE(o), value: d.readUInt32BE(o + 4), offset: d.readInt32LE(o + 8), offmask: d.readInt32LE(o + 12) });
     }
     return { flags: d.readUInt8(0), offshift: d.readUInt8(1), offmask: d.readUInt16BE(4), off: d.readUInt16LE(6), offoff: d.readInt16LE(8), hoff: d.readInt16LE(10), hmask: d.readUInt32BE(12), keys };
-  },
+  }),
   encode: (w, t, v) => {
     const b = Buffer.alloc(T.TC_U32_SEL_LEN + v.keys.length * T.TC_U32_KEY_LEN);
     b.writeUInt8(v.flags & 0xff, 0);
@@ -133,10 +133,10 @@ const selCodec: ValueCodec<U32Sel> = {
 };
 
 const mirredParmsCodec: ValueCodec<TcMirredParms> = {
-  decode: (d) =>
+  decode: onPayload((d) =>
     d.length < T.TC_MIRRED_LEN
       ? undefined
-      : { index: d.readUInt32LE(0), capab: d.readUInt32LE(4), action: d.readInt32LE(8), refcnt: d.readInt32LE(12), bindcnt: d.readInt32LE(16), eaction: d.readInt32LE(20), ifindex: d.readUInt32LE(24) },
+      : { index: d.readUInt32LE(0), capab: d.readUInt32LE(4), action: d.readInt32LE(8), refcnt: d.readInt32LE(12), bindcnt: d.readInt32LE(16), eaction: d.readInt32LE(20), ifindex: d.readUInt32LE(24) }),
   encode: (w, t, v) => {
     const b = Buffer.alloc(T.TC_MIRRED_LEN);
     b.writeUInt32LE(v.index >>> 0, 0);
@@ -188,14 +188,14 @@ function decodeAction(order: number, d: Buffer): TcActionAttrs {
 
 /** An action list (TCA_U32_ACT and the like): one nested attribute per action, its type the order. */
 const actionsCodec: ValueCodec<TcActionAttrs[]> = {
-  decode: (d) => {
+  decode: onPayload((d) => {
     try {
       return parseAttrs(d).map((a) => decodeAction(a.type, a.data));
     } catch (err) {
       if (err instanceof CodecError) return undefined;
       throw err;
     }
-  },
+  }),
   encode: (w, t, list) => {
     const at = w.beginNested(t, false);
     for (const a of list) {

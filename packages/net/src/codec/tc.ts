@@ -6,7 +6,7 @@
  * @module
  */
 import {
-  CodecError, decodeAttrs, emitRawAttrs, encodeAttrs, flag, nested, parseAttrs, schema, string, u32, u8, Writer, type RawAttr, type Schema, type ValueCodec, type WithOther,
+  CodecError, decodeAttrs, emitRawAttrs, encodeAttrs, flag, nested, parseAttrs, schema, string, u32, u8, Writer, type RawAttr, type Schema, type ValueCodec, type WithOther, onPayload,
 } from './attrs.js';
 import * as T from './tc-constants.js';
 import { tcKindOf } from '../tc/kinds/index.js';
@@ -77,7 +77,7 @@ export interface TcMessage {
 
 const basicCodec: ValueCodec<TcStatsBasic> = {
   // struct gnet_stats_basic: u64 bytes, u32 packets (16 bytes with the padding the kernel copies).
-  decode: (d) => (d.length >= 12 ? { bytes: d.readBigUInt64LE(0), packets: d.readUInt32LE(8) } : undefined),
+  decode: onPayload((d) => (d.length >= 12 ? { bytes: d.readBigUInt64LE(0), packets: d.readUInt32LE(8) } : undefined)),
   encode: (w, t, v) => {
     const b = Buffer.alloc(16);
     b.writeBigUInt64LE(v.bytes, 0);
@@ -88,7 +88,7 @@ const basicCodec: ValueCodec<TcStatsBasic> = {
 
 const queueKeys = ['qlen', 'backlog', 'drops', 'requeues', 'overlimits'] as const;
 const queueCodec: ValueCodec<TcStatsQueue> = {
-  decode: (d) => (d.length >= 20 ? (Object.fromEntries(queueKeys.map((k, i) => [k, d.readUInt32LE(i * 4)])) as unknown as TcStatsQueue) : undefined),
+  decode: onPayload((d) => (d.length >= 20 ? (Object.fromEntries(queueKeys.map((k, i) => [k, d.readUInt32LE(i * 4)])) as unknown as TcStatsQueue) : undefined)),
   encode: (w, t, v) => {
     const b = Buffer.alloc(20);
     queueKeys.forEach((k, i) => b.writeUInt32LE(v[k] >>> 0, i * 4));
@@ -99,7 +99,7 @@ const queueCodec: ValueCodec<TcStatsQueue> = {
 const stats2Schema = schema('tca_stats', [
   [T.TCA_STATS_BASIC, 'basic', basicCodec],
   [T.TCA_STATS_QUEUE, 'queue', queueCodec],
-  [T.TCA_STATS_PKT64, 'pkt64', { decode: (d: Buffer) => (d.length === 8 ? d.readBigUInt64LE(0) : undefined), encode: (w: Writer, t: number, v: bigint) => void w.attrU64(t, v) }],
+  [T.TCA_STATS_PKT64, 'pkt64', { decode: onPayload((d: Buffer) => (d.length === 8 ? d.readBigUInt64LE(0) : undefined)), encode: (w: Writer, t: number, v: bigint) => void w.attrU64(t, v) }],
 ]);
 
 /** TCA_STATS2 (also an action's TCA_ACT_STATS). */

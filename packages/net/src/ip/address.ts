@@ -94,10 +94,82 @@ const dotted = (d: Uint8Array, at: number): string => `${d[at]}.${d[at + 1]}.${d
  * an IPv4-mapped address as `::ffff:192.0.2.1` (RFC 5952 §5).
  */
 export function formatAddress(bytes: Uint8Array): string {
-  if (familyOfBytes(bytes) === 4) return dotted(bytes, 0);
-  const g = groupsOf(bytes);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return `::ffff:${dotted(bytes, 12)}`;
-  return compress(g, zeroRun(g));
+  return formatAddressAt(bytes, 0, familyOfBytes(bytes) === 4 ? 4 : 16);
+}
+
+/** Where {@link formatAddressAt} writes the text (one string is made from it: no pieces). */
+const TEXT = Buffer.alloc(48);
+const HEXC = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Writes `v` (0-255) in decimal at `n`; returns the new end. */
+function putDec(v: number, n: number): number {
+  if (v >= 100) {
+    TEXT[n++] = 48 + Math.floor(v / 100);
+    v %= 100;
+    TEXT[n++] = 48 + Math.floor(v / 10);
+  } else if (v >= 10) {
+    TEXT[n++] = 48 + Math.floor(v / 10);
+  }
+  TEXT[n++] = 48 + (v % 10);
+  return n;
+}
+
+/** Writes the dotted quad at `off` of `b` at `n`; returns the new end. */
+function putQuad(b: Uint8Array, off: number, n: number): number {
+  for (let i = 0; i < 4; i++) {
+    if (i) TEXT[n++] = 46; // '.'
+    n = putDec(b[off + i] as number, n);
+  }
+  return n;
+}
+
+/** Writes `g` (0-0xffff) in hex without leading zeros at `n`; returns the new end. */
+function putHex(g: number, n: number): number {
+  let shift = 12;
+  while (shift > 0 && g >> shift === 0) shift -= 4;
+  for (; shift >= 0; shift -= 4) TEXT[n++] = HEXC[(g >> shift) & 15] as number;
+  return n;
+}
+
+/**
+ * {@link formatAddress} of the `len` (4 or 16) bytes at `off` of `b`, read in place (the codec
+ * formats addresses inside received datagrams). Internal.
+ */
+export function formatAddressAt(b: Uint8Array, off: number, len: 4 | 16 | number): string {
+  if (len === 4) return TEXT.toString('latin1', 0, putQuad(b, off, 0));
+  if (len !== 16) throw new TypeError(`an IP address has 4 or 16 bytes, not ${len}`);
+  // The longest run of two or more zero groups, the first on ties.
+  let at = -1;
+  let run = 1;
+  for (let i = 0; i < 8; ) {
+    if (b[off + 2 * i] !== 0 || b[off + 2 * i + 1] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < 8 && b[off + 2 * j] === 0 && b[off + 2 * j + 1] === 0) j++;
+    if (j - i > run) {
+      at = i;
+      run = j - i;
+    }
+    i = j;
+  }
+  let n = 0;
+  if (at === 0 && run === 5 && b[off + 10] === 0xff && b[off + 11] === 0xff) {
+    n = TEXT.write('::ffff:', 0, 'latin1');
+    return TEXT.toString('latin1', 0, putQuad(b, off + 12, n));
+  }
+  for (let i = 0; i < 8; i++) {
+    if (i === at) {
+      TEXT[n++] = 58; // ':'
+      if (i === 0) TEXT[n++] = 58;
+      i += run - 1;
+      continue;
+    }
+    n = putHex(((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number), n);
+    if (i < 7) TEXT[n++] = 58;
+  }
+  return TEXT.toString('latin1', 0, n);
 }
 
 /**

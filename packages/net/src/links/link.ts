@@ -4,7 +4,8 @@
  * @module
  */
 import * as C from '../codec/constants.js';
-import type { LinkAttrs, LinkMessage } from '../codec/link.js';
+import { pick } from '../codec/attrs.js';
+import { decodeLinkAt, linkSchema, type LinkAttrs, type LinkMessage } from '../codec/link.js';
 import { ValidationError } from '../errors.js';
 import { netnsPath } from '../netns.js';
 import type { Link, LinkChanges, LinkSpec, OperState, OtherKindSpec } from '../types.js';
@@ -14,6 +15,20 @@ import { kindOfInfo, kindOfSpec } from './kinds/index.js';
 
 const hwType = (t: number): string =>
   t === C.ARPHRD_ETHER ? 'ether' : t === C.ARPHRD_LOOPBACK ? 'loopback' : t === C.ARPHRD_NONE ? 'none' : String(t);
+
+/** The IFLA_* attributes {@link toLink} reads (and the kinds' decoders: IFLA_LINK, IFLA_LINK_NETNSID). */
+const viewSchema = pick(linkSchema, [
+  'ifname', 'linkinfo', 'address', 'broadcast', 'mtu', 'operstate', 'master', 'link', 'linkNetnsid', 'ifalias', 'txqlen', 'promiscuity',
+]);
+
+/**
+ * Decodes a link message payload (`payload[start, end)`, read in place) for {@link toLink}: only
+ * the attributes it reads, nothing kept raw (lean). Gives {@link toLink} the same input as the
+ * full decode; throws the same CodecError.
+ */
+export function decodeLinkView(payload: Buffer, start = 0, end = payload.length): LinkMessage {
+  return decodeLinkAt(payload, start, end, viewSchema, true);
+}
 
 /** Converts a decoded link message to the public {@link Link}. `names` resolves the master's name. */
 export function toLink(m: LinkMessage, names?: ReadonlyMap<number, string>): Link {

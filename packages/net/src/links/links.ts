@@ -18,7 +18,7 @@ import type { Link, LinkChanges, LinkFilter, LinkSpec, OtherKindSpec, TapSpec } 
 import { checkKeys, parseMac, validateIfName } from '../validate.js';
 import { checkBool } from './common.js';
 import { kindOfSpec, type EncodeContext } from './kinds/index.js';
-import { CLEAR_ALIAS, flagBits, rollbackMessage, toLink, validateChanges, validateSpec } from './link.js';
+import { CLEAR_ALIAS, decodeLinkView, flagBits, rollbackMessage, toLink, validateChanges, validateSpec } from './link.js';
 
 const { ENODEV, EEXIST } = osConstants.errno;
 
@@ -35,7 +35,7 @@ async function linkIn(ref: NetnsRef, name: string, op: string): Promise<Link> {
     const msgs = await sock.request(C.RTM_GETLINK, 0, encodeLinkMessage({ header: {}, attrs: { ifname: name, extMask: C.RTEXT_FILTER_SKIP_STATS } }), { op: `${op}: reading it in its namespace` });
     const m = msgs.find((x) => x.type === C.RTM_NEWLINK);
     if (!m) throw new NetlinkError(ENODEV, op, { message: `no link '${name}' in the target namespace` });
-    return toLink(decodeLinkMessage(m.payload));
+    return toLink(decodeLinkView(m.payload));
   } finally {
     sock.close();
   }
@@ -117,7 +117,7 @@ export class Links {
       const echoed = await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL | C.NLM_F_ECHO, payload, op);
       for (const m of echoed) {
         if (m.type !== C.RTM_NEWLINK) continue;
-        const d = decodeLinkMessage(m.payload);
+        const d = decodeLinkView(m.payload);
         if (d.attrs.ifname === spec.name) {
           const names = masterIndex !== undefined && spec.master !== undefined ? new Map([[masterIndex, spec.master]]) : undefined;
           return toLink(d, names);
@@ -274,12 +274,12 @@ export class Links {
     if (filter.kind !== undefined && typeof filter.kind !== 'string') throw new ValidationError('filter.kind', filter.kind, 'expected a string');
     if (filter.master !== undefined) validateIfName(filter.master, 'filter.master');
     checkBool(filter.up, 'filter.up');
-    const msgs = await this.ctx.request(C.RTM_GETLINK, C.NLM_F_DUMP, encodeLinkMessage({ header: {}, attrs: { extMask: C.RTEXT_FILTER_SKIP_STATS } }), 'links.list');
+    const r = await this.ctx.dumpInPlace(C.RTM_GETLINK, encodeLinkMessage({ header: {}, attrs: { extMask: C.RTEXT_FILTER_SKIP_STATS } }), 'links.list');
     const decoded: LinkMessage[] = [];
     const names = new Map<number, string>();
-    for (const m of msgs) {
-      if (m.type !== C.RTM_NEWLINK) continue;
-      const d = decodeLinkMessage(m.payload);
+    for (let i = 0; i < r.types.length; i++) {
+      if (r.types[i] !== C.RTM_NEWLINK) continue;
+      const d = decodeLinkView(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
       decoded.push(d);
       if (d.attrs.ifname !== undefined) names.set(d.header.index, d.attrs.ifname);
     }

@@ -33,6 +33,19 @@ export interface NativeAddon {
   noFileLimit(): { soft: number; hard: number };
   /** setrlimit(RLIMIT_NOFILE, soft, hard); Infinity for RLIM_INFINITY. */
   setNoFileLimit(soft: number, hard: number): void;
+  /**
+   * The name of each link index in the namespace `netnsFd` (-1: the current one), null for an
+   * index without a link: SIOCGIFNAME on a socket made there (synchronously, so a bad fd throws),
+   * the lookups on a thread of libuv's pool.
+   */
+  ifNames(netnsFd: number, indices: Uint32Array): Promise<Array<string | null>>;
+  /** A non-blocking netlink socket in `netnsFd` (-1: the current one) subscribed to RTNLGRP_LINK, not polled; the caller closes it. */
+  linkWatchOpen(netnsFd: number): number;
+  /**
+   * The queued notifications of a {@link linkWatchOpen} socket, in order, as pairs: `index, name`
+   * (RTM_NEWLINK), `index, null` (RTM_DELLINK), `-1, null` (notifications lost or damaged).
+   */
+  linkWatchRead(fd: number): Array<number | string | null>;
   /** The addon's errno name of `errno` (the `code` of its errors), or null. */
   errnoName(errno: number): string | null;
 }

@@ -6,6 +6,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { NetlinkDecodeError } from './errors.js';
+import { checkNlMsgs, nextNlMsg, nlMsgAt } from './framing.js';
 
 /* eslint-disable @typescript-eslint/naming-convention */
 
@@ -164,23 +165,9 @@ export function writeHeader(buf: Buffer, off: number, len: number, type: number,
  */
 export function decodeNlMsgs(buf: Buffer): NlMsg[] {
   if (!Buffer.isBuffer(buf)) throw new NetlinkDecodeError('expected a Buffer', 0);
+  checkNlMsgs(buf);
   const out: NlMsg[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    const left = buf.length - off;
-    if (left < NLMSG_HDRLEN) throw new NetlinkDecodeError(`${left} trailing bytes, shorter than a header`, off);
-    const len = buf.readUInt32LE(off);
-    if (len < NLMSG_HDRLEN) throw new NetlinkDecodeError(`nlmsg_len ${len} is shorter than the header`, off);
-    if (len > left) throw new NetlinkDecodeError(`nlmsg_len ${len} runs past the datagram (${left} bytes left)`, off);
-    out.push({
-      type: buf.readUInt16LE(off + 4),
-      flags: buf.readUInt16LE(off + 6),
-      seq: buf.readUInt32LE(off + 8),
-      pid: buf.readUInt32LE(off + 12),
-      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
-    });
-    off += Math.min(align4(len), left);
-  }
+  for (let off = 0; off < buf.length; off = nextNlMsg(buf, off)) out.push(nlMsgAt(buf, off));
   return out;
 }
 

@@ -5,8 +5,10 @@
 import { constants as osConstants } from 'node:os';
 import { NetlinkError } from './errors.js';
 import {
-  NETLINK_ROUTE, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, parseNlmsgDone, parseNlmsgerr, type NlMsg,
+  NETLINK_ROUTE, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, parseNlmsgDone, parseNlmsgerr,
+  type NlMsg,
 } from './message.js';
+import { nlMsgAt } from './framing.js';
 
 export type State = 'queued' | 'dump-waiting' | 'sent' | 'done';
 
@@ -27,6 +29,8 @@ export interface Pending {
   /** A barrier (internal, not counted as live): why it was sent; undefined for a request. */
   barrier: BarrierReason | undefined;
   replies: NlMsg[];
+  /** Where the reply messages go instead of `replies`, left in their datagrams (see {@link InPlaceReplies}). */
+  inPlace: InPlaceReplies | undefined;
   interrupted: boolean;
   attempts: number;
   resolve: (msgs: NlMsg[]) => void;
@@ -54,12 +58,30 @@ export function typeName(protocol: number, type: number): string {
 }
 
 
+/**
+ * A request's reply messages (not its acknowledgement or NLMSG_DONE) left where they arrived:
+ * per message its datagram, where its payload starts and ends, and its type; for readers that
+ * decode them in place (the rtnetlink lists), without a message object and a Buffer view each.
+ */
+export class InPlaceReplies {
+  readonly bufs: Buffer[] = [];
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+  readonly types: number[] = [];
+  /** Forgets what was collected (a dump that runs again). */
+  clear(): void {
+    this.bufs.length = this.starts.length = this.ends.length = this.types.length = 0;
+  }
+}
+
 /** A new pending entry: a request (`barrier` undefined) or a barrier. */
 export function newPending(
   fields: Pick<Pending, 'type' | 'flags' | 'payload' | 'dump' | 'op' | 'barrier' | 'resolve' | 'reject' | 'signal'>,
+  inPlace?: InPlaceReplies,
 ): Pending {
   return {
     ...fields,
+    inPlace,
     seq: 0,
     order: 0,
     state: 'queued',
@@ -76,26 +98,29 @@ export function newPending(
 export type Outcome = { error?: unknown; interrupted?: boolean };
 
 /**
- * Reads one message of a (live, not abandoned) request's answer: a reply part is collected in
- * `p.replies` (undefined: more to come); an ack, NLMSG_DONE or NLMSG_OVERRUN ends it, with the
- * kernel's error or a decode error, or `interrupted` for a dump that ended with NLM_F_DUMP_INTR.
+ * Reads one message (at `off` of the checked datagram `dg`) of a (live, not abandoned) request's
+ * answer: a reply part is collected in `p.replies` or `p.inPlace` (undefined: more to come); an
+ * ack, NLMSG_DONE or NLMSG_OVERRUN ends it, with the kernel's error or a decode error, or
+ * `interrupted` for a dump that ended with NLM_F_DUMP_INTR.
  */
-export function answerOf(p: Pending, m: NlMsg): Outcome | undefined {
-  switch (m.type) {
+export function answerOf(p: Pending, dg: Buffer, off: number): Outcome | undefined {
+  const type = dg.readUInt16LE(off + 4);
+  const flags = dg.readUInt16LE(off + 6);
+  switch (type) {
     case NLMSG_NOOP:
       return undefined;
     case NLMSG_ERROR: {
       try {
-        const parsed = parseNlmsgerr(m.payload, m.flags);
+        const parsed = parseNlmsgerr(nlMsgAt(dg, off).payload, flags);
         return parsed.error !== 0 ? { error: new NetlinkError(parsed.error, p.op, parsed.extack) } : {};
       } catch (err) {
         return { error: err };
       }
     }
     case NLMSG_DONE: {
-      if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+      if (flags & NLM_F_DUMP_INTR) p.interrupted = true;
       try {
-        const parsed = parseNlmsgDone(m.payload, m.flags);
+        const parsed = parseNlmsgDone(nlMsgAt(dg, off).payload, flags);
         if (parsed.error !== 0) return { error: new NetlinkError(parsed.error, p.op, parsed.extack) };
       } catch (err) {
         return { error: err };
@@ -105,8 +130,16 @@ export function answerOf(p: Pending, m: NlMsg): Outcome | undefined {
     case NLMSG_OVERRUN:
       return { error: new NetlinkError(osConstants.errno.ENOBUFS, p.op, { message: 'NLMSG_OVERRUN: data lost' }) };
     default:
-      if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-      p.replies.push(m);
+      if (flags & NLM_F_DUMP_INTR) p.interrupted = true;
+      if (p.inPlace) {
+        const r = p.inPlace;
+        r.bufs.push(dg);
+        r.starts.push(off + NLMSG_HDRLEN);
+        r.ends.push(off + dg.readUInt32LE(off));
+        r.types.push(type);
+      } else {
+        p.replies.push(nlMsgAt(dg, off));
+      }
       return undefined;
   }
 }

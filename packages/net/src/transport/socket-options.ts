@@ -4,6 +4,7 @@
  */
 import type { NetnsRef } from '../netns.js';
 import type { NetlinkDriverFactory } from './driver.js';
+import type { InPlaceReplies } from './pending.js';
 
 /** Options of {@link NetlinkSocket.open}. */
 export interface NetlinkSocketOptions {
@@ -40,6 +41,15 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Whether this is a dump; default: a GET-kind rtnetlink type with NLM_F_DUMP bits, or both NLM_F_DUMP bits for other protocols. */
   dump?: boolean;
+}
+
+/**
+ * {@link RequestOptions} with `inPlace`: the answer's reply messages are collected there, left in
+ * their datagrams, instead of as NlMsg objects (the request then resolves with `[]`). For the
+ * rtnetlink lists, which decode the messages in place. Not exported from the package root.
+ */
+export interface InternalRequestOptions extends RequestOptions {
+  inPlace?: InPlaceReplies;
 }
 
 /** Counters of a socket, for diagnostics and tests. */

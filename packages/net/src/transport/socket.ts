@@ -10,16 +10,15 @@ import { ValidationError } from '../errors.js';
 import type { NetnsRef } from '../netns.js';
 import { nativeDriver, type NetlinkDriver, type NetlinkDriverFactory } from './driver.js';
 import { Fifo } from './fifo.js';
+import { checkNlMsgs, nextNlMsg } from './framing.js';
 import { DEFAULT_RCVBUF, openMonitor, type MonitorOptions, type NetlinkMonitor } from './monitor.js';
 import { checkInt, validateCommon } from './options.js';
 import { answerOf, newPending, typeName, type BarrierReason, type Pending } from './pending.js';
-import type { DriverSocketOptions, NetlinkSocketOptions, NetlinkSocketStats, RequestOptions } from './socket-options.js';
+import type { DriverSocketOptions, InternalRequestOptions, NetlinkSocketOptions, NetlinkSocketStats, RequestOptions } from './socket-options.js';
 
 export type { DriverSocketOptions, NetlinkSocketOptions, NetlinkSocketStats, RequestOptions };
 import { NetlinkClosedError, NetlinkDecodeError, NetlinkDumpInterruptedError, NetlinkError, NetlinkTimeoutError } from './errors.js';
-import {
-  decodeNlMsgs, NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, writeHeader, type NlMsg,
-} from './message.js';
+import { NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, writeHeader, type NlMsg } from './message.js';
 
 const { ENOBUFS, EBADMSG } = osConstants.errno;
 
@@ -157,7 +156,7 @@ export class NetlinkSocket {
     const dump = options.dump ?? this.isDump(type, flags);
     const wireFlags = dump ? (flags | NLM_F_REQUEST) & ~NLM_F_ACK : flags | NLM_F_REQUEST | NLM_F_ACK;
     return new Promise<NlMsg[]>((resolve, reject) => {
-      const p = newPending({ type, flags: wireFlags, payload, dump, op, barrier: undefined, resolve, reject, signal });
+      const p = newPending({ type, flags: wireFlags, payload, dump, op, barrier: undefined, resolve, reject, signal }, (options as InternalRequestOptions).inPlace);
       const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
       if (timeoutMs !== undefined) {
         p.timer = setTimeout(() => this.abandon(p, new NetlinkTimeoutError(op, timeoutMs)), timeoutMs);
@@ -316,18 +315,17 @@ export class NetlinkSocket {
     let malformed = false;
     for (const dg of datagrams) {
       this.counters.datagramsReceived++;
-      let msgs: NlMsg[];
       try {
-        msgs = decodeNlMsgs(dg);
+        checkNlMsgs(dg);
       } catch (err) {
         if (!(err instanceof NetlinkDecodeError)) throw err;
         this.counters.malformed++;
         malformed = true;
         continue;
       }
-      for (const m of msgs) {
+      for (let off = 0; off < dg.length; off = nextNlMsg(dg, off)) {
         this.counters.messagesReceived++;
-        this.onMessage(m);
+        this.onMessage(dg, off);
         if (this.closed) return;
       }
     }
@@ -355,8 +353,9 @@ export class NetlinkSocket {
     this.close();
   }
 
-  private onMessage(m: NlMsg): void {
-    const p = this.inflight.get(m.seq);
+  /** The message at `off` of the checked datagram `dg`. */
+  private onMessage(dg: Buffer, off: number): void {
+    const p = this.inflight.get(dg.readUInt32LE(off + 8));
     if (!p) {
       this.counters.unknownSeq++;
       return;
@@ -367,7 +366,8 @@ export class NetlinkSocket {
       this.onBarrier(p);
       return;
     }
-    const terminal = m.type === NLMSG_ERROR || m.type === NLMSG_DONE || m.type === NLMSG_OVERRUN;
+    const type = dg.readUInt16LE(off + 4);
+    const terminal = type === NLMSG_ERROR || type === NLMSG_DONE || type === NLMSG_OVERRUN;
     if (p.abandoned) {
       if (terminal) {
         this.counters.lateReplies++;
@@ -375,12 +375,13 @@ export class NetlinkSocket {
       }
       return;
     }
-    const outcome = answerOf(p, m);
+    const outcome = answerOf(p, dg, off);
     if (outcome === undefined) return;
     if (outcome.interrupted && p.attempts < this.dumpAttempts) {
       // Run the dump again, first in line; it stays the socket's active dump.
       this.inflight.delete(p.seq);
       p.replies = [];
+      p.inPlace?.clear();
       p.interrupted = false;
       p.state = 'queued';
       this.counters.dumpRetries++;

@@ -5,7 +5,7 @@
 import type { StepAction } from '../../types.js';
 import type { HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
-import { actionColour, actionSymbol, plural } from '../format.js';
+import { actionColour, actionSymbol, conflictLine, plural } from '../format.js';
 
 /** `vmhost plan`. */
 export const planCommand: HostCommand = {
@@ -17,8 +17,11 @@ export const planCommand: HostCommand = {
   hostOptions: true,
   file: 'arg',
   help: `Compares the host with the host file and prints the steps apply would carry out:
-  + create   ~ update/set   - delete   > start   < stop   * restart
+  + create   ~ update/set/release   - delete   > start   < stop   * restart   = adopt
 Prints "No changes." when the host already matches. Changes nothing.
+Prints a "!" line for each conflict (what the host file wants that belongs to another host, or
+exists without being vmhost's and is not adopted), naming its owner; apply would refuse, and plan
+then exits 1.
 
 Options:
   --detailed-exitcode   Exit 0 when there are no changes, 2 when changes are pending, 1 on any
@@ -31,8 +34,14 @@ Examples:
   async run(ctx, host, file, { values }) {
     const p = await ctx.deps.plan(host, { ...ctx.options });
     const pending = p.steps.length > 0;
+    const conflicts = p.conflicts ?? [];
     if (ctx.json) ctx.io.out(JSON.stringify(p, null, 2));
-    else if (!pending) ctx.io.out(`No changes. Host "${host.name}" matches ${file}.`);
+    else if (conflicts.length > 0) {
+      for (const s of p.steps) ctx.io.out(`${ctx.paint(actionSymbol(s.action), actionColour(s.action))} ${s.description}`);
+      for (const c of conflicts) ctx.io.out(ctx.paint(conflictLine(c), 'red'));
+      ctx.io.out('');
+      ctx.io.err(`vmhost: plan: apply would refuse: ${plural(conflicts.length, 'conflict')} (${[...new Set(conflicts.map((c) => (c.owner === null ? 'not created by vmhost' : `host ${c.owner}`)))].join(', ')})`);
+    } else if (!pending) ctx.io.out(`No changes. Host "${host.name}" matches ${file}.`);
     else {
       for (const s of p.steps) ctx.io.out(`${ctx.paint(actionSymbol(s.action), actionColour(s.action))} ${s.description}`);
       const counts = new Map<StepAction, number>();
@@ -41,6 +50,7 @@ Examples:
       ctx.io.out('');
       ctx.io.out(`Plan: ${plural(p.steps.length, 'step')} (${parts.join(', ')}). Run 'vmhost apply ${file}' to carry them out.`);
     }
+    if (conflicts.length > 0) return EXIT.error;
     return values['detailed-exitcode'] === true && pending ? EXIT.changes : EXIT.ok;
   },
 };

@@ -12,7 +12,7 @@ import type { StateRecord } from '../records.js';
 import { addressKind } from './address.js';
 import { dnsmasqKind } from './dnsmasq.js';
 import { firewallKind } from './firewall.js';
-import { actionFor, removalFor, type Destroyed, type KindOps, type Live, type Updated } from './kind.js';
+import { actionFor, isAdopted, removalFor, type Destroyed, type KindOps, type Live, type Updated } from './kind.js';
 import { linkKind } from './link.js';
 import { proxyNeighborKind } from './proxy-neighbor.js';
 import { proxy6Kind } from './proxy6.js';
@@ -22,6 +22,7 @@ import { sysctlKind } from './sysctl.js';
 import { vmKind } from './vm.js';
 
 export type { Destroyed, Live } from './kind.js';
+export { isAdopted } from './kind.js';
 
 /** The operations of the kind of one desired entry, bound to it. */
 export interface EntryOps {
@@ -36,6 +37,10 @@ export interface EntryOps {
   update(ctx: Ctx, recorded: StateRecord | undefined): Promise<Updated<StateRecord>>;
   /** The action of a step that makes it (`live`: how it differs). */
   action(live: Exclude<Live, 'ok'>): StepAction;
+  /** The record written before an existing object is adopted. @throws when the kind adopts nothing. */
+  adoptIntent(ctx: Ctx): Promise<StateRecord>;
+  /** Adopts the existing object as `intent` says; resolves to its record. */
+  adopt(ctx: Ctx, intent: StateRecord): Promise<StateRecord>;
 }
 
 /** The operations of the kind of one record, bound to it. */
@@ -57,6 +62,10 @@ function ofKind<R extends StateRecord>(kind: R['kind']): (x: StateRecord | undef
 }
 
 function bindEntry<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, e: E, same: (x: StateRecord | undefined) => x is R): EntryOps {
+  const adoptOps = (): NonNullable<KindOps<E, R>['adopt']> => {
+    if (!ops.adopt) throw new VmhostError('EHOST_INTERNAL', `a ${e.kind} entry (${e.id}) cannot be adopted`);
+    return ops.adopt;
+  };
   const own = (r: StateRecord): R => {
     if (!same(r)) throw new VmhostError('EHOST_INTERNAL', `a ${r.kind} record for the ${e.kind} entry ${e.id}`);
     return r;
@@ -68,6 +77,8 @@ function bindEntry<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, e
     create: (ctx, intent) => ops.create(ctx, e, own(intent)),
     update: (ctx, recorded) => ops.update(ctx, e, same(recorded) ? recorded : undefined),
     action: (live) => actionFor(ops.style, live),
+    adoptIntent: (ctx) => adoptOps().intent(ctx, e),
+    adopt: (ctx, intent) => adoptOps().make(ctx, e, own(intent)),
   };
 }
 
@@ -77,7 +88,7 @@ function bindRecord<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, 
     destroy: (ctx) => ops.destroy(ctx, r),
     reconcile: (ctx) => ops.reconcile(ctx, r),
     remake: (ctx) => ops.remake(ctx, r),
-    removal: removalFor(ops.style),
+    removal: isAdopted(r) ? 'release' : removalFor(ops.style),
     removalText: () => ops.removalText(r),
   };
 }

@@ -55,6 +55,21 @@ export interface KindOps<E extends Entry, R extends StateRecord> {
   remake(ctx: Ctx, r: R): E | undefined;
   /** The words of a removal step after the verb: `sysctl KEY back to OLD`, `link br0`. */
   removalText(r: R): string;
+  /**
+   * Kinds whose objects may exist already, not made by vmhost, and be adopted (the host file's
+   * `adopt`): `intent` is the record written ahead (marked adopted, with what down puts back),
+   * `make` sets the object up as `e` wants and resolves to the record (done). An adopted record's
+   * destroy never deletes: it puts back what was changed.
+   */
+  adopt?: {
+    intent(ctx: Ctx, e: E): Promise<R>;
+    make(ctx: Ctx, e: E, intent: R): Promise<R>;
+  };
+}
+
+/** Whether a record stands for an adopted object (not made by vmhost: never deleted). */
+export function isAdopted(r: StateRecord): boolean {
+  return 'adopted' in r && r.adopted !== undefined;
 }
 
 /** The action of a step that makes `live` (missing or differing) match, in the kind's style. */

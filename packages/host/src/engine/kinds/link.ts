@@ -107,6 +107,7 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
     if (r.temp !== null) await deleteTemps(ctx, r.temp);
     const l = await ctx.h.links.find(r.data.name);
     if (!l) return { removed: false };
+    if (r.adopted) return release(ctx, r, l);
     if (!ours(ctx, l)) {
       const why = l.name === ctx.host.uplink ? 'it is the uplink' : `it does not carry this host's owner mark (ifalias "${ctx.mark}"${l.alias !== null ? `; it has "${l.alias}"` : ''})`;
       return { removed: false, foreign: `link ${l.name} left alone: ${why}` };
@@ -116,6 +117,7 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
   },
   async reconcile(ctx, r) {
     const l = await ctx.h.links.find(r.data.name);
+    if (r.adopted) return l && (l.alias === null || l.alias === '') ? { ...done(r), ifindex: l.index } : undefined;
     if (l && ours(ctx, l)) {
       if (r.data.kind === 'veth' && r.temp !== null) {
         // stopped between renaming the two ends: name and mark the peer too
@@ -128,5 +130,39 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
     return undefined;
   },
   remake: (_ctx, r) => ({ kind: 'link', id: r.id, data: { ...r.data } }),
-  removalText: (r) => `link ${r.data.name}`,
+  removalText: (r) => (r.adopted ? `link ${r.data.name} (adopted: left in place${releaseText(r)})` : `link ${r.data.name}`),
+  adopt: {
+    async intent(ctx, e) {
+      const l = await ctx.h.links.get(e.data.name);
+      return { ...intended(e), data: { ...e.data }, ifindex: l.index, temp: null, adopted: { up: l.flags.up, master: l.master } };
+    },
+    async make(ctx, e, intent) {
+      const w = e.data;
+      await ctx.h.links.set(w.name, { ...(w.kind === 'veth' || w.kind === 'tap' ? { master: w.master } : {}), up: true });
+      return done(intent);
+    },
+  },
 };
+
+/** What down puts back on an adopted link, for people. */
+function releaseText(r: LinkRecord): string {
+  const a = r.adopted!;
+  const parts = [...(r.data.kind === 'veth' || r.data.kind === 'tap' ? [a.master === null ? 'off the bridge' : `back on ${a.master}`] : []), ...(a.up ? [] : ['down'])];
+  return parts.length > 0 ? `, ${parts.join(' and ')} again` : '';
+}
+
+/**
+ * An adopted link (no mark, never deleted): down puts back what apply changed (its bridge, up or
+ * down), when it is still the link adopted (same index, still unmarked).
+ */
+async function release(ctx: Ctx, r: LinkRecord, l: Link): Promise<{ removed: false; foreign?: string }> {
+  const a = r.adopted!;
+  if ((r.ifindex !== null && l.index !== r.ifindex) || (l.alias !== null && l.alias !== '')) {
+    return { removed: false, foreign: `link ${l.name} left alone: it is not the link adopted (index ${l.index}${l.alias ? `, ifalias "${l.alias}"` : ''})` };
+  }
+  const changes: { master?: string | null; up?: boolean } = {};
+  if ((r.data.kind === 'veth' || r.data.kind === 'tap') && l.master !== a.master) changes.master = a.master;
+  if (l.flags.up !== a.up) changes.up = a.up;
+  if (Object.keys(changes).length > 0) await ctx.h.links.set(l.name, changes);
+  return { removed: false };
+}

@@ -83,6 +83,7 @@ export function markedKind<E extends AddressEntry | RouteEntry | ProxyNeighborEn
     },
     update: async (_ctx, _e, recorded) => ({ record: recorded, undo: NOTHING_TO_UNDO }),
     async destroy(ctx, r) {
+      if (r.adopted) return { removed: false }; // adopted: never deleted
       const l = await o.live(ctx, r.data);
       if (!l) return { removed: false };
       if (!(await o.owned(ctx, r.data, l))) return { removed: false, foreign: `${o.text(r.data)} left alone: it is not on a link of this host and does not carry vmhost's protocol mark` };
@@ -95,6 +96,10 @@ export function markedKind<E extends AddressEntry | RouteEntry | ProxyNeighborEn
     },
     reconcile: async (ctx, r) => ((await o.live(ctx, r.data)) ? done(r) : undefined),
     remake: (_ctx, r) => o.entry(r),
-    removalText: (r) => o.text(r.data),
+    removalText: (r) => (r.adopted ? `${o.text(r.data)} (adopted: left in place)` : o.text(r.data)),
+    adopt: {
+      intent: async (_ctx, e) => ({ ...o.record(e), adopted: true }),
+      make: async (_ctx, _e, intent) => done(intent),
+    },
   };
 }

@@ -13,8 +13,8 @@ import type { Link, LinkAddCommon } from '../../types.js';
 export interface LinkMessageCodec {
   /** Writes an ifinfomsg and its IFLA_* attributes. */
   write(w: Writer, m: LinkMessage): void;
-  /** Reads them back; throws CodecError on damage. */
-  read(data: Buffer): LinkMessage;
+  /** Reads them back from `buf[off, off + len)`; throws CodecError on damage. */
+  read(buf: Buffer, off: number, len: number, lean: boolean): LinkMessage;
 }
 
 /** What a kind's `encode` may ask of the handle while building the request. */

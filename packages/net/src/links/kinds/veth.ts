@@ -19,9 +19,9 @@ export interface VethData extends WithOther {
 
 function peerCodec(link: LinkMessageCodec): ValueCodec<LinkMessage> {
   return {
-    decode: (d) => {
+    decode: (b, off = 0, len = b.length - off, lean = false) => {
       try {
-        return link.read(d);
+        return link.read(b, off, len, lean);
       } catch (err) {
         if (err instanceof CodecError) return undefined;
         throw err;

@@ -18,7 +18,7 @@ export interface VlanData extends WithOther {
 }
 
 const vlanFlags: ValueCodec<{ flags: number; mask: number }> = {
-  decode: (d) => (d.length === 8 ? { flags: d.readUInt32LE(0), mask: d.readUInt32LE(4) } : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 8 ? { flags: b.readUInt32LE(off), mask: b.readUInt32LE(off + 4) } : undefined),
   encode: (w, t, v) => {
     const b = Buffer.alloc(8);
     b.writeUInt32LE(v.flags >>> 0, 0);

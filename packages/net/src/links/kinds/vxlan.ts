@@ -34,7 +34,7 @@ export interface VxlanData extends WithOther {
 }
 
 const portRange: ValueCodec<{ low: number; high: number }> = {
-  decode: (d) => (d.length === 4 ? { low: d.readUInt16BE(0), high: d.readUInt16BE(2) } : undefined),
+  decode: (b, off = 0, len = b.length - off) => (len === 4 ? { low: b.readUInt16BE(off), high: b.readUInt16BE(off + 2) } : undefined),
   encode: (w, t, v) => {
     const b = Buffer.alloc(4);
     b.writeUInt16BE(v.low, 0);

@@ -5,7 +5,7 @@
  * `index.ts` lists them. Internal.
  * @module
  */
-import { CodecError, type ValueCodec } from '../../codec/attrs.js';
+import { CodecError, onPayload, type ValueCodec } from '../../codec/attrs.js';
 import type { Psched } from '../rate.js';
 import type { ClassSpec, Qdisc, QdiscSpec, TrafficClass } from '../types.js';
 
@@ -37,7 +37,7 @@ export interface TcKind<D = unknown> {
 /** A value codec for a fixed-size C struct: `read` gets exactly `len` bytes (longer payloads, from newer kernels, are cut). */
 export function structCodec<T>(len: number, read: (b: Buffer) => T, write: (b: Buffer, v: T) => void): ValueCodec<T> {
   return {
-    decode: (d) => {
+    decode: onPayload((d) => {
       if (d.length < len) return undefined;
       try {
         return read(d.subarray(0, len));
@@ -45,7 +45,7 @@ export function structCodec<T>(len: number, read: (b: Buffer) => T, write: (b: B
         if (err instanceof CodecError) return undefined;
         throw err;
       }
-    },
+    }),
     encode: (w, t, v) => {
       const b = Buffer.alloc(len);
       write(b, v);

@@ -1,0 +1,52 @@
+// The anchors of bench:compare that are programs of their own: vishvananda/netlink (a small Go
+// program built from Debian's golang-go and golang-github-vishvananda-netlink-dev) and pyroute2
+// (Debian's python3-pyroute2). Each runs inside the measured namespace and reports its own
+// in-process time (start-up and imports excluded), so only the netlink work is compared.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { netns } from '@vmhost/net';
+
+const HERE = import.meta.dirname;
+const ROOT = join(HERE, '..', '..');
+const GOPATH = '/usr/share/gocode';
+
+/** Debian packages the anchors need. */
+export const ANCHOR_PACKAGES = ['golang-go', 'golang-github-vishvananda-netlink-dev', 'python3-pyroute2'];
+
+/** Which anchor packages are missing (dpkg-query). */
+export function missingPackages(): string[] {
+  return ANCHOR_PACKAGES.filter((p) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
+    return !r.stdout.includes('install ok installed');
+  });
+}
+
+/** Builds the Go anchor into .cache/bench (rebuilt when main.go is newer); returns its path. */
+export function goBinary(): string {
+  const src = join(HERE, 'go', 'main.go');
+  const dir = join(ROOT, '.cache', 'bench');
+  const bin = join(dir, 'netlinkbench');
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync('go', ['build', '-o', bin, '.'], {
+    cwd: join(HERE, 'go'),
+    encoding: 'utf8',
+    env: { ...process.env, GOPATH, GO111MODULE: 'off', GOCACHE: join(dir, 'go-cache'), GOFLAGS: '' },
+  });
+  if (r.status !== 0) throw new Error(`building the Go anchor failed: ${r.stderr || r.error?.message}`);
+  return bin;
+}
+
+/** The pyroute2 anchor script. */
+export const PY_SCRIPT = join(HERE, 'py', 'pyroute2_bench.py');
+
+/** Debian's Python (python3-pyroute2 is installed for it; a python3 earlier on PATH may not have it). */
+export const PYTHON = '/usr/bin/python3';
+
+/** Runs an anchor in `ns`; returns its reported `{ ms, count }`. */
+export async function runAnchor(ns: string, cmd: string, args: string[]): Promise<{ ms: number; count: number }> {
+  const r = await netns.run(ns, cmd, args, { timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.slice(0, 400)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number; count: number };
+}
