@@ -15,6 +15,15 @@ import type { QdiscRecord, TcFilterRecord } from '../records.js';
 import { done, hasCode, intended, type KindOps } from './kind.js';
 import { onOwnLink } from './owned.js';
 
+/**
+ * Whether vmhost may remove what it put on `dev`: the link carries this host's owner mark, or it
+ * is the TAP of a VM whose host file adopts it (an adopted TAP carries no mark; its qdiscs and
+ * filter are still vmhost's, made and recorded by it).
+ */
+async function mayRemoveOn(ctx: Ctx, dev: string): Promise<boolean> {
+  return (await onOwnLink(ctx, dev)) || ctx.host.vms.some((v) => v.adopt && v.tap === dev);
+}
+
 /** errno names of a qdisc or filter (or its link) already gone. */
 const GONE = ['ENOENT', 'ENODEV', 'EINVAL'];
 
@@ -76,7 +85,7 @@ export const qdiscKind: KindOps<QdiscEntry, QdiscRecord> = {
   async destroy(ctx, r) {
     const q = await liveQdisc(ctx, r.data);
     if (!q) return { removed: false };
-    if (!(await onOwnLink(ctx, r.data.dev))) return { removed: false, foreign: `${qdiscText(r.data)} left alone: ${r.data.dev} does not carry this host's owner mark (ifalias "${ctx.mark}")` };
+    if (!(await mayRemoveOn(ctx, r.data.dev))) return { removed: false, foreign: `${qdiscText(r.data)} left alone: ${r.data.dev} does not carry this host's owner mark (ifalias "${ctx.mark}") and is no TAP the host file adopts` };
     if (q.handle !== r.data.handle || q.kind !== r.data.qdisc.kind) return { removed: false, foreign: `${qdiscText(r.data)} left alone: the qdisc there is ${q.kind} ${q.handle}, not the one recorded` };
     await deleteQdisc(ctx, r.data);
     return { removed: true };
@@ -159,7 +168,7 @@ export const tcFilterKind: KindOps<TcFilterEntry, TcFilterRecord> = {
   async destroy(ctx, r) {
     const live = await liveFilter(ctx, r.data);
     if (live.length === 0) return { removed: false };
-    if (!(await onOwnLink(ctx, r.data.dev))) return { removed: false, foreign: `${filterText(r.data)} left alone: ${r.data.dev} does not carry this host's owner mark (ifalias "${ctx.mark}")` };
+    if (!(await mayRemoveOn(ctx, r.data.dev))) return { removed: false, foreign: `${filterText(r.data)} left alone: ${r.data.dev} does not carry this host's owner mark (ifalias "${ctx.mark}") and is no TAP the host file adopts` };
     if (!live.every((f) => f.kind === 'u32')) return { removed: false, foreign: `${filterText(r.data)} left alone: the filter there is not vmhost's u32` };
     await deleteFilter(ctx, r.data);
     return { removed: true };
