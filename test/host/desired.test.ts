@@ -185,6 +185,8 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
       memoryMiB: 512,
       cpus: 1,
       accel: 'auto',
+      machine: 'q35',
+      sandbox: 'auto',
       drives: [{ file: `${seedDir}/images/mail.img`, format: 'raw', cache: 'none', readOnly: false, interface: 'virtio' }],
       nics: [{ tap: 'vdu-mail', mac: seed.vms[1]!.mac, model: 'virtio-net-pci' }],
       console: { file: '/run/vmhost/seed/vms/mail/console.log' },
@@ -293,4 +295,23 @@ test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and 
   const b = host(BASE.replace('mode: routed', 'mode: proxy'));
   const a = wanted(b).find((e) => e.id === 'address:eth0:2001:db8:8:5688::200/128');
   assert.deepEqual(a?.kind === 'address' ? a.adopt : undefined, { field: 'vms[1].adopt', allowed: false });
+});
+
+test('machine and sandbox: microvm gets the virtio-mmio NIC, sandbox auto/on/off maps to QEMU\'s; microvm without a kernel is refused', () => {
+  const h = host(BASE.replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    machine: microvm\n    sandbox: "on"\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
+  const mail = wanted(h).find((e) => e.id === 'vm:mail');
+  assert.equal(mail?.kind, 'vm');
+  assert.equal(mail.data.options.machine, 'microvm');
+  assert.equal(mail.data.options.sandbox, true);
+  assert.equal(mail.data.options.nics?.[0]?.model, 'virtio-net-device');
+  const web = wanted(h).find((e) => e.id === 'vm:web');
+  assert.equal(web?.kind, 'vm');
+  assert.equal(web.data.options.machine, 'q35');
+  assert.equal(web.data.options.sandbox, 'auto');
+  const off = wanted(host(BASE.replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    sandbox: "off"\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'))).find((e) => e.id === 'vm:mail');
+  assert.equal(off?.kind === 'vm' && off.data.options.sandbox, false);
+  assert.throws(
+    () => host(BASE.replace('    kernel: /boot/vmlinuz\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    machine: microvm\n    disk: /srv/mail.img\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]')),
+    (e: unknown) => e instanceof Error && /vms\[1\]\.machine.*needs kernel/s.test(e.message),
+  );
 });

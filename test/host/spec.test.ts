@@ -45,6 +45,8 @@ const seedResolved: ResolvedHost = {
       memoryMiB: 256,
       cpus: 1,
       accel: 'auto',
+      machine: 'q35',
+      sandbox: 'auto',
       disks: [{ file: `${seedDir}/images/web.qcow2`, format: 'qcow2', cache: 'writeback', readOnly: false }],
       forwards: [
         { protocol: 'tcp', port: 1234, toPort: 22 },
@@ -64,6 +66,8 @@ const seedResolved: ResolvedHost = {
       memoryMiB: 512,
       cpus: 1,
       accel: 'auto',
+      machine: 'q35',
+      sandbox: 'auto',
       kernel: '/boot/vmlinuz',
       initrd: `${seedDir}/images/initrd.img`,
       append: 'console=ttyS0',
@@ -126,7 +130,7 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(Object.keys(r), ['name', 'uplink', 'bridge', 'dhcp', 'ipv6', 'vms']);
   assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
-    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt', 'isolation', 'linkLocal',
+    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt', 'isolation', 'linkLocal',
   ]);
 });
 
@@ -166,6 +170,8 @@ test('defaults of a minimal host file', () => {
         memoryMiB: 256,
         cpus: 1,
         accel: 'auto',
+        machine: 'q35',
+        sandbox: 'auto',
         disks: [{ file: '/srv/a.img', format: 'qcow2', cache: 'writeback', readOnly: false }],
         forwards: [{ protocol: 'udp', port: [8000, 8009], toPort: 9000 }],
         autostart: true,

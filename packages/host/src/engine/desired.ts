@@ -129,8 +129,10 @@ export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
     memoryMiB: vm.memoryMiB,
     cpus: vm.cpus,
     accel: vm.accel,
+    machine: vm.machine,
+    sandbox: vm.sandbox === 'auto' ? 'auto' : vm.sandbox === 'on',
     drives: vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly, interface: 'virtio' as const })),
-    nics: [{ tap: vm.tap, mac: vm.mac, model: 'virtio-net-pci' }],
+    nics: [{ tap: vm.tap, mac: vm.mac, model: vm.machine === 'microvm' ? 'virtio-net-device' : 'virtio-net-pci' }],
     console: { file: join(runDir, 'console.log') },
   };
   if (vm.kernel !== undefined) out.kernel = vm.kernel;

@@ -78,6 +78,8 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, F.memoryMiB);
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
   const accel = c.oneOf(at(v, 'accel'), `${p}.accel`, F.accel);
+  const machine = c.oneOf(at(v, 'machine'), `${p}.machine`, F.machine);
+  const sandbox = c.oneOf(at(v, 'sandbox'), `${p}.sandbox`, F.sandbox);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
   const isolation = c.bool(at(v, 'isolation'), `${p}.isolation`, F.isolation);
   const linkLocal = c.oneOf(at(v, 'linkLocal'), `${p}.linkLocal`, F.linkLocal);
@@ -92,6 +94,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const appendV = at(v, 'append');
   const append = absent(appendV) ? undefined : c.cmdline(appendV, `${p}.append`, F.append);
   if (absent(kernelV)) {
+    if (machine === 'microvm') c.add(`${p}.machine`, machine, 'needs kernel (microvm has no firmware to boot a disk)');
     if (!absent(initrdV)) c.add(`${p}.initrd`, initrdV, 'needs kernel');
     if (!absent(appendV)) c.add(`${p}.append`, appendV, 'needs kernel');
   }
@@ -106,7 +109,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || disks === undefined || autostart === undefined || adopt === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || machine === undefined || sandbox === undefined || disks === undefined || autostart === undefined || adopt === undefined) return undefined;
   if (isolation === undefined || linkLocal === undefined) return undefined;
   return {
     name,
@@ -117,6 +120,8 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     memoryMiB,
     cpus,
     accel,
+    machine,
+    sandbox,
     ...(kernel !== undefined ? { kernel } : {}),
     ...(initrd !== undefined ? { initrd } : {}),
     ...(append !== undefined ? { append } : {}),
