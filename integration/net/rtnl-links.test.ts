@@ -271,3 +271,29 @@ test('links.add with netns: made directly in another namespace (bridge, veth who
   await assert.rejects(ha.links.add({ kind: 'bridge', name: 'brx', netns: b }), (e: unknown) => e instanceof NetlinkError && e.code === 'EEXIST');
   assert.deepEqual((await ipJson<IpLink[]>(a, ['link', 'show'])).map((l) => l.ifname).sort(), ['lo', 'up0', 'v0']);
 });
+
+test('link groups: set and read (ip -j agrees), rolled back with the rest; deleteGroup deletes exactly the group in one request', async (t) => {
+  const { ns, h } = await open(t, 'group');
+  for (let i = 0; i < 5; i++) await h.links.add({ kind: 'tap', name: `tg${i}` });
+  await h.links.add({ kind: 'veth', name: 'other0', peer: { name: 'other1' } });
+  for (const i of [0, 1, 2]) await h.links.set(`tg${i}`, { group: 4242 });
+  await h.links.set('other0', { group: 7 });
+  const groupOf = async (name: string): Promise<unknown> => ((await ipJson<Array<{ group: string }>>(ns, ['-d', 'link', 'show', 'dev', name]))[0] as { group: string }).group;
+  assert.equal(await groupOf('tg0'), '4242');
+  assert.equal(await groupOf('tg3'), 'default');
+  assert.equal((await h.links.get('tg1')).group, 4242);
+  assert.equal((await h.links.get('tg4')).group, 0);
+  // lists decode a lean view of each link: the group is in it
+  assert.deepEqual((await h.links.list()).filter((l) => l.name.startsWith('tg')).map((l) => [l.name, l.group]), [['tg0', 4242], ['tg1', 4242], ['tg2', 4242], ['tg3', 0], ['tg4', 0]]);
+  // the kernel sets the group, then refuses other1 as a master: the group goes back too
+  await assert.rejects(h.links.set('tg3', { group: 99, master: 'other1' }), (e: unknown) => e instanceof NetlinkError && e.code === 'EOPNOTSUPP');
+  assert.equal(await groupOf('tg3'), 'default');
+  assert.equal((await h.links.get('tg3')).group, 0);
+  await h.links.deleteGroup(4242);
+  assert.deepEqual((await ipJson<Array<{ ifname: string }>>(ns, ['link', 'show'])).map((l) => l.ifname).sort(), ['lo', 'other0', 'other1', 'tg3', 'tg4']);
+  await assert.rejects(h.links.deleteGroup(4242), (e: unknown) => e instanceof NetlinkError && e.code === 'ENODEV');
+  for (const bad of [0, -1, 2 ** 32, 1.5, '7']) {
+    await assert.rejects(h.links.deleteGroup(bad as number), (e: unknown) => e instanceof ValidationError && e.field === 'group');
+  }
+  await assert.rejects(h.links.set('tg3', { group: -1 }), (e: unknown) => e instanceof ValidationError && e.field === 'group');
+});

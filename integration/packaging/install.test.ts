@@ -26,6 +26,7 @@ import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
 import { freshNetns, reserveNetns, TEST_PREFIX } from '../helpers/ns.js';
 import { readmeExamples, withNames } from '../helpers/readme.js';
+import { checkDisksExample, disksExampleEnv } from '../helpers/readme-disks.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const PACKAGES = ['net', 'kvm', 'firewall', 'lab', 'host'] as const;
@@ -210,6 +211,9 @@ test('every README example runs against the installed packages', async (t) => {
       const env: NodeJS.ProcessEnv = { RUN_DIR: dir };
       if (e.name === 'tap-fd') env.NETNS = await freshNetns(t, 'pkkvm');
       await runExample(t, e, env);
+    } else if (e.name === 'disks') {
+      // host: the disk chain example on a running test guest
+      checkDisksExample((await runExample(t, e, await disksExampleEnv(t, work, 'pkdisk'))).stdout);
     } else {
       // host: the API example on a host without VMs, in a namespace whose uplink is eth0
       const ns = await freshNetns(t, 'pkhost');

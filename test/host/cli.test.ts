@@ -86,7 +86,23 @@ function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] }
     status: async (host, options) => rec('status', [host, options], STATUS),
     startVm: async (host, name, options) => rec('startVm', [host, name, options], undefined),
     stopVm: async (host, name, options) => rec('stopVm', [host, name, options], { step: 'powerdown', ms: 1234 }),
-    snapshotVm: async (host, name, options) => rec('snapshotVm', [host, name, options], { frozen: '/var/lib/vm/web.qcow2', overlay: options?.overlay ?? '/var/lib/vm/web-1.qcow2' }),
+    snapshotVm: async (host, name, options) =>
+      rec('snapshotVm', [host, name, options], { vm: name, label: options?.label ?? 'snap-20240501-120000', live: true, takenAt: '2024-05-01T12:00:00.000Z', disks: [{ index: 0, frozen: '/var/lib/vm/web.qcow2', top: '/var/lib/vmhost/host/disks/web/d0-0123456789ab.qcow2' }], ms: 80 }),
+    listVmSnapshots: async (host, name, options) =>
+      rec('listVmSnapshots', [host, name, options], {
+        vm: name,
+        dir: '/var/lib/vmhost/host/disks/web',
+        snapshots: [{ label: 's1', takenAt: '2024-05-01T12:00:00.000Z', disks: [0], bytes: 3 * 1024 * 1024 }],
+        disks: [{ index: 0, mode: 'plain' as const, base: null, top: '/var/lib/vmhost/host/disks/web/d0-0123456789ab.qcow2', images: [
+          { file: '/var/lib/vm/web.qcow2', label: 's1', takenAt: '2024-05-01T12:00:00.000Z', createdAt: null, bytes: 3 * 1024 * 1024, top: false },
+          { file: '/var/lib/vmhost/host/disks/web/d0-0123456789ab.qcow2', label: null, takenAt: null, createdAt: '2024-05-01T12:00:00.000Z', bytes: 196_608, top: true },
+        ] }],
+        deleted: [],
+        pending: null,
+      }),
+    rollbackVm: async (host, name, label, options) => rec('rollbackVm', [host, name, label, options], { vm: name, label, restarted: true, discarded: ['/x/d0-0123456789ab.qcow2'], ms: 2500 }),
+    commitVm: async (host, name, options) => rec('commitVm', [host, name, options], { vm: name, label: options?.label ?? null, live: true, disks: [{ index: 0, into: '/var/lib/vm/web.qcow2', merged: 2 }], ms: 230 }),
+    deleteVmSnapshot: async (host, name, label, options) => rec('deleteVmSnapshot', [host, name, label, options], { vm: name, label, live: false, ms: 40 }),
     consoleFile: (host, name, options) => rec('consoleFile', [host, name, options], '/nonexistent/console.log'),
     runDemo: async (options) => {
       rec('runDemo', [options], undefined);
@@ -394,7 +410,7 @@ test('general help lists the commands and has examples', async () => {
   for (const argv of [['--help'], ['-h'], ['help']]) {
     const r = await run(argv);
     assert.equal(r.code, 0);
-    for (const c of ['plan', 'apply', 'down', 'status', 'vm start', 'vm stop', 'vm console', 'vm snapshot', 'demo']) assert.match(r.out, new RegExp(`\\n  ${c} `));
+    for (const c of ['plan', 'apply', 'down', 'status', 'vm start', 'vm stop', 'vm console', 'vm snapshot', 'vm snapshots', 'vm rollback', 'vm commit', 'vm snapshot-delete', 'demo']) assert.match(r.out, new RegExp(`\\n  ${c} `));
     assert.match(r.out, /Examples:\n {2}vmhost plan host\.yaml/);
     assert.match(r.out, /--netns NAME/);
     assert.match(r.out, /Exit codes:/);
@@ -402,7 +418,7 @@ test('general help lists the commands and has examples', async () => {
 });
 
 test('every command has help with examples', async () => {
-  const cmds = [['plan'], ['apply'], ['down'], ['status'], ['recover'], ['vm'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'console'], ['vm', 'snapshot'], ['demo']];
+  const cmds = [['plan'], ['apply'], ['down'], ['status'], ['recover'], ['vm'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'console'], ['vm', 'snapshot'], ['vm', 'snapshots'], ['vm', 'rollback'], ['vm', 'commit'], ['vm', 'snapshot-delete'], ['demo']];
   for (const c of cmds) {
     for (const argv of [[...c, '--help'], ['help', ...c], [...c, 'x.yaml', '-h']]) {
       if (c.join(' ') === 'vm' && argv.length === 3 && argv[2] === '-h') continue;
@@ -416,12 +432,14 @@ test('every command has help with examples', async () => {
   assert.match((await run(['plan', '--help'])).out, /--detailed-exitcode/);
   assert.match((await run(['vm', 'stop', '--help'])).out, /--timeout SECONDS/);
   assert.match((await run(['vm', 'console', '--help'])).out, /--follow/);
-  assert.match((await run(['vm', 'snapshot', '--help'])).out, /--overlay PATH/);
+  assert.match((await run(['vm', 'snapshot', '--help'])).out, /--name LABEL/);
+  assert.match((await run(['down', '--help'])).out, /--delete-disks/);
+  assert.match((await run(['vm', '--help'])).out, /\n  vm commit <name> \[label\] /);
 });
 
 test('no help text suggests a state directory in /tmp', async () => {
   const { commandHelp, generalHelp } = await import('../../packages/host/src/cli/index.js');
-  const texts = [generalHelp(), ...['plan', 'apply', 'down', 'status', 'recover', 'vm', 'vm start', 'vm stop', 'vm console', 'vm snapshot', 'demo'].map((c) => commandHelp(c) ?? '')];
+  const texts = [generalHelp(), ...['plan', 'apply', 'down', 'status', 'recover', 'vm', 'vm start', 'vm stop', 'vm console', 'vm snapshot', 'vm snapshots', 'vm rollback', 'vm commit', 'vm snapshot-delete', 'demo'].map((c) => commandHelp(c) ?? '')];
   for (const t of texts) assert.doesNotMatch(t, /--state-dir \/tmp/);
 });
 
@@ -601,6 +619,9 @@ test('other errors with --json: { error: { name, message, field? } } on stdout',
 
 // ---------------------------------------------------------------------------------------- vm
 
+/** Options as passed, without the notice printer (`onProgress`). */
+const noHooks = (o: unknown): Record<string, unknown> => Object.fromEntries(Object.entries(o as Record<string, unknown>).filter(([k]) => k !== 'onProgress'));
+
 test('vm start passes the name and options; file from -f, VMHOST_FILE, else ./vmhost.yaml', async () => {
   const r = await withEnv({ VMHOST_FILE: 'env.yaml' }, () => run(['vm', 'start', 'web', '-f', 'flag.yaml', '--netns', 'lab']));
   assert.equal(r.code, 0);
@@ -608,7 +629,7 @@ test('vm start passes the name and options; file from -f, VMHOST_FILE, else ./vm
   assert.equal(call(r.calls, 'loadHostFile').args[0], 'flag.yaml');
   const c = call(r.calls, 'startVm');
   assert.equal(c.args[1], 'web');
-  assert.deepEqual(c.args[2], { netns: 'lab' });
+  assert.deepEqual(noHooks(c.args[2]), { netns: 'lab' });
   const long = await run(['vm', 'start', '--file', 'long.yaml', 'web']);
   assert.equal(call(long.calls, 'loadHostFile').args[0], 'long.yaml');
   const env = await withEnv({ VMHOST_FILE: 'env.yaml' }, () => run(['vm', 'start', 'web']));
@@ -634,17 +655,68 @@ test('vm stop prints the ladder step; --timeout in seconds', async () => {
   assert.deepEqual(JSON.parse(json.out), { vm: 'db', step: 'powerdown', ms: 1234 });
 });
 
-test('vm snapshot prints the overlay; --overlay is passed (absolute)', async () => {
-  const r = await run(['vm', 'snapshot', 'web', '--overlay', 'snaps/web-2.qcow2']);
-  assert.equal(r.code, 0);
+test('vm snapshot passes --name as the label and prints the frozen and new images; --overlay is gone', async () => {
+  const r = await run(['vm', 'snapshot', 'web', '--name', 'before-upgrade']);
+  assert.equal(r.code, 0, r.err);
   const c = call(r.calls, 'snapshotVm');
   assert.equal(c.args[1], 'web');
-  assert.deepEqual(c.args[2], { overlay: resolve('snaps/web-2.qcow2') });
-  assert.match(r.out, new RegExp(`now writing to ${resolve('snaps/web-2.qcow2').replace(/[.]/g, '\\.')}`));
-  assert.match(r.out, /Frozen: \/var\/lib\/vm\/web\.qcow2/);
+  assert.deepEqual(noHooks(c.args[2]), { label: 'before-upgrade' });
+  assert.match(r.out, /^Snapshot before-upgrade of vm web \(live, 80 ms\):\n {2}disk 0: frozen \/var\/lib\/vm\/web\.qcow2; now writing \/var\/lib\/vmhost\/host\/disks\/web\/d0-0123456789ab\.qcow2$/);
   const json = await run(['vm', 'snapshot', 'web', '--json']);
-  assert.deepEqual(JSON.parse(json.out), { vm: 'web', overlay: '/var/lib/vm/web-1.qcow2', frozen: '/var/lib/vm/web.qcow2' });
-  assert.deepEqual(call(json.calls, 'snapshotVm').args[2], {});
+  assert.equal(JSON.parse(json.out).label, 'snap-20240501-120000');
+  assert.deepEqual(noHooks(call(json.calls, 'snapshotVm').args[2]), {});
+  const old = await run(['vm', 'snapshot', 'web', '--overlay', 'x.qcow2']);
+  assert.equal(old.code, 2);
+  assert.match(old.err, /Unknown option '--overlay'/);
+});
+
+test('vm snapshots, rollback, commit [label], snapshot-delete reach the engine with their arguments', async () => {
+  const list = await run(['vm', 'snapshots', 'web']);
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /LABEL +TAKEN +SIZE +DISKS\ns1 +2024-05-01T12:00:00\.000Z +3\.0 MiB +0/);
+  assert.match(list.out, /disk 0:\n {2}  +s1 +3\.0 MiB +\/var\/lib\/vm\/web\.qcow2\n {2}\* +192\.0 KiB +\/var\/lib\/vmhost/);
+  assert.equal(JSON.parse((await run(['vm', 'snapshots', 'web', '--json'])).out).snapshots[0].label, 's1');
+
+  const rb = await run(['vm', 'rollback', 'web', 's1']);
+  assert.equal(rb.code, 0, rb.err);
+  assert.deepEqual(call(rb.calls, 'rollbackVm').args.slice(1, 3), ['web', 's1']);
+  assert.deepEqual(noHooks(call(rb.calls, 'rollbackVm').args[3]), {});
+  assert.match(rb.out, /^Rolled vm web back to s1 \(1 image\(s\) discarded, started again\) in 2\.5 s\.$/);
+  assert.equal((await run(['vm', 'rollback', 'web'])).code, 2, 'the label is required');
+
+  const all = await run(['vm', 'commit', 'web']);
+  assert.equal(all.code, 0, all.err);
+  assert.deepEqual(noHooks(call(all.calls, 'commitVm').args[2]), {});
+  assert.match(all.out, /^Committed 2 image\(s\) of vm web disk 0 into \/var\/lib\/vm\/web\.qcow2 \(live, 230 ms\)\.$/);
+  const into = await run(['vm', 'commit', 'web', 's1', '--timeout', '30']);
+  assert.deepEqual(noHooks(call(into.calls, 'commitVm').args[2]), { label: 's1', timeoutMs: 30_000 });
+  const extra = await run(['vm', 'commit', 'web', 's1', 's2']);
+  assert.equal(extra.code, 2);
+  assert.match(extra.err, /unexpected argument 's2'/);
+
+  const del = await run(['vm', 'snapshot-delete', 'web', 's1']);
+  assert.equal(del.code, 0, del.err);
+  assert.deepEqual(call(del.calls, 'deleteVmSnapshot').args.slice(1, 3), ['web', 's1']);
+  assert.deepEqual(noHooks(call(del.calls, 'deleteVmSnapshot').args[3]), {});
+  assert.match(del.out, /^Deleted snapshot s1 of vm web \(stopped, 40 ms\)\.$/);
+
+  // the engine's notices (an interrupted operation finished first) print on stderr
+  const noted = await run(['vm', 'commit', 'web'], {
+    commitVm: async (_h, name, options) => {
+      options?.onProgress?.({ type: 'notice', message: 'VM web: finishing the interrupted snapshot s1 of its disks' });
+      return { vm: name, label: null, live: false, disks: [], ms: 1 };
+    },
+  });
+  assert.equal(noted.err, 'note: VM web: finishing the interrupted snapshot s1 of its disks');
+  assert.equal(noted.out, 'vm web: nothing to commit.');
+});
+
+test('down --delete-disks reaches the engine; without it, down keeps the disks', async () => {
+  const keep = await run(['down', 'host.yaml']);
+  assert.equal((call(keep.calls, 'down').args[1] as { deleteDisks?: boolean }).deleteDisks, undefined);
+  const del = await run(['down', 'host.yaml', '--delete-disks']);
+  assert.equal(del.code, 0, del.err);
+  assert.equal((call(del.calls, 'down').args[1] as { deleteDisks?: boolean }).deleteDisks, true);
 });
 
 test('vm console prints the console file; a missing file is an error', async () => {

@@ -197,6 +197,14 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
   });
 });
 
+test("a disk made from a base image stands read-only in the desired options (the start path puts it on the VM's own overlay)", () => {
+  const h = structuredClone(seedHostFile);
+  h.vms![1]!.disk = { base: 'images/debian-12.qcow2', size: '8G' };
+  const mail = desiredState(resolveHost(h, seedDir), { dir: '/run/vmhost/seed' }).find((d) => d.entry.id === 'vm:mail')!.entry;
+  assert.equal(mail.kind, 'vm');
+  assert.deepEqual(mail.data.options.drives, [{ file: `${seedDir}/images/debian-12.qcow2`, format: 'qcow2', cache: 'writeback', readOnly: true, interface: 'virtio' }]);
+});
+
 test('desiredState is pure: the same host gives equal entries, the host is not changed, the namespace reaches the VMs only', () => {
   const seed = resolveHost(seedHostFile, seedDir);
   const before = structuredClone(seed);

@@ -220,6 +220,34 @@ test('relative paths are resolved against baseDir, absolute ones kept', () => {
   assert.equal(rel.vms[0]!.disks[0]!.file, join(process.cwd(), 'relative/dir/images/web.qcow2'));
 });
 
+test('disk: { base, size }: the base resolved as a path, size in bytes or binary units; base images can be shared, never written as a disk', () => {
+  const r = resolveSeed((h) => {
+    vm(h, 0).disk = { base: 'images/debian-12.qcow2', size: '8G' };
+    vm(h, 1).disk = [{ base: '/srv/base.raw', format: 'raw', cache: 'none' }, { base: 'images/debian-12.qcow2', size: 1024 * 1024 * 1024 }];
+  });
+  assert.deepEqual(r.vms[0]!.disks, [{ file: join(seedDir, 'images/debian-12.qcow2'), format: 'qcow2', cache: 'writeback', readOnly: false, base: { sizeBytes: 8 * 1024 ** 3 } }]);
+  assert.deepEqual(r.vms[1]!.disks, [
+    { file: '/srv/base.raw', format: 'raw', cache: 'none', readOnly: false, base: {} },
+    { file: join(seedDir, 'images/debian-12.qcow2'), format: 'qcow2', cache: 'writeback', readOnly: false, base: { sizeBytes: 1024 ** 3 } },
+  ]);
+  for (const [size, bytes] of [['512M', 512 * 1024 ** 2], ['1T', 1024 ** 4], ['2048K', 2 * 1024 ** 2], [4096 * 1024, 4096 * 1024]] as const) {
+    assert.equal(resolveSeed((h) => (vm(h, 0).disk = { base: 'b.qcow2', size })).vms[0]!.disks[0]!.base!.sizeBytes, bytes);
+  }
+  for (const size of ['8 G', '8g', '8GiB', '-1G', '0', '1000', 1000, 1.5, '1K', '65T', true]) {
+    rejects(() => resolveSeed((h) => (vm(h, 0).disk = { base: 'b.qcow2', size } as never)), 'vms[0].disk.size');
+  }
+  const both = rejects(() => resolveSeed((h) => (vm(h, 0).disk = { base: 'b.qcow2', file: 'x.qcow2' } as never)), 'vms[0].disk');
+  assert.match(both.message, /file \(the disk itself\) or base .*not both/);
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = { base: 'b.qcow2', readOnly: true } as never)), 'vms[0].disk.readOnly');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = { base: '' })), 'vms[0].disk.base', 'non-empty path');
+  rejects(() => resolveSeed((h) => (vm(h, 0).disk = { base: 'b.qcow2', format: 'vmdk' } as never)), 'vms[0].disk.format');
+  // a base image is read by every VM made from it; no VM may write it as its own disk
+  const taken = rejects(() => resolveSeed((h) => {
+    vm(h, 0).disk = { base: 'images/mail.img', format: 'raw' };
+  }), 'vms[1].disk[0].file', 'already used by vms[0].disk.base');
+  assert.match(taken.message, /only read-only disks and base images can be shared/);
+});
+
 test('unknown keys are errors naming their path, with a suggestion', () => {
   const e = rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).memmory = 512)), 'vms[0].memmory', '512');
   assert.match(e.message, /unknown key 'memmory' \(did you mean 'memoryMiB'\?\)/);

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, syml
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostBusyError, HostStateError } from '../../packages/host/src/errors.js';
-import { parseState, recordId, type StateRecord } from '../../packages/host/src/engine/records.js';
+import { parseState, recordId, sameJson, type StateRecord } from '../../packages/host/src/engine/records.js';
 import { checkStateDir, lock, privateDir, readPrivateFile, writePrivateFile } from '../../packages/host/src/engine/state-dir.js';
 import { readState, writeState } from '../../packages/host/src/engine/state.js';
 import { parseShared, sharedDirFor, type SharedRecord } from '../../packages/host/src/engine/shared.js';
@@ -207,6 +207,19 @@ test('VMHOST_TEST_FAULT is read only under VMHOST_TEST=1 and must be well-formed
   assert.equal(faultCheckpoint({ VMHOST_TEST_FAULT: 'SIGKILL@apply:changed:3' }), undefined);
   assert.equal(typeof faultCheckpoint({ VMHOST_TEST: '1', VMHOST_TEST_FAULT: 'SIGKILL@apply:changed:3' }), 'function');
   assert.throws(() => faultCheckpoint({ VMHOST_TEST: '1', VMHOST_TEST_FAULT: 'SIGSTOP@apply:x:1' }), /VMHOST_TEST_FAULT: expected/);
+});
+
+test('a firewall model or service options equal to what the run wants (key order aside) are not validated again; any other is', () => {
+  const fw = RECORDS.find((r) => r.kind === 'firewall')!;
+  const bad = { ...fw, data: { model: { owner: 'seed', masquerade: [{ source: '192.168.0.0/24', outInterface: 'bad name!' }] } } };
+  const text = file([bad]);
+  refused(text, /entries\[0\]\.data\.model\.masquerade\[0\]\.outInterface/);
+  // what the run itself wants is taken as it is (every use of it validates it again)
+  const wanted = { masquerade: [{ outInterface: 'bad name!', source: '192.168.0.0/24', comment: undefined }], owner: 'seed' } as never;
+  assert.deepEqual(parseState(text, FILE, DIR, { firewall: wanted }).entries, [bad]);
+  refused(text.replace('192.168.0.0/24', '192.168.1.0/24'), /outInterface/);
+  assert.ok(sameJson({ a: 1, b: [1, { c: null }] }, { b: [1, { c: null }], a: 1, d: undefined }));
+  assert.ok(!sameJson({ a: 1 }, { a: 1, b: 2 }) && !sameJson([1, 2], [2, 1]) && !sameJson({ a: [] }, { a: {} }) && !sameJson(null, {}));
 });
 
 // ------------------------------------------------------------------------------- the shared record

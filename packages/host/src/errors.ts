@@ -7,12 +7,14 @@
  * VmhostError (@vmhost/net)
  * ├── ValidationError (@vmhost/net)       EVALIDATION
  * │   ├── HostSpecError                   EVALIDATION: the host file is invalid (every problem)
- * │   └── HostPreconditionError           EHOST_PRECONDITION: the host cannot be applied as described
+ * │   ├── HostPreconditionError           EHOST_PRECONDITION: the host cannot be applied as described
+ * │   └── HostDiskLabelError              EHOST_DISK_LABEL: no such snapshot (or deleted, or taken twice)
  * ├── HostNoConsoleError                 EHOST_NO_CONSOLE: a VM has not written a console log yet
  * ├── HostApplyError                      EHOST_STEP / EHOST_UNDO: a step of apply or down failed
  * ├── HostAbortedError                    EHOST_ABORTED: plan/apply/down stopped by its AbortSignal (SIGINT)
  * ├── HostStateError                      EHOST_STATE_CORRUPT / _VERSION / _UNSAFE: the state file or directory
  * ├── HostBusyError                       EHOST_BUSY: another vmhost changes this host
+ * ├── HostDiskError                       EHOST_DISK_RECORD / _MISMATCH / _QMP: a VM's disk chain
  * ├── HostOwnerError                      EHOST_OWNER: something the host file wants is another host's, or not vmhost's
  * ├── GuestBuildError                     EHOST_GUEST_BUILD: the test guest could not be built
  * └── ServiceError
@@ -221,6 +223,54 @@ export class HostOwnerError extends VmhostError {
     const lines = conflicts.map((c) => c.message);
     super('EHOST_OWNER', conflicts.length === 1 ? lines[0]! : `${conflicts.length} conflicts: ${lines.join('; ')}`);
     this.conflicts = conflicts.map((c) => ({ ...c }));
+  }
+}
+
+/**
+ * `vmhost apply` of a saved plan (`plan --out`) refused, nothing changed: the host or the host
+ * file has moved since the plan was made. `differences` says how (steps that appeared, went away
+ * or changed). Make a new plan and review it.
+ */
+export class HostPlanStaleError extends VmhostError {
+  /** One line per difference between the saved plan and what apply would do now. */
+  readonly differences: string[];
+  constructor(differences: readonly string[]) {
+    super('EHOST_PLAN_STALE', `the saved plan is stale (the host or its file changed since it was made): ${differences.slice(0, 5).join('; ')}${differences.length > 5 ? `; and ${differences.length - 5} more` : ''}`);
+    this.differences = [...differences];
+  }
+}
+
+// ------------------------------------------------------------------------------- disk chains
+
+/** The codes of {@link HostDiskError}. */
+export type HostDiskErrorCode = 'EHOST_DISK_RECORD' | 'EHOST_DISK_MISMATCH' | 'EHOST_DISK_QMP';
+
+/**
+ * A VM's disk chain cannot be used as recorded. `EHOST_DISK_RECORD`: its chain record (`file`) is
+ * not a well-formed record (never moved aside or rebuilt: it is the only map of the VM's data).
+ * `EHOST_DISK_MISMATCH`: the record does not match the host file (another base or file for a
+ * disk that has overlays) or the files (an image missing, or its backing image not the recorded
+ * one); nothing was started or changed. `EHOST_DISK_QMP`: the VM runs but its QMP socket is held
+ * by another client, so a live disk operation (or finishing an interrupted one) cannot be done now.
+ */
+export class HostDiskError extends VmhostError {
+  /** The chain record, or the image concerned. */
+  readonly file: string;
+  declare readonly code: HostDiskErrorCode;
+  constructor(code: HostDiskErrorCode, file: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.file = file;
+  }
+}
+
+/**
+ * A snapshot label was refused before anything was changed (`field` is `label`): no such
+ * snapshot of the VM (the message lists those it has, and says when and how a deleted one went),
+ * or `vm snapshot --name` with a label the VM already has.
+ */
+export class HostDiskLabelError extends ValidationError {
+  constructor(label: unknown, reason: string) {
+    super('label', label, reason, 'EHOST_DISK_LABEL');
   }
 }
 

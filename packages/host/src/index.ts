@@ -4,15 +4,20 @@
  * @module
  */
 export type * from './types.js';
-export { HostSpecError, HostPreconditionError, HostApplyError, HostAbortedError, HostStateError, HostBusyError, HostOwnerError, HostNoConsoleError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
-export type { HostSpecProblem, HostStateErrorCode } from './errors.js';
+export { HostSpecError, HostPreconditionError, HostApplyError, HostAbortedError, HostStateError, HostBusyError, HostOwnerError, HostPlanStaleError, HostNoConsoleError, HostDiskError, HostDiskLabelError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
+export type { HostSpecProblem, HostStateErrorCode, HostDiskErrorCode } from './errors.js';
 export { loadHostFile, parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';
 export { resolveHost } from './spec/resolve.js';
 export { plan, apply, down } from './engine/run.js';
 export { recover } from './engine/recover.js';
+export { savePlan, readSavedPlan, isSavedPlanFile, fileSha256 } from './engine/saved-plan.js';
+export type { SavedPlan } from './engine/saved-plan.js';
 export { status } from './engine/status.js';
-export { startVm, stopVm, snapshotVm, consoleFile } from './engine/vm-ops.js';
+export { startVm, stopVm, consoleFile } from './engine/vm-ops.js';
+export { snapshotVm, listVmSnapshots, rollbackVm, commitVm, deleteVmSnapshot } from './engine/disk-ops.js';
+export type { DiskOpOptions, SnapshotResult, VmSnapshots, ChainImageInfo } from './engine/disk-ops.js';
+export type { Tombstone, TombstoneHow, DiskOp } from './engine/disks/record.js';
 export { stateDirFor, dataDirFor, vmRunDir } from './engine/context.js';
 export { firewallModel } from './engine/desired.js';
 export { renderDnsmasqConfig, startDnsmasq, stopDnsmasq, dnsmasqStatus, readLeases, parseLeases } from './services/dnsmasq.js';

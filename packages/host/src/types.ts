@@ -28,6 +28,22 @@ export interface DiskSpec {
   readOnly?: boolean;
 }
 
+/**
+ * A disk made from a base image, as written in the host file: the VM's own qcow2 overlay on the
+ * base, made by the first apply in the data directory and resized to `size`; the base is never
+ * written (several VMs may share it).
+ */
+export interface BaseDiskSpec {
+  /** The base image (relative to the host file). */
+  base: string;
+  /** The VM's disk size: bytes (a multiple of 512), or `N` with K, M, G or T (binary: `8G`). At least the base's virtual size. Default: the base's. */
+  size?: number | string;
+  /** The base image's format. Default qcow2. */
+  format?: 'qcow2' | 'raw';
+  /** QEMU's cache mode of the VM's disk. Default writeback. */
+  cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+}
+
 /** One VM, as written in the host file. */
 export interface VmSpec {
   /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `<tag>-<name>`, at most 15 bytes: the tag is three letters from the host's name). */
@@ -61,8 +77,8 @@ export interface VmSpec {
   initrd?: string;
   /** Kernel command line; needs `kernel`. */
   append?: string;
-  /** One disk (path) or several. */
-  disk?: string | DiskSpec | Array<string | DiskSpec>;
+  /** One disk (path, mapping, or a disk from a base image) or several. */
+  disk?: string | DiskSpec | BaseDiskSpec | Array<string | DiskSpec | BaseDiskSpec>;
   /** Published ports. */
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
@@ -164,10 +180,16 @@ export interface ResolvedForward {
 
 /** A disk after defaults, with an absolute path. */
 export interface ResolvedDisk {
+  /** The image: the disk itself, or (with {@link ResolvedDisk.base}) the base image of the VM's own overlay. */
   file: string;
   format: 'qcow2' | 'raw';
   cache: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
   readOnly: boolean;
+  /**
+   * Present for `disk: { base, size }`: `file` is the base image, never written; the VM writes its
+   * own overlay on it in the data directory, made `sizeBytes` large (default: the base's size).
+   */
+  base?: { sizeBytes?: number };
 }
 
 /** A VM after validation and defaults. */
@@ -181,7 +203,9 @@ export interface ResolvedVm {
   memoryMiB: number;
   cpus: number;
   accel: 'auto' | 'kvm' | 'tcg';
+  /** QEMU machine: 'q35' (default) or 'microvm' (which needs `kernel`). */
   machine: 'q35' | 'microvm';
+  /** QEMU's seccomp sandbox: 'auto' (default: where the binary has it), 'on' (required) or 'off'. */
   sandbox: 'auto' | 'on' | 'off';
   /** Absolute paths. */
   kernel?: string;
@@ -254,6 +278,12 @@ export interface HostOptions {
    * stops, keeping an accurate record of the rest. Both then throw `HostAbortedError`.
    */
   signal?: AbortSignal;
+  /**
+   * apply only: the steps of a plan made earlier ({@link plan}, or a saved plan's `steps`). apply
+   * plans again under its lock and, unless the steps come out equal (ids, actions, descriptions,
+   * before and after), refuses with `HostPlanStaleError` before changing anything.
+   */
+  expectSteps?: readonly Step[];
   /** Progress of long steps, as they happen. */
   onProgress?: (event: ProgressEvent) => void;
   /**
@@ -270,13 +300,27 @@ export interface HostOptions {
   checkpoint?: (point: Checkpoint) => void | Promise<void>;
 }
 
+/** The options of `down`. */
+export interface DownOptions extends HostOptions {
+  /**
+   * Also delete the VMs' disk chains in the data directory: the overlays vmhost made (a disk made
+   * from a base image is then gone; a plain disk's file stays as it was at its oldest snapshot)
+   * and their records. The host file's own images are never deleted. Default false: `down` keeps
+   * every VM's disk as it is, and the next apply starts each VM on it.
+   */
+  deleteDisks?: boolean;
+}
+
 /**
  * A point inside a step of apply or down: `intended` (the record of what the step will make was
  * written; nothing touched yet), `changed` (the system was changed; the record not yet
- * confirmed), `recorded` (the record was confirmed: the step is complete).
+ * confirmed), `recorded` (the record was confirmed: the step is complete). The disk operations
+ * (`command` the operation: `init` (a base disk's first overlay), `snapshot`, `rollback`,
+ * `commit`, `delete`) have the same points: the intent written (`index` 0), disk `index`'s files
+ * or QEMU changed (an active commit: pivoted, the guest paused), its chain switched in the record.
  */
 export interface Checkpoint {
-  command: 'apply' | 'down';
+  command: 'apply' | 'down' | 'init' | 'snapshot' | 'rollback' | 'commit' | 'delete';
   phase: 'intended' | 'changed' | 'recorded';
   step: Step;
   index: number;
@@ -296,7 +340,18 @@ export interface Step {
   action: StepAction;
   /** One line for people: `create bridge br0 (mac de:ad:be:ef:24:31, stp off)`. */
   description: string;
+  /**
+   * In a {@link Plan} only: what the host has now, in the entry's terms — the live object as read
+   * (a link's kind, master, state and MAC; a sysctl's value) or, for kinds that keep no live
+   * reading, what the state file records of the last apply; null when it does not exist.
+   */
+  before?: StepState;
+  /** In a {@link Plan} only: what the step makes it (the desired entry's data); null for a removal. */
+  after?: StepState;
 }
+
+/** The state of one object before or after a step (JSON data), or null when there is none. */
+export type StepState = { readonly [key: string]: unknown } | null;
 
 /**
  * Something the host file wants that exists already and is not this host's: another host's (its

@@ -36,7 +36,7 @@ export interface RtnlOpenOptions extends HandleOpenOptions {}
  * ```
  */
 export class Rtnl {
-  /** Links: add, set, get, find, list, delete. */
+  /** Links: add, set, get, find, list, delete, deleteGroup. */
   readonly links: Links;
   /** Interface addresses: add, replace, delete, list. */
   readonly addresses: Addresses;

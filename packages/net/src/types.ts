@@ -61,6 +61,8 @@ export interface Link {
   linkNetnsId: number | null;
   alias: string | null;
   txQueueLen: number | null;
+  /** The link's group (IFLA_GROUP; 0 is the default group). */
+  group: number;
   /** How many promiscuity requests are active (a bridge port counts one). */
   promiscuity: number;
   /** veth: the peer's index (in the namespace told by `peerNetnsId`, this one if null). */
@@ -238,6 +240,8 @@ export interface LinkChanges {
   /** Set the alias; null or '' clears it. */
   alias?: string | null;
   txQueueLen?: number;
+  /** Put the link in this group (IFLA_GROUP, 0 to 4294967295; 0 is the default group). See `links.deleteGroup`. */
+  group?: number;
   /** Move the link to this namespace (IFLA_NET_NS_FD). Done last, after the other changes. */
   netns?: NetnsRef;
 }

@@ -23,9 +23,20 @@ export function version(): string {
   }
 }
 
+/** A command's arguments as the help shows them: `<name> [label]`. */
+function argsText(c: Command): string {
+  return [...c.args.map((a) => `<${a}>`), ...(c.optionalArgs ?? []).map((a) => `[${a}]`)].join(' ');
+}
+
+/** The words after `vmhost vm`, for messages: `start, stop, ... or snapshot-delete`. */
+const VM_WORDS = `${VM_SUBCOMMANDS.slice(0, -1).join(', ')} or ${VM_SUBCOMMANDS.at(-1)!}`;
+
+/** The usage line of `vmhost vm`. */
+export const VM_USAGE = `vmhost vm <${VM_SUBCOMMANDS.join('|')}> [options] <name> [args]`;
+
 /** The general help text. */
 export function generalHelp(): string {
-  const rows = Object.values(COMMANDS).map((c) => [`  ${c.name} ${c.args.map((a) => `<${a}>`).join(' ')}`.trimEnd(), c.summary]);
+  const rows = Object.values(COMMANDS).map((c) => [`  ${c.name} ${argsText(c)}`.trimEnd(), c.summary]);
   rows.push(['  help [command]', 'Show help for a command']);
   return `vmhost: a VM host's networking and VMs from one declarative file
 
@@ -59,8 +70,8 @@ Examples:
 /** Help of one command (`plan`, `vm stop`, ...), or of the `vm` group. */
 export function commandHelp(name: string): string | undefined {
   if (name === 'vm') {
-    const rows = VM_SUBCOMMANDS.map((s) => [`  vm ${s} <name>`, COMMANDS[`vm ${s}`]?.summary ?? '']);
-    return `Usage: vmhost vm <start|stop|console|snapshot> [options] <name>
+    const rows = VM_SUBCOMMANDS.map((s) => [`  vm ${s} ${COMMANDS[`vm ${s}`] ? argsText(COMMANDS[`vm ${s}`]!) : '<name>'}`, COMMANDS[`vm ${s}`]?.summary ?? '']);
+    return `Usage: ${VM_USAGE}
 
 Commands on one VM of the host file:
 ${formatTable(null, rows)}
@@ -74,7 +85,8 @@ Examples:
   sudo vmhost vm start web -f host.yaml
   sudo vmhost vm stop web
   vmhost vm console web --follow
-  sudo vmhost vm snapshot web --overlay /var/lib/vm/web-snap.qcow2
+  sudo vmhost vm snapshot web --name before-upgrade
+  sudo vmhost vm rollback web before-upgrade
 
 Run 'vmhost vm <command> --help' for the options of each.`;
   }
@@ -133,9 +145,9 @@ export function parseCommandLine(argv: string[]): ParseResult {
     const sub = words[1];
     if (sub === undefined) {
       if (pre.values.help === true) return { kind: 'help', text: commandHelp('vm')! };
-      throw new UsageError('missing vm command: start, stop, console or snapshot', 'vm');
+      throw new UsageError(`missing vm command: ${VM_WORDS}`, 'vm');
     }
-    if (!VM_SUBCOMMANDS.includes(sub)) throw new UsageError(`unknown vm command '${sub}' (expected start, stop, console or snapshot)`, 'vm');
+    if (!VM_SUBCOMMANDS.includes(sub)) throw new UsageError(`unknown vm command '${sub}' (expected ${VM_WORDS})`, 'vm');
     key = `vm ${sub}`;
   }
   if (first === 'guest') {
@@ -161,7 +173,8 @@ export function parseCommandLine(argv: string[]): ParseResult {
   if (args.length < command.args.length) {
     throw new UsageError(`missing ${command.args.slice(args.length).map((a) => `<${a}>`).join(' ')}`, command.name);
   }
-  if (args.length > command.args.length) throw new UsageError(`unexpected argument '${args[command.args.length]!}'`, command.name);
+  const most = command.args.length + (command.optionalArgs?.length ?? 0);
+  if (args.length > most) throw new UsageError(`unexpected argument '${args[most]!}'`, command.name);
   if (!command.hostOptions) {
     for (const o of ['netns', 'state-dir', 'data-dir']) if (values[o] !== undefined) throw new UsageError(`--${o} is not used by ${command.name}`, command.name);
   }

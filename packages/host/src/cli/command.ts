@@ -3,6 +3,7 @@
  * the context every command runs with; the global options and their help.
  * @module
  */
+import type { SavedPlan } from '../engine/saved-plan.js';
 import type { HostOptions, ResolvedHost } from '../types.js';
 import type { CliDeps, CliIO } from './deps.js';
 import type { Colour } from './format.js';
@@ -46,6 +47,11 @@ ${COMMON_OPTIONS_HELP}`;
 /** The help of `-f`. */
 export const VM_FILE_HELP = `  -f, --file FILE   The host file (default: $VMHOST_FILE, else ./vmhost.yaml)`;
 
+/** `ctx.options` with notices (an interrupted disk operation finished, ...) printed on stderr as `note: ...`. */
+export function withNotes(ctx: CliCtx): HostOptions {
+  return { ...ctx.options, onProgress: (ev) => void (ev.type === 'notice' && ctx.io.err(`${ctx.paint('note', 'yellow')}: ${ev.message}`)) };
+}
+
 /** What a command runs with. */
 export interface CliCtx {
   io: CliIO;
@@ -63,6 +69,8 @@ export interface CliCtx {
 export interface Invocation {
   values: Record<string, string | boolean | undefined>;
   args: string[];
+  /** `apply` of a saved plan (`plan --out`): the plan, checked; the host file is the one it names. */
+  saved?: SavedPlan;
 }
 
 /** What every command declares. */
@@ -74,8 +82,10 @@ interface CommandBase {
   summary: string;
   /** Options of this command besides the global ones. */
   options: Record<string, OptDef>;
-  /** Names of the positional arguments (all required). */
+  /** Names of the required positional arguments. */
   args: string[];
+  /** Names of optional positional arguments after them (`vm commit <name> [label]`). */
+  optionalArgs?: string[];
   /** Whether --netns/--state-dir apply. */
   hostOptions: boolean;
   help: string;

@@ -5,7 +5,8 @@
  * @module
  */
 import type { TestGuest, TestGuestOptions } from '../guests/test-guest/build.js';
-import type { HostOptions, HostStatus, Plan, RecoverReport, Report, ResolvedHost } from '../types.js';
+import type { DiskOpOptions, SnapshotResult, VmSnapshots } from '../engine/disk-ops.js';
+import type { DownOptions, HostOptions, HostStatus, Plan, RecoverReport, Report, ResolvedHost } from '../types.js';
 
 /** Where the CLI writes. Each call prints one line (the entry point adds the newline). */
 export interface CliIO {
@@ -25,8 +26,8 @@ export interface CliDeps {
   plan(host: ResolvedHost, options?: HostOptions): Promise<Plan>;
   /** Makes the host match the spec; throws `HostApplyError` after undoing what it did. */
   apply(host: ResolvedHost, options?: HostOptions): Promise<Report>;
-  /** Tears down what apply made. */
-  down(host: ResolvedHost, options?: HostOptions): Promise<Report>;
+  /** Tears down what apply made (`deleteDisks`: the VMs' disk chains too). */
+  down(host: ResolvedHost, options?: DownOptions): Promise<Report>;
   /** Rebuilds the state file from the live system's owner marks (`force`: also a readable one). */
   recover(host: ResolvedHost, options?: HostOptions & { force?: boolean }): Promise<RecoverReport>;
   /** What is there now. */
@@ -35,8 +36,16 @@ export interface CliDeps {
   startVm(host: ResolvedHost, name: string, options?: HostOptions): Promise<void>;
   /** Stops one VM; `step` is the rung of the shutdown ladder that ended it. */
   stopVm(host: ResolvedHost, name: string, options?: HostOptions & { timeoutMs?: number }): Promise<{ step: string; ms: number }>;
-  /** Freezes a VM's disk and continues on a new overlay. */
-  snapshotVm(host: ResolvedHost, name: string, options?: HostOptions & { overlay?: string }): Promise<{ frozen: string; overlay: string }>;
+  /** A snapshot point of a VM's disks (the VM continues on new overlays). */
+  snapshotVm(host: ResolvedHost, name: string, options?: DiskOpOptions & { label?: string }): Promise<SnapshotResult>;
+  /** A VM's snapshots and disk chains. */
+  listVmSnapshots(host: ResolvedHost, name: string, options?: HostOptions): Promise<VmSnapshots>;
+  /** Returns a VM to a snapshot (stopping and restarting it when it runs). */
+  rollbackVm(host: ResolvedHost, name: string, label: string, options?: DiskOpOptions): Promise<{ vm: string; label: string; restarted: boolean; discarded: string[]; ms: number }>;
+  /** Merges a VM's overlays into its disk (or into the snapshot `label`). */
+  commitVm(host: ResolvedHost, name: string, options?: DiskOpOptions & { label?: string }): Promise<{ vm: string; label: string | null; live: boolean; disks: Array<{ index: number; into: string; merged: number }>; ms: number }>;
+  /** Deletes a snapshot of a VM (its data merged into the next image). */
+  deleteVmSnapshot(host: ResolvedHost, name: string, label: string, options?: DiskOpOptions): Promise<{ vm: string; label: string; live: boolean; ms: number }>;
   /** The VM's serial console log file (the real one is synchronous; the lazy loader is not). */
   consoleFile(host: ResolvedHost, name: string, options?: HostOptions): string | Promise<string>;
   /** The self-contained demo; true when every check passed. */
@@ -55,7 +64,11 @@ export const defaultDeps: CliDeps = {
   status: async (host, options) => (await import('../engine/status.js')).status(host, options),
   startVm: async (host, name, options) => (await import('../engine/vm-ops.js')).startVm(host, name, options),
   stopVm: async (host, name, options) => (await import('../engine/vm-ops.js')).stopVm(host, name, options),
-  snapshotVm: async (host, name, options) => (await import('../engine/vm-ops.js')).snapshotVm(host, name, options),
+  snapshotVm: async (host, name, options) => (await import('../engine/disk-ops.js')).snapshotVm(host, name, options),
+  listVmSnapshots: async (host, name, options) => (await import('../engine/disk-ops.js')).listVmSnapshots(host, name, options),
+  rollbackVm: async (host, name, label, options) => (await import('../engine/disk-ops.js')).rollbackVm(host, name, label, options),
+  commitVm: async (host, name, options) => (await import('../engine/disk-ops.js')).commitVm(host, name, options),
+  deleteVmSnapshot: async (host, name, label, options) => (await import('../engine/disk-ops.js')).deleteVmSnapshot(host, name, label, options),
   consoleFile: async (host, name, options) => (await import('../engine/vm-ops.js')).consoleFile(host, name, options),
   runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
   buildGuest: async (options) => (await import('../guests/test-guest/build.js')).buildTestGuest(options),

@@ -13,8 +13,10 @@
  */
 import { resolve } from 'node:path';
 import { ValidationError } from '@vmhost/net';
+import { HostPlanStaleError } from '../errors.js';
+import { fileSha256, isSavedPlanFile, netnsText, readSavedPlan, type SavedPlan } from '../engine/saved-plan.js';
 import type { HostOptions, ResolvedHost } from '../types.js';
-import { generalHelp, parseCommandLine, UsageError, version, type ParseResult } from './args.js';
+import { generalHelp, parseCommandLine, UsageError, version, VM_USAGE, type ParseResult } from './args.js';
 import type { CliCtx } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { defaultDeps, EXIT, type CliDeps, type CliIO } from './deps.js';
@@ -47,7 +49,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     io.err(`vmhost: ${e.message}`);
     const c = e.command ? (COMMANDS[e.command] ?? null) : null;
     if (c) io.err(`Usage: vmhost ${c.usage}`);
-    else if (e.command === 'vm') io.err('Usage: vmhost vm <start|stop|console|snapshot> [options] <name>');
+    else if (e.command === 'vm') io.err(`Usage: ${VM_USAGE}`);
     else io.err('Usage: vmhost [global options] <command> [options] [args]');
     io.err(`Run 'vmhost ${e.command ? `${e.command} ` : ''}--help' for more.`);
     return errorExit(argv, EXIT.usage);
@@ -84,8 +86,11 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     if (checkpoint) options.checkpoint = checkpoint;
     if (command.file === 'none') return await command.run(ctx, { values, args });
     file = command.file === 'arg' ? (args[0] ?? '') : typeof values.file === 'string' ? values.file : process.env.VMHOST_FILE || 'vmhost.yaml';
-    // the vm commands' only argument is the VM's name
+    // the vm commands' arguments: the VM's name (and a label)
     const rest = command.file === 'arg' ? args.slice(1) : args;
+    // `apply PLANFILE`: the saved plan names the host file, which must be as it was
+    const saved = command.name === 'apply' && isSavedPlanFile(file) ? savedPlanFor(file, options) : undefined;
+    if (saved) file = saved.hostFile.path;
     let host: ResolvedHost;
     try {
       host = await deps.loadHostFile(file);
@@ -94,7 +99,8 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
       if (e instanceof ValidationError) return errorExit(argv, reportSpecError(ctx, file, e));
       throw e;
     }
-    return await command.run(ctx, host, file, { values, args: rest });
+    if (saved && fileSha256(file) !== saved.hostFile.sha256) throw new HostPlanStaleError([`the host file ${file} changed while it was read`]);
+    return await command.run(ctx, host, file, { values, args: rest, ...(saved ? { saved } : {}) });
   } catch (e) {
     return errorExit(argv, reportError(ctx, e, file, command.name));
   }
@@ -106,4 +112,25 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
  */
 function errorExit(argv: readonly string[], code: number): number {
   return argv.includes('--detailed-exitcode') ? EXIT.error : code;
+}
+
+/**
+ * The saved plan `path` for `apply`, checked: made for the same `--netns` and `--state-dir`, and
+ * its host file's bytes unchanged since.
+ * @throws {ValidationError} for a file that is not a saved plan, or other options than the plan's.
+ * @throws {HostPlanStaleError} when the host file changed (or is gone).
+ */
+function savedPlanFor(path: string, options: HostOptions): SavedPlan {
+  const saved = readSavedPlan(path);
+  const netns = netnsText(options.netns);
+  if (netns !== saved.netns) throw new ValidationError('--netns', netns ?? '(none)', `differs from the saved plan's (${saved.netns ?? 'none'}): give the options the plan was made with`);
+  if ((options.stateDir ?? null) !== saved.stateDir) throw new ValidationError('--state-dir', options.stateDir ?? '(default)', `differs from the saved plan's (${saved.stateDir ?? 'default'}): give the options the plan was made with`);
+  let sha: string;
+  try {
+    sha = fileSha256(saved.hostFile.path);
+  } catch (e) {
+    throw new HostPlanStaleError([`the host file ${saved.hostFile.path} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`]);
+  }
+  if (sha !== saved.hostFile.sha256) throw new HostPlanStaleError([`the host file ${saved.hostFile.path} changed since the plan was made`]);
+  return saved;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { ValidationError } from '@vmhost/net';
-import { HostAbortedError, HostApplyError, HostOwnerError, HostSpecError } from '../errors.js';
+import { HostAbortedError, HostApplyError, HostOwnerError, HostPlanStaleError, HostSpecError } from '../errors.js';
 import type { ProgressEvent, Step } from '../types.js';
 import type { CliCtx } from './command.js';
 import { EXIT } from './deps.js';
@@ -37,7 +37,12 @@ export function reportError(ctx: CliCtx, e: unknown, file: string | undefined, c
     if (code !== undefined) error.code = code;
     if (e instanceof ValidationError) error.field = e.field;
     if (e instanceof HostOwnerError) error.conflicts = e.conflicts;
+    if (e instanceof HostPlanStaleError) error.differences = e.differences;
     ctx.io.out(JSON.stringify({ error }, null, 2));
+  } else if (e instanceof HostPlanStaleError) {
+    ctx.io.err(`vmhost: ${command}: the saved plan is stale (the host or its file changed since it was made); nothing was changed:`);
+    for (const d of e.differences) ctx.io.err(`  ${d}`);
+    ctx.io.err(`vmhost: make a new plan (vmhost plan --out FILE) and review it.`);
   } else {
     ctx.io.err(`vmhost: ${command}: ${describeError(e)}`);
   }

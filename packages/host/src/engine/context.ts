@@ -1,6 +1,6 @@
 /**
- * Where the engine works: the host, its options, its state directory, and an Rtnl handle on its
- * network namespace (opened per call, closed by the caller).
+ * Where the engine works: the host, its options, its state directory, an Rtnl handle on its
+ * network namespace (opened per call, closed by the caller) and the run's view of the live host.
  * @module
  */
 import { statSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { netns as ns, Rtnl, SystemError, ValidationError, type NetnsRef } from '@vmhost/net';
 import type { HostOptions, ProgressEvent, ResolvedHost, ResolvedVm } from '../types.js';
 import { vmDir, type DesiredOptions } from './desired.js';
+import { LiveView } from './live.js';
 import { linkMark } from './marks.js';
 import { checkStateDir } from './state-dir.js';
 
@@ -21,6 +22,8 @@ export interface Ctx {
   dataDir: string;
   /** A handle on the host's network namespace. */
   h: Rtnl;
+  /** The live host as this run reads it: one dump per table, indexed (live.ts). */
+  live: LiveView;
   netns?: NetnsRef;
   /** The owner mark of this host's links (`vmhost:<name>`). */
   mark: string;
@@ -127,7 +130,7 @@ export async function openCtx(host: ResolvedHost, options: HostOptions): Promise
   const dir = stateDirFor(host, options);
   const h = await Rtnl.open(options.netns !== undefined ? { netns: options.netns } : {});
   const dataDir = dataDirFor(host, options);
-  const ctx: Ctx = { host, options, dir, dataDir, h, mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
+  const ctx: Ctx = { host, options, dir, dataDir, h, live: new LiveView(h), mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
   if (options.netns !== undefined) ctx.netns = options.netns;
   return ctx;
 }

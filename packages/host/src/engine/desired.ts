@@ -131,7 +131,10 @@ export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
     accel: vm.accel,
     machine: vm.machine,
     sandbox: vm.sandbox === 'auto' ? 'auto' : vm.sandbox === 'on',
-    drives: vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly, interface: 'virtio' as const })),
+    // A disk's file here is the host file's: the start path (disks/session.ts prepareDrives) puts
+    // each writable disk on the active top of its chain. A base image stands read-only until then,
+    // so that nothing could ever write it.
+    drives: vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly || d.base !== undefined, interface: 'virtio' as const })),
     nics: [{ tap: vm.tap, mac: vm.mac, model: vm.machine === 'microvm' ? 'virtio-net-device' : 'virtio-net-pci' }],
     console: { file: join(runDir, 'console.log') },
   };

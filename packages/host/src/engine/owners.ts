@@ -95,7 +95,7 @@ const portText = (f: PortForward): string => `${f.protocol ?? 'tcp'} port ${type
 
 /** The live view one plan judges by: the links, the other hosts' records. */
 export class OwnerView {
-  private links: Map<string, Link> | undefined;
+  private own: Map<string, StateRecord> | undefined;
   private others: OthersRecords | undefined;
   /** Dumps of the namespace, one per kind and family, read once per view. */
   private readonly dumps = new Map<string, Promise<unknown[]>>();
@@ -105,9 +105,9 @@ export class OwnerView {
     private readonly state: StateFile,
   ) {}
 
-  private async link(name: string): Promise<Link | undefined> {
-    this.links ??= new Map((await this.ctx.h.links.list()).map((l) => [l.name, l]));
-    return this.links.get(name);
+  /** The link `name` from the run's view (live.ts: one dump of the links per run). */
+  private link(name: string): Promise<Link | undefined> {
+    return this.ctx.live.link(name);
   }
 
   private dump<T>(key: string, read: () => Promise<T[]>): Promise<T[]> {
@@ -123,7 +123,8 @@ export class OwnerView {
   }
 
   private ownRecord(id: string): StateRecord | undefined {
-    return this.state.entries.find((r) => r.id === id);
+    this.own ??= new Map(this.state.entries.map((r) => [r.id, r]));
+    return this.own.get(id);
   }
 
   /** Whose the link `name` is (see the module). */

@@ -10,30 +10,44 @@
  */
 import type { Ctx } from './context.js';
 import { forRecord } from './kinds/index.js';
+import type { Known } from './records.js';
 import { rebuild } from './recover.js';
-import { putRecord, dropRecord, isCorrupt, moveAside, readState, stateFile, writeState, type StateFile } from './state.js';
+import { putRecord, dropRecord, isCorrupt, loadState, moveAside, stateFile, writeState, type StateFile } from './state.js';
+
+/** The record as read for a change, and the hash its journal is based on (state.ts `loadState`). */
+export interface ForChange {
+  state: StateFile;
+  base: string | null;
+}
 
 /**
- * Reads the state of `ctx` for a change; a state file that cannot be read as one is moved aside
- * and the record rebuilt from the live system (and written).
+ * Reads the state of `ctx` for a change (a journal left by the last run is replayed and compacted
+ * into the state file); a state file (or journal) that cannot be read as one is moved aside and
+ * the record rebuilt from the live system (and written). `known`: what the run wants (records.ts `Known`).
  */
-export async function loadForChange(ctx: Ctx): Promise<StateFile> {
+export async function loadForChange(ctx: Ctx, known: Known = {}): Promise<ForChange> {
   try {
-    return readState(ctx.dir, ctx.host.name);
+    const { state, base, replayed } = loadState(ctx.dir, ctx.host.name, known);
+    return { state, base: replayed ? writeState(ctx.dir, state) : base };
   } catch (err) {
     if (!isCorrupt(err)) throw err;
     const moved = moveAside(ctx.dir);
     const r = await rebuild(ctx);
     const state: StateFile = { version: 2, name: ctx.host.name, entries: r.entries, updatedAt: '' };
-    writeState(ctx.dir, state);
+    const base = writeState(ctx.dir, state);
     ctx.notice(`${err.message}: moved to ${moved}; the record was rebuilt from the live system's owner marks (${r.entries.length} entries)`);
     for (const n of r.notices) ctx.notice(n);
-    return state;
+    return { state, base };
   }
 }
 
-/** Confirms or drops every `intended` record of `state` (see the module); writes the state when one changed. */
-export async function reconcileIntents(ctx: Ctx, state: StateFile): Promise<void> {
+/**
+ * Confirms or drops every `intended` record of `s.state` (see the module); writes the state when
+ * one changed (and returns the new base), and then forgets the run's live view (a reconcile may
+ * rename or delete links).
+ */
+export async function reconcileIntents(ctx: Ctx, s: ForChange): Promise<ForChange> {
+  const { state } = s;
   let changed = false;
   for (const r of state.entries.filter((e) => e.status === 'intended')) {
     const kept = await forRecord(r).reconcile(ctx);
@@ -46,5 +60,7 @@ export async function reconcileIntents(ctx: Ctx, state: StateFile): Promise<void
       ctx.notice(`${r.id}: an interrupted run had not made it (or it is gone); its intent is dropped`);
     }
   }
-  if (changed) writeState(ctx.dir, state);
+  if (!changed) return s;
+  ctx.live.forget();
+  return { state, base: writeState(ctx.dir, state) };
 }

@@ -16,7 +16,8 @@
  * {@link parseState} reads a state file strictly: JSON of the exact shape, no unknown field,
  * every value checked by the validator of its kind (interface names, MACs, prefixes, sysctl keys
  * of the few vmhost sets, firewall models, service options), every id the one its data gives;
- * anything else is a {@link HostStateError} naming the file and the field.
+ * anything else is a {@link HostStateError} naming the file and the field. A firewall model or
+ * service options equal to what the run itself wants ({@link Known}) are not validated again.
  * @module
  */
 import { parseCidr, parseMac, validateIfName, ValidationError } from '@vmhost/net';
@@ -239,6 +240,41 @@ function serviceOptions(data: unknown, at: string, derived: readonly string[], w
   return opts;
 }
 
+/**
+ * What this run wants (its desired state): the firewall model and the services' options as they
+ * are recorded. A record holding exactly one of them (equal as JSON, key order aside) needs no
+ * validation of it: the engine made it from the resolved host file, and every use of it validates
+ * it again (the firewall's plan and apply, the services' starts). Its shape is still checked.
+ */
+export interface Known {
+  firewall?: FirewallModel;
+  dnsmasq?: object;
+  proxy6?: object;
+}
+
+/** Whether two values of JSON are equal (object keys in any order; a key holding undefined is absent). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  const x = a as Obj;
+  const y = b as Obj;
+  const kx = Object.keys(x).filter((k) => x[k] !== undefined);
+  const ky = Object.keys(y).filter((k) => y[k] !== undefined);
+  if (kx.length !== ky.length) return false;
+  for (const k of kx) if (!Object.prototype.hasOwnProperty.call(y, k) || !sameJson(x[k], y[k])) return false;
+  return true;
+}
+
+/** Runs `validate` unless `value` is the `known` one. */
+const unlessKnown = (value: unknown, known: unknown, validate: () => unknown): void => {
+  if (known === undefined || !sameJson(value, known)) validate();
+};
+
 /** `{ adopted: true }` when the record says so (the only value it may have), else nothing. */
 function adoptedFlag(o: Obj, at: string): { adopted?: true } {
   if (!('adopted' in o)) return {};
@@ -247,7 +283,7 @@ function adoptedFlag(o: Obj, at: string): { adopted?: true } {
 }
 
 /** Parses one record; `dir` is the state directory (the services' directories are derived from it). */
-function parseRecord(v: unknown, at: string, dir: string): StateRecord {
+function parseRecord(v: unknown, at: string, dir: string, known: Known = {}): StateRecord {
   const kind = obj(v, at).kind;
   const base = (o: Obj): { id: string; status: RecordStatus } => {
     const status = o.status;
@@ -297,7 +333,7 @@ function parseRecord(v: unknown, at: string, dir: string): StateRecord {
     case 'firewall': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
       const d = shape(o.data, `${at}.data`, ['model']);
-      check(`${at}.data.model`, () => validateModel(d.model as FirewallModel));
+      unlessKnown(d.model, known.firewall, () => check(`${at}.data.model`, () => validateModel(d.model as FirewallModel)));
       r = { kind, ...base(o), data: { model: d.model as FirewallModel } };
       break;
     }
@@ -313,13 +349,13 @@ function parseRecord(v: unknown, at: string, dir: string): StateRecord {
     }
     case 'dnsmasq': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
-      const options = serviceOptions(o.data, at, ['dir', 'netns'], "dnsmasq's directory or namespace", (x) => validateDnsmasqOptions({ ...(x as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` }));
+      const options = serviceOptions(o.data, at, ['dir', 'netns'], "dnsmasq's directory or namespace", (x) => unlessKnown(x, known.dnsmasq, () => validateDnsmasqOptions({ ...(x as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` })));
       r = { kind, ...base(o), data: { options: options as DnsmasqRecord['data']['options'] } };
       break;
     }
     case 'proxy6': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
-      const options = serviceOptions(o.data, at, ['dir'], "the proxy's directory", (x) => normalizeProxyOptions(x as unknown as ProxyOptions));
+      const options = serviceOptions(o.data, at, ['dir'], "the proxy's directory", (x) => unlessKnown(x, known.proxy6, () => normalizeProxyOptions(x as unknown as ProxyOptions)));
       r = { kind, ...base(o), data: { options: options as ProxyOptions | null } };
       break;
     }
@@ -367,12 +403,26 @@ export function recordId(r: StateRecord): string {
 }
 
 /**
+ * Parses one record (a value of JSON) of the file `file` of the state directory `dir`, strictly,
+ * as {@link parseState} parses each of its entries; `at` names it in a complaint.
+ * @throws {HostStateError} `EHOST_STATE_CORRUPT` naming the file and the field.
+ */
+export function parseRecordOf(v: unknown, at: string, file: string, dir: string, known: Known = {}): StateRecord {
+  try {
+    return parseRecord(v, at, dir, known);
+  } catch (err) {
+    if (err instanceof Bad) throw new HostStateError(file, `not a vmhost state file: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
  * Parses the text of the state file `file` of the state directory `dir` (strictly, as the module
  * says).
  * @throws {HostStateError} `EHOST_STATE_VERSION` for another version, else `EHOST_STATE_CORRUPT`
  *   naming the problem (`not JSON (...)`, `entries[2].data.name: ...`).
  */
-export function parseState(text: string, file: string, dir: string): StateFile {
+export function parseState(text: string, file: string, dir: string, known: Known = {}): StateFile {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -394,7 +444,7 @@ export function parseState(text: string, file: string, dir: string): StateFile {
     if (!Array.isArray(o.entries)) throw new Bad('entries: expected an array');
     const seen = new Set<string>();
     const entries = o.entries.map((e, i) => {
-      const r = parseRecord(e, `entries[${i}]`, dir);
+      const r = parseRecord(e, `entries[${i}]`, dir, known);
       if (seen.has(r.id)) throw new Bad(`entries[${i}].id: ${JSON.stringify(r.id)} twice`);
       seen.add(r.id);
       return r;

@@ -54,7 +54,7 @@ function liveLinkData(ctx: Ctx, l: Link, byIndex: Map<number, Link>): LinkRecord
 }
 
 async function linkRecords(ctx: Ctx, want: Map<string, Entry>, notices: string[]): Promise<StateRecord[]> {
-  const all = await ctx.h.links.list();
+  const all = [...(await ctx.live.all('links')).values()].sort((a, b) => a.index - b.index);
   const byIndex = new Map(all.map((l) => [l.index, l]));
   const marked = all.filter((l) => l.alias === ctx.mark && l.name !== ctx.host.uplink);
   const peersOfWanted = new Set([...want.values()].flatMap((e) => (e.kind === 'link' && e.data.kind === 'veth' ? [e.data.peer] : [])));
@@ -74,28 +74,39 @@ async function linkRecords(ctx: Ctx, want: Map<string, Entry>, notices: string[]
   return out;
 }
 
-/** Addresses, routes and proxy neighbours: wanted ones on own links, marked ones anywhere on the host's links and uplink. */
+/** Addresses, routes and proxy neighbours: wanted ones on own links, marked ones anywhere on the host's links and uplink (one dump of each). */
 async function netRecords(ctx: Ctx, want: Map<string, Entry>, ownLinks: string[]): Promise<StateRecord[]> {
   const out: StateRecord[] = [];
   // marked objects on the shared uplink that another host of the namespace records are its own
   const others = othersRecords(ctx);
   const isMarked = (id: string, protocol: string | number | null): boolean => isMarkedProtocol(protocol) && !others.has(id);
-  const devs = [...ownLinks, ctx.host.uplink];
-  const present = new Set((await ctx.h.links.list()).map((l) => l.name));
-  for (const dev of devs.filter((d) => present.has(d))) {
-    const own = ownLinks.includes(dev);
-    for (const a of await ctx.h.addresses.list({ link: dev })) {
+  const own = new Set(ownLinks);
+  const devs = new Set([...ownLinks, ctx.host.uplink]);
+  const [addresses, routes, neighbors] = await Promise.all([ctx.live.all('addresses'), ctx.live.all('routes'), ctx.live.all('proxyNeighbors')]);
+  const byDev = <T>(m: ReadonlyMap<string, T>): Map<string, T[]> => {
+    const out = new Map<string, T[]>();
+    for (const [key, v] of m) {
+      const dev = key.slice(0, key.indexOf(' '));
+      if (!devs.has(dev)) continue;
+      const list = out.get(dev);
+      if (list) list.push(v);
+      else out.set(dev, [v]);
+    }
+    return out;
+  };
+  const [addressesOn, routesOn, neighborsOn] = [byDev(addresses), byDev(routes), byDev(neighbors)];
+  // in the order of the devices, as one list per device gave them
+  for (const dev of devs) {
+    for (const a of addressesOn.get(dev) ?? []) {
       const cidr = `${a.address}/${a.prefixLength}`;
       const id = `address:${dev}:${cidr}`;
-      if ((own && want.has(id)) || isMarked(id, a.protocol)) out.push({ kind: 'address', id, status: 'done', data: { dev, cidr } });
+      if ((own.has(dev) && want.has(id)) || isMarked(id, a.protocol)) out.push({ kind: 'address', id, status: 'done', data: { dev, cidr } });
     }
-    for (const family of [4, 6] as const) {
-      for (const r of await ctx.h.routes.list({ family, dev })) {
-        const id = `route:${r.to}`;
-        if ((own && want.has(id)) || isMarked(id, r.protocol)) out.push({ kind: 'route', id, status: 'done', data: { to: r.to, dev } });
-      }
+    for (const r of routesOn.get(dev) ?? []) {
+      const id = `route:${r.to}`;
+      if ((own.has(dev) && want.has(id)) || isMarked(id, r.protocol)) out.push({ kind: 'route', id, status: 'done', data: { to: r.to, dev } });
     }
-    for (const n of await ctx.h.neighbors.list({ family: 6, proxy: true, dev })) {
+    for (const n of neighborsOn.get(dev) ?? []) {
       const id = `proxyNeighbor:${dev}:${n.to}`;
       if (isMarked(id, n.protocol)) out.push({ kind: 'proxyNeighbor', id, status: 'done', data: { to: n.to, dev } });
     }
@@ -133,15 +144,16 @@ export async function rebuild(ctx: Ctx): Promise<{ entries: StateRecord[]; notic
   }
   const links = await linkRecords(ctx, want, notices);
   entries.push(...links);
-  const ownLinks = (await ctx.h.links.list()).filter((l) => l.alias === ctx.mark && l.name !== ctx.host.uplink).map((l) => l.name);
+  const ownLinks = [...(await ctx.live.all('links')).values()].filter((l) => l.alias === ctx.mark && l.name !== ctx.host.uplink).map((l) => l.name);
   entries.push(...(await netRecords(ctx, want, ownLinks)));
   if (await ownerHasChains(ctx, ctx.host.name)) entries.push({ kind: 'firewall', id: 'firewall', status: 'done', data: { model: firewallModel(ctx.host) } });
   if (dnsmasqStatus(join(ctx.dir, 'dnsmasq')).running) entries.push({ kind: 'dnsmasq', id: 'dnsmasq', status: 'done', data: { options: null } });
   for (const name of vmNames(ctx.dir)) {
-    if (liveQemuPid(vmDir(ctx.dir, name)) !== undefined) entries.push({ kind: 'vm', id: `vm:${name}`, status: 'done', data: { name, fingerprint: null } });
+    if (liveQemuPid(vmDir(ctx.dir, name), ctx.live) !== undefined) entries.push({ kind: 'vm', id: `vm:${name}`, status: 'done', data: { name, fingerprint: null } });
   }
   if (proxyServiceStatus(join(ctx.dir, 'proxy6')).running) entries.push({ kind: 'proxy6', id: 'proxy6', status: 'done', data: { options: null } });
-  const rank = (r: StateRecord): number => ORDER.indexOf(r.kind) * 10_000 + (desired.findIndex((d) => d.entry.id === r.id) + 1);
+  const position = new Map(desired.map((d, i) => [d.entry.id, i + 1]));
+  const rank = (r: StateRecord): number => ORDER.indexOf(r.kind) * 10_000 + (position.get(r.id) ?? 0);
   const seen = new Set<string>();
   const unique = entries.filter((r) => !seen.has(r.id) && (seen.add(r.id), true));
   return { entries: unique.sort((a, b) => rank(a) - rank(b)), notices };

@@ -19,12 +19,12 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { isAlive, SystemError, ValidationError } from '@vmhost/net';
 import { HostBusyError, HostStateError } from '../errors.js';
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 const MAX_SYMLINKS = 40;
 
 /** The running user's uid. */
@@ -142,12 +142,23 @@ function writeAll(fd: number, buf: Buffer): void {
   while (off < buf.length) off += writeSync(fd, buf, off);
 }
 
-/** Creates `path` exclusively (never through a symlink), 0600, with `content`. @throws the fs error (EEXIST, ...) */
-function createExclusive(path: string, content: string): void {
+/** Creates `path` exclusively (never through a symlink), 0600, with `content` (fsync'd when `durable`). @throws the fs error (EEXIST, ...) */
+function createExclusive(path: string, content: string, durable = false): void {
   const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
     fchmodSync(fd, 0o600);
     writeAll(fd, Buffer.from(content));
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** fsync of the directory `dir` (a rename in it made durable). */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, O_RDONLY | O_DIRECTORY);
+  try {
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -155,16 +166,19 @@ function createExclusive(path: string, content: string): void {
 
 /**
  * Replaces `path` with `content` atomically: a new temp file next to it (`O_EXCL|O_NOFOLLOW`,
- * 0600) renamed over it. Not fsync'd: see docs/host-engine.md (the record describes kernel objects
- * and processes, which a power loss ends too; the order of writes is kept against the death of
- * the process, which is what the record must survive).
+ * 0600) renamed over it. Not fsync'd by default: see docs/host-engine.md (the state file describes
+ * kernel objects and processes, which a power loss ends too; the order of writes is kept against
+ * the death of the process, which is what the record must survive). `durable` fsyncs the file
+ * before the rename and the directory after it, for a record of what outlives a power loss (a
+ * VM's disk chain).
  * @throws {SystemError} naming `path` (ENOSPC, EROFS, ...); the old file is then unchanged.
  */
-export function writePrivateFile(path: string, content: string): void {
+export function writePrivateFile(path: string, content: string, options: { durable?: boolean } = {}): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    createExclusive(tmp, content);
+    createExclusive(tmp, content, options.durable);
     renameSync(tmp, path);
+    if (options.durable) syncDir(dirname(path));
   } catch (err) {
     rmSync(tmp, { force: true });
     throw SystemError.from(err, `writing ${path}`);

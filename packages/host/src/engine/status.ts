@@ -9,18 +9,19 @@ import { proxyServiceStatus } from '../services/proxy6.js';
 import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
 import { desiredOptions, openCtx, type Ctx } from './context.js';
 import { desiredState, vmDir } from './desired.js';
+import { settledPool } from './kinds/kind.js';
 import { findConflicts } from './owners.js';
 import { HostStateError } from '../errors.js';
 import { emptyShared, ownerNames, readShared, type SharedRecord } from './shared.js';
 import { vmState } from './kinds/vm.js';
-import { readStateForView } from './run.js';
+import { knownOf, readStateForView } from './run.js';
 
 type LinkInfo = HostStatus['bridge'];
 
 async function linkInfo(ctx: Ctx, name: string): Promise<LinkInfo> {
-  const l = await ctx.h.links.find(name);
+  const l = await ctx.live.link(name);
   if (!l) return { name, exists: false, up: false, addresses: [] };
-  const addrs = await ctx.h.addresses.list({ link: name });
+  const addrs = [...(await ctx.live.all('addresses')).entries()].filter(([key]) => key.startsWith(`${name} `)).map(([, a]) => a);
   return { name, exists: true, up: l.flags.up, addresses: addrs.filter((a) => !a.address.startsWith('fe80:')).map((a) => `${a.address}/${a.prefixLength}`) };
 }
 
@@ -40,12 +41,13 @@ const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; 
 /**
  * The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases, the conflicts
  * that keep apply from running (each naming its owner), and the namespace-wide sysctls it holds
- * with other hosts. Changes nothing.
+ * with other hosts, from one read of each table (live.ts; one scan of /proc for the VMs that have
+ * no live pidfile). Changes nothing.
  */
 export async function status(host: ResolvedHost, options: HostOptions = {}): Promise<HostStatus> {
   const ctx = await openCtx(host, options);
   try {
-    const state = readStateForView(ctx);
+    const state = readStateForView(ctx, knownOf(desiredState(host, desiredOptions(ctx))));
     const out: HostStatus = {
       name: host.name,
       bridge: await linkInfo(ctx, host.bridge.name),
@@ -63,8 +65,12 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
     const shared = sharedOrEmpty(ctx);
     const held = Object.entries(shared.settings).filter(([, s]) => s.holders.includes(ctx.dir));
     if (held.length > 0) out.shared = held.map(([key, s]) => ({ key, value: s.value, original: s.original, heldWith: ownerNames(shared, s.holders, ctx.dir) }));
-    for (const vm of host.vms) {
-      const st = await vmState(vmDir(ctx.dir, vm.name));
+    // the VMs' QMP sockets asked side by side (one that another client holds waits up to 3 s)
+    const states = await settledPool(host.vms, 16, (vm) => vmState(vmDir(ctx.dir, vm.name), ctx.live));
+    for (const [i, vm] of host.vms.entries()) {
+      const s = states[i]!;
+      if (s.status === 'rejected') throw s.reason;
+      const st = s.value;
       const row: HostStatus['vms'][number] = { name: vm.name, running: st.running, mac: vm.mac, ipv4: vm.ipv4, tap: vm.tap };
       if (st.status !== undefined) row.qmpStatus = st.status;
       if (st.qmpBusy) row.qmpBusy = true;

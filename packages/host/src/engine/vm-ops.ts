@@ -1,10 +1,10 @@
 /**
- * Operations on one VM of an applied host: start, stop (through the shutdown ladder), a live
- * snapshot of its first disk, and its console log file.
+ * Operations on one VM of an applied host: start (on the active top of each disk chain), stop
+ * (through the shutdown ladder), and its console log file. Snapshots: disk-ops.ts.
  * @module
  */
 import { join } from 'node:path';
-import { terminate, ValidationError } from '@vmhost/net';
+import { terminate } from '@vmhost/net';
 import { Vm, VmError } from '@vmhost/kvm';
 import { save as fwSave } from '@vmhost/firewall';
 import { HostPreconditionError } from '../errors.js';
@@ -69,18 +69,4 @@ export async function stopVm(host: ResolvedHost, name: string, options: HostOpti
   }
   const r = await vm.stop(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {});
   return { step: r.step, ms: Math.round(r.durationMs) };
-}
-
-/** A live external snapshot of a running VM's first disk (`blockdev-snapshot-sync`). */
-export async function snapshotVm(host: ResolvedHost, name: string, options: HostOptions & { overlay?: string } = {}): Promise<{ frozen: string; overlay: string }> {
-  const v = findVm(host, name);
-  const disk = v.disks[0];
-  if (!disk) throw new ValidationError('name', name, 'the VM has no disk to snapshot');
-  const vm = await Vm.attach(vmRunDir(host, name, options));
-  try {
-    const overlay = options.overlay ?? `${disk.file}.${new Date().toISOString().replace(/[:.]/g, '-')}.qcow2`;
-    return await vm.snapshotDisk('drive0', overlay);
-  } finally {
-    await vm.detach().catch(() => undefined);
-  }
 }

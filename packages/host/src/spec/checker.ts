@@ -9,8 +9,8 @@ import { resolve as resolvePath } from 'node:path';
 import { ip, parseMac, validateIfName, ValidationError, type Prefix } from '@vmhost/net';
 import type { HostSpecProblem } from '../errors.js';
 import {
-  CMDLINE_RE, FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, formatRate, keysOf, MAX_PATH_BYTES, MAX_PROBLEMS, PATH_FORBIDDEN_RE, rateBps, RESERVED_IFNAMES, SPECIAL_KINDS,
-  type BoolField, type SpecialKind, type TextField, type CmdlineField, type EnumField, type IntField, type NameField, type ObjectField, type RateField,
+  CMDLINE_RE, FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, formatRate, keysOf, MAX_PATH_BYTES, MAX_PROBLEMS, PATH_FORBIDDEN_RE, rateBps, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS,
+  type BoolField, type SpecialKind, type TextField, type CmdlineField, type EnumField, type IntField, type NameField, type ObjectField, type RateField, type SizeField,
 } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +190,26 @@ export class Checker {
     if (bps === undefined) return this.add(path, v, "expected a rate: a whole number and kbit, mbit or gbit, such as '100mbit'");
     if (bps < f.minBps || bps > f.maxBps) return this.add(path, v, `expected ${formatRate(f.minBps)} to ${formatRate(f.maxBps)}`);
     return bps;
+  }
+
+  /** A size in bytes: an integer (a multiple of 512), or `N` with K, M, G or T (binary); from `f.min` to `f.max`; undefined when left out. */
+  size(v: unknown, path: string, f: SizeField): number | undefined {
+    if (absent(v)) return f.required ? this.add(path, undefined, 'required') : undefined;
+    const hint = `expected bytes (a multiple of 512) or a number with K, M, G or T (binary units, e.g. 8G), from ${f.min} to ${f.max} bytes`;
+    let n: number;
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v) || v % 512 !== 0) return this.add(path, v, hint);
+      n = v;
+    } else if (typeof v === 'string' && SIZE_RE.test(v)) {
+      const unit = v.at(-1)!;
+      const exp = 'KMGT'.indexOf(unit) + 1;
+      n = Number(exp ? v.slice(0, -1) : v) * 1024 ** exp;
+      if (!exp && n % 512 !== 0) return this.add(path, v, hint);
+    } else {
+      return this.add(path, v, hint);
+    }
+    if (!(n >= f.min && n <= f.max)) return this.add(path, v, hint);
+    return n;
   }
 
   oneOf<T extends string>(v: unknown, path: string, f: EnumField<T>): T | undefined {

@@ -12,7 +12,7 @@
  * @module
  */
 import {
-  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RATE_RE, RESERVED_IFNAMES, SPECIAL_KINDS,
+  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RATE_RE, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS,
   type Field, type ObjectField, type SpecialKind,
 } from './schema.js';
 
@@ -115,8 +115,10 @@ function kindSchema(f: Field): JsonSchema {
     }
     case 'rate':
       return { type: 'string', pattern: RATE_RE.source };
+    case 'size':
+      return { anyOf: [{ type: 'string', pattern: SIZE_RE.source }, { type: 'integer', minimum: f.min, maximum: f.max, multipleOf: 512 }] };
     case 'disk': {
-      const one = { anyOf: [kindSchema({ kind: 'path', description: '' }), objectSchema(f.item)] };
+      const one = { anyOf: [kindSchema({ kind: 'path', description: '' }), objectSchema(f.item), objectSchema(f.baseItem)] };
       return { anyOf: [...one.anyOf, { type: 'array', maxItems: f.maxItems, items: one }] };
     }
   }

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
-import type { DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
+import type { BaseDiskSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -52,8 +52,10 @@ export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: 
 export interface PortField extends Common { kind: 'port' }
 /** A rate: a whole number with the unit kbit, mbit or gbit (decimal, as tc reads them), from `minBps` to `maxBps` bits per second. */
 export interface RateField extends Common { kind: 'rate'; minBps: number; maxBps: number }
-/** A disk: a path, a {@link DISK} mapping, or a list of either. */
-export interface DiskField extends Common { kind: 'disk'; item: ObjectField; maxItems: number }
+/** A size in bytes: an integer (a multiple of 512), or text `N` with a binary unit K, M, G or T; from `min` to `max` bytes. */
+export interface SizeField extends Common { kind: 'size'; min: number; max: number }
+/** A disk: a path, a {@link DISK} or {@link BASE_DISK} mapping, or a list of them. */
+export interface DiskField extends Common { kind: 'disk'; item: ObjectField; baseItem: ObjectField; maxItems: number }
 
 /** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
 export type SpecialKind = ip.SpecialKind;
@@ -63,7 +65,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | DiskField | RateField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField | RateField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -96,6 +98,10 @@ export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
 export const MIN_RATE_BPS = 64_000;
 /** The highest VM bandwidth: 100 Gbit/s, beyond what a TAP carries (the kernel's 64-bit rates take more). */
 export const MAX_RATE_BPS = 100_000_000_000;
+/** The smallest disk made from a base image: 1 MiB. */
+export const MIN_DISK_BYTES = 1024 * 1024;
+/** The largest: 64 TiB. */
+export const MAX_DISK_BYTES = 64 * 1024 ** 4;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -140,6 +146,8 @@ export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 export const DNS_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A DNS name of labels (at most 253 characters). */
 export const DOMAIN_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** A size as text: digits and a binary unit (`8G`, `512M`). */
+export const SIZE_RE = /^[1-9][0-9]{0,15}[KMGT]?$/;
 /** Printable ASCII: a kernel command line. */
 export const CMDLINE_RE = /^[\x20-\x7e]*$/;
 /**
@@ -267,6 +275,18 @@ export const DISK = {
   },
 } as const satisfies ObjectField<keyof DiskSpec>;
 
+/** A disk made from a base image. */
+export const BASE_DISK = {
+  kind: 'object',
+  description: "A disk made from a base image: the VM's own qcow2 overlay on it, in the data directory (the base is never written; VMs may share it).",
+  keys: {
+    base: { kind: 'path', required: true, description: 'The base image (relative to the host file).' },
+    size: { kind: 'size', min: MIN_DISK_BYTES, max: MAX_DISK_BYTES, description: "The VM's disk size: bytes, or N with K, M, G or T (binary, e.g. 8G); at least the base's virtual size. Default: the base's." },
+    format: { ...DISK.keys.format, description: "The base image's format." },
+    cache: DISK.keys.cache,
+  },
+} as const satisfies ObjectField<keyof BaseDiskSpec>;
+
 /** A forward. */
 export const FORWARD = {
   kind: 'object',
@@ -305,7 +325,7 @@ export const VM = {
     kernel: { kind: 'path', description: 'Kernel for direct boot.' },
     initrd: { kind: 'path', description: 'Initial ramdisk (needs kernel).' },
     append: { kind: 'cmdline', maxBytes: MAX_CMDLINE_BYTES, description: `Kernel command line (needs kernel): printable ASCII, at most ${MAX_CMDLINE_BYTES} bytes.` },
-    disk: { kind: 'disk', item: DISK, maxItems: 16, description: 'One disk (a path or a mapping) or a list of them.' },
+    disk: { kind: 'disk', item: DISK, baseItem: BASE_DISK, maxItems: 16, description: 'One disk (a path, a mapping, or a disk from a base image) or a list of them.' },
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
     isolation: { kind: 'bool', default: true, description: "Anti-spoofing on the VM's port: it sends only with its own MAC and addresses, and never as a DHCP server or router (docs/firewall-isolation.md). false turns it off." },

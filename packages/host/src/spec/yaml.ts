@@ -8,7 +8,7 @@
  * out-of-memory abort in the regular-expression compiler, not a catchable error).
  * @module
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { Composer, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, Parser, YAMLParseError, type Document, type Node } from 'yaml';
 import { formatValue, HostSpecError, type HostSpecProblem } from '../errors.js';
 import { keyPath } from './checker.js';
 import { MAX_DEPTH, MAX_PROBLEMS } from './schema.js';
@@ -32,6 +32,11 @@ export function syntaxProblem(kind: string, reason: string, line: number, col: n
  * first passes `limit`, or 0.
  */
 export function yamlTooDeep(text: string, limit: number): number {
+  return tooDeep(new Lexer().lex(text), limit);
+}
+
+/** {@link yamlTooDeep} over the lexer's tokens of the text. */
+function tooDeep(tokens: Iterable<string>, limit: number): number {
   const stack: number[] = [];
   let flow = 0;
   let col = 0;
@@ -43,14 +48,14 @@ export function yamlTooDeep(text: string, limit: number): number {
   const push = (c: number): void => {
     if (stack.length === 0 || stack[stack.length - 1]! < c) stack.push(c);
   };
-  for (const tok of new Lexer().lex(text)) {
+  for (const tok of tokens) {
     if (tok === '\x02' || tok === '\x18' || tok === '\x1f' || tok === '\ufeff') continue; // document, flow end, scalar markers; BOM
     if (tok === '\n' || tok === '\r\n') {
       line++;
       [col, lineStart, keyNext] = [0, true, true];
       continue;
     }
-    if (/^[ \t]+$/.test(tok)) {
+    if ((tok.charCodeAt(0) === 32 || tok.charCodeAt(0) === 9) && /^[ \t]+$/.test(tok)) {
       col += tok.length;
       continue;
     }
@@ -99,7 +104,7 @@ function checkNodes(doc: Document, lines: LineCounter): HostSpecProblem[] {
     if (isSeq(node)) {
       node.items.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
     } else if (isMap(node)) {
-      const seen = new Map<string, string>();
+      const seen = new Map<string, Node | null>();
       for (const pair of node.items) {
         if (!isPair(pair)) continue;
         const k = pair.key as Node | null;
@@ -113,9 +118,8 @@ function checkNodes(doc: Document, lines: LineCounter): HostSpecProblem[] {
         }
         const key = String(k?.value ?? '');
         const p = keyPath(path, key);
-        const first = seen.get(key);
-        if (first !== undefined) problems.push({ path: p, value: undefined, message: `duplicate key: given twice in one mapping (${pos(k)}; first at ${first})` });
-        else seen.set(key, pos(k));
+        if (seen.has(key)) problems.push({ path: p, value: undefined, message: `duplicate key: given twice in one mapping (${pos(k)}; first at ${pos(seen.get(key))})` });
+        else seen.set(key, k);
         stack.push([pair.value, p]);
       }
     }
@@ -123,14 +127,41 @@ function checkNodes(doc: Document, lines: LineCounter): HostSpecProblem[] {
   return problems;
 }
 
+/**
+ * The document of `text` from its lexer tokens, as the `yaml` package's `parseDocument` makes it
+ * (its parser and composer, fed the tokens instead of lexing the text again); a second document
+ * in the stream is an error.
+ */
+function composeDocument(text: string, tokens: readonly string[], lineCounter: LineCounter): Document {
+  const options = { lineCounter, version: '1.2', schema: 'core', merge: false, uniqueKeys: false, prettyErrors: false } as const;
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer(options);
+  function* cst(): Generator<ReturnType<Parser['next']> extends Generator<infer T> ? T : never> {
+    lineCounter.addNewLine(0);
+    for (const t of tokens) yield* parser.next(t);
+    yield* parser.end();
+  }
+  let doc: Document | undefined;
+  for (const d of composer.compose(cst(), true, text.length)) {
+    if (!doc) doc = d;
+    else {
+      doc.errors.push(new YAMLParseError([d.range[0], d.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; please use YAML.parseAllDocuments()'));
+      break;
+    }
+  }
+  return doc!;
+}
+
 /** Parses YAML text (at most 1 MiB, checked by the caller) to data, or throws every problem. */
 export function parseYaml(text: string, source: string | undefined): unknown {
-  const deepAt = yamlTooDeep(text, ESTIMATE_LIMIT);
+  // lexed once: the depth estimate and the parser read the same tokens
+  const tokens = Array.from(new Lexer().lex(text));
+  const deepAt = tooDeep(tokens, ESTIMATE_LIMIT);
   if (deepAt > 0) {
     throw new HostSpecError([{ path: '', value: undefined, message: `the host file nests mappings and lists deeper than ${MAX_DEPTH} levels (line ${deepAt})` }], source);
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, version: '1.2', schema: 'core', merge: false, uniqueKeys: false, prettyErrors: false });
+  const doc = composeDocument(text, tokens, lineCounter);
   if (doc.errors.length > 0) {
     const lines = text.split(/\r?\n/);
     throw new HostSpecError(

@@ -109,6 +109,13 @@ export interface LiveCommitOptions {
   speed?: number;
   /** Time for the whole job. Default 300,000 ms; on expiry the job is cancelled. */
   timeoutMs?: number;
+  /**
+   * An active commit (the top is the active image): called when the job is READY, before
+   * `block-job-complete` pivots the VM to `base`. A caller that must record the pivot can pause
+   * the guest here (QMP `stop`), so that no guest write lands in `base` before its record says
+   * the VM runs on it. When it throws, the job is cancelled and the chain is as it was.
+   */
+  beforeComplete?: () => Promise<void> | void;
 }
 
 /**
@@ -159,6 +166,7 @@ export async function liveCommit(qmp: QmpClient, options: LiveCommitOptions): Pr
     for await (const e of events) {
       const data = e.data as { error?: string; operation?: string; action?: string };
       if (e.event === 'BLOCK_JOB_READY') {
+        await options.beforeComplete?.();
         await qmp.execute('block-job-complete', { device: jobId }, { timeoutMs });
       } else if (e.event === 'BLOCK_JOB_COMPLETED') {
         done = true;

@@ -23,28 +23,43 @@ export function parseAddress(text: unknown, field = 'address', family?: IpFamily
   }
   const s = text as string;
   if (f === 4) return Uint8Array.from(s.split('.'), Number);
-  let v6 = s;
-  const lastColon = v6.lastIndexOf(':');
-  const tail = v6.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const q = tail.split('.').map(Number) as [number, number, number, number];
-    v6 = `${v6.slice(0, lastColon + 1)}${((q[0] << 8) | q[1]).toString(16)}:${((q[2] << 8) | q[3]).toString(16)}`;
-  }
-  const groups = (part: string): number[] => (part === '' ? [] : part.split(':').map((x) => parseInt(x, 16)));
-  const dbl = v6.indexOf('::');
-  let g: number[];
-  if (dbl >= 0) {
-    const head = groups(v6.slice(0, dbl));
-    const rest = groups(v6.slice(dbl + 2));
-    g = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
-  } else {
-    g = groups(v6);
-  }
+  // isIP accepted it: groups of 1-4 hex digits, at most one `::`, maybe a dotted IPv4 tail
   const out = new Uint8Array(16);
-  g.forEach((x, i) => {
-    out[i * 2] = x >> 8;
-    out[i * 2 + 1] = x & 0xff;
-  });
+  let end = s.length;
+  let words = 8;
+  const lastColon = s.lastIndexOf(':');
+  if (s.indexOf('.', lastColon) >= 0) {
+    const q = s.slice(lastColon + 1).split('.');
+    for (let i = 0; i < 4; i++) out[12 + i] = Number(q[i]);
+    end = lastColon + 1;
+    words = 6;
+    if (end >= 2 && s[end - 2] !== ':') end--; // `a:b:c:d:e:f:1.2.3.4`: drop the colon before the tail
+  }
+  const dbl = s.indexOf('::');
+  const put = (from: number, to: number, at: number): number => {
+    // the groups of s[from, to) written from word `at`; returns the word after the last
+    let w = at;
+    for (let i = from; i < to; ) {
+      let j = s.indexOf(':', i);
+      if (j < 0 || j > to) j = to;
+      const x = parseInt(s.slice(i, j), 16);
+      out[w * 2] = x >> 8;
+      out[w * 2 + 1] = x & 0xff;
+      w++;
+      i = j + 1;
+    }
+    return w;
+  };
+  if (dbl < 0) put(0, end, 0);
+  else {
+    const headEnd = dbl;
+    const tailStart = dbl + 2;
+    put(0, headEnd, 0);
+    // the tail's groups go at the end of the words before the IPv4 tail (if any)
+    const tail = tailStart < end ? s.slice(tailStart, end).replace(/:$/, '') : '';
+    const n = tail === '' ? 0 : tail.split(':').length;
+    if (n > 0) put(tailStart, tailStart + tail.length, words - n);
+  }
   return out;
 }
 
@@ -56,8 +71,8 @@ export function familyOfBytes(bytes: Uint8Array): IpFamily {
 }
 
 function groupsOf(d: Uint8Array): number[] {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((d[i] as number) << 8) | (d[i + 1] as number));
+  const g: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 8; i++) g[i] = ((d[i * 2] as number) << 8) | (d[i * 2 + 1] as number);
   return g;
 }
 
@@ -78,10 +93,16 @@ function zeroRun(g: number[]): [number, number] {
   return at < 0 ? [-1, 0] : [at, len];
 }
 
+/** Groups [from, to) of `g` in hex, joined by ':'. */
+function hexJoin(g: number[], from: number, to: number): string {
+  let out = '';
+  for (let i = from; i < to; i++) out += i === from ? (g[i] as number).toString(16) : `:${(g[i] as number).toString(16)}`;
+  return out;
+}
+
 function compress(g: number[], run: [number, number], tail = ''): string {
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
   const [at, len] = run;
-  const body = at < 0 ? hex(g) : `${hex(g.slice(0, at))}::${hex(g.slice(at + len))}`;
+  const body = at < 0 ? hexJoin(g, 0, g.length) : `${hexJoin(g, 0, at)}::${hexJoin(g, at + len, g.length)}`;
   if (!tail) return body;
   return body.endsWith(':') ? `${body}${tail}` : `${body}:${tail}`;
 }

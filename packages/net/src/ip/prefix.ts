@@ -46,6 +46,16 @@ const bits = (family: IpFamily): number => (family === 4 ? 32 : 128);
  * @throws {ValidationError} naming `options.field` and the value.
  */
 export function parsePrefix(text: unknown, options: ParsePrefixOptions = {}): Prefix {
+  const { bytes, length } = parseParts(text, options);
+  const p = makePrefix(bytes, length);
+  if (options.network && `${p.address}/${length}` !== p.network) {
+    throw new ValidationError(options.field ?? 'prefix', text, `host bits set; the network is ${p.network}`);
+  }
+  return p;
+}
+
+/** The address bytes and length of `ADDRESS/LEN` text, checked as {@link parsePrefix} checks it (but for `network`). */
+function parseParts(text: unknown, options: ParsePrefixOptions): { bytes: Uint8Array; length: number; family: IpFamily } {
   const field = options.field ?? 'prefix';
   if (typeof text !== 'string') throw new ValidationError(field, text, 'expected ADDRESS/PREFIXLEN');
   const slash = text.indexOf('/');
@@ -67,11 +77,30 @@ export function parsePrefix(text: unknown, options: ParsePrefixOptions = {}): Pr
     if (!/^\d{1,3}$/.test(s) || Number(s) > max) throw new ValidationError(field, text, `prefix length must be 0-${max}`);
     length = Number(s);
   }
-  const p = makePrefix(bytes, length);
-  if (options.network && `${p.address}/${length}` !== p.network) {
-    throw new ValidationError(field, text, `host bits set; the network is ${p.network}`);
+  return { bytes, length, family };
+}
+
+/** `bytes` with every bit after the first `length` cleared (a new array; `bytes` itself when none is set). */
+function masked(bytes: Uint8Array, length: number): Uint8Array {
+  let out: Uint8Array | undefined;
+  for (let i = length >> 3; i < bytes.length; i++) {
+    const keep = i === length >> 3 ? (0xff00 >> (length & 7)) & 0xff : 0;
+    const b = bytes[i] as number;
+    if ((b & keep) === b) continue;
+    out ??= Uint8Array.from(bytes);
+    out[i] = b & keep;
   }
-  return p;
+  return out ?? bytes;
+}
+
+/** Whether the first `length` bits of `a` and `b` (of one family) are equal. */
+function samePrefixBits(a: Uint8Array, b: Uint8Array, length: number): boolean {
+  const whole = length >> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const rest = length & 7;
+  if (rest === 0) return true;
+  const keep = (0xff00 >> rest) & 0xff;
+  return ((a[whole] as number) & keep) === ((b[whole] as number) & keep);
 }
 
 /** The prefix of address `bytes` (4 or 16) with `length`. */
@@ -79,8 +108,15 @@ export function makePrefix(bytes: Uint8Array, length: number): Prefix {
   const family = familyOfBytes(bytes);
   if (!Number.isInteger(length) || length < 0 || length > bits(family)) throw new RangeError(`prefix length ${length} out of range for IPv${family}`);
   const address = formatAddress(bytes);
-  const net = formatAddress(fromBigInt(toBigInt(bytes) & maskBits(family, length), family));
+  const netBytes = masked(bytes, length);
+  const net = netBytes === bytes ? address : formatAddress(netBytes);
   return { family, address, prefixLength: length, cidr: `${address}/${length}`, network: `${net}/${length}` };
+}
+
+/** The address bytes of a prefix given as text or {@link Prefix}, with its length and family. */
+function bytesOf(p: PrefixLike, field: string): { bytes: Uint8Array; length: number; family: IpFamily } {
+  if (typeof p !== 'string') return { bytes: parseAddress(p.address), length: p.prefixLength, family: p.family };
+  return parseParts(p, { field, bare: true });
 }
 
 /** A {@link PrefixLike} as a {@link Prefix} (text without `/LEN` is a host prefix). @throws {ValidationError} */
@@ -126,22 +162,18 @@ export function size(p: PrefixLike): bigint {
 
 /** Whether the network of `p` contains address or prefix `x` (of the same family; a prefix wholly). */
 export function contains(p: PrefixLike, x: PrefixLike): boolean {
-  const a = toPrefix(p);
-  const b = toPrefix(x, 'address');
-  if (a.family !== b.family || b.prefixLength < a.prefixLength) return false;
-  const [first, last] = range(a);
-  const [bf] = range(b);
-  return bf >= first && bf <= last;
+  const a = bytesOf(p, 'prefix');
+  const b = bytesOf(x, 'address');
+  if (a.family !== b.family || b.length < a.length) return false;
+  return samePrefixBits(a.bytes, b.bytes, a.length);
 }
 
 /** Whether the networks of `a` and `b` share any address (one contains the other). */
 export function overlaps(a: PrefixLike, b: PrefixLike): boolean {
-  const p = toPrefix(a);
-  const q = toPrefix(b);
+  const p = bytesOf(a, 'prefix');
+  const q = bytesOf(b, 'prefix');
   if (p.family !== q.family) return false;
-  const [pf, pl] = range(p);
-  const [qf, ql] = range(q);
-  return pf <= ql && qf <= pl;
+  return samePrefixBits(p.bytes, q.bytes, Math.min(p.length, q.length));
 }
 
 /**
@@ -179,6 +211,6 @@ export function isHostAddress(p: PrefixLike): boolean {
  * network address as inet_ntop writes it, then `/LEN` (a host is `/32` or `/128`).
  */
 export function iptablesText(p: PrefixLike): string {
-  const q = toPrefix(p);
-  return `${formatAddressInetNtop(fromBigInt(range(q)[0], q.family))}/${q.prefixLength}`;
+  const q = bytesOf(p, 'prefix');
+  return `${formatAddressInetNtop(masked(q.bytes, q.length))}/${q.length}`;
 }

@@ -18,7 +18,7 @@ const hwType = (t: number): string =>
 
 /** The IFLA_* attributes {@link toLink} reads (and the kinds' decoders: IFLA_LINK, IFLA_LINK_NETNSID). */
 const viewSchema = pick(linkSchema, [
-  'ifname', 'linkinfo', 'address', 'broadcast', 'mtu', 'operstate', 'master', 'link', 'linkNetnsid', 'ifalias', 'txqlen', 'promiscuity',
+  'ifname', 'linkinfo', 'address', 'broadcast', 'mtu', 'operstate', 'master', 'link', 'linkNetnsid', 'ifalias', 'txqlen', 'promiscuity', 'group',
 ]);
 
 /**
@@ -66,6 +66,7 @@ export function toLink(m: LinkMessage, names?: ReadonlyMap<number, string>): Lin
     linkNetnsId: a.linkNetnsid ?? null,
     alias: a.ifalias ?? null,
     txQueueLen: a.txqlen ?? null,
+    group: a.group ?? 0,
     promiscuity: a.promiscuity ?? 0,
   };
   const kind = kindOfInfo(info?.kind);
@@ -114,7 +115,7 @@ export function validateSpec(spec: LinkSpec | OtherKindSpec): void {
   kind?.validate(spec);
 }
 
-const CHANGE_KEYS = ['up', 'promisc', 'allmulti', 'arp', 'mac', 'mtu', 'master', 'name', 'alias', 'txQueueLen', 'netns'] as const satisfies ReadonlyArray<keyof LinkChanges>;
+const CHANGE_KEYS = ['up', 'promisc', 'allmulti', 'arp', 'mac', 'mtu', 'master', 'name', 'alias', 'txQueueLen', 'group', 'netns'] as const satisfies ReadonlyArray<keyof LinkChanges>;
 
 /** Validates `links.set` changes. */
 export function validateChanges(ch: LinkChanges): void {
@@ -130,6 +131,7 @@ export function validateChanges(ch: LinkChanges): void {
   if (ch.name !== undefined) validateIfName(ch.name, 'name');
   checkAlias(ch.alias, true);
   if (ch.txQueueLen !== undefined) validateInt(ch.txQueueLen, 'txQueueLen', 0, 0xffffffff);
+  if (ch.group !== undefined) validateInt(ch.group, 'group', 0, 0xffffffff);
   if (ch.netns !== undefined) netnsPath(ch.netns, 'netns');
 }
 
@@ -176,6 +178,7 @@ export function rollbackMessage(index: number, before: LinkMessage, now: LinkMes
   if (ch.mtu !== undefined && b.mtu !== undefined && n.mtu !== b.mtu) attrs.mtu = b.mtu;
   if (ch.name !== undefined && b.ifname !== undefined && n.ifname !== b.ifname) attrs.ifname = b.ifname;
   if (ch.txQueueLen !== undefined && b.txqlen !== undefined && n.txqlen !== b.txqlen) attrs.txqlen = b.txqlen;
+  if (ch.group !== undefined && (n.group ?? 0) !== (b.group ?? 0)) attrs.group = b.group ?? 0;
   if (ch.master !== undefined && (n.master ?? 0) !== (b.master ?? 0)) attrs.master = b.master ?? 0;
   if (ch.alias !== undefined && n.ifalias !== b.ifalias) {
     if (b.ifalias === undefined || b.ifalias === '') attrs.other = [CLEAR_ALIAS];

@@ -15,7 +15,7 @@ import { createPersistentTap } from '../tap.js';
 import { NetlinkError } from '../transport/errors.js';
 import { NetlinkSocket } from '../transport/socket.js';
 import type { Link, LinkChanges, LinkFilter, LinkSpec, OtherKindSpec, TapSpec } from '../types.js';
-import { checkKeys, parseMac, validateIfName } from '../validate.js';
+import { checkKeys, parseMac, validateIfName, validateInt } from '../validate.js';
 import { checkBool } from './common.js';
 import { kindOfSpec, type EncodeContext } from './kinds/index.js';
 import { CLEAR_ALIAS, decodeLinkView, flagBits, rollbackMessage, toLink, validateChanges, validateSpec } from './link.js';
@@ -202,6 +202,7 @@ export class Links {
     if (ch.mtu !== undefined) attrs.mtu = ch.mtu;
     if (ch.name !== undefined) attrs.ifname = ch.name;
     if (ch.txQueueLen !== undefined) attrs.txqlen = ch.txQueueLen;
+    if (ch.group !== undefined) attrs.group = ch.group;
     if (ch.master !== undefined) attrs.master = ch.master === null ? 0 : await this.ctx.linkIndex(ch.master, 'master', op);
     if (ch.alias !== undefined) {
       if (ch.alias === null || ch.alias === '') attrs.other = [CLEAR_ALIAS];
@@ -308,6 +309,19 @@ export class Links {
       payload = encodeLinkMessage({ header: {}, attrs: { ifname: link } });
     }
     await this.ctx.request(C.RTM_DELLINK, 0, payload, op);
+  }
+
+  /**
+   * Deletes every link of the group `group` (1 to 4294967295) in one request (RTM_DELLINK with
+   * IFLA_GROUP, like `ip link delete group N`): the kernel unregisters them together, with one
+   * round of its RCU waits instead of one per link (300 TAPs: ~60 ms instead of ~6 s here).
+   * Nothing is deleted when one of them cannot be (a link without rtnetlink ops: EOPNOTSUPP).
+   * Group 0, the default group of almost every link, is refused.
+   * @throws {ValidationError} for a bad group. {@link NetlinkError} `ENODEV` when no link is in the group.
+   */
+  async deleteGroup(group: number): Promise<void> {
+    validateInt(group, 'group', 1, 0xffffffff);
+    await this.ctx.request(C.RTM_DELLINK, 0, encodeLinkMessage({ header: {}, attrs: { group } }), `links.deleteGroup ${group}`);
   }
 }
 

@@ -11,17 +11,18 @@ import { planCommand } from './plan.js';
 import { recoverCommand } from './recover.js';
 import { statusCommand } from './status.js';
 import { vmConsoleCommand } from './vm-console.js';
+import { vmCommitCommand, vmRollbackCommand, vmSnapshotDeleteCommand, vmSnapshotsCommand } from './vm-disks.js';
 import { vmSnapshotCommand } from './vm-snapshot.js';
 import { vmStartCommand } from './vm-start.js';
 import { vmStopCommand } from './vm-stop.js';
 
 /** The commands by name (`plan`, `vm stop`, ...). */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.fromEntries(
-  [planCommand, applyCommand, downCommand, statusCommand, recoverCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
+  [planCommand, applyCommand, downCommand, statusCommand, recoverCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, vmSnapshotsCommand, vmRollbackCommand, vmCommitCommand, vmSnapshotDeleteCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
 );
 
 /** The words after `vmhost vm`. */
-export const VM_SUBCOMMANDS = ['start', 'stop', 'console', 'snapshot'];
+export const VM_SUBCOMMANDS = ['start', 'stop', 'console', 'snapshot', 'snapshots', 'rollback', 'commit', 'snapshot-delete'];
 
 /** The words after `vmhost guest`. */
 export const GUEST_SUBCOMMANDS = ['build'];

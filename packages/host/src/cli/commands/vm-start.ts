@@ -2,7 +2,7 @@
  * `vmhost vm start <name>`: start one VM of the host file.
  * @module
  */
-import { FILE_OPT, VM_FILE_HELP, type HostCommand } from '../command.js';
+import { FILE_OPT, VM_FILE_HELP, withNotes, type HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
 
 /** `vmhost vm start`. */
@@ -24,7 +24,7 @@ Examples:
   sudo vmhost vm start web -f /etc/vmhost/host.yaml`,
   async run(ctx, host, _file, { args }) {
     const [name = ''] = args;
-    await ctx.deps.startVm(host, name, { ...ctx.options });
+    await ctx.deps.startVm(host, name, { ...withNotes(ctx) });
     if (ctx.json) ctx.io.out(JSON.stringify({ vm: name, started: true }, null, 2));
     else ctx.io.out(`Started vm ${name}.`);
     return EXIT.ok;

@@ -8,15 +8,18 @@ import { ip } from '@vmhost/net';
 import type { AddressEntry } from '../entries.js';
 import type { AddressRecord } from '../records.js';
 import { MARK_PROTOCOL } from '../marks.js';
+import { liveKey } from '../live.js';
 import { isOwned, markedKind } from './owned.js';
 
 /** The address kind. */
-export const addressKind = markedKind<AddressEntry, AddressRecord, { address: string; prefixLength: number; protocol: number | null }>({
+export const addressKind = markedKind<AddressEntry, AddressRecord, 'addresses'>({
   record: (e) => ({ kind: e.kind, id: e.id, status: 'intended', data: { ...e.data } }),
   entry: (r) => ({ kind: r.kind, id: r.id, data: { ...r.data } }),
-  async live(ctx, { dev, cidr }) {
-    if (!(await ctx.h.links.find(dev))) return undefined;
-    return (await ctx.h.addresses.list({ link: dev })).find((a) => `${a.address}/${a.prefixLength}` === cidr);
+  table: 'addresses',
+  key: ({ dev, cidr }) => liveKey(dev, cidr),
+  made: ({ cidr }) => {
+    const p = ip.toPrefix(cidr, 'cidr');
+    return { address: p.address, prefixLength: p.prefixLength, protocol: MARK_PROTOCOL };
   },
   add: (ctx, { dev, cidr }) => ctx.h.addresses.add(dev, cidr, { protocol: MARK_PROTOCOL, ...(ip.toPrefix(cidr, 'cidr').family === 6 ? { nodad: true } : {}) }),
   delete: (ctx, { dev, cidr }) => ctx.h.addresses.delete(dev, cidr),

@@ -53,6 +53,7 @@ async function stopRunningVms(ctx: Ctx): Promise<void> {
 /** The firewall kind (one entry per host: its owner's chains). */
 export const firewallKind: KindOps<FirewallEntry, FirewallRecord> = {
   style: 'object',
+  keepsLive: true, // touches nothing the live view holds
   intent: async (_ctx, e) => ({ ...intended(e), data: { model: e.data.model } }),
   async inspect(ctx, e, recorded) {
     const p = fwPlan(e.data.model, await fwSave(where(ctx)));

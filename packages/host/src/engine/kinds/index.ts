@@ -8,7 +8,7 @@ import { VmhostError } from '@vmhost/net';
 import type { StepAction } from '../../types.js';
 import type { Ctx } from '../context.js';
 import type { Entry } from '../entries.js';
-import type { StateRecord } from '../records.js';
+import type { LinkRecord, StateRecord, VmRecord } from '../records.js';
 import { addressKind } from './address.js';
 import { dnsmasqKind } from './dnsmasq.js';
 import { firewallKind } from './firewall.js';
@@ -21,7 +21,7 @@ import { routeKind } from './route.js';
 import { sysctlKind } from './sysctl.js';
 import { vmKind } from './vm.js';
 
-export type { Destroyed, Live } from './kind.js';
+export type { Destroyed, Live, Updated } from './kind.js';
 export { isAdopted } from './kind.js';
 
 /** The operations of the kind of one desired entry, bound to it. */
@@ -31,12 +31,16 @@ export interface EntryOps {
   intent(ctx: Ctx): Promise<StateRecord>;
   /** The live host against the entry; `recorded` is the state file's record of the same id. */
   inspect(ctx: Ctx, recorded: StateRecord | undefined): Promise<Live>;
+  /** What the live host has of it now (kind.ts `observe`); undefined when the kind does not say. */
+  observe(ctx: Ctx): Promise<{ [key: string]: unknown } | null | undefined>;
   /** Makes it as `intent` says; resolves to its record. */
   create(ctx: Ctx, intent: StateRecord): Promise<StateRecord>;
   /** Brings a differing one in line. */
   update(ctx: Ctx, recorded: StateRecord | undefined): Promise<Updated<StateRecord>>;
   /** The action of a step that makes it (`live`: how it differs). */
   action(live: Exclude<Live, 'ok'>): StepAction;
+  /** Whether its kind keeps the run's live view (kind.ts `keepsLive`). */
+  readonly keepsLive: boolean;
   /** The record written before an existing object is adopted. @throws when the kind adopts nothing. */
   adoptIntent(ctx: Ctx): Promise<StateRecord>;
   /** Adopts the existing object as `intent` says; resolves to its record. */
@@ -54,6 +58,10 @@ export interface RecordOps {
   readonly removal: StepAction;
   /** The words of its removal step after the verb. */
   removalText(): string;
+  /** Whether its kind keeps the run's live view (kind.ts `keepsLive`). */
+  readonly keepsLive: boolean;
+  /** Whether its kind removes many at once ({@link destroyMany}). */
+  readonly batches: boolean;
 }
 
 /** A guard for records of `kind`. */
@@ -74,9 +82,11 @@ function bindEntry<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, e
     entry: e,
     intent: (ctx) => ops.intent(ctx, e),
     inspect: (ctx, recorded) => ops.inspect(ctx, e, same(recorded) ? recorded : undefined),
+    observe: async (ctx) => (ops.observe ? ops.observe(ctx, e) : undefined),
     create: (ctx, intent) => ops.create(ctx, e, own(intent)),
     update: (ctx, recorded) => ops.update(ctx, e, same(recorded) ? recorded : undefined),
     action: (live) => actionFor(ops.style, live),
+    keepsLive: ops.keepsLive === true,
     adoptIntent: (ctx) => adoptOps().intent(ctx, e),
     adopt: (ctx, intent) => adoptOps().make(ctx, e, own(intent)),
   };
@@ -90,6 +100,8 @@ function bindRecord<E extends Entry, R extends StateRecord>(ops: KindOps<E, R>, 
     remake: (ctx) => ops.remake(ctx, r),
     removal: isAdopted(r) ? 'release' : removalFor(ops.style),
     removalText: () => ops.removalText(r),
+    keepsLive: ops.keepsLive === true,
+    batches: ops.destroyMany !== undefined,
   };
 }
 
@@ -147,4 +159,24 @@ export function forRecord(r: StateRecord): RecordOps {
     case 'proxy6':
       return bindRecord(proxy6Kind, r);
   }
+}
+
+/**
+ * Removes what the records `rs` stand for at once when their kind can ({@link RecordOps.batches};
+ * all of one kind), else one by one: the outcome of each, in order.
+ */
+export async function destroyMany(ctx: Ctx, rs: StateRecord[]): Promise<Array<PromiseSettledResult<Destroyed>>> {
+  const links = rs.filter(ofKind<LinkRecord>('link'));
+  if (links.length === rs.length && linkKind.destroyMany) return linkKind.destroyMany(ctx, links);
+  const vms = rs.filter(ofKind<VmRecord>('vm'));
+  if (vms.length === rs.length && vmKind.destroyMany) return vmKind.destroyMany(ctx, vms);
+  const out: Array<PromiseSettledResult<Destroyed>> = [];
+  for (const r of rs) {
+    try {
+      out.push({ status: 'fulfilled', value: await forRecord(r).destroy(ctx) });
+    } catch (reason) {
+      out.push({ status: 'rejected', reason });
+    }
+  }
+  return out;
 }

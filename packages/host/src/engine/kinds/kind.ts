@@ -36,16 +36,34 @@ export interface Updated<R> {
 /** The operations of the kind whose entries are `E` and records `R`. */
 export interface KindOps<E extends Entry, R extends StateRecord> {
   readonly style: KindStyle;
+  /**
+   * Whether this kind reads the live host through the run's view (`ctx.live`, live.ts) and tells
+   * the view what it makes and removes. After a step (or an undo) of a kind without it, the
+   * engine forgets the view, so that the kinds reading it see what such a step changed; such a
+   * kind reads the live host by itself, as before the view existed.
+   */
+  readonly keepsLive?: boolean;
   /** The record written before `e` is made (status `intended`), with the identity it will have. */
   intent(ctx: Ctx, e: E): Promise<R>;
   /** `recorded` is the state file's record of the same id, if any. */
   inspect(ctx: Ctx, e: E, recorded: R | undefined): Promise<Live>;
+  /**
+   * Optional: what the live host has of `e` now, in the entry's terms, for a plan step's `before`
+   * (called only for an entry that differs). Kinds without it show their record's data.
+   */
+  observe?(ctx: Ctx, e: E): Promise<{ [key: string]: unknown } | null>;
   /** Makes `e` as `intent` says; resolves to its record (status `done`). Removes what it made when it fails. */
   create(ctx: Ctx, e: E, intent: R): Promise<R>;
   /** Brings a differing `e` in line; `recorded` is this host's record of it, if any. */
   update(ctx: Ctx, e: E, recorded: R | undefined): Promise<Updated<R>>;
   /** Removes what `r` stands for when it is there and carries this host's marks. */
   destroy(ctx: Ctx, r: R): Promise<Destroyed>;
+  /**
+   * Optional: removes what each of `rs` stands for at once (one batch for the kernel), each as
+   * `destroy` would (the same checks, the same outcome, a failure of one its own). The engine
+   * uses it for a run of consecutive removal steps of this kind.
+   */
+  destroyMany?(ctx: Ctx, rs: R[]): Promise<Array<PromiseSettledResult<Destroyed>>>;
   /**
    * An `intended` record found after an interrupted run: resolves to the record to keep (status
    * `done`) when what it stands for exists, else to undefined (anything half-made is removed).
@@ -112,4 +130,25 @@ export const NOTHING_TO_UNDO = async (): Promise<void> => undefined;
 /** The first fields of a record of `e`, status intended. */
 export function intended<E extends Entry>(e: E): { kind: E['kind']; id: string; status: 'intended' } {
   return { kind: e.kind, id: e.id, status: 'intended' };
+}
+
+/**
+ * Runs `fn` on each of `items`, at most `limit` at a time; the outcome of each, in order (one
+ * failing does not stop the others).
+ */
+export async function settledPool<T, U>(items: readonly T[], limit: number, fn: (item: T) => Promise<U>): Promise<Array<PromiseSettledResult<U>>> {
+  const out: Array<PromiseSettledResult<U>> = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

@@ -6,12 +6,13 @@
  * is not up or not on its bridge differs, and is set so.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import type { Link } from '@vmhost/net';
 import type { Ctx } from '../context.js';
 import type { LinkEntry } from '../entries.js';
 import { newTempToken, tempNames } from '../marks.js';
 import type { LinkRecord } from '../records.js';
-import { done, hasCode, intended, NOTHING_TO_UNDO, type KindOps } from './kind.js';
+import { done, hasCode, intended, NOTHING_TO_UNDO, type Destroyed, type KindOps } from './kind.js';
 
 /** Deletes `link` (by index: the one looked at); one already gone is fine. */
 async function deleteLink(ctx: Ctx, link: Link): Promise<void> {
@@ -45,18 +46,79 @@ async function orDelete(ctx: Ctx, token: string, name: string, fn: () => Promise
 /** Whether the live link `l` is this host's. */
 const ours = (ctx: Ctx, l: Link): boolean => l.alias === ctx.mark && l.name !== ctx.host.uplink;
 
+/** Why a recorded link `l` is left alone (undefined: it is this host's). */
+function foreign(ctx: Ctx, l: Link): string | undefined {
+  if (ours(ctx, l)) return undefined;
+  const why = l.name === ctx.host.uplink ? 'it is the uplink' : `it does not carry this host's owner mark (ifalias "${ctx.mark}"${l.alias !== null ? `; it has "${l.alias}"` : ''})`;
+  return `link ${l.name} left alone: ${why}`;
+}
+
+/** The names a link record stands for (a veth pair: both ends). */
+const namesOf = (r: LinkRecord): string[] => (r.data.kind === 'veth' ? [r.data.name, r.data.peer] : [r.data.name]);
+
+/** Reads the links `names` as made now and tells the run's view. */
+async function noteMade(ctx: Ctx, names: string[]): Promise<Link> {
+  const made = await Promise.all(names.map((n) => ctx.h.links.get(n)));
+  made.forEach((l, i) => ctx.live.set('links', names[i]!, l));
+  return made[0]!;
+}
+
+/**
+ * Deletes the links `found` (this host's, by index) in one batch of the kernel: each is put in a
+ * group no link of the namespace is in (a random one, checked in a fresh dump), the group is
+ * checked to hold exactly these links, and deleted with one request (links.deleteGroup): the
+ * kernel then waits for its RCU grace periods once, not once per link (~20 ms each here).
+ * Resolves false (and puts them back in their groups) when that cannot be done safely: the
+ * caller then deletes them one by one.
+ */
+async function deleteAsGroup(ctx: Ctx, found: Link[]): Promise<boolean> {
+  const used = new Set((await ctx.h.links.list()).map((l) => l.group));
+  let group = 0;
+  while (group === 0 || used.has(group)) group = randomBytes(4).readUInt32BE(0);
+  let moved: Link[] = [];
+  const back = async (): Promise<void> => {
+    await Promise.allSettled(moved.map((l) => ctx.h.links.set(l.index, { group: l.group })));
+  };
+  try {
+    // the requests in flight together (the socket matches the answers)
+    const set = await Promise.allSettled(found.map((l) => ctx.h.links.set(l.index, { group })));
+    moved = found.filter((_, i) => set[i]!.status === 'fulfilled');
+    if (moved.length !== found.length) {
+      await back();
+      return false;
+    }
+    // exactly ours in it (no other link took the group meanwhile, every one is still marked)
+    const inGroup = (await ctx.h.links.list()).filter((l) => l.group === group);
+    const want = new Set(found.map((l) => l.index));
+    if (inGroup.length !== found.length || inGroup.some((l) => !want.has(l.index) || !ours(ctx, l))) {
+      await back();
+      return false;
+    }
+    await ctx.h.links.deleteGroup(group);
+    return true;
+  } catch {
+    await back();
+    return false;
+  }
+}
+
 /** The link kind (bridge, veth, TAP). */
 export const linkKind: KindOps<LinkEntry, LinkRecord> = {
   style: 'object',
+  keepsLive: true,
   async intent(_ctx, e) {
     return { ...intended(e), data: { ...e.data }, ifindex: null, temp: newTempToken() };
   },
   async inspect(ctx, e) {
     const w = e.data;
-    const l = await ctx.h.links.find(w.name);
+    const l = await ctx.live.link(w.name);
     if (!l) return 'missing';
     if ((w.kind === 'veth' || w.kind === 'tap') && l.master !== w.master) return 'differs';
     return l.flags.up ? 'ok' : 'differs';
+  },
+  async observe(ctx, e) {
+    const l = await ctx.live.link(e.data.name);
+    return l ? { kind: l.kind, name: l.name, master: l.master, up: l.flags.up, mac: l.mac, alias: l.alias } : null;
   },
   async create(ctx, e, intent) {
     const w = e.data;
@@ -95,25 +157,61 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
         });
         break;
     }
-    const l = await ctx.h.links.get(w.name);
+    const l = await noteMade(ctx, w.kind === 'veth' ? [w.name, w.peer] : [w.name]);
     return { ...done(intent), ifindex: l.index, temp: null };
   },
   async update(ctx, e, recorded) {
     const w = e.data;
     await ctx.h.links.set(w.name, { ...(w.kind === 'veth' || w.kind === 'tap' ? { master: w.master } : {}), up: true });
+    await noteMade(ctx, [w.name]);
     return { record: recorded && done(recorded), undo: NOTHING_TO_UNDO };
   },
   async destroy(ctx, r) {
     if (r.temp !== null) await deleteTemps(ctx, r.temp);
-    const l = await ctx.h.links.find(r.data.name);
+    const l = await ctx.live.link(r.data.name);
     if (!l) return { removed: false };
-    if (r.adopted) return release(ctx, r, l);
-    if (!ours(ctx, l)) {
-      const why = l.name === ctx.host.uplink ? 'it is the uplink' : `it does not carry this host's owner mark (ifalias "${ctx.mark}"${l.alias !== null ? `; it has "${l.alias}"` : ''})`;
-      return { removed: false, foreign: `link ${l.name} left alone: ${why}` };
+    if (r.adopted) {
+      // an adopted link is put back as it was (its bridge, up or down), never deleted
+      const released = await release(ctx, r, l);
+      ctx.live.forget('links');
+      return released;
     }
+    const why = foreign(ctx, l);
+    if (why !== undefined) return { removed: false, foreign: why };
     await deleteLink(ctx, l);
+    ctx.live.linksGone(namesOf(r));
     return { removed: true };
+  },
+  async destroyMany(ctx, rs) {
+    const out: Array<PromiseSettledResult<Destroyed> | undefined> = rs.map(() => undefined);
+    const batch: Array<{ i: number; l: Link }> = [];
+    for (const [i, r] of rs.entries()) {
+      try {
+        if (r.temp !== null) await deleteTemps(ctx, r.temp);
+        const l = await ctx.live.link(r.data.name);
+        const why = l && !r.adopted ? foreign(ctx, l) : undefined;
+        if (!l) out[i] = { status: 'fulfilled', value: { removed: false } };
+        else if (r.adopted) out[i] = { status: 'fulfilled', value: await linkKind.destroy(ctx, r) };
+        else if (why !== undefined) out[i] = { status: 'fulfilled', value: { removed: false, foreign: why } };
+        else batch.push({ i, l });
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+    if (batch.length > 1 && (await deleteAsGroup(ctx, batch.map((b) => b.l)))) {
+      for (const b of batch) out[b.i] = { status: 'fulfilled', value: { removed: true } };
+    } else {
+      for (const b of batch) {
+        try {
+          await deleteLink(ctx, b.l);
+          out[b.i] = { status: 'fulfilled', value: { removed: true } };
+        } catch (reason) {
+          out[b.i] = { status: 'rejected', reason };
+        }
+      }
+    }
+    ctx.live.linksGone(batch.flatMap((b) => namesOf(rs[b.i]!)));
+    return out.map((o) => o!);
   },
   async reconcile(ctx, r) {
     const l = await ctx.h.links.find(r.data.name);

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Ctx } from '../context.js';
+import type { LiveTables } from '../live.js';
 import type { AddressEntry, ProxyNeighborEntry, RouteEntry } from '../entries.js';
 import { isMarkedProtocol } from '../marks.js';
 import type { AddressRecord, ProxyNeighborRecord, RouteRecord } from '../records.js';
@@ -14,7 +15,7 @@ import { done, hasCode, NOTHING_TO_UNDO, type KindOps } from './kind.js';
 
 /** Whether the link `dev` carries this host's owner mark. */
 export async function onOwnLink(ctx: Ctx, dev: string): Promise<boolean> {
-  const l = await ctx.h.links.find(dev);
+  const l = await ctx.live.link(dev);
   return l !== undefined && l.alias === ctx.mark && l.name !== ctx.host.uplink;
 }
 
@@ -50,41 +51,52 @@ export async function isOwned(ctx: Ctx, dev: string, protocol: string | number |
   return (protocol === null || protocol === 0) && single && inHostPrefix(ctx, address);
 }
 
-/** What one kind of marked object is: how to find it live, add and delete it, and say it. */
-export interface MarkedObject<D, L> {
-  /** The live object `d` names, if any. */
-  live(ctx: Ctx, d: D): Promise<L | undefined>;
+/** What one kind of marked object is: where the run's live view has it, how to add and delete it, and say it. */
+export interface MarkedObject<D, T extends MarkedTable> {
+  /** The table of the live view (live.ts) it is in. */
+  table: T;
+  /** Its key in that table. */
+  key(d: D): string;
+  /** What the live view holds once `add` made it. */
+  made(d: D): LiveTables[T];
   /** Adds it, with the protocol mark. */
   add(ctx: Ctx, d: D): Promise<void>;
   delete(ctx: Ctx, d: D): Promise<void>;
   /** errno names of a delete that mean "already gone". */
   gone: readonly string[];
   /** Whether the live `l` is this host's. */
-  owned(ctx: Ctx, d: D, l: L): Promise<boolean>;
+  owned(ctx: Ctx, d: D, l: LiveTables[T]): Promise<boolean>;
   /** `address 192.168.0.1/24 on br0`. */
   text(d: D): string;
 }
 
+/** The tables of the live view that hold marked objects. */
+export type MarkedTable = 'addresses' | 'routes' | 'proxyNeighbors';
+
 /**
- * The kind of a marked object (`E` its entry, `R` its record, `L` the live object): made when
- * missing, never differing, removed only when owned. `record` and `entry` convert between the
- * entry and the record (the same data).
+ * The kind of a marked object (`E` its entry, `R` its record, `T` its table in the run's live
+ * view): made when missing, never differing, removed only when owned. `record` and `entry`
+ * convert between the entry and the record (the same data). Each is looked up in the live view
+ * (one dump of its table per run), which the kind keeps up to date.
  */
-export function markedKind<E extends AddressEntry | RouteEntry | ProxyNeighborEntry, R extends AddressRecord | RouteRecord | ProxyNeighborRecord, L>(
-  o: MarkedObject<E['data'] & R['data'], L> & { record(e: E): R; entry(r: R): E },
+export function markedKind<E extends AddressEntry | RouteEntry | ProxyNeighborEntry, R extends AddressRecord | RouteRecord | ProxyNeighborRecord, T extends MarkedTable>(
+  o: MarkedObject<E['data'] & R['data'], T> & { record(e: E): R; entry(r: R): E },
 ): KindOps<E, R> {
+  const live = (ctx: Ctx, d: E['data'] & R['data']): Promise<LiveTables[T] | undefined> => ctx.live.get(o.table, o.key(d));
   return {
     style: 'object',
+    keepsLive: true,
     intent: async (_ctx, e) => o.record(e),
-    inspect: async (ctx, e) => ((await o.live(ctx, e.data)) ? 'ok' : 'missing'),
+    inspect: async (ctx, e) => ((await live(ctx, e.data)) ? 'ok' : 'missing'),
     async create(ctx, e, intent) {
       await o.add(ctx, e.data);
+      ctx.live.set(o.table, o.key(e.data), o.made(e.data));
       return done(intent);
     },
     update: async (_ctx, _e, recorded) => ({ record: recorded, undo: NOTHING_TO_UNDO }),
     async destroy(ctx, r) {
       if (r.adopted) return { removed: false }; // adopted: never deleted
-      const l = await o.live(ctx, r.data);
+      const l = await live(ctx, r.data);
       if (!l) return { removed: false };
       if (!(await o.owned(ctx, r.data, l))) return { removed: false, foreign: `${o.text(r.data)} left alone: it is not on a link of this host and does not carry vmhost's protocol mark` };
       try {
@@ -92,9 +104,10 @@ export function markedKind<E extends AddressEntry | RouteEntry | ProxyNeighborEn
       } catch (err) {
         if (!hasCode(err, ...o.gone)) throw err;
       }
+      ctx.live.set(o.table, o.key(r.data), undefined);
       return { removed: true };
     },
-    reconcile: async (ctx, r) => ((await o.live(ctx, r.data)) ? done(r) : undefined),
+    reconcile: async (ctx, r) => ((await live(ctx, r.data)) ? done(r) : undefined),
     remake: (_ctx, r) => o.entry(r),
     removalText: (r) => (r.adopted ? `${o.text(r.data)} (adopted: left in place)` : o.text(r.data)),
     adopt: {

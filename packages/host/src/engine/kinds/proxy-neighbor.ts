@@ -7,16 +7,16 @@
 import type { ProxyNeighborEntry } from '../entries.js';
 import type { ProxyNeighborRecord } from '../records.js';
 import { MARK_PROTOCOL } from '../marks.js';
+import { liveKey } from '../live.js';
 import { isOwned, markedKind } from './owned.js';
 
 /** The proxy-neighbour kind. */
-export const proxyNeighborKind = markedKind<ProxyNeighborEntry, ProxyNeighborRecord, { protocol: number | null }>({
+export const proxyNeighborKind = markedKind<ProxyNeighborEntry, ProxyNeighborRecord, 'proxyNeighbors'>({
   record: (e) => ({ kind: e.kind, id: e.id, status: 'intended', data: { ...e.data } }),
   entry: (r) => ({ kind: r.kind, id: r.id, data: { ...r.data } }),
-  async live(ctx, { to, dev }) {
-    if (!(await ctx.h.links.find(dev))) return undefined;
-    return (await ctx.h.neighbors.list({ family: 6, proxy: true, dev })).find((n) => n.to === to);
-  },
+  table: 'proxyNeighbors',
+  key: ({ to, dev }) => liveKey(dev, to),
+  made: ({ to }) => ({ to, protocol: MARK_PROTOCOL }),
   add: (ctx, { to, dev }) => ctx.h.neighbors.add({ to, dev, proxy: true, protocol: MARK_PROTOCOL }),
   delete: (ctx, { to, dev }) => ctx.h.neighbors.delete({ to, dev, proxy: true }),
   gone: ['ENOENT', 'ENODEV'],

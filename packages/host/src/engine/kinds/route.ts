@@ -4,20 +4,19 @@
  * host's (owned.ts).
  * @module
  */
-import { ip } from '@vmhost/net';
 import type { RouteEntry } from '../entries.js';
 import type { RouteRecord } from '../records.js';
 import { MARK_PROTOCOL } from '../marks.js';
+import { liveKey } from '../live.js';
 import { isOwned, markedKind } from './owned.js';
 
 /** The route kind. */
-export const routeKind = markedKind<RouteEntry, RouteRecord, { protocol: string }>({
+export const routeKind = markedKind<RouteEntry, RouteRecord, 'routes'>({
   record: (e) => ({ kind: e.kind, id: e.id, status: 'intended', data: { ...e.data } }),
   entry: (r) => ({ kind: r.kind, id: r.id, data: { ...r.data } }),
-  async live(ctx, { to, dev }) {
-    if (!(await ctx.h.links.find(dev))) return undefined;
-    return (await ctx.h.routes.list({ family: ip.toPrefix(to, 'to').family, dev })).find((r) => r.to === to);
-  },
+  table: 'routes',
+  key: ({ to, dev }) => liveKey(dev, to),
+  made: ({ to }) => ({ to, protocol: String(MARK_PROTOCOL) }),
   add: (ctx, { to, dev }) => ctx.h.routes.add({ to, dev, protocol: MARK_PROTOCOL }),
   delete: (ctx, { to, dev }) => ctx.h.routes.delete({ to, dev }),
   gone: ['ESRCH', 'ENODEV', 'ENOENT'],

@@ -42,6 +42,7 @@ export function serviceKind<E extends ServiceEntry>(
   const dirOf = (ctx: Ctx): string => join(ctx.dir, sub);
   return {
     style: 'process',
+    keepsLive: true, // touches nothing the live view holds
     intent: async (_ctx, e) => shape.record(e.id, 'intended', shape.strip(e.data.options)),
     async inspect(ctx, e, recorded) {
       if (!svc.status(dirOf(ctx)).running) return 'missing';

@@ -41,6 +41,7 @@ export function heldByOthersText(ctx: Ctx, key: string): string {
 /** The sysctl kind. */
 export const sysctlKind: KindOps<SysctlEntry, SysctlRecord> = {
   style: 'setting',
+  keepsLive: true, // touches nothing the live view holds
   async intent(ctx, e) {
     const s = sharedSetting(ctx, e.data.key);
     return { ...intended(e), data: { ...e.data }, previous: s?.original ?? (await ctx.h.sysctl.get(e.data.key)) };
@@ -51,6 +52,9 @@ export const sysctlKind: KindOps<SysctlEntry, SysctlRecord> = {
     if (s?.holders.includes(ctx.dir)) return 'ok';
     // at the value, not held: fine only when no host holds it and this one never set it
     return !recorded && (!s || s.holders.length === 0) ? 'ok' : 'differs';
+  },
+  async observe(ctx, e) {
+    return { key: e.data.key, value: await ctx.h.sysctl.get(e.data.key) };
   },
   async create(ctx, e, intent) {
     const a = await acquireSetting(callerOf(ctx), e.data.key, e.data.value);

@@ -1,0 +1,179 @@
+/**
+ * The live host as one run of the engine sees it: read once, indexed by identity, kept up to date
+ * with what the run itself changes.
+ *
+ * Each table (links by name; addresses, routes, proxy neighbours by device and prefix; the QEMUs
+ * by QMP socket) is read with one dump (or one scan of /proc) when a kind first asks for it, so
+ * planning a host of N VMs costs a few dumps, not N of them. The kinds that read the view
+ * ({@link KindOps.keepsLive}) tell it what they make and remove (`set`), so it stays the live
+ * host's for the rest of the run; after a step of a kind that does not, the engine forgets the
+ * whole view ({@link LiveView.forget}) and the next question reads it again. A run holds the state
+ * directory's lock, so only things outside vmhost change the host meanwhile; what they change
+ * after a table was read is not seen until the next run, as it was not before between one
+ * kind's look and its change. Where a look guards a removal (owner marks), the removal itself
+ * names the exact object looked at (a link by index), or fails harmlessly when it is gone.
+ * @module
+ */
+import { allPids, cmdline, isAlive, type Address, type Link, type Neighbor, type Route, type Rtnl } from '@vmhost/net';
+import { isQemuServing } from '@vmhost/kvm';
+
+/** What the view keeps of a live address. */
+export type LiveAddress = Pick<Address, 'address' | 'prefixLength' | 'protocol'>;
+/** What the view keeps of a live route. */
+export type LiveRoute = Pick<Route, 'to' | 'protocol'>;
+/** What the view keeps of a live proxy neighbour. */
+export type LiveNeighbor = Pick<Neighbor, 'to' | 'protocol'>;
+
+/** The tables of the view and what each holds. */
+export interface LiveTables {
+  /** By name. */
+  links: Link;
+  /** By {@link liveKey}(device, `address/prefixLength`). */
+  addresses: LiveAddress;
+  /** Routes of the main table, by {@link liveKey}(device, `to`). */
+  routes: LiveRoute;
+  /** IPv6 proxy neighbours, by {@link liveKey}(device, address). */
+  proxyNeighbors: LiveNeighbor;
+}
+
+/** A table of the view. */
+export type LiveTable = keyof LiveTables;
+
+/** The key of an object on device `dev` (an address, route or neighbour). */
+export const liveKey = (dev: string, what: string): string => `${dev} ${what}`;
+
+/** Keeps the first object of each key (the kernel may hold several routes of one prefix on a device). */
+function index<T>(items: Iterable<[string, T]>): Map<string, T> {
+  const m = new Map<string, T>();
+  for (const [k, v] of items) if (!m.has(k)) m.set(k, v);
+  return m;
+}
+
+/** The live host of one run (see the module). */
+export class LiveView {
+  private readonly tables = new Map<LiveTable, Promise<Map<string, unknown>>>();
+  private qemus: Map<string, number[]> | undefined;
+
+  constructor(private readonly h: Rtnl) {}
+
+  private load<T extends LiveTable>(t: T): Promise<Map<string, LiveTables[T]>> {
+    let p = this.tables.get(t);
+    if (p === undefined) {
+      p = this.read(t);
+      this.tables.set(t, p);
+      // a failed read is not kept: the next question reads again
+      p.catch(() => this.tables.get(t) === p && this.tables.delete(t));
+    }
+    return p as Promise<Map<string, LiveTables[T]>>;
+  }
+
+  private async read(t: LiveTable): Promise<Map<string, unknown>> {
+    switch (t) {
+      case 'links':
+        return new Map((await this.h.links.list()).map((l) => [l.name, l]));
+      case 'addresses':
+        return index((await this.h.addresses.list()).filter((a) => a.link !== null).map((a) => [liveKey(a.link!, `${a.address}/${a.prefixLength}`), a]));
+      case 'routes':
+        return index((await this.h.routes.list()).filter((r) => r.dev !== null).map((r) => [liveKey(r.dev!, r.to), r]));
+      case 'proxyNeighbors':
+        return index((await this.h.neighbors.list({ family: 6, proxy: true })).filter((n) => n.dev !== null).map((n) => [liveKey(n.dev!, n.to), n]));
+    }
+  }
+
+  /** The object of table `t` under `key`, if the live host has it. */
+  async get<T extends LiveTable>(t: T, key: string): Promise<LiveTables[T] | undefined> {
+    return (await this.load(t)).get(key);
+  }
+
+  /** Every object of table `t`, by key. */
+  async all<T extends LiveTable>(t: T): Promise<ReadonlyMap<string, LiveTables[T]>> {
+    return this.load(t);
+  }
+
+  /** The link named `name`, if any. */
+  link(name: string): Promise<Link | undefined> {
+    return this.get('links', name);
+  }
+
+  /**
+   * Tells the view that this run made (`value`) or removed (undefined) the object of table `t`
+   * under `key`. A table not read yet stays unread (it will be read when asked for).
+   */
+  set<T extends LiveTable>(t: T, key: string, value: LiveTables[T] | undefined): void {
+    const p = this.tables.get(t) as Promise<Map<string, LiveTables[T]>> | undefined;
+    if (p === undefined) return;
+    // settle the change on the table as read (a read in flight gets it when it lands)
+    this.tables.set(
+      t,
+      p.then((m) => {
+        if (value === undefined) m.delete(key);
+        else m.set(key, value);
+        return m;
+      }),
+    );
+  }
+
+  /**
+   * Tells the view that this run deleted the links `names`: with them went the addresses, routes
+   * and neighbours on them (those tables are read again when next asked), and the ports of a
+   * bridge among them lost their master (the links too, then).
+   */
+  linksGone(names: readonly string[]): void {
+    for (const t of ['addresses', 'routes', 'proxyNeighbors'] as const) this.tables.delete(t);
+    const p = this.tables.get('links') as Promise<Map<string, Link>> | undefined;
+    if (p === undefined) return;
+    const next = p.then((m) => {
+      for (const n of names) m.delete(n);
+      const gone = new Set(names);
+      if ([...m.values()].some((l) => l.master !== null && gone.has(l.master))) this.tables.delete('links');
+      return m;
+    });
+    this.tables.set('links', next);
+  }
+
+  /** Forgets table `t` (every table when undefined): the next question reads it again. */
+  forget(t?: LiveTable | 'qemus'): void {
+    if (t === undefined || t === 'qemus') this.qemus = undefined;
+    if (t === undefined) this.tables.clear();
+    else if (t !== 'qemus') this.tables.delete(t);
+  }
+
+  /**
+   * The pid of a live QEMU whose command line names the QMP socket `qmp`, from one scan of /proc
+   * per run (kept up to date by {@link setQemu}), checked against its /proc/PID/cmdline now.
+   */
+  qemuServing(qmp: string): number | undefined {
+    this.qemus ??= scanQemus();
+    return this.qemus.get(qmp)?.find((pid) => isQemuServing(pid, qmp));
+  }
+
+  /** Tells the view that the QEMU of `qmp` is now `pid` (started by this run), or none (stopped). */
+  setQemu(qmp: string, pid: number | undefined): void {
+    if (this.qemus === undefined) return;
+    if (pid === undefined) this.qemus.delete(qmp);
+    else this.qemus.set(qmp, [pid]);
+  }
+}
+
+/**
+ * The socket paths a QEMU command-line argument may name (after `path=` or `unix:`, up to a comma
+ * that is not doubled; `,,` is a comma), and the argument itself: a superset of what
+ * `isQemuServing` accepts, which then decides.
+ */
+function qmpPaths(arg: string): string[] {
+  const out = [arg];
+  for (const m of arg.matchAll(/(?:path=|unix:)((?:[^,]|,,)*)/g)) out.push(m[1]!.replace(/,,/g, ','));
+  return out;
+}
+
+/** Every live QEMU by the socket paths its command line names (one scan of /proc). */
+function scanQemus(): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const pid of allPids()) {
+    if (pid === process.pid) continue;
+    const argv = cmdline(pid);
+    if (!argv?.length || !(argv[0]!.split('/').pop() ?? '').startsWith('qemu-system-') || !isAlive(pid)) continue;
+    for (const a of argv) for (const p of qmpPaths(a)) m.set(p, [...(m.get(p) ?? []), pid]);
+  }
+  return m;
+}
