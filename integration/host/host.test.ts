@@ -74,7 +74,7 @@ test('a failure injected before each step of apply leaves the host exactly as be
   assert.ok((after.links as string[]).some((l) => l.startsWith('veth0 ') && l.includes('PROMISC') && l.includes(' br0 de:ad:be:ef:24:31')), String(after.links));
   assert.ok((after.proxy as string[]).includes('2001:db8:8:5688::100 eth0'));
   assert.ok((after.r6 as string[]).some((l) => l.startsWith('2001:db8:8:5688::200 br0')), String(after.r6));
-  assert.deepEqual(after.sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2' });
+  assert.deepEqual(after.sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2', 'bridge/bridge-nf-call-ip6tables': '1' });
   assert.match(after.ipv4 as string, /-A VMHOST-itest-web-D .*--dport 1234 -j DNAT --to-destination 192\.168\.0\.100:22/);
   assert.equal((after.pids as number[]).length, 1, 'dnsmasq runs');
   const st = await status(host, opts);

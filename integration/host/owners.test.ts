@@ -277,7 +277,7 @@ test('a holder of the shared sysctls killed in its down, or gone with its state,
   ok(await vmhost([...a.g, 'apply', a.file]), 'apply ha');
   ok(await vmhost([...b.g, 'apply', b.file]), 'apply hb');
   const applied = (await hostSnapshot(w.ns)).sysctls;
-  assert.deepEqual(applied, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2' });
+  assert.deepEqual(applied, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2', 'bridge/bridge-nf-call-ip6tables': '1' });
 
   // ha killed right after it let go of net.ipv4.ip_forward (its last down step): hb keeps it
   const records = (JSON.parse(readFileSync(join(a.stateDir, 'state.json'), 'utf8')) as { entries: unknown[] }).entries.length;

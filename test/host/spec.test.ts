@@ -59,6 +59,8 @@ const seedResolved: ResolvedHost = {
       autostart: true,
       restart: 'on-failure',
       adopt: false,
+      isolation: true,
+      linkLocal: 'eui64',
     },
     {
       name: 'mail',
@@ -82,6 +84,8 @@ const seedResolved: ResolvedHost = {
       autostart: true,
       restart: 'on-failure',
       adopt: false,
+      isolation: true,
+      linkLocal: 'eui64',
     },
   ],
   onStop: 'shutdown',
@@ -133,7 +137,7 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(Object.keys(r), ['name', 'uplink', 'bridge', 'dhcp', 'ipv6', 'vms', 'onStop']);
   assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
-    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'restart', 'adopt',
+    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'restart', 'adopt', 'isolation', 'linkLocal',
   ]);
 });
 
@@ -184,6 +188,8 @@ test('defaults of a minimal host file', () => {
         autostart: true,
         restart: 'on-failure',
         adopt: false,
+        isolation: true,
+        linkLocal: 'eui64',
       },
     ],
     onStop: 'shutdown',
@@ -646,4 +652,41 @@ test('problem values and keys are shown safely: control, invisible and bidirecti
   const flood = rejects(() => resolveSeed((h) => Object.assign(h, Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x${i}`, i])))), 'x0');
   assert.equal(flood.problems.length, 101);
   assert.match(flood.problems[100]!.message, /and 200 more problem/);
+});
+
+test('isolation, linkLocal and bandwidth per VM: defaults, rates in bits per second, limits, the ifb name claimed', () => {
+  const d = resolveSeed(() => undefined).vms[0]!;
+  assert.deepEqual([d.isolation, d.linkLocal, d.bandwidth, d.ifb], [true, 'eui64', undefined, undefined]);
+  const r = resolveSeed((h) => {
+    Object.assign(vm(h, 0), { isolation: false, linkLocal: 'any', bandwidth: { toVm: '100mbit', fromVm: '64kbit' } });
+    Object.assign(vm(h, 1), { bandwidth: { toVm: '1gbit' } });
+  });
+  assert.deepEqual([r.vms[0]!.isolation, r.vms[0]!.linkLocal, r.vms[0]!.bandwidth, r.vms[0]!.ifb], [false, 'any', { toVm: 100e6, fromVm: 64e3 }, 'vdu_web']);
+  assert.deepEqual([r.vms[1]!.bandwidth, r.vms[1]!.ifb], [{ toVm: 1e9 }, undefined]);
+  assert.deepEqual(resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: {} })).vms[0]!.bandwidth, undefined);
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { isolation: 'off' })), 'vms[0].isolation', '"off"');
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { linkLocal: 'stable' })), 'vms[0].linkLocal', '"stable"');
+  for (const bad of ['100 mbit', '100Mbps', '100', '1.5mbit', '0mbit', 'fast']) rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { toVm: bad } })), 'vms[0].bandwidth.toVm', JSON.stringify(bad));
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { fromVm: 100_000_000 } })), 'vms[0].bandwidth.fromVm', '100000000');
+  const low = rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { toVm: '63kbit' } })), 'vms[0].bandwidth.toVm', '"63kbit"');
+  assert.match(low.message, /expected 64kbit to 100gbit/);
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { fromVm: '101gbit' } })), 'vms[0].bandwidth.fromVm', '"101gbit"');
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { up: '1mbit' } })), 'vms[0].bandwidth.up', 'expected one of: toVm, fromVm');
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: '1mbit' })), 'vms[0].bandwidth', 'expected a mapping');
+  // the ifb's name (`<tag>_<vm>`, beside the TAP `<tag>-<vm>`) is an interface name of the host like the TAPs
+  rejects(() => resolveSeed((h) => {
+    h.bridge.name = 'vdu_web';
+    Object.assign(vm(h, 0), { bandwidth: { fromVm: '1mbit' } });
+  }), 'vms[0].name', 'vdu_web');
+  // the port chains of an isolated VM must fit, as forwards' do; isolation off lifts it for a VM without forwards
+  const long = (iso: boolean) => () => resolveSeed((h) => {
+    h.name = 'a_very_long_name';
+    vm(h, 0).name = 'abcdefghijk';
+    delete vm(h, 0).forwards;
+    vm(h, 1).isolation = false;
+    delete vm(h, 1).forwards;
+    vm(h, 0).isolation = iso;
+  });
+  rejects(long(true), 'vms[0].name', 'abcdefghijk');
+  assert.equal(long(false)().vms[0]!.name, 'abcdefghijk');
 });

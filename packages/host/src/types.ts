@@ -136,6 +136,15 @@ export interface VmSpec {
    * crash loop, shown by `vmhost status`). Default `on-failure`.
    */
   restart?: RestartPolicy;
+  /**
+   * Anti-spoofing on the VM's port (its TAP): frames only with its MAC, ARP and IP only with its
+   * addresses, no DHCP server replies, router advertisements or redirects. Default true.
+   */
+  isolation?: boolean;
+  /** IPv6 link-local sources the VM may use: `'eui64'` (default, from its MAC) or `'any'` (fe80::/10). */
+  linkLocal?: 'eui64' | 'any';
+  /** Bandwidth limits, as rates `'100mbit'` (kbit, mbit, gbit). Left out: unlimited. */
+  bandwidth?: { toVm?: string; fromVm?: string };
 }
 
 /** When `vmhost run` starts a VM again (see {@link VmSpec.restart}). */
@@ -303,6 +312,13 @@ export interface ResolvedVm {
   cloudInit?: ResolvedCloudInit;
   /** Its TAP and IPv6 objects may exist already (adopted). */
   adopt: boolean;
+  /** Anti-spoofing on its port. */
+  isolation: boolean;
+  linkLocal: 'eui64' | 'any';
+  /** Bits per second; a direction left out is unlimited. */
+  bandwidth?: { toVm?: number; fromVm?: number };
+  /** `<tag>_<name>` (`ifbName` of spec/schema.ts): the ifb whose qdisc shapes what the VM sends (with `bandwidth.fromVm`). */
+  ifb?: string;
 }
 
 /** The host file after validation and defaults: what plan/apply/down/status take. */

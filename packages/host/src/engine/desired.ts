@@ -8,12 +8,13 @@
 import { join } from 'node:path';
 import { ip, VmhostError, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
-import type { FirewallModel, PortForward, Rule } from '@vmhost/firewall';
+import { requiredSysctls, type FirewallModel, type Port, type PortForward, type Rule } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
+import { bandwidthEntries, ifbEntries } from './bandwidth.js';
 import type { Adoption, Desired, Entry, VmEntry } from './entries.js';
 
 /** Where the host's files are, and the namespace it is applied in. */
@@ -38,8 +39,21 @@ function portRange(p: PortSpec): [number, number] {
 }
 
 /**
+ * A VM's port on the bridge (its TAP): the MAC and addresses it may send with
+ * (docs/firewall-isolation.md); undefined with `isolation: false`. IPv6: its own address in routed
+ * mode; none in proxy mode (the host holds the address on the uplink, the VM has only its
+ * link-local one) or without an address.
+ */
+export function vmPort(host: ResolvedHost, vm: ResolvedVm): Port | undefined {
+  if (!vm.isolation) return undefined;
+  const ipv6 = host.ipv6?.mode === 'routed' && vm.ipv6 !== undefined ? [vm.ipv6] : [];
+  return { interface: vm.tap, group: vmGroup(vm.name), mac: vm.mac, ipv4: [vm.ipv4], ipv6, linkLocal: vm.linkLocal };
+}
+
+/**
  * The firewall model of a host: NAT out of the uplink, per-VM port forwards (one group per VM,
- * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules.
+ * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules,
+ * and the VMs' ports (anti-spoofing, in the same group).
  */
 export function firewallModel(host: ResolvedHost): FirewallModel {
   const b = host.bridge;
@@ -73,6 +87,7 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
     forward,
     portForwards,
     allowIcmpv6: host.ipv6 !== undefined,
+    ports: host.vms.map((vm) => vmPort(host, vm)).filter((p): p is Port => p !== undefined),
   };
 }
 
@@ -197,6 +212,11 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
     sysctl('net.ipv6.conf.all.forwarding', '1', 'IPv6 to the VMs');
     if (host.ipv6.mode === 'routed') sysctl(`net.ipv6.conf.${ifKey(host.uplink)}.proxy_ndp`, '1', 'answer neighbour discovery for the VMs');
   }
+  const model = firewallModel(host);
+  // what the rules need besides (the VM ports' neighbour-discovery check: bridge-nf-call-ip6tables)
+  for (const s of requiredSysctls(model)) {
+    if (!out.some((d) => d.entry.id === `sysctl:${s.key}`)) sysctl(s.key, s.value, s.reason);
+  }
   const bridgeAdopt: Adoption = { field: 'bridge.adopt', allowed: b.adopt };
   const vmAdopt = (i: number): Adoption => ({ field: `vms[${i}].adopt`, allowed: host.vms[i]!.adopt });
   add({ id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp }, adopt: bridgeAdopt }, `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`);
@@ -210,6 +230,7 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
     if (a) add({ id: `address:${b.name}:${a.cidr}`, kind: 'address', data: { dev: b.name, cidr: a.cidr }, adopt: bridgeAdopt }, `address ${a.cidr} on ${b.name}`);
   }
   host.vms.forEach((vm, i) => add({ id: `link:${vm.tap}`, kind: 'link', data: { name: vm.tap, kind: 'tap', master: b.name }, adopt: vmAdopt(i) }, `TAP ${vm.tap} on ${b.name} for ${vm.name}`));
+  for (const vm of host.vms) out.push(...ifbEntries(vm));
   host.vms.forEach((vm, i) => {
     if (!host.ipv6) return;
     if (host.ipv6.mode === 'routed') {
@@ -223,8 +244,10 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
       add({ id: `address:${host.uplink}:${vm.ipv6}/128`, kind: 'address', data: { dev: host.uplink, cidr: `${vm.ipv6}/128` }, adopt: vmAdopt(i) }, `address ${vm.ipv6}/128 on ${host.uplink} for the proxy (${vm.name})`);
     }
   });
-  const model = firewallModel(host);
-  add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''})`);
+  // before any VM starts (the rules match the TAPs by name): no VM runs without its port's rules
+  add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''}, ${model.ports?.length ?? 0} isolated VM port(s))`);
+  // bandwidth limits before the VMs start (they hang off the TAPs and ifbs)
+  for (const vm of host.vms) out.push(...bandwidthEntries(vm));
   const dns = dnsmasqOptions(host, o.dir);
   if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s)${dns.ipv6 ? `, RA and DHCPv6 for ${dns.ipv6.prefix}` : ''})`);
   for (const vm of host.vms) {

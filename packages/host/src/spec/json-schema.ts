@@ -12,7 +12,7 @@
  * @module
  */
 import {
-  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS, SSH_KEY_TYPES,
+  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RATE_RE, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS, SSH_KEY_TYPES,
   type Field, type ObjectField, type SpecialKind,
 } from './schema.js';
 
@@ -117,6 +117,8 @@ function kindSchema(f: Field): JsonSchema {
     case 'sshKey':
       // what parseSshPublicKey accepts (it checks the blob besides): TYPE BASE64 [COMMENT], one line
       return { type: 'string', maxLength: f.maxBytes, pattern: `^\\s*(?:${SSH_KEY_TYPES.map((t) => t.replace(/\./g, '\\.')).join('|')})[ \\t]+[A-Za-z0-9+/]+={0,2}(?:[ \\t][^\\r\\n\\u0000]*)?$` };
+    case 'rate':
+      return { type: 'string', pattern: RATE_RE.source };
     case 'size':
       return { anyOf: [{ type: 'string', pattern: SIZE_RE.source }, { type: 'integer', minimum: f.min, maximum: f.max, multipleOf: 512 }] };
     case 'disk': {

@@ -54,6 +54,8 @@ export interface CmdlineField extends Common { kind: 'cmdline'; maxBytes: number
 export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: number; maxSeconds: number; default: string }
 /** A port 1-65535 or a range `[first, last]`. */
 export interface PortField extends Common { kind: 'port' }
+/** A rate: a whole number with the unit kbit, mbit or gbit (decimal, as tc reads them), from `minBps` to `maxBps` bits per second. */
+export interface RateField extends Common { kind: 'rate'; minBps: number; maxBps: number }
 /** A size in bytes: an integer (a multiple of 512), or text `N` with a binary unit K, M, G or T; from `min` to `max` bytes. */
 export interface SizeField extends Common { kind: 'size'; min: number; max: number }
 /** A disk: a path, a {@link DISK} or {@link BASE_DISK} mapping, or a list of them. */
@@ -69,7 +71,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField | SshKeyField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField | SshKeyField | RateField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -100,6 +102,10 @@ export const MIN_LEASE_SECONDS = 120;
 export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
 /** The most learnt IPv6 addresses per VM (ipv6.learnLimit). */
 export const MAX_LEARNED = 1024;
+/** The lowest VM bandwidth: below 64 kbit/s one full-size frame (1514 bytes) takes longer than TCP's shortest retransmission timeout (200 ms). */
+export const MIN_RATE_BPS = 64_000;
+/** The highest VM bandwidth: 100 Gbit/s, beyond what a TAP carries (the kernel's 64-bit rates take more). */
+export const MAX_RATE_BPS = 100_000_000_000;
 /** The smallest disk made from a base image: 1 MiB. */
 export const MIN_DISK_BYTES = 1024 * 1024;
 /** The largest: 64 TiB. */
@@ -141,6 +147,15 @@ export function tapTag(owner: string): string {
 export function tapName(owner: string, vm: string): string {
   return `${tapTag(owner)}-${vm}`;
 }
+/**
+ * The ifb of the VM `vm` of the host `owner` (it shapes what the VM sends, `bandwidth.fromVm`):
+ * `<tag>_<vm>`, beside its TAP `<tag>-<vm>`, at most 15 bytes.
+ */
+export function ifbName(owner: string, vm: string): string {
+  return `${tapTag(owner)}_${vm}`;
+}
+/** A rate as text: a whole number and kbit, mbit or gbit. */
+export const RATE_RE = /^([1-9][0-9]{0,8})(kbit|mbit|gbit)$/;
 /** A dnsmasq lease time as text. */
 export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 /** One label of a DNS name. */
@@ -173,6 +188,18 @@ export function leaseSeconds(text: string): number | 'infinite' | undefined {
   if (text === 'infinite') return text;
   const m = /^([1-9][0-9]{0,9})([smhdw]?)$/.exec(text);
   return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as '' | 's']! : undefined;
+}
+
+/** Bits per second of a rate (`'100mbit'`), or undefined when it is not one (units are decimal, as tc reads them). */
+export function rateBps(text: string): number | undefined {
+  const m = RATE_RE.exec(text);
+  return m ? Number(m[1]) * { kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2] as 'kbit'] : undefined;
+}
+
+/** A rate in bits per second as text with the largest unit that keeps it whole (`100mbit`, `64kbit`, `1500bit`). */
+export function formatRate(bps: number): string {
+  for (const [unit, n] of [['gbit', 1e9], ['mbit', 1e6], ['kbit', 1e3]] as const) if (bps >= n && bps % n === 0) return `${bps / n}${unit}`;
+  return `${bps}bit`;
 }
 
 /** The firewall group of a VM's forwards: its name with '-' as '_' (group names are letters, digits and '_'). */
@@ -318,6 +345,16 @@ export const CLOUD_INIT = {
   },
 } as const satisfies ObjectField<keyof CloudInitSpec>;
 
+/** A VM's `bandwidth`. */
+export const BANDWIDTH = {
+  kind: 'object',
+  description: "The VM's bandwidth limits (shaped, not policed: docs/host-bandwidth.md). Left out: unlimited.",
+  keys: {
+    toVm: { kind: 'rate', minBps: MIN_RATE_BPS, maxBps: MAX_RATE_BPS, description: 'Traffic to the VM, at most this rate (e.g. 100mbit): a qdisc on its TAP.' },
+    fromVm: { kind: 'rate', minBps: MIN_RATE_BPS, maxBps: MAX_RATE_BPS, description: "Traffic from the VM, at most this rate (e.g. 50mbit): its TAP's ingress redirected to an ifb with a qdisc." },
+  },
+} as const satisfies ObjectField<keyof NonNullable<VmSpec['bandwidth']>>;
+
 /** A VM. */
 export const VM = {
   kind: 'object',
@@ -340,6 +377,9 @@ export const VM = {
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
     restart: { kind: 'enum', values: ['always', 'on-failure', 'never'], default: 'on-failure', description: 'Under `vmhost run`, when the VM stops by itself: always start it again, only after a failure (a crash, kill, guest panic; not a poweroff by the guest), or never. With backoff; 5 restarts in 10 minutes give up.' },
     cloudInit: CLOUD_INIT,
+    isolation: { kind: 'bool', default: true, description: "Anti-spoofing on the VM's port: it sends only with its own MAC and addresses, and never as a DHCP server or router (docs/firewall-isolation.md). false turns it off." },
+    linkLocal: { kind: 'enum', values: ['eui64', 'any'], default: 'eui64', description: "IPv6 link-local sources the VM may use: eui64, the address from its MAC (what Linux does by default); any, all of fe80::/10 (stable-privacy guests such as NetworkManager's; weaker)." },
+    bandwidth: BANDWIDTH,
     adopt: { kind: 'bool', default: false, description: "The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, made by hand: vmhost records them as adopted, and down leaves them in place (only undoing what it changed)." },
   },
 } as const satisfies ObjectField<keyof VmSpec>;
@@ -394,4 +434,6 @@ export const DEFAULTS = {
   diskFormat: DISK.keys.format.default,
   diskCache: DISK.keys.cache.default,
   protocol: FORWARD.keys.protocol.default,
+  isolation: VM.keys.isolation.default,
+  linkLocal: VM.keys.linkLocal.default,
 } as const;

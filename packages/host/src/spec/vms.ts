@@ -15,7 +15,7 @@ import type { SpecContext } from './context.js';
 import { resolveVmCloudInit, type CloudInitDefaults } from './cloud-init.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
-import { DEFAULTS, HOST, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+import { DEFAULTS, HOST, ifbName, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
 
 const F = VM.keys;
 
@@ -87,6 +87,9 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
   const sandbox = c.oneOf(at(v, 'sandbox'), `${p}.sandbox`, F.sandbox);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
   const restart = c.oneOf(at(v, 'restart'), `${p}.restart`, F.restart);
+  const isolation = c.bool(at(v, 'isolation'), `${p}.isolation`, F.isolation);
+  const linkLocal = c.oneOf(at(v, 'linkLocal'), `${p}.linkLocal`, F.linkLocal);
+  const bandwidth = resolveBandwidth(ctx, at(v, 'bandwidth'), `${p}.bandwidth`);
   const adopt = c.bool(at(v, 'adopt'), `${p}.adopt`, F.adopt);
 
   // boot
@@ -107,12 +110,14 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
   }
 
   const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
-  if (forwards.length > 0 && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  if ((forwards.length > 0 || isolation) && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  if (bandwidth?.fromVm !== undefined && name !== undefined) ctx.claimIf(ifbName(ctx.hostName ?? DEFAULTS.name, name), `${p}.name`, 'ifb name (bandwidth.fromVm)');
   const { cloudInit } = resolveVmCloudInit(ctx, at(v, 'cloudInit'), `${p}.cloudInit`, name, cloudInitDefaults);
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
   if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || machine === undefined || sandbox === undefined || disks === undefined || autostart === undefined || restart === undefined || adopt === undefined) return undefined;
+  if (isolation === undefined || linkLocal === undefined) return undefined;
   return {
     name,
     mac,
@@ -133,7 +138,24 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
     restart,
     adopt,
     ...(cloudInit !== undefined ? { cloudInit } : {}),
+    isolation,
+    linkLocal,
+    ...(bandwidth !== undefined ? { bandwidth } : {}),
+    ...(bandwidth?.fromVm !== undefined ? { ifb: ifbName(ctx.hostName ?? DEFAULTS.name, name) } : {}),
   };
+}
+
+/** `bandwidth`: a rate per direction (each optional); undefined when left out or empty. */
+function resolveBandwidth(ctx: SpecContext, v: unknown, p: string): ResolvedVm['bandwidth'] {
+  if (absent(v)) return undefined;
+  const b = ctx.c.obj(v, p, F.bandwidth);
+  if (!b) return undefined;
+  const out: NonNullable<ResolvedVm['bandwidth']> = {};
+  for (const dir of ['toVm', 'fromVm'] as const) {
+    const bps = ctx.c.rate(at(b, dir), `${p}.${dir}`, F.bandwidth.keys[dir]);
+    if (bps !== undefined) out[dir] = bps;
+  }
+  return out.toVm === undefined && out.fromVm === undefined ? undefined : out;
 }
 
 /**
@@ -169,13 +191,13 @@ function resolveForwards(ctx: SpecContext, fwV: unknown, p: string, claims: VmCl
   return forwards;
 }
 
-/** With forwards, the VM's firewall group chain `VMHOST-<host>-<group>-D` must fit iptables' 28 characters. */
+/** With forwards or isolation, the VM's firewall group chains `VMHOST-<host>-<group>-D` (and `-S`, `-N`) must fit iptables' 28 characters. */
 function checkGroup(ctx: SpecContext, name: string, p: string): void {
   try {
     validateGroup(vmGroup(name), ctx.hostName!, `${p}.name`);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    ctx.c.add(`${p}.name`, name, `with forwards, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together`);
+    ctx.c.add(`${p}.name`, name, `with forwards or isolation, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together (or set isolation: false on a VM without forwards)`);
   }
 }
 
