@@ -19,6 +19,7 @@ import { seedDir, seedHost, seedHostFile, seedJsonPath, seedYamlPath } from './f
 const seedResolved: ResolvedHost = {
   name: 'seed',
   uplink: 'eth0',
+  qemu: { user: 'auto' },
   bridge: {
     name: 'br0',
     mac: 'de:ad:be:ef:24:31',
