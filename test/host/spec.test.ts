@@ -124,7 +124,7 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(input, seedHostFile);
   assert.deepEqual(r, seedResolved);
   assert.notEqual(r.dhcp!.range, input.dhcp!.range);
-  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'bridge', 'dhcp', 'ipv6', 'vms']);
+  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'qemu', 'bridge', 'dhcp', 'ipv6', 'vms']);
   assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
     'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt',
@@ -145,6 +145,7 @@ test('defaults of a minimal host file', () => {
   assert.deepEqual(r, {
     name: 'host',
     uplink: 'eth0',
+    qemu: { user: 'auto' },
     bridge: {
       name: 'br0',
       ipv4: { family: 4, address: '10.1.2.1', prefixLength: 24, cidr: '10.1.2.1/24', network: '10.1.2.0/24' },
