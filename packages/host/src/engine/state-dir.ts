@@ -168,7 +168,8 @@ export function setSearchable(path: string, searchable: boolean | undefined): vo
 /**
  * The first directory from `/` down to `path`'s parent (and `path` itself when it is a directory)
  * that the user `ids` cannot pass through (search permission as owner, group or other; root's own
- * bypass does not count), or undefined when it reaches every one. Symlinks on the way are followed.
+ * bypass does not count), or undefined when it reaches every one (or a part is missing). Symlinks
+ * on the way are followed.
  */
 export function unreachableBy(path: string, ids: { uid: number; gid: number }): string | undefined {
   const parts = normalize(path).split('/').filter((p) => p !== '');
@@ -178,7 +179,7 @@ export function unreachableBy(path: string, ids: { uid: number; gid: number }): 
     try {
       st = statSync(cur);
     } catch {
-      return cur;
+      return undefined; // missing: nothing to pass through (yet)
     }
     if (!st.isDirectory()) return undefined;
     const bit = st.uid === ids.uid ? 0o100 : st.gid === ids.gid ? 0o010 : 0o001;

@@ -121,7 +121,7 @@ export function openDiskDir(v: VmDisks, create: boolean): string | undefined {
 function checkReachable(v: VmDisks, dir: string | undefined, disks: readonly DiskChain[]): void {
   if (!v.owner) return;
   const who = `uid ${v.owner.uid}`;
-  const targets = [...(dir !== undefined ? [join(dir, 'chain.json')] : []), ...disks.filter((d) => d.mode === 'plain').map((d) => d.origin)];
+  const targets = [...(dir !== undefined ? [dir] : []), ...disks.filter((d) => d.mode === 'plain').map((d) => d.origin)];
   for (const t of targets) {
     const blocked = unreachableBy(t, v.owner);
     if (blocked !== undefined) {
