@@ -16,7 +16,7 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageInfo, qemuImg, Vm, type DriveOptions, type QmpClient } from '@vmhost/kvm';
 import { HostDiskError, HostPreconditionError } from '../../errors.js';
-import type { HostOptions, ResolvedDisk, ResolvedHost, ResolvedVm } from '../../types.js';
+import type { HostOptions, QemuUser, ResolvedDisk, ResolvedHost, ResolvedVm } from '../../types.js';
 import { vmDir } from '../desired.js';
 import { liveQemuPid } from '../kinds/vm.js';
 import { DATA_ROOT, stateDirFor } from '../context.js';
@@ -113,6 +113,11 @@ export function openDiskDir(v: VmDisks, create: boolean): string | undefined {
   return dataDir(real, ['disks', v.vm.name], v.owner ? true : undefined);
 }
 
+/** `qemu.user` as the host file writes it. */
+function qemuUserText(u: QemuUser): string {
+  return typeof u === 'string' ? u : 'user' in u ? u.user : `${u.uid}:${u.gid}`;
+}
+
 /**
  * Refuses to start a VM whose QEMU, running as `v.owner`, could not reach the images it reopens
  * by name (live snapshot, commit): the disk directory `dir` and the host file's writable images.
@@ -127,7 +132,7 @@ function checkReachable(v: VmDisks, dir: string | undefined, disks: readonly Dis
     if (blocked !== undefined) {
       throw new HostPreconditionError(
         'qemu.user',
-        v.host.qemu?.user === undefined || v.host.qemu.user === 'auto' ? 'auto' : JSON.stringify(v.host.qemu.user),
+        qemuUserText(v.host.qemu?.user ?? 'auto'),
         `VM ${v.vm.name}'s QEMU runs as ${who} and reopens its images by name for a live snapshot or commit, but ${who} cannot pass through ${blocked} (on the way to ${t}): make it searchable (chmod o+x; 0711 shows nothing), move the ${dir !== undefined && t === targets[0] ? 'data directory (--data-dir)' : 'image'}, or set qemu.user: root`,
       );
     }
