@@ -4,6 +4,7 @@
 // the order of the variants (forward, backward); each figure is the median of the rounds.
 // Prints figures; asserts nothing.
 // Run: npm run bench -- bench/kvm-boot.ts [--rounds=5] [--only=q35-bzimage,microvm-pvh]
+//      [--compare-initrd=PATH] (adds q35-pvh with another initramfs, e.g. an older build of the guest)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,8 @@ const variants: { key: string; label: string; options: Partial<VmOptions> }[] = 
   { key: 'microvm-pvh-noroms', label: 'microvm, vmlinux, x-option-roms=off', options: { machine: 'microvm', kernel: g.vmlinux, extraArgs: ['-machine', 'x-option-roms=off'] } },
   { key: 'microvm-pvh-icount', label: 'microvm, vmlinux, -icount (no tsc hint)', options: { machine: 'microvm', kernel: g.vmlinux, append: `${g.append} tsc_early_khz=0`, extraArgs: ['-icount', 'shift=auto'] } },
 ].filter((v, i) => (only ? only.includes(v.key) : i < 4));
+const other = opt('compare-initrd');
+if (other) variants.push({ key: 'q35-pvh-other', label: `q35, vmlinux, initrd ${other.split('/').slice(-3).join('/')}`, options: { machine: 'q35', kernel: g.vmlinux, initrd: other } });
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,12 +1,12 @@
-// Shared pieces of the real-guest integration tests: the Debian image built by
-// scripts/build-debian-guest.sh, an ssh key pair made with ssh-keygen, the OpenSSH client run
-// inside a lab namespace, dnsmasq started by hand with the guest lines of
-// packages/host/src/guests/dnsmasq-guests.ts, and waits with deadlines sized for TCG on a busy
-// 2-core machine.
+// Shared pieces of the real-guest tests: the Debian image built by scripts/build-debian-guest.sh,
+// an ssh key pair made with ssh-keygen, the OpenSSH client run inside a lab namespace (with the
+// arguments of the demo's real guest, packages/host/src/demo/real.ts), and waits with deadlines
+// sized for TCG on a busy 2-core machine.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Lab } from '@vmhost/lab';
+import { sshArgs } from '../../packages/host/src/demo/real.js';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -36,16 +36,6 @@ export function sshKeygen(dir: string, comment = 'vmhost-test'): { key: string; 
   const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', key], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
   return { key, pub: readFileSync(`${key}.pub`, 'utf8').trim() };
-}
-
-/** Arguments of the OpenSSH client: no user config, no known_hosts, key only, bounded connect. */
-export function sshArgs(key: string, target: string, command: string, connectTimeoutS = 10): string[] {
-  return [
-    '-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-    '-o', `ConnectTimeout=${connectTimeoutS}`, '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=6',
-    target, command,
-  ];
 }
 
 /** Runs `command` on the guest over ssh from the lab namespace `ns`; rejects on a non-zero exit. */
@@ -85,33 +75,4 @@ export async function waitForPing(lab: Lab, ns: string, addr: string, timeoutMs:
     await new Promise((res) => setTimeout(res, 500));
   }
   throw new Error(`${addr} did not answer a ping from ${ns} within ${timeoutMs} ms: ${last}`);
-}
-
-/** Waits until `file` exists and is not empty (e.g. dnsmasq's pid file), or throws after `timeoutMs`. */
-export async function waitForFile(file: string, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
-  const t0 = performance.now();
-  while (!(existsSync(file) && readFileSync(file, 'utf8').trim() !== '')) {
-    if (!alive()) throw new Error(`the process exited before ${file} appeared`);
-    if (performance.now() - t0 > timeoutMs) throw new Error(`${file} did not appear within ${timeoutMs} ms`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
-
-/**
- * The base lines of a dnsmasq.conf for the bridge (IPv4 DHCP range, router and DNS options, own
- * files); the guest lines are appended by the caller. Written to `dir/dnsmasq.conf`.
- */
-export function writeDnsmasqConf(dir: string, o: { bridge: string; ipv4: string; range: [string, string]; domain: string }, guestLines: string[]): string {
-  const conf = join(dir, 'dnsmasq.conf');
-  const lines = [
-    `interface=${o.bridge}`, 'except-interface=lo', 'bind-interfaces', 'no-resolv', 'no-hosts', 'domain-needed', 'bogus-priv',
-    `domain=${o.domain}`, `local=/${o.domain}/`,
-    `dhcp-range=${o.range[0]},${o.range[1]},255.255.255.0,1h`, 'dhcp-authoritative',
-    `dhcp-option=option:router,${o.ipv4}`, `dhcp-option=option:dns-server,${o.ipv4}`, `dhcp-option=option:domain-name,${o.domain}`,
-    ...guestLines,
-    `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `pid-file=${join(dir, 'dnsmasq.pid')}`, `log-facility=${join(dir, 'dnsmasq.log')}`, 'log-dhcp',
-    '',
-  ];
-  writeFileSync(conf, lines.join('\n'));
-  return conf;
 }

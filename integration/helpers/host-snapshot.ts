@@ -1,5 +1,5 @@
 // Everything a vmhost apply may touch in a namespace, read with the independent tools (`ip -j`,
-// iptables-save, ip6tables-save, /proc/sys, the namespace's processes): the oracle of the host
+// iptables-save, ip6tables-save, ebtables-save, /proc/sys, the namespace's processes): the oracle of the host
 // tests and of the fault suite.
 import { readFileSync } from 'node:fs';
 import { netns } from '@vmhost/net';
@@ -15,6 +15,8 @@ export interface HostSnapshot {
   proxy: string[];
   ipv4: string;
   ipv6: string;
+  /** ebtables-save (the VM ports' anti-spoofing chains). */
+  bridge: string;
   sysctls: Record<string, string>;
   /** The processes in the namespace (pids; see {@link processNames}). */
   pids: number[];
@@ -22,7 +24,7 @@ export interface HostSnapshot {
 
 /** The sysctls vmhost may set, relative to /proc/sys/net, for the uplink `uplink`. */
 export function hostSysctls(uplink = 'eth0'): string[] {
-  return ['ipv4/ip_forward', 'ipv6/conf/all/forwarding', `ipv6/conf/${uplink}/proxy_ndp`, `ipv6/conf/${uplink}/accept_ra`];
+  return ['ipv4/ip_forward', 'ipv6/conf/all/forwarding', `ipv6/conf/${uplink}/proxy_ndp`, `ipv6/conf/${uplink}/accept_ra`, 'bridge/bridge-nf-call-ip6tables'];
 }
 
 /** Reads the snapshot of namespace `ns` (see {@link HostSnapshot}); `macs: false` leaves out the links' MACs (random for veth peers). */
@@ -33,7 +35,7 @@ export async function hostSnapshot(ns: string, options: { uplink?: string; macs?
   const strip = (s: string): string => s.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[]')).join('\n');
   // the tools run side by side (nothing changes the namespace meanwhile); the processes are read
   // after them, when none of theirs runs in the namespace
-  const [links, addrs, r4, r6, proxy, ipv4, ipv6] = await Promise.all([
+  const [links, addrs, r4, r6, proxy, ipv4, ipv6, bridge] = await Promise.all([
     ipJson<Array<{ ifname: string; flags: string[]; master?: string; address?: string; ifalias?: string }>>(ns, ['link', 'show']).then((ls) =>
       ls.map((l) => `${l.ifname} ${l.flags.join(',')} ${l.master ?? '-'} ${macs ? (l.address ?? '') : ''} ${l.ifalias ?? ''}`.trimEnd()).sort(),
     ),
@@ -43,10 +45,11 @@ export async function hostSnapshot(ns: string, options: { uplink?: string; macs?
     ipJson<Array<{ dst: string; dev: string }>>(ns, ['-6', 'neigh', 'show', 'proxy']).then((ns6) => ns6.map((n) => `${n.dst} ${n.dev}`).sort()),
     sh(ns, 'iptables-save', []).then(strip),
     sh(ns, 'ip6tables-save', []).then(strip),
+    sh(ns, 'ebtables-nft-save', []).then(strip),
   ]);
   const pids = (await netns.pids(ns)).filter((p) => p !== process.pid);
   const sysctls = Object.fromEntries(hostSysctls(options.uplink).map((k) => [k, netns.readFileIn(ns, `/proc/sys/net/${k}`).trim()]));
-  return { links, addrs, r4, r6, proxy, ipv4, ipv6, sysctls, pids };
+  return { links, addrs, r4, r6, proxy, ipv4, ipv6, bridge, sysctls, pids };
 }
 
 /** The command names of `pids` (`dnsmasq`, `qemu-system-x86`, ...), sorted; gone ones left out. */

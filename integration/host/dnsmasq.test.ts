@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rtnl, netns } from '@vmhost/net';
-import { freshNetns, sh } from '../helpers/ns.js';
+import { freshNetns, ipJson, sh } from '../helpers/ns.js';
 import { DnsmasqError } from '../../packages/host/src/errors.js';
 import {
   dnsmasqStatus,
@@ -93,6 +93,49 @@ test('a client gets its static lease, the lease file shows it, DNS answers the V
   assert.match(out3, /192\.168\.0\.11/, 'static hosts resolve before they have a lease');
   const out2 = await sh(client, '/bin/busybox', ['nslookup', 'web', '192.168.0.1']);
   assert.match(out2, /192\.168\.0\.10/);
+});
+
+test('with ipv6: the client takes the default route from the RA (via the bridge\'s link-local) and forms no address; AAAA and reverse names over IPv6', async (t) => {
+  const { ns, client, options } = await lan(t);
+  const h = await Rtnl.open({ netns: ns });
+  try {
+    // added just before dnsmasq starts: still tentative (duplicate address detection) at its start
+    await h.addresses.add('br0', '2001:db8:1::1/64');
+  } finally {
+    h.close();
+  }
+  await startDnsmasq({
+    ...options,
+    hosts: [{ ...options.hosts[0]!, ipv6: '2001:db8:1::10' }, options.hosts[1]!],
+    ipv6: { prefix: '2001:db8:1::/64', dnsServer: '2001:db8:1::1', leaseTime: '12h' },
+  });
+  // the client's kernel (accept_ra 1) solicits on link-up; dnsmasq answers at once
+  await sh(client, 'ip', ['link', 'set', 'eth0', 'down']);
+  await sh(client, 'ip', ['link', 'set', 'eth0', 'up']);
+  let def: { gateway?: string; protocol?: string } | undefined;
+  for (let i = 0; i < 300 && !def; i++) {
+    def = (await ipJson<Array<{ dst: string; gateway?: string; protocol?: string }>>(client, ['-6', 'route', 'show', 'default']))[0];
+    if (!def) await new Promise((r) => setTimeout(r, 50));
+  }
+  // (ip -j shows an address its filter leaves out as {})
+  const bridgeLl = (await ipJson<Array<{ addr_info: Array<{ local?: string }> }>>(ns, ['-6', 'addr', 'show', 'dev', 'br0', 'scope', 'link'])).flatMap((a) => a.addr_info.flatMap((i) => i.local ?? []));
+  assert.deepEqual({ gateway: def?.gateway, protocol: def?.protocol }, { gateway: bridgeLl[0], protocol: 'ra' });
+  const global6 = await ipJson<Array<{ addr_info: Array<{ local?: string }> }>>(client, ['-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']);
+  assert.deepEqual(global6.flatMap((a) => a.addr_info.flatMap((i) => i.local ?? [])), [], 'A=0: no SLAAC address');
+  const routes = await ipJson<Array<{ dst: string }>>(client, ['-6', 'route', 'show']);
+  assert.ok(!routes.some((r) => r.dst === '2001:db8:1::/64'), `L=0: the prefix is not on-link: ${JSON.stringify(routes)}`);
+
+  // names over IPv6 DNS (the client queries the bridge's address, as RDNSS says)
+  const hc = await Rtnl.open({ netns: client });
+  try {
+    await hc.addresses.add('eth0', '2001:db8:1::10/128', { nodad: true });
+  } finally {
+    hc.close();
+  }
+  assert.match(await sh(client, '/bin/busybox', ['nslookup', '-type=AAAA', 'web.lan', '2001:db8:1::1']), /Address:\s+2001:db8:1::10\s*$/m);
+  assert.match(await sh(client, '/bin/busybox', ['nslookup', '-type=A', 'web.lan', '2001:db8:1::1']), /Address:\s+192\.168\.0\.10\s*$/m);
+  assert.match(await sh(client, '/bin/busybox', ['nslookup', '2001:db8:1::10', '2001:db8:1::1']), /name = web\.lan/);
+  assert.match(await sh(client, '/bin/busybox', ['nslookup', '192.168.0.11', '2001:db8:1::1']), /name = db\.lan/);
 });
 
 test('start is idempotent; a changed config restarts dnsmasq; stop leaves no process and keeps the leases', async (t) => {

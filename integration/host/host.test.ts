@@ -74,7 +74,7 @@ test('a failure injected before each step of apply leaves the host exactly as be
   assert.ok((after.links as string[]).some((l) => l.startsWith('veth0 ') && l.includes('PROMISC') && l.includes(' br0 de:ad:be:ef:24:31')), String(after.links));
   assert.ok((after.proxy as string[]).includes('2001:db8:8:5688::100 eth0'));
   assert.ok((after.r6 as string[]).some((l) => l.startsWith('2001:db8:8:5688::200 br0')), String(after.r6));
-  assert.deepEqual(after.sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2' });
+  assert.deepEqual(after.sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2', 'bridge/bridge-nf-call-ip6tables': '1' });
   assert.match(after.ipv4 as string, /-A VMHOST-itest-web-D .*--dport 1234 -j DNAT --to-destination 192\.168\.0\.100:22/);
   assert.equal((after.pids as number[]).length, 1, 'dnsmasq runs');
   const st = await status(host, opts);
@@ -109,14 +109,14 @@ test('a failure injected before each step of apply leaves the host exactly as be
   assert.equal((await down(changed, opts)).changed, false, 'down again: nothing');
 });
 
-test('the demo: two real guests, IPv4 forwards, each VM on its own IPv6 (routed), plan-B proxy, NAT source, static leases, down leaves nothing', async () => {
+test('the demo: two real guests, IPv4 forwards, each VM on its own IPv6 (routed), names from a VM and the host, plan-B proxy, NAT source, static leases, down leaves nothing', async () => {
   const lines: string[] = [];
   const ok = await runDemo({ json: true, out: (l) => lines.push(l), guestDir: GUEST });
   const result = JSON.parse(lines.join('\n')) as { ok: boolean; checks: DemoCheck[] };
   const failed = result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
   assert.deepEqual(failed, []);
   assert.equal(ok, true);
-  for (const name of ['IPv4 :1234 reaches web ssh', 'web own IPv6 answers (routed, proxy NDP)', 'plan-B proxy answers on web IPv6 :1234', 'DHCP leases are the static ones', 'nothing left: links, rules, processes']) {
+  for (const name of ['IPv4 :1234 reaches web ssh', 'web own IPv6 answers (routed, proxy NDP)', 'plan-B proxy answers on web IPv6 :1234', 'DHCP leases are the static ones', 'mail resolves web.lan (A, AAAA, reverse)', 'the host resolves web.lan (A, AAAA, reverse)', 'nothing left: links, rules, processes']) {
     assert.ok(result.checks.some((c) => c.name === name && c.ok), name);
   }
 });

@@ -263,7 +263,7 @@ test('corrupt state files: plan and status say which file and what is wrong; app
   const rc2 = await vmhost([...w.g, 'recover', w.file]);
   assert.match(rc2.stderr, /sysctl net\.ipv4\.ip_forward is 1, the value vmhost sets; the namespace's shared record does not count this host among its holders/);
   assert.equal((await vmhost([...w.g, 'down', w.file])).code, 0);
-  assert.deepEqual((await hostSnapshot(w.ns)).sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2' }, 'the sysctls are left at vmhost\'s values');
+  assert.deepEqual((await hostSnapshot(w.ns)).sysctls, { 'ipv4/ip_forward': '1', 'ipv6/conf/all/forwarding': '1', 'ipv6/conf/eth0/proxy_ndp': '1', 'ipv6/conf/eth0/accept_ra': '2', 'bridge/bridge-nf-call-ip6tables': '1' }, 'the sysctls are left at vmhost\'s values');
   // put them back by hand (forwarding adds the subnet-router anycast routes): then all is as before
   for (const k of hostSysctls()) netns.runIn(w.ns, () => writeFileSync(`/proc/sys/net/${k}`, String(w.baseline.sysctls[k])));
   assert.deepEqual(await hostSnapshot(w.ns), w.baseline, 'down after recover: the namespace as before (the sysctls put back by hand)');

@@ -114,7 +114,7 @@ function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] }
       options?.log?.('downloading linux-image-6.1.0-99-amd64');
       return rec('buildGuest', [options], {
         dir: options?.dir ?? '/root/.cache/vmhost/guest', kernel: 'k', vmlinux: 'v', initrd: 'i', append: 'console=ttyS0', markers: GUEST_MARKERS,
-        package: 'linux-image-6.1.0-99-amd64', kernelVersion: '6.1.0-99-amd64', modules: ['virtio_net'], built: true,
+        package: 'linux-image-6.1.0-99-amd64', kernelVersion: '6.1.0-99-amd64', modules: ['virtio_net'], tool: true, built: true,
       });
     },
     ...over,

@@ -40,6 +40,7 @@ test('routed mode wants, in order: sysctls (accept_ra before forwarding), bridge
     'sysctl:net.ipv6.conf.eth0.accept_ra',
     'sysctl:net.ipv6.conf.all.forwarding',
     'sysctl:net.ipv6.conf.eth0.proxy_ndp',
+    'sysctl:net.bridge.bridge-nf-call-ip6tables',
     'link:br0',
     'link:veth0',
     'address:br0:192.168.0.1/24',
@@ -71,6 +72,23 @@ test('proxy mode (plan B) puts the VM addresses on the uplink and runs the TCP p
     ['[2001:db8:8:5688::100]:1234>192.168.0.100:22', '[2001:db8:8:5688::100]:80>192.168.0.100:80', '[2001:db8:8:5688::200]:5678>192.168.0.200:22', '[2001:db8:8:5688::200]:25>192.168.0.200:25'],
   );
   assert.equal(proxy.dir, '/run/x/proxy6');
+  // the VMs' public addresses are the host's (on the uplink): no RA, no DHCPv6, no AAAA on the bridge
+  const dns = entries.find((e) => e.kind === 'dnsmasq');
+  assert.equal(dns?.kind, 'dnsmasq');
+  assert.equal(dns.data.options.ipv6, undefined);
+  assert.deepEqual(dns.data.options.hosts.map((x) => Object.keys(x).sort().join(',')), ['ipv4,mac,name', 'ipv4,mac,name']);
+});
+
+test('routed mode: dnsmasq serves RA and DHCPv6 on the /64 of the bridge address, also inside a wider prefix; not for a bridge prefix longer than /64', () => {
+  const dnsOf = (text: string): NonNullable<Extract<Entry, { kind: 'dnsmasq' }>['data']['options']> => {
+    const e = wanted(host(text)).find((x) => x.kind === 'dnsmasq');
+    assert.equal(e?.kind, 'dnsmasq');
+    return e.data.options;
+  };
+  assert.deepEqual(dnsOf(BASE).ipv6, { prefix: '2001:db8:8:5688::/64', dnsServer: '2001:db8:8:5688::1', leaseTime: '72h' });
+  const wide = BASE.replace('prefix: "2001:db8:8:5688::/64"', 'prefix: "2001:db8:8::/48"');
+  assert.deepEqual(dnsOf(wide).ipv6, { prefix: '2001:db8:8:5688::/64', dnsServer: '2001:db8:8:5688::1', leaseTime: '72h' });
+  assert.equal(dnsOf(BASE.replace('ipv6: "2001:db8:8:5688::1/64" }', 'ipv6: "2001:db8:8:5688::1/120" }')).ipv6, undefined);
 });
 
 test('the firewall model: one group per VM, hairpin, masquerade of the VM subnet out of the uplink, IPv6 accepts per published port in routed mode', () => {
@@ -134,6 +152,7 @@ test('the seed fixture: every wanted entry with its kind and description, in app
     ['sysctl', 'sysctl:net.ipv4.ip_forward', 'sysctl net.ipv4.ip_forward=1 (NAT and port forwards)'],
     ['sysctl', 'sysctl:net.ipv6.conf.all.forwarding', 'sysctl net.ipv6.conf.all.forwarding=1 (IPv6 to the VMs)'],
     ['sysctl', 'sysctl:net.ipv6.conf.eth0.proxy_ndp', 'sysctl net.ipv6.conf.eth0.proxy_ndp=1 (answer neighbour discovery for the VMs)'],
+    ['sysctl', 'sysctl:net.bridge.bridge-nf-call-ip6tables', "sysctl net.bridge.bridge-nf-call-ip6tables=1 (the VM ports' neighbour-advertisement check is an ip6tables rule on bridged frames (br_netfilter))"],
     ['link', 'link:br0', 'bridge br0 (mac de:ad:be:ef:24:31, stp off)'],
     ['link', 'link:veth0', 'veth veth0/veth1 on br0 (mac de:ad:be:ef:24:31, promisc)'],
     ['address', 'address:br0:192.168.0.1/24', 'address 192.168.0.1/24 on br0'],
@@ -144,8 +163,8 @@ test('the seed fixture: every wanted entry with its kind and description, in app
     ['route', 'route:2001:db8:8:5688::100/128', 'route 2001:db8:8:5688::100/128 dev br0 (web)'],
     ['proxyNeighbor', 'proxyNeighbor:eth0:2001:db8:8:5688::200', 'proxy neighbour 2001:db8:8:5688::200 on eth0 (mail)'],
     ['route', 'route:2001:db8:8:5688::200/128', 'route 2001:db8:8:5688::200/128 dev br0 (mail)'],
-    ['firewall', 'firewall', 'firewall (owner seed: NAT, 4 port forward(s), IPv6)'],
-    ['dnsmasq', 'dnsmasq', 'dnsmasq on br0 (192.168.0.100-192.168.0.150, 2 static lease(s))'],
+    ['firewall', 'firewall', 'firewall (owner seed: NAT, 4 port forward(s), IPv6, 2 isolated VM port(s))'],
+    ['dnsmasq', 'dnsmasq', 'dnsmasq on br0 (192.168.0.100-192.168.0.150, 2 static lease(s), RA and DHCPv6 for 2001:db8:8:5688::/64)'],
     ['vm', 'vm:web', `VM web (256 MiB, 1 cpu, de:ad:be:ef:32:10, 192.168.0.100, 2001:db8:8:5688::100)`],
     ['vm', 'vm:mail', `VM mail (512 MiB, 1 cpu, ${seed.vms[1]!.mac}, 192.168.0.200, 2001:db8:8:5688::200)`],
   ]);
@@ -168,10 +187,12 @@ test('the seed fixture: the typed data of the links, the dnsmasq options and the
     netmask: '255.255.255.0',
     leaseTime: '72h',
     hosts: [
-      { mac: 'de:ad:be:ef:32:10', ipv4: '192.168.0.100', name: 'web' },
-      { mac: seed.vms[1]!.mac, ipv4: '192.168.0.200', name: 'mail' },
+      { mac: 'de:ad:be:ef:32:10', ipv4: '192.168.0.100', name: 'web', ipv6: '2001:db8:8:5688::100' },
+      { mac: seed.vms[1]!.mac, ipv4: '192.168.0.200', name: 'mail', ipv6: '2001:db8:8:5688::200' },
     ],
     domain: 'lan',
+    // routed mode: router advertisements and DHCPv6 on the bridge's /64, its address as DNS server
+    ipv6: { prefix: '2001:db8:8:5688::/64', dnsServer: '2001:db8:8:5688::1', leaseTime: '72h' },
   });
   const mail = byId.get('vm:mail');
   assert.equal(mail?.kind, 'vm');
@@ -225,7 +246,53 @@ test('a VM with autostart false gets its TAP but no VM entry; a host without dhc
   assert.ok(ids.includes('link:lfg-mail'));
   assert.ok(!ids.includes('vm:mail'));
   const bare = host(`uplink: eth0\nbridge: { name: br0, ipv4: 192.168.0.1/24 }\nvms: [{ name: a, ipv4: 192.168.0.2, kernel: /k }]\n`);
-  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'link:br0', 'address:br0:192.168.0.1/24', 'link:krr-a', 'firewall', 'vm:a']);
+  assert.deepEqual(wanted(bare).map((e) => e.id), ['sysctl:net.ipv4.ip_forward', 'sysctl:net.bridge.bridge-nf-call-ip6tables', 'link:br0', 'address:br0:192.168.0.1/24', 'link:krr-a', 'firewall', 'vm:a']);
+});
+
+test('the VMs\' ports: TAP, group, MAC, IPv4, own IPv6 in routed mode only, link-local policy; isolation off leaves the port out; the ports\' sysctl', () => {
+  const ports = firewallModel(host()).ports!;
+  assert.deepEqual(ports, [
+    { interface: 'lfg-web', group: 'web', mac: 'de:ad:be:ef:32:10', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:8:5688::100'], linkLocal: 'eui64' },
+    { interface: 'lfg-mail', group: 'mail', mac: 'de:ad:be:ef:32:20', ipv4: ['192.168.0.200'], ipv6: ['2001:db8:8:5688::200'], linkLocal: 'eui64' },
+  ]);
+  // proxy mode: the host holds the VMs' IPv6 addresses, the VMs only their link-local ones
+  assert.deepEqual(firewallModel(host(BASE.replace('mode: routed', 'mode: proxy'))).ports!.map((p) => p.ipv6), [[], []]);
+  // no IPv6 at all
+  const v4 = host(BASE.replace(/^ipv6: .*\n/m, '').replace(/, ipv6: "[^"]*"/, '').replace(/ {4}ipv6: .*\n/g, ''));
+  assert.deepEqual(firewallModel(v4).ports!.map((p) => [p.group, p.ipv6]), [['web', []], ['mail', []]]);
+  const mixed = host(BASE.replace('  - name: mail\n', '  - name: mail\n    isolation: false\n').replace('  - name: web\n', '  - name: web\n    linkLocal: any\n'));
+  const m = firewallModel(mixed);
+  assert.deepEqual(m.ports!.map((p) => [p.interface, p.linkLocal]), [['lfg-web', 'any']]);
+  assert.doesNotThrow(() => render(m));
+  assert.ok(wanted(mixed).some((e) => e.id === 'sysctl:net.bridge.bridge-nf-call-ip6tables'));
+  const none = host(BASE.replace('  - name: mail\n', '  - name: mail\n    isolation: false\n').replace('  - name: web\n', '  - name: web\n    isolation: false\n'));
+  assert.deepEqual(firewallModel(none).ports, []);
+  assert.ok(!wanted(none).some((e) => e.id.startsWith('sysctl:net.bridge.')));
+  // the firewall (and with it every port's rules) comes before any VM
+  const ids = wanted(host()).map((e) => e.id);
+  assert.ok(ids.indexOf('firewall') < ids.indexOf('vm:web'));
+  assert.ok(ids.indexOf('link:lfg-mail') < ids.indexOf('firewall'));
+});
+
+test('bandwidth: toVm a tbf at the TAP\'s root; fromVm an ifb with the links, a tbf on it, the TAP\'s ingress and a redirect filter, all before the VM; left out: nothing', () => {
+  const h = host(BASE.replace('  - name: web\n', '  - name: web\n    bandwidth: { toVm: 100mbit, fromVm: 50mbit }\n').replace('  - name: mail\n', '  - name: mail\n    bandwidth: { toVm: 64kbit }\n'));
+  const all = wanted(h);
+  const ids = all.map((e) => e.id);
+  const tc = all.filter((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id === 'link:lfg_web');
+  assert.deepEqual(tc, [
+    { id: 'link:lfg_web', kind: 'link', data: { name: 'lfg_web', kind: 'ifb' } },
+    { id: 'qdisc:lfg-web:root', kind: 'qdisc', data: { dev: 'lfg-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 100e6, burst: 312500, latency: 0.05 } } },
+    { id: 'qdisc:lfg_web:root', kind: 'qdisc', data: { dev: 'lfg_web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 50e6, burst: 156250, latency: 0.05 } } },
+    { id: 'qdisc:lfg-web:ingress', kind: 'qdisc', data: { dev: 'lfg-web', parent: 'ingress', handle: 'ffff:', qdisc: { kind: 'ingress' } } },
+    { id: 'tcFilter:lfg-web:ingress:1', kind: 'tcFilter', data: { dev: 'lfg-web', parent: 'ingress', prio: 1, redirect: 'lfg_web' } },
+    // 64 kbit/s: the bucket is at least two full-size frames
+    { id: 'qdisc:lfg-mail:root', kind: 'qdisc', data: { dev: 'lfg-mail', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 64e3, burst: 3200, latency: 0.05 } } },
+  ]);
+  assert.ok(ids.indexOf('link:lfg-mail') < ids.indexOf('link:lfg_web'));
+  assert.ok(ids.indexOf('link:lfg_web') < ids.indexOf('firewall'));
+  assert.ok(ids.indexOf('tcFilter:lfg-web:ingress:1') < ids.indexOf('vm:web'));
+  assert.ok(ids.indexOf('qdisc:lfg-mail:root') < ids.indexOf('vm:mail'));
+  assert.ok(!wanted(host()).some((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id.startsWith('link:lfg_')));
 });
 
 test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and its IPv6 objects name vms[i].adopt, as the host file says', () => {
@@ -236,6 +303,7 @@ test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and 
     'sysctl:net.ipv6.conf.eth0.accept_ra': undefined,
     'sysctl:net.ipv6.conf.all.forwarding': undefined,
     'sysctl:net.ipv6.conf.eth0.proxy_ndp': undefined,
+    'sysctl:net.bridge.bridge-nf-call-ip6tables': undefined,
     'link:br0': { field: 'bridge.adopt', allowed: true },
     'link:veth0': { field: 'bridge.adopt', allowed: true },
     'address:br0:192.168.0.1/24': { field: 'bridge.adopt', allowed: true },

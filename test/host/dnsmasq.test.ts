@@ -39,8 +39,8 @@ dhcp-option=option:dns-server,192.168.0.1
 dhcp-option=option:domain-name,lan
 dhcp-host=52:54:00:aa:bb:01,192.168.0.10,web
 dhcp-host=52:54:00:aa:bb:02,192.168.0.11,db
-host-record=web,web.lan,192.168.0.10
-host-record=db,db.lan,192.168.0.11
+host-record=web.lan,web,192.168.0.10
+host-record=db.lan,db,192.168.0.11
 dhcp-leasefile=/run/vmhost/lab/dnsmasq/dnsmasq.leases
 pid-file=/run/vmhost/lab/dnsmasq/dnsmasq.pid
 log-facility=/run/vmhost/lab/dnsmasq/dnsmasq.log
@@ -52,6 +52,29 @@ test('renders the golden config; the same options give the same bytes', () => {
   assert.equal(renderDnsmasqConfig({ ...base, hosts: base.hosts.map((h) => ({ ...h })) }), GOLDEN);
   // nothing from /etc: no conf-file, resolv or hosts file is named
   assert.doesNotMatch(GOLDEN, /\/etc\//);
+});
+
+test('with ipv6: router advertisements, DHCPv6 by MAC and AAAA records; the lines come from the guest renderer', () => {
+  const conf = renderDnsmasqConfig({
+    ...base,
+    hosts: [{ ...base.hosts[0]!, ipv6: '2001:db8:1::10' }, base.hosts[1]!],
+    ipv6: { prefix: '2001:db8:1::/64', dnsServer: '2001:db8:1::1', leaseTime: '72h' },
+  });
+  const lines = conf.split('\n');
+  const from = lines.indexOf('dhcp-option=option:domain-name,lan') + 1;
+  assert.deepEqual(lines.slice(from, lines.indexOf('dhcp-leasefile=/run/vmhost/lab/dnsmasq/dnsmasq.leases')), [
+    'enable-ra',
+    'dhcp-range=2001:db8:1::,static,off-link,64,72h',
+    'ra-param=br0,60,1800',
+    'dhcp-option=option6:dns-server,[2001:db8:1::1]',
+    'dhcp-option=option6:domain-search,lan',
+    'dhcp-host=52:54:00:aa:bb:01,192.168.0.10,[2001:db8:1::10],web',
+    'dhcp-host=52:54:00:aa:bb:02,192.168.0.11,db',
+    'host-record=web.lan,web,192.168.0.10,2001:db8:1::10',
+    'host-record=db.lan,db,192.168.0.11',
+  ]);
+  rejects({ ipv6: { prefix: '2001:db8:1::/56' } }, 'ipv6.prefix');
+  rejects({ hosts: [{ ...base.hosts[0]!, ipv6: '192.168.0.99' }] }, 'hosts[0].ipv6');
 });
 
 test('without a domain: no domain lines, bare host records; upstream servers when given', () => {

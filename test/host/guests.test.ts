@@ -143,6 +143,9 @@ test('dnsmasq guest lines: golden, and dnsmasq --test accepts them in a full con
     'host-record=tg,198.51.100.20,2001:db8:1::200',
     'host-record=v4only,198.51.100.30',
   ]);
+  // an address outside the served prefix is a name only (no lease)
+  const outside = renderGuestDnsmasqLines({ ...opts(), hosts: [{ ...opts().hosts[0]!, ipv6: '2001:db8:2::100' }] });
+  assert.deepEqual(outside.filter((l) => !GOLDEN.slice(0, 5).includes(l)), ['dhcp-host=52:54:00:12:34:56,198.51.100.10,web', 'host-record=web.lan,web,198.51.100.10,2001:db8:2::100']);
   const conf = join(DIR, 'dnsmasq.conf');
   writeFileSync(conf, ['interface=br0', 'bind-interfaces', 'no-resolv', 'no-hosts', 'domain=lan', 'dhcp-range=198.51.100.100,198.51.100.150,255.255.255.0,1h', ...lines, ''].join('\n'));
   const r = spawnSync('dnsmasq', ['--test', `--conf-file=${conf}`], { encoding: 'utf8' });
@@ -167,7 +170,6 @@ test('dnsmasq guest lines: validation names the field', () => {
     [(o) => void (o.hosts[1]!.mac = 'nope'), 'hosts[1].mac'],
     [(o) => void (o.hosts[1]!.ipv4 = '198.51.100.10'), 'hosts[1].ipv4'],
     [(o) => void (o.hosts[1]!.ipv4 = '2001:db8::1'), 'hosts[1].ipv4'],
-    [(o) => void (o.hosts[1]!.ipv6 = '2001:db8:2::200'), 'hosts[1].ipv6'],
     [(o) => void (o.hosts[1]!.ipv6 = '2001:db8:1::100'), 'hosts[1].ipv6'],
     [(o) => void (o.hosts[1]!.ipv6 = '2001:db8:1::200/128'), 'hosts[1].ipv6'],
   ];

@@ -19,3 +19,13 @@ test('the README host file parses, with the seed\'s forwards, static leases and 
   const pf = firewallModel(host).portForwards ?? [];
   assert.deepEqual(pf.map((f) => `${String(f.port)}>${f.to}:${f.toPort}`), ['1234>192.168.0.100:22', '80>192.168.0.100:80', '5678>192.168.0.200:22', '25>192.168.0.200:25']);
 });
+
+test('the README\'s real-guest host file parses: ipv6 auto is the EUI-64 address its comment says, the host-wide key is merged into the VM\'s seed', () => {
+  const yaml = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((y) => y.includes('cloudInit'));
+  assert.ok(yaml, 'a yaml block with cloudInit in the README');
+  const host = parseHostFile(yaml, { baseDir: '/srv/vmhost' });
+  const web = host.vms[0]!;
+  assert.equal(web.ipv6, /ipv6: auto\s+# (\S+)/.exec(yaml)?.[1]);
+  assert.deepEqual(web.cloudInit, { hostname: 'web', user: 'ops', sshAuthorizedKeys: host.cloudInit!.sshAuthorizedKeys, userData: '/srv/vmhost/web.yaml', networkConfig: 'auto' });
+  assert.equal(web.cloudInit.sshAuthorizedKeys.length, 1);
+});

@@ -9,6 +9,8 @@ import { stableMac } from '@vmhost/kvm';
 import { HostSpecError } from '../../packages/host/src/errors.js';
 import { loadHostFile, parseHostFile } from '../../packages/host/src/spec/parse.js';
 import { nestingDepth, resolveHost } from '../../packages/host/src/spec/resolve.js';
+import { bridgeMac } from '../../packages/host/src/spec/bridge.js';
+import { slaacAddress } from '../../packages/host/src/guests/ipv6.js';
 import { tapTag } from '../../packages/host/src/spec/schema.js';
 import { firewallModel } from '../../packages/host/src/engine/desired.js';
 import { render } from '@vmhost/firewall';
@@ -55,6 +57,8 @@ const seedResolved: ResolvedHost = {
       ],
       autostart: true,
       adopt: false,
+      isolation: true,
+      linkLocal: 'eui64',
     },
     {
       name: 'mail',
@@ -77,6 +81,8 @@ const seedResolved: ResolvedHost = {
       ],
       autostart: true,
       adopt: false,
+      isolation: true,
+      linkLocal: 'eui64',
     },
   ],
 };
@@ -127,7 +133,7 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(Object.keys(r), ['name', 'uplink', 'qemu', 'bridge', 'dhcp', 'ipv6', 'vms']);
   assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
-    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt',
+    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt', 'isolation', 'linkLocal',
   ]);
 });
 
@@ -148,6 +154,8 @@ test('defaults of a minimal host file', () => {
     qemu: { user: 'auto' },
     bridge: {
       name: 'br0',
+      // a stable MAC from the host's and the bridge's names: a stable link-local address
+      mac: bridgeMac('host', 'br0'),
       ipv4: { family: 4, address: '10.1.2.1', prefixLength: 24, cidr: '10.1.2.1/24', network: '10.1.2.0/24' },
       stp: false,
       adopt: false,
@@ -174,6 +182,8 @@ test('defaults of a minimal host file', () => {
         forwards: [{ protocol: 'udp', port: [8000, 8009], toPort: 9000 }],
         autostart: true,
         adopt: false,
+        isolation: true,
+        linkLocal: 'eui64',
       },
     ],
   });
@@ -378,6 +388,21 @@ test('IPv6 addresses outside the prefix, and the ipv6 section rules', () => {
   assert.equal(noV6.ipv6, undefined);
 });
 
+test('ipv6: auto is the EUI-64 address of the MAC in the /64 prefix (what SLAAC forms), then checked like a written address', () => {
+  const r = resolveSeed((h) => (vm(h, 0).ipv6 = 'auto'));
+  // de:ad:be:ef:32:10 -> dcad:beff:feef:3210 (the universal/local bit flipped, ff:fe inserted)
+  assert.equal(r.vms[0]!.ipv6, '2001:db8:8:5688:dcad:beff:feef:3210');
+  assert.equal(r.vms[0]!.ipv6, slaacAddress('2001:db8:8:5688::/64', 'de:ad:be:ef:32:10'));
+  // the default MAC of a VM without one
+  const m = resolveSeed((h) => (vm(h, 1).ipv6 = 'auto'));
+  assert.equal(m.vms[1]!.ipv6, slaacAddress('2001:db8:8:5688::/64', stableMac('mail', 0)));
+  assert.equal(resolveSeed((h) => ((h.ipv6!.mode = 'proxy'), (vm(h, 0).ipv6 = 'auto'))).vms[0]!.ipv6, '2001:db8:8:5688:dcad:beff:feef:3210');
+  rejects(() => resolveSeed((h) => ((h.ipv6!.prefix = '2001:db8:8::/48'), (vm(h, 0).ipv6 = 'auto'))), 'vms[0].ipv6', 'auto needs ipv6.prefix to be a /64');
+  rejects(() => resolveSeed((h) => (delete h.ipv6, (vm(h, 0).ipv6 = 'auto'))), 'vms[0].ipv6', 'needs the ipv6 section');
+  rejects(() => resolveSeed((h) => (vm(h, 1).ipv6 = '2001:db8:8:5688:dcad:beff:feef:3210', (vm(h, 0).ipv6 = 'auto'))), 'vms[1].ipv6', 'already used by vms[0].ipv6');
+  rejects(() => resolveSeed((h) => (vm(h, 0).ipv6 = 'Auto')), 'vms[0].ipv6', 'expected an IPv6 address');
+});
+
 test('duplicate MACs (among VMs and with the bridge)', () => {
   rejects(() => resolveSeed((h) => (vm(h, 1).mac = 'DE:AD:BE:EF:32:10')), 'vms[1].mac', 'MAC de:ad:be:ef:32:10 is already used by vms[0].mac');
   rejects(() => resolveSeed((h) => (vm(h, 0).mac = 'de-ad-be-ef-24-31')), 'vms[0].mac', 'already used by bridge.mac');
@@ -434,6 +459,15 @@ test('adopt: bridge.adopt and vms[].adopt are booleans, false by default', () =>
   });
   assert.equal(r.bridge.adopt, true);
   assert.deepEqual(r.vms.map((v) => v.adopt), [false, true]);
+  // a bridge that may be adopted gets no default MAC (a hand-made one keeps its own); a written one stays
+  const noMac = resolveSeed((h) => {
+    delete h.bridge.mac;
+    h.bridge.adopt = true;
+  });
+  assert.equal(noMac.bridge.mac, undefined);
+  const notAdopted = resolveSeed((h) => delete h.bridge.mac);
+  assert.equal(notAdopted.bridge.mac, bridgeMac(notAdopted.name, notAdopted.bridge.name));
+  assert.equal(resolveSeed((h) => (h.bridge.mac = '02:00:00:00:10:01')).bridge.mac, '02:00:00:00:10:01');
   rejects(() => resolveSeed((h) => ((h.bridge as unknown as Record<string, unknown>).adopt = 'yes')), 'bridge.adopt', '"yes"');
   rejects(() => resolveSeed((h) => ((vm(h, 0) as unknown as Record<string, unknown>).adopt = 1)), 'vms[0].adopt', '1');
 });
@@ -595,4 +629,41 @@ test('problem values and keys are shown safely: control, invisible and bidirecti
   const flood = rejects(() => resolveSeed((h) => Object.assign(h, Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x${i}`, i])))), 'x0');
   assert.equal(flood.problems.length, 101);
   assert.match(flood.problems[100]!.message, /and 200 more problem/);
+});
+
+test('isolation, linkLocal and bandwidth per VM: defaults, rates in bits per second, limits, the ifb name claimed', () => {
+  const d = resolveSeed(() => undefined).vms[0]!;
+  assert.deepEqual([d.isolation, d.linkLocal, d.bandwidth, d.ifb], [true, 'eui64', undefined, undefined]);
+  const r = resolveSeed((h) => {
+    Object.assign(vm(h, 0), { isolation: false, linkLocal: 'any', bandwidth: { toVm: '100mbit', fromVm: '64kbit' } });
+    Object.assign(vm(h, 1), { bandwidth: { toVm: '1gbit' } });
+  });
+  assert.deepEqual([r.vms[0]!.isolation, r.vms[0]!.linkLocal, r.vms[0]!.bandwidth, r.vms[0]!.ifb], [false, 'any', { toVm: 100e6, fromVm: 64e3 }, 'vdu_web']);
+  assert.deepEqual([r.vms[1]!.bandwidth, r.vms[1]!.ifb], [{ toVm: 1e9 }, undefined]);
+  assert.deepEqual(resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: {} })).vms[0]!.bandwidth, undefined);
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { isolation: 'off' })), 'vms[0].isolation', '"off"');
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { linkLocal: 'stable' })), 'vms[0].linkLocal', '"stable"');
+  for (const bad of ['100 mbit', '100Mbps', '100', '1.5mbit', '0mbit', 'fast']) rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { toVm: bad } })), 'vms[0].bandwidth.toVm', JSON.stringify(bad));
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { fromVm: 100_000_000 } })), 'vms[0].bandwidth.fromVm', '100000000');
+  const low = rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { toVm: '63kbit' } })), 'vms[0].bandwidth.toVm', '"63kbit"');
+  assert.match(low.message, /expected 64kbit to 100gbit/);
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { fromVm: '101gbit' } })), 'vms[0].bandwidth.fromVm', '"101gbit"');
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: { up: '1mbit' } })), 'vms[0].bandwidth.up', 'expected one of: toVm, fromVm');
+  rejects(() => resolveSeed((h) => Object.assign(vm(h, 0), { bandwidth: '1mbit' })), 'vms[0].bandwidth', 'expected a mapping');
+  // the ifb's name (`<tag>_<vm>`, beside the TAP `<tag>-<vm>`) is an interface name of the host like the TAPs
+  rejects(() => resolveSeed((h) => {
+    h.bridge.name = 'vdu_web';
+    Object.assign(vm(h, 0), { bandwidth: { fromVm: '1mbit' } });
+  }), 'vms[0].name', 'vdu_web');
+  // the port chains of an isolated VM must fit, as forwards' do; isolation off lifts it for a VM without forwards
+  const long = (iso: boolean) => () => resolveSeed((h) => {
+    h.name = 'a_very_long_name';
+    vm(h, 0).name = 'abcdefghijk';
+    delete vm(h, 0).forwards;
+    vm(h, 1).isolation = false;
+    delete vm(h, 1).forwards;
+    vm(h, 0).isolation = iso;
+  });
+  rejects(long(true), 'vms[0].name', 'abcdefghijk');
+  assert.equal(long(false)().vms[0]!.name, 'abcdefghijk');
 });

@@ -31,6 +31,10 @@ const RECORDS: StateRecord[] = [
     status: 'done',
     data: { options: { interface: 'br0', address: '192.168.0.1', range: ['192.168.0.100', '192.168.0.150'], netmask: '255.255.255.0', leaseTime: '12h', hosts: [] } },
   },
+  { kind: 'link', id: 'link:vmi-web', status: 'done', data: { name: 'vmi-web', kind: 'ifb' }, ifindex: 9, temp: null },
+  { kind: 'qdisc', id: 'qdisc:vmt-web:root', status: 'done', data: { dev: 'vmt-web', parent: 'root', handle: '1:', qdisc: { kind: 'tbf', rate: 10_000_000, burst: 31250, latency: 0.05 } } },
+  { kind: 'qdisc', id: 'qdisc:vmt-web:ingress', status: 'intended', data: { dev: 'vmt-web', parent: 'ingress', handle: 'ffff:', qdisc: { kind: 'ingress' } } },
+  { kind: 'tcFilter', id: 'tcFilter:vmt-web:ingress:1', status: 'done', data: { dev: 'vmt-web', parent: 'ingress', prio: 1, redirect: 'vmi-web' } },
   { kind: 'proxy6', id: 'proxy6', status: 'done', data: { options: null } },
   { kind: 'vm', id: 'vm:web', status: 'intended', data: { name: 'web', fingerprint: 'a'.repeat(64) } },
   // adopted (the host file's adopt): never deleted; a link with how it was before
@@ -107,6 +111,23 @@ test('records are identities: instructions, unknown fields, wrong types and name
     [{ kind: 'address', id: 'address:br0:10.0.0.1/24', status: 'done', data: { dev: 'br0', cidr: '10.0.0.1/24' }, adopted: false }, /entries\[0\]\.adopted: expected true/],
     [{ kind: 'route', id: 'route:2001:db8::100/128', status: 'done', data: { to: '2001:db8::100/128', dev: 'br0' }, adopted: 'yes' }, /entries\[0\]\.adopted: expected true/],
   ];
+  const tbf = RECORDS.find((r) => r.id === 'qdisc:vmt-web:root')!;
+  const filter = RECORDS.find((r) => r.kind === 'tcFilter')!;
+  cases.push(
+    [{ ...tbf, data: { ...tbf.data, dev: 'vmt web' } }, /entries\[0\]\.data\.dev: /],
+    [{ ...tbf, data: { ...tbf.data, parent: 'ffff:fff1' } }, /entries\[0\]\.data\.parent: .*expected 'root' or 'ingress'/],
+    [{ ...tbf, data: { ...tbf.data, handle: 'ffff:' } }, /entries\[0\]\.data\.handle: /],
+    [{ ...tbf, data: { ...tbf.data, qdisc: { kind: 'tbf', rate: 1, burst: 3200, latency: 0.05 } } }, /entries\[0\]\.data\.qdisc\.rate: /],
+    [{ ...tbf, data: { ...tbf.data, qdisc: { kind: 'htb', rate: 10_000_000, burst: 3200, latency: 0.05 } } }, /entries\[0\]\.data\.qdisc\.kind: .*expected 'tbf'/],
+    [{ ...tbf, data: { ...tbf.data, qdisc: { kind: 'tbf', rate: 10_000_000, burst: 3200, latency: 0.05, limit: 1 } } }, /entries\[0\]\.data\.qdisc\.limit: .*unknown field/],
+    [{ ...tbf, data: { ...tbf.data, qdisc: { kind: 'tbf', rate: 10_000_000, burst: 3200, latency: -1 } } }, /entries\[0\]\.data\.qdisc\.latency: /],
+    [{ ...tbf, data: { dev: 'vmt-web', parent: 'ingress', handle: '1:', qdisc: { kind: 'ingress' } } }, /entries\[0\]\.data\.handle: .*ffff:/],
+    [{ ...tbf, id: 'qdisc:vmt-web:ingress' }, /entries\[0\]\.id: "qdisc:vmt-web:ingress" does not match its data/],
+    [{ ...filter, data: { ...filter.data, redirect: '../x' } }, /entries\[0\]\.data\.redirect: /],
+    [{ ...filter, data: { ...filter.data, prio: 0 } }, /entries\[0\]\.data\.prio: /],
+    [{ ...filter, data: { ...filter.data, action: 'drop' } }, /entries\[0\]\.data\.action: .*unknown field/],
+    [{ kind: 'link', id: 'link:vmi-web', status: 'done', data: { name: 'vmi-web', kind: 'ifb', master: 'br0' }, ifindex: null, temp: null }, /entries\[0\]\.data: unknown field "master"/],
+  );
   for (const [entry, why] of cases) refused(file([entry]), why);
   refused(file([RECORDS[1], RECORDS[1]]), /entries\[1\]\.id: "link:br0" twice/);
 });

@@ -5,15 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { codec, netlink, NetlinkSocket, ValidationError, parseRate, type NlMsg, type QdiscSpec, type ClassSpec } from '@vmhost/net';
-import { RtnlContext } from '../../packages/net/src/context.js';
+import { codec, ValidationError, parseRate, type QdiscSpec, type ClassSpec } from '@vmhost/net';
 import { newQdiscs } from '../../packages/net/src/tc/qdiscs.js';
 import { newClasses } from '../../packages/net/src/tc/classes.js';
 import { toClass, toQdisc } from '../../packages/net/src/tc/tc.js';
 import { formatHandle, parseHandle } from '../../packages/net/src/tc/handle.js';
 import { DEFAULT_PSCHED, parsePsched, rateTable, xmitSize, xmitTime } from '../../packages/net/src/tc/rate.js';
-import type { NetlinkDriverFactory } from '../../packages/net/src/transport/driver.js';
-import type { DriverSocketOptions } from '../../packages/net/src/transport/socket.js';
+import { fakeKernel } from '../helpers/fake-kernel.js';
 import { tcClassLines, tcRate, tcSize } from '../helpers/tc-text.js';
 import { rng } from '../helpers/rng.js';
 
@@ -27,30 +25,6 @@ const fx = JSON.parse(readFileSync(new URL('./fixtures/tc-messages.json', import
 };
 const T = codec.tcConstants;
 const hex = (m: { payload: string }): Buffer => Buffer.from(m.payload, 'hex');
-
-/** A fake kernel that records requests and acknowledges each one (NLMSG_ERROR 0). */
-function fakeKernel(): { sock: NetlinkSocket; ctx: RtnlContext; sent: NlMsg[] } {
-  const sent: NlMsg[] = [];
-  const driver: NetlinkDriverFactory = (_o, onData) => ({
-    portId: 4242,
-    send: (d: Buffer) => {
-      for (const m of netlink.decodeNlMsgs(Buffer.from(d))) { // a copy: the socket reuses its send buffer
-        sent.push(m);
-        const ack = Buffer.alloc(20); // error 0, then the request's header
-        ack.writeUInt32LE(16 + m.payload.length, 4);
-        ack.writeUInt16LE(m.type, 8);
-        ack.writeUInt32LE(m.seq, 12);
-        setImmediate(() => onData(0, [netlink.encodeNlMsg({ type: netlink.NLMSG_ERROR, flags: netlink.NLM_F_CAPPED, seq: m.seq, payload: ack })]));
-      }
-    },
-    addMembership: () => undefined,
-    ref: () => undefined,
-    close: () => undefined,
-  });
-  const options: DriverSocketOptions = { driver };
-  const sock = NetlinkSocket.open(options);
-  return { sock, ctx: new RtnlContext(sock, '/proc/self/ns/net'), sent };
-}
 
 /** The spec of each captured tc command (`dev` as the index it had: no link lookup needed). */
 function specOf(command: string): { what: 'qdisc' | 'class'; op: 'add' | 'replace' | 'change'; spec: QdiscSpec | ClassSpec } {

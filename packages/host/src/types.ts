@@ -44,6 +44,38 @@ export interface BaseDiskSpec {
   cache?: 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
 }
 
+/**
+ * The host-wide cloud-init defaults (the top-level `cloudInit`), merged into the `cloudInit` of
+ * each VM that has one: its own fields win, the ssh keys of both are given.
+ */
+export interface CloudInitDefaultsSpec {
+  /** The user made with the keys (sudo without password, password locked). Default `ops`. */
+  user?: string;
+  /** OpenSSH public key lines (`ssh-ed25519 AAAA... comment`) for `user`. */
+  sshAuthorizedKeys?: string[];
+  /**
+   * A user-data file (path, relative to the host file), read as data when planning and applying:
+   * a `#cloud-config` (merged with vmhost's: its lists appended, vmhost's keys kept) or a script
+   * starting with `#!` (run once per instance); at most 1 MiB.
+   */
+  userData?: string;
+  /**
+   * `auto` (default): a network-config v2 with the VM's addresses, gateway and DNS (so guests
+   * without a DHCPv6 client are configured too); `none`: none (cloud-init's fallback, DHCP).
+   */
+  networkConfig?: 'auto' | 'none';
+}
+
+/**
+ * A VM's cloud-init NoCloud seed (a read-only `CIDATA` volume after its disks): the host name,
+ * a user with ssh keys, network-config and the user's own user-data. Needs at least one ssh key
+ * (here or in the host-wide `cloudInit`) or a `userData` file.
+ */
+export interface CloudInitSpec extends CloudInitDefaultsSpec {
+  /** The guest's host name (a DNS label). Default: the VM's name. */
+  hostname?: string;
+}
+
 /** One VM, as written in the host file. */
 export interface VmSpec {
   /** 1-11 characters of [a-z0-9-], starting with a letter (the TAP is `<tag>-<name>`, at most 15 bytes: the tag is three letters from the host's name). */
@@ -52,7 +84,11 @@ export interface VmSpec {
   mac?: string;
   /** Static DHCP lease by MAC; inside the bridge's IPv4 subnet, not the bridge's own address. */
   ipv4: string;
-  /** The VM's own public IPv6 address, inside `ipv6.prefix`. */
+  /**
+   * The VM's own public IPv6 address, inside `ipv6.prefix`; or `auto`: the EUI-64 address of its
+   * MAC in `ipv6.prefix` (a /64), what SLAAC would form, computed by the host and then handled as
+   * a fixed address (DHCPv6 lease, proxy entry, route; the RA keeps SLAAC off).
+   */
   ipv6?: string;
   /** Default 256. */
   memoryMiB?: number;
@@ -83,6 +119,8 @@ export interface VmSpec {
   forwards?: ForwardSpec[];
   /** Start the VM on apply. Default true. */
   autostart?: boolean;
+  /** A cloud-init seed for the VM (`{}` takes the host-wide `cloudInit` as it is). Left out: none. */
+  cloudInit?: CloudInitSpec;
   /**
    * The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, not
    * made by vmhost: apply records them as adopted instead of refusing, and down leaves them in
@@ -90,6 +128,15 @@ export interface VmSpec {
    * was). Default false. Another host's objects are never adopted.
    */
   adopt?: boolean;
+  /**
+   * Anti-spoofing on the VM's port (its TAP): frames only with its MAC, ARP and IP only with its
+   * addresses, no DHCP server replies, router advertisements or redirects. Default true.
+   */
+  isolation?: boolean;
+  /** IPv6 link-local sources the VM may use: `'eui64'` (default, from its MAC) or `'any'` (fe80::/10). */
+  linkLocal?: 'eui64' | 'any';
+  /** Bandwidth limits, as rates `'100mbit'` (kbit, mbit, gbit). Left out: unlimited. */
+  bandwidth?: { toVm?: string; fromVm?: string };
 }
 
 /** The host file (YAML or JSON). */
@@ -116,7 +163,11 @@ export interface HostFile {
   };
   bridge: {
     name: string;
-    /** The bridge's MAC (and the veth end's, as in the seed). */
+    /**
+     * The bridge's MAC (and the veth end's, as in the seed). Default: a stable locally
+     * administered MAC from the host's and the bridge's names, so that the bridge's link-local
+     * address, the VMs' IPv6 default router, never changes.
+     */
     mac?: string;
     /** A veth pair whose first end is enslaved to the bridge (gives the bridge a stable MAC). */
     veth?: { name: string; peer: string };
@@ -168,6 +219,8 @@ export interface HostFile {
      */
     proxy?: ProxyLimits;
   };
+  /** Host-wide cloud-init defaults for the VMs that have a `cloudInit` of their own. */
+  cloudInit?: CloudInitDefaultsSpec;
   vms?: VmSpec[];
 }
 
@@ -192,11 +245,26 @@ export interface ResolvedDisk {
   base?: { sizeBytes?: number };
 }
 
+/** A VM's cloud-init settings after the host-wide defaults are merged and defaults filled in. */
+export interface ResolvedCloudInit {
+  /** The guest's host name (default: the VM's name). */
+  hostname: string;
+  /** The user made with the keys (default `ops`). */
+  user: string;
+  /** The keys of the host-wide defaults, then the VM's own (each once), as normalised lines. */
+  sshAuthorizedKeys: string[];
+  /** Absolute path of the user-data file (read when planning and applying). */
+  userData?: string;
+  /** `auto`: network-config v2 with the VM's addresses; `none`: none. */
+  networkConfig: 'auto' | 'none';
+}
+
 /** A VM after validation and defaults. */
 export interface ResolvedVm {
   name: string;
   mac: string;
   ipv4: string;
+  /** The VM's own IPv6 address (for `ipv6: auto`, the address the host computed). */
   ipv6?: string;
   /** `<tag>-<name>`: the tag is three letters from the host's name (`tapName` of spec/schema.ts). */
   tap: string;
@@ -214,8 +282,17 @@ export interface ResolvedVm {
   disks: ResolvedDisk[];
   forwards: ResolvedForward[];
   autostart: boolean;
+  /** Its cloud-init seed's settings; absent: no seed. */
+  cloudInit?: ResolvedCloudInit;
   /** Its TAP and IPv6 objects may exist already (adopted). */
   adopt: boolean;
+  /** Anti-spoofing on its port. */
+  isolation: boolean;
+  linkLocal: 'eui64' | 'any';
+  /** Bits per second; a direction left out is unlimited. */
+  bandwidth?: { toVm?: number; fromVm?: number };
+  /** `<tag>_<name>` (`ifbName` of spec/schema.ts): the ifb whose qdisc shapes what the VM sends (with `bandwidth.fromVm`). */
+  ifb?: string;
 }
 
 /** `qemu.user` resolved: `auto`, `root`, a user name, or ids. */
@@ -247,6 +324,8 @@ export interface ResolvedHost {
     acceptRa: boolean;
     proxy: Required<ProxyLimits>;
   };
+  /** The host-wide cloud-init defaults as given (already merged into each VM's `cloudInit`). */
+  cloudInit?: { user?: string; sshAuthorizedKeys: string[]; userData?: string; networkConfig?: 'auto' | 'none' };
   vms: ResolvedVm[];
 }
 

@@ -47,8 +47,9 @@ export type { NetfilterOpenOptions } from './netfilter.js';
 export type { Conntrack } from './netfilter/conntrack.js';
 export type { NfTables, NftMonitor, NftMonitorOptions } from './netfilter/nftables.js';
 export type * from './netfilter/types.js';
-// Traffic control over rtnetlink (docs/net-tc.md): qdiscs and classes of an Rtnl handle.
+// Traffic control over rtnetlink (docs/net-tc.md): qdiscs, classes and filters of an Rtnl handle.
 export type { Qdiscs } from './tc/qdiscs.js';
 export type { Classes } from './tc/classes.js';
+export type { Filters } from './tc/filters.js';
 export { parseRate } from './tc/rate.js';
 export type * from './tc/types.js';

@@ -1,6 +1,6 @@
 /**
  * {@link Rtnl}: a handle on one network namespace, with links, addresses, routes, neighbours,
- * sysctls, traffic control (qdiscs, classes) and change notifications.
+ * sysctls, traffic control (qdiscs, classes, filters) and change notifications.
  * @module
  */
 import { closeSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { newNeighbors, type Neighbors } from './neighbors.js';
 import { newRoutes, type Routes } from './routes.js';
 import { Sysctl } from './sysctl.js';
 import { newClasses, type Classes } from './tc/classes.js';
+import { newFilters, type Filters } from './tc/filters.js';
 import { newQdiscs, type Qdiscs } from './tc/qdiscs.js';
 import { NETLINK_ROUTE } from './transport/message.js';
 import { NetlinkSocket } from './transport/socket.js';
@@ -49,6 +50,8 @@ export class Rtnl {
   readonly qdiscs: Qdiscs;
   /** Traffic control classes (htb): add, replace, change, delete, list. */
   readonly classes: Classes;
+  /** Traffic control filters (u32 with mirred actions): add, replace, delete, list. */
+  readonly filters: Filters;
   private readonly ctx: RtnlContext;
   private readonly nsFd: number;
   private readonly monitors = new Set<RtnlMonitor>();
@@ -64,6 +67,7 @@ export class Rtnl {
     this.sysctl = new Sysctl(this.ctx.nsPath);
     this.qdiscs = newQdiscs(this.ctx);
     this.classes = newClasses(this.ctx);
+    this.filters = newFilters(this.ctx);
   }
 
   /**

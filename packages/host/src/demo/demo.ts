@@ -8,7 +8,9 @@
  *   client side has 198.51.100.10 and 2001:db8:ffff::10 and serves `GET /cgi-bin/ip` (the source
  *   address it sees) on 198.51.100.10:8080.
  * - `host`: one public IPv4 address (203.0.113.2/24) and 2001:db8:8:5688::2/64 on `eth0`; two
- *   real QEMU guests (web and mail, the test guest; KVM only where it really works).
+ *   real QEMU guests (web and mail, the test guest; KVM only where it really works), each with its
+ *   own /128 from its command line and its default route from the router advertisements of the
+ *   host's dnsmasq.
  * @module
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { status } from '../engine/status.js';
 import { stateDirFor } from '../engine/context.js';
 import type { ResolvedHost } from '../types.js';
 import { buildTestGuest, defaultGuestDir } from '../guests/test-guest/build.js';
+import { prepareRealVm, realChecks, REAL_VM, type RealGuest, type RealVm } from './real.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -37,6 +40,13 @@ export interface DemoOptions {
    * build ({@link buildTestGuest}). Default: {@link defaultGuestDir} (`~/.cache/vmhost/guest`).
    */
   guestDir?: string;
+  /**
+   * A real guest too: this cloud image (with cloud-init; `scripts/build-debian-guest.sh` builds a
+   * Debian 12 one) as a third VM configured by nothing but the host (a cloud-init seed with a fresh
+   * ssh key, `ipv6: auto`, RA and DHCPv6, names), logged into with OpenSSH from the `internet`
+   * namespace. Its boot takes 1-4 minutes on TCG.
+   */
+  real?: RealGuest;
 }
 
 /** One row of the demo's result table. */
@@ -53,7 +63,7 @@ const ABORT = Symbol('abort');
 const PUBLIC4 = '203.0.113.2';
 const CLIENT4 = '198.51.100.10';
 
-function hostFile(guestDir: string): string {
+function hostFile(guestDir: string, extraVms = ''): string {
   const kernel = join(guestDir, 'vmlinuz');
   const initrd = join(guestDir, 'initrd.img');
   const vm = (name: string, mac: string, v4: string, v6: string, forwards: string): string => `
@@ -65,7 +75,7 @@ function hostFile(guestDir: string): string {
     cpus: 1
     kernel: ${kernel}
     initrd: ${initrd}
-    append: "console=ttyS0 panic=-1 quiet vmhost.name=${name} vmhost.ip6=${v6}/64 vmhost.gw6=2001:db8:8:5688::1"
+    append: "console=ttyS0 panic=-1 quiet vmhost.name=${name} vmhost.ip6=${v6}/128"
     forwards: ${forwards}`;
   return `# The seed guide's host (see ../shared/seed-guide.txt), as one vmhost host file.
 name: demo
@@ -75,7 +85,7 @@ bridge: { name: br0, mac: "de:ad:be:ef:24:31", veth: { name: veth0, peer: veth1 
           ipv4: 192.168.0.1/24, ipv6: "2001:db8:8:5688::1/64" }
 dhcp: { range: [192.168.0.100, 192.168.0.150], leaseTime: 72h, domain: lan }
 ipv6: { prefix: "2001:db8:8:5688::/64", mode: routed }
-vms:${vm('web', 'de:ad:be:ef:32:10', '192.168.0.100', '2001:db8:8:5688::100', '[{ port: 1234, toPort: 22 }, { port: 80 }]')}${vm('mail', 'de:ad:be:ef:32:20', '192.168.0.200', '2001:db8:8:5688::200', '[{ port: 5678, toPort: 22 }, { port: 25 }]')}
+vms:${vm('web', 'de:ad:be:ef:32:10', '192.168.0.100', '2001:db8:8:5688::100', '[{ port: 1234, toPort: 22 }, { port: 80 }]')}${vm('mail', 'de:ad:be:ef:32:20', '192.168.0.200', '2001:db8:8:5688::200', '[{ port: 5678, toPort: 22 }, { port: 25 }]')}${extraVms}
 `;
 }
 
@@ -110,7 +120,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
   const hostNs = lab.ns('host');
   const inet = lab.ns('internet');
   let host: ResolvedHost | undefined;
-  const opts = { netns: hostNs, stateDir: join('/run/vmhost-demo', hostNs) };
+  const opts = { netns: hostNs, stateDir: join('/run/vmhost-demo', hostNs), dataDir: join(work, 'data') };
+  let real: RealVm | undefined;
   try {
     // The provider: routes the /64 on-link towards the host, serves the client addresses.
     const ih = await lab.rtnl('internet');
@@ -126,7 +137,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
     lab.spawn('internet', '/bin/busybox', ['httpd', '-f', '-p', `${CLIENT4}:8080`, '-h', www]);
 
     const file = join(work, 'vmhost.yaml');
-    writeFileSync(file, hostFile(guestDir));
+    if (options.real) real = await prepareRealVm(work, options.real, '2001:db8:8:5688::/64');
+    writeFileSync(file, hostFile(guestDir, real?.yaml));
     host = await loadHostFile(file);
     if (!options.json) out(`host file ${file}; namespaces ${inet} and ${hostNs}; state in ${stateDirFor(host, opts)}`);
 
@@ -143,6 +155,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       for (const s of p.steps) out(`  ${s.action.padEnd(7)} ${s.description}`);
     }
     const applyHost = host;
+    const t0apply = performance.now();
     const applied = await check('apply', async () => {
       const r = await apply(applyHost, {
         ...opts,
@@ -156,7 +169,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
     const h = host;
     await check('guests boot and serve', async () => {
       const t = performance.now();
-      await Promise.all(h.vms.map((vm) => waitFor(join(opts.stateDir, 'vms', vm.name, 'console.log'), 'VMHOST-GUEST: ready', 90_000)));
+      await Promise.all(h.vms.filter((vm) => vm.name !== REAL_VM.name).map((vm) => waitFor(join(opts.stateDir, 'vms', vm.name, 'console.log'), 'VMHOST-GUEST: ready', 90_000)));
       return `web and mail ready ${Math.round(performance.now() - t)} ms after apply`;
     });
     await check('re-apply is a no-op', async () => {
@@ -176,11 +189,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
     await check('the host itself reaches :1234', () => expect(nc(hostNs, PUBLIC4, 1234), 'SSH-2.0-vmhost-guest web'));
     await check('DHCP leases are the static ones', async () => {
       const st = await status(h, opts);
-      const leases = st.leases.map((l) => `${l.mac}=${l.ipv4}`).sort();
+      const leases = st.leases.filter((l) => l.mac !== REAL_VM.mac).map((l) => `${l.mac}=${l.ipv4}`).sort();
       const want = ['de:ad:be:ef:32:10=192.168.0.100', 'de:ad:be:ef:32:20=192.168.0.200'];
       if (JSON.stringify(leases) !== JSON.stringify(want)) throw new Error(`leases ${leases.join(' ')}`);
       return leases.join(' ');
     });
+
+    // names: web's A, AAAA and reverse entries from the other VM (mail's busybox nslookup, through
+    // its /cgi-bin/lookup) and from the host namespace, against both addresses of the bridge
+    await check('mail resolves web.lan (A, AAAA, reverse)', () => webNames((args) => http(hostNs, `http://192.168.0.200/cgi-bin/lookup?${args.join('&')}`)));
+    await check('the host resolves web.lan (A, AAAA, reverse)', () => webNames(async (args) => (await netns.run(hostNs, '/bin/busybox', ['nslookup', ...args], { timeoutMs: 10_000 })).stdout));
+
+    if (real) await realChecks(check, { inet, publicIPv4: PUBLIC4, vm: real, t0: t0apply, domain: 'lan', other: 'web' });
 
     // Plan B: the same host with ipv6.mode proxy: the VM addresses move to the uplink and a TCP
     // proxy forwards each published port to the VM's IPv4 address.
@@ -194,7 +214,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
     await check('plan-B proxy answers on mail IPv6 :25', () => expect(nc(inet, '2001:db8:8:5688::200', 25), '220 mail ESMTP'));
 
     if (options.keep) {
-      out(`--keep: left up; remove with: vmhost down ${file} --netns ${hostNs} --state-dir ${opts.stateDir}`);
+      out(`--keep: left up; remove with: vmhost --netns ${hostNs} --state-dir ${opts.stateDir} --data-dir ${opts.dataDir} down ${file}`);
     } else {
       await check('down', async () => {
         const d = await down(proxyHost, opts);
@@ -263,6 +283,27 @@ async function http(ns: string, url: string): Promise<string> {
   const r = await netns.run(ns, '/bin/busybox', ['wget', '-q', '-O-', url], { timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`GET ${url}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
   return r.stdout;
+}
+
+/**
+ * Checks web.lan's names with `lookup` (busybox nslookup's arguments → its output) against both
+ * bridge addresses: A 192.168.0.100, AAAA 2001:db8:8:5688::100, both addresses back to web.lan.
+ */
+async function webNames(lookup: (args: string[]) => Promise<string>): Promise<string> {
+  const wants: Array<[string[], RegExp]> = [];
+  for (const server of ['192.168.0.1', '2001:db8:8:5688::1']) {
+    wants.push(
+      [['-type=A', 'web.lan', server], /^Address:\s+192\.168\.0\.100\s*$/m],
+      [['-type=AAAA', 'web.lan', server], /^Address:\s+2001:db8:8:5688::100\s*$/m],
+      [['192.168.0.100', server], /name = web\.lan\s*$/m],
+      [['2001:db8:8:5688::100', server], /name = web\.lan\s*$/m],
+    );
+  }
+  for (const [args, want] of wants) {
+    const got = await lookup(args);
+    if (!want.test(got)) throw new Error(`nslookup ${args.join(' ')}: ${got.trim().slice(0, 80)}`);
+  }
+  return 'A 192.168.0.100, AAAA 2001:db8:8:5688::100, PTR web.lan (both servers)';
 }
 
 async function waitFor(file: string, marker: string, timeoutMs: number): Promise<void> {

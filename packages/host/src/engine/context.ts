@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns as ns, Rtnl, SystemError, ValidationError, type NetnsRef } from '@vmhost/net';
 import type { HostOptions, ProgressEvent, ResolvedHost, ResolvedVm } from '../types.js';
+import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmDir, type DesiredOptions } from './desired.js';
 import { hostQemuIds, type QemuIds } from './qemu-user.js';
 import { LiveView } from './live.js';
@@ -28,6 +29,8 @@ export interface Ctx {
   netns?: NetnsRef;
   /** The owner mark of this host's links (`vmhost:<name>`). */
   mark: string;
+  /** The VMs' cloud-init seeds by name, once read (engine/seeds.ts `readSeeds`: plan, apply, `vm start`). */
+  seeds?: ReadonlyMap<string, CloudInitSeed>;
   /** Tells the caller something it should know (a progress event `notice`). */
   notice(message: string): void;
   /** The ids the VMs' QEMU drops to (`qemu.user`, qemu-user.ts); undefined: it keeps root. */
@@ -141,11 +144,14 @@ export async function openCtx(host: ResolvedHost, options: HostOptions): Promise
 }
 
 /** What {@link desiredState} needs of a context. */
-export function desiredOptions(ctx: Pick<Ctx, 'dir' | 'netns' | 'qemuIds'>): DesiredOptions {
-  const o: DesiredOptions = { dir: ctx.dir };
-  if (ctx.netns !== undefined) o.netns = ctx.netns;
-  if (ctx.qemuIds !== undefined) o.runAs = ctx.qemuIds;
-  return o;
+export function desiredOptions(ctx: Pick<Ctx, 'dir' | 'netns' | 'dataDir' | 'seeds' | 'qemuIds'>): DesiredOptions {
+  return {
+    dir: ctx.dir,
+    ...(ctx.netns !== undefined ? { netns: ctx.netns } : {}),
+    dataDir: ctx.dataDir,
+    ...(ctx.seeds !== undefined ? { seeds: ctx.seeds } : {}),
+    ...(ctx.qemuIds !== undefined ? { runAs: ctx.qemuIds } : {}),
+  };
 }
 
 /** `o` with the context's namespace (for the services, which take it in their options). */

@@ -6,13 +6,15 @@
  * @module
  */
 import { join } from 'node:path';
-import { ip, type NetnsRef } from '@vmhost/net';
+import { ip, VmhostError, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
-import type { FirewallModel, PortForward, Rule } from '@vmhost/firewall';
+import { requiredSysctls, type FirewallModel, type Port, type PortForward, type Rule } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
+import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmGroup } from '../spec/schema.js';
 import type { ProxyOptions } from '../services/proxy6.js';
 import type { PortSpec, ResolvedHost, ResolvedVm } from '../types.js';
+import { bandwidthEntries, ifbEntries } from './bandwidth.js';
 import type { Adoption, Desired, Entry, VmEntry } from './entries.js';
 
 /** Where the host's files are, and the namespace it is applied in. */
@@ -21,6 +23,14 @@ export interface DesiredOptions {
   dir: string;
   /** The network namespace (VMs are started inside it). */
   netns?: NetnsRef;
+  /** The persistent data directory (the VMs' cloud-init seeds are under it). */
+  dataDir?: string;
+  /**
+   * The rendered cloud-init seeds of the VMs with `cloudInit`, by name (engine/seeds.ts's
+   * `loadSeeds`: it reads the user-data files). Left out: the VMs are described without their
+   * seeds (for recovery, which records no definitions).
+   */
+  seeds?: ReadonlyMap<string, CloudInitSeed>;
   /** The ids QEMU drops to after it has opened what it opens at start (`-runas UID:GID`); left out: root. */
   runAs?: { uid: number; gid: number };
 }
@@ -31,8 +41,21 @@ function portRange(p: PortSpec): [number, number] {
 }
 
 /**
+ * A VM's port on the bridge (its TAP): the MAC and addresses it may send with
+ * (docs/firewall-isolation.md); undefined with `isolation: false`. IPv6: its own address in routed
+ * mode; none in proxy mode (the host holds the address on the uplink, the VM has only its
+ * link-local one) or without an address.
+ */
+export function vmPort(host: ResolvedHost, vm: ResolvedVm): Port | undefined {
+  if (!vm.isolation) return undefined;
+  const ipv6 = host.ipv6?.mode === 'routed' && vm.ipv6 !== undefined ? [vm.ipv6] : [];
+  return { interface: vm.tap, group: vmGroup(vm.name), mac: vm.mac, ipv4: [vm.ipv4], ipv6, linkLocal: vm.linkLocal };
+}
+
+/**
  * The firewall model of a host: NAT out of the uplink, per-VM port forwards (one group per VM,
- * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules.
+ * named by the VM with '-' as '_': group names are letters, digits and '_'), IPv6 forwarding rules,
+ * and the VMs' ports (anti-spoofing, in the same group).
  */
 export function firewallModel(host: ResolvedHost): FirewallModel {
   const b = host.bridge;
@@ -66,12 +89,30 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
     forward,
     portForwards,
     allowIcmpv6: host.ipv6 !== undefined,
+    ports: host.vms.map((vm) => vmPort(host, vm)).filter((p): p is Port => p !== undefined),
   };
 }
 
-/** dnsmasq's options (static leases of the VMs by MAC); undefined without a `dhcp` section. */
+/**
+ * The /64 on the bridge dnsmasq serves router advertisements and DHCPv6 for: in routed mode, the
+ * /64 holding the bridge's IPv6 address (its prefix length at most 64, as dnsmasq needs);
+ * undefined otherwise. In proxy mode the VMs' addresses live on the uplink and the proxy reaches
+ * the VMs over IPv4: the guests get no IPv6 on the bridge (docs/host-guest-ipv6.md).
+ */
+export function guestPrefix6(host: ResolvedHost): string | undefined {
+  const b6 = host.bridge.ipv6;
+  if (host.ipv6?.mode !== 'routed' || !b6 || b6.prefixLength > 64) return undefined;
+  return ip.parsePrefix(`${b6.address}/64`).network;
+}
+
+/**
+ * dnsmasq's options: the static leases of the VMs by MAC and their names (AAAA too in routed
+ * mode), router advertisements and DHCPv6 for {@link guestPrefix6}; undefined without a `dhcp`
+ * section.
+ */
 export function dnsmasqOptions(host: ResolvedHost, dir: string): DnsmasqOptions | undefined {
   if (!host.dhcp) return undefined;
+  const routed = host.ipv6?.mode === 'routed';
   const o: DnsmasqOptions = {
     dir: join(dir, 'dnsmasq'),
     interface: host.bridge.name,
@@ -79,10 +120,12 @@ export function dnsmasqOptions(host: ResolvedHost, dir: string): DnsmasqOptions 
     range: host.dhcp.range,
     netmask: ip.netmask(4, host.bridge.ipv4.prefixLength),
     leaseTime: host.dhcp.leaseTime,
-    hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name })),
+    hosts: host.vms.map((v) => ({ mac: v.mac, ipv4: v.ipv4, name: v.name, ...(routed && v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}) })),
   };
   if (host.dhcp.domain !== undefined) o.domain = host.dhcp.domain;
   if (host.dhcp.dnsServers !== undefined) o.servers = host.dhcp.dnsServers;
+  const prefix = guestPrefix6(host);
+  if (prefix !== undefined) o.ipv6 = { prefix, dnsServer: host.bridge.ipv6!.address, leaseTime: host.dhcp.leaseTime };
   return o;
 }
 
@@ -107,9 +150,23 @@ export function vmDir(dir: string, name: string): string {
   return join(dir, 'vms', name);
 }
 
-/** QEMU's options for a VM of the host. */
+/** The cloud-init seed volume of one VM under the data directory `dataDir`. */
+export function seedFile(dataDir: string, name: string): string {
+  return join(dataDir, 'seeds', `${name}.iso`);
+}
+
+/** The seed of `vm` in `o` (undefined: none, or seeds not given); throws when `o.seeds` lacks a VM that has `cloudInit`. */
+function vmSeed(vm: ResolvedVm, o: DesiredOptions): { file: string; seed: CloudInitSeed } | undefined {
+  if (!vm.cloudInit || !o.seeds) return undefined;
+  const seed = o.seeds.get(vm.name);
+  if (!seed || o.dataDir === undefined) throw new VmhostError('EHOST_INTERNAL', `no cloud-init seed or data directory for VM ${vm.name}`);
+  return { file: seedFile(o.dataDir, vm.name), seed };
+}
+
+/** QEMU's options for a VM of the host: its disks, then its seed volume (raw, read-only). */
 export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
   const runDir = vmDir(o.dir, vm.name);
+  const seed = vmSeed(vm, o);
   const out: VmOptions = {
     name: vm.name,
     runDir,
@@ -120,8 +177,11 @@ export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
     sandbox: vm.sandbox === 'auto' ? 'auto' : vm.sandbox === 'on',
     // A disk's file here is the host file's: the start path (disks/session.ts prepareDrives) puts
     // each writable disk on the active top of its chain. A base image stands read-only until then,
-    // so that nothing could ever write it.
-    drives: vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly || d.base !== undefined, interface: 'virtio' as const })),
+    // so that nothing could ever write it. The cloud-init seed comes after the disks.
+    drives: [
+      ...vm.disks.map((d) => ({ file: d.file, format: d.format, cache: d.cache, readOnly: d.readOnly || d.base !== undefined, interface: 'virtio' as const })),
+      ...(seed ? [{ file: seed.file, format: 'raw' as const, readOnly: true, interface: 'virtio' as const }] : []),
+    ],
     nics: [{ tap: vm.tap, mac: vm.mac, model: vm.machine === 'microvm' ? 'virtio-net-device' : 'virtio-net-pci' }],
     console: { file: join(runDir, 'console.log') },
   };
@@ -133,9 +193,10 @@ export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
   return out;
 }
 
-/** The entry of a running VM. */
+/** The entry of a running VM (with its seed: the VM kind writes it before QEMU starts). */
 export function vmEntry(vm: ResolvedVm, o: DesiredOptions): VmEntry {
-  return { id: `vm:${vm.name}`, kind: 'vm', data: { name: vm.name, options: vmOptions(vm, o) } };
+  const seed = vmSeed(vm, o);
+  return { id: `vm:${vm.name}`, kind: 'vm', data: { name: vm.name, options: vmOptions(vm, o), ...(seed ? { seed } : {}) } };
 }
 
 /** The sysctl path of an interface in a key (`eth0.100` is written `eth0/100`). */
@@ -154,6 +215,11 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
     sysctl('net.ipv6.conf.all.forwarding', '1', 'IPv6 to the VMs');
     if (host.ipv6.mode === 'routed') sysctl(`net.ipv6.conf.${ifKey(host.uplink)}.proxy_ndp`, '1', 'answer neighbour discovery for the VMs');
   }
+  const model = firewallModel(host);
+  // what the rules need besides (the VM ports' neighbour-discovery check: bridge-nf-call-ip6tables)
+  for (const s of requiredSysctls(model)) {
+    if (!out.some((d) => d.entry.id === `sysctl:${s.key}`)) sysctl(s.key, s.value, s.reason);
+  }
   const bridgeAdopt: Adoption = { field: 'bridge.adopt', allowed: b.adopt };
   const vmAdopt = (i: number): Adoption => ({ field: `vms[${i}].adopt`, allowed: host.vms[i]!.adopt });
   add({ id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp }, adopt: bridgeAdopt }, `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`);
@@ -167,6 +233,7 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
     if (a) add({ id: `address:${b.name}:${a.cidr}`, kind: 'address', data: { dev: b.name, cidr: a.cidr }, adopt: bridgeAdopt }, `address ${a.cidr} on ${b.name}`);
   }
   host.vms.forEach((vm, i) => add({ id: `link:${vm.tap}`, kind: 'link', data: { name: vm.tap, kind: 'tap', master: b.name }, adopt: vmAdopt(i) }, `TAP ${vm.tap} on ${b.name} for ${vm.name}`));
+  for (const vm of host.vms) out.push(...ifbEntries(vm));
   host.vms.forEach((vm, i) => {
     if (!vm.ipv6 || !host.ipv6) return;
     if (host.ipv6.mode === 'routed') {
@@ -176,12 +243,16 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
       add({ id: `address:${host.uplink}:${vm.ipv6}/128`, kind: 'address', data: { dev: host.uplink, cidr: `${vm.ipv6}/128` }, adopt: vmAdopt(i) }, `address ${vm.ipv6}/128 on ${host.uplink} for the proxy (${vm.name})`);
     }
   });
-  const model = firewallModel(host);
-  add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''})`);
+  // before any VM starts (the rules match the TAPs by name): no VM runs without its port's rules
+  add({ id: 'firewall', kind: 'firewall', data: { model } }, `firewall (owner ${host.name}: NAT, ${model.portForwards?.length ?? 0} port forward(s)${host.ipv6 ? ', IPv6' : ''}, ${model.ports?.length ?? 0} isolated VM port(s))`);
+  // bandwidth limits before the VMs start (they hang off the TAPs and ifbs)
+  for (const vm of host.vms) out.push(...bandwidthEntries(vm));
   const dns = dnsmasqOptions(host, o.dir);
-  if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s))`);
+  if (dns) add({ id: 'dnsmasq', kind: 'dnsmasq', data: { options: dns } }, `dnsmasq on ${b.name} (${dns.range.join('-')}, ${dns.hosts.length} static lease(s)${dns.ipv6 ? `, RA and DHCPv6 for ${dns.ipv6.prefix}` : ''})`);
   for (const vm of host.vms) {
-    if (vm.autostart) add(vmEntry(vm, o), `VM ${vm.name} (${vm.memoryMiB} MiB, ${vm.cpus} cpu, ${vm.mac}, ${vm.ipv4}${vm.ipv6 ? `, ${vm.ipv6}` : ''})`);
+    if (!vm.autostart) continue;
+    const e = vmEntry(vm, o);
+    add(e, `VM ${vm.name} (${vm.memoryMiB} MiB, ${vm.cpus} cpu, ${vm.mac}, ${vm.ipv4}${vm.ipv6 ? `, ${vm.ipv6}` : ''}${e.data.seed ? `, cloud-init ${e.data.seed.seed.instanceId}` : ''})`);
   }
   const px = proxyOptions(host);
   if (px) add({ id: 'proxy6', kind: 'proxy6', data: { options: { ...px, dir: join(o.dir, 'proxy6') } } }, `IPv6 proxy (${px.routes.length} port(s) to the VMs' IPv4)`);

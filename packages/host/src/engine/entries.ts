@@ -8,6 +8,7 @@ import type { VmOptions } from '@vmhost/kvm';
 import type { FirewallModel } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import type { ProxyOptions } from '../services/proxy6.js';
+import type { CloudInitSeed } from '../guests/cloud-init.js';
 
 /** A sysctl set to `value`. */
 export interface SysctlEntry {
@@ -44,6 +45,12 @@ export interface TapLinkData {
   master: string;
 }
 
+/** An ifb, up: what a VM sends is redirected to it and shaped by its qdisc (`bandwidth.fromVm`). */
+export interface IfbLinkData {
+  name: string;
+  kind: 'ifb';
+}
+
 /**
  * Whether the host file lets an entry's object exist already, not made by vmhost: it is then
  * adopted (recorded as such; down leaves it in place) instead of refused.
@@ -60,7 +67,7 @@ export interface LinkEntry {
   kind: 'link';
   /** `link:<name>`. */
   id: string;
-  data: BridgeLinkData | VethLinkData | TapLinkData;
+  data: BridgeLinkData | VethLinkData | TapLinkData | IfbLinkData;
   adopt?: Adoption;
 }
 
@@ -98,6 +105,49 @@ export interface FirewallEntry {
   data: { model: FirewallModel };
 }
 
+/** A token bucket (tbf): `rate` in bits/s, `burst` in bytes, `latency` (the queue) in seconds. */
+export interface TbfSettings {
+  kind: 'tbf';
+  rate: number;
+  burst: number;
+  latency: number;
+}
+
+/**
+ * A qdisc on one of this host's links (a VM's TAP or ifb), identified by the link and its place:
+ * a tbf at the root with `handle`, or the ingress qdisc (handle `ffff:`).
+ */
+export interface QdiscData {
+  dev: string;
+  parent: 'root' | 'ingress';
+  handle: string;
+  qdisc: TbfSettings | { kind: 'ingress' };
+}
+
+/** A qdisc vmhost put on its link (docs/host-bandwidth.md). */
+export interface QdiscEntry {
+  kind: 'qdisc';
+  /** `qdisc:<dev>:<parent>`. */
+  id: string;
+  data: QdiscData;
+}
+
+/** A u32 filter matching everything on `dev`'s ingress, at `prio`, that redirects it to the egress of `redirect` (an ifb). */
+export interface TcFilterData {
+  dev: string;
+  parent: 'ingress';
+  prio: number;
+  redirect: string;
+}
+
+/** A tc filter vmhost put on its link (docs/host-bandwidth.md). */
+export interface TcFilterEntry {
+  kind: 'tcFilter';
+  /** `tcFilter:<dev>:<parent>:<prio>`. */
+  id: string;
+  data: TcFilterData;
+}
+
 /** dnsmasq on the bridge. */
 export interface DnsmasqEntry {
   kind: 'dnsmasq';
@@ -110,7 +160,11 @@ export interface VmEntry {
   kind: 'vm';
   /** `vm:<name>`. */
   id: string;
-  data: { name: string; options: VmOptions };
+  /**
+   * `seed`: its cloud-init seed and the file it goes to (written before QEMU starts; its
+   * instance-id is part of the VM's fingerprint, so a changed seed restarts the VM).
+   */
+  data: { name: string; options: VmOptions; seed?: { file: string; seed: CloudInitSeed } };
 }
 
 /** The IPv6 TCP proxy service (plan B). */
@@ -121,7 +175,7 @@ export interface Proxy6Entry {
 }
 
 /** One thing apply made (or changed). */
-export type Entry = SysctlEntry | LinkEntry | AddressEntry | RouteEntry | ProxyNeighborEntry | FirewallEntry | DnsmasqEntry | VmEntry | Proxy6Entry;
+export type Entry = SysctlEntry | LinkEntry | AddressEntry | RouteEntry | ProxyNeighborEntry | FirewallEntry | QdiscEntry | TcFilterEntry | DnsmasqEntry | VmEntry | Proxy6Entry;
 
 /** The kinds of entries. */
 export type EntryKind = Entry['kind'];

@@ -25,7 +25,8 @@ import { validateModel, type FirewallModel } from '@vmhost/firewall';
 import { HostStateError } from '../errors.js';
 import { validateDnsmasqOptions, type DnsmasqOptions } from '../services/dnsmasq.js';
 import { normalizeProxyOptions, type ProxyOptions } from '../services/proxy6.js';
-import type { BridgeLinkData, EntryKind, TapLinkData, VethLinkData } from './entries.js';
+import type { BridgeLinkData, EntryKind, IfbLinkData, QdiscData, TapLinkData, TcFilterData, VethLinkData } from './entries.js';
+import { parseQdiscData, parseTcFilterData } from './tc-records.js';
 
 /** The version of the state file this module reads and writes. */
 export const STATE_VERSION = 2;
@@ -47,7 +48,7 @@ export interface SysctlRecord extends Base<'sysctl'> {
 
 /** A link vmhost made; it carries the owner mark (ifalias `vmhost:<owner>`), checked before any deletion. */
 export interface LinkRecord extends Base<'link'> {
-  data: BridgeLinkData | VethLinkData | TapLinkData;
+  data: BridgeLinkData | VethLinkData | TapLinkData | IfbLinkData;
   /** The kernel's index once made. */
   ifindex: number | null;
   /**
@@ -86,6 +87,16 @@ export interface FirewallRecord extends Base<'firewall'> {
   data: { model: FirewallModel };
 }
 
+/** A qdisc on one of this host's links, by the link, its place and handle (entries.ts `QdiscData`). */
+export interface QdiscRecord extends Base<'qdisc'> {
+  data: QdiscData;
+}
+
+/** A tc filter on one of this host's links, by the link, its place and priority. */
+export interface TcFilterRecord extends Base<'tcFilter'> {
+  data: TcFilterData;
+}
+
 /** dnsmasq's options without its directory (always `<stateDir>/dnsmasq`); null when recovered without them. */
 export interface DnsmasqRecord extends Base<'dnsmasq'> {
   data: { options: Omit<DnsmasqOptions, 'dir' | 'netns'> | null };
@@ -106,7 +117,7 @@ export interface VmRecord extends Base<'vm'> {
 }
 
 /** One record of the state file. */
-export type StateRecord = SysctlRecord | LinkRecord | AddressRecord | RouteRecord | ProxyNeighborRecord | FirewallRecord | DnsmasqRecord | Proxy6Record | VmRecord;
+export type StateRecord = SysctlRecord | LinkRecord | AddressRecord | RouteRecord | ProxyNeighborRecord | FirewallRecord | QdiscRecord | TcFilterRecord | DnsmasqRecord | Proxy6Record | VmRecord;
 
 /** The state file's content (version 2). */
 export interface StateFile {
@@ -121,7 +132,12 @@ export interface StateFile {
 
 const IFNAME = '[^/:\\s\\0]{1,15}';
 /** The sysctls vmhost sets (desired.ts), by key. */
-const SYSCTL_KEYS = [/^net\.ipv4\.ip_forward$/, /^net\.ipv6\.conf\.all\.forwarding$/, new RegExp(`^net\\.ipv6\\.conf\\.${IFNAME}\\.(accept_ra|proxy_ndp)$`)];
+const SYSCTL_KEYS = [
+  /^net\.ipv4\.ip_forward$/,
+  /^net\.ipv6\.conf\.all\.forwarding$/,
+  new RegExp(`^net\\.ipv6\\.conf\\.${IFNAME}\\.(accept_ra|proxy_ndp)$`),
+  /^net\.bridge\.bridge-nf-call-ip6tables$/,
+];
 const SYSCTL_VALUE = /^[0-9]{1,3}$/;
 
 /** Whether `key` is one of the sysctls vmhost sets. */
@@ -204,7 +220,11 @@ function linkData(v: unknown, at: string): LinkRecord['data'] {
     const o = shape(v, at, ['name', 'kind', 'master']);
     return { name: ifname(o.name, `${at}.name`), kind, master: ifname(o.master, `${at}.master`) };
   }
-  throw new Bad(`${at}.kind: expected bridge, veth or tap`);
+  if (kind === 'ifb') {
+    const o = shape(v, at, ['name', 'kind']);
+    return { name: ifname(o.name, `${at}.name`), kind };
+  }
+  throw new Bad(`${at}.kind: expected bridge, veth, tap or ifb`);
 }
 
 /**
@@ -317,6 +337,16 @@ function parseRecord(v: unknown, at: string, dir: string, known: Known = {}): St
       r = { kind, ...base(o), data: { model: d.model as FirewallModel } };
       break;
     }
+    case 'qdisc': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      r = { kind, ...base(o), data: check(`${at}.data`, () => parseQdiscData(o.data)) };
+      break;
+    }
+    case 'tcFilter': {
+      const o = shape(v, at, ['kind', 'id', 'status', 'data']);
+      r = { kind, ...base(o), data: check(`${at}.data`, () => parseTcFilterData(o.data)) };
+      break;
+    }
     case 'dnsmasq': {
       const o = shape(v, at, ['kind', 'id', 'status', 'data']);
       const options = serviceOptions(o.data, at, ['dir', 'netns'], "dnsmasq's directory or namespace", (x) => unlessKnown(x, known.dnsmasq, () => validateDnsmasqOptions({ ...(x as Omit<DnsmasqOptions, 'dir'>), dir: `${dir}/dnsmasq` })));
@@ -359,6 +389,10 @@ export function recordId(r: StateRecord): string {
       return `route:${r.data.to}`;
     case 'proxyNeighbor':
       return `proxyNeighbor:${r.data.dev}:${r.data.to}`;
+    case 'qdisc':
+      return `qdisc:${r.data.dev}:${r.data.parent}`;
+    case 'tcFilter':
+      return `tcFilter:${r.data.dev}:${r.data.parent}:${r.data.prio}`;
     case 'firewall':
     case 'dnsmasq':
     case 'proxy6':

@@ -28,6 +28,7 @@ import { stopAllVms } from './kinds/vm.js';
 import { deleteDiskChains, finishDiskIntents } from './disks/lifecycle.js';
 import { checkDiskSources } from './disks/session.js';
 import { loadForChange, reconcileIntents } from './reconcile.js';
+import { readSeeds } from './seeds.js';
 import { checkStateDir, lock } from './state-dir.js';
 import { findConflicts } from './owners.js';
 import { callerOf, registerOwner, unregisterOwner } from './shared.js';
@@ -49,6 +50,8 @@ async function preconditions(ctx: Ctx): Promise<void> {
     });
   });
   await checkDiskSources(host);
+  // the user-data files, read and checked; the seeds rendered
+  readSeeds(ctx);
 }
 
 function isFile(p: string): boolean {

@@ -6,11 +6,13 @@
 import { join } from 'node:path';
 import { terminate } from '@vmhost/net';
 import { Vm, VmError } from '@vmhost/kvm';
+import { save as fwSave } from '@vmhost/firewall';
 import { HostPreconditionError } from '../errors.js';
 import type { HostOptions, ResolvedHost } from '../types.js';
 import { desiredOptions, findVm, openCtx, vmRunDir } from './context.js';
-import { vmEntry } from './desired.js';
+import { vmEntry, vmPort } from './desired.js';
 import { liveQemuPid, vmKind } from './kinds/vm.js';
+import { readSeeds } from './seeds.js';
 import { checkStateDir } from './state-dir.js';
 
 /** The serial console log file of a VM of `host`. */
@@ -19,14 +21,27 @@ export function consoleFile(host: ResolvedHost, name: string, options: HostOptio
   return join(vmRunDir(host, name, options), 'console.log');
 }
 
-/** Starts one VM of an applied host (its TAP must exist: apply first). No-op when it runs. */
+/**
+ * Starts one VM of an applied host (its TAP must exist, and with isolation on its port's rules:
+ * apply first; a VM never runs without them). No-op when it runs.
+ * @throws {HostPreconditionError} no TAP, or no port rules of an isolated VM.
+ */
 export async function startVm(host: ResolvedHost, name: string, options: HostOptions = {}): Promise<void> {
   const vm = findVm(host, name);
   const ctx = await openCtx(host, options);
   try {
     ctx.dir = checkStateDir(ctx.dir, true) ?? ctx.dir;
+    readSeeds(ctx);
     const entry = vmEntry(vm, desiredOptions(ctx));
     if (!(await ctx.h.links.find(vm.tap))) throw new HostPreconditionError('name', name, `TAP ${vm.tap} does not exist: apply the host first`);
+    const port = vmPort(host, vm);
+    if (port) {
+      const s = await fwSave(ctx.netns !== undefined ? { netns: ctx.netns } : {});
+      const chain = (suffix: string): RegExp => new RegExp(`^:VMHOST-${host.name}-${port.group}-${suffix} `, 'm');
+      if (!chain('S').test(s.bridge) || !chain('N').test(s.ipv6)) {
+        throw new HostPreconditionError('name', name, `the anti-spoofing rules of its port ${vm.tap} are not in place (no chain VMHOST-${host.name}-${port.group}-S): apply the host first`);
+      }
+    }
     // running (by its pidfile or a /proc scan of its run dir): nothing to do
     if ((await vmKind.inspect(ctx, entry, await vmKind.intent(ctx, entry))) !== 'missing') return;
     await vmKind.create(ctx, entry, await vmKind.intent(ctx, entry));

@@ -19,6 +19,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ip, parseMac, validateIfName, validateInt, ValidationError } from '@vmhost/net';
+import { LEASE_TIME_RE } from '../spec/schema.js';
 
 /** One VM as dnsmasq knows it. */
 export interface GuestDnsHost {
@@ -27,8 +28,25 @@ export interface GuestDnsHost {
   /** The NIC's MAC (DHCPv4 and DHCPv6 leases are matched by it). */
   mac: string;
   ipv4?: string;
-  /** Its fixed IPv6 address, inside `ipv6.prefix` (given by DHCPv6, no prefix length: a /128 in the guest). */
+  /**
+   * Its fixed IPv6 address (no prefix length: a /128 in the guest). Inside `ipv6.prefix` it is
+   * also leased by DHCPv6; outside it (or without `ipv6`) it is a DNS name only.
+   */
   ipv6?: string;
+}
+
+/** Router advertisements and stateful DHCPv6 on the bridge for the VMs' /64 (docs/host-guest-ipv6.md). */
+export interface GuestIpv6Options {
+  /** The VM prefix, a /64 (dnsmasq's minimum); the bridge must hold an address inside it. */
+  prefix: string;
+  /** The DNS server announced (RDNSS and DHCPv6 option 23): the bridge's address in the prefix. Default: dnsmasq's default (the bridge's link-local address in the RA, none in DHCPv6). */
+  dnsServer?: string;
+  /** DHCPv6 lease time (`1h`, `infinite`, seconds). Default `1h`. */
+  leaseTime?: string;
+  /** Seconds between unsolicited RAs. Default 60 (dnsmasq's own default grows to 600 s). */
+  raIntervalS?: number;
+  /** Router lifetime in the RA, seconds (the guests' default route expires after it without a new RA). Default 1800. */
+  routerLifetimeS?: number;
 }
 
 /** What {@link renderGuestDnsmasqLines} takes. */
@@ -38,23 +56,25 @@ export interface GuestDnsmasqOptions {
   /** Local domain (names also as `name.domain`; the first name of a host-record is its PTR). */
   domain?: string;
   /** Router advertisements and DHCPv6 for the VM prefix. Left out: no IPv6 service. */
-  ipv6?: {
-    /** The VM prefix, a /64 (dnsmasq's minimum); the bridge must hold an address inside it. */
-    prefix: string;
-    /** The DNS server announced (RDNSS and DHCPv6 option 23): the bridge's address in the prefix. Default: dnsmasq's default (the bridge's link-local address in the RA, none in DHCPv6). */
-    dnsServer?: string;
-    /** DHCPv6 lease time (`1h`, `infinite`, seconds). Default `1h`. */
-    leaseTime?: string;
-    /** Seconds between unsolicited RAs. Default 60 (dnsmasq's own default grows to 600 s). */
-    raIntervalS?: number;
-    /** Router lifetime in the RA, seconds (the guests' default route expires after it without a new RA). Default 1800. */
-    routerLifetimeS?: number;
-  };
+  ipv6?: GuestIpv6Options;
   hosts: readonly GuestDnsHost[];
 }
 
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
-const LEASE_RE = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
+
+/**
+ * Checks a DNS name of one or more labels (letters, digits, '-'; no leading or trailing '-'), at
+ * most 253 bytes; with `single`, one label only (a host name without its domain).
+ * @throws {ValidationError} naming `field`.
+ */
+export function validateDnsName(v: unknown, field: string, single: boolean): asserts v is string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 253) throw new ValidationError(field, v, 'expected a DNS name of 1-253 characters');
+  const labels = v.split('.');
+  if (single && labels.length !== 1) throw new ValidationError(field, v, 'expected a single DNS label (no dots)');
+  for (const l of labels) {
+    if (!LABEL_RE.test(l)) throw new ValidationError(field, v, "expected labels of 1-63 letters, digits and '-', not starting or ending with '-'");
+  }
+}
 
 /**
  * The lines (without newlines) for `o`, in a fixed order. Validates first: every error names its
@@ -64,9 +84,7 @@ const LEASE_RE = /^(infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'expected an object');
   validateIfName(o.interface, 'interface');
-  if (o.domain !== undefined && (typeof o.domain !== 'string' || o.domain.length > 253 || !o.domain.split('.').every((l) => LABEL_RE.test(l)))) {
-    throw new ValidationError('domain', o.domain, 'expected a DNS name such as lan');
-  }
+  if (o.domain !== undefined) validateDnsName(o.domain, 'domain', false);
   const lines: string[] = [];
   let prefix: string | undefined;
   if (o.ipv6 !== undefined) {
@@ -78,7 +96,7 @@ export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
     if (p.cidr !== p.network) throw new ValidationError('ipv6.prefix', v.prefix, 'the host bits must be zero');
     prefix = p.network;
     const lease = v.leaseTime ?? '1h';
-    if (typeof lease !== 'string' || !LEASE_RE.test(lease)) throw new ValidationError('ipv6.leaseTime', v.leaseTime, "expected 'infinite' or a number with an optional unit s, m, h, d, w");
+    if (typeof lease !== 'string' || !LEASE_TIME_RE.test(lease)) throw new ValidationError('ipv6.leaseTime', v.leaseTime, "expected 'infinite' or a number with an optional unit s, m, h, d, w");
     const interval = v.raIntervalS ?? 60;
     validateInt(interval, 'ipv6.raIntervalS', 4, 1800);
     const lifetime = v.routerLifetimeS ?? 1800;
@@ -108,7 +126,7 @@ export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
   o.hosts.forEach((h, i) => {
     const f = `hosts[${i}]`;
     if (!h || typeof h !== 'object') throw new ValidationError(f, h, 'expected { name, mac, ipv4?, ipv6? }');
-    if (typeof h.name !== 'string' || !LABEL_RE.test(h.name)) throw new ValidationError(`${f}.name`, h.name, 'expected a DNS label');
+    validateDnsName(h.name, `${f}.name`, true);
     const mac = parseMac(h.mac, `${f}.mac`);
     unique(`name:${h.name.toLowerCase()}`, `${f}.name`, h.name);
     unique(`mac:${mac}`, `${f}.mac`, h.mac);
@@ -123,10 +141,9 @@ export function renderGuestDnsmasqLines(o: GuestDnsmasqOptions): string[] {
     if (h.ipv6 !== undefined) {
       if (typeof h.ipv6 !== 'string' || !isIPv6(h.ipv6) || h.ipv6.includes('%')) throw new ValidationError(`${f}.ipv6`, h.ipv6, 'expected an IPv6 address (no prefix length)');
       const a = ip.canonicalAddress(h.ipv6);
-      if (prefix && !ip.contains(prefix, a)) throw new ValidationError(`${f}.ipv6`, h.ipv6, `outside ${o.ipv6!.prefix}`);
       unique(`ip:${a}`, `${f}.ipv6`, h.ipv6);
-      // Only a prefix dnsmasq serves can be leased; without `ipv6` the address is a DNS name only.
-      if (prefix) parts.push(`[${a}]`);
+      // Only an address of the prefix dnsmasq serves can be leased; others are DNS names only.
+      if (prefix && ip.contains(prefix, a)) parts.push(`[${a}]`);
       addrs.push(a);
     }
     dhcp.push(`dhcp-host=${[...parts, h.name].join(',')}`);

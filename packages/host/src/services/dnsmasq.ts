@@ -19,6 +19,7 @@ import { isIP } from 'node:net';
 import { ip, netns, parseMac, readPidfile, validateIfName, ValidationError, type NetnsRef } from '@vmhost/net';
 import { DnsmasqError } from '../errors.js';
 import { DHCP, leaseSeconds, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS } from '../spec/schema.js';
+import { renderGuestDnsmasqLines, validateDnsName, type GuestIpv6Options } from '../guests/dnsmasq-guests.js';
 import { makePrivate, openPrivateFile, readPrivateFile, touchPrivateFile, type FileErrorFactory } from './files.js';
 import { howEnded, installConfig, serviceStatus, startDetached, stopProcess, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
 import type { Lease } from '../types.js';
@@ -39,8 +40,17 @@ export interface DnsmasqOptions {
   leaseTime: string;
   /** Local DNS domain: `domain=` and `local=/domain/` (names of the domain are never forwarded). */
   domain?: string;
-  /** Static leases by MAC; `name` is also the DNS name of the address. */
-  hosts: ReadonlyArray<{ mac: string; ipv4: string; name: string }>;
+  /**
+   * Static leases by MAC; `name` (and `name.domain`) resolves to `ipv4` and, when given, `ipv6`
+   * (A, AAAA and the reverse entries, whether the VM has a lease or not). `ipv6` is also leased by
+   * DHCPv6 when {@link DnsmasqOptions.ipv6} serves its prefix.
+   */
+  hosts: ReadonlyArray<{ mac: string; ipv4: string; name: string; ipv6?: string }>;
+  /**
+   * Router advertisements and stateful DHCPv6 on the bridge for the VMs' /64 (M=1 O=1, the prefix
+   * off-link and without SLAAC, RDNSS and DNSSL; docs/host-guest-ipv6.md). Left out: IPv4 only.
+   */
+  ipv6?: GuestIpv6Options;
   /**
    * Upstream DNS servers (IP addresses) for names that are not local. Default none: dnsmasq reads
    * no resolv.conf and answers only the local names (DHCP hosts); other queries are refused.
@@ -76,18 +86,6 @@ function files(dir: string): { conf: string; pid: string; leases: string; log: s
 
 function validateIpv4(v: unknown, field: string): asserts v is string {
   if (typeof v !== 'string' || isIP(v) !== 4) throw new ValidationError(field, v, 'expected an IPv4 address such as 192.168.0.1');
-}
-
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
-
-/** A DNS name of one or more labels (letters, digits, '-'; no leading/trailing '-'), at most 253 bytes. */
-function validateDnsName(v: unknown, field: string, single: boolean): asserts v is string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 253) throw new ValidationError(field, v, 'expected a DNS name of 1-253 characters');
-  const labels = v.split('.');
-  if (single && labels.length !== 1) throw new ValidationError(field, v, 'expected a single DNS label (no dots)');
-  for (const l of labels) {
-    if (!LABEL.test(l)) throw new ValidationError(field, v, "expected labels of 1-63 letters, digits and '-', not starting or ending with '-'");
-  }
 }
 
 /** Upstream servers refused (the host file's rule): nothing answers there, or dnsmasq cannot be given a zone. */
@@ -135,30 +133,31 @@ export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
       if (special && DNS_SERVER_REFUSED[fam].includes(special.kind)) throw new ValidationError(`servers[${i}]`, s, `is a ${special.kind} address (${special.range}): no DNS server answers there`);
     });
   }
-  if (!Array.isArray(o.hosts)) throw new ValidationError('hosts', o.hosts, 'expected an array');
-  const macs = new Map<string, number>();
-  const ips = new Map<string, number>();
-  const names = new Map<string, number>();
+  // names, MACs, addresses used once, the IPv6 options: the guest lines' own checks
+  guestLines(o);
   const hosts = o.hosts.map((h, i) => {
-    if (!h || typeof h !== 'object') throw new ValidationError(`hosts[${i}]`, h, 'expected { mac, ipv4, name }');
-    const mac = parseMac(h.mac, `hosts[${i}].mac`);
     validateIpv4(h.ipv4, `hosts[${i}].ipv4`);
     if (!inSubnet(h.ipv4)) throw new ValidationError(`hosts[${i}].ipv4`, h.ipv4, `outside the subnet of ${o.address}/${o.netmask}`);
     if (!usable(h.ipv4)) throw new ValidationError(`hosts[${i}].ipv4`, h.ipv4, 'is the network or broadcast address');
     if (h.ipv4 === o.address) throw new ValidationError(`hosts[${i}].ipv4`, h.ipv4, "is the bridge's own address");
-    validateDnsName(h.name, `hosts[${i}].name`, true);
-    for (const [key, seen, what] of [[mac, macs, 'mac'], [h.ipv4, ips, 'ipv4'], [h.name.toLowerCase(), names, 'name']] as const) {
-      const j = seen.get(key);
-      if (j !== undefined) throw new ValidationError(`hosts[${i}].${what}`, what === 'mac' ? h.mac : what === 'ipv4' ? h.ipv4 : h.name, `the same as hosts[${j}].${what}`);
-      seen.set(key, i);
-    }
-    return { mac, ipv4: h.ipv4, name: h.name };
+    return { ...h, mac: parseMac(h.mac, `hosts[${i}].mac`) };
   });
   if (o.netns !== undefined) netns.netnsPath(o.netns, 'netns');
   return { ...o, hosts };
 }
 
 // -------------------------------------------------------------------------------- rendering
+
+/** The lines of the VMs (dhcp-host, host-record) and of IPv6 (RA, DHCPv6): guests/dnsmasq-guests.ts. */
+function guestLines(o: DnsmasqOptions): string[] {
+  if (!Array.isArray(o.hosts)) throw new ValidationError('hosts', o.hosts, 'expected an array');
+  return renderGuestDnsmasqLines({
+    interface: o.interface,
+    ...(o.domain !== undefined ? { domain: o.domain } : {}),
+    ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}),
+    hosts: o.hosts,
+  });
+}
 
 /**
  * Renders dnsmasq.conf for `o`: pure and deterministic (the same options give the same bytes;
@@ -167,9 +166,11 @@ export function validateDnsmasqOptions(o: DnsmasqOptions): DnsmasqOptions {
  * Choices: `bind-interfaces` + `interface=` + `except-interface=lo` (dnsmasq binds the bridge's
  * address only and fails at startup when the bridge is missing), `no-resolv` + `no-hosts` (nothing
  * from /etc; upstream servers only when `servers` is given), `dhcp-authoritative`, the router and
- * DNS options pointing at `address`, a `host-record` per static host (its name resolves before it
- * has a lease), and dnsmasq's default privilege drop to `nobody` (it opens its pid, lease and log
- * files as root first; see docs/host-dnsmasq-and-proxy.md).
+ * DNS options pointing at `address`, a `dhcp-host` and a `host-record` per static host (A, AAAA
+ * and PTR for `name.domain` and `name`, before or without a lease; the FQDN first, so the reverse
+ * entries name it), with `ipv6` router advertisements and stateful DHCPv6 (the guest lines of
+ * guests/dnsmasq-guests.ts, docs/host-guest-ipv6.md), and dnsmasq's default privilege drop to
+ * `nobody` (it opens its pid, lease and log files as root first; see docs/host-dnsmasq-and-proxy.md).
  * @throws {ValidationError} for bad options.
  */
 export function renderDnsmasqConfig(o: DnsmasqOptions): string {
@@ -195,9 +196,8 @@ export function renderDnsmasqConfig(o: DnsmasqOptions): string {
     `dhcp-option=option:dns-server,${v.address}`,
   );
   if (v.domain !== undefined) lines.push(`dhcp-option=option:domain-name,${v.domain}`);
-  for (const h of v.hosts) lines.push(`dhcp-host=${h.mac},${h.ipv4},${h.name}`);
-  // DNS names of the static hosts also before (or without) a lease
-  for (const h of v.hosts) lines.push(`host-record=${v.domain !== undefined ? `${h.name},${h.name}.${v.domain}` : h.name},${h.ipv4}`);
+  // the static leases, the names (also before or without a lease), RA and DHCPv6
+  lines.push(...guestLines(v));
   lines.push(
     `dhcp-leasefile=${f.leases}`,
     `pid-file=${f.pid}`,

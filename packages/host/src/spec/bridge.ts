@@ -4,12 +4,18 @@
  * @module
  */
 import { ip } from '@vmhost/net';
+import { stableMac } from '@vmhost/kvm';
 import type { ResolvedHost } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
 import { BRIDGE, VETH } from './schema.js';
 
 const F = BRIDGE.keys;
+
+/** The default MAC of the bridge `bridge` of host `host`: locally administered, stable (a hash of both names). */
+export function bridgeMac(host: string, bridge: string): string {
+  return stableMac(`${host}:${bridge}`, 0);
+}
 
 /** Resolves `bridge` (`v`, as written); undefined after a problem. */
 export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridge'] | undefined {
@@ -20,8 +26,13 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
   const name = c.ifName(at(br, 'name'), 'bridge.name');
   ctx.claimIf(name, 'bridge.name');
   const macV = at(br, 'mac');
-  const mac = absent(macV) ? undefined : c.mac(macV, 'bridge.mac');
-  ctx.claimMac(mac, 'bridge.mac');
+  const adopt = c.bool(at(br, 'adopt'), 'bridge.adopt', F.adopt);
+  // Default: a stable MAC, so that the bridge's link-local address (the VMs' IPv6 default router,
+  // learnt from its router advertisements) stays the same across re-creation and reboots. Not for
+  // a bridge that may be adopted: a hand-made bridge keeps the MAC it was given (adopting never
+  // changes it, and down leaves it as it was).
+  const mac = absent(macV) ? (name !== undefined && ctx.hostName !== undefined && adopt === false ? bridgeMac(ctx.hostName, name) : undefined) : c.mac(macV, 'bridge.mac');
+  ctx.claimMac(mac, 'bridge.mac', absent(macV) ? ' (the default for the bridge)' : '');
   let veth: { name: string; peer: string } | undefined;
   const vethV = at(br, 'veth');
   if (!absent(vethV)) {
@@ -59,7 +70,6 @@ export function resolveBridge(ctx: SpecContext, v: unknown): ResolvedHost['bridg
     ctx.bridge6 = b6;
   }
   const stp = c.bool(at(br, 'stp'), 'bridge.stp', F.stp);
-  const adopt = c.bool(at(br, 'adopt'), 'bridge.adopt', F.adopt);
   if (name === undefined || !b4 || stp === undefined || adopt === undefined) return undefined;
   return {
     name,

@@ -9,8 +9,8 @@ import { resolve as resolvePath } from 'node:path';
 import { ip, parseMac, validateIfName, ValidationError, type Prefix } from '@vmhost/net';
 import type { HostSpecProblem } from '../errors.js';
 import {
-  CMDLINE_RE, FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, keysOf, MAX_PATH_BYTES, MAX_PROBLEMS, PATH_FORBIDDEN_RE, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS,
-  type BoolField, type SpecialKind, type TextField, type CmdlineField, type EnumField, type IntField, type NameField, type ObjectField, type SizeField,
+  CMDLINE_RE, FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, formatRate, keysOf, MAX_PATH_BYTES, MAX_PROBLEMS, PATH_FORBIDDEN_RE, rateBps, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS,
+  type BoolField, type SpecialKind, type TextField, type CmdlineField, type EnumField, type IntField, type NameField, type ObjectField, type RateField, type SizeField,
 } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -181,6 +181,15 @@ export class Checker {
       return this.add(path, v, `expected an integer from ${f.min} to ${f.max}`);
     }
     return v;
+  }
+
+  /** A rate (`100mbit`: kbit, mbit or gbit) within the field's limits, in bits per second. */
+  rate(v: unknown, path: string, f: RateField): number | undefined {
+    if (absent(v)) return f.required ? this.add(path, undefined, 'required') : undefined;
+    const bps = typeof v === 'string' ? rateBps(v) : undefined;
+    if (bps === undefined) return this.add(path, v, "expected a rate: a whole number and kbit, mbit or gbit, such as '100mbit'");
+    if (bps < f.minBps || bps > f.maxBps) return this.add(path, v, `expected ${formatRate(f.minBps)} to ${formatRate(f.maxBps)}`);
+    return bps;
   }
 
   /** A size in bytes: an integer (a multiple of 512), or `N` with K, M, G or T (binary); from `f.min` to `f.max`; undefined when left out. */

@@ -12,7 +12,7 @@
  * @module
  */
 import {
-  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS,
+  FORBIDDEN_PATH_TREES, FORBIDDEN_PATHS, HOST, IFNAMSIZ_MAX, IFNAME_RE, LEASE_TIME_RE, MAX_PATH_BYTES, PATH_FORBIDDEN_CHARS, RATE_RE, RESERVED_IFNAMES, SIZE_RE, SPECIAL_KINDS, SSH_KEY_TYPES,
   type Field, type ObjectField, type SpecialKind,
 } from './schema.js';
 
@@ -93,9 +93,10 @@ function kindSchema(f: Field): JsonSchema {
     case 'mac':
       // six hex pairs, the first even (unicast), not all zero
       return { type: 'string', pattern: '^[0-9a-fA-F][02468aceACE](?:[:-][0-9a-fA-F]{2}){5}$', not: { type: 'string', pattern: '^00(?:[:-]00){5}$' } };
-    case 'address':
-      if (f.family === 'any') return { anyOf: [addressSchema(4, f.refuse?.[4]), addressSchema(6, f.refuse?.[6])] };
-      return addressSchema(f.family, f.refuse?.[f.family]);
+    case 'address': {
+      const a = f.family === 'any' ? { anyOf: [addressSchema(4, f.refuse?.[4]), addressSchema(6, f.refuse?.[6])] } : addressSchema(f.family, f.refuse?.[f.family]);
+      return f.word !== undefined ? { anyOf: [a, { type: 'string', enum: [f.word] }] } : a;
+    }
     case 'prefix': {
       const addr = f.family === 4 ? IPV4 : IPV6;
       return { type: 'string', pattern: `^(?:${addr})/${intRange(f.minLength, f.maxLength)}$`, ...notSpecial(f.family, SPECIAL_KINDS) };
@@ -113,6 +114,11 @@ function kindSchema(f: Field): JsonSchema {
       const port = { type: 'integer', minimum: 1, maximum: 65535 };
       return { anyOf: [port, { type: 'array', items: port, minItems: 2, maxItems: 2 }] };
     }
+    case 'sshKey':
+      // what parseSshPublicKey accepts (it checks the blob besides): TYPE BASE64 [COMMENT], one line
+      return { type: 'string', maxLength: f.maxBytes, pattern: `^\\s*(?:${SSH_KEY_TYPES.map((t) => t.replace(/\./g, '\\.')).join('|')})[ \\t]+[A-Za-z0-9+/]+={0,2}(?:[ \\t][^\\r\\n\\u0000]*)?$` };
+    case 'rate':
+      return { type: 'string', pattern: RATE_RE.source };
     case 'size':
       return { anyOf: [{ type: 'string', pattern: SIZE_RE.source }, { type: 'integer', minimum: f.min, maximum: f.max, multipleOf: 512 }] };
     case 'disk': {

@@ -1,6 +1,6 @@
 /**
  * Resolution of a host file's data: every section is checked by its own resolver (bridge.ts,
- * dhcp.ts, ipv6.ts, vms.ts) in document order, sharing one {@link SpecContext}; defaults are
+ * dhcp.ts, ipv6.ts, cloud-init.ts, vms.ts) in document order, sharing one {@link SpecContext}; defaults are
  * filled in. Turns what users write ({@link HostFile}) into the {@link ResolvedHost} every other
  * module works on, or throws one {@link HostSpecError} listing every problem found, each with the
  * path of the bad field (`vms[1].forwards[0].port`). No I/O.
@@ -10,6 +10,7 @@ import { ip } from '@vmhost/net';
 import { formatValue, HostSpecError, type HostSpecProblem } from '../errors.js';
 import type { QemuUser, ResolvedHost } from '../types.js';
 import { resolveBridge } from './bridge.js';
+import { resolveCloudInitDefaults } from './cloud-init.js';
 import { absent, at, droppedProblem } from './checker.js';
 import { SpecContext } from './context.js';
 import { resolveDhcp } from './dhcp.js';
@@ -106,7 +107,8 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   }
   const dhcp = resolveDhcp(ctx, at(top, 'dhcp'));
   const ipv6 = resolveIpv6(ctx, at(top, 'ipv6'));
-  const vms = resolveVms(ctx, at(top, 'vms'));
+  const cloudInit = resolveCloudInitDefaults(ctx, at(top, 'cloudInit'));
+  const vms = resolveVms(ctx, at(top, 'vms'), cloudInit);
 
   if (c.failed || !uplink || !bridge || !name || !vms.ok || !qemu) {
     // every failure above has added a problem; this only guards against a check that forgot to
@@ -123,6 +125,7 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
     bridge,
     ...(dhcp ? { dhcp } : {}),
     ...(ipv6 ? { ipv6 } : {}),
+    ...(cloudInit !== undefined && cloudInit !== 'failed' ? { cloudInit } : {}),
     vms: vms.vms,
   };
 }

@@ -8,7 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
-import type { BaseDiskSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
+import { SSH_KEY_TYPES } from '../guests/ssh-key.js';
+import type { BaseDiskSpec, CloudInitDefaultsSpec, CloudInitSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Field kinds
@@ -36,8 +37,11 @@ export interface NameField extends Common { kind: 'name'; pattern: RegExp; maxLe
 export interface IfNameField extends Common { kind: 'ifname' }
 /** A unicast MAC address. */
 export interface MacField extends Common { kind: 'mac' }
-/** A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse` (by family). */
-export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] } }
+/**
+ * A bare address of `family` (no prefix length), not in the special-purpose ranges of `refuse`
+ * (by family); or, with `word`, that word instead (`auto`: an address the host computes).
+ */
+export interface AddressField extends Common { kind: 'address'; family: 4 | 6 | 'any'; refuse?: { 4?: readonly SpecialKind[]; 6?: readonly SpecialKind[] }; word?: 'auto' }
 /** `ADDRESS/LEN` of `family`, the length from `minLength` to `maxLength`, clear of every special-purpose range. */
 export interface PrefixField extends Common { kind: 'prefix'; family: 4 | 6; minLength: number; maxLength: number }
 /** A file path (resolved against the host file's directory). */
@@ -50,10 +54,14 @@ export interface CmdlineField extends Common { kind: 'cmdline'; maxBytes: number
 export interface LeaseTimeField extends Common { kind: 'leaseTime'; minSeconds: number; maxSeconds: number; default: string }
 /** A port 1-65535 or a range `[first, last]`. */
 export interface PortField extends Common { kind: 'port' }
+/** A rate: a whole number with the unit kbit, mbit or gbit (decimal, as tc reads them), from `minBps` to `maxBps` bits per second. */
+export interface RateField extends Common { kind: 'rate'; minBps: number; maxBps: number }
 /** A size in bytes: an integer (a multiple of 512), or text `N` with a binary unit K, M, G or T; from `min` to `max` bytes. */
 export interface SizeField extends Common { kind: 'size'; min: number; max: number }
 /** A disk: a path, a {@link DISK} or {@link BASE_DISK} mapping, or a list of them. */
 export interface DiskField extends Common { kind: 'disk'; item: ObjectField; baseItem: ObjectField; maxItems: number }
+/** An OpenSSH public key line `TYPE BASE64 [COMMENT]` of one of {@link SSH_KEY_TYPES}, at most `maxBytes`. */
+export interface SshKeyField extends Common { kind: 'sshKey'; maxBytes: number }
 
 /** A special-purpose range kind (@vmhost/net's `ip.specialRange`). */
 export type SpecialKind = ip.SpecialKind;
@@ -63,7 +71,7 @@ export const SPECIAL_KINDS: readonly SpecialKind[] = ['unspecified', 'loopback',
 /** One field of the host file. */
 export type Field =
   | ObjectField | ListField | PairField | IntField | BoolField | EnumField | NameField | IfNameField | MacField
-  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField;
+  | AddressField | PrefixField | PathField | TextField | CmdlineField | LeaseTimeField | PortField | SizeField | DiskField | SshKeyField | RateField;
 
 // ---------------------------------------------------------------------------------------------
 // Limits (docs/host-spec.md says why each is what it is)
@@ -92,12 +100,20 @@ export const MAX_PROXY_TOTAL_CONNECTIONS = 65_536;
 export const MIN_LEASE_SECONDS = 120;
 /** The longest finite lease: a year. */
 export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
+/** The lowest VM bandwidth: below 64 kbit/s one full-size frame (1514 bytes) takes longer than TCP's shortest retransmission timeout (200 ms). */
+export const MIN_RATE_BPS = 64_000;
+/** The highest VM bandwidth: 100 Gbit/s, beyond what a TAP carries (the kernel's 64-bit rates take more). */
+export const MAX_RATE_BPS = 100_000_000_000;
 /** The smallest disk made from a base image: 1 MiB. */
 export const MIN_DISK_BYTES = 1024 * 1024;
 /** The largest: 64 TiB. */
 export const MAX_DISK_BYTES = 64 * 1024 ** 4;
 /** Largest delay setTimeout takes. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** At most this many ssh keys in a `cloudInit` (each level). */
+export const MAX_SSH_KEYS = 64;
+/** Longest ssh public key line (a 16384-bit RSA key is about 2.8 KB). */
+export const MAX_SSH_KEY_BYTES = 16_384;
 
 // ---------------------------------------------------------------------------------------------
 // Names and patterns
@@ -108,6 +124,10 @@ export const HOST_NAME_RE = /^[A-Za-z0-9_]{1,16}$/;
 export const VM_NAME_RE = /^[a-z](?:[a-z0-9-]{0,9}[a-z0-9])?$/;
 /** The longest VM name. */
 export const VM_NAME_MAX = 11;
+/** A user name cloud-init makes (Debian's rule; `root` is refused besides). */
+export const CLOUD_USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** The key types accepted in `sshAuthorizedKeys`. */
+export { SSH_KEY_TYPES };
 
 /**
  * The tag of the host `owner`'s TAPs: three letters a-z from the sha-256 of its name (17,576
@@ -125,6 +145,15 @@ export function tapTag(owner: string): string {
 export function tapName(owner: string, vm: string): string {
   return `${tapTag(owner)}-${vm}`;
 }
+/**
+ * The ifb of the VM `vm` of the host `owner` (it shapes what the VM sends, `bandwidth.fromVm`):
+ * `<tag>_<vm>`, beside its TAP `<tag>-<vm>`, at most 15 bytes.
+ */
+export function ifbName(owner: string, vm: string): string {
+  return `${tapTag(owner)}_${vm}`;
+}
+/** A rate as text: a whole number and kbit, mbit or gbit. */
+export const RATE_RE = /^([1-9][0-9]{0,8})(kbit|mbit|gbit)$/;
 /** A dnsmasq lease time as text. */
 export const LEASE_TIME_RE = /^(?:infinite|[1-9][0-9]{0,9}[smhdw]?)$/;
 /** One label of a DNS name. */
@@ -159,6 +188,18 @@ export function leaseSeconds(text: string): number | 'infinite' | undefined {
   return m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as '' | 's']! : undefined;
 }
 
+/** Bits per second of a rate (`'100mbit'`), or undefined when it is not one (units are decimal, as tc reads them). */
+export function rateBps(text: string): number | undefined {
+  const m = RATE_RE.exec(text);
+  return m ? Number(m[1]) * { kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2] as 'kbit'] : undefined;
+}
+
+/** A rate in bits per second as text with the largest unit that keeps it whole (`100mbit`, `64kbit`, `1500bit`). */
+export function formatRate(bps: number): string {
+  for (const [unit, n] of [['gbit', 1e9], ['mbit', 1e6], ['kbit', 1e3]] as const) if (bps >= n && bps % n === 0) return `${bps / n}${unit}`;
+  return `${bps}bit`;
+}
+
 /** The firewall group of a VM's forwards: its name with '-' as '_' (group names are letters, digits and '_'). */
 export const vmGroup = (vmName: string): string => vmName.replace(/-/g, '_');
 
@@ -181,7 +222,7 @@ export const BRIDGE = {
   description: "The VMs' bridge.",
   keys: {
     name: ifname('The bridge (created).', true),
-    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's)." },
+    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's). Default: a stable locally administered MAC from the host's and the bridge's names (a stable link-local address: the VMs' IPv6 router); with adopt, none (a hand-made bridge keeps its own)." },
     veth: VETH,
     ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
     ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
@@ -271,6 +312,45 @@ export const FORWARD = {
   },
 } as const satisfies ObjectField<keyof ForwardSpec>;
 
+const cloudInitKeys = {
+  user: { kind: 'name', pattern: CLOUD_USER_RE, maxLength: 32, default: 'ops', hint: "a user name of 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter or '_' (not root)", description: 'The user made with the keys (sudo without password, password locked).' },
+  sshAuthorizedKeys: {
+    kind: 'list',
+    maxItems: MAX_SSH_KEYS,
+    items: { kind: 'sshKey', maxBytes: MAX_SSH_KEY_BYTES, description: `An OpenSSH public key line: TYPE BASE64 [COMMENT], TYPE one of ${SSH_KEY_TYPES.join(', ')}.` },
+    description: "The user's ssh public keys.",
+  },
+  userData: { kind: 'path', description: "A user-data file: a #cloud-config (merged with vmhost's) or a script starting with #! (at most 1 MiB; read when planning and applying)." },
+  networkConfig: { kind: 'enum', values: ['auto', 'none'], default: 'auto', description: "auto: network-config v2 with the VM's addresses, gateway and DNS; none: cloud-init's fallback (DHCP)." },
+} as const;
+
+/** The top-level `cloudInit`: host-wide defaults. */
+export const CLOUD_INIT_DEFAULTS = {
+  kind: 'object',
+  description: "Host-wide cloud-init defaults, merged into each VM's cloudInit (its own fields win; the ssh keys of both are given).",
+  keys: cloudInitKeys,
+} as const satisfies ObjectField<keyof CloudInitDefaultsSpec>;
+
+/** A VM's `cloudInit`. */
+export const CLOUD_INIT = {
+  kind: 'object',
+  description: "A cloud-init NoCloud seed for the VM (a read-only CIDATA volume after its disks); {} takes the host-wide cloudInit. Needs an ssh key (here or host-wide) or a userData file.",
+  keys: {
+    hostname: { kind: 'name', pattern: DNS_LABEL_RE, maxLength: 63, hint: "a DNS label: 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'", description: "The guest's host name. Default: the VM's name." },
+    ...cloudInitKeys,
+  },
+} as const satisfies ObjectField<keyof CloudInitSpec>;
+
+/** A VM's `bandwidth`. */
+export const BANDWIDTH = {
+  kind: 'object',
+  description: "The VM's bandwidth limits (shaped, not policed: docs/host-bandwidth.md). Left out: unlimited.",
+  keys: {
+    toVm: { kind: 'rate', minBps: MIN_RATE_BPS, maxBps: MAX_RATE_BPS, description: 'Traffic to the VM, at most this rate (e.g. 100mbit): a qdisc on its TAP.' },
+    fromVm: { kind: 'rate', minBps: MIN_RATE_BPS, maxBps: MAX_RATE_BPS, description: "Traffic from the VM, at most this rate (e.g. 50mbit): its TAP's ingress redirected to an ifb with a qdisc." },
+  },
+} as const satisfies ObjectField<keyof NonNullable<VmSpec['bandwidth']>>;
+
 /** A VM. */
 export const VM = {
   kind: 'object',
@@ -279,7 +359,7 @@ export const VM = {
     name: { kind: 'name', pattern: VM_NAME_RE, maxLength: VM_NAME_MAX, required: true, hint: `1 to ${VM_NAME_MAX} characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the TAP <tag>-<name> fits in 15 bytes)`, description: "The VM's name (its TAP is <tag>-<name>, the tag three letters from the host's name)." },
     mac: { kind: 'mac', description: 'The NIC\'s MAC. Default: a stable locally administered MAC from the name.' },
     ipv4: { kind: 'address', family: 4, required: true, description: 'Static DHCP lease by MAC, inside the bridge subnet.' },
-    ipv6: { kind: 'address', family: 6, description: "The VM's own public IPv6 address, inside ipv6.prefix." },
+    ipv6: { kind: 'address', family: 6, word: 'auto', description: "The VM's own public IPv6 address, inside ipv6.prefix; or auto: the EUI-64 address of its MAC in ipv6.prefix (a /64), as SLAAC would form it, computed by the host." },
     memoryMiB: { kind: 'int', min: 16, max: 1_048_576, default: 256, description: 'Memory in MiB.' },
     cpus: { kind: 'int', min: 1, max: 64, default: 1, description: 'Virtual CPUs.' },
     accel: { kind: 'enum', values: ['auto', 'kvm', 'tcg'], default: 'auto', description: 'Accelerator (auto: KVM only where it really works).' },
@@ -291,6 +371,10 @@ export const VM = {
     disk: { kind: 'disk', item: DISK, baseItem: BASE_DISK, maxItems: 16, description: 'One disk (a path, a mapping, or a disk from a base image) or a list of them.' },
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
+    cloudInit: CLOUD_INIT,
+    isolation: { kind: 'bool', default: true, description: "Anti-spoofing on the VM's port: it sends only with its own MAC and addresses, and never as a DHCP server or router (docs/firewall-isolation.md). false turns it off." },
+    linkLocal: { kind: 'enum', values: ['eui64', 'any'], default: 'eui64', description: "IPv6 link-local sources the VM may use: eui64, the address from its MAC (what Linux does by default); any, all of fe80::/10 (stable-privacy guests such as NetworkManager's; weaker)." },
+    bandwidth: BANDWIDTH,
     adopt: { kind: 'bool', default: false, description: "The VM's TAP and its IPv6 route, proxy neighbour or uplink address may exist already, made by hand: vmhost records them as adopted, and down leaves them in place (only undoing what it changed)." },
   },
 } as const satisfies ObjectField<keyof VmSpec>;
@@ -329,6 +413,7 @@ export const HOST = {
     bridge: BRIDGE,
     dhcp: DHCP,
     ipv6: IPV6,
+    cloudInit: CLOUD_INIT_DEFAULTS,
     vms: { kind: 'list', maxItems: MAX_VMS, items: VM, description: 'The VMs.' },
   },
 } as const satisfies ObjectField<keyof HostFile>;
@@ -362,4 +447,6 @@ export const DEFAULTS = {
   diskFormat: DISK.keys.format.default,
   diskCache: DISK.keys.cache.default,
   protocol: FORWARD.keys.protocol.default,
+  isolation: VM.keys.isolation.default,
+  linkLocal: VM.keys.linkLocal.default,
 } as const;

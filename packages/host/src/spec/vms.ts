@@ -8,12 +8,14 @@
 import { ip, ValidationError } from '@vmhost/net';
 import { validateGroup } from '@vmhost/firewall';
 import { stableMac } from '@vmhost/kvm';
+import { slaacAddress } from '../guests/ipv6.js';
 import type { ResolvedForward, ResolvedVm } from '../types.js';
 import { absent, at } from './checker.js';
 import type { SpecContext } from './context.js';
+import { resolveVmCloudInit, type CloudInitDefaults } from './cloud-init.js';
 import { resolveDisks, type DiskUses } from './disks.js';
 import { newPortUses, resolveForward, type PortUses } from './forwards.js';
-import { DEFAULTS, HOST, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
+import { DEFAULTS, HOST, ifbName, MAX_PROXY_PORTS, tapName, VM, VM_NAME_MAX, vmGroup } from './schema.js';
 
 const F = VM.keys;
 
@@ -28,8 +30,11 @@ interface VmClaims {
   proxyPorts: number;
 }
 
-/** Resolves `vms` (`v`, as written); `ok` is false when the list itself or a VM is not a mapping. */
-export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; ok: boolean } {
+/**
+ * Resolves `vms` (`v`, as written), each VM's `cloudInit` merged with the host-wide `cloudInit`;
+ * `ok` is false when the list itself or a VM is not a mapping.
+ */
+export function resolveVms(ctx: SpecContext, v: unknown, cloudInit?: CloudInitDefaults | 'failed'): { vms: ResolvedVm[]; ok: boolean } {
   const max = HOST.keys.vms.maxItems;
   if (!absent(v) && !Array.isArray(v)) {
     ctx.c.add('vms', v, 'expected a list of VMs');
@@ -43,7 +48,7 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
   const claims: VmClaims = { names: new Map(), ipv4s: new Map(), ipv6s: new Map(), disks: new Map(), ports: newPortUses(), proxyPorts: 0 };
   const vms: ResolvedVm[] = [];
   (Array.isArray(v) ? v : []).forEach((vmV: unknown, i) => {
-    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims);
+    const vm = resolveVm(ctx, vmV, `vms[${i}]`, claims, cloudInit);
     if (vm === null) ok = false;
     else if (vm) vms.push(vm);
   });
@@ -51,7 +56,7 @@ export function resolveVms(ctx: SpecContext, v: unknown): { vms: ResolvedVm[]; o
 }
 
 /** One VM at `p`; null when it is not a mapping, undefined after another problem. */
-function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims): ResolvedVm | null | undefined {
+function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, cloudInitDefaults: CloudInitDefaults | 'failed' | undefined): ResolvedVm | null | undefined {
   const { c } = ctx;
   const v = c.obj(vmV, p, VM);
   if (!v) return null;
@@ -73,7 +78,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   let ipv4 = c.addr(ipv4V, `${p}.ipv4`, 4);
   if (ipv4 !== undefined && !ctx.inBridgeSubnet(ipv4, `${p}.ipv4`, ipv4V)) ipv4 = undefined;
   if (ipv4 !== undefined) claimAddress(ctx, claims.ipv4s, ipv4, `${p}.ipv4`, ipv4V, 'IPv4');
-  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims);
+  const ipv6 = resolveVmIpv6(ctx, at(v, 'ipv6'), `${p}.ipv6`, claims, mac);
 
   const memoryMiB = c.int(at(v, 'memoryMiB'), `${p}.memoryMiB`, F.memoryMiB);
   const cpus = c.int(at(v, 'cpus'), `${p}.cpus`, F.cpus);
@@ -81,6 +86,9 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   const machine = c.oneOf(at(v, 'machine'), `${p}.machine`, F.machine);
   const sandbox = c.oneOf(at(v, 'sandbox'), `${p}.sandbox`, F.sandbox);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
+  const isolation = c.bool(at(v, 'isolation'), `${p}.isolation`, F.isolation);
+  const linkLocal = c.oneOf(at(v, 'linkLocal'), `${p}.linkLocal`, F.linkLocal);
+  const bandwidth = resolveBandwidth(ctx, at(v, 'bandwidth'), `${p}.bandwidth`);
   const adopt = c.bool(at(v, 'adopt'), `${p}.adopt`, F.adopt);
 
   // boot
@@ -101,11 +109,14 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
   }
 
   const forwards = resolveForwards(ctx, at(v, 'forwards'), p, claims, ipv6 !== undefined);
-  if (forwards.length > 0 && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  if ((forwards.length > 0 || isolation) && name !== undefined && ctx.hostName !== undefined) checkGroup(ctx, name, p);
+  if (bandwidth?.fromVm !== undefined && name !== undefined) ctx.claimIf(ifbName(ctx.hostName ?? DEFAULTS.name, name), `${p}.name`, 'ifb name (bandwidth.fromVm)');
+  const { cloudInit } = resolveVmCloudInit(ctx, at(v, 'cloudInit'), `${p}.cloudInit`, name, cloudInitDefaults);
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
   if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || machine === undefined || sandbox === undefined || disks === undefined || autostart === undefined || adopt === undefined) return undefined;
+  if (isolation === undefined || linkLocal === undefined) return undefined;
   return {
     name,
     mac,
@@ -124,7 +135,25 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims):
     forwards,
     autostart,
     adopt,
+    ...(cloudInit !== undefined ? { cloudInit } : {}),
+    isolation,
+    linkLocal,
+    ...(bandwidth !== undefined ? { bandwidth } : {}),
+    ...(bandwidth?.fromVm !== undefined ? { ifb: ifbName(ctx.hostName ?? DEFAULTS.name, name) } : {}),
   };
+}
+
+/** `bandwidth`: a rate per direction (each optional); undefined when left out or empty. */
+function resolveBandwidth(ctx: SpecContext, v: unknown, p: string): ResolvedVm['bandwidth'] {
+  if (absent(v)) return undefined;
+  const b = ctx.c.obj(v, p, F.bandwidth);
+  if (!b) return undefined;
+  const out: NonNullable<ResolvedVm['bandwidth']> = {};
+  for (const dir of ['toVm', 'fromVm'] as const) {
+    const bps = ctx.c.rate(at(b, dir), `${p}.${dir}`, F.bandwidth.keys[dir]);
+    if (bps !== undefined) out[dir] = bps;
+  }
+  return out.toVm === undefined && out.fromVm === undefined ? undefined : out;
 }
 
 /**
@@ -160,13 +189,13 @@ function resolveForwards(ctx: SpecContext, fwV: unknown, p: string, claims: VmCl
   return forwards;
 }
 
-/** With forwards, the VM's firewall group chain `VMHOST-<host>-<group>-D` must fit iptables' 28 characters. */
+/** With forwards or isolation, the VM's firewall group chains `VMHOST-<host>-<group>-D` (and `-S`, `-N`) must fit iptables' 28 characters. */
 function checkGroup(ctx: SpecContext, name: string, p: string): void {
   try {
     validateGroup(vmGroup(name), ctx.hostName!, `${p}.name`);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    ctx.c.add(`${p}.name`, name, `with forwards, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together`);
+    ctx.c.add(`${p}.name`, name, `with forwards or isolation, the firewall chain VMHOST-${ctx.hostName}-${vmGroup(name)}-D would be longer than 28 characters: the host's name and the VM's name may have 18 characters together (or set isolation: false on a VM without forwards)`);
   }
 }
 
@@ -187,12 +216,23 @@ function resolveName(ctx: SpecContext, nameV: unknown, p: string, claims: VmClai
   return name;
 }
 
-/** The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. */
-function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims): string | undefined {
+/**
+ * The VM's own IPv6 address: inside the prefix, not its network address, not the bridge's. `auto`:
+ * the EUI-64 address of `mac` in the prefix (a /64), as SLAAC forms it (docs/host-guest-ipv6.md).
+ */
+function resolveVmIpv6(ctx: SpecContext, ipv6V: unknown, path: string, claims: VmClaims, mac: string | undefined): string | undefined {
   const { c } = ctx;
   if (absent(ipv6V)) return undefined;
-  let a = c.addr(ipv6V, path, 6);
   const prefix6 = ctx.prefix6;
+  let a: string | undefined;
+  if (ipv6V === F.ipv6.word) {
+    if (!ctx.hasIpv6) return c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
+    if (!prefix6 || mac === undefined) return undefined; // reported there
+    if (prefix6.prefixLength !== 64) return c.add(path, ipv6V, `auto needs ipv6.prefix to be a /64 (SLAAC's length), not ${prefix6.network}`);
+    a = slaacAddress(prefix6.network, mac);
+  } else {
+    a = c.addr(ipv6V, path, 6);
+  }
   if (a !== undefined && !ctx.hasIpv6) {
     a = c.add(path, ipv6V, 'a VM IPv6 address needs the ipv6 section (its prefix and mode)');
   } else if (a !== undefined && prefix6) {

@@ -34,3 +34,5 @@ export type {
   TcMsg, TcAttrs, TcMessage, TcStats2Attrs, TcStatsBasic, TcStatsQueue, HtbOptions, HtbParms, HtbGlob, TbfOptions, TbfParms, FifoOptions,
   IngressOptions, RateSpec,
 } from './tc.js';
+export { encodeFilterMessage, decodeFilterMessage } from './tc-filter.js';
+export type { TcFilterAttrs, TcFilterMessage, U32Options, U32Sel, U32KeyRaw, TcActionAttrs, MirredOptions, TcMirredParms } from './tc-filter.js';

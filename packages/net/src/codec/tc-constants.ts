@@ -89,3 +89,66 @@ export const TCA_TBF_PRATE64 = 5;
 export const TCA_TBF_BURST = 6;
 export const TCA_TBF_PBURST = 7;
 export const TCA_TBF_PAD = 8;
+
+// Filters (RTM_*TFILTER): tcmsg.tcm_info is TC_H_MAKE(prio << 16, htons(protocol)).
+export const RTM_NEWTFILTER = 44;
+export const RTM_DELTFILTER = 45;
+export const RTM_GETTFILTER = 46;
+
+// Ethernet protocols of a filter (linux/if_ether.h).
+export const ETH_P_ALL = 0x0003;
+export const ETH_P_IP = 0x0800;
+export const ETH_P_ARP = 0x0806;
+export const ETH_P_8021Q = 0x8100;
+export const ETH_P_IPV6 = 0x86dd;
+
+// u32 classifier (TCA_U32_*, linux/pkt_cls.h).
+export const TCA_U32_CLASSID = 1;
+export const TCA_U32_HASH = 2;
+export const TCA_U32_LINK = 3;
+export const TCA_U32_DIVISOR = 4;
+export const TCA_U32_SEL = 5;
+export const TCA_U32_POLICE = 6;
+export const TCA_U32_ACT = 7;
+export const TCA_U32_INDEV = 8;
+export const TCA_U32_PCNT = 9;
+export const TCA_U32_MARK = 10;
+export const TCA_U32_FLAGS = 11;
+/** `tc_u32_sel.flags`: a match ends the classification (set by tc with a classid or an action). */
+export const TC_U32_TERMINAL = 1;
+/** `struct tc_u32_sel` without its keys. */
+export const TC_U32_SEL_LEN = 16;
+/** `struct tc_u32_key`. */
+export const TC_U32_KEY_LEN = 16;
+/** TCA_CLS_FLAGS_* (TCA_U32_FLAGS). */
+export const TCA_CLS_FLAGS_SKIP_HW = 1;
+export const TCA_CLS_FLAGS_SKIP_SW = 2;
+export const TCA_CLS_FLAGS_IN_HW = 4;
+export const TCA_CLS_FLAGS_NOT_IN_HW = 8;
+
+// Actions (TCA_ACT_*, linux/pkt_cls.h): a list of nested attributes numbered by their order.
+export const TCA_ACT_KIND = 1;
+export const TCA_ACT_OPTIONS = 2;
+export const TCA_ACT_INDEX = 3;
+export const TCA_ACT_STATS = 4;
+export const TCA_ACT_COOKIE = 6;
+export const TCA_ACT_FLAGS = 7;
+export const TCA_ACT_HW_STATS = 8;
+export const TCA_ACT_USED_HW_STATS = 9;
+export const TCA_ACT_IN_HW_COUNT = 10;
+// Control actions (TC_ACT_*).
+export const TC_ACT_OK = 0;
+export const TC_ACT_RECLASSIFY = 1;
+export const TC_ACT_SHOT = 2;
+export const TC_ACT_PIPE = 3;
+export const TC_ACT_STOLEN = 4;
+
+// mirred (linux/tc_act/tc_mirred.h).
+export const TCA_MIRRED_TM = 1;
+export const TCA_MIRRED_PARMS = 2;
+export const TCA_EGRESS_REDIR = 1;
+export const TCA_EGRESS_MIRROR = 2;
+export const TCA_INGRESS_REDIR = 3;
+export const TCA_INGRESS_MIRROR = 4;
+/** `struct tc_mirred`: tc_gen (index, capab, action, refcnt, bindcnt), eaction, ifindex. */
+export const TC_MIRRED_LEN = 28;

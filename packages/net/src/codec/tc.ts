@@ -102,9 +102,12 @@ const stats2Schema = schema('tca_stats', [
   [T.TCA_STATS_PKT64, 'pkt64', { decode: onPayload((d: Buffer) => (d.length === 8 ? d.readBigUInt64LE(0) : undefined)), encode: (w: Writer, t: number, v: bigint) => void w.attrU64(t, v) }],
 ]);
 
+/** TCA_STATS2 (also an action's TCA_ACT_STATS). */
+export const stats2Codec: ValueCodec<TcStats2Attrs> = nested<TcStats2Attrs>(stats2Schema);
+
 /** TCA_* but TCA_KIND and TCA_OPTIONS (written first, by hand: the options depend on the kind). */
 const tcSchema: Schema = schema('tca', [
-  [T.TCA_STATS2, 'stats2', nested(stats2Schema)],
+  [T.TCA_STATS2, 'stats2', stats2Codec],
   [T.TCA_CHAIN, 'chain', u32],
   [T.TCA_HW_OFFLOAD, 'hwOffload', u8],
   [T.TCA_INGRESS_BLOCK, 'ingressBlock', u32],

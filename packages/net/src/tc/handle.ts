@@ -54,3 +54,29 @@ export function parseParent(v: unknown, field: string): number {
 export const majorOf = (h: number): number => h >>> 16;
 /** The minor number of a handle. */
 export const minorOf = (h: number): number => h & 0xffff;
+
+/**
+ * A u32 filter handle as tc prints it: `HT:` (a hash table), `HT:HASH:NODE` with an empty hash
+ * when it is 0 (`800::800`), `''` for 0. Its bits: table 12, bucket 8, node 12.
+ */
+export function formatU32Handle(h: number): string {
+  const v = h >>> 0;
+  const ht = v >>> 20;
+  const hash = (v >>> 12) & 0xff;
+  const node = v & 0xfff;
+  let s = ht ? `${ht.toString(16)}:` : '';
+  if (hash) s += hash.toString(16);
+  if (node) s += `:${node.toString(16)}`;
+  return s;
+}
+
+/** Parses a u32 node handle (`'800::800'`, `'800:0:1'`; hex, as tc reads it). */
+export function parseU32Handle(v: unknown, field: string): number {
+  const m = typeof v === 'string' ? /^([0-9a-f]{1,3}):([0-9a-f]{0,2}):([0-9a-f]{1,3})$/i.exec(v) : null;
+  if (!m) throw new ValidationError(field, v, "expected a u32 node handle TABLE:BUCKET:NODE such as '800::800' (hex; table 1-fff, bucket 0-ff, node 1-fff)");
+  const ht = parseInt(m[1]!, 16);
+  const hash = m[2] ? parseInt(m[2], 16) : 0;
+  const node = parseInt(m[3]!, 16);
+  if (ht === 0 || node === 0) throw new ValidationError(field, v, 'the table and the node of a u32 handle are not 0');
+  return ((ht << 20) | (hash << 12) | node) >>> 0;
+}

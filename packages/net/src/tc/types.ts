@@ -161,3 +161,105 @@ export interface QdiscFilter {
   dev?: string;
   kind?: string;
 }
+
+// ------------------------------------------------------------------------------------- filters
+
+/** A filter's protocol: tc's names, or the EtherType as a number (`'all'`: every frame). */
+export type FilterProtocol = 'all' | 'ip' | 'ipv6' | 'arp' | '802.1Q' | number;
+
+/** One key of a u32 match: tc's `match u32 VALUE MASK at OFFSET` (the 32 bits at `offset`, in network order). */
+export interface U32Match {
+  value: number;
+  mask: number;
+  /** Bytes from the network header, a multiple of 4 (negative reaches into the link-layer header). Default 0. */
+  offset?: number;
+}
+
+/** The mirred action: sends the packet to `dev` (tc's `action mirred egress redirect dev DEV`). */
+export interface MirredActionSpec {
+  kind: 'mirred';
+  /** `redirect` takes the packet (the filter's verdict: stolen); `mirror` sends a copy and goes on (pipe). */
+  action: 'redirect' | 'mirror';
+  /** Onto `dev`'s egress (its qdisc, e.g. an ifb's shaper) or into its ingress. Default `'egress'`. */
+  direction?: 'egress' | 'ingress';
+  /** The interface (name); it must exist. */
+  dev: string;
+}
+
+/** A u32 filter (`tc filter add ... u32`). */
+export interface U32FilterSpec {
+  kind: 'u32';
+  /** The interface (name). */
+  dev: string;
+  /** The qdisc or class it is attached to: `'ingress'` (the ingress qdisc `ffff:`), `'1:'`, `'1:10'`. */
+  parent: string;
+  /** Which frames it sees. Default `'all'`. */
+  protocol?: FilterProtocol;
+  /** Its priority, 1 (first) to 65535 (tc's `prio`/`pref`): one classifier instance per priority. */
+  prio: number;
+  /** The node's handle as tc writes it (`'800::800'`); default: the kernel picks one in the instance's table. */
+  handle?: string;
+  /** Keys that must all match. Default `[{ value: 0, mask: 0 }]`: every packet (tc's `match u32 0 0`). */
+  match?: readonly U32Match[];
+  /** The class matching packets go to (tc's `flowid`/`classid`, `'1:10'`). */
+  classid?: string;
+  /** Actions run on matching packets, in order (at most 32). */
+  actions?: readonly MirredActionSpec[];
+}
+
+/** What `filters.add` / `replace` take. */
+export type FilterSpec = U32FilterSpec;
+
+/**
+ * Which filter `filters.delete` removes: without `handle`, the whole classifier instance at `prio`
+ * (every node and hash table of it); with `handle` (a u32 node), that node only (the instance and
+ * its table stay).
+ */
+export interface FilterRef {
+  dev: string;
+  /** As in {@link U32FilterSpec.parent}. */
+  parent: string;
+  prio: number;
+  /** Default: any. */
+  protocol?: FilterProtocol;
+  /** A u32 node handle (`'800::800'`). */
+  handle?: string;
+}
+
+/** An action of a filter as the kernel reports it. */
+export interface TcAction {
+  /** Its place in the list (from 1). */
+  order: number;
+  kind: string;
+  /** The action's index in the kernel's table of its kind. */
+  index: number | null;
+  /** mirred: what it does and to which interface (`dev` null when it cannot be resolved). */
+  mirred?: { action: 'redirect' | 'mirror'; direction: 'egress' | 'ingress'; dev: string | null; ifindex: number };
+}
+
+/** A filter as the kernel reports it: one entry per message, as `tc -j filter show` lists them. */
+export interface TcFilter {
+  dev: string | null;
+  index: number;
+  kind: string;
+  /** The qdisc or class it hangs off (`'ffff:'`, `'1:'`). */
+  parent: string;
+  /** tc's name of the protocol, or `0x` and the EtherType in hex. */
+  protocol: string;
+  prio: number;
+  /** Its handle as tc prints it (u32: `'800:'` for a hash table, `'800::800'` for a node); null for the classifier's own entry. */
+  handle: string | null;
+  chain: number | null;
+  /** u32 tables and nodes. */
+  u32?: {
+    /** A hash table's size (its entry), else null. */
+    divisor: number | null;
+    /** The node's table (`'800'`), else null. */
+    hashTable: string | null;
+    classid: string | null;
+    /** The selector ends classification (with a classid or an action). */
+    terminal: boolean;
+    match: Array<Required<U32Match>>;
+    actions: TcAction[];
+  };
+}

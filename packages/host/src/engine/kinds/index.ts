@@ -16,6 +16,7 @@ import { actionFor, isAdopted, removalFor, type Destroyed, type KindOps, type Li
 import { linkKind } from './link.js';
 import { proxyNeighborKind } from './proxy-neighbor.js';
 import { proxy6Kind } from './proxy6.js';
+import { qdiscKind, tcFilterKind } from './qdisc.js';
 import { routeKind } from './route.js';
 import { sysctlKind } from './sysctl.js';
 import { vmKind } from './vm.js';
@@ -119,6 +120,10 @@ export function forEntry(e: Entry): EntryOps {
       return bindEntry(proxyNeighborKind, e, ofKind('proxyNeighbor'));
     case 'firewall':
       return bindEntry(firewallKind, e, ofKind('firewall'));
+    case 'qdisc':
+      return bindEntry(qdiscKind, e, ofKind('qdisc'));
+    case 'tcFilter':
+      return bindEntry(tcFilterKind, e, ofKind('tcFilter'));
     case 'dnsmasq':
       return bindEntry(dnsmasqKind, e, ofKind('dnsmasq'));
     case 'vm':
@@ -143,6 +148,10 @@ export function forRecord(r: StateRecord): RecordOps {
       return bindRecord(proxyNeighborKind, r);
     case 'firewall':
       return bindRecord(firewallKind, r);
+    case 'qdisc':
+      return bindRecord(qdiscKind, r);
+    case 'tcFilter':
+      return bindRecord(tcFilterKind, r);
     case 'dnsmasq':
       return bindRecord(dnsmasqKind, r);
     case 'vm':

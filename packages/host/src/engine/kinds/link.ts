@@ -1,6 +1,6 @@
 /**
- * Links: the bridge (up), the veth pair on it (first end promiscuous, both up) and the VMs' TAPs
- * on it (up), each marked with this host's owner mark (marks.ts): made under a temporary name,
+ * Links: the bridge (up), the veth pair on it (first end promiscuous, both up), the VMs' TAPs
+ * on it (up) and their ifbs (up; `bandwidth.fromVm`), each marked with this host's owner mark (marks.ts): made under a temporary name,
  * then renamed and marked in one request. A link is deleted only when it carries the mark (and is
  * not the uplink); a recorded link without it is left alone with a notice. A link that exists but
  * is not up or not on its bridge differs, and is set so.
@@ -113,9 +113,8 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
     const w = e.data;
     const l = await ctx.live.link(w.name);
     if (!l) return 'missing';
-    if (w.kind !== 'bridge' && (l.master !== w.master || !l.flags.up)) return 'differs';
-    if (w.kind === 'bridge' && !l.flags.up) return 'differs';
-    return 'ok';
+    if ((w.kind === 'veth' || w.kind === 'tap') && l.master !== w.master) return 'differs';
+    return l.flags.up ? 'ok' : 'differs';
   },
   async observe(ctx, e) {
     const l = await ctx.live.link(e.data.name);
@@ -150,13 +149,20 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
           await ctx.h.links.set(w.name, { master: w.master, up: true });
         });
         break;
+      case 'ifb':
+        await ctx.h.links.add({ kind: 'ifb', name: tmp });
+        await orDelete(ctx, token, w.name, async () => {
+          await ctx.h.links.set(tmp, { name: w.name, ...mark });
+          await ctx.h.links.set(w.name, { up: true });
+        });
+        break;
     }
     const l = await noteMade(ctx, w.kind === 'veth' ? [w.name, w.peer] : [w.name]);
     return { ...done(intent), ifindex: l.index, temp: null };
   },
   async update(ctx, e, recorded) {
     const w = e.data;
-    await ctx.h.links.set(w.name, { ...(w.kind !== 'bridge' ? { master: w.master } : {}), up: true });
+    await ctx.h.links.set(w.name, { ...(w.kind === 'veth' || w.kind === 'tap' ? { master: w.master } : {}), up: true });
     await noteMade(ctx, [w.name]);
     return { record: recorded && done(recorded), undo: NOTHING_TO_UNDO };
   },
@@ -230,7 +236,7 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
     },
     async make(ctx, e, intent) {
       const w = e.data;
-      await ctx.h.links.set(w.name, { ...(w.kind !== 'bridge' ? { master: w.master } : {}), up: true });
+      await ctx.h.links.set(w.name, { ...(w.kind === 'veth' || w.kind === 'tap' ? { master: w.master } : {}), up: true });
       return done(intent);
     },
   },
@@ -239,7 +245,7 @@ export const linkKind: KindOps<LinkEntry, LinkRecord> = {
 /** What down puts back on an adopted link, for people. */
 function releaseText(r: LinkRecord): string {
   const a = r.adopted!;
-  const parts = [...(r.data.kind !== 'bridge' ? [a.master === null ? 'off the bridge' : `back on ${a.master}`] : []), ...(a.up ? [] : ['down'])];
+  const parts = [...(r.data.kind === 'veth' || r.data.kind === 'tap' ? [a.master === null ? 'off the bridge' : `back on ${a.master}`] : []), ...(a.up ? [] : ['down'])];
   return parts.length > 0 ? `, ${parts.join(' and ')} again` : '';
 }
 
@@ -253,7 +259,7 @@ async function release(ctx: Ctx, r: LinkRecord, l: Link): Promise<{ removed: fal
     return { removed: false, foreign: `link ${l.name} left alone: it is not the link adopted (index ${l.index}${l.alias ? `, ifalias "${l.alias}"` : ''})` };
   }
   const changes: { master?: string | null; up?: boolean } = {};
-  if (r.data.kind !== 'bridge' && l.master !== a.master) changes.master = a.master;
+  if ((r.data.kind === 'veth' || r.data.kind === 'tap') && l.master !== a.master) changes.master = a.master;
   if (l.flags.up !== a.up) changes.up = a.up;
   if (Object.keys(changes).length > 0) await ctx.h.links.set(l.name, changes);
   return { removed: false };

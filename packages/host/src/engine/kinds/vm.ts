@@ -7,25 +7,60 @@
  * /proc/PID/cmdline. So a VM that runs is always found, stopped by `down`, and never started
  * twice, also after an apply was killed while QEMU started. When another client holds the QMP
  * socket, a live QEMU still counts as running and is ended by its pid.
+ *
+ * A VM with `cloudInit` has its seed volume written before QEMU starts (`<dataDir>/seeds/<vm>.iso`)
+ * and removed when the VM is removed; the seed's instance-id is part of the fingerprint, so a
+ * changed seed restarts the VM: cloud-init reads its seed at boot only (and QEMU keeps the old
+ * file open), so a new seed takes effect with a new boot, which apply then does.
  * @module
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { allPids, readPidfile, terminate, VmhostError } from '@vmhost/net';
 import { Vm, VmAlreadyRunningError, VmError, isQemuServing, runFiles, type VmOptions } from '@vmhost/kvm';
 import { desiredOptions, type Ctx } from '../context.js';
 import type { LiveView } from '../live.js';
-import { vmDir, vmEntry } from '../desired.js';
+import { seedFile, vmDir, vmEntry } from '../desired.js';
+import { writeSeed } from '../../guests/cloud-init.js';
 import type { VmEntry } from '../entries.js';
 import type { VmRecord } from '../records.js';
 import { prepareDrives, type VmDisks } from '../disks/session.js';
-import { privateDir } from '../state-dir.js';
+import { checkStateDir, privateDir } from '../state-dir.js';
 import { done, intended, settledPool, stableJson, type KindOps } from './kind.js';
 
-/** The fingerprint of a VM definition: sha256 of its QEMU options (keys sorted). */
-export function vmFingerprint(o: VmOptions): string {
-  return createHash('sha256').update(stableJson(o)).digest('hex');
+/**
+ * The fingerprint of a VM definition: sha256 of its QEMU options (keys sorted) and, with a
+ * cloud-init seed, the seed's instance-id (a hash of everything in the seed): a changed seed is a
+ * changed definition.
+ */
+export function vmFingerprint(o: VmOptions, seedInstanceId?: string): string {
+  return createHash('sha256').update(stableJson(seedInstanceId === undefined ? o : { options: o, seed: seedInstanceId })).digest('hex');
+}
+
+/** The fingerprint of a VM entry. */
+const fingerprintOf = (e: VmEntry): string => vmFingerprint(e.data.options, e.data.seed?.seed.instanceId);
+
+/**
+ * Writes the VM's seed volume before QEMU starts: in `<dataDir>/seeds` (the data directory made
+ * and checked as the state directory is, `seeds` 0700), 0600, through a new temp file renamed over
+ * the old one (never through a link; nothing written when the bytes are there already). A VM
+ * without a seed gets a stale one removed.
+ */
+function writeVmSeed(ctx: Ctx, e: VmEntry): void {
+  const s = e.data.seed;
+  if (!s) return removeVmSeed(ctx, e.data.name);
+  const dir = privateDir(checkStateDir(ctx.dataDir, true, { keepSearchable: true }) ?? ctx.dataDir, 'seeds');
+  writeSeed(join(dir, basename(s.file)), s.seed);
+}
+
+/** Removes the seed volume of VM `name` (the path derived from the data directory and the name; a link is removed, never followed). */
+function removeVmSeed(ctx: Ctx, name: string): void {
+  const real = checkStateDir(ctx.dataDir, false);
+  if (real === undefined) return;
+  const dir = join(real, 'seeds');
+  if (!lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return;
+  rmSync(join(dir, basename(seedFile(real, name))), { force: true });
 }
 
 /**
@@ -135,16 +170,17 @@ export const STOP_TOGETHER = 16;
 export const vmKind: KindOps<VmEntry, VmRecord> = {
   style: 'process',
   keepsLive: true,
-  intent: async (_ctx, e) => ({ ...intended(e), data: { name: e.data.name, fingerprint: vmFingerprint(e.data.options) } }),
+  intent: async (_ctx, e) => ({ ...intended(e), data: { name: e.data.name, fingerprint: fingerprintOf(e) } }),
   async inspect(ctx, e, recorded) {
     if (liveQemuPid(vmDir(ctx.dir, e.data.name), ctx.live) === undefined) return 'missing';
-    return recorded?.data.fingerprint === vmFingerprint(e.data.options) ? 'ok' : 'differs';
+    return recorded?.data.fingerprint === fingerprintOf(e) ? 'ok' : 'differs';
   },
   async create(ctx, e, intent) {
     const o = e.data.options;
     privateDir(ctx.dir, 'vms', e.data.name);
     const running = liveQemuPid(o.runDir, ctx.live);
     if (running !== undefined) throw new VmAlreadyRunningError(e.data.name, running);
+    writeVmSeed(ctx, e);
     // every start runs on the active top of each disk chain (the lock on the chain is held until
     // QEMU has opened its images)
     const { drives, release } = await prepareDrives(vmDisks(ctx, e.data.name), o.drives ?? []);
@@ -162,6 +198,9 @@ export const vmKind: KindOps<VmEntry, VmRecord> = {
     return done(intent);
   },
   async update(ctx, e, recorded) {
+    // the new seed first: a seed that cannot be written leaves the VM running as it was (QEMU
+    // keeps the old one open)
+    writeVmSeed(ctx, e);
     await stopVmIn(vmDir(ctx.dir, e.data.name), e.data.name, ctx.live);
     const made = await vmKind.create(ctx, e, await vmKind.intent(ctx, e));
     return {
@@ -176,7 +215,10 @@ export const vmKind: KindOps<VmEntry, VmRecord> = {
     };
   },
   async destroy(ctx, r) {
-    return { removed: await stopVmIn(vmDir(ctx.dir, r.data.name), r.data.name, ctx.live) };
+    const removed = await stopVmIn(vmDir(ctx.dir, r.data.name), r.data.name, ctx.live);
+    // its seed holds the user's keys and user-data: it goes with the VM (apply writes it again)
+    removeVmSeed(ctx, r.data.name);
+    return { removed };
   },
   // several VMs are stopped side by side: each waits for its guest (ACPI power-off, up to 20 s)
   destroyMany: (ctx, rs) => settledPool(rs, STOP_TOGETHER, (r) => vmKind.destroy(ctx, r)),

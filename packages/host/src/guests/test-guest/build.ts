@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { constants, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { ValidationError } from '@vmhost/net';
 import { GuestBuildError } from '../../errors.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';
 import { GUEST_APPEND, GUEST_DIRS, GUEST_MARKERS, GUEST_MODULES, GUEST_SCRIPTS } from './files.js';
+import { TOOL_C, TOOL_CFLAGS } from './tool.js';
 
 /** Options of {@link buildTestGuest}. */
 export interface TestGuestOptions {
@@ -57,13 +58,18 @@ export interface TestGuest {
   kernelVersion: string;
   /** The modules /init loads, in order. */
   modules: string[];
+  /**
+   * Whether the guest has `/bin/vmhost-tool` (built when the builder found a C compiler on
+   * x86-64): the UDP echo on port 7 and hostile mode's router advertisements.
+   */
+  tool: boolean;
   /** False when `dir` already held a current build and nothing was done. */
   built: boolean;
 }
 
 /** Changes with anything that makes a different guest: a build with another stamp is redone. */
 const STAMP = createHash('sha256')
-  .update(JSON.stringify({ format: 2, dirs: GUEST_DIRS, modules: GUEST_MODULES, scripts: GUEST_SCRIPTS, append: GUEST_APPEND, markers: GUEST_MARKERS }))
+  .update(JSON.stringify({ format: 2, dirs: GUEST_DIRS, modules: GUEST_MODULES, scripts: GUEST_SCRIPTS, append: GUEST_APPEND, markers: GUEST_MARKERS, tool: [TOOL_C, TOOL_CFLAGS] }))
   .digest('hex')
   .slice(0, 16);
 
@@ -80,7 +86,7 @@ export function defaultGuestDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The guest in `dir` when it is a current build of this version of vmhost, else undefined. */
 export function readTestGuest(dir: string = defaultGuestDir()): TestGuest | undefined {
-  let meta: { stamp?: unknown; package?: unknown; kernel?: unknown; modules?: unknown };
+  let meta: { stamp?: unknown; package?: unknown; kernel?: unknown; modules?: unknown; tool?: unknown };
   try {
     meta = JSON.parse(readFileSync(join(dir, 'guest.json'), 'utf8')) as typeof meta;
   } catch {
@@ -93,7 +99,7 @@ export function readTestGuest(dir: string = defaultGuestDir()): TestGuest | unde
   if (meta.stamp !== STAMP || !nonEmpty(kernel) || !nonEmpty(vmlinux) || !nonEmpty(initrd) || !Array.isArray(meta.modules)) return undefined;
   return {
     dir, kernel, vmlinux, initrd, append: GUEST_APPEND, markers: GUEST_MARKERS,
-    package: String(meta.package), kernelVersion: String(meta.kernel), modules: meta.modules.map(String), built: false,
+    package: String(meta.package), kernelVersion: String(meta.kernel), modules: meta.modules.map(String), tool: meta.tool === true, built: false,
   };
 }
 
@@ -104,10 +110,12 @@ export function readTestGuest(dir: string = defaultGuestDir()): TestGuest | unde
  *
  * The guest's `/init` loads the modules, arms the ACPI power button (a clean `poweroff -f`), takes
  * a DHCP lease on eth0 (`udhcpc`), sets `vmhost.ip6=ADDR/LEN` and `vmhost.gw6=ADDR` from the kernel
- * command line, and serves: port 22 `SSH-2.0-vmhost-guest NAME`, port 25 `220 NAME ESMTP
+ * command line (without `vmhost.gw6` it waits up to 10 s for the default route of the host's router
+ * advertisement), and serves: port 22 `SSH-2.0-vmhost-guest NAME`, port 25 `220 NAME ESMTP
  * vmhost-guest`, HTTP on 80 (`GET /` → `vmhost-guest <mac>`; `/cgi-bin/disk` the first 64 bytes of
  * /dev/vda; `/cgi-bin/write?TEXT` writes TEXT there; `/cgi-bin/fetch?URL` what the guest gets
- * from URL), printing {@link TestGuest.markers} on the serial console as it goes.
+ * from URL; `/cgi-bin/lookup?-type=AAAA&NAME&SERVER` busybox nslookup's answer, the words
+ * between `&` its arguments), printing {@link TestGuest.markers} on the serial console as it goes.
  * @throws {ValidationError} a bad option, or a cache directory that is a symlink or group/world-writable.
  * @throws {GuestBuildError} `EHOST_GUEST_BUILD`: a program failed (its stderr in the message) or a part is missing.
  */
@@ -150,9 +158,11 @@ export async function buildTestGuest(options: TestGuestOptions = {}): Promise<Te
     for (const m of order) entries.push({ type: 'file', name: `lib/modules/${m}.ko`, mode: 0o644, data: readFileSync(files.get(m)!) });
     entries.push({ type: 'file', name: 'lib/modules/order', mode: 0o644, data: Buffer.from(order.map((m) => `${m}\n`).join('')) });
     for (const [name, text] of Object.entries(GUEST_SCRIPTS)) entries.push({ type: 'file', name, mode: 0o755, data: Buffer.from(text) });
+    const helper = await compileTool(work, log);
+    if (helper) entries.push({ type: 'file', name: 'bin/vmhost-tool', mode: 0o755, data: helper });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // parents before children
 
-    const meta = { stamp: STAMP, package: pkg, kernel: kernelVersion, modules: order, append: GUEST_APPEND, markers: GUEST_MARKERS };
+    const meta = { stamp: STAMP, package: pkg, kernel: kernelVersion, modules: order, append: GUEST_APPEND, markers: GUEST_MARKERS, tool: helper !== undefined };
     // guest.json last: a build is only current once everything else is in place.
     writeInto(work, dir, 'initrd.img', gzipSync(cpioNewc(entries), { level: 9 }));
     const bzImage = readFileSync(join(unpacked, 'boot', `vmlinuz-${kernelVersion}`));
@@ -162,11 +172,37 @@ export async function buildTestGuest(options: TestGuestOptions = {}): Promise<Te
     log(`built ${dir} (kernel ${kernelVersion}; modules ${order.join(' ')})`);
     return {
       dir, kernel: join(dir, 'vmlinuz'), vmlinux: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'),
-      append: GUEST_APPEND, markers: GUEST_MARKERS, package: pkg, kernelVersion, modules: order, built: true,
+      append: GUEST_APPEND, markers: GUEST_MARKERS, package: pkg, kernelVersion, modules: order, tool: helper !== undefined, built: true,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Compiles the guest's tool (tool.ts) with `cc` in `work`; undefined, with a log line, when there is
+ * no C compiler or the builder is not x86-64 (the guest then has no UDP echo and hostile mode sends
+ * no router advertisements).
+ * @throws {GuestBuildError} when a compiler is there and fails.
+ */
+async function compileTool(work: string, log: (line: string) => void): Promise<Buffer | undefined> {
+  if (process.arch !== 'x64') {
+    log(`no vmhost-tool: the builder is ${process.arch}, the guest x86-64`);
+    return undefined;
+  }
+  const src = join(work, 'vmhost-tool.c');
+  const out = join(work, 'vmhost-tool');
+  writeFileSync(src, TOOL_C, { flag: 'wx', mode: 0o600 });
+  try {
+    await run('cc', [...TOOL_CFLAGS, '-o', out, src], { cwd: work, encoding: 'utf8' });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') {
+      log('no vmhost-tool: no C compiler (cc) here');
+      return undefined;
+    }
+    throw new GuestBuildError(`cc failed compiling vmhost-tool: ${String((err as { stderr?: string }).stderr ?? err).trim()}`, { cause: err });
+  }
+  return readFileSync(out);
 }
 
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
