@@ -5,7 +5,7 @@
 // example's own apply then has nothing to do. The example uses the default state and data
 // directories of its namespace (/run/vmhost/<ns>, /var/lib/vmhost/<ns>): removed afterwards.
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Rtnl } from '@vmhost/net';
@@ -24,6 +24,7 @@ export async function disksExampleEnv(t: TestContext, dir: string, tag: string):
     h.close();
   }
   const g = guest();
+  chmodSync(dir, 0o711); // QEMU runs as its own user (qemu.user auto) and reopens its disk by name: it passes through
   const disk = join(dir, `${tag}-web.qcow2`);
   await createImage({ file: disk, format: 'qcow2', sizeBytes: 16 * 1024 * 1024 });
   const file = join(dir, `${tag}-host.yaml`);

@@ -6,7 +6,7 @@
 // wrote last, a paused guest runs again, and no overlay file is left that no record names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
@@ -25,6 +25,7 @@ interface Listing {
 test('kill -9 of the CLI between a disk step and its record (and of QEMU too): the next command finishes the operation; the guest reads its last write', async (t) => {
   const lab = await Lab.create({ prefix: 'vmhl-diskf-', namespaces: { host: {}, wan: {} }, links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { b: ['203.0.113.2/24'] } }] });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-diskf-'));
+  chmodSync(dir, 0o711); // QEMU's user (qemu.user auto) reopens its images by name: it passes through
   const ns = lab.ns('host');
   const state = join(dir, 'state');
   const data = join(dir, 'data');
@@ -193,6 +194,7 @@ vms:
 test("disk: { base }: apply killed after the VM's first overlay was made, before the record: the next apply adopts it", async (t) => {
   const lab = await Lab.create({ prefix: 'vmhl-diski-', namespaces: { host: {}, wan: {} }, links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { b: ['203.0.113.2/24'] } }] });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-diski-'));
+  chmodSync(dir, 0o711); // QEMU's user (qemu.user auto) reopens its images by name: it passes through
   const ns = lab.ns('host');
   const file = join(dir, 'host.yaml');
   const g = ['--netns', ns, '--state-dir', join(dir, 'state'), '--data-dir', join(dir, 'data')];

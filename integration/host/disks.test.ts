@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
@@ -35,6 +35,8 @@ interface Env {
 async function makeEnv(t: TestContext, tag: string, disk: (dir: string) => string): Promise<Env> {
   const lab = await Lab.create({ prefix: `vmhl-disk${tag}-`, namespaces: { host: {}, wan: {} }, links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { b: ['203.0.113.2/24'] } }] });
   const dir = mkdtempSync(join(tmpdir(), `vmhost-disks-${tag}-`));
+  // QEMU runs as its own user (qemu.user auto) and reopens its images by name: it must pass through
+  chmodSync(dir, 0o711);
   const ns = lab.ns('host');
   const state = join(dir, 'state');
   const data = join(dir, 'data');
@@ -112,7 +114,8 @@ async function noOrphans(e: Env, why: string): Promise<Listing> {
     assert.equal(statSync(p).mode & 0o777, 0o600, `${why}: ${f} is 0600`);
     if (f !== 'chain.json') assert.ok(listed.has(p), `${why}: ${f} in the disk directory is not listed by vm snapshots (${[...listed].join(', ')})`);
   }
-  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  // 0711: QEMU's user (qemu.user auto) passes through to its images, lists nothing
+  assert.equal(statSync(dir).mode & 0o777, 0o711);
   return l;
 }
 

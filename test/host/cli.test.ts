@@ -14,6 +14,7 @@ import type { Conflict, HostOptions, HostStatus, Plan, Report, ResolvedHost, Ste
 const HOST: ResolvedHost = {
   name: 'lab',
   uplink: 'eth0',
+  qemu: { user: 'auto' },
   bridge: {
     name: 'br0',
     ipv4: { family: 4, address: '192.168.0.1', prefixLength: 24, cidr: '192.168.0.1/24', network: '192.168.0.0/24' },

@@ -21,6 +21,7 @@ import { seedDir, seedHost, seedHostFile, seedJsonPath, seedYamlPath } from './f
 const seedResolved: ResolvedHost = {
   name: 'seed',
   uplink: 'eth0',
+  qemu: { user: 'auto' },
   bridge: {
     name: 'br0',
     mac: 'de:ad:be:ef:24:31',
@@ -134,7 +135,7 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(input, seedHostFile);
   assert.deepEqual(r, seedResolved);
   assert.notEqual(r.dhcp!.range, input.dhcp!.range);
-  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'bridge', 'dhcp', 'ipv6', 'vms', 'onStop']);
+  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'qemu', 'bridge', 'dhcp', 'ipv6', 'vms', 'onStop']);
   assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
     'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'restart', 'adopt', 'isolation', 'linkLocal',
@@ -155,6 +156,7 @@ test('defaults of a minimal host file', () => {
   assert.deepEqual(r, {
     name: 'host',
     uplink: 'eth0',
+    qemu: { user: 'auto' },
     bridge: {
       name: 'br0',
       // a stable MAC from the host's and the bridge's names: a stable link-local address

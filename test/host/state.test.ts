@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostBusyError, HostStateError } from '../../packages/host/src/errors.js';
 import { parseState, recordId, sameJson, type StateRecord } from '../../packages/host/src/engine/records.js';
-import { checkStateDir, lock, privateDir, readPrivateFile, writePrivateFile } from '../../packages/host/src/engine/state-dir.js';
+import { checkStateDir, dataDir, lock, privateDir, readPrivateFile, setSearchable, unreachableBy, writePrivateFile } from '../../packages/host/src/engine/state-dir.js';
 import { readState, writeState } from '../../packages/host/src/engine/state.js';
 import { parseShared, sharedDirFor, type SharedRecord } from '../../packages/host/src/engine/shared.js';
 import { faultCheckpoint } from '../../packages/host/src/cli/faults.js';
@@ -259,4 +259,44 @@ test('the shared record is keyed by the namespace as the default state directori
   assert.equal(sharedDirFor(undefined), '/run/vmhost/.shared');
   assert.equal(sharedDirFor('lab'), '/run/vmhost/lab/.shared');
   assert.match(sharedDirFor({ path: '/proc/self/ns/net' }), /^\/run\/vmhost\/nsfs\/\d+-\d+\/\.shared$/);
+});
+
+test('data directories QEMU passes through: dataDir 0711 when searchable, kept 0711 or 0700 when undefined, 0700 when not; checkStateDir keeps 0711 only when asked; unreachableBy names the first directory a user cannot search', () => {
+  const base = mkdtempSync(join(tmpdir(), 'vmhost-datadir-'));
+  try {
+    const data = checkStateDir(join(base, 'data'), true)!;
+    const disks = dataDir(data, ['disks', 'web'], true);
+    assert.deepEqual([join(data, 'disks'), disks].map((d) => statSync(d).mode & 0o7777), [0o711, 0o711]);
+    dataDir(data, ['disks', 'web']);
+    assert.equal(statSync(disks).mode & 0o7777, 0o711, 'undefined keeps 0711');
+    dataDir(data, ['disks', 'web'], false);
+    assert.equal(statSync(disks).mode & 0o7777, 0o700);
+    chmodSync(disks, 0o755);
+    dataDir(data, ['disks', 'web']);
+    assert.equal(statSync(disks).mode & 0o7777, 0o700, 'any other mode becomes 0700');
+    chmodSync(disks, 0o733);
+    assert.throws(() => dataDir(data, ['disks', 'web'], true), (e: unknown) => e instanceof HostStateError && e.code === 'EHOST_STATE_UNSAFE' && /writable by group or others/.test(e.message));
+    chmodSync(disks, 0o700);
+    setSearchable(data, true);
+    checkStateDir(data, true, { keepSearchable: true });
+    assert.equal(statSync(data).mode & 0o7777, 0o711);
+    checkStateDir(data, true);
+    assert.equal(statSync(data).mode & 0o7777, 0o700, 'the state directory itself is tightened without keepSearchable');
+    // search permission as owner, group or other (root's bypass does not count)
+    const ids = { uid: 61999, gid: 61999 };
+    chmodSync(base, 0o711);
+    dataDir(data, ['disks', 'web'], true);
+    setSearchable(data, true);
+    const target = join(disks, 'chain.json');
+    writeFileSync(target, '');
+    const tmpOk = unreachableBy(base, ids) === undefined;
+    if (tmpOk) assert.equal(unreachableBy(target, ids), undefined);
+    chmodSync(join(data, 'disks'), 0o700);
+    assert.equal(unreachableBy(target, ids), tmpOk ? join(data, 'disks') : unreachableBy(base, ids));
+    chmodSync(join(data, 'disks'), 0o710);
+    assert.equal(unreachableBy(target, ids), tmpOk ? join(data, 'disks') : unreachableBy(base, ids), 'group search does not help another gid');
+    assert.equal(unreachableBy(join(base, 'missing', 'x'), ids), tmpOk ? undefined : unreachableBy(base, ids), 'a missing part: nothing to pass through');
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
 });

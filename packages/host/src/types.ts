@@ -166,6 +166,15 @@ export interface HostFile {
   name?: string;
   /** The host's public IPv4 address on the uplink, when forwards should match it only. Default: any local address. */
   publicIPv4?: string;
+  /** How the VMs' QEMU runs. */
+  qemu?: {
+    /**
+     * The user QEMU drops to after it has opened its TAPs, images and sockets (`-runas`):
+     * `auto` (default) a dedicated uid/gid of this host from 61184-65519, unused by /etc/passwd
+     * and /etc/group; `root` keeps root; a user name of /etc/passwd; or `UID:GID`.
+     */
+    user?: string;
+  };
   bridge: {
     name: string;
     /**
@@ -321,12 +330,17 @@ export interface ResolvedVm {
   ifb?: string;
 }
 
+/** `qemu.user` resolved: `auto`, `root`, a user name, or ids. */
+export type QemuUser = 'auto' | 'root' | { user: string } | { uid: number; gid: number };
+
 /** The host file after validation and defaults: what plan/apply/down/status take. */
 export interface ResolvedHost {
   /** Default `host`. */
   name: string;
   uplink: string;
   publicIPv4?: string;
+  /** How the VMs' QEMU runs (docs/kvm-unprivileged.md). */
+  qemu: { user: QemuUser };
   bridge: {
     name: string;
     mac?: string;

@@ -9,6 +9,7 @@ import { netns as ns, Rtnl, SystemError, ValidationError, type NetnsRef } from '
 import type { HostOptions, ProgressEvent, ResolvedHost, ResolvedVm } from '../types.js';
 import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmDir, type DesiredOptions } from './desired.js';
+import { hostQemuIds, type QemuIds } from './qemu-user.js';
 import { LiveView } from './live.js';
 import { linkMark } from './marks.js';
 import { checkStateDir } from './state-dir.js';
@@ -32,6 +33,8 @@ export interface Ctx {
   seeds?: ReadonlyMap<string, CloudInitSeed>;
   /** Tells the caller something it should know (a progress event `notice`). */
   notice(message: string): void;
+  /** The ids the VMs' QEMU drops to (`qemu.user`, qemu-user.ts); undefined: it keeps root. */
+  qemuIds?: QemuIds;
 }
 
 /** The name of a named namespace reference, undefined for a path or pid. */
@@ -131,16 +134,24 @@ export function emit(options: HostOptions, ev: ProgressEvent): void {
 /** Opens the context (an Rtnl handle in `options.netns`); close `ctx.h` when done. */
 export async function openCtx(host: ResolvedHost, options: HostOptions): Promise<Ctx> {
   const dir = stateDirFor(host, options);
+  const ids = hostQemuIds(host); // before the handle is opened: a refusal leaks nothing
   const h = await Rtnl.open(options.netns !== undefined ? { netns: options.netns } : {});
   const dataDir = dataDirFor(host, options);
   const ctx: Ctx = { host, options, dir, dataDir, h, live: new LiveView(h), mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
   if (options.netns !== undefined) ctx.netns = options.netns;
+  if (ids) ctx.qemuIds = ids;
   return ctx;
 }
 
 /** What {@link desiredState} needs of a context. */
-export function desiredOptions(ctx: Pick<Ctx, 'dir' | 'netns' | 'dataDir' | 'seeds'>): DesiredOptions {
-  return { dir: ctx.dir, ...(ctx.netns !== undefined ? { netns: ctx.netns } : {}), dataDir: ctx.dataDir, ...(ctx.seeds !== undefined ? { seeds: ctx.seeds } : {}) };
+export function desiredOptions(ctx: Pick<Ctx, 'dir' | 'netns' | 'dataDir' | 'seeds' | 'qemuIds'>): DesiredOptions {
+  return {
+    dir: ctx.dir,
+    ...(ctx.netns !== undefined ? { netns: ctx.netns } : {}),
+    dataDir: ctx.dataDir,
+    ...(ctx.seeds !== undefined ? { seeds: ctx.seeds } : {}),
+    ...(ctx.qemuIds !== undefined ? { runAs: ctx.qemuIds } : {}),
+  };
 }
 
 /** `o` with the context's namespace (for the services, which take it in their options). */

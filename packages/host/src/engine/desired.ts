@@ -31,6 +31,8 @@ export interface DesiredOptions {
    * seeds (for recovery, which records no definitions).
    */
   seeds?: ReadonlyMap<string, CloudInitSeed>;
+  /** The ids QEMU drops to after it has opened what it opens at start (`-runas UID:GID`); left out: root. */
+  runAs?: { uid: number; gid: number };
 }
 
 /** First and last port of a port or range. */
@@ -187,6 +189,7 @@ export function vmOptions(vm: ResolvedVm, o: DesiredOptions): VmOptions {
   if (vm.initrd !== undefined) out.initrd = vm.initrd;
   if (vm.append !== undefined) out.append = vm.append;
   if (o.netns !== undefined) out.netns = o.netns;
+  if (o.runAs !== undefined) out.runAs = { uid: o.runAs.uid, gid: o.runAs.gid };
   return out;
 }
 

@@ -15,6 +15,7 @@ import { newOverlayName, verifyChain } from './disks/images.js';
 import { emptyRecord, LABEL_RE, readChainRecord, type ChainRecord, type DiskIntent, type Tombstone } from './disks/record.js';
 import { startIntent } from './disks/run-op.js';
 import { chainDisks, checkDiskSources, ensureDisks, openDiskDir, withSession, type Session, type VmDisks } from './disks/session.js';
+import { hostQemuIds } from './qemu-user.js';
 import { startVm } from './vm-ops.js';
 
 /** Options of the disk operations. */
@@ -71,7 +72,10 @@ export interface VmSnapshots {
 
 function vmDisksOf(host: ResolvedHost, name: string, options: HostOptions): VmDisks {
   const vm = findVm(host, name);
-  return { host, vm, vmIndex: host.vms.indexOf(vm), options, stateDir: stateDirFor(host, options), dataDir: dataDirFor(host, options), notice: (message) => emit(options, { type: 'notice', message }) };
+  const v: VmDisks = { host, vm, vmIndex: host.vms.indexOf(vm), options, stateDir: stateDirFor(host, options), dataDir: dataDirFor(host, options), notice: (message) => emit(options, { type: 'notice', message }) };
+  const ids = hostQemuIds(host);
+  if (ids) v.owner = ids;
+  return v;
 }
 
 function checkLabel(label: unknown): string {
@@ -97,7 +101,7 @@ function needsChain(v: VmDisks): number[] {
 /** Checks the chains on disk (offline; live, QEMU's graph is checked by each step) of `disks`. */
 async function verifyOffline(s: Session, disks: number[]): Promise<void> {
   if (s.env.qmp) return;
-  for (const j of disks) await verifyChain(s.rec.disks.find((d) => d.index === j)!, s.dir);
+  for (const j of disks) await verifyChain(s.rec.disks.find((d) => d.index === j)!, s.dir, {}, s.v.owner?.uid);
 }
 
 /** Writes `intent` into the record and carries it out. */

@@ -19,7 +19,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { isAlive, SystemError, ValidationError } from '@vmhost/net';
 import { HostBusyError, HostStateError } from '../errors.js';
@@ -75,12 +75,14 @@ function mkdirPrivate(path: string): void {
  * Checks the path of the state directory `dir` as the module says, walking it from `/` (symlinks
  * resolved by hand, each checked). With `create`, missing directories are made (0700) on the way
  * and the state directory's mode is set to 0700; without, a missing part ends the walk.
+ * `keepSearchable` leaves a state directory of mode 0711 as it is (a data directory QEMU passes
+ * through: {@link dataDir}).
  * @returns the state directory's real path (symlinks resolved: the one path every file and
  *   process of the host is named by), or undefined when it does not exist (only without `create`).
  * @throws {HostStateError} `EHOST_STATE_UNSAFE` naming the first unsafe path.
  * @throws {ValidationError} when `dir` is not absolute.
  */
-export function checkStateDir(dir: string, create: boolean): string | undefined {
+export function checkStateDir(dir: string, create: boolean, options: { keepSearchable?: boolean } = {}): string | undefined {
   if (typeof dir !== 'string' || !isAbsolute(dir)) throw new ValidationError('stateDir', dir, 'expected an absolute path');
   const todo = normalize(dir).split('/').filter((p) => p !== '' && p !== '.');
   let cur = '/';
@@ -110,7 +112,7 @@ export function checkStateDir(dir: string, create: boolean): string | undefined 
     if (!st.isDirectory()) throw unsafe(next, 'not a directory');
     const final = todo.length === 0;
     checkDir(next, st, final);
-    if (final && create && (st.mode & 0o077) !== 0) chmodSync(next, 0o700);
+    if (final && create && (st.mode & 0o077) !== 0 && !(options.keepSearchable && (st.mode & 0o777) === 0o711)) chmodSync(next, 0o700);
     cur = next;
   }
   return cur;
@@ -124,16 +126,67 @@ export function checkStateDir(dir: string, create: boolean): string | undefined 
  */
 export function privateDir(dir: string, ...parts: string[]): string {
   let cur = dir;
+  for (const p of parts) cur = ownDir(join(cur, p), false);
+  return cur;
+}
+
+/** Makes or checks one directory of ours (see {@link privateDir}); 0700, or 0711 kept when `keepSearchable`. */
+function ownDir(path: string, keepSearchable: boolean): string {
+  mkdirPrivate(path);
+  const st = lstatSync(path);
+  if (st.isSymbolicLink() || !st.isDirectory()) throw unsafe(path, 'expected a directory (not a symlink) made by vmhost');
+  if (st.uid !== me()) throw unsafe(path, `owned by uid ${st.uid}, not by uid ${me()}`);
+  if ((st.mode & 0o022) !== 0) throw unsafe(path, `writable by group or others (mode ${octal(st.mode)})`);
+  if ((st.mode & 0o077) !== 0 && !(keepSearchable && (st.mode & 0o777) === 0o711)) chmodSync(path, 0o700);
+  return path;
+}
+
+/**
+ * Makes (or checks) the data directory `parts` under the checked directory `dir` as
+ * {@link privateDir} does, except for the mode: with `searchable` true every level is 0711 (others
+ * may pass through to a file they were given, e.g. QEMU running as another user reopening its
+ * images by name, but not list or change anything), false 0700, undefined whichever of the two it
+ * is (anything else becomes 0700). Root's and not group/world-writable either way.
+ * @throws {HostStateError} `EHOST_STATE_UNSAFE` as {@link privateDir}.
+ */
+export function dataDir(dir: string, parts: readonly string[], searchable?: boolean): string {
+  let cur = dir;
   for (const p of parts) {
-    cur = join(cur, p);
-    mkdirPrivate(cur);
-    const st = lstatSync(cur);
-    if (st.isSymbolicLink() || !st.isDirectory()) throw unsafe(cur, 'expected a directory (not a symlink) made by vmhost');
-    if (st.uid !== me()) throw unsafe(cur, `owned by uid ${st.uid}, not by uid ${me()}`);
-    if ((st.mode & 0o022) !== 0) throw unsafe(cur, `writable by group or others (mode ${octal(st.mode)})`);
-    if ((st.mode & 0o077) !== 0) chmodSync(cur, 0o700);
+    cur = ownDir(join(cur, p), true);
+    setSearchable(cur, searchable);
   }
   return cur;
+}
+
+/** Sets the mode of the checked directory `path` to 0711 (`searchable`), 0700 (false), or keeps 0700/0711 (undefined). */
+export function setSearchable(path: string, searchable: boolean | undefined): void {
+  const mode = lstatSync(path).mode & 0o777;
+  const want = searchable === undefined ? (mode === 0o711 ? 0o711 : 0o700) : searchable ? 0o711 : 0o700;
+  if (mode !== want) chmodSync(path, want);
+}
+
+/**
+ * The first directory from `/` down to `path`'s parent (and `path` itself when it is a directory)
+ * that the user `ids` cannot pass through (search permission as owner, group or other; root's own
+ * bypass does not count), or undefined when it reaches every one (or a part is missing). Symlinks
+ * on the way are followed.
+ */
+export function unreachableBy(path: string, ids: { uid: number; gid: number }): string | undefined {
+  const parts = normalize(path).split('/').filter((p) => p !== '');
+  let cur = '/';
+  for (let k = 0; k <= parts.length; k++) {
+    let st: Stats;
+    try {
+      st = statSync(cur);
+    } catch {
+      return undefined; // missing: nothing to pass through (yet)
+    }
+    if (!st.isDirectory()) return undefined;
+    const bit = st.uid === ids.uid ? 0o100 : st.gid === ids.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return cur;
+    if (k < parts.length) cur = join(cur, parts[k]!);
+  }
+  return undefined;
 }
 
 /** Writes all of `buf` to `fd`. */

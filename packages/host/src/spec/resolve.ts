@@ -8,14 +8,14 @@
  */
 import { ip } from '@vmhost/net';
 import { formatValue, HostSpecError, type HostSpecProblem } from '../errors.js';
-import type { ResolvedHost } from '../types.js';
+import type { QemuUser, ResolvedHost } from '../types.js';
 import { resolveBridge } from './bridge.js';
 import { resolveCloudInitDefaults } from './cloud-init.js';
 import { absent, at, droppedProblem } from './checker.js';
 import { SpecContext } from './context.js';
 import { resolveDhcp } from './dhcp.js';
 import { resolveIpv6 } from './ipv6.js';
-import { HOST, MAX_DEPTH } from './schema.js';
+import { HOST, MAX_DEPTH, QEMU } from './schema.js';
 import { resolveVms } from './vms.js';
 
 /**
@@ -54,6 +54,27 @@ export function nestingDepth(v: unknown, limit: number): number {
   return max;
 }
 
+/** The `qemu` section (`v`, as written): `user` as {@link QemuUser}. */
+function resolveQemu(ctx: SpecContext, v: unknown): { user: QemuUser } | undefined {
+  const { c } = ctx;
+  if (absent(v)) return { user: 'auto' };
+  const q = c.obj(v, 'qemu', QEMU);
+  if (!q) return undefined;
+  const userV = at(q, 'user');
+  const text = absent(userV) ? QEMU.keys.user.default : c.name(userV, 'qemu.user', QEMU.keys.user);
+  if (text === undefined) return undefined;
+  if (text === 'auto' || text === 'root') return { user: text };
+  const ids = /^(\d+):(\d+)$/.exec(text);
+  if (!ids) return { user: { user: text } };
+  const uid = Number(ids[1]);
+  const gid = Number(ids[2]);
+  if (uid > 0xfffffffe || gid > 0xfffffffe) {
+    c.add('qemu.user', userV, 'UID and GID are at most 4294967294');
+    return undefined;
+  }
+  return { user: { uid, gid } };
+}
+
 /** {@link resolveHost}, naming `source` (a path) in the error. */
 export function resolveSpec(input: unknown, baseDir: string, source?: string): ResolvedHost {
   if (nestingDepth(input, MAX_DEPTH) > MAX_DEPTH) {
@@ -79,6 +100,7 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   let publicIPv4 = absent(publicV) ? undefined : c.addr(publicV, 'publicIPv4', 4);
   if (publicIPv4 !== undefined && !c.ordinary(publicIPv4, 'publicIPv4', publicV, HOST.keys.publicIPv4.refuse[4])) publicIPv4 = undefined;
 
+  const qemu = resolveQemu(ctx, at(top, 'qemu'));
   const bridge = resolveBridge(ctx, at(top, 'bridge'));
   if (publicIPv4 !== undefined && ctx.bridge4 && ip.contains(ctx.bridge4, publicIPv4)) {
     c.add('publicIPv4', publicV, `is inside the bridge subnet ${ctx.bridge4.network}: it must be the host's address on the uplink`);
@@ -89,7 +111,7 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   const vms = resolveVms(ctx, at(top, 'vms'), cloudInit);
   const onStop = c.oneOf(at(top, 'onStop'), 'onStop', HOST.keys.onStop);
 
-  if (c.failed || !uplink || !bridge || !name || !vms.ok || !onStop) {
+  if (c.failed || !uplink || !bridge || !name || !vms.ok || !qemu || !onStop) {
     // every failure above has added a problem; this only guards against a check that forgot to
     if (!c.failed) c.add('', undefined, 'invalid host file (no problem recorded: a bug)');
     const more = droppedProblem(c);
@@ -100,6 +122,7 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
     name,
     uplink,
     ...(publicIPv4 !== undefined ? { publicIPv4 } : {}),
+    qemu,
     bridge,
     ...(dhcp ? { dhcp } : {}),
     ...(ipv6 ? { ipv6 } : {}),

@@ -384,6 +384,27 @@ export const VM = {
   },
 } as const satisfies ObjectField<keyof VmSpec>;
 
+/** A user name, as QEMU's -runas and /etc/passwd take it. */
+export const USER_NAME_RE = /^[a-z_][a-z0-9_-]{0,30}\$?$/;
+/** `qemu.user`: `auto`, `root`, a user name, or `UID:GID`. */
+export const QEMU_USER_RE = /^(?:auto|root|[a-z_][a-z0-9_-]{0,30}\$?|[1-9][0-9]{0,9}:[0-9]{1,10})$/;
+
+/** `qemu`. */
+export const QEMU = {
+  kind: 'object',
+  description: "How the VMs' QEMU runs.",
+  keys: {
+    user: {
+      kind: 'name',
+      pattern: QEMU_USER_RE,
+      maxLength: 32,
+      default: 'auto',
+      hint: "auto, root, a user name of /etc/passwd, or UID:GID (UID not 0)",
+      description: "The user QEMU drops to after opening its TAPs, images and sockets (-runas): auto (default) a dedicated uid/gid of this host, unused by /etc/passwd and /etc/group, from systemd's dynamic range 61184-65519 (the same on every run); root keeps root; a user name or UID:GID. The VMs' disk chains are that user's; a writable disk file of the host file is chowned to it (docs/kvm-unprivileged.md).",
+    },
+  },
+} as const satisfies ObjectField<keyof NonNullable<HostFile['qemu']>>;
+
 /** The host file. */
 export const HOST = {
   kind: 'object',
@@ -393,6 +414,7 @@ export const HOST = {
     uplink: ifname('The uplink interface (must exist when applying).', true),
     name: { kind: 'name', pattern: HOST_NAME_RE, maxLength: 16, default: 'host', hint: '1 to 16 letters, digits or _ (it names the firewall chains VMHOST-<name>-...)', description: "Names this host's objects: the firewall chains VMHOST-<name>-... and the state directory." },
     publicIPv4: { kind: 'address', family: 4, refuse: { 4: SPECIAL_KINDS }, description: "The host's public IPv4 address, when forwards should match it only." },
+    qemu: QEMU,
     bridge: BRIDGE,
     dhcp: DHCP,
     ipv6: IPV6,
@@ -408,6 +430,7 @@ export const keysOf = (f: ObjectField): readonly string[] => Object.keys(f.keys)
 /** The defaults of what may be left out (from the table). */
 export const DEFAULTS = {
   name: HOST.keys.name.default,
+  qemuUser: QEMU.keys.user.default,
   stp: BRIDGE.keys.stp.default,
   adoptBridge: BRIDGE.keys.adopt.default,
   adoptVm: VM.keys.adopt.default,

@@ -6,7 +6,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fsyncSync, lchownSync, lstatSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageChain, imageInfo, qemuImg, type ImageChainLink, type QemuImgOptions } from '@vmhost/kvm';
 import { SystemError } from '@vmhost/net';
@@ -76,6 +76,35 @@ export function removeOverlay(dir: string, name: string): void {
   rmSync(overlayPath(dir, name), { force: true });
 }
 
+/**
+ * Gives the images of disk `d` that QEMU writes or reopens by name to the user QEMU runs as
+ * (`ids`; undefined: root): every overlay vmhost made (never through a symlink: lchown; 0600),
+ * and the host file's own image of a plain disk (its path may be a symlink of the user's, so
+ * followed). A base image is left alone: QEMU opens it read-only at start and never again.
+ */
+export function chownChain(d: DiskChain, dir: string, ids: { uid: number; gid: number } | undefined): void {
+  const uid = ids?.uid ?? (process.getuid?.() ?? 0);
+  const gid = ids?.gid ?? (process.getgid?.() ?? 0);
+  for (const o of d.overlays) {
+    const file = overlayPath(dir, o.file);
+    try {
+      if (!lstatSync(file).isFile()) continue; // verifyChain refuses it next
+      lchownSync(file, uid, gid);
+      chmodSync(file, 0o600);
+    } catch (err) {
+      if (err instanceof Error && 'code' in err && err.code === 'ENOENT') continue; // verifyChain names it
+      throw SystemError.from(err, `giving ${file} to uid ${uid}`);
+    }
+  }
+  if (d.mode === 'plain' && ids) {
+    try {
+      chownSync(d.origin, uid, gid);
+    } catch (err) {
+      throw SystemError.from(err, `giving ${d.origin} to uid ${uid}`);
+    }
+  }
+}
+
 /** Whether `file` is an overlay whose header names `backing` (in `backingFormat`) as its backing image. */
 export async function isOverlayOf(file: string, backing: string, backingFormat: string, options: QemuImgOptions = {}): Promise<boolean> {
   try {
@@ -86,15 +115,15 @@ export async function isOverlayOf(file: string, backing: string, backingFormat: 
   }
 }
 
-/** Refuses an overlay that is not a regular file of ours (a symlink, a directory, another user's). */
-function checkOverlayFile(file: string): void {
+/** Refuses an overlay that is not a regular file of ours or of QEMU's user `owner` (a symlink, a directory, another user's). */
+function checkOverlayFile(file: string, owner: number | undefined): void {
   let st;
   try {
     st = lstatSync(file);
   } catch {
     throw new HostDiskError('EHOST_DISK_MISMATCH', file, `${file} is in the chain record but not on disk`);
   }
-  if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0)) throw new HostDiskError('EHOST_DISK_MISMATCH', file, `${file} is not a regular file of this user (a symlink, a directory, or planted): refused`);
+  if (!st.isFile() || (st.uid !== (process.getuid?.() ?? 0) && st.uid !== owner)) throw new HostDiskError('EHOST_DISK_MISMATCH', file, `${file} is not a regular file of this user (a symlink, a directory, or planted): refused`);
 }
 
 /**
@@ -103,11 +132,12 @@ function checkOverlayFile(file: string): void {
  * formats, down to a base disk's base. A plain disk without overlays is its own image: nothing
  * to check here (its format was checked against the host file). Resolves with what qemu-img
  * showed (top first).
+ * `owner`: the uid QEMU runs as (`qemu.user`), whose overlays are accepted too.
  * @throws {HostDiskError} `EHOST_DISK_MISMATCH` naming the image that differs.
  */
-export async function verifyChain(d: DiskChain, dir: string, options: QemuImgOptions = {}): Promise<ImageChainLink[]> {
+export async function verifyChain(d: DiskChain, dir: string, options: QemuImgOptions = {}, owner?: number): Promise<ImageChainLink[]> {
   if (d.overlays.length === 0) return [];
-  for (const o of d.overlays) checkOverlayFile(overlayPath(dir, o.file));
+  for (const o of d.overlays) checkOverlayFile(overlayPath(dir, o.file), owner);
   const top = topOf(d, dir).file;
   const seen = await imageChain(top, { ...options, shared: true });
   const want = expectedChain(d, dir);

@@ -42,6 +42,11 @@ export interface OpEnv {
   /** Time for each block job. Default 300,000 ms. */
   timeoutMs?: number;
   qemuImg?: QemuImgOptions;
+  /**
+   * The ids the running QEMU runs as, when not root: a live snapshot's overlay is then made here
+   * and given to it (QEMU could not create a file in the root-owned disk directory).
+   */
+  owner?: { uid: number; gid: number };
   /** Called at each point of the operation (`HostOptions.checkpoint`: fault injection, tracing). */
   checkpoint?: (op: DiskIntent['op'], phase: 'intended' | 'changed' | 'recorded', disk: number) => Promise<void>;
 }
@@ -148,7 +153,7 @@ async function runSnapshot(env: OpEnv, rec: ChainRecord): Promise<void> {
         checkLive(d, env.dir, live, [file]);
         if (live[0] !== file) {
           removeOverlay(env.dir, name);
-          await liveSnapshot(env.qmp, { device: driveOf(i), overlay: file, timeoutMs: 60_000 });
+          await liveSnapshot(env.qmp, { device: driveOf(i), overlay: file, timeoutMs: 60_000, ...(env.owner ? { create: 'host' as const, owner: env.owner } : {}) });
         }
         chmodSync(file, 0o600); // QEMU made it with its umask; the directory (0700) hid it meanwhile
         syncFile(file);

@@ -12,17 +12,17 @@
  * checked against the record and the files.
  * @module
  */
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageInfo, qemuImg, Vm, type DriveOptions, type QmpClient } from '@vmhost/kvm';
 import { HostDiskError, HostPreconditionError } from '../../errors.js';
-import type { HostOptions, ResolvedDisk, ResolvedHost, ResolvedVm } from '../../types.js';
-import { stateDirFor } from '../context.js';
+import type { HostOptions, QemuUser, ResolvedDisk, ResolvedHost, ResolvedVm } from '../../types.js';
+import { DATA_ROOT, stateDirFor } from '../context.js';
 import { vmDir } from '../desired.js';
 import { liveQemuPid } from '../kinds/vm.js';
-import { checkStateDir, lock, privateDir } from '../state-dir.js';
+import { checkStateDir, dataDir, lock, privateDir, setSearchable, unreachableBy } from '../state-dir.js';
 import { initDisk, images, plainDisk, topOf } from './chain.js';
-import { newOverlayName, sweep, verifyChain } from './images.js';
+import { chownChain, newOverlayName, sweep, verifyChain } from './images.js';
 import { emptyRecord, readChainRecord, type ChainRecord, type DiskChain } from './record.js';
 import { runIntent, startIntent, type OpEnv } from './run-op.js';
 
@@ -37,6 +37,8 @@ export interface VmDisks {
   stateDir: string;
   /** The persistent data directory. */
   dataDir: string;
+  /** The ids the VM's QEMU runs as (`qemu.user`); undefined: root. */
+  owner?: { uid: number; gid: number };
   notice(message: string): void;
 }
 
@@ -83,9 +85,14 @@ export async function checkDiskSources(host: ResolvedHost, vms: readonly Resolve
   }
 }
 
-/** The disk directory of the VM (real path): made when `create`, else undefined when there is none. */
+/**
+ * The disk directory of the VM (real path): made when `create`, else undefined when there is none.
+ * With `v.owner` (QEMU runs as another user) the directories from the data directory down are
+ * 0711, so that QEMU can reopen its images by name, and so are those of vmhost's default data
+ * root (/var/lib/vmhost) above it; otherwise they keep 0700 or 0711.
+ */
 export function openDiskDir(v: VmDisks, create: boolean): string | undefined {
-  const real = checkStateDir(v.dataDir, create);
+  const real = checkStateDir(v.dataDir, create, { keepSearchable: true });
   if (real === undefined) return undefined;
   if (!create) {
     try {
@@ -94,13 +101,61 @@ export function openDiskDir(v: VmDisks, create: boolean): string | undefined {
       return undefined;
     }
   }
-  return privateDir(real, 'disks', v.vm.name);
+  if (v.owner) {
+    const root = checkStateDir(DATA_ROOT, false, { keepSearchable: true });
+    if (root !== undefined && real.startsWith(`${root}/`)) {
+      const rel = real.slice(root.length + 1).split('/');
+      setSearchable(root, true);
+      for (let k = 1; k <= rel.length; k++) setSearchable(join(root, ...rel.slice(0, k)), true);
+    }
+    setSearchable(real, true);
+  }
+  return dataDir(real, ['disks', v.vm.name], v.owner ? true : undefined);
+}
+
+/** `qemu.user` as the host file writes it. */
+function qemuUserText(u: QemuUser): string {
+  return typeof u === 'string' ? u : 'user' in u ? u.user : `${u.uid}:${u.gid}`;
+}
+
+/**
+ * Refuses to start a VM whose QEMU, running as `v.owner`, could not reach the images it reopens
+ * by name (live snapshot, commit): the disk directory `dir` and the host file's writable images.
+ * @throws {HostPreconditionError} `qemu.user` naming the directory and what to do.
+ */
+function checkReachable(v: VmDisks, dir: string | undefined, disks: readonly DiskChain[]): void {
+  if (!v.owner) return;
+  const who = `uid ${v.owner.uid}`;
+  const targets = [...(dir !== undefined ? [dir] : []), ...disks.filter((d) => d.mode === 'plain').map((d) => d.origin)];
+  for (const t of targets) {
+    const blocked = unreachableBy(t, v.owner);
+    if (blocked !== undefined) {
+      throw new HostPreconditionError(
+        'qemu.user',
+        qemuUserText(v.host.qemu?.user ?? 'auto'),
+        `VM ${v.vm.name}'s QEMU runs as ${who} and reopens its images by name for a live snapshot or commit, but ${who} cannot pass through ${blocked} (on the way to ${t}): make it searchable (chmod o+x; 0711 shows nothing), move the ${dir !== undefined && t === targets[0] ? 'data directory (--data-dir)' : 'image'}, or set qemu.user: root`,
+      );
+    }
+  }
 }
 
 /** The VM's run directory (real path, made); the disk lock lives there. */
 export function runDirOf(v: VmDisks): string {
   const real = checkStateDir(v.stateDir, true) ?? v.stateDir;
   return privateDir(real, 'vms', v.vm.name);
+}
+
+/** The real uid and gid of process `pid` (/proc/PID/status), or undefined. */
+export function processIds(pid: number | undefined): { uid: number; gid: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const uid = /^Uid:\s+(\d+)/m.exec(text);
+    const gid = /^Gid:\s+(\d+)/m.exec(text);
+    return uid && gid ? { uid: Number(uid[1]), gid: Number(gid[1]) } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An open session on a VM's disks. */
@@ -156,6 +211,11 @@ export async function openSession(v: VmDisks, dir: string, opts: { live?: boolea
       }
     }
     const s: Session = { v, dir, runDir, rec, env: opEnv(v, dir, vm?.qmp) };
+    if (vm) {
+      // the user the running QEMU is (it may have been started with another qemu.user)
+      const ids = processIds(liveQemuPid(runDir));
+      if (ids && ids.uid !== 0) s.env.owner = ids;
+    }
     if (vm) s.vm = vm;
     await finishInterrupted(s);
     return { ...s, close };
@@ -268,16 +328,30 @@ export async function prepareDrives(v: VmDisks, drives: DriveOptions[]): Promise
     unlock();
     throw err;
   }
-  // no chain yet (plain disks never snapshotted): the host file's images, as they are
-  if (dir === undefined) return { drives, release: unlock };
+  // no chain yet (plain disks never snapshotted): the host file's images, as they are (the
+  // user QEMU runs as gets them: a live snapshot later reopens them by name)
+  if (dir === undefined) {
+    try {
+      const plain = chainDisks(v.vm).map((j) => plainDisk(j, v.vm.disks[j]!.file, v.vm.disks[j]!.format));
+      if (v.owner) checkReachable(v, undefined, plain);
+      for (const d of plain) chownChain(d, '', v.owner);
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+    return { drives, release: unlock };
+  }
   const out = drives.map((d) => ({ ...d }));
   // The VM is stopped (the start path runs for a stopped VM only): offline, no QMP.
   const s = await openSession(v, dir, { live: false, unlock });
   try {
     await ensureDisks(s);
+    checkReachable(v, dir, s.rec.disks);
     for (const j of chainDisks(v.vm)) {
       const d = s.rec.disks.find((x) => x.index === j)!;
-      const seen = await verifyChain(d, dir);
+      // QEMU reopens the images by name after it dropped to its user: they are that user's
+      chownChain(d, dir, v.owner);
+      const seen = await verifyChain(d, dir, {}, v.owner?.uid);
       const top = topOf(d, dir);
       const want = v.vm.disks[j]!.base?.sizeBytes;
       if (want !== undefined && seen[0] && want > seen[0].virtualSize) {

@@ -50,7 +50,7 @@ const fingerprintOf = (e: VmEntry): string => vmFingerprint(e.data.options, e.da
 function writeVmSeed(ctx: Ctx, e: VmEntry): void {
   const s = e.data.seed;
   if (!s) return removeVmSeed(ctx, e.data.name);
-  const dir = privateDir(checkStateDir(ctx.dataDir, true) ?? ctx.dataDir, 'seeds');
+  const dir = privateDir(checkStateDir(ctx.dataDir, true, { keepSearchable: true }) ?? ctx.dataDir, 'seeds');
   writeSeed(join(dir, basename(s.file)), s.seed);
 }
 
@@ -158,7 +158,9 @@ export async function stopAllVms(dir: string, live?: LiveView): Promise<string[]
 export function vmDisks(ctx: Ctx, name: string): VmDisks {
   const vm = ctx.host.vms.find((v) => v.name === name);
   if (!vm) throw new VmhostError('EHOST_INTERNAL', `VM ${name} is not in the host file`);
-  return { host: ctx.host, vm, vmIndex: ctx.host.vms.indexOf(vm), options: ctx.options, stateDir: ctx.dir, dataDir: ctx.dataDir, notice: ctx.notice };
+  const v: VmDisks = { host: ctx.host, vm, vmIndex: ctx.host.vms.indexOf(vm), options: ctx.options, stateDir: ctx.dir, dataDir: ctx.dataDir, notice: ctx.notice };
+  if (ctx.qemuIds) v.owner = ctx.qemuIds;
+  return v;
 }
 
 /** How many VMs a batch of removals stops at a time. */
