@@ -120,3 +120,26 @@ test('lists of ~300 links, addresses, routes and neighbours equal ip -j', async 
   h2.close();
   await assert.rejects(listing, (e: unknown) => e instanceof NetlinkClosedError);
 });
+
+test('links.stats: the IFLA_STATS64 counters of every link (or of the names given) equal ip -s -j, after traffic', async (t) => {
+  const ns = await freshNetns(t, 'stats');
+  await sh(ns, 'ip', ['-batch', '-'], ['link set lo up', 'link add a0 type veth peer name b0', 'address add 10.9.0.1/24 dev a0', 'address add 10.9.0.2/24 dev b0', 'link set a0 up', 'link set b0 up'].join('\n') + '\n');
+    // traffic through lo (10.9.0.2 is a local address: the kernel delivers it through lo)
+  const udp = "const s=require('dgram').createSocket('udp4');let n=0;const go=()=>s.send('x',9,'10.9.0.2',()=>{if(++n<6)go();else s.close()});go()";
+  await sh(ns, process.execPath, ['-e', udp]);
+  const h = await Rtnl.open({ netns: ns });
+  t.after(() => h.close());
+  interface IpStats { ifindex: number; ifname: string; stats64: { rx: { bytes: number; packets: number; errors: number; dropped: number; multicast: number }; tx: { bytes: number; packets: number; errors: number; dropped: number } } }
+  // nothing sends on a namespace left alone: two readings of ip agree with ours
+  const ip = await ipJson<IpStats[]>(ns, ['-s', 'link', 'show']);
+  const ours = await h.links.stats();
+  assert.deepEqual(
+    ours.map((s) => ({ index: s.index, name: s.name, rxBytes: s.rxBytes, rxPackets: s.rxPackets, txBytes: s.txBytes, txPackets: s.txPackets, rxErrors: s.rxErrors, txErrors: s.txErrors, rxDropped: s.rxDropped, txDropped: s.txDropped, multicast: s.multicast })),
+    ip.map((l) => ({ index: l.ifindex, name: l.ifname, rxBytes: l.stats64.rx.bytes, rxPackets: l.stats64.rx.packets, txBytes: l.stats64.tx.bytes, txPackets: l.stats64.tx.packets, rxErrors: l.stats64.rx.errors, txErrors: l.stats64.tx.errors, rxDropped: l.stats64.rx.dropped, txDropped: l.stats64.tx.dropped, multicast: l.stats64.rx.multicast })),
+  );
+  const lo = ours.find((s) => s.name === 'lo')!;
+  assert.ok(lo.rxPackets >= 6 && lo.txPackets >= 6, `lo carried the datagrams: ${JSON.stringify(lo)}`);
+  assert.deepEqual((await h.links.stats(['b0', 'lo'])).map((s) => s.name), ['lo', 'b0']);
+  assert.deepEqual(await h.links.stats(['nothere']), []);
+  await assert.rejects(h.links.stats(['bad name']), /names\[0\]/);
+});

@@ -22,6 +22,7 @@ const HOST: ResolvedHost = {
     adopt: false,
   },
   vms: [],
+  onStop: 'shutdown',
 };
 
 const STEPS: Step[] = [
@@ -105,6 +106,18 @@ function fakeDeps(over: Partial<CliDeps> = {}): { deps: CliDeps; calls: Call[] }
     commitVm: async (host, name, options) => rec('commitVm', [host, name, options], { vm: name, label: options?.label ?? null, live: true, disks: [{ index: 0, into: '/var/lib/vm/web.qcow2', merged: 2 }], ms: 230 }),
     deleteVmSnapshot: async (host, name, label, options) => rec('deleteVmSnapshot', [host, name, label, options], { vm: name, label, live: false, ms: 40 }),
     consoleFile: (host, name, options) => rec('consoleFile', [host, name, options], '/nonexistent/console.log'),
+    service: async (host, options) => {
+      rec('service', [host, options], undefined);
+      return {
+        run: async () => {
+          options.onEvent?.({ time: '2030-01-02T03:04:05.000Z', type: 'applied', message: 'host lab applied: 0 step(s) in 5 ms', ms: 5 });
+          // runs until the signal is aborted, as the real one does
+          if (options.signal && !options.signal.aborted) await new Promise((r) => options.signal!.addEventListener('abort', r, { once: true }));
+          rec('service.stopped', [], undefined);
+        },
+        reload: (trigger) => void rec('reload', [trigger], undefined),
+      };
+    },
     runDemo: async (options) => {
       rec('runDemo', [options], undefined);
       options?.out?.('demo: all checks passed');
@@ -850,4 +863,49 @@ test('formatTable aligns columns and ignores colour escapes in widths', () => {
     ['x', 'yyyyyyyy', ''],
   ]);
   assert.equal(t, 'A   LONGER    C\nxx  \x1b[32my\x1b[0m         z\nx   yyyyyyyy');
+});
+
+test('run: one line per event (text, or JSON with --json), the file made absolute, SIGHUP reloads, the signal stops it (exit 0)', async () => {
+  const out: string[] = [];
+  const { deps, calls } = fakeDeps();
+  const stop = new AbortController();
+  let hangup: (() => void) | undefined;
+  const done = main(['--state-dir', '/run/x', 'run', 'host.yaml', '--metrics', '127.0.0.1:9464'], { out: (s) => out.push(s), err: () => undefined }, deps, { signal: stop.signal, onHangup: (l) => (hangup = l) });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(hangup, 'run registers a SIGHUP listener');
+  hangup();
+  stop.abort();
+  assert.equal(await done, 0);
+  const opts = call(calls, 'service').args[1] as { file: string; metrics: string; stateDir: string; signal: AbortSignal };
+  assert.equal(opts.file, join(process.cwd(), 'host.yaml'));
+  assert.equal(opts.metrics, '127.0.0.1:9464');
+  assert.equal(opts.stateDir, '/run/x');
+  assert.equal(opts.signal, stop.signal);
+  assert.deepEqual(call(calls, 'reload').args, ['SIGHUP']);
+  assert.ok(calls.some((c) => c.fn === 'service.stopped'));
+  assert.deepEqual(out, ['2030-01-02T03:04:05.000Z applied: host lab applied: 0 step(s) in 5 ms']);
+  const j = await run(['run', 'host.yaml', '--json']);
+  assert.equal(j.code, 0);
+  assert.deepEqual(JSON.parse(j.out), { time: '2030-01-02T03:04:05.000Z', type: 'applied', message: 'host lab applied: 0 step(s) in 5 ms', ms: 5 });
+});
+
+test('systemd-unit prints a unit: ExecStart runs this CLI with the absolute host file and the global options, KillMode=process, the directories', async () => {
+  const r = await run(['--netns', 'lab', '--state-dir', '/run/vmhost-lab', 'systemd-unit', 'host.yaml', '--metrics', '127.0.0.1:9464']);
+  assert.equal(r.code, 0);
+  const lines = r.out.split('\n');
+  const sections = lines.filter((l) => /^\[\w+\]$/.test(l));
+  assert.deepEqual(sections, ['[Unit]', '[Service]', '[Install]']);
+  const kv = new Map(lines.filter((l) => /^\w+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const exec = kv.get('ExecStart')!.split(' ');
+  assert.equal(exec[0], process.execPath);
+  assert.ok(exec.some((w) => /\/cli\.(ts|js)$/.test(w)), exec.join(' '));
+  assert.deepEqual(exec.slice(-8), ['--netns', 'lab', '--state-dir', '/run/vmhost-lab', '--metrics', '127.0.0.1:9464', 'run', join(process.cwd(), 'host.yaml')]);
+  assert.equal(kv.get('After'), 'network-online.target');
+  assert.equal(kv.get('Restart'), 'on-failure');
+  assert.equal(kv.get('KillMode'), 'process');
+  assert.equal(kv.get('RuntimeDirectory'), 'vmhost');
+  assert.equal(kv.get('RuntimeDirectoryPreserve'), 'yes');
+  assert.equal(kv.get('StateDirectory'), 'vmhost');
+  assert.equal(kv.get('ExecReload'), '/bin/kill -HUP $MAINPID');
+  assert.equal(kv.get('WantedBy'), 'multi-user.target');
 });

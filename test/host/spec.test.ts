@@ -36,6 +36,8 @@ const seedResolved: ResolvedHost = {
     prefix: { family: 6, address: '2001:db8:8:5688::', prefixLength: 64, cidr: '2001:db8:8:5688::/64', network: '2001:db8:8:5688::/64' },
     mode: 'routed',
     acceptRa: false,
+    learn: false,
+    learnLimit: 16,
     proxy: { maxConnections: 256, maxConnectionsPerSource: 32, maxTotalConnections: 4096, idleTimeoutMs: 300000, connectTimeoutMs: 5000, firstByteTimeoutMs: 10000, maxLifetimeMs: 3600000 },
   },
   vms: [
@@ -56,6 +58,7 @@ const seedResolved: ResolvedHost = {
         { protocol: 'tcp', port: 80, toPort: 80 },
       ],
       autostart: true,
+      restart: 'on-failure',
       adopt: false,
       isolation: true,
       linkLocal: 'eui64',
@@ -80,11 +83,13 @@ const seedResolved: ResolvedHost = {
         { protocol: 'tcp', port: 25, toPort: 25 },
       ],
       autostart: true,
+      restart: 'on-failure',
       adopt: false,
       isolation: true,
       linkLocal: 'eui64',
     },
   ],
+  onStop: 'shutdown',
 };
 
 /** The seed, changed by `edit`, resolved against the fixtures directory. */
@@ -130,10 +135,10 @@ test('resolveHost does not change its input and returns fresh objects in a fixed
   assert.deepEqual(input, seedHostFile);
   assert.deepEqual(r, seedResolved);
   assert.notEqual(r.dhcp!.range, input.dhcp!.range);
-  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'qemu', 'bridge', 'dhcp', 'ipv6', 'vms']);
+  assert.deepEqual(Object.keys(r), ['name', 'uplink', 'qemu', 'bridge', 'dhcp', 'ipv6', 'vms', 'onStop']);
   assert.deepEqual(Object.keys(r.bridge), ['name', 'mac', 'veth', 'ipv4', 'ipv6', 'stp', 'adopt']);
   assert.deepEqual(Object.keys(r.vms[1]!), [
-    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'adopt', 'isolation', 'linkLocal',
+    'name', 'mac', 'ipv4', 'ipv6', 'tap', 'memoryMiB', 'cpus', 'accel', 'machine', 'sandbox', 'kernel', 'initrd', 'append', 'disks', 'forwards', 'autostart', 'restart', 'adopt', 'isolation', 'linkLocal',
   ]);
 });
 
@@ -165,6 +170,8 @@ test('defaults of a minimal host file', () => {
       prefix: { family: 6, address: '2001:db8::', prefixLength: 64, cidr: '2001:db8::/64', network: '2001:db8::/64' },
       mode: 'proxy',
       acceptRa: false,
+      learn: false,
+      learnLimit: 16,
       proxy: { maxConnections: 256, maxConnectionsPerSource: 32, maxTotalConnections: 4096, idleTimeoutMs: 300000, connectTimeoutMs: 5000, firstByteTimeoutMs: 10000, maxLifetimeMs: 3600000 },
     },
     vms: [
@@ -181,11 +188,13 @@ test('defaults of a minimal host file', () => {
         disks: [{ file: '/srv/a.img', format: 'qcow2', cache: 'writeback', readOnly: false }],
         forwards: [{ protocol: 'udp', port: [8000, 8009], toPort: 9000 }],
         autostart: true,
+        restart: 'on-failure',
         adopt: false,
         isolation: true,
         linkLocal: 'eui64',
       },
     ],
+    onStop: 'shutdown',
   });
   // no vms at all; null (an empty YAML value) counts as left out
   const bare = parseHostFile('uplink: eth0\nbridge: { name: br0, ipv4: 10.0.0.1/8 }\nvms:\ndhcp: ~\n', { baseDir: '/x' });
@@ -386,6 +395,22 @@ test('IPv6 addresses outside the prefix, and the ipv6 section rules', () => {
   });
   assert.equal(noV6.bridge.ipv6!.cidr, '2001:db8:8:5688::1/64');
   assert.equal(noV6.ipv6, undefined);
+});
+
+test('the service fields: onStop, vms[].restart, ipv6.learn and learnLimit (routed mode only)', () => {
+  const h = resolveSeed((x) => {
+    x.onStop = 'keep';
+    vm(x, 0).restart = 'always';
+    vm(x, 1).restart = 'never';
+    x.ipv6!.learn = true;
+    x.ipv6!.learnLimit = 4;
+  });
+  assert.deepEqual([h.onStop, h.vms.map((v) => v.restart), h.ipv6?.learn, h.ipv6?.learnLimit], ['keep', ['always', 'never'], true, 4]);
+  rejects(() => resolveSeed((x) => (x.onStop = 'stop' as never)), 'onStop', "expected one of 'shutdown', 'keep'");
+  rejects(() => resolveSeed((x) => (vm(x, 1).restart = 'unless-stopped' as never)), 'vms[1].restart', "'always', 'on-failure', 'never'");
+  rejects(() => resolveSeed((x) => (x.ipv6!.learnLimit = 0)), 'ipv6.learnLimit', 'from 1 to 1024');
+  rejects(() => resolveSeed((x) => (x.ipv6!.learn = 'yes' as never)), 'ipv6.learn', 'true or false');
+  rejects(() => resolveSeed((x) => ((x.ipv6!.mode = 'proxy'), (x.ipv6!.learn = true))), 'ipv6.learn', "needs ipv6.mode 'routed'");
 });
 
 test('ipv6: auto is the EUI-64 address of the MAC in the /64 prefix (what SLAAC forms), then checked like a written address', () => {

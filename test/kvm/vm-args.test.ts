@@ -30,6 +30,8 @@ test('the argument array of a full VM', () => {
     '-display', 'none',
     '-chardev', 'socket,id=vmhost-qmp,path=/run/vmhost/web/qmp.sock,server=on,wait=off',
     '-mon', 'chardev=vmhost-qmp,mode=control',
+    '-chardev', 'socket,id=vmhost-events,path=/run/vmhost/web/evt.sock,server=on,wait=off',
+    '-mon', 'chardev=vmhost-events,mode=control',
     '-pidfile', '/run/vmhost/web/qemu.pid',
     '-chardev', 'file,id=vmhost-console,path=/run/vmhost/web/console.log',
     '-serial', 'chardev:vmhost-console',

@@ -2,7 +2,8 @@
 // group, start time, also for a command name with spaces and parentheses), pidfiles, owner records,
 // and terminate: a signal ladder by pid, with real child processes: a `sleep`, a process that
 // ignores SIGTERM, a process group whose leader started a child of its own; the open-file limit
-// of this process (checked against /proc/PID/limits, also a child's; restored afterwards).
+// of this process (checked against /proc/PID/limits, also a child's; restored afterwards); watchExit
+// (pidfd): a child killed, a process that is not our child, one gone before the watch, a closed watch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,6 +27,7 @@ import {
   setNoFileLimit,
   terminate,
   ValidationError,
+  watchExit,
 } from '@vmhost/net';
 
 /** A pid that cannot exist (above pid_max's ceiling). */
@@ -226,4 +228,40 @@ test('the open-file limit: read, lowered, raised up to the hard limit; a child i
   }
   assert.throws(() => raiseNoFileLimit(0), (e: unknown) => e instanceof ValidationError && e.field === 'wanted');
   assert.deepEqual(noFileLimit(), before);
+});
+
+test('watchExit: resolves when a child is killed, and for a process that is not our child (a grandchild, re-parented); at once for a pid gone before; never after close()', async (t) => {
+  const c = await child(t, 'sleep', ['30']);
+  const w = watchExit(c.pid!);
+  assert.equal(w.done, false);
+  const first = await Promise.race([w.exited.then(() => 'exited'), new Promise((r) => setImmediate(() => r('pending')))]);
+  assert.equal(first, 'pending', 'a live process: not exited');
+  c.kill('SIGKILL');
+  await w.exited;
+  assert.equal(w.done, true);
+  assert.equal(await exited(c), 'SIGKILL');
+  // a grandchild: its parent (sh) exits at once, so the sleep is not our child
+  const sh = await child(t, 'sh', ['-c', 'sleep 30 & echo $!']);
+  const grand = Number(await new Promise<string>((r) => sh.stdout!.once('data', (d: Buffer) => r(d.toString().trim()))));
+  t.after(() => sendSignal(grand, 'SIGKILL'));
+  await exited(sh);
+  assert.ok(isAlive(grand));
+  const wg = watchExit(grand);
+  sendSignal(grand, 'SIGTERM');
+  await wg.exited;
+  assert.equal(isAlive(grand), false);
+  // gone before: resolved at once
+  const gone = watchExit(NO_PID);
+  await gone.exited;
+  assert.equal(gone.done, true);
+  // closed: never resolves, even when the process exits
+  const c2 = await child(t, 'sleep', ['30']);
+  const w2 = watchExit(c2.pid!);
+  w2.close();
+  w2.close();
+  c2.kill('SIGKILL');
+  await exited(c2);
+  const after = await Promise.race([w2.exited.then(() => 'exited'), new Promise((r) => setTimeout(() => r('pending'), 50))]);
+  assert.equal(after, 'pending');
+  for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 31]) assert.throws(() => watchExit(bad), (e: unknown) => e instanceof ValidationError && e.field === 'pid', String(bad));
 });

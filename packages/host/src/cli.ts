@@ -47,7 +47,9 @@ if (executedDirectly()) {
       } else process.stderr.write(`vmhost: ${sig} again: still finishing; kill -9 leaves a record the next run completes\n`);
     });
   }
-  main(process.argv.slice(2), io, undefined, { signal: interrupt.signal }).then(
+  // SIGHUP is handled only by the commands that ask (vmhost run: read the host file again)
+  const onHangup = (listener: () => void): void => void process.on('SIGHUP', listener);
+  main(process.argv.slice(2), io, undefined, { signal: interrupt.signal, onHangup }).then(
     (code) => {
       process.exitCode = code;
       // Engine handles (sockets, timers) must not keep the command alive once it is done.

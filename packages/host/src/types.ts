@@ -4,6 +4,7 @@
  * of plans, reports and status.
  * @module
  */
+import type { ServiceStatusFile } from './service/types.js';
 import type { NetnsRef, Prefix } from '@vmhost/net';
 import type { ProxyLimits } from './services/proxy6-options.js';
 
@@ -129,6 +130,13 @@ export interface VmSpec {
    */
   adopt?: boolean;
   /**
+   * Under `vmhost run`, when the VM stops by itself: `always` start it again, `on-failure` only
+   * after a failure (QEMU crashed or was killed, the guest panicked; not a poweroff the guest
+   * asked for), `never`. Restarts back off exponentially; 5 restarts in 10 minutes give up (a
+   * crash loop, shown by `vmhost status`). Default `on-failure`.
+   */
+  restart?: RestartPolicy;
+  /**
    * Anti-spoofing on the VM's port (its TAP): frames only with its MAC, ARP and IP only with its
    * addresses, no DHCP server replies, router advertisements or redirects. Default true.
    */
@@ -138,6 +146,12 @@ export interface VmSpec {
   /** Bandwidth limits, as rates `'100mbit'` (kbit, mbit, gbit). Left out: unlimited. */
   bandwidth?: { toVm?: string; fromVm?: string };
 }
+
+/** When `vmhost run` starts a VM again (see {@link VmSpec.restart}). */
+export type RestartPolicy = 'always' | 'on-failure' | 'never';
+
+/** The status file of `vmhost run` (see {@link HostStatus.service}). */
+export type { ServiceStatusFile, VmServiceStatus, ExitCause } from './service/types.js';
 
 /** The host file (YAML or JSON). */
 export interface HostFile {
@@ -218,10 +232,24 @@ export interface HostFile {
      * source holding fewer (docs/host-dnsmasq-and-proxy.md).
      */
     proxy?: ProxyLimits;
+    /**
+     * Routed mode, under `vmhost run`: publish the other global addresses the VMs use (SLAAC,
+     * privacy addresses), learnt from the bridge's neighbour table, with a proxy neighbour and a
+     * /128 route each, added and removed as they come and go. Default false.
+     */
+    learn?: boolean;
+    /** With `learn`: at most this many learnt addresses per VM (1-1024; more are not published). Default 16. */
+    learnLimit?: number;
   };
   /** Host-wide cloud-init defaults for the VMs that have a `cloudInit` of their own. */
   cloudInit?: CloudInitDefaultsSpec;
   vms?: VmSpec[];
+  /**
+   * When `vmhost run` stops (SIGTERM, SIGINT): `shutdown` the VMs through the shutdown ladder and
+   * stop dnsmasq and the IPv6 proxy (links, addresses, routes and the firewall stay for the next
+   * start), or `keep` everything running for the next `run` to adopt. Default `shutdown`.
+   */
+  onStop?: 'shutdown' | 'keep';
 }
 
 /** A forward after defaults. */
@@ -282,6 +310,13 @@ export interface ResolvedVm {
   disks: ResolvedDisk[];
   forwards: ResolvedForward[];
   autostart: boolean;
+  /** See {@link VmSpec.restart}. */
+  restart: RestartPolicy;
+  /**
+   * Other global IPv6 addresses this VM uses, learnt by `vmhost run` (`ipv6.learn`); never from
+   * the host file. Each gets a proxy neighbour and a /128 route, as {@link ResolvedVm.ipv6}.
+   */
+  learnedIpv6?: readonly string[];
   /** Its cloud-init seed's settings; absent: no seed. */
   cloudInit?: ResolvedCloudInit;
   /** Its TAP and IPv6 objects may exist already (adopted). */
@@ -322,11 +357,15 @@ export interface ResolvedHost {
     prefix: Prefix;
     mode: 'routed' | 'proxy';
     acceptRa: boolean;
+    learn: boolean;
+    learnLimit: number;
     proxy: Required<ProxyLimits>;
   };
   /** The host-wide cloud-init defaults as given (already merged into each VM's `cloudInit`). */
   cloudInit?: { user?: string; sshAuthorizedKeys: string[]; userData?: string; networkConfig?: 'auto' | 'none' };
   vms: ResolvedVm[];
+  /** See {@link HostFile.onStop}. */
+  onStop: 'shutdown' | 'keep';
 }
 
 /** Where and how the engine works. */
@@ -540,4 +579,10 @@ export interface HostStatus {
    * the original the last holder puts back, and the other hosts holding it. Absent when none.
    */
   shared?: Array<{ key: string; value: string; original: string; heldWith: string[] }>;
+  /**
+   * The view of `vmhost run` from its status file (`<stateDir>/service.json`): whether the service
+   * runs (the pid it names is alive with the start time recorded), its VMs' restarts and crash
+   * loops, the services' restarts, the last repairs. Absent when no service ever ran here.
+   */
+  service?: ServiceStatusFile & { running: boolean };
 }

@@ -17,7 +17,8 @@
 // It also wraps the few syscalls that Node lacks and that must run on the calling (main) thread:
 // setns, unshare(CLONE_NEWNET), mount/umount2 (for /run/netns), the TUN/TAP ioctls, the names
 // of links by index (SIOCGIFNAME, for the list operations), and getrlimit/setrlimit of
-// RLIMIT_NOFILE (the IPv6 proxy raises its file limit).
+// RLIMIT_NOFILE (the IPv6 proxy raises its file limit). pidwatch.c watches processes for their exit
+// (pidfd).
 // Every function throws an Error with `code` (errno name), `errno` and `syscall` on failure.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -83,6 +84,13 @@ static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   napi_throw(env, e);
   return NULL;
 }
+
+/* For the other source files of the addon (pidwatch.c). */
+napi_value vmhost_throw_errno(napi_env env, const char *syscall, int err) {
+  return throw_errno(env, syscall, err);
+}
+napi_value vmhost_pid_watch(napi_env env, napi_callback_info info);
+napi_value vmhost_pid_watch_close(napi_env env, napi_callback_info info);
 
 static int get_i32(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
@@ -989,6 +997,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ifNames", NULL, js_if_names, NULL, NULL, NULL, napi_default, NULL},
       {"linkWatchOpen", NULL, js_link_watch_open, NULL, NULL, NULL, napi_default, NULL},
       {"linkWatchRead", NULL, js_link_watch_read, NULL, NULL, NULL, napi_default, NULL},
+      {"pidWatch", NULL, vmhost_pid_watch, NULL, NULL, NULL, napi_default, NULL},
+      {"pidWatchClose", NULL, vmhost_pid_watch_close, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

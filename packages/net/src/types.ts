@@ -246,6 +246,24 @@ export interface LinkChanges {
   netns?: NetnsRef;
 }
 
+/**
+ * A link's counters (`links.stats()`, from IFLA_STATS64), as the kernel counts them since the link
+ * was made. Exact up to 2^53.
+ */
+export interface LinkStats {
+  index: number;
+  name: string;
+  rxPackets: number;
+  txPackets: number;
+  rxBytes: number;
+  txBytes: number;
+  rxErrors: number;
+  txErrors: number;
+  rxDropped: number;
+  txDropped: number;
+  multicast: number;
+}
+
 /** Filter of `links.list`. */
 export interface LinkFilter {
   kind?: string;

@@ -61,6 +61,8 @@ export interface CliCtx {
   paint: (s: string, c: Colour) => string;
   /** --netns and --state-dir. */
   options: HostOptions;
+  /** Registers what SIGHUP does (the entry point; `vmhost run` reloads). */
+  onHangup?: (listener: () => void) => void;
   /** The progress of the running apply/down (numbers the failing step). */
   progress?: ProgressPrinter;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { TestGuest, TestGuestOptions } from '../guests/test-guest/build.js';
+import type { RunHostOptions } from '../service/types.js';
 import type { DiskOpOptions, SnapshotResult, VmSnapshots } from '../engine/disk-ops.js';
 import type { DownOptions, HostOptions, HostStatus, Plan, RecoverReport, Report, ResolvedHost } from '../types.js';
 
@@ -48,6 +49,8 @@ export interface CliDeps {
   deleteVmSnapshot(host: ResolvedHost, name: string, label: string, options?: DiskOpOptions): Promise<{ vm: string; label: string; live: boolean; ms: number }>;
   /** The VM's serial console log file (the real one is synchronous; the lazy loader is not). */
   consoleFile(host: ResolvedHost, name: string, options?: HostOptions): string | Promise<string>;
+  /** The service of `vmhost run` (not started yet: `run()` runs it until `options.signal` is aborted; `reload()` is SIGHUP's). */
+  service(host: ResolvedHost, options: RunHostOptions): Promise<{ run(): Promise<void>; reload(trigger?: string): void }>;
   /** The self-contained demo; true when every check passed. */
   runDemo(options?: { keep?: boolean; json?: boolean; out?: (line: string) => void }): Promise<boolean>;
   /** Builds the test guest (a no-op when a current build is there). */
@@ -70,6 +73,7 @@ export const defaultDeps: CliDeps = {
   commitVm: async (host, name, options) => (await import('../engine/disk-ops.js')).commitVm(host, name, options),
   deleteVmSnapshot: async (host, name, label, options) => (await import('../engine/disk-ops.js')).deleteVmSnapshot(host, name, label, options),
   consoleFile: async (host, name, options) => (await import('../engine/vm-ops.js')).consoleFile(host, name, options),
+  service: async (host, options) => new (await import('../service/service.js')).HostService(host, options),
   runDemo: async (options) => (await import('../demo/demo.js')).runDemo(options),
   buildGuest: async (options) => (await import('../guests/test-guest/build.js')).buildTestGuest(options),
 };

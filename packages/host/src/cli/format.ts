@@ -3,6 +3,7 @@
  * symbols, one-line error descriptions, and the human form of a host's status.
  * @module
  */
+import { formatService } from './format-service.js';
 import type { Conflict, HostStatus, Step, StepAction } from '../types.js';
 
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -173,6 +174,7 @@ export function formatStatus(s: HostStatus, colour = false): string[] {
         s.leases.map((l) => [l.ipv4, l.mac, l.hostname ?? '-', l.expires ? formatDate(l.expires) : 'never']),
       ),
     );
+  lines.push(...formatService(s, paint));
   return lines.flatMap((l) => l.split('\n'));
 }
 

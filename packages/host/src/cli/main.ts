@@ -28,6 +28,8 @@ import { reportError, reportSpecError } from './report.js';
 export interface MainOptions {
   /** Aborted on SIGINT/SIGTERM by the entry point: apply and down stop between steps (exit 130). */
   signal?: AbortSignal;
+  /** Registers what SIGHUP does (`vmhost run`: read the host file again); without it SIGHUP is not handled. */
+  onHangup?: (listener: () => void) => void;
 }
 
 /**
@@ -79,6 +81,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     paint: painter(io.isTTY === true && !process.env.NO_COLOR),
     options,
   };
+  if (run.onHangup) ctx.onHangup = run.onHangup;
 
   let file: string | undefined;
   try {

@@ -235,11 +235,15 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   host.vms.forEach((vm, i) => add({ id: `link:${vm.tap}`, kind: 'link', data: { name: vm.tap, kind: 'tap', master: b.name }, adopt: vmAdopt(i) }, `TAP ${vm.tap} on ${b.name} for ${vm.name}`));
   for (const vm of host.vms) out.push(...ifbEntries(vm));
   host.vms.forEach((vm, i) => {
-    if (!vm.ipv6 || !host.ipv6) return;
+    if (!host.ipv6) return;
     if (host.ipv6.mode === 'routed') {
-      add({ id: `proxyNeighbor:${host.uplink}:${vm.ipv6}`, kind: 'proxyNeighbor', data: { to: vm.ipv6, dev: host.uplink }, adopt: vmAdopt(i) }, `proxy neighbour ${vm.ipv6} on ${host.uplink} (${vm.name})`);
-      add({ id: `route:${vm.ipv6}/128`, kind: 'route', data: { to: `${vm.ipv6}/128`, dev: b.name }, adopt: vmAdopt(i) }, `route ${vm.ipv6}/128 dev ${b.name} (${vm.name})`);
-    } else {
+      // the VM's own address, then those `vmhost run` learnt it uses (ipv6.learn)
+      const own = vm.ipv6 !== undefined ? [[vm.ipv6, vm.name] as const] : [];
+      for (const [a, who] of [...own, ...(vm.learnedIpv6 ?? []).map((l) => [l, `${vm.name}, learnt`] as const)]) {
+        add({ id: `proxyNeighbor:${host.uplink}:${a}`, kind: 'proxyNeighbor', data: { to: a, dev: host.uplink }, adopt: vmAdopt(i) }, `proxy neighbour ${a} on ${host.uplink} (${who})`);
+        add({ id: `route:${a}/128`, kind: 'route', data: { to: `${a}/128`, dev: b.name }, adopt: vmAdopt(i) }, `route ${a}/128 dev ${b.name} (${who})`);
+      }
+    } else if (vm.ipv6) {
       add({ id: `address:${host.uplink}:${vm.ipv6}/128`, kind: 'address', data: { dev: host.uplink, cidr: `${vm.ipv6}/128` }, adopt: vmAdopt(i) }, `address ${vm.ipv6}/128 on ${host.uplink} for the proxy (${vm.name})`);
     }
   });

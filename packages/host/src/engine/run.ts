@@ -98,24 +98,31 @@ export function knownOf(want: readonly Desired[]): Known {
 /** The entries the host file wants (desired.ts). */
 const wanted = (ctx: Ctx): Desired[] => desiredState(ctx.host, desiredOptions(ctx));
 
+/** Which entries a run looks at, by id ({@link applyEntries}); undefined: all. */
+type Selection = ((id: string) => boolean) | undefined;
+
 /**
  * The steps that make the host as the host file says (`want`: its entries), and the conflicts that
  * keep apply from taking them (owners.ts): what the host file wants that is another host's, or
  * exists unmarked and is not adopted, gets no step but a conflict; what the host file adopts, an
- * `adopt` step.
+ * `adopt` step. With `select`, only the selected entries are looked at (and only their conflicts
+ * reported).
  */
-async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], command: 'plan' | 'apply'): Promise<{ steps: PlannedStep[]; conflicts: Conflict[] }> {
+async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], command: 'plan' | 'apply', select?: Selection): Promise<{ steps: PlannedStep[]; conflicts: Conflict[] }> {
   const recordedById = new Map(state.entries.map((e) => [e.id, e]));
   const wantedIds = new Set(want.map((w) => w.entry.id));
-  const { conflicts, adopt } = await findConflicts(ctx, state, want);
+  const found = await findConflicts(ctx, state, select === undefined ? want : want.filter((w) => select(w.entry.id)));
+  const { adopt } = found;
+  const conflicts = found.conflicts;
   const blocked = new Set(conflicts.map((c) => c.id));
   const steps: PlannedStep[] = [];
   // Entries an earlier apply made that the spec no longer wants go first, newest first (a VM
   // stops before its TAP goes).
   for (const r of [...state.entries].reverse()) {
-    if (!wantedIds.has(r.id)) steps.push(removalStep(r, ' (no longer in the host file)'));
+    if (!wantedIds.has(r.id) && (select === undefined || select(r.id))) steps.push(removalStep(r, ' (no longer in the host file)'));
   }
   for (const { entry, describe } of want) {
+    if (select !== undefined && !select(entry.id)) continue;
     checkAborted(ctx, command);
     if (blocked.has(entry.id)) continue;
     const recorded = recordedById.get(entry.id);
@@ -316,6 +323,23 @@ async function execute(ctx: Ctx, journal: Journal, steps: PlannedStep[]): Promis
  *   {@link HostAbortedError}, {@link HostStateError} (unsafe state directory), `HostBusyError`.
  */
 export async function apply(host: ResolvedHost, options: HostOptions = {}): Promise<Report> {
+  return applySelected(host, options, undefined);
+}
+
+/**
+ * {@link apply} restricted to the entries whose ids `select` takes (a set of ids, or a test of an
+ * id): the others are neither inspected nor touched, and a recorded entry the host file no longer
+ * wants is removed only when its id is selected. The same lock, reconciliation, write-ahead steps,
+ * undo and errors as apply. For a supervisor that repairs what it saw change (`vmhost run`: a
+ * deleted bridge is `['link:br0']`, a dead dnsmasq `['dnsmasq']`) or re-plans everything but the
+ * VMs it leaves down; ids are those of {@link Step.id}.
+ * @throws as {@link apply}.
+ */
+export async function applyEntries(host: ResolvedHost, select: ReadonlySet<string> | ((id: string) => boolean), options: HostOptions = {}): Promise<Report> {
+  return applySelected(host, options, typeof select === 'function' ? select : (id) => select.has(id));
+}
+
+async function applySelected(host: ResolvedHost, options: HostOptions, select: Selection): Promise<Report> {
   const ctx = await openCtx(host, options);
   try {
     checkAborted(ctx, 'apply');
@@ -326,7 +350,7 @@ export async function apply(host: ResolvedHost, options: HostOptions = {}): Prom
     try {
       // a disk operation a kill interrupted is finished before any VM is started or stopped
       await finishDiskIntents(ctx);
-      const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply');
+      const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply', select);
       if (options.expectSteps) checkSteps(options.expectSteps, steps.map((s) => publicStep(s, true)));
       if (conflicts.length > 0) throw new HostOwnerError(conflicts);
       // counted among the namespace's hosts before anything is made (others find its records so)

@@ -273,10 +273,25 @@ export function readPrivateFile(path: string, maxBytes: number): string | undefi
   }
 }
 
+/** The locks this process holds, by lock file, with how many times each is held. */
+const held = new Map<string, number>();
+
+/** Lets go of one hold of `file`; the last removes it. */
+function release(file: string): void {
+  const n = held.get(file) ?? 0;
+  if (n > 1) {
+    held.set(file, n - 1);
+    return;
+  }
+  held.delete(file);
+  rmSync(file, { force: true });
+}
+
 /**
  * One apply/down/recover at a time per state directory: the lock file `lock` holding the pid,
- * created exclusively (0600, never through a symlink). A dead holder's lock is taken over.
- * Returns the unlock function.
+ * created exclusively (0600, never through a symlink). A dead holder's lock is taken over. A lock
+ * this process holds already is held once more (`vmhost run` holds it for its whole life and calls
+ * apply under it); it goes when the last hold is let go. Returns the unlock function (idempotent).
  * @throws {HostBusyError} when a live process holds the lock.
  */
 export function lock(dir: string): () => void {
@@ -284,14 +299,27 @@ export function lock(dir: string): () => void {
 }
 
 /**
- * Takes the lock file `file` as {@link lock} does (in a checked directory).
+ * Takes the lock file `file` as {@link lock} does (in a checked directory), re-entrantly within
+ * this process.
  * @throws {HostBusyError} when a live process holds it.
  */
 export function lockFile(file: string): () => void {
+  let released = false;
+  const unlock = (): void => {
+    if (released) return;
+    released = true;
+    release(file);
+  };
+  const n = held.get(file);
+  if (n !== undefined) {
+    held.set(file, n + 1);
+    return unlock;
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       createExclusive(file, `${process.pid}\n`);
-      return () => rmSync(file, { force: true });
+      held.set(file, 1);
+      return unlock;
     } catch (err) {
       if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw SystemError.from(err, `locking ${file}`);
       let pid: number | undefined;

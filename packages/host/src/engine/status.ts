@@ -4,6 +4,7 @@
  * @module
  */
 import { join } from 'node:path';
+import { readServiceStatus } from '../service/status-file.js';
 import { dnsmasqStatus, readLeases } from '../services/dnsmasq.js';
 import { proxyServiceStatus } from '../services/proxy6.js';
 import type { HostOptions, HostStatus, ResolvedHost } from '../types.js';
@@ -37,6 +38,15 @@ function sharedOrEmpty(ctx: Ctx): SharedRecord {
 
 /** A service's status as `status` shows it. */
 const serviceRow = (s: { running: boolean; pid?: number }): { running: boolean; pid?: number } => (s.pid !== undefined ? { running: s.running, pid: s.pid } : { running: s.running });
+
+/** The status file of `vmhost run` in `dir`, if there is a readable one (an unsafe one is not shown). */
+function serviceView(dir: string): ReturnType<typeof readServiceStatus> {
+  try {
+    return readServiceStatus(dir);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The live state of the host: links, VMs, forwards, IPv6, dnsmasq and its leases, the conflicts
@@ -94,6 +104,8 @@ export async function status(host: ResolvedHost, options: HostOptions = {}): Pro
         out.leases = [];
       }
     }
+    const sv = serviceView(ctx.dir);
+    if (sv) out.service = { ...sv.status, running: sv.running };
     return out;
   } finally {
     ctx.h.close();

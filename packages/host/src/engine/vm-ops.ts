@@ -3,6 +3,7 @@
  * (through the shutdown ladder), and its console log file. Snapshots: disk-ops.ts.
  * @module
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { terminate } from '@vmhost/net';
 import { Vm, VmError } from '@vmhost/kvm';
@@ -10,10 +11,17 @@ import { save as fwSave } from '@vmhost/firewall';
 import { HostPreconditionError } from '../errors.js';
 import type { HostOptions, ResolvedHost } from '../types.js';
 import { desiredOptions, findVm, openCtx, vmRunDir } from './context.js';
-import { vmEntry, vmPort } from './desired.js';
+import { vmDir, vmEntry, vmPort } from './desired.js';
 import { liveQemuPid, vmKind } from './kinds/vm.js';
 import { readSeeds } from './seeds.js';
-import { checkStateDir } from './state-dir.js';
+import { checkStateDir, writePrivateFile } from './state-dir.js';
+
+/**
+ * The file in a VM's run directory that names the QEMU `vmhost vm stop` stopped (its pid): a
+ * supervisor (`vmhost run`) then knows the exit was asked for and leaves the VM down whatever its
+ * restart policy. `vm start` removes it; a file naming another pid than the QEMU that exited is stale.
+ */
+export const STOPPED_FILE = 'stopped';
 
 /** The serial console log file of a VM of `host`. */
 export function consoleFile(host: ResolvedHost, name: string, options: HostOptions = {}): string {
@@ -44,6 +52,7 @@ export async function startVm(host: ResolvedHost, name: string, options: HostOpt
     }
     // running (by its pidfile or a /proc scan of its run dir): nothing to do
     if ((await vmKind.inspect(ctx, entry, await vmKind.intent(ctx, entry))) !== 'missing') return;
+    rmSync(join(vmDir(ctx.dir, name), STOPPED_FILE), { force: true });
     await vmKind.create(ctx, entry, await vmKind.intent(ctx, entry));
   } finally {
     ctx.h.close();
@@ -53,12 +62,15 @@ export async function startVm(host: ResolvedHost, name: string, options: HostOpt
 /**
  * Stops one VM through the shutdown ladder; reports the rung that ended it. A QEMU of the VM's
  * run dir that QMP cannot reach (another client holds it, or its start was interrupted) is ended
- * by its pid (SIGTERM, then SIGKILL).
+ * by its pid (SIGTERM, then SIGKILL). The run directory's file `stopped` names it first, so
+ * that `vmhost run` leaves it down.
  */
 export async function stopVm(host: ResolvedHost, name: string, options: HostOptions & { timeoutMs?: number } = {}): Promise<{ step: string; ms: number }> {
   findVm(host, name);
   const runDir = vmRunDir(host, name, options);
   const t0 = performance.now();
+  const running = liveQemuPid(runDir);
+  if (running !== undefined) writePrivateFile(join(runDir, STOPPED_FILE), `${running}\n`);
   let vm: Vm;
   try {
     vm = await Vm.attach(runDir, { timeoutMs: 3_000 });

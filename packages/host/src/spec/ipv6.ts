@@ -31,6 +31,10 @@ export function resolveIpv6(ctx: SpecContext, v: unknown): ResolvedHost['ipv6'] 
   ctx.prefix6 = prefix6;
   ctx.mode6 = c.oneOf(at(s, 'mode'), 'ipv6.mode', F.mode);
   const acceptRa = c.bool(at(s, 'acceptRa'), 'ipv6.acceptRa', F.acceptRa);
+  const learnV = at(s, 'learn');
+  const learn = c.bool(learnV, 'ipv6.learn', F.learn);
+  const learnLimit = c.int(at(s, 'learnLimit'), 'ipv6.learnLimit', F.learnLimit);
+  if (learn === true && ctx.mode6 === 'proxy') c.add('ipv6.learn', learnV, "needs ipv6.mode 'routed' (proxy neighbours and routes are what it adds)");
   const proxy = resolveProxyLimits(ctx, at(s, 'proxy'));
   const b6 = ctx.bridge6;
   if (prefix6 && b6 && !ip.contains(prefix6, b6)) {
@@ -39,8 +43,8 @@ export function resolveIpv6(ctx: SpecContext, v: unknown): ResolvedHost['ipv6'] 
   if (ctx.mode6 === 'routed' && ctx.hasBridge && absent(ctx.bridge6Given)) {
     c.add('bridge.ipv6', undefined, "required with ipv6.mode 'routed': it is the VMs' IPv6 gateway");
   }
-  if (!prefix6 || !ctx.mode6 || !proxy || acceptRa === undefined) return undefined;
-  return { prefix: prefix6, mode: ctx.mode6, acceptRa, proxy };
+  if (!prefix6 || !ctx.mode6 || !proxy || acceptRa === undefined || learn === undefined || learnLimit === undefined) return undefined;
+  return { prefix: prefix6, mode: ctx.mode6, acceptRa, learn, learnLimit, proxy };
 }
 
 /** `ipv6.proxy`: the TCP proxy's limits, with defaults; undefined after a problem. */

@@ -109,8 +109,9 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   const ipv6 = resolveIpv6(ctx, at(top, 'ipv6'));
   const cloudInit = resolveCloudInitDefaults(ctx, at(top, 'cloudInit'));
   const vms = resolveVms(ctx, at(top, 'vms'), cloudInit);
+  const onStop = c.oneOf(at(top, 'onStop'), 'onStop', HOST.keys.onStop);
 
-  if (c.failed || !uplink || !bridge || !name || !vms.ok || !qemu) {
+  if (c.failed || !uplink || !bridge || !name || !vms.ok || !qemu || !onStop) {
     // every failure above has added a problem; this only guards against a check that forgot to
     if (!c.failed) c.add('', undefined, 'invalid host file (no problem recorded: a bug)');
     const more = droppedProblem(c);
@@ -127,5 +128,6 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
     ...(ipv6 ? { ipv6 } : {}),
     ...(cloudInit !== undefined && cloudInit !== 'failed' ? { cloudInit } : {}),
     vms: vms.vms,
+    onStop,
   };
 }

@@ -100,6 +100,8 @@ export const MAX_PROXY_TOTAL_CONNECTIONS = 65_536;
 export const MIN_LEASE_SECONDS = 120;
 /** The longest finite lease: a year. */
 export const MAX_LEASE_SECONDS = 365 * 24 * 3600;
+/** The most learnt IPv6 addresses per VM (ipv6.learnLimit). */
+export const MAX_LEARNED = 1024;
 /** The lowest VM bandwidth: below 64 kbit/s one full-size frame (1514 bytes) takes longer than TCP's shortest retransmission timeout (200 ms). */
 export const MIN_RATE_BPS = 64_000;
 /** The highest VM bandwidth: 100 Gbit/s, beyond what a TAP carries (the kernel's 64-bit rates take more). */
@@ -273,6 +275,8 @@ export const IPV6 = {
     prefix: { kind: 'prefix', family: 6, minLength: 16, maxLength: 126, required: true, description: 'The prefix the provider routes to the uplink, host bits zero, e.g. 2001:db8::/64 (/16 to /126).' },
     mode: { kind: 'enum', values: ['routed', 'proxy'], required: true, description: 'routed: proxy NDP and a route per VM; proxy: a TCP proxy to each VM\'s IPv4 (plan B).' },
     acceptRa: { kind: 'bool', default: false, description: 'The uplink keeps its default route from router advertisements (accept_ra=2).' },
+    learn: { kind: 'bool', default: false, description: "routed mode, under `vmhost run`: publish the other global addresses the VMs use (SLAAC, privacy), learnt from the bridge's neighbour table, with a proxy neighbour and a /128 route each." },
+    learnLimit: { kind: 'int', min: 1, max: MAX_LEARNED, default: 16, description: 'With learn: at most this many learnt addresses per VM (more are not published).' },
     proxy: PROXY,
   },
 } as const satisfies ObjectField<keyof NonNullable<HostFile['ipv6']>>;
@@ -371,6 +375,7 @@ export const VM = {
     disk: { kind: 'disk', item: DISK, baseItem: BASE_DISK, maxItems: 16, description: 'One disk (a path, a mapping, or a disk from a base image) or a list of them.' },
     forwards: { kind: 'list', maxItems: MAX_FORWARDS, items: FORWARD, description: 'Published ports.' },
     autostart: { kind: 'bool', default: true, description: 'Start the VM on apply.' },
+    restart: { kind: 'enum', values: ['always', 'on-failure', 'never'], default: 'on-failure', description: 'Under `vmhost run`, when the VM stops by itself: always start it again, only after a failure (a crash, kill, guest panic; not a poweroff by the guest), or never. With backoff; 5 restarts in 10 minutes give up.' },
     cloudInit: CLOUD_INIT,
     isolation: { kind: 'bool', default: true, description: "Anti-spoofing on the VM's port: it sends only with its own MAC and addresses, and never as a DHCP server or router (docs/firewall-isolation.md). false turns it off." },
     linkLocal: { kind: 'enum', values: ['eui64', 'any'], default: 'eui64', description: "IPv6 link-local sources the VM may use: eui64, the address from its MAC (what Linux does by default); any, all of fe80::/10 (stable-privacy guests such as NetworkManager's; weaker)." },
@@ -415,6 +420,7 @@ export const HOST = {
     ipv6: IPV6,
     cloudInit: CLOUD_INIT_DEFAULTS,
     vms: { kind: 'list', maxItems: MAX_VMS, items: VM, description: 'The VMs.' },
+    onStop: { kind: 'enum', values: ['shutdown', 'keep'], default: 'shutdown', description: 'When `vmhost run` stops (SIGTERM, SIGINT): shut the VMs down through the ladder (and stop dnsmasq and the IPv6 proxy), or keep everything running for the next run to adopt.' },
   },
 } as const satisfies ObjectField<keyof HostFile>;
 
@@ -430,6 +436,10 @@ export const DEFAULTS = {
   adoptVm: VM.keys.adopt.default,
   leaseTime: DHCP.keys.leaseTime.default,
   acceptRa: IPV6.keys.acceptRa.default,
+  learn: IPV6.keys.learn.default,
+  learnLimit: IPV6.keys.learnLimit.default,
+  onStop: HOST.keys.onStop.default,
+  restart: VM.keys.restart.default,
   proxy: {
     maxConnections: PROXY.keys.maxConnections.default,
     maxConnectionsPerSource: PROXY.keys.maxConnectionsPerSource.default,

@@ -86,6 +86,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
   const machine = c.oneOf(at(v, 'machine'), `${p}.machine`, F.machine);
   const sandbox = c.oneOf(at(v, 'sandbox'), `${p}.sandbox`, F.sandbox);
   const autostart = c.bool(at(v, 'autostart'), `${p}.autostart`, F.autostart);
+  const restart = c.oneOf(at(v, 'restart'), `${p}.restart`, F.restart);
   const isolation = c.bool(at(v, 'isolation'), `${p}.isolation`, F.isolation);
   const linkLocal = c.oneOf(at(v, 'linkLocal'), `${p}.linkLocal`, F.linkLocal);
   const bandwidth = resolveBandwidth(ctx, at(v, 'bandwidth'), `${p}.bandwidth`);
@@ -115,7 +116,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
 
   if (c.problems.length + c.dropped > before) return undefined;
   // each of these is set when no problem was added
-  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || machine === undefined || sandbox === undefined || disks === undefined || autostart === undefined || adopt === undefined) return undefined;
+  if (name === undefined || mac === undefined || ipv4 === undefined || memoryMiB === undefined || cpus === undefined || accel === undefined || machine === undefined || sandbox === undefined || disks === undefined || autostart === undefined || restart === undefined || adopt === undefined) return undefined;
   if (isolation === undefined || linkLocal === undefined) return undefined;
   return {
     name,
@@ -134,6 +135,7 @@ function resolveVm(ctx: SpecContext, vmV: unknown, p: string, claims: VmClaims, 
     disks,
     forwards,
     autostart,
+    restart,
     adopt,
     ...(cloudInit !== undefined ? { cloudInit } : {}),
     isolation,

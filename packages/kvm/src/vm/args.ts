@@ -46,7 +46,7 @@ export interface NicOptions {
 export interface VmOptions {
   /** VM name: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit. */
   name: string;
-  /** Directory of the VM's runtime files (absolute): qmp.sock, qemu.pid, qemu.log, vm.json. */
+  /** Directory of the VM's runtime files (absolute): qmp.sock, evt.sock, qemu.pid, qemu.log, vm.json. */
   runDir: string;
   /** Memory in MiB. Default 256. */
   memoryMiB?: number;
@@ -130,6 +130,11 @@ export interface HostFacts {
 /** Files of a VM in its run dir. */
 export interface RunFiles {
   qmp: string;
+  /**
+   * A second QMP monitor, for a listener of events (QEMU serves one client per monitor): a
+   * supervisor holds it for the VM's life while `qmp.sock` stays free for commands.
+   */
+  events: string;
   pidfile: string;
   log: string;
   state: string;
@@ -139,6 +144,7 @@ export interface RunFiles {
 export function runFiles(runDir: string): RunFiles {
   return {
     qmp: join(runDir, 'qmp.sock'),
+    events: join(runDir, 'evt.sock'),
     pidfile: join(runDir, 'qemu.pid'),
     log: join(runDir, 'qemu.log'),
     state: join(runDir, 'vm.json'),
@@ -300,7 +306,8 @@ export function passedFds(r: ResolvedVmOptions): number[] {
 /**
  * The QEMU command line (without the binary) for resolved options and a decided accelerator.
  * QEMU stays in the foreground (no -daemonize: the launcher keeps it a direct child), writes its
- * pid to the pidfile, and serves QMP on the run dir's socket.
+ * pid to the pidfile, and serves QMP on the run dir's socket, and a second QMP monitor for an event
+ * listener on `evt.sock` (shorter than `qmp.sock`'s name, so it fits wherever that one does).
  */
 export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg', host: HostFacts = {}): string[] {
   const f = runFiles(r.runDir);
@@ -321,6 +328,8 @@ export function buildArgs(r: ResolvedVmOptions, accel: 'kvm' | 'tcg', host: Host
     '-display', 'none',
     '-chardev', `socket,id=vmhost-qmp,path=${qemuEscape(f.qmp)},server=on,wait=off`,
     '-mon', 'chardev=vmhost-qmp,mode=control',
+    '-chardev', `socket,id=vmhost-events,path=${qemuEscape(f.events)},server=on,wait=off`,
+    '-mon', 'chardev=vmhost-events,mode=control',
     '-pidfile', f.pidfile,
   ];
   if (r.console) a.push('-chardev', `file,id=vmhost-console,path=${qemuEscape(r.console.file)}`, '-serial', 'chardev:vmhost-console');

@@ -219,6 +219,7 @@ export class Vm {
     }
     removeQuietly(this.files.pidfile);
     removeQuietly(this.files.qmp);
+    removeQuietly(this.files.events);
   }
 
   async #abortStart(): Promise<void> {
@@ -437,6 +438,7 @@ export class Vm {
 
   #cleanupFiles(): void {
     removeQuietly(this.files.qmp);
+    removeQuietly(this.files.events);
     removeQuietly(this.files.pidfile);
     removeQuietly(this.files.state);
   }

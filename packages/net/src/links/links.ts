@@ -14,11 +14,12 @@ import { openNetns, type NetnsRef } from '../netns.js';
 import { createPersistentTap } from '../tap.js';
 import { NetlinkError } from '../transport/errors.js';
 import { NetlinkSocket } from '../transport/socket.js';
-import type { Link, LinkChanges, LinkFilter, LinkSpec, OtherKindSpec, TapSpec } from '../types.js';
+import type { Link, LinkChanges, LinkFilter, LinkSpec, LinkStats, OtherKindSpec, TapSpec } from '../types.js';
 import { checkKeys, parseMac, validateIfName, validateInt } from '../validate.js';
 import { checkBool } from './common.js';
 import { kindOfSpec, type EncodeContext } from './kinds/index.js';
 import { CLEAR_ALIAS, decodeLinkView, flagBits, rollbackMessage, toLink, validateChanges, validateSpec } from './link.js';
+import { decodeLinkStats } from './stats.js';
 
 const { ENODEV, EEXIST } = osConstants.errno;
 
@@ -292,6 +293,26 @@ export class Links {
     if (filter.master !== undefined) links = links.filter((l) => l.master === filter.master);
     if (filter.up !== undefined) links = links.filter((l) => l.flags.up === filter.up);
     return links.sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * The counters of every link (one dump with the statistics: {@link list} asks the kernel to
+   * skip them), or of the links named in `names` (the others are left out), in index order.
+   */
+  async stats(names?: readonly string[]): Promise<LinkStats[]> {
+    if (names !== undefined) {
+      if (!Array.isArray(names)) throw new ValidationError('names', names, 'expected an array of interface names');
+      names.forEach((n, i) => validateIfName(n, `names[${i}]`));
+    }
+    const want = names === undefined ? undefined : new Set(names);
+    const r = await this.ctx.dumpInPlace(C.RTM_GETLINK, encodeLinkMessage({ header: {}, attrs: {} }), 'links.stats');
+    const out: LinkStats[] = [];
+    for (let i = 0; i < r.types.length; i++) {
+      if (r.types[i] !== C.RTM_NEWLINK) continue;
+      const s = decodeLinkStats(r.bufs[i]!, r.starts[i]!, r.ends[i]!);
+      if (s && (want === undefined || want.has(s.name))) out.push(s);
+    }
+    return out.sort((a, b) => a.index - b.index);
   }
 
   /**

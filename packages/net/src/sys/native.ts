@@ -46,6 +46,14 @@ export interface NativeAddon {
    * (RTM_NEWLINK), `index, null` (RTM_DELLINK), `-1, null` (notifications lost or damaged).
    */
   linkWatchRead(fd: number): Array<number | string | null>;
+  /**
+   * Watches process `pid` for its exit (a pidfd polled on the event loop): `onExit` is called once,
+   * then the watch is closed. Keeps the event loop alive while it watches.
+   * @throws with `code` `ESRCH` when there is no such process.
+   */
+  pidWatch(pid: number, onExit: () => void): object;
+  /** Stops a {@link pidWatch} (its callback is not called). Idempotent. */
+  pidWatchClose(handle: object): void;
   /** The addon's errno name of `errno` (the `code` of its errors), or null. */
   errnoName(errno: number): string | null;
 }

@@ -9,7 +9,9 @@ import { downCommand } from './down.js';
 import { guestBuildCommand } from './guest-build.js';
 import { planCommand } from './plan.js';
 import { recoverCommand } from './recover.js';
+import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { systemdUnitCommand } from './systemd-unit.js';
 import { vmConsoleCommand } from './vm-console.js';
 import { vmCommitCommand, vmRollbackCommand, vmSnapshotDeleteCommand, vmSnapshotsCommand } from './vm-disks.js';
 import { vmSnapshotCommand } from './vm-snapshot.js';
@@ -18,7 +20,7 @@ import { vmStopCommand } from './vm-stop.js';
 
 /** The commands by name (`plan`, `vm stop`, ...). */
 export const COMMANDS: Readonly<Record<string, Command>> = Object.fromEntries(
-  [planCommand, applyCommand, downCommand, statusCommand, recoverCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, vmSnapshotsCommand, vmRollbackCommand, vmCommitCommand, vmSnapshotDeleteCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
+  [planCommand, applyCommand, downCommand, statusCommand, runCommand, systemdUnitCommand, recoverCommand, vmStartCommand, vmStopCommand, vmConsoleCommand, vmSnapshotCommand, vmSnapshotsCommand, vmRollbackCommand, vmCommitCommand, vmSnapshotDeleteCommand, guestBuildCommand, demoCommand].map((c) => [c.name, c]),
 );
 
 /** The words after `vmhost vm`. */
