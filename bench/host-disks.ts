@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { median, timed as ms } from './compare/stats.js';
 import { Lab } from '@vmhost/lab';
 import { createImage, Vm } from '@vmhost/kvm';
 import { apply, commitVm, down, parseHostFile, snapshotVm, startVm, stopVm } from '@vmhost/host';
@@ -23,15 +24,6 @@ const ROUNDS = Number(opt('rounds') ?? 5);
 const GiB = 1024 ** 3;
 // on disk, not tmpfs: /tmp may be memory here and would flatter the figures
 const tmp = mkdtempSync(join(opt('dir') ?? '/var/tmp', 'vmhost-bench-hdisk-'));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const ms = async (f: () => Promise<unknown>): Promise<number> => {
-  const t0 = performance.now();
-  await f();
-  return performance.now() - t0;
-};
 
 const lab = await Lab.create({ prefix: 'vmhb-disk-', namespaces: { host: {}, wan: {} }, links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' } }] });
 const ns = lab.ns('host');

@@ -10,6 +10,7 @@
 // Run: npm run bench -- bench/kvm-disk.ts [--rounds=3] [--dir=/var/tmp]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { median, timed as ms } from './compare/stats.js';
 import { createImage, liveCommit, liveSnapshot, Vm } from '@vmhost/kvm';
 import { guest, guestVmOptions, killPid, waitForConsole } from '../integration/kvm/helpers.js';
 
@@ -19,15 +20,6 @@ const ROUNDS = Number(opt('rounds') ?? 3);
 const GiB = 1024 ** 3;
 // on disk, not tmpfs: /tmp may be memory here and would flatter the figures
 const tmp = mkdtempSync(join(opt('dir') ?? '/var/tmp', 'vmhost-bench-disk-'));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const ms = async (f: () => Promise<unknown>): Promise<number> => {
-  const t0 = performance.now();
-  await f();
-  return performance.now() - t0;
-};
 
 const times = { write: [] as number[], snapQemu: [] as number[], snapHost: [] as number[], commit: [] as number[] };
 let vm: Vm | undefined;

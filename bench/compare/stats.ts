@@ -11,6 +11,13 @@ export function median(a: readonly number[]): number {
 }
 
 /** `min–max` of a list, for the spread column. */
+/** How long `f` takes, in milliseconds. */
+export async function timed(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
 export function spread(a: readonly number[], digits = 0): string {
   return `${Math.min(...a).toFixed(digits)}–${Math.max(...a).toFixed(digits)}`;
 }

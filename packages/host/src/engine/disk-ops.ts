@@ -180,6 +180,16 @@ export async function listVmSnapshots(host: ResolvedHost, name: string, options:
   return out;
 }
 
+/** The VM's disks and disk directory for an operation on point `label` (checked; an unknown VM, a VM without a chain or a missing directory refused). */
+function labelledDisks(host: ResolvedHost, name: string, label: string, options: DiskOpOptions): { v: ReturnType<typeof vmDisksOf>; dir: string } {
+  const v = vmDisksOf(host, name, options);
+  needsChain(v);
+  checkLabel(label);
+  const dir = openDiskDir(v, false);
+  if (dir === undefined) throw unknownLabel(emptyRecord(name), label);
+  return { v, dir };
+}
+
 /**
  * `vmhost vm rollback`: every disk that has the point `label` returns to it: the VM is stopped
  * (the shutdown ladder) when it runs, the images above the point are deleted (their snapshots
@@ -190,11 +200,7 @@ export async function listVmSnapshots(host: ResolvedHost, name: string, options:
  */
 export async function rollbackVm(host: ResolvedHost, name: string, label: string, options: DiskOpOptions = {}): Promise<{ vm: string; label: string; restarted: boolean; discarded: string[]; ms: number }> {
   const t0 = performance.now();
-  const v = vmDisksOf(host, name, options);
-  needsChain(v);
-  checkLabel(label);
-  const dir = openDiskDir(v, false);
-  if (dir === undefined) throw unknownLabel(emptyRecord(name), label);
+  const { v, dir } = labelledDisks(host, name, label, options);
   const r = await withSession(v, dir, async (s) => {
     const disks = s.rec.disks.filter((d) => labelIndex(d, label) >= 0).map((d) => d.index);
     if (disks.length === 0) throw unknownLabel(s.rec, label);
@@ -257,11 +263,7 @@ export async function commitVm(host: ResolvedHost, name: string, options: DiskOp
  */
 export async function deleteVmSnapshot(host: ResolvedHost, name: string, label: string, options: DiskOpOptions = {}): Promise<{ vm: string; label: string; live: boolean; ms: number }> {
   const t0 = performance.now();
-  const v = vmDisksOf(host, name, options);
-  needsChain(v);
-  checkLabel(label);
-  const dir = openDiskDir(v, false);
-  if (dir === undefined) throw unknownLabel(emptyRecord(name), label);
+  const { v, dir } = labelledDisks(host, name, label, options);
   return await withSession(v, dir, async (s) => {
     const disks = s.rec.disks.filter((d) => labelIndex(d, label) >= 0).map((d) => d.index);
     if (disks.length === 0) throw unknownLabel(s.rec, label);
