@@ -16,7 +16,7 @@
 // apply to the first ssh login is reported as a diagnostic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverlay, detectAccel, runFiles } from '@vmhost/kvm';
@@ -99,6 +99,9 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   const tg = testGuest();
   const work = mkdtempSync(join(tmpdir(), 'vmhost-dg-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
+  // QEMU runs as its own unprivileged id (qemu.user auto) and reopens the VM's image by name for
+  // live disk operations: the directory must be searchable by it (0711 lists nothing)
+  chmodSync(work, 0o711);
 
   // ------------------------------------------------------------------ the network (as the demo's)
   const lab = await Lab.create({

@@ -13,7 +13,7 @@
  *   host's dnsmasq.
  * @module
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
@@ -111,6 +111,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
   };
 
   const work = mkdtempSync(join(tmpdir(), 'vmhost-demo-'));
+  // the VMs' QEMU runs as its own unprivileged id (qemu.user auto) and reopens a VM's image (the
+  // real guest's overlay here) by name: the directory must be searchable by it (0711 lists nothing)
+  chmodSync(work, 0o711);
   const lab = await Lab.create({
     prefix: PREFIX,
     cleanupOnExit: !options.keep,
