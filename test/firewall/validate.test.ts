@@ -169,6 +169,12 @@ test('ports: no two ports share an interface, a group, a MAC or an address', () 
   // a prefix of one VM that covers another's address
   rejects({ owner: 'lab', ports: [port, { ...other, ipv4: ['192.168.0.96/28'] }] }, 'ports[1].ipv4[0]', '192.168.0.96/28');
   rejects({ owner: 'lab', ports: [port, { ...other, ipv6: ['2001:db8:1::/64'] }] }, 'ports[1].ipv6[0]', '2001:db8:1::/64');
+  // an address inside a prefix claimed earlier, two overlapping prefixes, the same address written otherwise
+  rejects({ owner: 'lab', ports: [{ ...port, ipv4: ['192.168.0.96/28'] }, { ...other, ipv4: ['192.168.0.100'] }] }, 'ports[1].ipv4[0]', '192.168.0.100');
+  rejects({ owner: 'lab', ports: [{ ...port, ipv6: ['2001:db8:1::/64'] }, { ...other, ipv6: ['2001:db8:1::/56'] }] }, 'ports[1].ipv6[0]', '2001:db8:1::/56');
+  rejects({ owner: 'lab', ports: [port, { ...other, ipv6: ['2001:DB8:1:0:0::100'] }] }, 'ports[1].ipv6[0]', '2001:DB8:1:0:0::100');
+  // many ports, each its own address: accepted (checked in time linear in the ports)
+  validateModel({ owner: 'lab', ports: Array.from({ length: 2000 }, (_, i) => ({ interface: `t${i}`, group: `g${i}`, mac: `52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ipv4: [`10.0.${i >> 8}.${i & 255}`], ipv6: [`2001:db8:1::${(i + 1).toString(16)}`] })) });
   // an isolated-off port still may not claim another's addresses
   rejects({ owner: 'lab', ports: [port, { ...other, isolation: false, ipv6: ['2001:db8:1::100'] }] }, 'ports[1].ipv6[0]');
 });
