@@ -68,10 +68,11 @@ function checkAborted(ctx: Ctx, command: 'plan' | 'apply' | 'down'): void {
   if (signal?.aborted) throw new HostAbortedError(command, [], [], [], signal.reason);
 }
 
-/** The removal step of the record `r`; `why` is appended to its description. */
-function removalStep(r: StateFile['entries'][number], why: string): PlannedStep {
+/** The removal step of the record `r`; `why` is appended to its description; `states`: with its before and after. */
+function removalStep(r: StateFile['entries'][number], why: string, states = false): PlannedStep {
   const ops = forRecord(r);
-  return { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r, before: dataOf(r), after: null };
+  const step: PlannedStep = { id: r.id, action: ops.removal, description: `${ops.removal} ${ops.removalText()}${why}`, op: 'remove', entry: undefined, recorded: r };
+  return states ? { ...step, before: dataOf(r), after: null } : step;
 }
 
 /** An entry's or record's data as a step's before/after (JSON data, copied). */
@@ -106,9 +107,10 @@ type Selection = ((id: string) => boolean) | undefined;
  * keep apply from taking them (owners.ts): what the host file wants that is another host's, or
  * exists unmarked and is not adopted, gets no step but a conflict; what the host file adopts, an
  * `adopt` step. With `select`, only the selected entries are looked at (and only their conflicts
- * reported).
+ * reported). `states`: each step also gets its before and after (a plan shown or compared with a
+ * saved one; the live reads and copies they take are left out of every other run).
  */
-async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], command: 'plan' | 'apply', select?: Selection): Promise<{ steps: PlannedStep[]; conflicts: Conflict[] }> {
+async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], command: 'plan' | 'apply', states: boolean, select?: Selection): Promise<{ steps: PlannedStep[]; conflicts: Conflict[] }> {
   const recordedById = new Map(state.entries.map((e) => [e.id, e]));
   const wantedIds = new Set(want.map((w) => w.entry.id));
   const found = await findConflicts(ctx, state, select === undefined ? want : want.filter((w) => select(w.entry.id)));
@@ -119,7 +121,7 @@ async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], c
   // Entries an earlier apply made that the spec no longer wants go first, newest first (a VM
   // stops before its TAP goes).
   for (const r of [...state.entries].reverse()) {
-    if (!wantedIds.has(r.id) && (select === undefined || select(r.id))) steps.push(removalStep(r, ' (no longer in the host file)'));
+    if (!wantedIds.has(r.id) && (select === undefined || select(r.id))) steps.push(removalStep(r, ' (no longer in the host file)', states));
   }
   for (const { entry, describe } of want) {
     if (select !== undefined && !select(entry.id)) continue;
@@ -127,7 +129,8 @@ async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], c
     if (blocked.has(entry.id)) continue;
     const recorded = recordedById.get(entry.id);
     if (adopt.has(entry.id)) {
-      steps.push({ id: entry.id, action: 'adopt', description: `adopt ${describe}`, op: 'adopt', entry, recorded, before: null, after: dataOf(entry) });
+      const step: PlannedStep = { id: entry.id, action: 'adopt', description: `adopt ${describe}`, op: 'adopt', entry, recorded };
+      steps.push(states ? { ...step, before: null, after: dataOf(entry) } : step);
       continue;
     }
     const ops = forEntry(entry);
@@ -136,8 +139,12 @@ async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], c
     const action = ops.action(live);
     const op = live === 'missing' || (entry.kind === 'sysctl' && !recorded) ? 'create' : 'update';
     const shared = entry.kind === 'sysctl' ? heldByOthersText(ctx, entry.data.key) : '';
-    const before = live === 'missing' ? null : ((await ops.observe(ctx)) ?? (recorded ? dataOf(recorded) : null));
-    steps.push({ id: entry.id, action, description: `${action} ${describe}${shared}`, op, entry, recorded, before, after: dataOf(entry) });
+    const step: PlannedStep = { id: entry.id, action, description: `${action} ${describe}${shared}`, op, entry, recorded };
+    if (states) {
+      step.before = live === 'missing' ? null : ((await ops.observe(ctx)) ?? (recorded ? dataOf(recorded) : null));
+      step.after = dataOf(entry);
+    }
+    steps.push(step);
   }
   return { steps, conflicts };
 }
@@ -172,7 +179,7 @@ export async function plan(host: ResolvedHost, options: HostOptions = {}): Promi
     // the entries name the state directory by its real path (VM run directories, dnsmasq's)
     ctx.dir = checkStateDir(ctx.dir, false) ?? ctx.dir;
     const want = wanted(ctx);
-    const { steps, conflicts } = await planSteps(ctx, readStateForView(ctx, knownOf(want)), want, 'plan');
+    const { steps, conflicts } = await planSteps(ctx, readStateForView(ctx, knownOf(want)), want, 'plan', true);
     return { steps: steps.map((s) => publicStep(s, true)), conflicts };
   } finally {
     ctx.h.close();
@@ -350,7 +357,7 @@ async function applySelected(host: ResolvedHost, options: HostOptions, select: S
     try {
       // a disk operation a kill interrupted is finished before any VM is started or stopped
       await finishDiskIntents(ctx);
-      const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply', select);
+      const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply', options.expectSteps !== undefined, select);
       if (options.expectSteps) checkSteps(options.expectSteps, steps.map((s) => publicStep(s, true)));
       if (conflicts.length > 0) throw new HostOwnerError(conflicts);
       // counted among the namespace's hosts before anything is made (others find its records so)
