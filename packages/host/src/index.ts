@@ -6,8 +6,10 @@
 export type * from './types.js';
 export { HostSpecError, HostPreconditionError, HostApplyError, HostAbortedError, HostStateError, HostBusyError, HostOwnerError, HostPlanStaleError, HostNoConsoleError, HostDiskError, HostDiskLabelError, ServiceError, DnsmasqError, ProxyServiceError, GuestBuildError } from './errors.js';
 export type { HostSpecProblem, HostStateErrorCode, HostDiskErrorCode } from './errors.js';
-export { loadHostFile, parseHostFile } from './spec/parse.js';
+export { parseHostFile } from './spec/parse.js';
 export type { ParseHostFileOptions } from './spec/parse.js';
+export { loadHostFile } from './spec/load.js';
+export type { LoadHostFileOptions } from './spec/load.js';
 export { resolveHost } from './spec/resolve.js';
 export { plan, apply, down } from './engine/run.js';
 export { recover } from './engine/recover.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostSpecError } from '../../../packages/host/src/errors.js';
-import { loadHostFile } from '../../../packages/host/src/spec/parse.js';
+import { loadHostFile } from '../../../packages/host/src/spec/load.js';
 import { baseHost, hostileCases, writeCases } from './generate.js';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';

@@ -21,7 +21,7 @@ export interface CliIO {
 
 /** The engine functions the CLI calls; {@link defaultDeps} loads the real ones. */
 export interface CliDeps {
-  /** Reads and validates a host file; throws `HostSpecError` (with `.problems`) when it is invalid. */
+  /** Reads and validates a host file (the real one keeps its parse in /run/vmhost/cache: spec/parse-cache.ts); throws `HostSpecError` (with `.problems`) when it is invalid. */
   loadHostFile(path: string): Promise<ResolvedHost>;
   /** The steps `apply` would carry out. */
   plan(host: ResolvedHost, options?: HostOptions): Promise<Plan>;
@@ -59,7 +59,10 @@ export interface CliDeps {
 
 /** The real engine, loaded on first use (so `--help` and usage errors never load it). */
 export const defaultDeps: CliDeps = {
-  loadHostFile: async (path) => (await import('../spec/parse.js')).loadHostFile(path),
+  loadHostFile: async (path) => {
+    const load = await import('../spec/load.js');
+    return load.loadHostFile(path, { cacheDir: load.PARSE_CACHE_DIR });
+  },
   plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
   apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
   down: async (host, options) => (await import('../engine/run.js')).down(host, options),

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { save as fwSave } from '@vmhost/firewall';
 import { Lab } from '@vmhost/lab';
-import { loadHostFile } from '../spec/parse.js';
+import { loadHostFile } from '../spec/load.js';
 import { apply, down, plan } from '../engine/run.js';
 import { status } from '../engine/status.js';
 import { stateDirFor } from '../engine/context.js';

@@ -406,7 +406,7 @@ export class HostService {
     this.#fileHash = fileHash(resolvePath(file));
     let host: ResolvedHost;
     try {
-      host = await (this.#o.loadHostFile ?? (async (p: string) => (await import('../spec/parse.js')).loadHostFile(p)))(file);
+      host = await (this.#o.loadHostFile ?? (async (p: string) => (await import('../spec/load.js')).loadHostFile(p)))(file);
     } catch (err) {
       this.#emit(event('reload-failed', `${file}: ${errorFields(err).message}; the host stays as it is`, { trigger, error: errorFields(err) }));
       return;
