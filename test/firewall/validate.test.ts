@@ -194,3 +194,22 @@ test('interface names that iptables would read otherwise are refused: a + wildca
     rejects({ owner: 'lab', portForwards: [{ ...fwd, inInterface: name }] }, 'portForwards[0].inInterface', name);
   }
 });
+
+test('validateModel: the normalized model is frozen and taken as it is by render, plan and requiredSysctls', async () => {
+  const { goldenModels } = await import('./models.js');
+  const { plan, requiredSysctls } = await import('@vmhost/firewall');
+  for (const [name, model] of Object.entries(goldenModels)) {
+    const m = validateModel(model);
+    assert.ok(Object.isFrozen(m) && Object.isFrozen(m.portForwards) && m.portForwards.every((f) => Object.isFrozen(f)), `${name}: frozen all through`);
+    assert.throws(() => (m.portForwards as unknown[]).push({}), TypeError);
+    assert.equal(validateModel(m), m, `${name}: a normalized model is returned as it is`);
+    // the same output from the model and from its normalized form
+    assert.deepEqual(render(m), render(model), name);
+    const saved = { ipv4: '', ipv6: '', bridge: '' };
+    assert.deepEqual(plan(m, saved), plan(model, saved), name);
+    assert.deepEqual(requiredSysctls(m), requiredSysctls(model), name);
+  }
+  // an object validateModel did not return is checked, even when made from one that it did
+  const copy = { ...validateModel(goldenModels[Object.keys(goldenModels)[0]!]!), owner: 'not an owner!' } as unknown as FirewallModel;
+  assert.throws(() => render(copy), (e: unknown) => e instanceof ValidationError && e.field === 'owner');
+});

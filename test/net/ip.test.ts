@@ -174,3 +174,22 @@ test(`property: compare agrees with the addresses' integer order (${CASES} pairs
     assert.equal(Math.sign(ip.compare(b, a)), want === 0 ? 0 : -want, at(`${b} vs ${a}`));
   }
 });
+
+test('parsing the same text again (the kept parses) gives fresh results and checks the options as the first time', () => {
+  const a = ip.parseAddress('2001:db8::7');
+  a[15] = 0xff; // a caller's change to its bytes is its own
+  assert.deepEqual([...ip.parseAddress('2001:db8::7')].slice(14), [0, 7]);
+  assert.throws(() => ip.parseAddress('2001:db8::7', 'addr', 4), (e: unknown) => e instanceof ValidationError && e.field === 'addr');
+  assert.equal(ip.parseAddress('192.0.2.9', 'a', 4).length, 4);
+  const p = ip.parsePrefix('192.0.2.9/24');
+  (p as { cidr: string }).cidr = 'changed';
+  assert.equal(ip.parsePrefix('192.0.2.9/24').cidr, '192.0.2.9/24');
+  // options on a text parsed before: each refused as it would be the first time
+  assert.throws(() => ip.parsePrefix('192.0.2.9/24', { network: true }), /host bits set; the network is 192\.0\.2\.0\/24/);
+  assert.throws(() => ip.parsePrefix('192.0.2.9/24', { family: 6, field: 'f' }), (e: unknown) => e instanceof ValidationError && e.field === 'f');
+  ip.parsePrefix('192.0.2.10', { bare: true });
+  assert.throws(() => ip.parsePrefix('192.0.2.10'), /missing \/PREFIXLEN/);
+  assert.equal(ip.parsePrefix('192.0.2.0/24', { network: true }).network, '192.0.2.0/24');
+  // bad text is refused every time (failures are not kept)
+  for (let i = 0; i < 2; i++) assert.throws(() => ip.parseAddress('192.0.2.300'), ValidationError);
+});

@@ -15,7 +15,7 @@ import { buildRuleset, groupChain, GROUP_KINDS, ownerChain, type FamilySpec, typ
 import { ownedFamily, parseSave, type SavedState } from './render/save.js';
 import { programs, starterFor, type ExecOptions, type Starter } from './exec/runner.js';
 import { confirm, feed, killHeld, releaseFamily, restore, unitsOf, type CheckMode, type Unit } from './exec/commit.js';
-import { validateGroup, validateModel, validateOwner } from './validate.js';
+import { validateGroup, validateModel, validateOwner, type NormalizedModel } from './validate.js';
 
 export { tableSections } from './exec/commit.js';
 export type { CheckMode } from './exec/commit.js';
@@ -56,7 +56,7 @@ const KEY: Record<TableFamily, keyof Plan> = { 4: 'ipv4', 6: 'ipv6', bridge: 'br
  * exactly what {@link apply} would run.
  * @throws {ValidationError} for a bad model.
  */
-export function plan(model: FirewallModel, current: { ipv4: string; ipv6: string; bridge?: string }): Plan {
+export function plan(model: FirewallModel | NormalizedModel, current: { ipv4: string; ipv6: string; bridge?: string }): Plan {
   const m = validateModel(model);
   const rs = buildRuleset(m);
   return {
@@ -190,7 +190,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, prep
  * @throws {FirewallError} `EFW_RESTORE` when a batch is refused (nothing stays applied), `EFW_ROLLBACK`
  *   if putting the previous state back failed as well.
  */
-export async function apply(model: FirewallModel, options: ApplyOptions = {}): Promise<ApplyResult> {
+export async function apply(model: FirewallModel | NormalizedModel, options: ApplyOptions = {}): Promise<ApplyResult> {
   const m = validateModel(model);
   let rs: OwnedRuleset | undefined;
   const build = (): OwnedRuleset => (rs ??= buildRuleset(m));

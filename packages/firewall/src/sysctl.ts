@@ -6,7 +6,7 @@
  */
 import { Sysctl as NetSysctl, sysctlPath, validateIfName, type NetnsRef } from '@vmhost/net';
 import type { FirewallModel } from './model.js';
-import { validateModel } from './validate.js';
+import { validateModel, type NormalizedModel } from './validate.js';
 
 /** One kernel setting. */
 export interface Sysctl {
@@ -39,7 +39,7 @@ function keyPart(ifname: string): string {
  * the LAN interface, or `all`) when a forward asks for `localhost`. Pure.
  * @throws {ValidationError} for a bad model or interface name.
  */
-export function requiredSysctls(model: FirewallModel, options: SysctlOptions = {}): Sysctl[] {
+export function requiredSysctls(model: FirewallModel | NormalizedModel, options: SysctlOptions = {}): Sysctl[] {
   const m = validateModel(model);
   const forwards = (f: 4 | 6): boolean =>
     m.portForwards.some((p) => p.family === f) ||

@@ -43,6 +43,10 @@ const REFUSED: Record<Family, Array<{ prefix: string; why: string }>> = {
   ],
 };
 
+/** {@link REFUSED} of `family` with each prefix parsed (once: every address of every port is checked). */
+const refusedParsed: Partial<Record<Family, Array<{ parsed: ip.Prefix; why: string }>>> = {};
+const refused = (family: Family): Array<{ parsed: ip.Prefix; why: string }> => (refusedParsed[family] ??= REFUSED[family].map((r) => ({ parsed: ip.parsePrefix(r.prefix), why: r.why })));
+
 function addresses(v: unknown, field: string, family: Family): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v)) throw new ValidationError(field, v, `expected an array of IPv${family} addresses or prefixes`);
@@ -51,9 +55,9 @@ function addresses(v: unknown, field: string, family: Family): string[] {
     const f = `${field}[${i}]`;
     const c = parseCidr(a, f, { family, defaultFull: true });
     if (c.prefixLength === 0) throw new ValidationError(f, a, 'a /0 prefix would allow every source address');
-    const p = ip.iptablesText(a as string);
-    for (const r of REFUSED[family]) {
-      if (ip.overlaps(r.prefix, p)) throw new ValidationError(f, a, r.why);
+    const p = ip.iptablesText(c);
+    for (const r of refused(family)) {
+      if (ip.overlaps(r.parsed, c)) throw new ValidationError(f, a, r.why);
     }
     if (!out.includes(p)) out.push(p);
   });

@@ -197,13 +197,15 @@ function rule(v: unknown, field: string, chain: 'input' | 'forward' | 'output', 
     if (v.family !== 4 && v.family !== 6) throw new ValidationError(`${field}.family`, v.family, 'expected 4 or 6');
     fam = v.family;
   }
+  let sourceFamily: Family | undefined;
   for (const key of ['source', 'destination'] as const) {
     if (v[key] === undefined) continue;
-    const p = prefix(v[key], `${field}.${key}`, fam);
-    fam = familyOf(p);
-    out[key] = p;
+    const parsed = parseCidr(v[key], `${field}.${key}`, fam ? { family: fam, defaultFull: true } : { defaultFull: true });
+    fam = parsed.family;
+    if (key === 'source') sourceFamily = fam;
+    out[key] = ip.iptablesText(parsed);
   }
-  if (out.source && out.destination && familyOf(out.source) !== familyOf(out.destination)) {
+  if (out.source && out.destination && sourceFamily !== fam) {
     throw new ValidationError(`${field}.destination`, v.destination, 'source and destination are of different families');
   }
   const inIf = iface(v.inInterface, `${field}.inInterface`);
@@ -433,12 +435,34 @@ function findClash(forwards: readonly NormalizedForward[]): [NormalizedForward, 
   return clash;
 }
 
+/** The normalized models {@link validateModel} returned (frozen): taken as they are wherever a model is. */
+const NORMALIZED = new WeakSet<object>();
+
+/** Freezes `v` and everything in it. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
+
 /**
  * Checks `model` and returns it normalized. Nothing is touched: call it (or {@link render}, which
- * calls it) to find every input error before applying.
+ * calls it) to find every input error before applying. The result is frozen, and every function
+ * of this package that takes a model ({@link plan}, {@link apply}, {@link render},
+ * {@link requiredSysctls}) takes it too without checking it again: validate a model once when it
+ * is used several times. Given such a result, returns it.
  * @throws {ValidationError} naming the first bad field by its dotted path.
  */
-export function validateModel(model: FirewallModel): NormalizedModel {
+export function validateModel(model: FirewallModel | NormalizedModel): NormalizedModel {
+  if (NORMALIZED.has(model)) return model as NormalizedModel;
+  const normalized = deepFreeze(normalize(model as FirewallModel));
+  NORMALIZED.add(normalized);
+  return normalized;
+}
+
+function normalize(model: FirewallModel): NormalizedModel {
   const m = model as unknown;
   if (!isObject(m)) throw new ValidationError('model', m, 'expected a firewall model object');
   checkKeys(m, '', ['owner', 'lan', 'masquerade', 'forward', 'input', 'output', 'portForwards', 'allowIcmpv6', 'established', 'ports']);

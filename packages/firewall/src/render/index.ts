@@ -3,7 +3,7 @@
  * @module
  */
 import type { FirewallModel } from '../model.js';
-import { validateModel } from '../validate.js';
+import { validateModel, type NormalizedModel } from '../validate.js';
 import { buildRuleset, restoreText } from './ruleset.js';
 
 /** The restore batches of a model, one per family. */
@@ -22,7 +22,7 @@ export interface RenderedBatches {
  * chain used. Pure and deterministic: the same model gives byte-identical text.
  * @throws {ValidationError} for a bad model.
  */
-export function render(model: FirewallModel): RenderedBatches {
+export function render(model: FirewallModel | NormalizedModel): RenderedBatches {
   const rs = buildRuleset(validateModel(model));
   return { ipv4: restoreText(rs.ipv4), ipv6: restoreText(rs.ipv6), bridge: restoreText(rs.bridge) };
 }

@@ -137,7 +137,7 @@ export async function openCtx(host: ResolvedHost, options: HostOptions): Promise
   const ids = hostQemuIds(host); // before the handle is opened: a refusal leaks nothing
   const h = await Rtnl.open(options.netns !== undefined ? { netns: options.netns } : {});
   const dataDir = dataDirFor(host, options);
-  const ctx: Ctx = { host, options, dir, dataDir, h, live: new LiveView(h), mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
+  const ctx: Ctx = { host, options, dir, dataDir, h, live: new LiveView(h, options.netns), mark: linkMark(host.name), notice: (message) => emit(options, { type: 'notice', message }) };
   if (options.netns !== undefined) ctx.netns = options.netns;
   if (ids) ctx.qemuIds = ids;
   return ctx;

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { ip, VmhostError, type NetnsRef } from '@vmhost/net';
 import type { VmOptions } from '@vmhost/kvm';
-import { requiredSysctls, type FirewallModel, type Port, type PortForward, type Rule } from '@vmhost/firewall';
+import { requiredSysctls, validateModel, type FirewallModel, type NormalizedModel, type Port, type PortForward, type Rule } from '@vmhost/firewall';
 import type { DnsmasqOptions } from '../services/dnsmasq.js';
 import type { CloudInitSeed } from '../guests/cloud-init.js';
 import { vmGroup } from '../spec/schema.js';
@@ -199,6 +199,24 @@ export function vmEntry(vm: ResolvedVm, o: DesiredOptions): VmEntry {
   return { id: `vm:${vm.name}`, kind: 'vm', data: { name: vm.name, options: vmOptions(vm, o), ...(seed ? { seed } : {}) } };
 }
 
+/** The models of this process's runs, checked once each (the entries' models are made per run and never changed). */
+const normalized = new WeakMap<FirewallModel, NormalizedModel>();
+
+/**
+ * `model` checked and normalized (@vmhost/firewall `validateModel`), once per model object: the
+ * desired state needs it for the sysctls, the firewall kind to plan and apply, and each would
+ * check all its forwards and ports again.
+ * @throws {ValidationError} for a bad model.
+ */
+export function normalizedModel(model: FirewallModel): NormalizedModel {
+  let m = normalized.get(model);
+  if (m === undefined) {
+    m = validateModel(model);
+    normalized.set(model, m);
+  }
+  return m;
+}
+
 /** The sysctl path of an interface in a key (`eth0.100` is written `eth0/100`). */
 const ifKey = (name: string): string => name.replace(/\./g, '/');
 
@@ -217,7 +235,7 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   }
   const model = firewallModel(host);
   // what the rules need besides (the VM ports' neighbour-discovery check: bridge-nf-call-ip6tables)
-  for (const s of requiredSysctls(model)) {
+  for (const s of requiredSysctls(normalizedModel(model))) {
     if (!out.some((d) => d.entry.id === `sysctl:${s.key}`)) sysctl(s.key, s.value, s.reason);
   }
   const bridgeAdopt: Adoption = { field: 'bridge.adopt', allowed: b.adopt };

@@ -10,12 +10,19 @@
  * whole view ({@link LiveView.forget}) and the next question reads it again. A run holds the state
  * directory's lock, so only things outside vmhost change the host meanwhile; what they change
  * after a table was read is not seen until the next run, as it was not before between one
- * kind's look and its change. Where a look guards a removal (owner marks), the removal itself
+ * kind's look and its change. The firewall's tables (what iptables-save, ip6tables-save and
+ * ebtables-save print) are read by child processes: a run starts them early ({@link
+ * LiveView.prefetchFirewall}) so that they run while it computes what the host file wants, and the
+ * firewall kind forgets them when it changes the rules. Where a look guards a removal (owner marks), the removal itself
  * names the exact object looked at (a link by index), or fails harmlessly when it is gone.
  * @module
  */
-import { allPids, cmdline, isAlive, type Address, type Link, type Neighbor, type Route, type Rtnl } from '@vmhost/net';
+import { allPids, cmdline, isAlive, type Address, type Link, type NetnsRef, type Neighbor, type Route, type Rtnl } from '@vmhost/net';
 import { isQemuServing } from '@vmhost/kvm';
+import { save as firewallSave } from '@vmhost/firewall';
+
+/** What iptables-save, ip6tables-save and ebtables-save print in the run's namespace. */
+export type FirewallSaves = Awaited<ReturnType<typeof firewallSave>>;
 
 /** What the view keeps of a live address. */
 export type LiveAddress = Pick<Address, 'address' | 'prefixLength' | 'protocol'>;
@@ -53,8 +60,35 @@ function index<T>(items: Iterable<[string, T]>): Map<string, T> {
 export class LiveView {
   private readonly tables = new Map<LiveTable, Promise<Map<string, unknown>>>();
   private qemus: Map<string, number[]> | undefined;
+  private saves: Promise<FirewallSaves> | undefined;
 
-  constructor(private readonly h: Rtnl) {}
+  /** @param netns The namespace `h` is in (the firewall's save programs run there). */
+  constructor(
+    private readonly h: Rtnl,
+    private readonly netns?: NetnsRef,
+  ) {}
+
+  /**
+   * The firewall's tables as the save programs print them, read once per run (until
+   * {@link forget}`('firewall')`). A failed read is not kept.
+   * @throws {FirewallError} (from @vmhost/firewall) when a save program fails.
+   */
+  firewall(): Promise<FirewallSaves> {
+    if (this.saves === undefined) {
+      const p = firewallSave(this.netns !== undefined ? { netns: this.netns } : {});
+      this.saves = p;
+      p.catch(() => this.saves === p && (this.saves = undefined));
+    }
+    return this.saves;
+  }
+
+  /**
+   * Starts reading the firewall's tables now, in child processes, so that they are read while the
+   * run does other work; a failure is seen by whoever asks {@link firewall} next.
+   */
+  prefetchFirewall(): void {
+    this.firewall().catch(() => undefined);
+  }
 
   private load<T extends LiveTable>(t: T): Promise<Map<string, LiveTables[T]>> {
     let p = this.tables.get(t);
@@ -132,10 +166,11 @@ export class LiveView {
   }
 
   /** Forgets table `t` (every table when undefined): the next question reads it again. */
-  forget(t?: LiveTable | 'qemus'): void {
+  forget(t?: LiveTable | 'qemus' | 'firewall'): void {
     if (t === undefined || t === 'qemus') this.qemus = undefined;
+    if (t === undefined || t === 'firewall') this.saves = undefined;
     if (t === undefined) this.tables.clear();
-    else if (t !== 'qemus') this.tables.delete(t);
+    else if (t !== 'qemus' && t !== 'firewall') this.tables.delete(t);
   }
 
   /**

@@ -176,6 +176,8 @@ export async function plan(host: ResolvedHost, options: HostOptions = {}): Promi
   try {
     checkAborted(ctx, 'plan');
     await preconditions(ctx);
+    // iptables-save and the others run while the entries are computed and the state read
+    ctx.live.prefetchFirewall();
     // the entries name the state directory by its real path (VM run directories, dnsmasq's)
     ctx.dir = checkStateDir(ctx.dir, false) ?? ctx.dir;
     const want = wanted(ctx);
@@ -355,6 +357,7 @@ async function applySelected(host: ResolvedHost, options: HostOptions, select: S
     const want = wanted(ctx);
     const { journal, unlock } = await prepare(ctx, knownOf(want));
     try {
+      ctx.live.prefetchFirewall(); // under the lock: read while the other entries are looked at
       // a disk operation a kill interrupted is finished before any VM is started or stopped
       await finishDiskIntents(ctx);
       const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply', options.expectSteps !== undefined, select);

@@ -10,11 +10,18 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute } from 'node:path';
-import { parseDocument, stringify } from 'yaml';
 import { ip as ipm, parseMac, SystemError, ValidationError, type Prefix } from '@vmhost/net';
 import { buildIso } from './iso9660.js';
 import { parseSshPublicKey } from './ssh-key.js';
+
+/**
+ * The `yaml` package, loaded when a seed is first checked or rendered (synchronously: it is
+ * CommonJS): a host without cloud-init never pays for loading it (~15 ms of a CLI run).
+ */
+let yamlLib: typeof import('yaml') | undefined;
+const YAML = (): typeof import('yaml') => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 /** The addresses of the VM's NIC, for `networkConfig: 'auto'`. */
 export interface CloudInitNetwork {
@@ -139,7 +146,7 @@ export function checkUserData(v: unknown, field = 'userData'): 'cloud-config' | 
   if (first.trimEnd() !== '#cloud-config') {
     throw new ValidationError(field, first.slice(0, 60), "user-data must start with '#cloud-config' or be a script starting with '#!'");
   }
-  const doc = parseDocument(v, { uniqueKeys: true });
+  const doc = YAML().parseDocument(v, { uniqueKeys: true });
   if (doc.errors.length) throw new ValidationError(field, first, `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
   const js: unknown = doc.toJS();
   if (js !== null && js !== undefined && (typeof js !== 'object' || Array.isArray(js))) {
@@ -205,7 +212,7 @@ export function validateCloudInit(i: CloudInitInput): Resolved {
  * YAML as cloud-init (PyYAML, YAML 1.1) reads it: the 1.1 schema quotes strings that 1.1 would
  * take for something else (a MAC such as 52:54:00:12:34:56 is a base-60 integer there, `on` a bool).
  */
-const yaml = (v: unknown): string => stringify(v, { version: '1.1', lineWidth: 0 });
+const yaml = (v: unknown): string => YAML().stringify(v, { version: '1.1', lineWidth: 0 });
 
 function renderNetwork(n: NonNullable<Resolved['network']>): string {
   const eth: Record<string, unknown> = { match: { macaddress: n.mac } };

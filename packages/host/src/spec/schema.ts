@@ -137,11 +137,19 @@ export { SSH_KEY_TYPES };
  * one host gets the same ones on every apply (docs/host-owners.md).
  */
 export function tapTag(owner: string): string {
-  let n = createHash('sha256').update(owner).digest().readUInt32BE(0) % 26 ** 3;
-  let tag = '';
-  for (let i = 0; i < 3; i++, n = Math.floor(n / 26)) tag = String.fromCharCode(97 + (n % 26)) + tag;
+  let tag = tags.get(owner);
+  if (tag === undefined) {
+    let n = createHash('sha256').update(owner).digest().readUInt32BE(0) % 26 ** 3;
+    tag = '';
+    for (let i = 0; i < 3; i++, n = Math.floor(n / 26)) tag = String.fromCharCode(97 + (n % 26)) + tag;
+    if (tags.size > 64) tags.clear();
+    tags.set(owner, tag);
+  }
   return tag;
 }
+
+/** The tags of the owners seen (a host's TAP and ifb names all take its tag: hashed once). */
+const tags = new Map<string, string>();
 
 /** The TAP of the VM `vm` of the host `owner`: `<tag>-<vm>` ({@link tapTag}), at most 15 bytes. */
 export function tapName(owner: string, vm: string): string {

@@ -17,6 +17,25 @@ export type IpFamily = 4 | 6;
  * @throws {ValidationError} when `text` is not such an address.
  */
 export function parseAddress(text: unknown, field = 'address', family?: IpFamily): Uint8Array {
+  if (typeof text === 'string') {
+    const hit = parsed.get(text);
+    if (hit !== undefined && (family === undefined || hit.length === (family === 4 ? 4 : 16))) return hit.slice();
+  }
+  const bytes = parseUncached(text, field, family);
+  if (parsed.size >= MEMO_MAX) parsed.clear();
+  parsed.set(text as string, bytes.slice());
+  return bytes;
+}
+
+/**
+ * The addresses parsed lately, by text (a host's addresses are parsed many times over in one run:
+ * each forward, rule and port names its VM's). Bounded: cleared when full. Only successes are
+ * kept; a caller gets a copy.
+ */
+const parsed = new Map<string, Uint8Array>();
+const MEMO_MAX = 8192;
+
+function parseUncached(text: unknown, field: string, family: IpFamily | undefined): Uint8Array {
   const f = typeof text === 'string' && !text.includes('%') ? isIP(text) : 0;
   if (f === 0 || (family !== undefined && f !== family)) {
     throw new ValidationError(field, text, `expected an ${family ? `IPv${family}` : 'IPv4 or IPv6'} address`);

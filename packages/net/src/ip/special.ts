@@ -46,5 +46,8 @@ const RANGES: readonly SpecialRange[] = [
  */
 export function specialRange(p: PrefixLike): SpecialRange | undefined {
   const q = toPrefix(p);
-  return RANGES.find((r) => overlaps(q, r.range));
+  return (PARSED ??= RANGES.map((r) => ({ r, p: toPrefix(r.range) }))).find((x) => overlaps(q, x.p))?.r;
 }
+
+/** {@link RANGES} parsed, once (every address of a host file is looked up). */
+let PARSED: Array<{ r: SpecialRange; p: ReturnType<typeof toPrefix> }> | undefined;

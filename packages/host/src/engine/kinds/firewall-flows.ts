@@ -10,7 +10,8 @@
  * @module
  */
 import { Netfilter, type ConntrackEntry, type NetnsRef } from '@vmhost/net';
-import { validateModel, type FirewallModel } from '@vmhost/firewall';
+import type { FirewallModel } from '@vmhost/firewall';
+import { normalizedModel } from '../desired.js';
 
 /** One public port of an old forward whose mapping the new model changed or dropped. */
 export interface StaleMapping {
@@ -27,7 +28,7 @@ export interface StaleMapping {
 /** Each public port of `model`'s forwards, keyed by family, protocol, destination and port, with its target. */
 function mappings(model: FirewallModel): Map<string, StaleMapping> {
   const out = new Map<string, StaleMapping>();
-  for (const f of validateModel(model).portForwards) {
+  for (const f of normalizedModel(model).portForwards) {
     const destination = f.destination?.replace(/\/\d+$/, '');
     for (let p = f.port[0]; p <= f.port[1]; p++) {
       const m: StaleMapping = { family: f.family, protocol: f.protocol, destination, port: p, to: f.to, toPort: f.toPort + (p - f.port[0]) };

@@ -13,7 +13,7 @@
 import { apply as fwApply, isNoop, plan as fwPlan, remove as fwRemove, save as fwSave, type FirewallModel } from '@vmhost/firewall';
 import { readdirSync } from 'node:fs';
 import type { Ctx } from '../context.js';
-import { vmDir } from '../desired.js';
+import { normalizedModel, vmDir } from '../desired.js';
 import type { FirewallEntry } from '../entries.js';
 import type { FirewallRecord } from '../records.js';
 import { clearStaleFlows, staleMappings } from './firewall-flows.js';
@@ -31,8 +31,15 @@ export async function ownerHasChains(ctx: Ctx, owner: string): Promise<boolean> 
 
 /** Applies `next` over `before` (the model the chains hold), then clears the flows of the forwards it changed. */
 async function change(ctx: Ctx, before: FirewallModel | undefined, next: FirewallModel): Promise<void> {
-  await fwApply(next, where(ctx));
+  ctx.live.forget('firewall');
+  await fwApply(normalizedModel(next), where(ctx));
   if (before) await clearStaleFlows(staleMappings(before, next), ctx.netns);
+}
+
+/** Removes the owner's chains (the run's view of the firewall's tables is forgotten first). */
+async function removeChains(ctx: Ctx, owner: string): Promise<void> {
+  ctx.live.forget('firewall');
+  await fwRemove(owner, where(ctx));
 }
 
 /** Stops the VMs of the state directory that run (their ports' rules are about to go). */
@@ -53,15 +60,16 @@ async function stopRunningVms(ctx: Ctx): Promise<void> {
 /** The firewall kind (one entry per host: its owner's chains). */
 export const firewallKind: KindOps<FirewallEntry, FirewallRecord> = {
   style: 'object',
-  keepsLive: true, // touches nothing the live view holds
+  keepsLive: true, // forgets the view's firewall tables itself when it changes the rules
   intent: async (_ctx, e) => ({ ...intended(e), data: { model: e.data.model } }),
   async inspect(ctx, e, recorded) {
-    const p = fwPlan(e.data.model, await fwSave(where(ctx)));
+    const p = fwPlan(normalizedModel(e.data.model), await ctx.live.firewall());
     if (isNoop(p)) return 'ok';
     return recorded ? 'differs' : 'missing';
   },
   async create(ctx, e, intent) {
-    await fwApply(e.data.model, where(ctx));
+    ctx.live.forget('firewall');
+    await fwApply(normalizedModel(e.data.model), where(ctx));
     return done(intent);
   },
   async update(ctx, e, recorded) {
@@ -72,14 +80,14 @@ export const firewallKind: KindOps<FirewallEntry, FirewallRecord> = {
         if (recorded) await change(ctx, e.data.model, recorded.data.model);
         else {
           await stopRunningVms(ctx);
-          await fwRemove(e.data.model.owner, where(ctx));
+          await removeChains(ctx, e.data.model.owner);
         }
       },
     };
   },
   async destroy(ctx, r) {
     await stopRunningVms(ctx);
-    await fwRemove(r.data.model.owner, where(ctx));
+    await removeChains(ctx, r.data.model.owner);
     return { removed: true };
   },
   reconcile: async (ctx, r) => ((await ownerHasChains(ctx, r.data.model.owner)) ? done(r) : undefined),
