@@ -2,9 +2,16 @@
 // it: the host file of N VMs (bench:compare's: autostart false, four forwards each, routed IPv6)
 // applied once in a lab namespace (`vmhb-plan-*`), then `plan()` with nothing to do timed R times,
 // and the pieces of a CLI run that the library call does not pay: parsing the host file and
-// starting Node. Prints medians (ms) and the cost per VM.
+// starting Node. Prints medians (ms) and the cost per VM. With --cli, also the built CLI's no-op
+// `vmhost plan --detailed-exitcode` in the same applied namespace, R times (wall and the CLI
+// process's CPU, median and the quickest run), and with --prof DIR a V8 CPU profile of each of
+// those runs in DIR. `--cli-path NAME=PATH` (repeatable) compares builds of the CLI: their runs
+// alternate, so that the machine's ups and downs fall on all of them.
 //
-// Usage: npm run bench -- bench/host-plan.ts [--sizes 100,300] [--rounds 7]
+// Usage: npm run bench -- bench/host-plan.ts [--sizes 100,300] [--rounds 7] [--cli] [--prof DIR]
+//          [--cli-path before=/tmp/old/packages/host/dist/cli.js ...]
+//          [--node-flag=--some-v8-flag ...]   (given to the CLI's node)
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,14 +22,37 @@ import { median } from './compare/stats.js';
 import { benchLab } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,300' }, rounds: { type: 'string', default: '7' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,300' }, rounds: { type: 'string', default: '7' }, cli: { type: 'boolean', default: false }, prof: { type: 'string' }, 'node-flag': { type: 'string', multiple: true }, 'cli-path': { type: 'string', multiple: true } } });
+const CLIS = (values['cli-path']?.length ? values['cli-path'] : [`current=${join(ROOT, 'packages', 'host', 'dist', 'cli.js')}`]).map((s) => {
+  const [name, path] = s.split('=');
+  if (!name || !path) throw new Error(`--cli-path NAME=PATH, not ${s}`);
+  return { name, path };
+});
+if (values['cli-path']?.length) values.cli = true;
+/** Preloaded into the CLI's process: writes its own CPU time (user + system, ms) to fd 3 at exit. */
+const CPU_PROBE = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => { const r = process.resourceUsage(); try { writeSync(3, String((r.userCPUTime + r.systemCPUTime) / 1000)); } catch {} });")}`;
+
+/** One run of the built CLI: wall ms, its CPU ms, exit code and stderr. */
+function cli(path: string, args: string[]): Promise<{ ms: number; cpu: number; code: number | null; stderr: string }> {
+  return new Promise((res, reject) => {
+    const prof = values.prof === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values.prof];
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['--import', CPU_PROBE, ...prof, ...(values['node-flag'] ?? []), path, ...args], { stdio: ['ignore', process.env.VMHOST_BENCH_STDOUT ? 'inherit' : 'ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let cpu = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (cpu += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => res({ ms: performance.now() - t0, cpu: Number(cpu), code, stderr }));
+  });
+}
 const sizes = values.sizes.split(',').map(Number);
 const rounds = Number(values.rounds);
 const kernel = join(ROOT, '.cache', 'guest', 'vmlinuz');
 
 console.log(`host-plan ${new Date().toISOString().slice(0, 16)}Z, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, ${rounds} rounds`);
-console.log('| VMs | parse host file ms | no-op plan() ms | plan() ms/VM | steps |');
-console.log('| --- | --- | --- | --- | --- |');
+console.log(`| VMs | parse host file ms | no-op plan() ms | plan() ms/VM | steps |${values.cli ? ' CLI no-op plan wall ms | CLI CPU ms |' : ''}`);
+console.log(`| --- | --- | --- | --- | --- |${values.cli ? ' --- | --- |' : ''}`);
 for (const n of sizes) {
   const lab = await benchLab('plan', { namespaces: { host: {}, wan: {} }, links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { b: ['203.0.113.2/24'] } }] });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-plan-bench-'));
@@ -44,7 +74,21 @@ for (const n of sizes) {
       planned.push(performance.now() - t0);
       steps = p.steps.length;
     }
-    console.log(`| ${n} | ${median(parse).toFixed(0)} | ${median(planned).toFixed(0)} | ${(median(planned) / n).toFixed(2)} | ${steps} |`);
+    let cells = '';
+    if (values.cli) {
+      const wall = new Map(CLIS.map((c) => [c.name, [] as number[]]));
+      const cpu = new Map(CLIS.map((c) => [c.name, [] as number[]]));
+      for (let r = 0; r < rounds; r++) {
+        for (const c of [...CLIS.slice(r % CLIS.length), ...CLIS.slice(0, r % CLIS.length)]) {
+          const res = await cli(c.path, ['--netns', options.netns, '--state-dir', options.stateDir, '--data-dir', options.dataDir, 'plan', file, '--detailed-exitcode']);
+          if (res.code !== 0) throw new Error(`vmhost plan (${c.name}, ${n} VMs) exited ${res.code}: ${res.stderr.slice(-600)}`);
+          wall.get(c.name)!.push(res.ms);
+          cpu.get(c.name)!.push(res.cpu);
+        }
+      }
+      cells = CLIS.map((c) => ` ${CLIS.length > 1 ? `${c.name}: ` : ''}${median(wall.get(c.name)!).toFixed(0)} (min ${Math.min(...wall.get(c.name)!).toFixed(0)}) | ${median(cpu.get(c.name)!).toFixed(0)} |`).join('');
+    }
+    console.log(`| ${n} | ${median(parse).toFixed(0)} | ${median(planned).toFixed(0)} | ${(median(planned) / n).toFixed(2)} | ${steps} |${cells}`);
     await down(host, options);
   } finally {
     await lab.close();

@@ -30,6 +30,8 @@ export interface MainOptions {
   signal?: AbortSignal;
   /** Registers what SIGHUP does (`vmhost run`: read the host file again); without it SIGHUP is not handled. */
   onHangup?: (listener: () => void) => void;
+  /** Called with the command's name (`plan`, `vm start`, `run`, ...) just before the command runs: once its host file is read, if it has one. */
+  onCommand?: (name: string) => void;
 }
 
 /**
@@ -87,7 +89,10 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
   try {
     const checkpoint = faultCheckpoint();
     if (checkpoint) options.checkpoint = checkpoint;
-    if (command.file === 'none') return await command.run(ctx, { values, args });
+    if (command.file === 'none') {
+      run.onCommand?.(command.name);
+      return await command.run(ctx, { values, args });
+    }
     file = command.file === 'arg' ? (args[0] ?? '') : typeof values.file === 'string' ? values.file : process.env.VMHOST_FILE || 'vmhost.yaml';
     // the vm commands' arguments: the VM's name (and a label)
     const rest = command.file === 'arg' ? args.slice(1) : args;
@@ -103,6 +108,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
       throw e;
     }
     if (saved && fileSha256(file) !== saved.hostFile.sha256) throw new HostPlanStaleError([`the host file ${file} changed while it was read`]);
+    run.onCommand?.(command.name);
     return await command.run(ctx, host, file, { values, args: rest, ...(saved ? { saved } : {}) });
   } catch (e) {
     return errorExit(argv, reportError(ctx, e, file, command.name));
