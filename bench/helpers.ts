@@ -6,6 +6,8 @@
 // what was made by hand with a `vmhb-` name (`ip netns add`, no owner record) is swept by the next
 // bench that makes a namespace: the sweep of the whole `vmhb-` prefix removes every such
 // namespace whose creating process is gone or was never recorded (a live bench's are kept).
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Lab, type LabOptions } from '@vmhost/lab';
 
 let signalsHooked = false;
@@ -35,4 +37,15 @@ export async function benchNamespace(tag: string): Promise<{ name: string; close
 export async function benchLab(tag: string, options: Omit<LabOptions, 'prefix'>): Promise<Lab> {
   await prepare();
   return Lab.create({ ...options, prefix: `vmhb-${tag}-` });
+}
+
+/**
+ * Makes sure the `vmhost` bin (packages/host/dist/vmhost.js, bundled from dist/) is as new as the
+ * built modules: a bench of the CLI after `tsc -b` alone would time an older bundle.
+ */
+export function freshCliBundle(): void {
+  const script = join(import.meta.dirname, '..', 'scripts', 'bundle-cli.mjs');
+  if (spawnSync(process.execPath, [script, '--check'], { stdio: 'ignore' }).status === 0) return;
+  const r = spawnSync(process.execPath, [script], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('bundling the vmhost bin failed (scripts/bundle-cli.mjs)');
 }

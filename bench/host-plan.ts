@@ -9,7 +9,7 @@
 // alternate, so that the machine's ups and downs fall on all of them.
 //
 // Usage: npm run bench -- bench/host-plan.ts [--sizes 100,300] [--rounds 7] [--cli] [--prof DIR]
-//          [--cli-path before=/tmp/old/packages/host/dist/cli.js ...]
+//          [--cli-path before=/tmp/old/packages/host/dist/vmhost.js ...]
 //          [--node-flag=--some-v8-flag ...]   (given to the CLI's node)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,16 +19,17 @@ import { parseArgs } from 'node:util';
 import { apply, down, loadHostFile, plan } from '@vmhost/host';
 import { scaleHostFile } from './compare/host-scale.js';
 import { median } from './compare/stats.js';
-import { benchLab } from './helpers.js';
+import { benchLab, freshCliBundle } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,300' }, rounds: { type: 'string', default: '7' }, cli: { type: 'boolean', default: false }, prof: { type: 'string' }, 'node-flag': { type: 'string', multiple: true }, 'cli-path': { type: 'string', multiple: true } } });
-const CLIS = (values['cli-path']?.length ? values['cli-path'] : [`current=${join(ROOT, 'packages', 'host', 'dist', 'cli.js')}`]).map((s) => {
+const CLIS = (values['cli-path']?.length ? values['cli-path'] : [`current=${join(ROOT, 'packages', 'host', 'dist', 'vmhost.js')}`]).map((s) => {
   const [name, path] = s.split('=');
   if (!name || !path) throw new Error(`--cli-path NAME=PATH, not ${s}`);
   return { name, path };
 });
 if (values['cli-path']?.length) values.cli = true;
+if (values.cli) freshCliBundle();
 /** Preloaded into the CLI's process: writes its own CPU time (user + system, ms) to fd 3 at exit. */
 const CPU_PROBE = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => { const r = process.resourceUsage(); try { writeSync(3, String((r.userCPUTime + r.systemCPUTime) / 1000)); } catch {} });")}`;
 

@@ -18,7 +18,7 @@
 // --print-host-file and a namespace of the lab kit, not one made with `ip netns add`.
 //
 // Usage: npm run bench -- bench/host-scale.ts [--sizes 10,100,300,1000] [--rounds 3]
-//          [--cli before=/tmp/old/packages/host/dist/cli.js] [--cli after=packages/host/dist/cli.js]
+//          [--cli before=/tmp/old/packages/host/dist/vmhost.js] [--cli after=packages/host/dist/vmhost.js]
 //          [--markdown]
 //        npm run bench -- bench/host-scale.ts --print-host-file N > host.yaml   (for profiling by hand)
 // (The host file and the statistics are bench:compare's: bench/compare/host-scale.ts, stats.ts.)
@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { scaleHostFile } from './compare/host-scale.js';
 import { median, quiesce } from './compare/stats.js';
-import { benchLab } from './helpers.js';
+import { benchLab, freshCliBundle } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -76,9 +76,10 @@ if (values['print-host-file'] !== undefined) {
   process.stdout.write(scaleHostFile(Number(values['print-host-file']), join(ROOT, '.cache', 'guest', 'vmlinuz')));
   process.exit(0);
 }
+freshCliBundle();
 const sizes = values.sizes.split(',').map(Number);
 const rounds = Number(values.rounds);
-const clis = (values.cli?.length ? values.cli : [`current=${join(ROOT, 'packages', 'host', 'dist', 'cli.js')}`]).map((s) => {
+const clis = (values.cli?.length ? values.cli : [`current=${join(ROOT, 'packages', 'host', 'dist', 'vmhost.js')}`]).map((s) => {
   const [name, path] = s.split('=');
   if (!name || !path) throw new Error(`--cli NAME=PATH, not ${s}`);
   return { name, path: resolve(path) };

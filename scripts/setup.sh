@@ -3,7 +3,7 @@
 #   1. Debian packages (scripts/setup-system.sh)
 #   2. npm ci, only when package-lock.json changed since the last install
 #   3. the native addon of @vmhost/net (node-gyp), only when its sources changed
-#   4. the TypeScript build (tsc -b is incremental)
+#   4. the TypeScript build (tsc -b is incremental), and the `vmhost` bin bundled from it when older
 #   5. the tiny test guest (`vmhost guest build --dir .cache/guest`: the code path users have)
 #   6. the real Debian 12 guest of the integration tests (cached under .cache/debian-guest; a
 #      fresh build takes ~1.5-3 minutes, a current cache ~5 ms); skipped with --without-debian-guest
@@ -49,11 +49,13 @@ if [ -f packages/net/binding.gyp ]; then
 fi
 
 npx --no-install tsc -b
-# npm links the vmhost bin at install time, before dist/cli.js exists: make it executable now.
-chmod +x packages/host/dist/cli.js
-[ -e node_modules/.bin/vmhost ] || ln -s ../@vmhost/host/dist/cli.js node_modules/.bin/vmhost
+node scripts/bundle-cli.mjs --check 2>/dev/null || node scripts/bundle-cli.mjs # the `vmhost` command as one file (the bin)
+# npm links the vmhost bin at install time, before dist/vmhost.js exists: make it executable now
+# (and point an old link, made when the bin was dist/cli.js, at it).
+chmod +x packages/host/dist/vmhost.js packages/host/dist/cli.js
+[ "$(readlink node_modules/.bin/vmhost 2>/dev/null)" = ../@vmhost/host/dist/vmhost.js ] || ln -sfn ../@vmhost/host/dist/vmhost.js node_modules/.bin/vmhost
 
-node packages/host/dist/cli.js guest build --dir .cache/guest >/dev/null
+node packages/host/dist/vmhost.js guest build --dir .cache/guest >/dev/null
 if [ "$debian_guest" = 1 ] && [ -x scripts/build-debian-guest.sh ]; then
   scripts/build-debian-guest.sh
 fi

@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Lab } from '@vmhost/lab';
+import { freshCliBundle } from '../helpers.js';
 import { median, quiesce, type Row } from './stats.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'packages', 'host', 'dist', 'cli.js');
+const CLI = join(ROOT, 'packages', 'host', 'dist', 'vmhost.js');
 
 /** The host file of `n` VMs (n ≤ 16,000: bridge 10.20.0.0/16, ports 10000 + 4 per VM). */
 export function scaleHostFile(n: number, kernel: string): string {
@@ -54,6 +55,7 @@ const COMMANDS = ['plan', 'apply', 'no-op plan', 'down'] as const;
 
 /** The host-scale table at each size in `sizes`, `rounds` runs per size (median). */
 export async function hostScaleSection(o: { sizes: number[]; rounds: number; log: (s: string) => void }): Promise<Row[]> {
+  freshCliBundle();
   const rows: Row[] = [];
   const kernel = join(ROOT, '.cache', 'guest', 'vmlinuz');
   const medians = new Map<number, Map<string, number>>();

@@ -86,7 +86,7 @@ test('npm pack: each package has its LICENSE, README, dist and no tests; @vmhost
       const arm = files.includes('prebuilds/linux-arm64/@vmhost+net.glibc.node');
       t.diagnostic(`net prebuilds: linux-x64${arm ? ', linux-arm64' : ' (no arm64 cross compiler here)'}`);
     }
-    if (pkg === 'host') assert.ok(files.includes('dist/cli.js'));
+    if (pkg === 'host') assert.ok(files.includes('dist/cli.js') && files.includes('dist/vmhost.js'), 'host: dist/cli.js and the bin, dist/vmhost.js');
     t.diagnostic(`${info.filename}: ${kib(info.size)} packed, ${kib(info.unpackedSize)} unpacked, ${files.length} files (${r.ms} ms)`);
   }
 });

@@ -4,7 +4,9 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { HOST_ROOT } from '../package-root.js';
 import { COMMON_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTS, VM_FILE_HELP, type Command, type Invocation, type OptDef } from './command.js';
 import { COMMANDS, GUEST_SUBCOMMANDS, VM_SUBCOMMANDS } from './commands/index.js';
 import { formatTable } from './format.js';
@@ -13,10 +15,10 @@ import { formatTable } from './format.js';
 const ALL_OPTS: Record<string, OptDef> = { ...GLOBAL_OPTS, version: { type: 'boolean' } };
 for (const c of Object.values(COMMANDS)) Object.assign(ALL_OPTS, c.options);
 
-/** The package version (from packages/host/package.json; src/cli/ and dist/cli/ are both two levels down). */
+/** The package version (from @vmhost/host's package.json). */
 export function version(): string {
   try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const pkg: unknown = JSON.parse(readFileSync(join(HOST_ROOT, 'package.json'), 'utf8'));
     return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : 'unknown';
   } catch {
     return 'unknown';

@@ -13,9 +13,9 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { netns, ValidationError, type NetnsRef, type NoFileLimit } from '@vmhost/net';
 import { ProxyServiceError } from '../errors.js';
+import { FROM_SOURCE, moduleFile } from '../package-root.js';
 import { readPrivateFile, refuseLink, touchPrivateFile, type FileErrorFactory } from './files.js';
 import { normalizeProxyOptions, type NormalizedProxyOptions, type ProxyOptions, type ProxyRouteStats } from './proxy6-options.js';
 import { findService, howEnded, installConfig, serviceStatus, startDetached, stopService, tail, type ServiceSpec, type ServiceStartResult, type ServiceStatus } from './supervisor.js';
@@ -77,8 +77,8 @@ export function proxyServiceFiles(dir: string): { config: string; pid: string; l
 
 /** Where the service's entry is, and the node flags to run it: the .ts source through tsx, or dist's .js. */
 function serviceEntry(): { entry: string; flags: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) {
+  const entry = moduleFile('services/proxy6-main');
+  if (FROM_SOURCE) {
     let tsx: string;
     try {
       tsx = import.meta.resolve('tsx');
@@ -86,9 +86,9 @@ function serviceEntry(): { entry: string; flags: string[] } {
       const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
       tsx = new URL('dist/loader.mjs', `file://${dirname(pkg)}/`).href;
     }
-    return { entry: join(dirname(here), 'proxy6-main.ts'), flags: ['--conditions=vmhost-source', '--import', tsx] };
+    return { entry, flags: ['--conditions=vmhost-source', '--import', tsx] };
   }
-  return { entry: join(dirname(here), 'proxy6-main.js'), flags: [] };
+  return { entry, flags: [] };
 }
 
 /** The error of a proxy service file that cannot be used safely. */

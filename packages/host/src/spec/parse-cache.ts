@@ -24,8 +24,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { checkStateDir, readPrivateFile, writePrivateFile } from '../engine/state-dir.js';
+import { moduleFile } from '../package-root.js';
 
 /** Where the CLI keeps parses (volatile: /run is emptied at boot). */
 export const PARSE_CACHE_DIR = '/run/vmhost/cache';
@@ -52,17 +52,8 @@ let parserId: string | undefined;
 function parser(): string {
   if (parserId === undefined) {
     const h = createHash('sha256');
-    for (const m of ['./yaml.js', './json.js', './parse.js']) {
-      // the built module, or its TypeScript source when run from source
-      const url = new URL(m, import.meta.url);
-      let text: string;
-      try {
-        text = readFileSync(fileURLToPath(url), 'utf8');
-      } catch {
-        text = readFileSync(fileURLToPath(new URL(m.replace(/\.js$/, '.ts'), import.meta.url)), 'utf8');
-      }
-      h.update(m).update('\0').update(text).update('\0');
-    }
+    // the built modules (of which the `vmhost` bundle is made), or the sources when run from source
+    for (const m of ['spec/yaml', 'spec/json', 'spec/parse']) h.update(m).update('\0').update(readFileSync(moduleFile(m))).update('\0');
     h.update(readFileSync(createRequire(import.meta.url).resolve('yaml/package.json')));
     parserId = h.digest('hex');
   }

@@ -4,7 +4,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { VmhostError } from '../errors.js';
 
 /** A netlink socket owned by the addon. The object owns the data callback; once collected, an unclosed socket is closed. */
@@ -73,8 +73,11 @@ export const MNT_DETACH = 2;
 
 let addon: NativeAddon | undefined;
 
-/** The package's root directory (this file is `src/sys/native.ts` or `dist/sys/native.js`). */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * The package's root directory, resolved from its name: this module may run from `src/sys/`,
+ * `dist/sys/`, or bundled into another file (the `vmhost` command).
+ */
+const PACKAGE_ROOT = dirname(createRequire(import.meta.url).resolve('@vmhost/net/package.json'));
 
 /**
  * Loads the addon once, with node-gyp-build: a build from source in `build/Release` (the

@@ -3,8 +3,9 @@
  * @module
  */
 import { realpathSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FROM_SOURCE, HOST_ROOT, moduleFile } from '../../package-root.js';
 import { systemdUnit, type UnitOptions } from '../../service/systemd.js';
 import type { HostCommand } from '../command.js';
 import { EXIT } from '../deps.js';
@@ -59,8 +60,8 @@ Examples:
     if (o.dataDir !== undefined) args.push('--data-dir', o.dataDir);
     if (ctx.json) args.push('--json');
     if (typeof values.metrics === 'string') args.push('--metrics', values.metrics);
-    const here = fileURLToPath(import.meta.url);
-    const script = realpathSync(resolve(dirname(here), '..', '..', `cli${here.endsWith('.ts') ? '.ts' : '.js'}`));
+    // the command users run: the single-file bundle (the source's entry when running from source)
+    const script = realpathSync(FROM_SOURCE ? moduleFile('cli') : join(HOST_ROOT, 'dist', 'vmhost.js'));
     const unit: UnitOptions = { node: process.execPath, nodeArgs: nodeArgs(), cli: script, file: resolve(file), name: host.name, onStop: host.onStop, args, kill: '/bin/kill' };
     for (const line of systemdUnit(unit).trimEnd().split('\n')) ctx.io.out(line);
     return EXIT.ok;
