@@ -438,11 +438,12 @@ function findClash(forwards: readonly NormalizedForward[]): [NormalizedForward, 
 /** The normalized models {@link validateModel} returned (frozen): taken as they are wherever a model is. */
 const NORMALIZED = new WeakSet<object>();
 
-/** Freezes `v` and everything in it. */
+/** Freezes `v` and everything in it (a normalized model: plain objects, arrays, strings, numbers). */
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const x of Object.values(v)) deepFreeze(x);
+    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) deepFreeze(v[i]);
+    else for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) deepFreeze((v as Record<string, unknown>)[k]);
   }
   return v;
 }
