@@ -11,7 +11,6 @@
 // Usage: npm run bench -- bench/host-plan.ts [--sizes 100,300] [--rounds 7] [--cli] [--prof DIR]
 //          [--cli-path before=/tmp/old/packages/host/dist/vmhost.js ...]
 //          [--node-flag=--some-v8-flag ...]   (given to the CLI's node)
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { apply, down, loadHostFile, plan } from '@vmhost/host';
 import { scaleHostFile } from './compare/host-scale.js';
 import { median } from './compare/stats.js';
-import { benchLab, freshCliBundle } from './helpers.js';
+import { benchLab, freshCliBundle, runCli } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,300' }, rounds: { type: 'string', default: '7' }, cli: { type: 'boolean', default: false }, prof: { type: 'string' }, 'node-flag': { type: 'string', multiple: true }, 'cli-path': { type: 'string', multiple: true } } });
@@ -30,23 +29,9 @@ const CLIS = (values['cli-path']?.length ? values['cli-path'] : [`current=${join
 });
 if (values['cli-path']?.length) values.cli = true;
 if (values.cli) freshCliBundle();
-/** Preloaded into the CLI's process: writes its own CPU time (user + system, ms) to fd 3 at exit. */
-const CPU_PROBE = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => { const r = process.resourceUsage(); try { writeSync(3, String((r.userCPUTime + r.systemCPUTime) / 1000)); } catch {} });")}`;
-
-/** One run of the built CLI: wall ms, its CPU ms, exit code and stderr. */
-function cli(path: string, args: string[]): Promise<{ ms: number; cpu: number; code: number | null; stderr: string }> {
-  return new Promise((res, reject) => {
-    const prof = values.prof === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values.prof];
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', CPU_PROBE, ...prof, ...(values['node-flag'] ?? []), path, ...args], { stdio: ['ignore', process.env.VMHOST_BENCH_STDOUT ? 'inherit' : 'ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let cpu = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (cpu += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => res({ ms: performance.now() - t0, cpu: Number(cpu), code, stderr }));
-  });
-}
+/** One run of the built CLI (with --prof, a CPU profile of it in that directory). */
+const cli = (path: string, args: string[]): ReturnType<typeof runCli> =>
+  runCli(path, args, [...(values.prof === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values.prof]), ...(values['node-flag'] ?? [])]);
 const sizes = values.sizes.split(',').map(Number);
 const rounds = Number(values.rounds);
 const kernel = join(ROOT, '.cache', 'guest', 'vmlinuz');

@@ -22,42 +22,21 @@
 //          [--markdown]
 //        npm run bench -- bench/host-scale.ts --print-host-file N > host.yaml   (for profiling by hand)
 // (The host file and the statistics are bench:compare's: bench/compare/host-scale.ts, stats.ts.)
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { scaleHostFile } from './compare/host-scale.js';
 import { median, quiesce } from './compare/stats.js';
-import { benchLab, freshCliBundle } from './helpers.js';
+import { benchLab, freshCliBundle, runCli } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
-/** Preloaded into the CLI's process: writes its own CPU time (user + system, ms) to fd 3 at exit. */
-const CPU_PROBE = `data:text/javascript,${encodeURIComponent("import { writeSync } from 'node:fs'; process.on('exit', () => { const r = process.resourceUsage(); try { writeSync(3, String((r.userCPUTime + r.systemCPUTime) / 1000)); } catch {} });")}`;
-
-/** The CLI process running now, killed (by pid) when the bench exits: it would go on in a namespace being deleted. */
-let running: ReturnType<typeof spawn> | undefined;
-/** The temporary directories of this run, removed at exit. */
+/** The temporary directories of this run, removed at exit (the running CLI is killed by runCli's exit hook). */
 const tmpDirs = new Set<string>();
 process.on('exit', () => {
-  if (running?.pid !== undefined && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 });
-
-function cli(path: string, args: string[]): Promise<{ ms: number; cpu: number; code: number | null; stderr: string }> {
-  return new Promise((res, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', CPU_PROBE, path, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    running = child;
-    let stderr = '';
-    let cpu = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (cpu += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => res({ ms: performance.now() - t0, cpu: Number(cpu), code, stderr }));
-  });
-}
 
 const COMMANDS = ['plan', 'apply', 'no-op plan', 'down'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -106,7 +85,7 @@ for (const n of sizes) {
         try {
           const g = ['--netns', lab.ns('host'), '--state-dir', state];
           const run = async (label: Command, args: string[], want: number): Promise<void> => {
-            const res = await cli(c.path, [...g, ...args]);
+            const res = await runCli(c.path, [...g, ...args]);
             if (res.code !== want) throw new Error(`${c.name}: vmhost ${args.join(' ')} (${n} VMs) exited ${res.code}: ${res.stderr.slice(-600)}`);
             times.get(c.name)!.get(n)!.get(label)!.push(res.ms);
             cpus.get(c.name)!.get(n)!.get(label)!.push(res.cpu);

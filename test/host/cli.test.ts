@@ -909,3 +909,29 @@ test('systemd-unit prints a unit: ExecStart runs this CLI with the absolute host
   assert.equal(kv.get('ExecReload'), '/bin/kill -HUP $MAINPID');
   assert.equal(kv.get('WantedBy'), 'multi-user.target');
 });
+
+test('onCommand: called with the command name once its host file is read, or before a file-less command runs; not for a file that fails', async () => {
+  const seen: string[] = [];
+  const io = { out: (): void => undefined, err: (): void => undefined };
+  const hook = { onCommand: (n: string): void => void seen.push(n) };
+  const { deps } = fakeDeps({
+    loadHostFile: async () => {
+      seen.push('(read)');
+      return HOST;
+    },
+  });
+  assert.equal(await main(['plan', 'host.yaml'], io, deps, hook), 0);
+  assert.deepEqual(seen, ['(read)', 'plan']);
+  await main(['vm', 'stop', 'web', '-f', 'host.yaml'], io, deps, hook);
+  assert.deepEqual(seen, ['(read)', 'plan', '(read)', 'vm stop']);
+  await main(['systemd-unit', '--help'], io, deps, hook);
+  assert.deepEqual(seen.length, 4, 'help runs no command');
+  const bad = fakeDeps({ loadHostFile: async () => Promise.reject(new HostSpecError([{ path: 'name', value: 1, message: 'bad' }], 'host.yaml')) });
+  assert.equal(await main(['apply', 'host.yaml'], io, bad.deps, hook), 3);
+  assert.deepEqual(seen.length, 4, 'a host file that fails: no command runs');
+  await main(['guest', 'build', '--help'], io, deps, hook);
+  assert.deepEqual(seen.length, 4);
+  // a command without a host file: before it runs
+  await main(['demo'], io, deps, hook);
+  assert.deepEqual(seen.slice(4), ['demo']);
+});

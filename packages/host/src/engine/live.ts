@@ -11,10 +11,11 @@
  * directory's lock, so only things outside vmhost change the host meanwhile; what they change
  * after a table was read is not seen until the next run, as it was not before between one
  * kind's look and its change. The firewall's tables (what iptables-save, ip6tables-save and
- * ebtables-save print) are read by child processes: a run starts them early ({@link
- * LiveView.prefetchFirewall}) so that they run while it computes what the host file wants, and the
- * firewall kind forgets them when it changes the rules. Where a look guards a removal (owner marks), the removal itself
- * names the exact object looked at (a link by index), or fails harmlessly when it is gone.
+ * ebtables-save print) are read by child processes: a run starts them early
+ * ({@link LiveView.prefetchFirewall}) so that they run while it computes what the host file
+ * wants, and the firewall kind forgets them when it changes the rules. Where a look guards a
+ * removal (owner marks), the removal itself names the exact object looked at (a link by index),
+ * or fails harmlessly when it is gone.
  * @module
  */
 import { allPids, cmdline, isAlive, type Address, type Link, type NetnsRef, type Neighbor, type Route, type Rtnl } from '@vmhost/net';

@@ -357,7 +357,9 @@ async function applySelected(host: ResolvedHost, options: HostOptions, select: S
     const want = wanted(ctx);
     const { journal, unlock } = await prepare(ctx, knownOf(want));
     try {
-      ctx.live.prefetchFirewall(); // under the lock: read while the other entries are looked at
+      // under the lock, and only when the firewall is among the entries looked at (a repair of one
+      // route does not read it): read while the other entries are
+      if (select === undefined || select('firewall')) ctx.live.prefetchFirewall();
       // a disk operation a kill interrupted is finished before any VM is started or stopped
       await finishDiskIntents(ctx);
       const { steps, conflicts } = await planSteps(ctx, journal.state, want, 'apply', options.expectSteps !== undefined, select);
