@@ -162,6 +162,13 @@ nc -ll -p 9 -e /bin/discard &
 nc -ll -p 19 -e /bin/chargen &
 [ -x /bin/vmhost-tool ] && /bin/vmhost-tool udp-echo 7 &
 [ -n "$watch" ] && /bin/watch &
+# "ready" only once the TCP services listen (22, 25, 7, 9, 19, 80): the listeners above start in
+# the background, and a client that connects as soon as it reads "ready" must find them (on a
+# busy host a just-started nc had not bound its port yet). At most 10 s in all.
+n=0
+for p in 0016 0019 0007 0009 0013 0050; do
+  while [ $n -lt 200 ] && ! grep -qE ":$p [0-9A-F]+:0000 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null; do sleep 0.05; n=$((n+1)); done
+done
 say ready
 [ -n "$hostile" ] && /bin/hostile "$hostile" &
 while true; do sleep 3600; done
