@@ -227,6 +227,9 @@ test('every README example runs against the installed packages', async (t) => {
       writeFileSync(file, 'name: pack\nuplink: eth0\nbridge: { name: br0, ipv4: 192.168.0.1/24 }\ndhcp: { range: [192.168.0.100, 192.168.0.150] }\n');
       const r = await runExample(t, e, { HOST_FILE: file, NETNS: ns });
       assert.match(r.stdout, /^create bridge br0/m);
+      // down (the example's last line) leaves nothing of the host under /run/vmhost: its default
+      // state directory and, as it was the namespace's only host, the namespace's directory too
+      assert.equal(existsSync(join('/run/vmhost', ns)), false, `/run/vmhost/${ns} left after down`);
     }
   }
 });

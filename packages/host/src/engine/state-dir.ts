@@ -61,13 +61,25 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
+/** Thrown by {@link mkdirPrivate} when the directory above went meanwhile (another run removed it empty). */
+class ParentGone extends Error {
+  constructor(
+    readonly path: string,
+    readonly error: unknown,
+  ) {
+    super(path);
+  }
+}
+
 /** mkdir 0700 (an existing one is fine: it is checked next). */
 function mkdirPrivate(path: string): void {
   try {
     mkdirSync(path, { mode: 0o700 });
     chmodSync(path, 0o700); // the umask may have taken bits off: exactly 0700
   } catch (err) {
-    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw SystemError.from(err, `creating ${path}`);
+    if (err instanceof Error && 'code' in err && err.code === 'EEXIST') return;
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') throw new ParentGone(path, err);
+    throw SystemError.from(err, `creating ${path}`);
   }
 }
 
@@ -84,6 +96,20 @@ function mkdirPrivate(path: string): void {
  */
 export function checkStateDir(dir: string, create: boolean, options: { keepSearchable?: boolean } = {}): string | undefined {
   if (typeof dir !== 'string' || !isAbsolute(dir)) throw new ValidationError('stateDir', dir, 'expected an absolute path');
+  // A directory on the way that another run removed when it left it empty (down removes the
+  // namespace's directory under /run/vmhost after its last host) between our check and our
+  // mkdir: walk again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return walkStateDir(dir, create, options);
+    } catch (err) {
+      if (!(err instanceof ParentGone)) throw err;
+      if (attempt >= 4) throw SystemError.from(err.error, `creating ${err.path}`);
+    }
+  }
+}
+
+function walkStateDir(dir: string, create: boolean, options: { keepSearchable?: boolean }): string | undefined {
   const todo = normalize(dir).split('/').filter((p) => p !== '' && p !== '.');
   let cur = '/';
   checkDir('/', lstatSync('/'), todo.length === 0);
