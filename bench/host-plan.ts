@@ -47,35 +47,39 @@ for (const n of sizes) {
   const options = { netns: lab.ns('host'), stateDir: join(dir, 'state'), dataDir: join(dir, 'data') };
   try {
     const host = await loadHostFile(file);
-    await apply(host, options);
-    const parse: number[] = [];
-    const planned: number[] = [];
-    let steps = -1;
-    for (let r = 0; r < rounds; r++) {
-      let t0 = performance.now();
-      const h = await loadHostFile(file);
-      parse.push(performance.now() - t0);
-      t0 = performance.now();
-      const p = await plan(h, options);
-      planned.push(performance.now() - t0);
-      steps = p.steps.length;
-    }
-    let cells = '';
-    if (values.cli) {
-      const wall = new Map(CLIS.map((c) => [c.name, [] as number[]]));
-      const cpu = new Map(CLIS.map((c) => [c.name, [] as number[]]));
+    try {
+      await apply(host, options);
+      const parse: number[] = [];
+      const planned: number[] = [];
+      let steps = -1;
       for (let r = 0; r < rounds; r++) {
-        for (const c of [...CLIS.slice(r % CLIS.length), ...CLIS.slice(0, r % CLIS.length)]) {
-          const res = await cli(c.path, ['--netns', options.netns, '--state-dir', options.stateDir, '--data-dir', options.dataDir, 'plan', file, '--detailed-exitcode']);
-          if (res.code !== 0) throw new Error(`vmhost plan (${c.name}, ${n} VMs) exited ${res.code}: ${res.stderr.slice(-600)}`);
-          wall.get(c.name)!.push(res.ms);
-          cpu.get(c.name)!.push(res.cpu);
-        }
+        let t0 = performance.now();
+        const h = await loadHostFile(file);
+        parse.push(performance.now() - t0);
+        t0 = performance.now();
+        const p = await plan(h, options);
+        planned.push(performance.now() - t0);
+        steps = p.steps.length;
       }
-      cells = CLIS.map((c) => ` ${CLIS.length > 1 ? `${c.name}: ` : ''}${median(wall.get(c.name)!).toFixed(0)} (min ${Math.min(...wall.get(c.name)!).toFixed(0)}) | ${median(cpu.get(c.name)!).toFixed(0)} |`).join('');
+      let cells = '';
+      if (values.cli) {
+        const wall = new Map(CLIS.map((c) => [c.name, [] as number[]]));
+        const cpu = new Map(CLIS.map((c) => [c.name, [] as number[]]));
+        for (let r = 0; r < rounds; r++) {
+          for (const c of [...CLIS.slice(r % CLIS.length), ...CLIS.slice(0, r % CLIS.length)]) {
+            const res = await cli(c.path, ['--netns', options.netns, '--state-dir', options.stateDir, '--data-dir', options.dataDir, 'plan', file, '--detailed-exitcode']);
+            if (res.code !== 0) throw new Error(`vmhost plan (${c.name}, ${n} VMs) exited ${res.code}: ${res.stderr.slice(-600)}`);
+            wall.get(c.name)!.push(res.ms);
+            cpu.get(c.name)!.push(res.cpu);
+          }
+        }
+        cells = CLIS.map((c) => ` ${CLIS.length > 1 ? `${c.name}: ` : ''}${median(wall.get(c.name)!).toFixed(0)} (min ${Math.min(...wall.get(c.name)!).toFixed(0)}) | ${median(cpu.get(c.name)!).toFixed(0)} |`).join('');
+      }
+      console.log(`| ${n} | ${median(parse).toFixed(0)} | ${median(planned).toFixed(0)} | ${(median(planned) / n).toFixed(2)} | ${steps} |${cells}`);
+    } finally {
+      // also when a run failed: the namespace's shared record under /run/vmhost outlives the lab
+      await down(host, options).catch((e: unknown) => console.error(`down: ${String(e)}`));
     }
-    console.log(`| ${n} | ${median(parse).toFixed(0)} | ${median(planned).toFixed(0)} | ${(median(planned) / n).toFixed(2)} | ${steps} |${cells}`);
-    await down(host, options);
   } finally {
     await lab.close();
     rmSync(dir, { recursive: true, force: true });

@@ -118,6 +118,7 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
   const ns = lab.ns('host');
   const stateDir = join('/run/vmhost-dgtest', ns);
+  t.after(() => rmSync(stateDir, { recursive: true, force: true })); // after the lab's close (registered first)
   const dataDir = join(work, 'data');
   const global = ['--netns', ns, '--state-dir', stateDir, '--data-dir', dataDir];
 

@@ -104,6 +104,12 @@ export async function makeEnv(text: (name: string) => string): Promise<Env> {
   return { lab, ns, file, host, opts, g: ['--netns', ns, '--state-dir', opts.stateDir], baseline, applied };
 }
 
+/** Closes an env's lab (what runs in it is killed) and removes its state directory, which records nothing real any more. */
+async function closeEnv(e: Env): Promise<void> {
+  await e.lab.close().catch(() => undefined);
+  rmSync(e.opts.stateDir, { recursive: true, force: true });
+}
+
 /** Envs for concurrent subtests; a failed subtest's env is replaced (it may be dirty). */
 export class Pool {
   private free: Env[] = [];
@@ -126,14 +132,14 @@ export class Pool {
     else this.free.push(e);
   }
   async replace(e: Env): Promise<void> {
-    await e.lab.close().catch(() => undefined);
+    await closeEnv(e);
     this.all = this.all.filter((x) => x !== e);
     const fresh = await makeEnv(this.text);
     this.all.push(fresh);
     this.release(fresh);
   }
   async close(): Promise<void> {
-    await Promise.all(this.all.map((e) => e.lab.close().catch(() => undefined)));
+    await Promise.all(this.all.map(closeEnv));
   }
   /** Runs `fn` with an env of the pool. */
   async with(fn: (e: Env) => Promise<void>): Promise<void> {

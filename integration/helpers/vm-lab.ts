@@ -5,7 +5,7 @@
 // Plus waiting for a guest's console line, reading its watch lines, and a TCP banner.
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { netns } from '@vmhost/net';
@@ -39,9 +39,14 @@ export async function vmLab(t: TestContext | undefined, prefix: string): Promise
       internet: [{ to: NET.prefix6, via: NET.host6 }],
     },
   });
-  t?.after(() => lab.close());
   const host = lab.ns('host');
-  return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir: join('/run/vmhost-itest', host) } };
+  const stateDir = join('/run/vmhost-itest', host);
+  // the lab first (what runs in it is killed), then what the run's state directory still holds
+  t?.after(async () => {
+    await lab.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir } };
 }
 
 /** The console log of a VM. */

@@ -51,10 +51,13 @@ test('apply writes each VM\'s seed (0600, CIDATA) and attaches it read-only; a n
     namespaces: { wan: {}, host: {} },
     links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24'], b: ['203.0.113.2/24'] } }],
   });
-  t.after(() => lab.close());
   const ns = lab.ns('host');
   const dataDir = join(work, 'data');
   const opts = { netns: ns, stateDir: join('/run/vmhost-citest', ns), dataDir };
+  t.after(async () => {
+    await lab.close();
+    rmSync(opts.stateDir, { recursive: true, force: true });
+  });
   const key1 = keygen(work, 'one');
   const key2 = keygen(work, 'two');
   writeFileSync(join(work, 'user.yaml'), '#cloud-config\nruncmd: [[touch, /run/vmhost-ran]]\n');

@@ -5,7 +5,7 @@
 // apply; and the demo's whole path with two real guests passes every check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { HostApplyError, apply, down, parseHostFile, plan, runDemo, status, vmRunDir, type DemoCheck, type ResolvedHost } from '@vmhost/host';
@@ -40,9 +40,12 @@ test('a failure injected before each step of apply leaves the host exactly as be
     namespaces: { wan: {}, host: {} },
     links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24'], b: ['203.0.113.2/24', '2001:db8:8:5688::2/64'] } }],
   });
-  t.after(() => lab.close());
   const ns = lab.ns('host');
   const opts = { netns: ns, stateDir: join('/run/vmhost-itest', ns) };
+  t.after(async () => {
+    await lab.close();
+    rmSync(opts.stateDir, { recursive: true, force: true });
+  });
   const host: ResolvedHost = parseHostFile(hostText(false), { baseDir: ROOT });
   const before = await snapshot(ns);
 
@@ -127,9 +130,12 @@ test('a VM whose QMP socket another client holds still counts as running: plan c
     namespaces: { wan: {}, host: {} },
     links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { b: ['203.0.113.2/24'] } }],
   });
-  t.after(() => lab.close());
   const ns = lab.ns('host');
   const opts = { netns: ns, stateDir: join('/run/vmhost-itest', ns) };
+  t.after(async () => {
+    await lab.close();
+    rmSync(opts.stateDir, { recursive: true, force: true });
+  });
   const host = parseHostFile(`name: qmpbusy
 uplink: eth0
 bridge: { name: br0, ipv4: 192.168.0.1/24 }

@@ -5,7 +5,7 @@
 // record of a run is a journal appended step by step and compacted into state.json at its end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { netns } from '@vmhost/net';
@@ -43,9 +43,13 @@ async function world(t: import('node:test').TestContext): Promise<{ ns: string; 
     namespaces: { wan: {}, host: {} },
     links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24'], b: ['203.0.113.2/24'] } }],
   });
-  t.after(() => lab.close());
   const ns = lab.ns('host');
-  return { ns, opts: { netns: ns, stateDir: join('/run/vmhost-itest', ns) } };
+  const stateDir = join('/run/vmhost-itest', ns);
+  t.after(async () => {
+    await lab.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return { ns, opts: { netns: ns, stateDir } };
 }
 
 type IpLink = { ifname: string; group: string; ifalias?: string };

@@ -248,6 +248,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
       if (host) await down(host, opts).catch(() => undefined);
       await lab.close();
       rmSync(work, { recursive: true, force: true });
+      // what a failed down left of the state (the namespace and its processes are gone now)
+      rmSync(opts.stateDir, { recursive: true, force: true });
       await check('namespaces removed', async () => {
         const left = (await netns.list()).filter((n) => n === hostNs || n === inet);
         if (left.length) throw new Error(`left: ${left.join(' ')}`);
