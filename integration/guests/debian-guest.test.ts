@@ -109,7 +109,13 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
     namespaces: { internet: {}, host: {} },
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${NET.public4}/24`, '2001:db8:8:5688::2/64'] } }],
   });
-  t.after(() => lab.close());
+  // node runs after-hooks in the order they were registered: down (once applied) must come
+  // before the lab's close, while the namespace (and the shared record's holder) is still there
+  let downFirst: (() => Promise<unknown>) | undefined;
+  t.after(async () => {
+    await downFirst?.().catch(() => undefined);
+    await lab.close();
+  });
   const ih = await lab.rtnl('internet');
   await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
   await ih.routes.add({ to: NET.prefix, dev: 'up0' }); // the provider sees the /64 on-link: proxy NDP
@@ -136,7 +142,7 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   // ------------------------------------------------------------------ apply
   const t0 = performance.now();
   const applied = await vmhost([...global, 'apply', file]);
-  t.after(async () => void (await vmhost([...global, 'down', file]).catch(() => undefined)));
+  downFirst = () => vmhost([...global, 'down', file]);
   assert.equal(applied.code, 0, applied.stderr);
   t.diagnostic(`vmhost apply: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const seed = join(dataDir, 'seeds', 'web.iso');

@@ -28,8 +28,16 @@ export function requireGuestTool(): void {
   assert.equal(readTestGuest(GUEST)?.tool, true, `the test guest in ${GUEST} has no vmhost-tool: run scripts/setup.sh (it needs cc)`);
 }
 
-/** The lab (closed when the test `t` ends); `opts` are the engine's options (the host namespace and a state directory of its own). */
-export async function vmLab(t: TestContext | undefined, prefix: string): Promise<{ lab: Lab; internet: string; host: string; opts: HostOptions & { netns: string; stateDir: string } }> {
+/**
+ * The lab (closed when the test `t` ends); `opts` are the engine's options (the host namespace and
+ * a state directory of its own). `downFirst(fn)`: `fn` (the test's down) runs when the test ends,
+ * before the lab closes (node runs after-hooks in the order they were registered, so a down
+ * registered by the test itself would run after the close, in a namespace that is gone).
+ */
+export async function vmLab(
+  t: TestContext | undefined,
+  prefix: string,
+): Promise<{ lab: Lab; internet: string; host: string; opts: HostOptions & { netns: string; stateDir: string }; downFirst: (fn: () => Promise<unknown>) => void }> {
   const lab = await Lab.create({
     prefix,
     namespaces: { internet: { sysctls: { 'net.ipv6.conf.all.forwarding': 1 } }, host: {} },
@@ -41,12 +49,14 @@ export async function vmLab(t: TestContext | undefined, prefix: string): Promise
   });
   const host = lab.ns('host');
   const stateDir = join('/run/vmhost-itest', host);
-  // the lab first (what runs in it is killed), then what the run's state directory still holds
+  let first: (() => Promise<unknown>) | undefined;
+  // the test's down, the lab (what runs in it is killed), then what the state directory still holds
   t?.after(async () => {
+    await first?.().catch(() => undefined);
     await lab.close();
     rmSync(stateDir, { recursive: true, force: true });
   });
-  return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir } };
+  return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir }, downFirst: (fn) => void (first = fn) };
 }
 
 /** The console log of a VM. */

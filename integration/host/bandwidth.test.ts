@@ -39,7 +39,7 @@ test('bandwidth limits: a tbf on the TAP, an owner-marked ifb with a tbf fed by 
   const open = parseHostFile(hostText(''), { baseDir: ROOT });
   const limited = parseHostFile(hostText('{ toVm: 10mbit, fromVm: 20mbit }'), { baseDir: ROOT });
   const { tap: TAP, ifb: IFB } = limited.vms[0]! as { tap: string; ifb: string };
-  t.after(() => down(limited, env.opts).catch(() => undefined));
+  env.downFirst(() => down(limited, env.opts));
   const before = await hostSnapshot(env.host);
 
   // without limits first: the TAP's own qdiscs, and the guest's rate for reference

@@ -76,7 +76,7 @@ test('a forward moved to another VM: the next datagram of a UDP flow reaches the
   const env = await vmLab(t, 'vmhl-flows-');
   const v1 = parseHostFile(hostText('a'), { baseDir: ROOT });
   const v2 = parseHostFile(hostText('b'), { baseDir: ROOT });
-  t.after(() => down(v2, env.opts).catch(() => undefined));
+  env.downFirst(() => down(v2, env.opts));
   const before = await hostSnapshot(env.host);
   await apply(v1, env.opts);
   for (const vm of ['a', 'b']) await consoleLine(consoleOf(env.opts, vm), 'VMHOST-GUEST: ready');

@@ -132,7 +132,10 @@ test('a VM whose QMP socket another client holds still counts as running: plan c
   });
   const ns = lab.ns('host');
   const opts = { netns: ns, stateDir: join('/run/vmhost-itest', ns) };
+  // after-hooks run in the order registered: down (set below) first, while the namespace is there
+  let downFirst: (() => Promise<unknown>) | undefined;
   t.after(async () => {
+    await downFirst?.().catch(() => undefined);
     await lab.close();
     rmSync(opts.stateDir, { recursive: true, force: true });
   });
@@ -147,7 +150,7 @@ vms:
     initrd: ${join(GUEST, 'initrd.img')}
     forwards: [{ port: 1234, toPort: 22 }]
 `, { baseDir: ROOT });
-  t.after(() => down(host, opts).catch(() => undefined));
+  downFirst = () => down(host, opts);
   await apply(host, opts);
   const free = await status(host, opts);
   assert.deepEqual(free.vms.map((v) => [v.name, v.running, v.qmpStatus, v.qmpBusy]), [['web', true, 'running', undefined]]);

@@ -81,7 +81,7 @@ async function attack(t: TestContext, isolation: boolean): Promise<{ samples: Sa
   requireGuestTool();
   const env = await vmLab(t, isolation ? 'vmhl-isoon-' : 'vmhl-isooff-');
   const host: ResolvedHost = parseHostFile(hostText(isolation), { baseDir: ROOT });
-  t.after(() => down(host, env.opts).catch(() => undefined));
+  env.downFirst(() => down(host, env.opts));
   const before = await hostSnapshot(env.host);
   await apply(host, env.opts);
   await consoleLine(consoleOf(env.opts, 'hostile'), 'VMHOST-GUEST: hostile armed');

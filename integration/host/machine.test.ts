@@ -44,7 +44,10 @@ test('machine: microvm boots the PVH vmlinux with virtio-mmio devices; sandbox a
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24'], b: [`${PUBLIC4}/24`] } }],
   });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-machine-'));
+  // after-hooks run in the order registered: down (set below) first, while the namespace is there
+  let downFirst: (() => Promise<unknown>) | undefined;
   t.after(async () => {
+    await downFirst?.();
     await lab.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -62,7 +65,7 @@ ${vm('micro', 100, 'vmlinux', '    machine: microvm\n')}${vm('plain', 101, 'vmli
   );
   const stateDir = join(dir, 'state');
   const g = ['--netns', ns, '--state-dir', stateDir, '--data-dir', join(dir, 'data')];
-  t.after(async () => void (await vmhost([...g, 'down', file])));
+  downFirst = () => vmhost([...g, 'down', file]);
 
   ok(await vmhost([...g, 'apply', file]), 'apply');
   const micro = qemuPid(stateDir, 'micro');

@@ -28,7 +28,10 @@ function code(r: CliResult, want: number, what: string): CliResult {
 test('plan --json has before/after; plan --out + apply FILE applies the saved steps, and refuses when the host, the file or the options moved', async (t) => {
   const lab = await Lab.create({ prefix: 'vmhl-splan-', namespaces: { host: {} }, links: [{ a: { ns: 'host', name: 'eth0' }, b: { ns: 'host', name: 'peer0' } }] });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-saved-plan-'));
+  // after-hooks run in the order registered: down (set below) first, while the namespace is there
+  let downFirst: (() => Promise<unknown>) | undefined;
   t.after(async () => {
+    await downFirst?.();
     await lab.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -36,7 +39,7 @@ test('plan --json has before/after; plan --out + apply FILE applies the saved st
   const file = join(dir, 'host.yaml');
   writeFileSync(file, HOST(44));
   const g = ['--netns', ns, '--state-dir', join(dir, 'state'), '--data-dir', join(dir, 'data')];
-  t.after(async () => void (await vmhost([...g, 'down', file])));
+  downFirst = () => vmhost([...g, 'down', file]);
 
   // before/after: the sysctl's live value before, the wanted one after; a missing bridge's before is null
   const p0 = JSON.parse(code(await vmhost([...g, 'plan', file, '--json']), 0, 'plan --json').stdout) as Plan;

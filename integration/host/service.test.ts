@@ -142,13 +142,13 @@ function dnsmasqPid(stateDir: string): number | undefined {
   }
 }
 
-async function makeLab(t: TestContext): Promise<{ lab: Lab; ns: string; inet: string }> {
+/** The lab (closed by the caller's clean-up: after its `down`, which needs the namespace). */
+async function makeLab(): Promise<{ lab: Lab; ns: string; inet: string }> {
   const lab = await Lab.create({
     prefix: 'vmhl-svc-',
     namespaces: { internet: {}, host: {} },
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${PUBLIC4}/24`, '2001:db8:8:5688::2/64'] } }],
   });
-  t.after(() => lab.close());
   const ih = await lab.rtnl('internet');
   await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
   await ih.routes.add({ to: '2001:db8:8:5688::/64', dev: 'up0' });
@@ -161,26 +161,36 @@ async function makeLab(t: TestContext): Promise<{ lab: Lab; ns: string; inet: st
 const isRepair = (id: string) => (e: ServiceEvent): boolean => e.type === 'repair' && (e.steps ?? []).some((s) => s.id === id);
 
 test('vmhost run keeps the host: drift repaired from events, VMs restarted by policy, crash loops given up, reloads, onStop keep and shutdown', async (t) => {
-  const { ns, inet } = await makeLab(t);
+  const { lab, ns, inet } = await makeLab();
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-svc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'host.yaml');
   writeFileSync(file, hostText());
   const stateDir = join('/run/vmhost-svc-test', ns);
   const dataDir = join(dir, 'data');
   const g = ['--netns', ns, '--state-dir', stateDir, '--data-dir', dataDir];
   const host = parseHostFile(hostText(), { baseDir: ROOT });
-  t.after(async () => {
-    await vmhost([...g, 'down', file]);
-    rmSync(stateDir, { recursive: true, force: true });
-  });
   const figures: string[] = [];
   const figure = (s: string): void => void figures.push(s);
-  t.after(() => t.diagnostic(figures.join('; ')));
+  let svc!: Service; // assigned below; the clean-up may run before (a failed start)
+  // one clean-up, in this order (node runs after-hooks first registered, first): the service
+  // (which holds the state directory's lock), down while the namespace is still there (so that the
+  // namespace's shared record under /run/vmhost is released), the lab, the files
+  t.after(async () => {
+    t.diagnostic(figures.join('; '));
+    const child = (svc as Service | undefined)?.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    }
+    await vmhost([...g, 'down', file]);
+    await lab.close();
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const metricsSock = join(dir, 'metrics.sock');
-  let svc = new Service([...g, 'run', file, '--metrics', metricsSock]);
-  t.after(() => void svc.child.kill('SIGKILL'));
+  svc = new Service([...g, 'run', file, '--metrics', metricsSock]);
   await svc.wait('the first apply', (e) => e.type === 'applied', 0, 120_000);
   await guestsReady({ host, opts: { stateDir } });
   await answers(inet, PUBLIC4, 1234, 'SSH-2.0-vmhost-guest web');
