@@ -27,6 +27,7 @@ import { hostSnapshot } from '../helpers/host-snapshot.js';
 import { ipJson } from '../helpers/ns.js';
 import { guest as testGuest, waitForConsole } from '../kvm/helpers.js';
 import { debianGuest, ssh, sshKeygen, waitForPing, waitForSsh } from './helpers.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 /** The scenario (documentation ranges), the addresses as the host file and the oracles see them. */
 const NET = {
@@ -109,13 +110,6 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
     namespaces: { internet: {}, host: {} },
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${NET.public4}/24`, '2001:db8:8:5688::2/64'] } }],
   });
-  // node runs after-hooks in the order they were registered: down (once applied) must come
-  // before the lab's close, while the namespace (and the shared record's holder) is still there
-  let downFirst: (() => Promise<unknown>) | undefined;
-  t.after(async () => {
-    await downFirst?.().catch(() => undefined);
-    await lab.close();
-  });
   const ih = await lab.rtnl('internet');
   await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
   await ih.routes.add({ to: NET.prefix, dev: 'up0' }); // the provider sees the /64 on-link: proxy NDP
@@ -124,7 +118,7 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
   const ns = lab.ns('host');
   const stateDir = join('/run/vmhost-dgtest', ns);
-  t.after(() => rmSync(stateDir, { recursive: true, force: true })); // after the lab's close (registered first)
+  const { downFirst } = cleanUp(t, lab, stateDir);
   const dataDir = join(work, 'data');
   const global = ['--netns', ns, '--state-dir', stateDir, '--data-dir', dataDir];
 
@@ -142,7 +136,7 @@ test('a Debian guest configured only by the host (vmhost apply): ssh on its own 
   // ------------------------------------------------------------------ apply
   const t0 = performance.now();
   const applied = await vmhost([...global, 'apply', file]);
-  downFirst = () => vmhost([...global, 'down', file]);
+  downFirst(() => vmhost([...global, 'down', file]));
   assert.equal(applied.code, 0, applied.stderr);
   t.diagnostic(`vmhost apply: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const seed = join(dataDir, 'seeds', 'web.iso');

@@ -5,11 +5,12 @@
 // Plus waiting for a guest's console line, reading its watch lines, and a TCP banner.
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { netns } from '@vmhost/net';
 import { readTestGuest, type HostOptions } from '@vmhost/host';
+import { cleanUp } from './cleanup.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const GUEST = join(ROOT, '.cache', 'guest');
@@ -49,14 +50,8 @@ export async function vmLab(
   });
   const host = lab.ns('host');
   const stateDir = join('/run/vmhost-itest', host);
-  let first: (() => Promise<unknown>) | undefined;
-  // the test's down, the lab (what runs in it is killed), then what the state directory still holds
-  t?.after(async () => {
-    await first?.().catch(() => undefined);
-    await lab.close();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
-  return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir }, downFirst: (fn) => void (first = fn) };
+  const { downFirst } = t ? cleanUp(t, lab, stateDir) : { downFirst: (): void => undefined };
+  return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir }, downFirst };
 }
 
 /** The console log of a VM. */

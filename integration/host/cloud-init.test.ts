@@ -16,6 +16,7 @@ import { HostPreconditionError, apply, down, parseHostFile, plan } from '@vmhost
 import { runFiles } from '@vmhost/kvm';
 import { readPidfile } from '@vmhost/net';
 import { hostSnapshot } from '../helpers/host-snapshot.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GUEST = join(ROOT, '.cache', 'guest');
@@ -54,10 +55,7 @@ test('apply writes each VM\'s seed (0600, CIDATA) and attaches it read-only; a n
   const ns = lab.ns('host');
   const dataDir = join(work, 'data');
   const opts = { netns: ns, stateDir: join('/run/vmhost-citest', ns), dataDir };
-  t.after(async () => {
-    await lab.close();
-    rmSync(opts.stateDir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, opts.stateDir);
   const key1 = keygen(work, 'one');
   const key2 = keygen(work, 'two');
   writeFileSync(join(work, 'user.yaml'), '#cloud-config\nruncmd: [[touch, /run/vmhost-ran]]\n');

@@ -6,13 +6,14 @@
 // wrote last, a paused guest runs again, and no overlay file is left that no record names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { qemuImg, Vm } from '@vmhost/kvm';
 import { vmhost, type CliResult } from '../helpers/cli.js';
 import { guest, httpGet, waitForConsole, waitForHttp } from '../kvm/helpers.js';
+import { cleanUp, killAndWait } from '../helpers/cleanup.js';
 
 const IP = '192.168.0.100';
 
@@ -31,11 +32,7 @@ test('kill -9 of the CLI between a disk step and its record (and of QEMU too): t
   const data = join(dir, 'data');
   const file = join(dir, 'host.yaml');
   const g = ['--netns', ns, '--state-dir', state, '--data-dir', data];
-  t.after(async () => {
-    await vmhost([...g, 'down', file]).catch(() => undefined);
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, dir).downFirst(() => vmhost([...g, 'down', file]));
   const gu = guest();
   const image = join(dir, 'web.qcow2');
   await qemuImg(['create', '-q', '-f', 'qcow2', image, '16M']);
@@ -90,18 +87,7 @@ vms:
   };
   const killQemu = async (): Promise<void> => {
     const pid = Number(readFileSync(join(runDir, 'qemu.pid'), 'utf8'));
-    process.kill(pid, 'SIGKILL');
-    for (const deadline = performance.now() + 10_000; ; ) {
-      let st = '';
-      try {
-        st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        return;
-      }
-      if (/^\d+ \(.*\) [ZX] /.test(st)) return;
-      assert.ok(performance.now() < deadline, `QEMU ${pid} survived SIGKILL`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await killAndWait(pid, `QEMU ${pid}`);
   };
 
   await ok(['apply', file]);
@@ -198,11 +184,7 @@ test("disk: { base }: apply killed after the VM's first overlay was made, before
   const ns = lab.ns('host');
   const file = join(dir, 'host.yaml');
   const g = ['--netns', ns, '--state-dir', join(dir, 'state'), '--data-dir', join(dir, 'data')];
-  t.after(async () => {
-    await vmhost([...g, 'down', file]).catch(() => undefined);
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, dir).downFirst(() => vmhost([...g, 'down', file]));
   const gu = guest();
   const raw = join(dir, 'base.raw');
   const buf = Buffer.alloc(1024 * 1024);

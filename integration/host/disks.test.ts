@@ -18,6 +18,7 @@ import { Lab } from '@vmhost/lab';
 import { imageChain, qemuImg, Vm } from '@vmhost/kvm';
 import { vmhost, type CliResult } from '../helpers/cli.js';
 import { guest, httpGet, waitForConsole, waitForHttp } from '../kvm/helpers.js';
+import { cleanUp, killAndWait } from '../helpers/cleanup.js';
 
 const IP = '192.168.0.100';
 
@@ -41,11 +42,7 @@ async function makeEnv(t: TestContext, tag: string, disk: (dir: string) => strin
   const state = join(dir, 'state');
   const data = join(dir, 'data');
   const g = ['--netns', ns, '--state-dir', state, '--data-dir', data];
-  t.after(async () => {
-    await vmhost([...g, 'down', join(dir, 'host.yaml')]).catch(() => undefined);
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, dir).downFirst(() => vmhost([...g, 'down', join(dir, 'host.yaml')]));
   const gu = guest();
   const text = (o: { memoryMiB?: number; disk?: string } = {}): string => `name: d${tag}
 uplink: eth0
@@ -146,19 +143,7 @@ async function qemuPid(e: Env): Promise<number> {
 /** kill -9 of QEMU; waits until it is no live process any more (a zombie re-parented to init counts as gone). */
 async function killQemu(e: Env): Promise<void> {
   const pid = await qemuPid(e);
-  process.kill(pid, 'SIGKILL');
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    let st = '';
-    try {
-      st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return;
-    }
-    if (/^\d+ \(.*\) [ZX] /.test(st)) return;
-    if (performance.now() > deadline) throw new Error(`QEMU ${pid} survived SIGKILL`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await killAndWait(pid, `QEMU ${pid}`);
 }
 
 /** Write A, snapshot s1, write B; B survives every kind of restart; rollback s1 shows A. */

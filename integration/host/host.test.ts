@@ -5,12 +5,13 @@
 // apply; and the demo's whole path with two real guests passes every check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { HostApplyError, apply, down, parseHostFile, plan, runDemo, status, vmRunDir, type DemoCheck, type ResolvedHost } from '@vmhost/host';
 import { QmpClient, isAlive, runFiles } from '@vmhost/kvm';
 import { hostSnapshot as snapshot } from '../helpers/host-snapshot.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GUEST = join(ROOT, '.cache', 'guest');
@@ -42,10 +43,7 @@ test('a failure injected before each step of apply leaves the host exactly as be
   });
   const ns = lab.ns('host');
   const opts = { netns: ns, stateDir: join('/run/vmhost-itest', ns) };
-  t.after(async () => {
-    await lab.close();
-    rmSync(opts.stateDir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, opts.stateDir);
   const host: ResolvedHost = parseHostFile(hostText(false), { baseDir: ROOT });
   const before = await snapshot(ns);
 
@@ -132,13 +130,7 @@ test('a VM whose QMP socket another client holds still counts as running: plan c
   });
   const ns = lab.ns('host');
   const opts = { netns: ns, stateDir: join('/run/vmhost-itest', ns) };
-  // after-hooks run in the order registered: down (set below) first, while the namespace is there
-  let downFirst: (() => Promise<unknown>) | undefined;
-  t.after(async () => {
-    await downFirst?.().catch(() => undefined);
-    await lab.close();
-    rmSync(opts.stateDir, { recursive: true, force: true });
-  });
+  const { downFirst } = cleanUp(t, lab, opts.stateDir);
   const host = parseHostFile(`name: qmpbusy
 uplink: eth0
 bridge: { name: br0, ipv4: 192.168.0.1/24 }
@@ -150,7 +142,7 @@ vms:
     initrd: ${join(GUEST, 'initrd.img')}
     forwards: [{ port: 1234, toPort: 22 }]
 `, { baseDir: ROOT });
-  downFirst = () => down(host, opts);
+  downFirst(() => down(host, opts));
   await apply(host, opts);
   const free = await status(host, opts);
   assert.deepEqual(free.vms.map((v) => [v.name, v.running, v.qmpStatus, v.qmpBusy]), [['web', true, 'running', undefined]]);

@@ -5,13 +5,14 @@
 // leaves the namespace as before (ip -j, iptables-save, /proc).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
 import { Lab } from '@vmhost/lab';
 import { ROOT, vmhost, type CliResult } from '../helpers/cli.js';
 import { hostSnapshot } from '../helpers/host-snapshot.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const GUEST = join(ROOT, '.cache', 'guest');
 const PUBLIC4 = '203.0.113.2';
@@ -44,13 +45,7 @@ test('machine: microvm boots the PVH vmlinux with virtio-mmio devices; sandbox a
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24'], b: [`${PUBLIC4}/24`] } }],
   });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-machine-'));
-  // after-hooks run in the order registered: down (set below) first, while the namespace is there
-  let downFirst: (() => Promise<unknown>) | undefined;
-  t.after(async () => {
-    await downFirst?.();
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { downFirst } = cleanUp(t, lab, dir);
   const ns = lab.ns('host');
   const baseline = await hostSnapshot(ns);
   const file = join(dir, 'host.yaml');
@@ -65,7 +60,7 @@ ${vm('micro', 100, 'vmlinux', '    machine: microvm\n')}${vm('plain', 101, 'vmli
   );
   const stateDir = join(dir, 'state');
   const g = ['--netns', ns, '--state-dir', stateDir, '--data-dir', join(dir, 'data')];
-  downFirst = () => vmhost([...g, 'down', file]);
+  downFirst(() => vmhost([...g, 'down', file]));
 
   ok(await vmhost([...g, 'apply', file]), 'apply');
   const micro = qemuPid(stateDir, 'micro');

@@ -21,6 +21,7 @@ import type { HostStatus } from '@vmhost/host';
 import { ROOT, vmhost, type CliResult } from '../helpers/cli.js';
 import { hostSnapshot, type HostSnapshot } from '../helpers/host-snapshot.js';
 import { ipJson, sh } from '../helpers/ns.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const GUEST = join(ROOT, '.cache', 'guest');
 const PUBLIC4 = '203.0.113.2';
@@ -65,10 +66,7 @@ async function world(t: TestContext, tag: string): Promise<World> {
     links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${PUBLIC4}/24`] } }],
   });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-owners-'));
-  t.after(async () => {
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, dir);
   const ih = await lab.rtnl('internet');
   await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
   for (const n of [10, 20, 30]) await ih.routes.add({ to: `2001:db8:${n}::/64`, dev: 'up0' });

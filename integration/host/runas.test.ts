@@ -8,13 +8,14 @@
 // in a directory the id cannot pass through is refused at start, naming qemu.user.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { qemuImg } from '@vmhost/kvm';
 import { vmhost, type CliResult } from '../helpers/cli.js';
 import { guest, httpGet, waitForConsole, waitForHttp } from '../kvm/helpers.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const WEB = '192.168.0.100';
 const DB = '192.168.0.101';
@@ -44,11 +45,7 @@ test('qemu.user auto: each QEMU runs as a dedicated unprivileged id; forward fro
   const data = join(dir, 'data');
   const g = ['--netns', ns, '--state-dir', state, '--data-dir', data];
   const file = join(dir, 'host.yaml');
-  t.after(async () => {
-    await vmhost([...g, 'down', file]).catch(() => undefined);
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, dir).downFirst(() => vmhost([...g, 'down', file]));
 
   const baseRaw = join(dir, 'base.raw');
   const buf = Buffer.alloc(4 * 1024 * 1024);

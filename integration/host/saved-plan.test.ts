@@ -5,7 +5,7 @@
 // are given than the plan's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
@@ -13,6 +13,7 @@ import type { Plan } from '@vmhost/host';
 import { vmhost, type CliResult } from '../helpers/cli.js';
 import { hostSnapshot } from '../helpers/host-snapshot.js';
 import { ipJson, sh } from '../helpers/ns.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const HOST = (n: number): string => `name: sp
 uplink: eth0
@@ -28,18 +29,12 @@ function code(r: CliResult, want: number, what: string): CliResult {
 test('plan --json has before/after; plan --out + apply FILE applies the saved steps, and refuses when the host, the file or the options moved', async (t) => {
   const lab = await Lab.create({ prefix: 'vmhl-splan-', namespaces: { host: {} }, links: [{ a: { ns: 'host', name: 'eth0' }, b: { ns: 'host', name: 'peer0' } }] });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-saved-plan-'));
-  // after-hooks run in the order registered: down (set below) first, while the namespace is there
-  let downFirst: (() => Promise<unknown>) | undefined;
-  t.after(async () => {
-    await downFirst?.();
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { downFirst } = cleanUp(t, lab, dir);
   const ns = lab.ns('host');
   const file = join(dir, 'host.yaml');
   writeFileSync(file, HOST(44));
   const g = ['--netns', ns, '--state-dir', join(dir, 'state'), '--data-dir', join(dir, 'data')];
-  downFirst = () => vmhost([...g, 'down', file]);
+  downFirst(() => vmhost([...g, 'down', file]));
 
   // before/after: the sysctl's live value before, the wanted one after; a missing bridge's before is null
   const p0 = JSON.parse(code(await vmhost([...g, 'plan', file, '--json']), 0, 'plan --json').stdout) as Plan;

@@ -5,13 +5,14 @@
 // record of a run is a journal appended step by step and compacted into state.json at its end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '@vmhost/lab';
 import { netns } from '@vmhost/net';
 import { HostApplyError, apply, down, parseHostFile, plan } from '@vmhost/host';
 import { hostSnapshot } from '../helpers/host-snapshot.js';
 import { ipJson } from '../helpers/ns.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -45,10 +46,7 @@ async function world(t: import('node:test').TestContext): Promise<{ ns: string; 
   });
   const ns = lab.ns('host');
   const stateDir = join('/run/vmhost-itest', ns);
-  t.after(async () => {
-    await lab.close();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, stateDir);
   return { ns, opts: { netns: ns, stateDir } };
 }
 

@@ -22,6 +22,7 @@ import { vmhost } from '../helpers/cli.js';
 import { guestsReady, hostText } from '../helpers/fault-env.js';
 import { hostSnapshot, hostSysctls, type HostSnapshot } from '../helpers/host-snapshot.js';
 import { ipJson } from '../helpers/ns.js';
+import { cleanUp } from '../helpers/cleanup.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let hosts = 0;
@@ -44,10 +45,7 @@ async function world(t: TestContext, options: { vms?: string[]; autostart?: bool
     links: [{ a: { ns: 'wan', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24'], b: ['203.0.113.2/24', '2001:db8:8:5688::2/64'] } }],
   });
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-trust-'));
-  t.after(async () => {
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  cleanUp(t, lab, dir);
   const name = `trust${++hosts}`;
   let text = hostText(name, options.autostart ?? false, options.vms ?? ['web']);
   if (options.proxy) text = text.replace('mode: routed, acceptRa: true', 'mode: proxy');
