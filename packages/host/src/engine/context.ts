@@ -3,8 +3,8 @@
  * network namespace (opened per call, closed by the caller) and the run's view of the live host.
  * @module
  */
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { netns as ns, Rtnl, SystemError, ValidationError, type NetnsRef } from '@vmhost/net';
 import type { HostOptions, ProgressEvent, ResolvedHost, ResolvedVm } from '../types.js';
 import type { CloudInitSeed } from '../guests/cloud-init.js';
@@ -75,6 +75,23 @@ export function namespaceRoot(netns: NetnsRef | undefined): string {
 
 /** Where vmhost's volatile files live by default. */
 export const RUN_ROOT = '/run/vmhost';
+
+/**
+ * Removes the directory `entry` (a state directory, the shared record's) when it is empty, and then
+ * its parent when that is a namespace's directory under {@link RUN_ROOT} (never {@link RUN_ROOT}
+ * itself) left empty: the namespace's last host has gone. A run making its state directory there
+ * meanwhile walks its path again (state-dir.ts).
+ */
+export function removeIfEmptyUnderNamespace(entry: string): void {
+  try {
+    // rmdir fails on a directory that is not empty
+    rmdirSync(entry);
+    const parent = dirname(entry);
+    if (parent.startsWith(`${RUN_ROOT}/`)) rmdirSync(parent);
+  } catch {
+    /* not empty, or gone */
+  }
+}
 
 /**
  * The state directory of `host` under `options`: `options.stateDir`, else

@@ -12,13 +12,13 @@
  * disk chains live in the data directory and outlive `down` (unless `deleteDisks`).
  * @module
  */
-import { rmdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { HostAbortedError, HostApplyError, HostOwnerError, HostPreconditionError, HostStateError } from '../errors.js';
 import { stopDnsmasq } from '../services/dnsmasq.js';
 import { stopProxyService } from '../services/proxy6.js';
 import type { Conflict, DownOptions, HostOptions, Plan, Report, ResolvedHost, Step, StepState } from '../types.js';
-import { desiredOptions, emit, openCtx, RUN_ROOT, type Ctx } from './context.js';
+import { desiredOptions, emit, openCtx, removeIfEmptyUnderNamespace, type Ctx } from './context.js';
 import { desiredState } from './desired.js';
 import type { Desired } from './entries.js';
 import type { Known } from './records.js';
@@ -434,21 +434,11 @@ export async function down(host: ResolvedHost, options: DownOptions = {}): Promi
     } finally {
       if (!finished) compact(ctx, journal);
       unlock();
-      removeDirIfEmpty(ctx.dir);
-      // the default state directory's parent, the namespace's directory under /run/vmhost, goes
-      // when this was the last host in it (as the shared record's does: shared.ts)
-      if (options.stateDir === undefined && dirname(ctx.dir) !== RUN_ROOT) removeDirIfEmpty(dirname(ctx.dir));
+      // and, after the namespace's last host, its directory under /run/vmhost
+      removeIfEmptyUnderNamespace(ctx.dir);
     }
   } finally {
     ctx.h.close();
   }
 }
 
-function removeDirIfEmpty(dir: string): void {
-  try {
-    // rmdir fails on a directory that is not empty (a failed down keeps its state)
-    rmdirSync(dir);
-  } catch {
-    /* not empty, or gone */
-  }
-}

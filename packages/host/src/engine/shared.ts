@@ -25,12 +25,12 @@
  * pid) is held for the few milliseconds of one change; others wait for it.
  * @module
  */
-import { lstatSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { lstatSync, renameSync, rmSync } from 'node:fs';
+import { isAbsolute, join, normalize } from 'node:path';
 import { isAlive, type NetnsRef } from '@vmhost/net';
 import { HostBusyError, HostOwnerError, HostStateError } from '../errors.js';
 import { HOST_NAME_RE } from '../spec/schema.js';
-import { namespaceRoot, RUN_ROOT, type Ctx } from './context.js';
+import { namespaceRoot, removeIfEmptyUnderNamespace, type Ctx } from './context.js';
 import { isVmhostSysctl, type StateFile } from './records.js';
 import { checkStateDir, lockFile, readPrivateFile, writePrivateFile } from './state-dir.js';
 import { emptyState, readState } from './state.js';
@@ -285,7 +285,7 @@ export async function withShared<T>(c: SharedCaller, fn: (rec: SharedRecord, com
     }
   } finally {
     unlock();
-    removeIfEmpty(dir);
+    removeIfEmptyUnderNamespace(dir);
   }
 }
 
@@ -295,16 +295,6 @@ function save(dir: string, rec: SharedRecord): void {
   else writePrivateFile(recordFile(dir), `${JSON.stringify(rec, null, 1)}\n`);
 }
 
-/** Removes the shared directory when nothing is left in it, and the namespace's directory under /run/vmhost when that is empty then too. */
-function removeIfEmpty(dir: string): void {
-  try {
-    rmdirSync(dir);
-    const parent = dirname(dir);
-    if (parent !== RUN_ROOT) rmdirSync(parent);
-  } catch {
-    /* not empty */
-  }
-}
 
 /** The names of the hosts of `dirs` (the caller's own left out). */
 export function ownerNames(rec: SharedRecord, dirs: readonly string[], self: string): string[] {

@@ -11,10 +11,10 @@ import { SystemError, ValidationError } from '@vmhost/net';
 import { HostSpecError } from '../errors.js';
 import type { ResolvedHost } from '../types.js';
 import { cachedParse, keepParse } from './parse-cache.js';
-
-export { PARSE_CACHE_DIR } from './parse-cache.js';
 import { resolveSpec } from './resolve.js';
 import { MAX_FILE_BYTES } from './schema.js';
+
+export { PARSE_CACHE_DIR } from './parse-cache.js';
 
 /** Options of {@link loadHostFile}. */
 export interface LoadHostFileOptions {

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
+import { ParseMemo } from './memo.js';
 
 /** 4 or 6. */
 export type IpFamily = 4 | 6;
@@ -17,23 +18,15 @@ export type IpFamily = 4 | 6;
  * @throws {ValidationError} when `text` is not such an address.
  */
 export function parseAddress(text: unknown, field = 'address', family?: IpFamily): Uint8Array {
-  if (typeof text === 'string') {
-    const hit = parsed.get(text);
-    if (hit !== undefined && (family === undefined || hit.length === (family === 4 ? 4 : 16))) return hit.slice();
-  }
+  const hit = parsed.get(text);
+  if (hit !== undefined && (family === undefined || hit.length === (family === 4 ? 4 : 16))) return hit.slice();
   const bytes = parseUncached(text, field, family);
-  if (parsed.size >= MEMO_MAX) parsed.clear();
   parsed.set(text as string, bytes.slice());
   return bytes;
 }
 
-/**
- * The addresses parsed lately, by text (a host's addresses are parsed many times over in one run:
- * each forward, rule and port names its VM's). Bounded: cleared when full. Only successes are
- * kept; a caller gets a copy.
- */
-const parsed = new Map<string, Uint8Array>();
-const MEMO_MAX = 8192;
+/** The addresses parsed lately (a caller gets a copy of the bytes). */
+const parsed = new ParseMemo<Uint8Array>();
 
 function parseUncached(text: unknown, field: string, family: IpFamily | undefined): Uint8Array {
   const f = typeof text === 'string' && !text.includes('%') ? isIP(text) : 0;

@@ -5,6 +5,7 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
+import { ParseMemo } from './memo.js';
 import { familyOfBytes, formatAddress, formatAddressInetNtop, fromBigInt, parseAddress, toBigInt, type IpFamily } from './address.js';
 
 /**
@@ -46,23 +47,16 @@ const bits = (family: IpFamily): number => (family === 4 ? 32 : 128);
  * @throws {ValidationError} naming `options.field` and the value.
  */
 export function parsePrefix(text: unknown, options: ParsePrefixOptions = {}): Prefix {
-  if (typeof text === 'string') {
-    const hit = prefixes.get(text);
-    // what the options check, checked again on the kept prefix (a refusal goes the long way, for its error)
-    if (hit !== undefined && (options.family === undefined || hit.family === options.family) && (options.bare || text.includes('/')) && (!options.network || hit.cidr === hit.network)) return { ...hit };
-  }
+  const hit = prefixes.get(text);
+  // what the options check, checked again on the kept prefix (a refusal goes the long way, for its error)
+  if (hit !== undefined && (options.family === undefined || hit.family === options.family) && (options.bare || (text as string).includes('/')) && (!options.network || hit.cidr === hit.network)) return { ...hit };
   const p = parsePrefixUncached(text, options);
-  if (prefixes.size >= MEMO_MAX) prefixes.clear();
   prefixes.set(text as string, p);
   return { ...p };
 }
 
-/**
- * The prefixes parsed lately, by text (a host's prefixes are parsed many times over in one run).
- * Bounded: cleared when full. Only successes are kept; a caller gets a copy.
- */
-const prefixes = new Map<string, Prefix>();
-const MEMO_MAX = 8192;
+/** The prefixes parsed lately (a caller gets a copy). */
+const prefixes = new ParseMemo<Prefix>();
 
 function parsePrefixUncached(text: unknown, options: ParsePrefixOptions): Prefix {
   const { bytes, length } = parseParts(text, options);
