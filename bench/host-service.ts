@@ -7,9 +7,9 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab } from '@vmhost/lab';
 import { allPids, cmdline, netns } from '@vmhost/net';
 import { HostService, down, parseHostFile, plan, type ServiceEvent } from '@vmhost/host';
+import { providerLab } from '../integration/helpers/vm-lab.js';
 
 const N = Number(process.argv[2] ?? 20);
 const IDLE_S = Number(process.argv[3] ?? 60);
@@ -35,19 +35,7 @@ vms:
     forwards: [{ port: 1234, toPort: 22 }]
 `;
 
-const lab = await Lab.create({
-  prefix: 'vmhl-bsvc-',
-  namespaces: { internet: {}, host: {} },
-  links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: ['203.0.113.2/24', '2001:db8:8:5688::2/64'] } }],
-});
-const ns = lab.ns('host');
-const inet = lab.ns('internet');
-const ih = await lab.rtnl('internet');
-await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
-await ih.routes.add({ to: '2001:db8:8:5688::/64', dev: 'up0' });
-const hh = await lab.rtnl('host');
-await hh.routes.add({ to: 'default', via: '203.0.113.1' });
-await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
+const { lab, host: ns, internet: inet } = await providerLab('vmhl-bsvc-');
 
 const work = mkdtempSync(join(tmpdir(), 'vmhost-bench-svc-'));
 const stateDir = join('/run/vmhost-bench-svc', ns);

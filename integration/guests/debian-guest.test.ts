@@ -16,7 +16,7 @@
 // apply to the first ssh login is reported as a diagnostic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverlay, detectAccel, runFiles } from '@vmhost/kvm';
@@ -28,6 +28,7 @@ import { ipJson } from '../helpers/ns.js';
 import { guest as testGuest, waitForConsole } from '../kvm/helpers.js';
 import { debianGuest, ssh, sshKeygen, waitForPing, waitForSsh } from './helpers.js';
 import { cleanUp } from '../helpers/cleanup.js';
+import { providerLab } from '../helpers/vm-lab.js';
 
 /** The scenario (documentation ranges), the addresses as the host file and the oracles see them. */
 const NET = {
@@ -98,27 +99,16 @@ async function inGuest<K extends string>(lab: Lab, key: string, target: string, 
 test('a Debian guest configured only by the host (vmhost apply): ssh on its own IPv6 and through the IPv4 forward, RA route, DHCPv6 address, names, cloud-init done; down leaves the namespace as before', { timeout: 1_140_000 }, async (t) => {
   const img = debianGuest();
   const tg = testGuest();
+
+  // ------------------------------------------------------------------ the network (as the demo's)
+  const { lab, host: ns } = await providerLab('vmhl-dg-'); // the provider sees the /64 on-link: proxy NDP
+  const stateDir = join('/run/vmhost-dgtest', ns);
   const work = mkdtempSync(join(tmpdir(), 'vmhost-dg-'));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
+  // down (needs the host file in work), the lab, then the state and the work directory
+  const { downFirst } = cleanUp(t, lab, stateDir, work);
   // QEMU runs as its own unprivileged id (qemu.user auto) and reopens the VM's image by name for
   // live disk operations: the directory must be searchable by it (0711 lists nothing)
   chmodSync(work, 0o711);
-
-  // ------------------------------------------------------------------ the network (as the demo's)
-  const lab = await Lab.create({
-    prefix: 'vmhl-dg-',
-    namespaces: { internet: {}, host: {} },
-    links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${NET.public4}/24`, '2001:db8:8:5688::2/64'] } }],
-  });
-  const ih = await lab.rtnl('internet');
-  await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
-  await ih.routes.add({ to: NET.prefix, dev: 'up0' }); // the provider sees the /64 on-link: proxy NDP
-  const hh = await lab.rtnl('host');
-  await hh.routes.add({ to: 'default', via: '203.0.113.1' });
-  await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
-  const ns = lab.ns('host');
-  const stateDir = join('/run/vmhost-dgtest', ns);
-  const { downFirst } = cleanUp(t, lab, stateDir);
   const dataDir = join(work, 'data');
   const global = ['--netns', ns, '--state-dir', stateDir, '--data-dir', dataDir];
 

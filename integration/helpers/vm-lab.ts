@@ -54,6 +54,33 @@ export async function vmLab(
   return { lab, internet: lab.ns('internet'), host, opts: { netns: host, stateDir }, downFirst };
 }
 
+/**
+ * The seed guide's network as a lab (the demo's): `internet`, a provider at 203.0.113.1 and
+ * fe80::1 that routes the VMs' /64 2001:db8:8:5688::/64 on-link towards the host (so the host
+ * answers for the VMs' addresses with proxy NDP) and has a client address 2001:db8:ffff::10; and
+ * `host`, whose eth0 (203.0.113.2, 2001:db8:8:5688::2/64) is the uplink, with default routes
+ * through the provider. Closing it is the caller's (cleanUp).
+ */
+export async function providerLab(prefix: string): Promise<{ lab: Lab; host: string; internet: string }> {
+  const lab = await Lab.create({
+    prefix,
+    namespaces: { internet: {}, host: {} },
+    links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: ['203.0.113.2/24', '2001:db8:8:5688::2/64'] } }],
+  });
+  try {
+    const ih = await lab.rtnl('internet');
+    await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
+    await ih.routes.add({ to: '2001:db8:8:5688::/64', dev: 'up0' });
+    const hh = await lab.rtnl('host');
+    await hh.routes.add({ to: 'default', via: '203.0.113.1' });
+    await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
+  } catch (err) {
+    await lab.close();
+    throw err;
+  }
+  return { lab, host: lab.ns('host'), internet: lab.ns('internet') };
+}
+
 /** The console log of a VM. */
 export const consoleOf = (opts: { stateDir: string }, vm: string): string => join(opts.stateDir, 'vms', vm, 'console.log');
 

@@ -5,20 +5,20 @@
 // traffic from `internet` (the guests' SSH banners over the published IPv4 port and their own
 // IPv6 addresses). The time from each fault to its repair is printed (a diagnostic, never asserted:
 // bench/ has the figures).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { Lab } from '@vmhost/lab';
 import { cmdline, netns, procStat } from '@vmhost/net';
 import { QmpClient, runFiles } from '@vmhost/kvm';
 import { parseHostFile, type ServiceEvent } from '@vmhost/host';
 import { startVmhost, vmhost, type CliResult } from '../helpers/cli.js';
 import { guestsReady, qemusOf } from '../helpers/fault-env.js';
 import { ipJson, sh } from '../helpers/ns.js';
+import { providerLab } from '../helpers/vm-lab.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GUEST = join(ROOT, '.cache', 'guest');
@@ -142,26 +142,12 @@ function dnsmasqPid(stateDir: string): number | undefined {
   }
 }
 
-/** The lab (closed by the caller's clean-up: after its `down`, which needs the namespace). */
-async function makeLab(): Promise<{ lab: Lab; ns: string; inet: string }> {
-  const lab = await Lab.create({
-    prefix: 'vmhl-svc-',
-    namespaces: { internet: {}, host: {} },
-    links: [{ a: { ns: 'internet', name: 'up0' }, b: { ns: 'host', name: 'eth0' }, addresses: { a: ['203.0.113.1/24', 'fe80::1/64'], b: [`${PUBLIC4}/24`, '2001:db8:8:5688::2/64'] } }],
-  });
-  const ih = await lab.rtnl('internet');
-  await ih.addresses.add('lo', '2001:db8:ffff::10/128', { nodad: true });
-  await ih.routes.add({ to: '2001:db8:8:5688::/64', dev: 'up0' });
-  const hh = await lab.rtnl('host');
-  await hh.routes.add({ to: 'default', via: '203.0.113.1' });
-  await hh.routes.add({ to: 'default', family: 6, via: 'fe80::1', dev: 'eth0' });
-  return { lab, ns: lab.ns('host'), inet: lab.ns('internet') };
-}
 
 const isRepair = (id: string) => (e: ServiceEvent): boolean => e.type === 'repair' && (e.steps ?? []).some((s) => s.id === id);
 
 test('vmhost run keeps the host: drift repaired from events, VMs restarted by policy, crash loops given up, reloads, onStop keep and shutdown', async (t) => {
-  const { lab, ns, inet } = await makeLab();
+  // the seed's network (PUBLIC4 is the host's uplink address); closed by the clean-up below, after its down
+  const { lab, host: ns, internet: inet } = await providerLab('vmhl-svc-');
   const dir = mkdtempSync(join(tmpdir(), 'vmhost-svc-'));
   const file = join(dir, 'host.yaml');
   writeFileSync(file, hostText());
