@@ -1,6 +1,6 @@
 /**
  * The parse of an unchanged host file, kept. Turning YAML text into data (./yaml.ts, the `yaml`
- * package's lexer, parser and composer) is the slowest part of loading a large host file: ~120 ms
+ * package's lexer, parser and composer) is the slowest part of loading a large host file: ~150 ms
  * for 300 VMs in a fresh, JIT-cold CLI process, more than all of a no-op plan's own work. And a
  * host file is read again and again unchanged: plan, apply, plan; status; `vmhost run`'s reloads.
  *
