@@ -80,16 +80,24 @@ export function newPending(
   inPlace?: InPlaceReplies,
 ): Pending {
   return {
-    ...fields,
-    inPlace,
+    type: fields.type,
+    flags: fields.flags,
+    payload: fields.payload,
+    dump: fields.dump,
+    op: fields.op,
     seq: 0,
     order: 0,
     state: 'queued',
     abandoned: false,
+    barrier: fields.barrier,
     replies: [],
+    inPlace,
     interrupted: false,
     attempts: 0,
+    resolve: fields.resolve,
+    reject: fields.reject,
     timer: undefined,
+    signal: fields.signal,
     onAbort: undefined,
   };
 }
