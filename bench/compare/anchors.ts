@@ -1,6 +1,7 @@
 // The anchors of bench:compare that are programs of their own: vishvananda/netlink (a small Go
-// program built from Debian's golang-go and golang-github-vishvananda-netlink-dev) and pyroute2
-// (Debian's python3-pyroute2). Each runs inside the measured namespace and reports its own
+// program built from Debian's golang-go and golang-github-vishvananda-netlink-dev), pyroute2
+// (Debian's python3-pyroute2) and the kernel's floor (a small C program sending ip's requests
+// in batches, built with the C compiler the native addon needs). Each runs inside the measured namespace and reports its own
 // in-process time (start-up and imports excluded), so only the netlink work is compared.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -35,6 +36,18 @@ export function goBinary(): string {
     env: { ...process.env, GOPATH, GO111MODULE: 'off', GOCACHE: join(dir, 'go-cache'), GOFLAGS: '' },
   });
   if (r.status !== 0) throw new Error(`building the Go anchor failed: ${r.stderr || r.error?.message}`);
+  return bin;
+}
+
+/** Builds the C floor anchor (c/floor.c) into .cache/bench (rebuilt when the source is newer); returns its path. */
+export function floorBinary(): string {
+  const src = join(HERE, 'c', 'floor.c');
+  const dir = join(ROOT, '.cache', 'bench');
+  const bin = join(dir, 'netlinkfloor');
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, src], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the C floor anchor failed: ${r.stderr || r.error?.message}`);
   return bin;
 }
 

@@ -1,7 +1,10 @@
 // bench:compare, links: creating veth pairs and dumping links with @vmhost/net and with each anchor
 // (ip -batch / ip -j, vishvananda/netlink, pyroute2), in alternated rounds.
 //
-// Creation: every tool gets a fresh namespace per round and creates N veth pairs there; the
+// Creation: every tool gets a fresh namespace per round and creates N veth pairs there (and the
+// kernel's floor with them: a C program sending ip's very requests, 256 per sendto, timed in
+// process like the Go and Python anchors; what no tool asking for the same links can undercut by
+// much); the
 // namespace is then deleted and the bench waits for the kernel to finish its deferred clean-up
 // (quiesce) before the next tool, so that clean-up never runs under another tool's measurement.
 // Dumps: one namespace with M links (made with ip -batch, not measured); each tool dumps and
@@ -9,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { Rtnl, netns } from '@vmhost/net';
 import { benchNamespace } from '../helpers.js';
-import { PYTHON, PY_SCRIPT, goBinary, runAnchor } from './anchors.js';
+import { PYTHON, PY_SCRIPT, floorBinary, goBinary, runAnchor } from './anchors.js';
 import { median, quiesce, rotated, type Row } from './stats.js';
 
 const WINDOW = 256;
@@ -30,10 +33,11 @@ async function pool(n: number, fn: (i: number) => Promise<unknown>): Promise<voi
   await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, worker));
 }
 
-type Tool = { id: string; label: string; create(ns: string, n: number): Promise<number>; dump(ns: string): Promise<{ ms: number; count: number }> };
+type Tool = { id: string; label: string; create(ns: string, n: number): Promise<number>; dump?(ns: string): Promise<{ ms: number; count: number }> };
 
 function tools(): Tool[] {
   const go = goBinary();
+  const floor = floorBinary();
   const ours = (result: boolean): Tool => ({
     id: result ? 'ours' : 'ours-noresult',
     label: result ? '@vmhost/net (returning each link)' : '@vmhost/net (result: false)',
@@ -85,6 +89,11 @@ function tools(): Tool[] {
       create: async (ns, n) => (await runAnchor(ns, PYTHON, [PY_SCRIPT, 'create', String(n)])).ms,
       dump: (ns) => runAnchor(ns, PYTHON, [PY_SCRIPT, 'dump']),
     },
+    {
+      id: 'floor',
+      label: 'the kernel\'s floor (C, ip\'s requests)',
+      create: async (ns, n) => (await runAnchor(ns, floor, ['create', String(n)])).ms,
+    },
     ours(false),
     ours(true),
   ];
@@ -111,10 +120,12 @@ export async function linksSection(o: { pairs: number; dumpSizes: number[]; roun
   }
   const rate = (ms: number): number => (o.pairs / ms) * 1000;
   const ipRate = rate(median(create.get('ip')!));
+  const floorRate = rate(median(create.get('floor')!));
   for (const t of all) {
     const v = create.get(t.id)!.map(rate);
     const m = median(v);
-    rows.push({ section: 'links', what: `create ${o.pairs} veth pairs`, tool: t.label, value: m, unit: '/s', rounds: v, ratio: m / ipRate, anchor: 'vs ip', ...(unsettled ? { note: `${unsettled} clean-up wait(s) timed out` } : {}) });
+    const notes = [...(t.id === 'floor' ? [] : [`${(m / floorRate).toFixed(2)}x the floor`]), ...(unsettled ? [`${unsettled} clean-up wait(s) timed out`] : [])];
+    rows.push({ section: 'links', what: `create ${o.pairs} veth pairs`, tool: t.label, value: m, unit: '/s', rounds: v, ratio: m / ipRate, anchor: 'vs ip', ...(notes.length ? { note: notes.join('; ') } : {}) });
   }
   for (const size of o.dumpSizes) {
     const space = await benchNamespace('cmpdump');
@@ -122,7 +133,7 @@ export async function linksSection(o: { pairs: number; dumpSizes: number[]; roun
       const pairs = (size - 1) / 2;
       await ipRun(space.name, ['-batch', '-'], Array.from({ length: pairs }, (_, i) => `link add d${i} type veth peer name e${i}\n`).join(''));
       const dumps = new Map<string, number[]>(all.map((t) => [t.id, []]));
-      const dumpers = all.filter((t) => t.id !== 'ours-noresult');
+      const dumpers = all.filter((t): t is Tool & Required<Pick<Tool, 'dump'>> => t.dump !== undefined && t.id !== 'ours-noresult');
       for (let r = 0; r < o.rounds; r++) {
         for (const t of rotated(dumpers, r)) {
           const d = await t.dump(space.name);
