@@ -1,13 +1,17 @@
 // What @vmhost/net's JavaScript costs per request, without a kernel: `links.add` of a veth pair
-// (`result: false`) and a bare NetlinkSocket request, 256 in flight, against a driver that
-// answers every request with an ack in the next turn of the event loop (the kernel answers a
-// datagram of requests the same way, all at once). The kernel's own work for a veth pair is
+// (`result: false`, and returning the link) and a bare NetlinkSocket request, 256 in flight,
+// against a driver that answers every request in the next turn of the event loop (the kernel
+// answers a datagram of requests the same way, all at once): an ack, after an echo of the new link
+// when NLM_F_ECHO asks for one (a veth's RTM_NEWLINK captured from the kernel, test/net/fixtures,
+// with the requested name). The kernel's own work for a veth pair is
 // ~250-320 µs (bench:compare's floor), so this is the part of a creation that is ours.
 //
 //   npm run bench -- bench/net-request-cost.ts [--rounds 12] [--n 1000]
 //
 // Prints µs per request for the first round (a fresh process: code not yet optimised) and the
 // median of the last half of the rounds; asserts nothing.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { NetlinkSocket } from '@vmhost/net';
 import { RtnlContext } from '../packages/net/src/context.js';
@@ -23,13 +27,45 @@ const ROUNDS = arg('rounds', 12);
 const N = arg('n', 1000);
 const WINDOW = 256;
 
-/** A driver that acks every request of a datagram (NLMSG_ERROR 0 with NETLINK_CAP_ACK's short form). */
+const IFLA_IFNAME = 3;
+const NLM_F_ECHO = 8;
+
+/** A veth's RTM_NEWLINK payload as the kernel sent it, split around its IFLA_IFNAME attribute. */
+function echoTemplate(): { before: Buffer; after: Buffer } {
+  const fixture = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'test', 'net', 'fixtures', 'kernel-messages.json'), 'utf8')) as { links: Array<{ payload: string }> };
+  const veth = fixture.links.map((l) => Buffer.from(l.payload, 'hex')).find((p) => p.includes('veth\0'));
+  if (!veth) throw new Error('no veth in test/net/fixtures/kernel-messages.json');
+  for (let off = 16; off < veth.length; off += (veth.readUInt16LE(off) + 3) & ~3) {
+    if (veth.readUInt16LE(off + 2) === IFLA_IFNAME) return { before: veth.subarray(0, off), after: veth.subarray(off + ((veth.readUInt16LE(off) + 3) & ~3)) };
+  }
+  throw new Error('the captured veth has no IFLA_IFNAME');
+}
+const template = echoTemplate();
+
+/** The request's IFLA_IFNAME attribute, padded (the request at `off` of datagram `d`). */
+function nameAttr(d: Buffer, off: number, len: number): Buffer {
+  for (let a = off + 32; a < off + len; a += (d.readUInt16LE(a) + 3) & ~3) {
+    if (d.readUInt16LE(a + 2) === IFLA_IFNAME) return Buffer.concat([d.subarray(a, a + d.readUInt16LE(a)), Buffer.alloc(((d.readUInt16LE(a) + 3) & ~3) - d.readUInt16LE(a))]);
+  }
+  throw new Error('a request without IFLA_IFNAME');
+}
+
+/** A driver that answers every request of a datagram: its echo when asked, then an ack (NLMSG_ERROR 0, NETLINK_CAP_ACK's short form). */
 const acking: NetlinkDriverFactory = (_o, onData) => ({
   portId: 4242,
   send(d: Buffer) {
     const acks: Buffer[] = [];
     for (let off = 0; off < d.length; ) {
       const len = d.readUInt32LE(off);
+      if (d.readUInt16LE(off + 6) & NLM_F_ECHO) {
+        const body = Buffer.concat([template.before, nameAttr(d, off, len), template.after]);
+        const echo = Buffer.alloc(16 + body.length);
+        echo.writeUInt32LE(echo.length, 0);
+        echo.writeUInt16LE(d.readUInt16LE(off + 4), 4);
+        echo.writeUInt32LE(d.readUInt32LE(off + 8), 8);
+        body.copy(echo, 16);
+        acks.push(echo);
+      }
       const ack = Buffer.alloc(36);
       ack.writeUInt32LE(36, 0);
       ack.writeUInt16LE(2, 4); // NLMSG_ERROR
@@ -72,6 +108,10 @@ const links = newLinks(new RtnlContext(sock, '/proc/self/ns/net'));
 const payload = Buffer.alloc(16);
 try {
   await measure('links.add veth (result: false)', (i) => links.add({ kind: 'veth', name: `v${i}`, peer: { name: `p${i}` } }, { result: false }));
+  await measure('links.add veth (returning the link)', async (i) => {
+    const link = await links.add({ kind: 'veth', name: `w${i}`, peer: { name: `q${i}` } });
+    if (link.name !== `w${i}`) throw new Error(`the echo of w${i} came back as ${link.name}`);
+  });
   await measure('NetlinkSocket.request (16 bytes)', () => sock.request(19, 0, payload));
 } finally {
   sock.close();
