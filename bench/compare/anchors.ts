@@ -3,7 +3,7 @@
 // (Debian's python3-pyroute2) and the kernel's floor (a small C program sending ip's requests
 // in batches, built with the C compiler the native addon needs). Each runs inside the measured namespace and reports its own
 // in-process time (start-up and imports excluded), so only the netlink work is compared.
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
@@ -23,32 +23,35 @@ export function missingPackages(): string[] {
   });
 }
 
-/** Builds the Go anchor into .cache/bench (rebuilt when main.go is newer); returns its path. */
-export function goBinary(): string {
-  const src = join(HERE, 'go', 'main.go');
+/**
+ * The program `name` in .cache/bench, built from `src` by `build(bin)` (a spawnSync result) when
+ * it is missing or older than `src`; returns its path.
+ */
+function cachedBuild(src: string, name: string, what: string, build: (bin: string, dir: string) => SpawnSyncReturns<string>): string {
   const dir = join(ROOT, '.cache', 'bench');
-  const bin = join(dir, 'netlinkbench');
+  const bin = join(dir, name);
   if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
   mkdirSync(dir, { recursive: true });
-  const r = spawnSync('go', ['build', '-o', bin, '.'], {
-    cwd: join(HERE, 'go'),
-    encoding: 'utf8',
-    env: { ...process.env, GOPATH, GO111MODULE: 'off', GOCACHE: join(dir, 'go-cache'), GOFLAGS: '' },
-  });
-  if (r.status !== 0) throw new Error(`building the Go anchor failed: ${r.stderr || r.error?.message}`);
+  const r = build(bin, dir);
+  if (r.status !== 0) throw new Error(`building ${what} failed: ${r.stderr || r.error?.message}`);
   return bin;
+}
+
+/** Builds the Go anchor into .cache/bench (rebuilt when main.go is newer); returns its path. */
+export function goBinary(): string {
+  return cachedBuild(join(HERE, 'go', 'main.go'), 'netlinkbench', 'the Go anchor', (bin, dir) =>
+    spawnSync('go', ['build', '-o', bin, '.'], {
+      cwd: join(HERE, 'go'),
+      encoding: 'utf8',
+      env: { ...process.env, GOPATH, GO111MODULE: 'off', GOCACHE: join(dir, 'go-cache'), GOFLAGS: '' },
+    }),
+  );
 }
 
 /** Builds the C floor anchor (c/floor.c) into .cache/bench (rebuilt when the source is newer); returns its path. */
 export function floorBinary(): string {
   const src = join(HERE, 'c', 'floor.c');
-  const dir = join(ROOT, '.cache', 'bench');
-  const bin = join(dir, 'netlinkfloor');
-  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, src], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`building the C floor anchor failed: ${r.stderr || r.error?.message}`);
-  return bin;
+  return cachedBuild(src, 'netlinkfloor', 'the C floor anchor', (bin) => spawnSync('cc', ['-O2', '-Wall', '-o', bin, src], { encoding: 'utf8' }));
 }
 
 /** The pyroute2 anchor script. */
