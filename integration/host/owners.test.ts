@@ -27,12 +27,12 @@ const GUEST = join(ROOT, '.cache', 'guest');
 const PUBLIC4 = '203.0.113.2';
 
 /** A host file: its own bridge, subnet (192.168.<n>.0/24) and IPv6 prefix (2001:db8:<n>::/64, routed, accept_ra on the shared uplink), one VM `vma`. */
-function hostFile(name: string, n: number, o: { bridge?: string; port?: number; boot?: boolean; adopt?: boolean } = {}): string {
+function hostFile(name: string, n: number, o: { bridge?: string; port?: number; boot?: boolean; adopt?: boolean; bridgeExtra?: string } = {}): string {
   const bridge = o.bridge ?? `br${name.slice(-1)}`;
   const boot = o.boot ?? true;
   return `name: ${name}
 uplink: eth0
-bridge: { name: ${bridge}, ipv4: 192.168.${n}.1/24, ipv6: "2001:db8:${n}::1/64"${o.adopt ? ', adopt: true' : ''} }
+bridge: { name: ${bridge}, ipv4: 192.168.${n}.1/24, ipv6: "2001:db8:${n}::1/64"${o.adopt ? ', adopt: true' : ''}${o.bridgeExtra ?? ''} }
 dhcp: { range: [192.168.${n}.100, 192.168.${n}.150] }
 ipv6: { prefix: "2001:db8:${n}::/64", mode: routed, acceptRa: true }
 vms:
@@ -242,15 +242,19 @@ test('adoption: a hand-made bridge is refused ("not created by vmhost"), adopted
   assert.match(refused.stderr, /EHOST_OWNER: .*bridge brh exists and was not created by vmhost/);
   assert.deepEqual(await hostSnapshot(w.ns), baseline, 'refused: nothing changed');
 
-  const adopting = w.file('hh', hostFile('hh', 10, { bridge: 'brh', boot: false, adopt: true }));
+  // bridge.mac and bridge.stp are for a bridge vmhost makes: an adopted one keeps its own, and the plan says so
+  const adopting = w.file('hh', hostFile('hh', 10, { bridge: 'brh', boot: false, adopt: true, bridgeExtra: ', mac: "02:00:00:00:99:99", stp: true' }));
   const pa = ok(await vmhost([...adopting.g, 'plan', adopting.file]), 'plan with adopt');
-  assert.match(pa.stdout, /^= adopt bridge brh \(stp off\)$/m);
+  assert.match(pa.stdout, /^= adopt bridge brh \(its own MAC and STP kept\)$/m);
   assert.match(pa.stdout, /^= adopt address 192\.168\.10\.1\/24 on brh$/m);
   assert.match(pa.stdout, /^\+ create address 2001:db8:10::1\/64 on brh$/m);
   ok(await vmhost([...adopting.g, 'apply', adopting.file]), 'apply with adopt');
   const brh = (await ipJson<Array<{ ifname: string; flags: string[]; ifalias?: string }>>(w.ns, ['link', 'show', 'brh']))[0]!;
   assert.ok(brh.flags.includes('UP'), 'the adopted bridge is up');
   assert.equal(brh.ifalias, undefined, 'an adopted bridge carries no mark');
+  const kept = (await ipJson<Array<{ address: string; linkinfo: { info_data: { stp_state: number } } }>>(w.ns, ['-d', 'link', 'show', 'brh']))[0]!;
+  assert.equal(kept.address, '02:00:00:00:10:01', 'the adopted bridge keeps its own MAC');
+  assert.equal(kept.linkinfo.info_data.stp_state, 0, 'the adopted bridge keeps its own STP setting');
   const state = JSON.parse(readFileSync(join(adopting.stateDir, 'state.json'), 'utf8')) as { entries: Array<{ id: string; adopted?: unknown }> };
   assert.deepEqual(state.entries.find((e) => e.id === 'link:brh')?.adopted, { up: false, master: null });
   assert.equal(state.entries.find((e) => e.id === 'address:brh:192.168.10.1/24')?.adopted, true);

@@ -295,7 +295,7 @@ test('bandwidth: toVm a tbf at the TAP\'s root; fromVm an ifb with the links, a 
   assert.ok(!wanted(host()).some((e) => e.kind === 'qdisc' || e.kind === 'tcFilter' || e.id.startsWith('link:lfg_')));
 });
 
-test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and its IPv6 objects name vms[i].adopt, as the host file says', () => {
+test('adoption: the bridge, its veth and addresses name bridge.adopt (the plan says an adopted bridge and veth keep their own MAC, STP and promiscuity); a TAP and its IPv6 objects name vms[i].adopt, as the host file says', () => {
   const h = host(BASE.replace('ipv6: "2001:db8:8:5688::1/64" }', 'ipv6: "2001:db8:8:5688::1/64", adopt: true }').replace('    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]', '    adopt: true\n    forwards: [{ port: 5678, toPort: 22 }, { port: 25 }]'));
   const adopt = Object.fromEntries(wanted(h).map((e) => [e.id, 'adopt' in e ? e.adopt : undefined]));
   assert.deepEqual(adopt, {
@@ -304,8 +304,8 @@ test('adoption: the bridge, its veth and addresses name bridge.adopt; a TAP and 
     'sysctl:net.ipv6.conf.all.forwarding': undefined,
     'sysctl:net.ipv6.conf.eth0.proxy_ndp': undefined,
     'sysctl:net.bridge.bridge-nf-call-ip6tables': undefined,
-    'link:br0': { field: 'bridge.adopt', allowed: true },
-    'link:veth0': { field: 'bridge.adopt', allowed: true },
+    'link:br0': { field: 'bridge.adopt', allowed: true, describe: 'bridge br0 (its own MAC and STP kept)' },
+    'link:veth0': { field: 'bridge.adopt', allowed: true, describe: 'veth veth0/veth1 on br0 (its own MAC and promiscuity kept)' },
     'address:br0:192.168.0.1/24': { field: 'bridge.adopt', allowed: true },
     'address:br0:2001:db8:8:5688::1/64': { field: 'bridge.adopt', allowed: true },
     'link:lfg-web': { field: 'vms[0].adopt', allowed: false },

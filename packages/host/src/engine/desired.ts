@@ -240,10 +240,16 @@ export function desiredState(host: ResolvedHost, o: DesiredOptions): Desired[] {
   }
   const bridgeAdopt: Adoption = { field: 'bridge.adopt', allowed: b.adopt };
   const vmAdopt = (i: number): Adoption => ({ field: `vms[${i}].adopt`, allowed: host.vms[i]!.adopt });
-  add({ id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp }, adopt: bridgeAdopt }, `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`);
+  // adopting a link only puts it on its bridge and sets it up (kinds/link.ts adopt): the plan
+  // says what it keeps instead of the MAC, STP and promiscuity it would make the link with
+  add(
+    { id: `link:${b.name}`, kind: 'link', data: { name: b.name, kind: 'bridge', mac: b.mac ?? null, stp: b.stp }, adopt: { ...bridgeAdopt, describe: `bridge ${b.name} (its own MAC and STP kept)` } },
+    `bridge ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}stp ${b.stp ? 'on' : 'off'})`,
+  );
   if (b.veth) {
+    const adoptVeth: Adoption = { ...bridgeAdopt, describe: `veth ${b.veth.name}/${b.veth.peer} on ${b.name} (its own MAC and promiscuity kept)` };
     add(
-      { id: `link:${b.veth.name}`, kind: 'link', data: { name: b.veth.name, kind: 'veth', peer: b.veth.peer, mac: b.mac ?? null, master: b.name, promisc: true }, adopt: bridgeAdopt },
+      { id: `link:${b.veth.name}`, kind: 'link', data: { name: b.veth.name, kind: 'veth', peer: b.veth.peer, mac: b.mac ?? null, master: b.name, promisc: true }, adopt: adoptVeth },
       `veth ${b.veth.name}/${b.veth.peer} on ${b.name} (${b.mac ? `mac ${b.mac}, ` : ''}promisc)`,
     );
   }

@@ -60,6 +60,11 @@ export interface Adoption {
   field: string;
   /** What it says. */
   allowed: boolean;
+  /**
+   * How the plan names the adoption, where adopting does less than making would (a hand-made
+   * bridge keeps its own MAC and STP): without it, the entry's own description.
+   */
+  describe?: string;
 }
 
 /** A link; `data.kind` is the link kind. */

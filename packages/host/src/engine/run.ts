@@ -129,7 +129,7 @@ async function planSteps(ctx: Ctx, state: StateFile, want: readonly Desired[], c
     if (blocked.has(entry.id)) continue;
     const recorded = recordedById.get(entry.id);
     if (adopt.has(entry.id)) {
-      const step: PlannedStep = { id: entry.id, action: 'adopt', description: `adopt ${describe}`, op: 'adopt', entry, recorded };
+      const step: PlannedStep = { id: entry.id, action: 'adopt', description: `adopt ${('adopt' in entry && entry.adopt?.describe) || describe}`, op: 'adopt', entry, recorded };
       steps.push(states ? { ...step, before: null, after: dataOf(entry) } : step);
       continue;
     }

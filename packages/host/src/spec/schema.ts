@@ -232,11 +232,11 @@ export const BRIDGE = {
   description: "The VMs' bridge.",
   keys: {
     name: ifname('The bridge (created).', true),
-    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's). Default: a stable locally administered MAC from the host's and the bridge's names (a stable link-local address: the VMs' IPv6 router); with adopt, none (a hand-made bridge keeps its own)." },
+    mac: { kind: 'mac', description: "The bridge's MAC (and the veth end's). Default: a stable locally administered MAC from the host's and the bridge's names (a stable link-local address: the VMs' IPv6 router); with adopt, none. A bridge that is adopted keeps its own MAC: this one is for a bridge vmhost makes." },
     veth: VETH,
     ipv4: { kind: 'prefix', family: 4, minLength: 8, maxLength: 30, required: true, description: "The bridge's address and the VM subnet, e.g. 192.168.0.1/24 (/8 to /30)." },
     ipv6: { kind: 'prefix', family: 6, minLength: 16, maxLength: 128, description: "The bridge's IPv6 address in ipv6.prefix (the VMs' IPv6 gateway), e.g. 2001:db8::1/64." },
-    stp: { kind: 'bool', default: false, description: 'Spanning tree on the bridge.' },
+    stp: { kind: 'bool', default: false, description: 'Spanning tree on the bridge vmhost makes (an adopted bridge keeps its own setting).' },
     adopt: { kind: 'bool', default: false, description: 'The bridge, its veth pair and its addresses may exist already, made by hand: vmhost records them as adopted, sets them up, and down leaves them in place (only undoing what it changed).' },
   },
 } as const satisfies ObjectField<keyof HostFile['bridge']>;
