@@ -14,7 +14,7 @@ import { systemdQuote, systemdUnit } from '../../packages/host/src/service/syste
 import { readServiceStatus, writeServiceStatus } from '../../packages/host/src/service/status-file.js';
 import { renderMetrics } from '../../packages/host/src/service/metrics.js';
 import { desiredOptions } from '../../packages/host/src/engine/context.js';
-import { desiredState } from '../../packages/host/src/engine/desired.js';
+import { desiredState, firewallModel } from '../../packages/host/src/engine/desired.js';
 import { parseHostFile } from '../../packages/host/src/spec/parse.js';
 import type { ServiceStatusFile } from '../../packages/host/src/service/types.js';
 
@@ -77,8 +77,8 @@ uplink: eth0
 bridge: { name: br0, veth: { name: veth0, peer: veth1 }, ipv4: 192.168.0.1/24, ipv6: "2001:db8::1/64" }
 ipv6: { prefix: "2001:db8::/64", mode: routed, learn: true, learnLimit: 2 }
 vms:
-  - { name: web, mac: "52:54:00:00:00:01", ipv4: 192.168.0.10, ipv6: "2001:db8::10", kernel: /k, initrd: /i }
-  - { name: db, mac: "52:54:00:00:00:02", ipv4: 192.168.0.11, kernel: /k, initrd: /i }
+  - { name: web, mac: "52:54:00:00:00:01", ipv4: 192.168.0.10, ipv6: "2001:db8::10", isolation: false, forwards: [{ port: 2222, toPort: 22 }], kernel: /k, initrd: /i }
+  - { name: db, mac: "52:54:00:00:00:02", ipv4: 192.168.0.11, isolation: false, kernel: /k, initrd: /i }
 `;
 
 test('driftOf: a host link changed or deleted, an address, route or proxy neighbour deleted, a route replaced; others ignored', () => {
@@ -126,6 +126,12 @@ test('Learner: a VM\'s other global addresses learnt from the bridge\'s neighbou
   const ids = desiredState(eff, desiredOptions({ dir: '/run/x', dataDir: '/var/lib/x' })).map((d) => d.entry.id);
   assert.ok(ids.includes('proxyNeighbor:eth0:2001:db8::b') && ids.includes('route:2001:db8::b/128'), ids.join(' '));
   assert.deepEqual(l.idsOf('2001:db8::b'), ['proxyNeighbor:eth0:2001:db8::b', 'route:2001:db8::b/128']);
+  // web publishes port 22: the firewall accepts it to the learnt address too, and is among its entries
+  assert.deepEqual(l.idsOf('2001:db8::b', 'web'), ['proxyNeighbor:eth0:2001:db8::b', 'route:2001:db8::b/128', 'firewall']);
+  assert.deepEqual(l.idsOf('2001:db8::e', 'db'), ['proxyNeighbor:eth0:2001:db8::e', 'route:2001:db8::e/128'], 'db publishes nothing');
+  const accepted = (h: typeof host): string[] => (firewallModel(h).forward ?? []).filter((r) => r.comment === 'web published (IPv6)').map((r) => `${r.destination} ${r.port}`);
+  assert.deepEqual(accepted(eff), ['2001:db8::10 22', '2001:db8::b 22']);
+  assert.deepEqual(accepted(host), ['2001:db8::10 22'], 'before learning: its own address only');
   const off = parseHostFile(HOST.replace('learn: true', 'learn: false'), { baseDir: ROOT });
   assert.deepEqual(l.setHost(off), [{ vm: 'web', address: '2001:db8::b', action: 'unlearn' }], 'learning off forgets all');
   assert.deepEqual(l.snapshot(), {});

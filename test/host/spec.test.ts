@@ -398,13 +398,15 @@ test('IPv6 addresses outside the prefix, and the ipv6 section rules', () => {
   assert.equal(noV6.ipv6, undefined);
 });
 
-test('the service fields: onStop, vms[].restart, ipv6.learn and learnLimit (routed mode only)', () => {
+test('the service fields: onStop, vms[].restart, ipv6.learn and learnLimit (routed mode only; learn only without isolation)', () => {
   const h = resolveSeed((x) => {
     x.onStop = 'keep';
     vm(x, 0).restart = 'always';
     vm(x, 1).restart = 'never';
     x.ipv6!.learn = true;
     x.ipv6!.learnLimit = 4;
+    vm(x, 0).isolation = false;
+    vm(x, 1).isolation = false;
   });
   assert.deepEqual([h.onStop, h.vms.map((v) => v.restart), h.ipv6?.learn, h.ipv6?.learnLimit], ['keep', ['always', 'never'], true, 4]);
   rejects(() => resolveSeed((x) => (x.onStop = 'stop' as never)), 'onStop', "expected one of 'shutdown', 'keep'");
@@ -412,6 +414,10 @@ test('the service fields: onStop, vms[].restart, ipv6.learn and learnLimit (rout
   rejects(() => resolveSeed((x) => (x.ipv6!.learnLimit = 0)), 'ipv6.learnLimit', 'from 1 to 1024');
   rejects(() => resolveSeed((x) => (x.ipv6!.learn = 'yes' as never)), 'ipv6.learn', 'true or false');
   rejects(() => resolveSeed((x) => ((x.ipv6!.mode = 'proxy'), (x.ipv6!.learn = true))), 'ipv6.learn', "needs ipv6.mode 'routed'");
+  // an isolated VM sends only from its own addresses: its other ones would never reach the host
+  const e = rejects(() => resolveSeed((x) => ((x.ipv6!.learn = true), (vm(x, 0).isolation = false))), 'ipv6.learn');
+  assert.match(e.message, /sends only from its own addresses.*set isolation: false on vms\[1\] \(mail\), or leave learn out/);
+  assert.doesNotMatch(e.message, /vms\[0\]/, 'web, without isolation, is not named');
 });
 
 test('ipv6: auto is the EUI-64 address of the MAC in the /64 prefix (what SLAAC forms), then checked like a written address', () => {

@@ -235,7 +235,9 @@ export interface HostFile {
     /**
      * Routed mode, under `vmhost run`: publish the other global addresses the VMs use (SLAAC,
      * privacy addresses), learnt from the bridge's neighbour table, with a proxy neighbour and a
-     * /128 route each, added and removed as they come and go. Default false.
+     * /128 route each (and the VM's published ports accepted to them), added and removed as they
+     * come and go. Needs `isolation: false` on every VM: an isolated VM sends only from its own
+     * addresses. Default false.
      */
     learn?: boolean;
     /** With `learn`: at most this many learnt addresses per VM (1-1024; more are not published). Default 16. */

@@ -74,11 +74,13 @@ export function firewallModel(host: ResolvedHost): FirewallModel {
   if (routed && host.ipv6) {
     forward.push({ inInterface: b.name, outInterface: host.uplink, source: host.ipv6.prefix.network, action: 'accept', comment: 'VMs to the uplink (IPv6)' });
     for (const vm of host.vms) {
-      if (!vm.ipv6) continue;
-      for (const f of vm.forwards) {
-        const [first, last] = portRange(f.port);
-        const lastTo = f.toPort + (last - first);
-        forward.push({ outInterface: b.name, destination: vm.ipv6, protocol: f.protocol, port: lastTo === f.toPort ? f.toPort : [f.toPort, lastTo], state: ['NEW'], action: 'accept', comment: `${vm.name} published (IPv6)`, group: vmGroup(vm.name) });
+      // its published ports on each of its addresses: its own, and those `vmhost run` learnt
+      for (const destination of [...(vm.ipv6 !== undefined ? [vm.ipv6] : []), ...(vm.learnedIpv6 ?? [])]) {
+        for (const f of vm.forwards) {
+          const [first, last] = portRange(f.port);
+          const lastTo = f.toPort + (last - first);
+          forward.push({ outInterface: b.name, destination, protocol: f.protocol, port: lastTo === f.toPort ? f.toPort : [f.toPort, lastTo], state: ['NEW'], action: 'accept', comment: `${vm.name} published (IPv6)`, group: vmGroup(vm.name) });
+        }
       }
     }
   }

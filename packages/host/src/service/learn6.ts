@@ -108,9 +108,12 @@ export class Learner {
     return [{ vm, address: n.to, action: 'learn' }];
   }
 
-  /** The ids of the entries an address has (its proxy neighbour and its route). */
-  idsOf(address: string): string[] {
-    return [`proxyNeighbor:${this.host.uplink}:${address}`, `route:${address}/128`];
+  /** The ids of the entries that publish `address` (of `vm`): its proxy neighbour and its route, and the firewall when the VM publishes ports. */
+  idsOf(address: string, vm?: string): string[] {
+    const ids = [`proxyNeighbor:${this.host.uplink}:${address}`, `route:${address}/128`];
+    // the VM's published ports are accepted to each of its addresses (desired.ts firewallModel)
+    if (vm !== undefined && this.host.vms.some((v) => v.name === vm && v.forwards.length > 0)) ids.push('firewall');
+    return ids;
   }
 
   /** Every learnt address, by VM (for the status file). */

@@ -354,12 +354,12 @@ export class HostService {
         continue;
       }
       this.#emit(event(c.action, `${c.action === 'learn' ? 'publishing' : 'withdrawing'} ${c.address} of VM ${c.vm}`, { vm: c.vm, address: c.address }));
-      this.#schedule(this.#learner.idsOf(c.address), `${c.address} of VM ${c.vm} ${c.action === 'learn' ? 'learnt' : 'gone'}`);
+      this.#schedule(this.#learner.idsOf(c.address, c.vm), `${c.address} of VM ${c.vm} ${c.action === 'learn' ? 'learnt' : 'gone'}`);
     }
     if (changes.length > 0) this.#reindex();
   }
 
-  /** Feeds the bridge's neighbour table as it is now to the learner (start, overrun). */
+  /** Feeds the bridge's neighbour table as it is now to the learner (start, reload, overrun). */
   async #learnFromTable(): Promise<void> {
     if (!this.#learner.enabled || !this.#net) return;
     try {
@@ -418,6 +418,9 @@ export class HostService {
     this.#learned(this.#learner.setHost(host));
     this.#host = host;
     this.#reindex();
+    // learning just turned on (or a higher limit, a new VM, a new bridge): the addresses the VMs
+    // use already are in the table, and no event may come for them
+    await this.#learnFromTable();
     this.#sup.forget(host);
     for (const vm of host.vms) this.#runDirs?.add(join(this.#dir, 'vms', vm.name));
     const t0 = performance.now();

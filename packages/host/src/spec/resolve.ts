@@ -110,6 +110,14 @@ export function resolveSpec(input: unknown, baseDir: string, source?: string): R
   const cloudInit = resolveCloudInitDefaults(ctx, at(top, 'cloudInit'));
   const vms = resolveVms(ctx, at(top, 'vms'), cloudInit);
   const onStop = c.oneOf(at(top, 'onStop'), 'onStop', HOST.keys.onStop);
+  if (ipv6?.learn && vms.ok) {
+    // anti-spoofing drops whatever an isolated VM sends from another address, its answers to
+    // neighbour solicitations included: the host would never see (nor reach) what it learns
+    const isolated = vms.vms.flatMap((v, i) => (v.isolation ? [`vms[${i}] (${v.name})`] : []));
+    if (isolated.length > 0) {
+      c.add('ipv6.learn', true, `a VM with isolation (the default) sends only from its own addresses, so its other ones never reach the host: set isolation: false on ${isolated.join(', ')}, or leave learn out`);
+    }
+  }
 
   if (c.failed || !uplink || !bridge || !name || !vms.ok || !qemu || !onStop) {
     // every failure above has added a problem; this only guards against a check that forgot to

@@ -283,7 +283,7 @@ export const IPV6 = {
     prefix: { kind: 'prefix', family: 6, minLength: 16, maxLength: 126, required: true, description: 'The prefix the provider routes to the uplink, host bits zero, e.g. 2001:db8::/64 (/16 to /126).' },
     mode: { kind: 'enum', values: ['routed', 'proxy'], required: true, description: 'routed: proxy NDP and a route per VM; proxy: a TCP proxy to each VM\'s IPv4 (plan B).' },
     acceptRa: { kind: 'bool', default: false, description: 'The uplink keeps its default route from router advertisements (accept_ra=2).' },
-    learn: { kind: 'bool', default: false, description: "routed mode, under `vmhost run`: publish the other global addresses the VMs use (SLAAC, privacy), learnt from the bridge's neighbour table, with a proxy neighbour and a /128 route each." },
+    learn: { kind: 'bool', default: false, description: "routed mode, under `vmhost run`: publish the other global addresses the VMs use (SLAAC, privacy), learnt from the bridge's neighbour table, with a proxy neighbour and a /128 route each (and the VM's published ports). Needs isolation: false on the VMs (an isolated VM sends only from its own addresses)." },
     learnLimit: { kind: 'int', min: 1, max: MAX_LEARNED, default: 16, description: 'With learn: at most this many learnt addresses per VM (more are not published).' },
     proxy: PROXY,
   },

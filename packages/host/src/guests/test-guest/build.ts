@@ -49,7 +49,7 @@ export interface TestGuest {
    */
   vmlinux: string;
   initrd: string;
-  /** The kernel command line the guest is made for (`vmhost.name=`, `vmhost.ip6=`, `vmhost.gw6=` may be added). */
+  /** The kernel command line the guest is made for (`vmhost.name=`, `vmhost.ip6=`, `vmhost.ip6b=`, `vmhost.gw6=` may be added). */
   append: string;
   /** Lines /init prints on the serial console (`console=ttyS0`). */
   markers: typeof GUEST_MARKERS;
@@ -109,7 +109,8 @@ export function readTestGuest(dir: string = defaultGuestDir()): TestGuest | unde
  * `busybox-static`, and access to the distribution's package mirror.
  *
  * The guest's `/init` loads the modules, arms the ACPI power button (a clean `poweroff -f`), takes
- * a DHCP lease on eth0 (`udhcpc`), sets `vmhost.ip6=ADDR/LEN` and `vmhost.gw6=ADDR` from the kernel
+ * a DHCP lease on eth0 (`udhcpc`), sets `vmhost.ip6=ADDR/LEN` (and a second address,
+ * `vmhost.ip6b=ADDR/LEN`, as SLAAC gives a real guest) and `vmhost.gw6=ADDR` from the kernel
  * command line (without `vmhost.gw6` it waits up to 10 s for the default route of the host's router
  * advertisement), and serves: port 22 `SSH-2.0-vmhost-guest NAME`, port 25 `220 NAME ESMTP
  * vmhost-guest`, HTTP on 80 (`GET /` → `vmhost-guest <mac>`; `/cgi-bin/disk` the first 64 bytes of

@@ -123,11 +123,12 @@ for ev in /sys/class/input/event*; do
 done
 
 ip link set lo up
-name=guest; ip6=; gw6=; hostile=; watch=
+name=guest; ip6=; ip6b=; gw6=; hostile=; watch=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vmhost.name=*) name=\${arg#vmhost.name=} ;;
     vmhost.ip6=*) ip6=\${arg#vmhost.ip6=} ;;
+    vmhost.ip6b=*) ip6b=\${arg#vmhost.ip6b=} ;;
     vmhost.gw6=*) gw6=\${arg#vmhost.gw6=} ;;
     vmhost.hostile=*) hostile=\${arg#vmhost.hostile=} ;;
     vmhost.watch=1) watch=1 ;;
@@ -145,6 +146,8 @@ if [ -n "$mac" ]; then
   if [ -n "$ip6" ]; then
     echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
     ip -6 addr add "$ip6" dev eth0 && say "ip6 $ip6"
+    # a second address, as SLAAC or privacy addresses give a real guest (ipv6.learn)
+    [ -n "$ip6b" ] && ip -6 addr add "$ip6b" dev eth0 && say "ip6b $ip6b"
     if [ -n "$gw6" ]; then
       ip -6 route add default via "$gw6" dev eth0
     else
