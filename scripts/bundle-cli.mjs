@@ -52,6 +52,10 @@ await build({
   // the CommonJS dependencies bundled in (yaml, node-gyp-build) call require(): give them Node's
   banner: { js: "import { createRequire as __vmhostCreateRequire } from 'node:module';\nconst require = __vmhostCreateRequire(import.meta.url);" },
   legalComments: 'inline',
+  // dist/vmhost.js.map, through tsc's maps to the TypeScript sources the packages ship (src/, not
+  // copied into the map): read only with NODE_OPTIONS=--enable-source-maps
+  sourcemap: 'linked',
+  sourcesContent: false,
   logLevel: 'warning',
 });
 chmodSync(OUT, 0o755);

@@ -86,7 +86,9 @@ test('npm pack: each package has its LICENSE, README, dist and no tests; @vmhost
       const arm = files.includes('prebuilds/linux-arm64/@vmhost+net.glibc.node');
       t.diagnostic(`net prebuilds: linux-x64${arm ? ', linux-arm64' : ' (no arm64 cross compiler here)'}`);
     }
-    if (pkg === 'host') assert.ok(files.includes('dist/cli.js') && files.includes('dist/vmhost.js'), 'host: dist/cli.js and the bin, dist/vmhost.js');
+    if (pkg === 'host') {
+      for (const f of ['dist/cli.js', 'dist/vmhost.js', 'dist/vmhost.js.map']) assert.ok(files.includes(f), `host: ${f} (the CLI, the bin and its source map)`);
+    }
     t.diagnostic(`${info.filename}: ${kib(info.size)} packed, ${kib(info.unpackedSize)} unpacked, ${files.length} files (${r.ms} ms)`);
   }
 });
@@ -162,6 +164,12 @@ test('npx vmhost --help, guest build into its XDG_CACHE_HOME place, and the demo
   const help = ok(await run('npx', ['--no-install', 'vmhost', '--help'], { cwd: app }), 'vmhost --help');
   assert.match(help.stdout, /^ {2}guest build +Build the tiny test guest/m);
   assert.match(help.stdout, /^vmhost: /);
+  // --debug's stack trace, read through the bin's source map, names the installed packages' TypeScript
+  const hostFile = join(work, 'debug-host.yaml');
+  writeFileSync(hostFile, 'name: dbg\nuplink: eth0\nbridge: { name: br0, ipv4: 192.168.0.1/24 }\nvms: []\n');
+  const missing = await run('npx', ['--no-install', 'vmhost', 'plan', hostFile, '--netns', 'vmhb-pkg-no-such-ns', '--debug'], { cwd: app, env: { NODE_OPTIONS: '--enable-source-maps' } });
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, new RegExp(`at openNetns \\(${join(app, 'node_modules/@vmhost/net/src/netns.ts')}:\\d+:\\d+\\)`), missing.stderr);
   // The repository's guest (built by the same code at set-up) copied to where the installed CLI
   // looks: guest build finds it current and builds nothing (a build from scratch is ~10-20 s).
   const cache = join(work, 'cache');

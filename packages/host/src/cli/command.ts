@@ -36,7 +36,8 @@ export const HOST_OPTIONS_HELP = `  --netns NAME      Act inside network namespa
 
 /** The help of the other global options. */
 export const COMMON_OPTIONS_HELP = `  --json            Machine-readable output: JSON on stdout
-  --debug           Print stack traces of errors (also VMHOST_DEBUG=1)
+  --debug           Print stack traces of errors (also VMHOST_DEBUG=1); with
+                    NODE_OPTIONS=--enable-source-maps they name the TypeScript sources
   -h, --help        Show help`;
 
 /** The help of every global option. */
