@@ -8,7 +8,7 @@
 // root (packages/host/src/package-root.ts, @vmhost/net's sys/native.ts), so it works from either.
 //
 // Run by `npm run build` (after tsc -b) and by scripts/setup.sh; `--check` exits 1 when the
-// bundle is older than a module of dist/ (a build without it).
+// bundle or its source map is missing or older than a module of dist/ (a build without it).
 import { readdirSync, statSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -31,9 +31,9 @@ if (process.argv.includes('--check')) {
   const dists = ['net', 'kvm', 'firewall', 'lab', 'host'].map((p) => newest(join(ROOT, 'packages', p, 'dist')));
   let out = 0;
   try {
-    out = statSync(OUT).mtimeMs;
+    out = Math.min(statSync(OUT).mtimeMs, statSync(`${OUT}.map`).mtimeMs);
   } catch {
-    /* none */
+    /* none (or a bundle without its map) */
   }
   if (out < Math.max(...dists)) {
     console.error(`bundle-cli: ${OUT} is older than the built modules: npm run build`);
