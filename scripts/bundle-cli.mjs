@@ -36,7 +36,7 @@ if (process.argv.includes('--check')) {
     /* none (or a bundle without its map) */
   }
   if (out < Math.max(...dists)) {
-    console.error(`bundle-cli: ${OUT} is older than the built modules: npm run build`);
+    console.error(`bundle-cli: ${OUT} (or its source map) is missing or older than the built modules: npm run build`);
     process.exit(1);
   }
   process.exit(0);
