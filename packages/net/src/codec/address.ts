@@ -41,8 +41,11 @@ export interface AddressAttrs extends WithOther {
   proto?: number;
 }
 
+/** The payload of an RTM_*ADDR message (an address): its `ifaddrmsg` header and its IFA_* attributes. */
 export interface AddressMessage {
+  /** The fixed `ifaddrmsg` header. */
   header: IfAddrMsg;
+  /** The attributes, by name; those the schema does not know are kept in `other`. */
   attrs: AddressAttrs;
 }
 
@@ -60,6 +63,7 @@ export const addressSchema: Schema = schema('address', [
   [C.IFA_PROTO, 'proto', u8],
 ]);
 
+/** Encodes an address's message payload (ifaddrmsg + attributes); header fields left out are 0. */
 export function encodeAddressMessage(m: { header: Partial<IfAddrMsg>; attrs: AddressAttrs }): Buffer {
   const w = new Writer(64);
   const h = m.header;
@@ -68,6 +72,7 @@ export function encodeAddressMessage(m: { header: Partial<IfAddrMsg>; attrs: Add
   return w.finish();
 }
 
+/** Decodes an address's message payload. Throws {@link CodecError} if it is truncated or malformed. */
 export function decodeAddressMessage(payload: Buffer): AddressMessage {
   return decodeAddressAt(payload, addressSchema, false);
 }

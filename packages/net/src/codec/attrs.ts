@@ -51,26 +51,31 @@ export class Writer {
     return at;
   }
 
+  /** Appends a byte (`v & 0xff`). */
   u8(v: number): this {
     const at = this.reserve(1);
     this.buf.writeUInt8(v & 0xff, at);
     return this;
   }
+  /** Appends a 16-bit unsigned integer, host byte order (little endian). */
   u16(v: number): this {
     const at = this.reserve(2);
     this.buf.writeUInt16LE(v & 0xffff, at);
     return this;
   }
+  /** Appends a 32-bit unsigned integer, host byte order. */
   u32(v: number): this {
     const at = this.reserve(4);
     this.buf.writeUInt32LE(v >>> 0, at);
     return this;
   }
+  /** Appends a 32-bit signed integer, host byte order. */
   s32(v: number): this {
     const at = this.reserve(4);
     this.buf.writeInt32LE(v | 0, at);
     return this;
   }
+  /** Appends `b` as it is (no padding). */
   bytes(b: Uint8Array): this {
     const at = this.reserve(b.length);
     this.buf.set(b, at);
@@ -88,23 +93,29 @@ export class Writer {
     this.u16(4 + payload.length).u16(type | flags).bytes(payload);
     return this.pad();
   }
+  /** An attribute holding one byte (padded to 4). */
   attrU8(type: number, v: number): this {
     return this.u16(5).u16(type).u8(v).pad();
   }
+  /** An attribute holding a 16-bit unsigned integer, host byte order (padded to 4). */
   attrU16(type: number, v: number): this {
     return this.u16(6).u16(type).u16(v).pad();
   }
+  /** An attribute holding a 16-bit unsigned integer in network byte order (a port), padded to 4. */
   attrBe16(type: number, v: number): this {
     const at = this.u16(6).u16(type).reserve(2);
     this.buf.writeUInt16BE(v & 0xffff, at);
     return this.pad();
   }
+  /** An attribute holding a 32-bit unsigned integer, host byte order. */
   attrU32(type: number, v: number): this {
     return this.u16(8).u16(type).u32(v);
   }
+  /** An attribute holding a 32-bit signed integer, host byte order. */
   attrS32(type: number, v: number): this {
     return this.u16(8).u16(type).s32(v);
   }
+  /** An attribute holding a 64-bit unsigned integer, host byte order (`v` modulo 2^64). */
   attrU64(type: number, v: bigint): this {
     const at = this.u16(12).u16(type).reserve(8);
     this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), at);
@@ -118,6 +129,7 @@ export class Writer {
     this.buf[at + n] = 0;
     return this.pad();
   }
+  /** An attribute without a payload (its presence is the value). */
   attrFlag(type: number): this {
     return this.u16(4).u16(type);
   }
@@ -127,6 +139,7 @@ export class Writer {
     this.u16(0).u16(type | (flagNested ? NLA_F_NESTED : 0));
     return at;
   }
+  /** Ends the nested attribute that {@link beginNested} started at `at`: its length is now known. */
   endNested(at: number): this {
     this.buf.writeUInt16LE(this.length - at, at);
     return this;

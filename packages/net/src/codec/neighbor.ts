@@ -43,8 +43,11 @@ export interface NeighborAttrs extends WithOther {
   flagsExt?: number;
 }
 
+/** The payload of an RTM_*NEIGH message (a neighbour): its `ndmsg` header and its NDA_* attributes. */
 export interface NeighborMessage {
+  /** The fixed `ndmsg` header. */
   header: NdMsg;
+  /** The attributes, by name; those the schema does not know are kept in `other`. */
   attrs: NeighborAttrs;
 }
 
@@ -63,6 +66,7 @@ export const neighborSchema: Schema = schema('neighbor', [
   [C.NDA_FLAGS_EXT, 'flagsExt', u32],
 ]);
 
+/** Encodes a neighbour's message payload (ndmsg + attributes); header fields left out are 0. */
 export function encodeNeighborMessage(m: { header: Partial<NdMsg>; attrs: NeighborAttrs }): Buffer {
   const w = new Writer(64);
   const h = m.header;
@@ -71,6 +75,7 @@ export function encodeNeighborMessage(m: { header: Partial<NdMsg>; attrs: Neighb
   return w.finish();
 }
 
+/** Decodes a neighbour's message payload. Throws {@link CodecError} if it is truncated or malformed. */
 export function decodeNeighborMessage(payload: Buffer): NeighborMessage {
   return decodeNeighborAt(payload, neighborSchema, false);
 }

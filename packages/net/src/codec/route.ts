@@ -86,8 +86,11 @@ export interface RouteAttrs extends WithOther {
   nhId?: number;
 }
 
+/** The payload of an RTM_*ROUTE message (a route): its `rtmsg` header and its RTA_* attributes. */
 export interface RouteMessage {
+  /** The fixed `rtmsg` header. */
   header: RtMsg;
+  /** The attributes, by name; those the schema does not know are kept in `other`. */
   attrs: RouteAttrs;
 }
 
@@ -112,6 +115,7 @@ export const routeSchema: Schema = schema('route', [
   [C.RTA_NH_ID, 'nhId', u32],
 ]);
 
+/** Encodes a route's message payload (rtmsg + attributes); header fields left out are 0. */
 export function encodeRouteMessage(m: { header: Partial<RtMsg>; attrs: RouteAttrs }): Buffer {
   const w = new Writer(64);
   const h = m.header;
@@ -121,6 +125,7 @@ export function encodeRouteMessage(m: { header: Partial<RtMsg>; attrs: RouteAttr
   return w.finish();
 }
 
+/** Decodes a route's message payload. Throws {@link CodecError} if it is truncated or malformed. */
 export function decodeRouteMessage(payload: Buffer): RouteMessage {
   return decodeRouteAt(payload, routeSchema, false);
 }
