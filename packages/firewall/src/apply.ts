@@ -15,6 +15,7 @@ import { buildRuleset, groupChain, GROUP_KINDS, ownerChain, type FamilySpec, typ
 import { ownedFamily, parseSave, type SavedState } from './render/save.js';
 import { programs, starterFor, type ExecOptions, type Starter } from './exec/runner.js';
 import { confirm, feed, killHeld, releaseFamily, restore, unitsOf, type CheckMode, type Unit } from './exec/commit.js';
+import { isLegacy } from './exec/backend.js';
 import { validateGroup, validateModel, validateOwner, type NormalizedModel } from './validate.js';
 
 export { tableSections } from './exec/commit.js';
@@ -126,6 +127,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, prep
     // then: they parse while the other families' states are still being read.
     const s4 = readState(start, 4);
     const s6 = readState(start, 6);
+    const legacy: Record<TableFamily, Promise<boolean>> = { 4: isLegacy(start, 4), 6: isLegacy(start, 6), bridge: isLegacy(start, 'bridge') };
     const sb = prepare && !prepare.ports ? s6.then((st) => (hasPorts(st, owner) ? readState(start, 'bridge') : new Map())) : readState(start, 'bridge');
     const states: Record<TableFamily, Promise<SavedState>> = { 4: s4, 6: s6, bridge: sb };
     for (const p of [s4, s6, sb]) p.catch(() => undefined);
@@ -135,7 +137,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, prep
       FAMILIES.map(async (f) => {
         const before = await states[f];
         const p = planFamily(owner, want(f, before), before);
-        const mine = unitsOf(p);
+        const mine = unitsOf(p, await legacy[f]);
         units.push(...mine);
         feed(start, mine, mode);
         return { family: f, before, plan: p };
@@ -160,7 +162,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, prep
       try {
         // The tables of a family are committed together: separate nft transactions anyway (the
         // kernel serialises them); their user-space work overlaps.
-        await releaseFamily(units.filter((u) => u.family === f));
+        await releaseFamily(start, units.filter((u) => u.family === f));
       } catch (err) {
         await killHeld(units);
         // All or nothing: put back every family this call changed (the failed one may be half

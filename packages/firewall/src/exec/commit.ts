@@ -39,6 +39,11 @@ export interface Unit {
   /** Check `'test'`: the `--test` run of the section. */
   test?: Promise<void>;
   settled: boolean;
+  /**
+   * Legacy iptables (exec/backend.ts): never held. Its `--test` runs in {@link confirm} and its
+   * commit in {@link releaseFamily}, each program to completion, one at a time.
+   */
+  sequential: boolean;
 }
 
 /**
@@ -69,8 +74,8 @@ export function tableSections(batch: string, family: TableFamily = 4): string[] 
   return out;
 }
 
-/** The units of a family's plan: its table sections, then its table drops. */
-export function unitsOf(p: FamilyPlan): Unit[] {
+/** The units of a family's plan: its table sections, then its table drops (`sequential` for legacy iptables). */
+export function unitsOf(p: FamilyPlan, sequential = false): Unit[] {
   const end = DIALECTS[p.family].end;
   const units: Unit[] = tableSections(p.batch, p.family).map((section) => ({
     family: p.family,
@@ -79,10 +84,11 @@ export function unitsOf(p: FamilyPlan): Unit[] {
     body: section.slice(0, section.length - end.length),
     tail: end,
     settled: false,
+    sequential,
   }));
   for (const t of p.drop) {
     const text = dropText([t], p.family);
-    units.push({ family: p.family, stage: 'drop', args: [], body: text.slice(0, text.length - end.length), tail: end, settled: false });
+    units.push({ family: p.family, stage: 'drop', args: [], body: text.slice(0, text.length - end.length), tail: end, settled: false, sequential });
   }
   return units;
 }
@@ -131,6 +137,7 @@ function renice(units: readonly Unit[], niceness: number): void {
  */
 export function feed(start: Starter, units: readonly Unit[], mode: CheckMode): void {
   for (const u of units) {
+    if (u.sequential) continue;
     if (mode === 'test' && u.family !== 'bridge') {
       u.test = restore(start, u.family, 'test', ['--test', ...u.args], u.body + u.tail);
       u.test.catch(() => undefined);
@@ -147,11 +154,14 @@ export function feed(start: Starter, units: readonly Unit[], mode: CheckMode): v
  * is thrown.
  */
 export async function confirm(start: Starter, units: readonly Unit[], mode: CheckMode): Promise<void> {
+  const held = units.filter((u) => !u.sequential);
   try {
-    if (mode === 'parse' && units.every((u) => u.program?.parked !== undefined)) {
+    // legacy iptables: each section's --test to completion, one at a time (each takes the lock)
+    for (const u of units) if (u.sequential) await restore(start, u.family, 'test', ['--test', ...u.args], u.body + u.tail);
+    if (mode === 'parse' && held.every((u) => u.program?.parked !== undefined)) {
       // the first refusal ends the wait: the others are killed without waiting for their parse
       await Promise.all(
-        units.map(async (u) => {
+        held.map(async (u) => {
           if ((await (u.program as Required<StartedProgram>).parked()) || u.settled) return; // settled: killed after another's refusal
           u.settled = true;
           const r = await (u.program as StartedProgram).end();
@@ -160,18 +170,18 @@ export async function confirm(start: Starter, units: readonly Unit[], mode: Chec
       );
       return;
     }
-    for (const u of units) {
+    for (const u of held) {
       if (!u.test && u.family !== 'bridge') {
         u.test = restore(start, u.family, 'test', ['--test', ...u.args], u.body + u.tail);
         u.test.catch(() => undefined);
       }
     }
-    const tests = units.flatMap((u) => (u.test ? [u.test] : []));
+    const tests = held.flatMap((u) => (u.test ? [u.test] : []));
     if (tests.length === 0) return;
-    renice(units, Math.min(19, getPriority() + HELD_NICENESS));
+    renice(held, Math.min(19, getPriority() + HELD_NICENESS));
     const failed = (await Promise.allSettled(tests)).find((t): t is PromiseRejectedResult => t.status === 'rejected');
     if (failed) throw failed.reason;
-    renice(units, getPriority());
+    renice(held, getPriority());
   } catch (err) {
     await Promise.allSettled(units.flatMap((u) => (u.test ? [u.test] : [])));
     await killHeld(units);
@@ -179,13 +189,18 @@ export async function confirm(start: Starter, units: readonly Unit[], mode: Chec
   }
 }
 
-/** Releases (commits) the held units of one family together and checks their outcome. */
-export async function releaseFamily(units: readonly Unit[]): Promise<void> {
+/**
+ * Releases (commits) the held units of one family together and checks their outcome; a family of
+ * legacy iptables commits its units one after the other instead.
+ */
+export async function releaseFamily(start: Starter, units: readonly Unit[]): Promise<void> {
   const mine = units.filter((u) => !u.settled);
   for (const u of mine) u.settled = true;
-  const outcomes = await Promise.all(mine.map((u) => (u.program as StartedProgram).end(u.tail)));
+  const held = mine.filter((u) => !u.sequential);
+  const outcomes = await Promise.all(held.map((u) => (u.program as StartedProgram).end(u.tail)));
   outcomes.forEach((r, i) => {
-    const u = mine[i] as Unit;
+    const u = held[i] as Unit;
     checkRun(r, u.family, u.stage, u.body + u.tail);
   });
+  for (const u of mine) if (u.sequential) await restore(start, u.family, u.stage, u.args, u.body + u.tail);
 }
