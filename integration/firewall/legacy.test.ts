@@ -2,7 +2,8 @@
 // lock for their whole run, so apply runs them one at a time instead of holding one per table
 // section side by side (which waited on the lock until the timeout). The programs are the legacy
 // ones through PATH, as `update-alternatives --set iptables /usr/sbin/iptables-legacy` would make
-// them; checked with iptables-legacy-save and real traffic (the whole traffic test, run again).
+// them; checked with iptables-legacy-save and real traffic (the whole traffic test and the demo,
+// run again).
 import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,4 +78,12 @@ test('legacy iptables: the traffic test passes with the legacy programs (DNAT, m
   const summary = r.stdout.trim().split('\n').pop() ?? '';
   assert.equal(r.code, 0, `${summary}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
   assert.match(summary, /^\d+ passed, 0 failed, 0 skipped$/);
+});
+
+test('legacy iptables: the demo passes with the legacy programs (the seed\'s host applied, served, switched to plan B and taken down; nothing left but the empty tables legacy cannot delete)', { skip: missing.length > 0 ? `no legacy iptables here (${missing.join(', ')})` : false, timeout: 300_000 }, async (t) => {
+  const path = legacyPath(t);
+  const r = await netns.collect(spawn(process.execPath, [join(ROOT, 'packages', 'host', 'dist', 'vmhost.js'), 'demo'], { cwd: ROOT, env: { ...process.env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] }), { timeoutMs: 280_000 });
+  const summary = r.stdout.trim().split('\n').pop() ?? '';
+  assert.equal(r.code, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  assert.match(summary, /^(\d+)\/\1 checks passed/);
 });
