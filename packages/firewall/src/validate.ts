@@ -8,6 +8,8 @@
 import { isIP } from 'node:net';
 import { ValidationError, ip, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
 import type { Action, CtState, Family, FirewallModel } from './model.js';
+import { findClash } from './validate-clash.js';
+import { validatePorts, type NormalizedPort } from './validate-ports.js';
 
 /** `ADDR[/LEN]` (valid) as iptables-save prints a `-s`/`-d` match: the masked network, `/LEN`. */
 const canonicalPrefix = (text: string): string => ip.iptablesText(text);
@@ -15,8 +17,6 @@ const canonicalPrefix = (text: string): string => ip.iptablesText(text);
 const canonicalAddress = (text: string): string => ip.formatAddressInetNtop(ip.parseAddress(text));
 /** The family of a valid address or prefix text. */
 const familyOf = (text: string): Family => ip.toPrefix(text).family;
-import { findClash } from './validate-clash.js';
-import { validatePorts, type NormalizedPort } from './validate-ports.js';
 
 export type { NormalizedPort } from './validate-ports.js';
 

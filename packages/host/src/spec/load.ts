@@ -12,7 +12,7 @@ import { HostSpecError } from '../errors.js';
 import type { ResolvedHost } from '../types.js';
 import { cachedParse, keepParse } from './parse-cache.js';
 import { resolveSpec } from './resolve.js';
-import { MAX_FILE_BYTES } from './schema.js';
+import { MAX_FILE_BYTES, tooBig } from './schema.js';
 
 export { PARSE_CACHE_DIR } from './parse-cache.js';
 
@@ -28,10 +28,6 @@ export interface LoadHostFileOptions {
    */
   cacheDir?: string;
 }
-
-/** The error of a host file over 1 MiB (`bytes`: how big, or where reading stopped). */
-export const tooBig = (bytes: string, source: string | undefined): HostSpecError =>
-  new HostSpecError([{ path: '', value: undefined, message: `the host file is larger than ${MAX_FILE_BYTES} bytes (1 MiB): ${bytes}` }], source);
 
 /**
  * Reads and resolves a host file. The format follows the extension (`.json`: JSON, anything else:

@@ -7,9 +7,8 @@
 import { HostSpecError } from '../errors.js';
 import type { ResolvedHost } from '../types.js';
 import { parseJson } from './json.js';
-import { tooBig } from './load.js';
 import { resolveSpec } from './resolve.js';
-import { MAX_FILE_BYTES } from './schema.js';
+import { MAX_FILE_BYTES, tooBig } from './schema.js';
 import { parseYaml } from './yaml.js';
 
 /** Options of {@link parseHostFile}. */

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { IFNAMSIZ_MAX, IFNAME_RE, type ip } from '@vmhost/net';
+import { HostSpecError } from '../errors.js';
 import { SSH_KEY_TYPES } from '../guests/ssh-key.js';
 import type { BaseDiskSpec, CloudInitDefaultsSpec, CloudInitSpec, DiskSpec, ForwardSpec, HostFile, VmSpec } from '../types.js';
 
@@ -78,6 +79,10 @@ export type Field =
 
 /** The largest host file read: 1 MiB (a 50 MB file once took more than 4 GB of memory to resolve). */
 export const MAX_FILE_BYTES = 1024 * 1024;
+
+/** The error of a host file over {@link MAX_FILE_BYTES} (`bytes`: how big, or where reading stopped). */
+export const tooBig = (bytes: string, source: string | undefined): HostSpecError =>
+  new HostSpecError([{ path: '', value: undefined, message: `the host file is larger than ${MAX_FILE_BYTES} bytes (1 MiB): ${bytes}` }], source);
 /** The deepest nesting of mappings and lists (a real host file needs 5). */
 export const MAX_DEPTH = 32;
 /** At most this many problems are listed (then a count of the rest). */

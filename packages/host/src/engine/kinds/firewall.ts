@@ -68,8 +68,7 @@ export const firewallKind: KindOps<FirewallEntry, FirewallRecord> = {
     return recorded ? 'differs' : 'missing';
   },
   async create(ctx, e, intent) {
-    ctx.live.forget('firewall');
-    await fwApply(normalizedModel(e.data.model), where(ctx));
+    await change(ctx, undefined, e.data.model);
     return done(intent);
   },
   async update(ctx, e, recorded) {
