@@ -15,7 +15,7 @@ import { buildRuleset, groupChain, GROUP_KINDS, ownerChain, type FamilySpec, typ
 import { ownedFamily, parseSave, type SavedState } from './render/save.js';
 import { programs, starterFor, type ExecOptions, type Starter } from './exec/runner.js';
 import { confirm, feed, killHeld, releaseFamily, restore, unitsOf, type CheckMode, type Unit } from './exec/commit.js';
-import { isLegacy } from './exec/backend.js';
+import { backendOf } from './exec/backend.js';
 import { validateGroup, validateModel, validateOwner, type NormalizedModel } from './validate.js';
 
 export { tableSections } from './exec/commit.js';
@@ -127,7 +127,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, prep
     // then: they parse while the other families' states are still being read.
     const s4 = readState(start, 4);
     const s6 = readState(start, 6);
-    const legacy: Record<TableFamily, Promise<boolean>> = { 4: isLegacy(start, 4), 6: isLegacy(start, 6), bridge: isLegacy(start, 'bridge') };
+    const backend = { 4: backendOf(start, 4), 6: backendOf(start, 6), bridge: backendOf(start, 'bridge') };
     const sb = prepare && !prepare.ports ? s6.then((st) => (hasPorts(st, owner) ? readState(start, 'bridge') : new Map())) : readState(start, 'bridge');
     const states: Record<TableFamily, Promise<SavedState>> = { 4: s4, 6: s6, bridge: sb };
     for (const p of [s4, s6, sb]) p.catch(() => undefined);
@@ -137,7 +137,7 @@ async function transition(owner: string, want: Want, options: ApplyOptions, prep
       FAMILIES.map(async (f) => {
         const before = await states[f];
         const p = planFamily(owner, want(f, before), before);
-        const mine = unitsOf(p, await legacy[f]);
+        const mine = unitsOf(p, (await backend[f]) === 'legacy');
         units.push(...mine);
         feed(start, mine, mode);
         return { family: f, before, plan: p };

@@ -26,6 +26,8 @@ export { plan, isNoop, apply, remove, removeGroup, save, tableSections } from '.
 export type { ApplyOptions, ApplyResult, CheckMode, Plan } from './apply.js';
 export { defaultRunner, defaultStarter, starterFromRunner, programs, parkedState, canObservePrograms } from './exec/runner.js';
 export type { ExecOptions, RunOutput, Runner, StartedProgram, Starter } from './exec/runner.js';
+export { iptablesBackend } from './exec/backend.js';
+export type { IptablesBackend } from './exec/backend.js';
 export { FirewallError } from './errors.js';
 export type { FirewallStage } from './errors.js';
 export { requiredSysctls, applySysctls } from './sysctl.js';

@@ -17,7 +17,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '@vmhost/net';
-import { save as fwSave } from '@vmhost/firewall';
+import { iptablesBackend, save as fwSave } from '@vmhost/firewall';
 import { Lab } from '@vmhost/lab';
 import { loadHostFile } from '../spec/load.js';
 import { apply, down, plan } from '../engine/run.js';
@@ -26,7 +26,6 @@ import { stateDirFor } from '../engine/context.js';
 import type { ResolvedHost } from '../types.js';
 import { buildTestGuest, defaultGuestDir } from '../guests/test-guest/build.js';
 import { prepareRealVm, realChecks, REAL_VM, type RealGuest, type RealVm } from './real.js';
-import { firewallBackend } from '../service/net-watch.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -229,7 +228,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<boolean> {
         if (links !== linksBefore) throw new Error(`links ${links} (before: ${linksBefore})`);
         const saved = await fwSave({ netns: hostNs });
         // legacy iptables cannot delete a table: those apply made stay, empty (docs/firewall-atomic-apply.md)
-        const legacy = (await firewallBackend()) === 'legacy';
+        const legacy = (await iptablesBackend()) === 'legacy';
         const strip = (s: string): string => {
           const text = s.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
           return legacy ? withoutEmptyTables(text) : text;

@@ -4,24 +4,13 @@
  * an nf_tables monitor (NFT_MSG_NEWGEN: every committed ruleset change, iptables-nft's and
  * ebtables-nft's included, with the pid and name of the process that made it). With legacy
  * iptables no NEWGEN is sent for iptables changes: the caller then compares the firewall on a
- * timer ({@link firewallBackend} tells which).
+ * timer (@vmhost/firewall's `iptablesBackend` tells which).
  * @module
  */
-import { execFile } from 'node:child_process';
 import { Netfilter, procStat, Rtnl, type NetnsRef, type NftEvent, type NftMonitor, type RtnlEvent, type RtnlMonitor } from '@vmhost/net';
 
 /** The names (comm, 15 bytes) of the programs that commit vmhost's own firewall batches. */
 const OWN_PROGRAMS = new Set(['iptables-restor', 'ip6tables-resto', 'ebtables-nft-re', 'iptables-nft-re', 'ip6tables-nft-r', 'ebtables-resto']);
-
-/** Which iptables `iptables-save --version` is: `(nf_tables)` or `(legacy)`; `unknown` when it cannot be run. */
-export function firewallBackend(): Promise<'nf_tables' | 'legacy' | 'unknown'> {
-  return new Promise((resolve) => {
-    execFile('iptables-save', ['--version'], { timeout: 10_000 }, (err, stdout) => {
-      if (err) resolve('unknown');
-      else resolve(/\(legacy\)/.test(stdout) ? 'legacy' : /nf_tables/.test(stdout) ? 'nf_tables' : 'unknown');
-    });
-  });
-}
 
 /**
  * Whether a generation event was made by this process: by one of its children (still there to be

@@ -16,6 +16,7 @@
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Server } from 'node:http';
 import { procStat, type NftEvent, type RtnlEvent } from '@vmhost/net';
+import { iptablesBackend } from '@vmhost/firewall';
 import { dataDirFor, desiredOptions, stateDirFor } from '../engine/context.js';
 import { desiredState } from '../engine/desired.js';
 import { applyEntries } from '../engine/run.js';
@@ -27,7 +28,7 @@ import { Learner, type LearnChange } from './learn6.js';
 import { errorFields, event, stepsText } from './log.js';
 import { parseMetricsAddress, serveMetrics } from './metrics.js';
 import { collectMetrics } from './service-metrics.js';
-import { firewallBackend, isOwnChange, NetWatch } from './net-watch.js';
+import { isOwnChange, NetWatch } from './net-watch.js';
 import { writeServiceStatus } from './status-file.js';
 import { Supervisor } from './supervise.js';
 import { DEFAULT_TUNING, type FirewallWatch, type RunHostOptions, type ServiceEvent, type ServiceStatusFile, type ServiceTuning } from './types.js';
@@ -137,7 +138,7 @@ export class HostService {
     const unlock = lock(this.#dir);
     try {
       this.#writeStatus();
-      this.#fwWatch = this.tuning.firewallWatch !== 'auto' ? this.tuning.firewallWatch : (await firewallBackend()) === 'legacy' ? 'poll' : 'events';
+      this.#fwWatch = this.tuning.firewallWatch !== 'auto' ? this.tuning.firewallWatch : (await iptablesBackend()) === 'legacy' ? 'poll' : 'events';
       this.#status.firewallWatch = this.#fwWatch;
       this.#net = await NetWatch.open(this.#o.netns, {
         onRtnl: (ev) => this.#onRtnl(ev),
