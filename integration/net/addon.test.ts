@@ -82,6 +82,32 @@ test('a datagram over 1 MiB reaches the driver whole, between two small ones, in
   assert.ok(got[1]!.equals(big), 'the big datagram arrived byte for byte');
 });
 
+test('datagrams queued beyond one batch (512 datagrams, 256 KiB) arrive whole, in order, in several batches', async (t) => {
+  const ns = await freshNetns(t, 'addon-batch');
+  const got: Buffer[] = [];
+  let calls = 0;
+  let wake: () => void = () => undefined;
+  const a = nativeDriver({ protocol: 0, rcvbuf: 8 << 20, netns: ns }, (errno, dgs) => {
+    assert.equal(errno, 0);
+    calls++;
+    got.push(...dgs);
+    wake();
+  });
+  t.after(() => a.close());
+  const s = sender(ns);
+  t.after(() => s.close());
+  // All sent before the event loop reads any: 700 datagrams of 100 to 1,300 bytes (~490 KiB), and
+  // one of 80 KiB in the middle (more than the room kept free for the next datagram).
+  const sent = Array.from({ length: 700 }, (_, i) => message(i === 350 ? 80 * 1024 : 100 + (i % 13) * 100, i + 1));
+  for (const d of sent) s.send(d, a.portId);
+  a.ref(true);
+  while (got.length < sent.length) await new Promise<void>((r) => (wake = r));
+  a.ref(false);
+  assert.equal(got.length, sent.length);
+  for (const [i, d] of sent.entries()) assert.ok(got[i]!.equals(d), `datagram ${i + 1} arrived whole and in order`);
+  assert.ok(calls >= 2, `handed over in ${calls} batches`);
+});
+
 test('a monitor yields a message over 1 MiB whole (before: cut at 1 MiB, dropped as malformed, next() hung)', async (t) => {
   const ns = await freshNetns(t, 'addon-mon');
   const mon = NetlinkSocket.monitor([RTNLGRP_LINK], { netns: ns, rcvbuf: 8 << 20, signal: AbortSignal.timeout(20_000) });

@@ -2,13 +2,15 @@
 //
 // It owns netlink sockets (so that NETLINK_EXT_ACK, NETLINK_CAP_ACK, the receive buffer size and
 // group membership are ours to set), drives them from libuv's poll on the thread of the Node
-// environment that opened them and hands every datagram to JavaScript as a Buffer, in batches.
+// environment that opened them and hands the datagrams to JavaScript in batches, one Buffer each.
 // Everything above the datagram (framing, sequence numbers, dumps, errors) is TypeScript.
 //
 // Receiving: each datagram is first peeked (MSG_PEEK|MSG_TRUNC) into one receive buffer per Node
-// environment (64 KiB, grown to the largest datagram seen), which gives its true length; a larger
-// one is then read whole into the grown buffer, a smaller one is dropped from the queue without a
-// second copy. One copy into a JavaScript Buffer follows. Nothing is ever truncated.
+// environment, right after the datagrams read before it in the same batch, which gives its true
+// length; a larger one than the room left is then read whole after growing the buffer, a smaller
+// one is dropped from the queue without a second copy. A batch (up to 512 datagrams, or until
+// 256 KiB are read) then goes to JavaScript as one Buffer (one copy) with the end offset of each
+// datagram: not one Buffer per datagram, which cost an allocation each. Nothing is ever truncated.
 //
 // Lifetime: the JavaScript handle object owns the data callback (a hidden property); the addon
 // holds the handle only weakly while the socket is idle (unref'd) and strongly while it is ref'd,
@@ -109,8 +111,9 @@ static char *get_str(napi_env env, napi_value v) {
   return s;
 }
 
-#define RECV_INITIAL (64 * 1024) /* first size of the per-environment receive buffer */
+#define RECV_INITIAL (64 * 1024) /* room kept free for the next datagram (and the buffer's first size) */
 #define MAX_BATCH 512             /* datagrams handed to JS in one call */
+#define BATCH_BYTES (256 * 1024)  /* a batch ends once this much is read */
 
 /* Per Node environment (main thread or worker): the receive buffer shared by its sockets, which
    all receive on that environment's one thread. */
@@ -151,21 +154,23 @@ static int envdata_reserve(envdata *d, size_t want) {
   return 0;
 }
 
-/* Receives the next datagram whole into d->buf. Returns its length, 0 when the queue is empty,
-   or -errno. The peek (MSG_TRUNC) gives the true length; a datagram larger than the buffer grows
-   the buffer and is then read whole; a smaller one, already in the buffer, is only dropped from
-   the queue (length 0 read: no second copy). The peek passes the whole buffer so that the kernel
-   keeps sizing dump datagrams for a large reader (netlink's max_recvmsg_len, 32 KiB). */
-static ssize_t recv_datagram(int fd, envdata *d) {
-  if (envdata_reserve(d, RECV_INITIAL)) return -ENOMEM;
+/* Receives the next datagram whole into d->buf at offset `at` (after the ones read before it in
+   the batch, which growing keeps). Returns its length, 0 when the queue is empty, or -errno. The
+   peek (MSG_TRUNC) gives the true length; a datagram larger than the room left grows the buffer
+   and is then read whole; a smaller one, already in the buffer, is only dropped from the queue
+   (length 0 read: no second copy). The peek passes all the room left (at least RECV_INITIAL) so
+   that the kernel keeps sizing dump datagrams for a large reader (netlink's max_recvmsg_len,
+   32 KiB). */
+static ssize_t recv_datagram(int fd, envdata *d, size_t at) {
+  if (envdata_reserve(d, at + RECV_INITIAL)) return -ENOMEM;
   for (;;) {
-    ssize_t n = recv(fd, d->buf, d->cap, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+    ssize_t n = recv(fd, d->buf + at, d->cap - at, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
     }
-    if ((size_t)n > d->cap) {
-      if (envdata_reserve(d, (size_t)n)) return -ENOMEM;
+    if ((size_t)n > d->cap - at) {
+      if (envdata_reserve(d, at + (size_t)n)) return -ENOMEM;
       continue; /* peek again into the grown buffer (the datagram is still first in line) */
     }
     ssize_t r;
@@ -173,7 +178,7 @@ static ssize_t recv_datagram(int fd, envdata *d) {
       r = recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
     } while (r < 0 && errno == EINTR);
     if (r < 0) return -errno;
-    if (r != n) return -EPROTO; /* another reader on our fd: cannot happen, never hand out wrong bytes */
+    if (r != n) return -EPROTO;
     return n;
   }
 }
@@ -210,24 +215,25 @@ static void nlsock_close(nlsock *s) {
   uv_close((uv_handle_t *)&s->poll, nlsock_free_cb);
 }
 
-/* Hands `arr` (datagrams) and `err` to the handle's onData. Returns 0, or -1 when the handle is
-   gone (collected: its finaliser closes the socket) or N-API failed (the socket is then closed). */
-static int call_js(nlsock *s, int err, napi_value arr) {
+/* Hands `err`, `batch` (the datagrams read, one after another, as one Buffer) and `ends` (a
+   Uint32Array: where each datagram ends in it) to the handle's onData; NULL ones go as undefined.
+   Returns 0, or -1 when the handle is gone (collected: its finaliser closes the socket) or N-API
+   failed (the socket is then closed). */
+static int call_js(nlsock *s, int err, napi_value batch, napi_value ends) {
   napi_env env = s->env;
-  napi_value obj, fn, recv, argv[2], result;
+  napi_value obj, fn, recv, argv[3], result;
   if (!s->self || napi_get_reference_value(env, s->self, &obj) != napi_ok || obj == NULL) return -1;
   if (napi_get_named_property(env, obj, "onData", &fn) != napi_ok || napi_create_int32(env, err, &argv[0]) != napi_ok ||
       napi_get_global(env, &recv) != napi_ok) {
     nlsock_close(s);
     return -1;
   }
-  if (arr == NULL && napi_create_array_with_length(env, 0, &arr) != napi_ok) {
-    nlsock_close(s);
-    return -1;
-  }
-  argv[1] = arr;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  argv[1] = batch ? batch : undef;
+  argv[2] = ends ? ends : undef;
   /* napi_make_callback converts the receiver with ToObject: undefined would fail (silently). */
-  napi_status st = napi_make_callback(env, s->actx, recv, fn, 2, argv, &result);
+  napi_status st = napi_make_callback(env, s->actx, recv, fn, 3, argv, &result);
   bool pending = false;
   if (st != napi_ok) napi_is_exception_pending(env, &pending);
   if (pending) {
@@ -240,36 +246,40 @@ static int call_js(nlsock *s, int err, napi_value arr) {
   return 0;
 }
 
-/* Reads up to MAX_BATCH datagrams into a JS array and hands them over. Returns 1 when there may
-   be more to read (a full batch, or ENOBUFS), 0 otherwise. */
+/* Reads up to MAX_BATCH datagrams (or until BATCH_BYTES are read) into the environment's buffer,
+   one after another, and hands them to JS as one Buffer with their end offsets. Returns 1 when
+   there may be more to read (a full batch, or ENOBUFS), 0 otherwise. */
 static int read_batch(nlsock *s, envdata *d) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
-  napi_value arr = NULL;
+  uint32_t ends[MAX_BATCH];
   uint32_t n = 0;
+  size_t used = 0;
   int err = 0;
-  if (napi_create_array(env, &arr) != napi_ok) err = ENOMEM;
-  while (!err && n < MAX_BATCH) {
-    ssize_t r = recv_datagram(s->fd, d);
+  while (!err && n < MAX_BATCH && used < BATCH_BYTES) {
+    ssize_t r = recv_datagram(s->fd, d, used);
     if (r == 0) break;
     if (r < 0) {
       err = (int)-r;
       break;
     }
-    napi_value b;
-    void *data;
-    if (napi_create_buffer_copy(env, (size_t)r, d->buf, &data, &b) != napi_ok || napi_set_element(env, arr, n, b) != napi_ok) {
-      /* The datagram is gone from the queue: say so like a lost one (the transport's barrier
-         then settles whatever it answered). */
-      err = ENOBUFS;
-      break;
-    }
-    n++;
+    used += (size_t)r;
+    ends[n++] = (uint32_t)used;
   }
   int more = 0;
   if (n > 0 || err) {
-    if (call_js(s, err, arr) == 0 && !s->closing) more = n == MAX_BATCH || err == ENOBUFS;
+    napi_value batch = NULL, ab, arr = NULL;
+    void *data;
+    if (n > 0 && (napi_create_buffer_copy(env, used, d->buf, &data, &batch) != napi_ok ||
+                  napi_create_arraybuffer(env, n * sizeof(uint32_t), &data, &ab) != napi_ok ||
+                  (memcpy(data, ends, n * sizeof(uint32_t)), napi_create_typedarray(env, napi_uint32_array, n, ab, 0, &arr)) != napi_ok)) {
+      /* The datagrams are gone from the queue: say so like lost ones (the transport's barrier then
+         settles whatever they answered). */
+      batch = arr = NULL;
+      err = ENOBUFS;
+    }
+    if (call_js(s, err, batch, arr) == 0 && !s->closing) more = n == MAX_BATCH || used >= BATCH_BYTES || err == ENOBUFS;
   }
   napi_close_handle_scope(env, scope);
   return more;
@@ -294,7 +304,7 @@ static void nlsock_on_poll(uv_poll_t *h, int status, int events) {
       soerr = -1; /* fatal: report and stop */
     }
     if (err && napi_open_handle_scope(s->env, &scope) == napi_ok) {
-      call_js(s, err, NULL);
+      call_js(s, err, NULL, NULL);
       napi_close_handle_scope(s->env, scope);
     }
     if (soerr < 0 || s->closing) return;
@@ -302,7 +312,7 @@ static void nlsock_on_poll(uv_poll_t *h, int status, int events) {
   envdata *d = get_envdata(s->env);
   if (!d) {
     if (napi_open_handle_scope(s->env, &scope) == napi_ok) {
-      call_js(s, ENOMEM, NULL);
+      call_js(s, ENOMEM, NULL, NULL);
       napi_close_handle_scope(s->env, scope);
     }
     return;
@@ -932,7 +942,7 @@ static napi_value js_link_watch_read(napi_env env, napi_callback_info info) {
       return throw_errno(env, "linkWatchRead", ENOMEM);                                            \
   } while (0)
   for (;;) {
-    ssize_t r = recv_datagram(fd, d);
+    ssize_t r = recv_datagram(fd, d, 0);
     if (r == 0) break;
     if (r == -ENOBUFS) {
       PUSH(-1, nul);

@@ -15,8 +15,27 @@ export interface NativeSocket {
 /** Called with every batch of datagrams read from a socket; `errno` is non-zero on a receive error (ENOBUFS). */
 export type DatagramHandler = (errno: number, datagrams: Buffer[]) => void;
 
+/**
+ * What the addon calls with every batch read from a socket: `errno` (non-zero on a receive error,
+ * e.g. ENOBUFS), and the datagrams read before it, one after another in `batch`, datagram i
+ * ending at `ends[i]` (both undefined when nothing was read).
+ */
+export type NativeDataHandler = (errno: number, batch: Buffer | undefined, ends: Uint32Array | undefined) => void;
+
+/** The datagrams of a batch the addon handed over, as views into it (no copy). */
+export function datagramsOf(batch: Buffer | undefined, ends: Uint32Array | undefined): Buffer[] {
+  const out: Buffer[] = [];
+  if (batch === undefined || ends === undefined) return out;
+  for (let i = 0, at = 0; i < ends.length; i++) {
+    const end = ends[i] as number;
+    out.push(batch.subarray(at, end));
+    at = end;
+  }
+  return out;
+}
+
 export interface NativeAddon {
-  socketOpen(protocol: number, netnsFd: number, rcvbuf: number, onData: DatagramHandler): NativeSocket;
+  socketOpen(protocol: number, netnsFd: number, rcvbuf: number, onData: NativeDataHandler): NativeSocket;
   /** Sends one datagram to the kernel, or to another netlink socket's `portId` (root only). */
   socketSend(sock: NativeSocket, buf: Buffer, portId?: number): number;
   socketAddMembership(sock: NativeSocket, group: number): void;

@@ -6,7 +6,7 @@
 import { closeSync } from 'node:fs';
 import { SystemError } from '../errors.js';
 import { openNetns, type NetnsRef } from '../netns.js';
-import { native, type DatagramHandler } from '../sys/native.js';
+import { datagramsOf, native, type DatagramHandler } from '../sys/native.js';
 
 export type { DatagramHandler };
 
@@ -46,7 +46,7 @@ export const nativeDriver: NetlinkDriverFactory = (options, onData) => {
   const nsFd = options.netns === undefined ? -1 : openNetns(options.netns);
   let handle;
   try {
-    handle = addon.socketOpen(options.protocol, nsFd, options.rcvbuf, onData);
+    handle = addon.socketOpen(options.protocol, nsFd, options.rcvbuf, (errno, batch, ends) => onData(errno, datagramsOf(batch, ends)));
   } catch (err) {
     throw SystemError.from(err, 'netlink socket');
   } finally {
