@@ -10,6 +10,7 @@ import {
   NetlinkClosedError,
   NetlinkTimeoutError,
   NetlinkDumpInterruptedError,
+  NetlinkDecodeError,
   ValidationError,
   type NlMsg,
 } from '@vmhost/net';
@@ -177,6 +178,38 @@ test('a NetlinkError carries errno, code, op, extack message and offset', async 
   await tick();
   k.reply(ack(k.requests[1]!.seq, 17));
   await assert.rejects(q, { message: 'RTM_NEWLINK: EEXIST (File exists)' });
+  s.close();
+});
+
+test('every form of a positive ack resolves; a damaged one rejects with the decode error', async () => {
+  const k = new FakeKernel();
+  const s = open(k);
+  const ps = Array.from({ length: 5 }, (_, i) => s.request(RTM_NEWLINK, NLM_F_CREATE, Buffer.from([i, 0, 0, 0])));
+  await tick();
+  const seqs = k.requests.map((r) => r.seq);
+  const body = (seq: number, extra: Buffer[] = []): Buffer => {
+    const b = Buffer.alloc(20);
+    b.writeUInt32LE(16, 4);
+    b.writeUInt32LE(seq, 12);
+    return Buffer.concat([b, ...extra]);
+  };
+  const warning = Buffer.alloc(12);
+  warning.writeUInt16LE(12, 0);
+  warning.writeUInt16LE(1, 2); // NLMSGERR_ATTR_MSG
+  warning.write('careful', 4);
+  k.reply(
+    encodeNlMsg({ type: NLMSG_ERROR, flags: NLM_F_CAPPED, seq: seqs[0]!, payload: body(seqs[0]!) }),
+    // without NETLINK_CAP_ACK: the request's header and body follow the error field
+    encodeNlMsg({ type: NLMSG_ERROR, flags: 0, seq: seqs[1]!, payload: body(seqs[1]!, [Buffer.from([1, 0, 0, 0])]) }),
+    // the error field alone (older senders)
+    encodeNlMsg({ type: NLMSG_ERROR, flags: 0, seq: seqs[2]!, payload: Buffer.alloc(4) }),
+    // a success with a warning (extended ack TLVs)
+    encodeNlMsg({ type: NLMSG_ERROR, flags: NLM_F_CAPPED | NLM_F_ACK_TLVS, seq: seqs[3]!, payload: body(seqs[3]!, [warning]) }),
+    // damaged: cut inside the request's header
+    encodeNlMsg({ type: NLMSG_ERROR, flags: NLM_F_CAPPED, seq: seqs[4]!, payload: Buffer.alloc(8) }),
+  );
+  assert.deepEqual(await Promise.all(ps.slice(0, 4)), [[], [], [], []]);
+  await assert.rejects(ps[4]!, (e: unknown) => e instanceof NetlinkDecodeError && /truncated inside the request header/.test(e.message));
   s.close();
 });
 

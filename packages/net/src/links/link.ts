@@ -89,6 +89,14 @@ function checkAlias(v: unknown, nullable: boolean): void {
 /** The keys every link spec may have (`kind` and {@link LinkAddCommon}); each kind adds its own. */
 const COMMON_KEYS = ['kind', 'name', 'mac', 'mtu', 'up', 'promisc', 'master', 'alias', 'netns', 'txQueueLen'] as const satisfies ReadonlyArray<keyof OtherKindSpec>;
 
+/** The keys of a kind's specs: the common ones and its own (made once per kind). */
+const KEYS_OF = new WeakMap<object, readonly string[]>();
+function specKeys(kind: { readonly keys: readonly string[] }): readonly string[] {
+  let keys = KEYS_OF.get(kind);
+  if (!keys) KEYS_OF.set(kind, (keys = [...COMMON_KEYS, ...kind.keys]));
+  return keys;
+}
+
 /**
  * Validates a link spec completely, before anything is sent: its keys (the common ones and the
  * kind's; any other is refused: a misspelt `upp` must not leave a link down), the common fields,
@@ -98,7 +106,7 @@ export function validateSpec(spec: LinkSpec | OtherKindSpec): void {
   if (spec === null || typeof spec !== 'object') throw new ValidationError('spec', spec, 'expected an object');
   if (typeof spec.kind !== 'string' || !KIND_RE.test(spec.kind)) throw new ValidationError('kind', spec.kind, 'expected a link kind such as veth, bridge or tap');
   const kind = kindOfSpec(spec.kind);
-  checkKeys(spec, kind ? [...COMMON_KEYS, ...kind.keys] : COMMON_KEYS);
+  checkKeys(spec, kind ? specKeys(kind) : COMMON_KEYS);
   validateIfName(spec.name, 'name');
   if (spec.mac !== undefined) parseMac(spec.mac, 'mac');
   validateMtu(spec.mtu, 'mtu');

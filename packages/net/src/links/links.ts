@@ -13,11 +13,12 @@ import { ValidationError } from '../errors.js';
 import { openNetns, type NetnsRef } from '../netns.js';
 import { createPersistentTap } from '../tap.js';
 import { NetlinkError } from '../transport/errors.js';
+import type { NlMsg } from '../transport/message.js';
 import { NetlinkSocket } from '../transport/socket.js';
 import type { Link, LinkChanges, LinkFilter, LinkSpec, LinkStats, OtherKindSpec, TapSpec } from '../types.js';
 import { checkKeys, parseMac, validateIfName, validateInt } from '../validate.js';
 import { checkBool } from './common.js';
-import { kindOfSpec, type EncodeContext } from './kinds/index.js';
+import { kindOfSpec, type EncodeContext, type KindRequest } from './kinds/index.js';
 import { CLEAR_ALIAS, decodeLinkView, flagBits, rollbackMessage, toLink, validateChanges, validateSpec } from './link.js';
 import { decodeLinkStats } from './stats.js';
 
@@ -40,6 +41,57 @@ async function linkIn(ref: NetnsRef, name: string, op: string): Promise<Link> {
   } finally {
     sock.close();
   }
+}
+
+/**
+ * What a kind's encoder may ask of `links.add` (one object, no closures: it is made for every
+ * creation): link indices, and namespace fds that stay open until {@link close}.
+ */
+class AddContext implements EncodeContext {
+  private fds: number[] | undefined;
+  constructor(
+    private readonly ctx: RtnlContext,
+    private readonly op: string,
+  ) {}
+  index(name: string, field: string): Promise<number> {
+    return this.ctx.linkIndex(name, field, this.op);
+  }
+  netnsFd(ref: NetnsRef, field: string): number {
+    const fd = openNetns(ref, field);
+    (this.fds ??= []).push(fd);
+    return fd;
+  }
+  /** Closes the namespace fds opened for the request. */
+  close(): void {
+    if (this.fds) for (const fd of this.fds) closeSync(fd);
+    this.fds = undefined;
+  }
+}
+
+/** The RTM_NEWLINK payload of `links.add`: the kind's request and the common fields of `spec`. */
+function addRequest(spec: LinkSpec | OtherKindSpec, req: KindRequest, masterIndex: number | undefined, enc: AddContext): Buffer {
+  const attrs: LinkAttrs = req.attrs ? { ifname: spec.name, linkinfo: req.linkinfo, ...req.attrs } : { ifname: spec.name, linkinfo: req.linkinfo };
+  if (spec.mac !== undefined) attrs.address = parseMac(spec.mac);
+  if (spec.mtu !== undefined) attrs.mtu = spec.mtu;
+  if (masterIndex !== undefined) attrs.master = masterIndex;
+  if (spec.alias !== undefined) attrs.ifalias = spec.alias;
+  if (spec.txQueueLen !== undefined) attrs.txqlen = spec.txQueueLen;
+  if (spec.netns !== undefined) attrs.netNsFd = enc.netnsFd(spec.netns, 'netns');
+  const { flags, change } = flagBits(spec);
+  return encodeLinkMessage({ header: { flags, change }, attrs });
+}
+
+/** The new link in the kernel's echo of a creation (undefined if it is not there). */
+function echoedLink(echoed: readonly NlMsg[], spec: LinkSpec | OtherKindSpec, masterIndex: number | undefined): Link | undefined {
+  for (const m of echoed) {
+    if (m.type !== C.RTM_NEWLINK) continue;
+    const d = decodeLinkView(m.payload);
+    if (d.attrs.ifname === spec.name) {
+      const names = masterIndex !== undefined && spec.master !== undefined ? new Map([[masterIndex, spec.master]]) : undefined;
+      return toLink(d, names);
+    }
+  }
+  return undefined;
 }
 
 /** Makes the Links of a handle (its constructor is private: not part of the API). Internal. */
@@ -85,27 +137,11 @@ export class Links {
       return want ? link : undefined;
     }
     const masterIndex = spec.master !== undefined ? await this.ctx.linkIndex(spec.master, 'master', op) : undefined;
-    const fds: number[] = [];
+    const enc = new AddContext(this.ctx, op);
     try {
-      const enc: EncodeContext = {
-        index: (name, field) => this.ctx.linkIndex(name, field, op),
-        netnsFd: (ref, field) => {
-          const fd = openNetns(ref, field);
-          fds.push(fd);
-          return fd;
-        },
-      };
       const kind = kindOfSpec(spec.kind);
-      const req = kind?.encode ? await kind.encode(spec, enc) : { linkinfo: { kind: spec.kind } };
-      const attrs: LinkAttrs = { ifname: spec.name, linkinfo: req.linkinfo, ...req.attrs };
-      if (spec.mac !== undefined) attrs.address = parseMac(spec.mac);
-      if (spec.mtu !== undefined) attrs.mtu = spec.mtu;
-      if (masterIndex !== undefined) attrs.master = masterIndex;
-      if (spec.alias !== undefined) attrs.ifalias = spec.alias;
-      if (spec.txQueueLen !== undefined) attrs.txqlen = spec.txQueueLen;
-      if (spec.netns !== undefined) attrs.netNsFd = enc.netnsFd(spec.netns, 'netns');
-      const { flags, change } = flagBits(spec);
-      const payload = encodeLinkMessage({ header: { flags, change }, attrs });
+      const asked = kind?.encode ? kind.encode(spec, enc) : { linkinfo: { kind: spec.kind } };
+      const payload = addRequest(spec, asked instanceof Promise ? await asked : asked, masterIndex, enc);
       if (!want) {
         await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, payload, op);
         return undefined;
@@ -116,17 +152,9 @@ export class Links {
         return await linkIn(spec.netns, spec.name, op);
       }
       const echoed = await this.ctx.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL | C.NLM_F_ECHO, payload, op);
-      for (const m of echoed) {
-        if (m.type !== C.RTM_NEWLINK) continue;
-        const d = decodeLinkView(m.payload);
-        if (d.attrs.ifname === spec.name) {
-          const names = masterIndex !== undefined && spec.master !== undefined ? new Map([[masterIndex, spec.master]]) : undefined;
-          return toLink(d, names);
-        }
-      }
-      return await this.get(spec.name);
+      return echoedLink(echoed, spec, masterIndex) ?? (await this.get(spec.name));
     } finally {
-      for (const fd of fds) closeSync(fd);
+      enc.close();
     }
   }
 

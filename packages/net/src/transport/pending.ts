@@ -5,7 +5,7 @@
 import { constants as osConstants } from 'node:os';
 import { NetlinkError } from './errors.js';
 import {
-  NETLINK_ROUTE, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, parseNlmsgDone, parseNlmsgerr,
+  NETLINK_ROUTE, NLM_F_ACK_TLVS, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, parseNlmsgDone, parseNlmsgerr,
   type NlMsg,
 } from './message.js';
 import { nlMsgAt } from './framing.js';
@@ -105,6 +105,9 @@ export function newPending(
 /** What one message means for the request it answers: nothing yet (undefined), or its end. */
 export type Outcome = { error?: unknown; interrupted?: boolean };
 
+/** The end of a request that succeeded (shared: outcomes are only read). */
+const SUCCEEDED: Outcome = Object.freeze({});
+
 /**
  * Reads one message (at `off` of the checked datagram `dg`) of a (live, not abandoned) request's
  * answer: a reply part is collected in `p.replies` or `p.inPlace` (undefined: more to come); an
@@ -118,9 +121,13 @@ export function answerOf(p: Pending, dg: Buffer, off: number): Outcome | undefin
     case NLMSG_NOOP:
       return undefined;
     case NLMSG_ERROR: {
+      // A plain positive ack (error 0, no TLVs, the error field alone or with the request's
+      // header): what parseNlmsgerr would accept and answer {} for, without its objects.
+      const len = dg.readUInt32LE(off) - NLMSG_HDRLEN;
+      if (!(flags & NLM_F_ACK_TLVS) && (len === 4 || len >= 4 + NLMSG_HDRLEN) && dg.readInt32LE(off + NLMSG_HDRLEN) === 0) return SUCCEEDED;
       try {
         const parsed = parseNlmsgerr(nlMsgAt(dg, off).payload, flags);
-        return parsed.error !== 0 ? { error: new NetlinkError(parsed.error, p.op, parsed.extack) } : {};
+        return parsed.error !== 0 ? { error: new NetlinkError(parsed.error, p.op, parsed.extack) } : SUCCEEDED;
       } catch (err) {
         return { error: err };
       }
@@ -133,7 +140,7 @@ export function answerOf(p: Pending, dg: Buffer, off: number): Outcome | undefin
       } catch (err) {
         return { error: err };
       }
-      return p.interrupted ? { interrupted: true } : {};
+      return p.interrupted ? { interrupted: true } : SUCCEEDED;
     }
     case NLMSG_OVERRUN:
       return { error: new NetlinkError(osConstants.errno.ENOBUFS, p.op, { message: 'NLMSG_OVERRUN: data lost' }) };

@@ -72,7 +72,7 @@ export const bridge: LinkKind<BridgeSpec, BridgeData> = {
     validateSeconds(s.ageingTime, 'ageingTime', 1_000_000);
     if (s.priority !== undefined) validateInt(s.priority, 'priority', 0, 65535);
   },
-  async encode(s) {
+  encode(s) {
     const d: BridgeData = {};
     if (s.forwardDelay !== undefined) d.forwardDelay = toCentis(s.forwardDelay);
     if (s.helloTime !== undefined) d.helloTime = toCentis(s.helloTime);

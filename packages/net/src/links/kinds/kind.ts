@@ -43,8 +43,12 @@ export interface LinkKind<S extends LinkAddCommon = LinkAddCommon, D = unknown> 
   dataSchema(link: LinkMessageCodec): Schema;
   /** Checks the kind's own fields (the common ones are checked already); throws ValidationError. */
   validate(spec: S): void;
-  /** IFLA_LINKINFO (and top-level attributes) of a creation request; absent for kinds made otherwise (tap). */
-  encode?(spec: S, ctx: EncodeContext): Promise<KindRequest>;
+  /**
+   * IFLA_LINKINFO (and top-level attributes) of a creation request; absent for kinds made
+   * otherwise (tap). A promise only for kinds that look something up (a parent's index): the
+   * others answer at once, so that creating them costs no extra turn.
+   */
+  encode?(spec: S, ctx: EncodeContext): KindRequest | Promise<KindRequest>;
   /** The kind's fields of the public {@link Link}, from the message and its decoded data. */
   decode(m: LinkMessage, data: D | undefined): Partial<Link>;
   /** A master kind's port data (IFLA_INFO_SLAVE_DATA of its ports), e.g. the bridge's. */

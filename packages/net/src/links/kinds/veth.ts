@@ -51,7 +51,7 @@ export const veth: LinkKind<VethSpec, VethData> = {
     if (s.peer.netns !== undefined) netnsPath(s.peer.netns, 'peer.netns');
     else if (s.peer.name === s.name && s.netns === undefined) throw new ValidationError('peer.name', s.peer.name, 'must differ from name');
   },
-  async encode(s, ctx) {
+  encode(s, ctx) {
     const attrs: LinkAttrs = { ifname: s.peer.name };
     if (s.peer.mac !== undefined) attrs.address = parseMac(s.peer.mac, 'peer.mac');
     if (s.peer.mtu !== undefined) attrs.mtu = s.peer.mtu;
