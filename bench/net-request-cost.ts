@@ -42,40 +42,59 @@ function echoTemplate(): { before: Buffer; after: Buffer } {
 }
 const template = echoTemplate();
 
-/** The request's IFLA_IFNAME attribute, padded (the request at `off` of datagram `d`). */
-function nameAttr(d: Buffer, off: number, len: number): Buffer {
+/** Where the request at `off` of datagram `d` has its IFLA_IFNAME attribute, and that attribute's padded length. */
+function nameAttr(d: Buffer, off: number, len: number): { at: number; size: number } {
   for (let a = off + 32; a < off + len; a += (d.readUInt16LE(a) + 3) & ~3) {
-    if (d.readUInt16LE(a + 2) === IFLA_IFNAME) return Buffer.concat([d.subarray(a, a + d.readUInt16LE(a)), Buffer.alloc(((d.readUInt16LE(a) + 3) & ~3) - d.readUInt16LE(a))]);
+    if (d.readUInt16LE(a + 2) === IFLA_IFNAME) return { at: a, size: (d.readUInt16LE(a) + 3) & ~3 };
   }
   throw new Error('a request without IFLA_IFNAME');
 }
 
-/** A driver that answers every request of a datagram: its echo when asked, then an ack (NLMSG_ERROR 0, NETLINK_CAP_ACK's short form). */
+/**
+ * A driver that answers every request of a datagram: its echo when asked, then an ack
+ * (NLMSG_ERROR 0, NETLINK_CAP_ACK's short form). Like the addon, it hands over one buffer per
+ * batch with a view per datagram, so that what is measured is the transport and the codec, not
+ * the fake's own allocations.
+ */
 const acking: NetlinkDriverFactory = (_o, onData) => ({
   portId: 4242,
   send(d: Buffer) {
-    const acks: Buffer[] = [];
+    let size = 0;
+    for (let off = 0; off < d.length; off += (d.readUInt32LE(off) + 3) & ~3) {
+      if (d.readUInt16LE(off + 6) & NLM_F_ECHO) size += 16 + template.before.length + nameAttr(d, off, d.readUInt32LE(off)).size + template.after.length;
+      size += 36;
+    }
+    const out = Buffer.allocUnsafe(size);
+    const views: Buffer[] = [];
+    let w = 0;
     for (let off = 0; off < d.length; ) {
       const len = d.readUInt32LE(off);
+      const seq = d.readUInt32LE(off + 8);
       if (d.readUInt16LE(off + 6) & NLM_F_ECHO) {
-        const body = Buffer.concat([template.before, nameAttr(d, off, len), template.after]);
-        const echo = Buffer.alloc(16 + body.length);
-        echo.writeUInt32LE(echo.length, 0);
-        echo.writeUInt16LE(d.readUInt16LE(off + 4), 4);
-        echo.writeUInt32LE(d.readUInt32LE(off + 8), 8);
-        body.copy(echo, 16);
-        acks.push(echo);
+        const name = nameAttr(d, off, len);
+        const start = w;
+        out.fill(0, w, w + 16);
+        out.writeUInt16LE(d.readUInt16LE(off + 4), w + 4);
+        out.writeUInt32LE(seq, w + 8);
+        w += 16;
+        w += template.before.copy(out, w);
+        w += d.copy(out, w, name.at, name.at + name.size);
+        w += template.after.copy(out, w);
+        out.writeUInt32LE(w - start, start);
+        views.push(out.subarray(start, w));
       }
-      const ack = Buffer.alloc(36);
-      ack.writeUInt32LE(36, 0);
-      ack.writeUInt16LE(2, 4); // NLMSG_ERROR
-      ack.writeUInt16LE(0x100, 6); // NLM_F_CAPPED
-      ack.writeUInt32LE(d.readUInt32LE(off + 8), 8);
-      d.copy(ack, 20, off, off + 16);
-      acks.push(ack);
+      out.writeUInt32LE(36, w);
+      out.writeUInt16LE(2, w + 4); // NLMSG_ERROR
+      out.writeUInt16LE(0x100, w + 6); // NLM_F_CAPPED
+      out.writeUInt32LE(seq, w + 8);
+      out.writeUInt32LE(0, w + 12);
+      out.writeInt32LE(0, w + 16);
+      d.copy(out, w + 20, off, off + 16);
+      views.push(out.subarray(w, w + 36));
+      w += 36;
       off += (len + 3) & ~3;
     }
-    setImmediate(() => onData(0, acks));
+    setImmediate(() => onData(0, views));
   },
   addMembership: () => undefined,
   ref: () => undefined,
