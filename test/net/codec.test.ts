@@ -302,6 +302,8 @@ test('the writer writes every byte it hands out: encoders give the same bytes ov
     const w = new Writer(4);
     w.attrString(1, 'ab').attrU8(2, 7).attrU16(3, 0x102).attrBe16(4, 80).attr(5, Buffer.from([9]));
     assert.equal(w.finish().toString('hex'), '0700010061620000' + '0500020007000000' + '0600030002010000' + '0600040000500000' + '0500050009000000');
+    const full = new Writer(7); // 'ab' fills it: the padding grows it
+    assert.equal(full.attrString(1, 'ab').attrU8(2, 7).finish().toString('hex'), '0700010061620000' + '0500020007000000');
   } finally {
     Buffer.allocUnsafe = allocUnsafe;
   }

@@ -86,10 +86,8 @@ export class Writer {
   /** Zero bytes up to the next 4-byte boundary. */
   pad(): this {
     const n = align4(this.length) - this.length;
-    if (n) {
-      const at = this.reserve(n);
-      this.buf.fill(0, at, at + n);
-    }
+    const at = n ? this.reserve(n) : 0; // reserve first: it may replace this.buf
+    if (n) this.buf.fill(0, at, at + n); // pooled memory: not zero already
     return this;
   }
 
