@@ -59,19 +59,22 @@ function nameAttr(d: Buffer, off: number, len: number): { at: number; size: numb
 const acking: NetlinkDriverFactory = (_o, onData) => ({
   portId: 4242,
   send(d: Buffer) {
+    // first pass: each request's name attribute (when it asks for an echo) and the answers' size
+    const names: Array<{ at: number; size: number } | undefined> = [];
     let size = 0;
     for (let off = 0; off < d.length; off += (d.readUInt32LE(off) + 3) & ~3) {
-      if (d.readUInt16LE(off + 6) & NLM_F_ECHO) size += 16 + template.before.length + nameAttr(d, off, d.readUInt32LE(off)).size + template.after.length;
-      size += 36;
+      const name = d.readUInt16LE(off + 6) & NLM_F_ECHO ? nameAttr(d, off, d.readUInt32LE(off)) : undefined;
+      names.push(name);
+      size += (name ? 16 + template.before.length + name.size + template.after.length : 0) + 36;
     }
     const out = Buffer.allocUnsafe(size);
     const views: Buffer[] = [];
     let w = 0;
-    for (let off = 0; off < d.length; ) {
+    for (let off = 0, i = 0; off < d.length; i++) {
       const len = d.readUInt32LE(off);
       const seq = d.readUInt32LE(off + 8);
-      if (d.readUInt16LE(off + 6) & NLM_F_ECHO) {
-        const name = nameAttr(d, off, len);
+      const name = names[i];
+      if (name) {
         const start = w;
         out.fill(0, w, w + 16);
         out.writeUInt16LE(d.readUInt16LE(off + 4), w + 4);

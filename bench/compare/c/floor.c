@@ -17,13 +17,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#ifndef NETLINK_EXT_ACK
-#define NETLINK_EXT_ACK 11
-#endif
-#ifndef NETLINK_CAP_ACK
-#define NETLINK_CAP_ACK 10
-#endif
-
 static char req[1 << 20]; /* BATCH requests of < 128 bytes each */
 static char ans[1 << 16];
 

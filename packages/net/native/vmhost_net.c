@@ -178,7 +178,7 @@ static ssize_t recv_datagram(int fd, envdata *d, size_t at) {
       r = recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
     } while (r < 0 && errno == EINTR);
     if (r < 0) return -errno;
-    if (r != n) return -EPROTO;
+    if (r != n) return -EPROTO; /* another reader on our fd: cannot happen, never hand out wrong bytes */
     return n;
   }
 }
@@ -246,6 +246,18 @@ static int call_js(nlsock *s, int err, napi_value batch, napi_value ends) {
   return 0;
 }
 
+/* The JS values of a batch: the `used` bytes read as one Buffer and the `n` end offsets as a
+   Uint32Array. 0 on success, -1 when N-API failed. */
+static int batch_values(napi_env env, const unsigned char *buf, size_t used, const uint32_t *ends, uint32_t n, napi_value *batch,
+                        napi_value *arr) {
+  void *data;
+  napi_value ab;
+  if (napi_create_buffer_copy(env, used, buf, &data, batch) != napi_ok) return -1;
+  if (napi_create_arraybuffer(env, n * sizeof(uint32_t), &data, &ab) != napi_ok) return -1;
+  memcpy(data, ends, n * sizeof(uint32_t));
+  return napi_create_typedarray(env, napi_uint32_array, n, ab, 0, arr) == napi_ok ? 0 : -1;
+}
+
 /* Reads up to MAX_BATCH datagrams (or until BATCH_BYTES are read) into the environment's buffer,
    one after another, and hands them to JS as one Buffer with their end offsets. Returns 1 when
    there may be more to read (a full batch, or ENOBUFS), 0 otherwise. */
@@ -269,11 +281,8 @@ static int read_batch(nlsock *s, envdata *d) {
   }
   int more = 0;
   if (n > 0 || err) {
-    napi_value batch = NULL, ab, arr = NULL;
-    void *data;
-    if (n > 0 && (napi_create_buffer_copy(env, used, d->buf, &data, &batch) != napi_ok ||
-                  napi_create_arraybuffer(env, n * sizeof(uint32_t), &data, &ab) != napi_ok ||
-                  (memcpy(data, ends, n * sizeof(uint32_t)), napi_create_typedarray(env, napi_uint32_array, n, ab, 0, &arr)) != napi_ok)) {
+    napi_value batch = NULL, arr = NULL;
+    if (n > 0 && batch_values(env, d->buf, used, ends, n, &batch, &arr) != 0) {
       /* The datagrams are gone from the queue: say so like lost ones (the transport's barrier then
          settles whatever they answered). */
       batch = arr = NULL;

@@ -9,6 +9,8 @@ import type { NlMsg } from './message.js';
 
 /** Size of `struct nlmsghdr` (message.ts has the public constant; no runtime import cycle). */
 const HDRLEN = 16;
+/** NLM_F_ACK_TLVS (message.ts has the public constant). */
+const ACK_TLVS = 0x200;
 
 /** NLMSG_ALIGN, safe for the whole u32 range. */
 const align4 = (n: number): number => n + ((4 - (n % 4)) % 4);
@@ -45,3 +47,13 @@ export function nlMsgAt(buf: Buffer, off: number): NlMsg {
   };
 }
 
+/**
+ * Whether the NLMSG_ERROR message at `off` of a checked datagram is a plain positive ack: error 0,
+ * no extended-ack TLVs, and a body of the error field alone or with the request's header (and
+ * more). Exactly the acks `parseNlmsgerr` accepts and answers with error 0 and nothing else, read
+ * in place without its objects; any other one is for `parseNlmsgerr`. Internal.
+ */
+export function isPlainAckAt(buf: Buffer, off: number): boolean {
+  const len = buf.readUInt32LE(off) - HDRLEN;
+  return !(buf.readUInt16LE(off + 6) & ACK_TLVS) && (len === 4 || len >= 4 + HDRLEN) && buf.readInt32LE(off + HDRLEN) === 0;
+}

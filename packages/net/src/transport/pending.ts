@@ -5,10 +5,10 @@
 import { constants as osConstants } from 'node:os';
 import { NetlinkError } from './errors.js';
 import {
-  NETLINK_ROUTE, NLM_F_ACK_TLVS, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, parseNlmsgDone, parseNlmsgerr,
+  NETLINK_ROUTE, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, parseNlmsgDone, parseNlmsgerr,
   type NlMsg,
 } from './message.js';
-import { nlMsgAt } from './framing.js';
+import { isPlainAckAt, nlMsgAt } from './framing.js';
 
 export type State = 'queued' | 'dump-waiting' | 'sent' | 'done';
 
@@ -121,10 +121,7 @@ export function answerOf(p: Pending, dg: Buffer, off: number): Outcome | undefin
     case NLMSG_NOOP:
       return undefined;
     case NLMSG_ERROR: {
-      // A plain positive ack (error 0, no TLVs, the error field alone or with the request's
-      // header): what parseNlmsgerr would accept and answer {} for, without its objects.
-      const len = dg.readUInt32LE(off) - NLMSG_HDRLEN;
-      if (!(flags & NLM_F_ACK_TLVS) && (len === 4 || len >= 4 + NLMSG_HDRLEN) && dg.readInt32LE(off + NLMSG_HDRLEN) === 0) return SUCCEEDED;
+      if (isPlainAckAt(dg, off)) return SUCCEEDED; // the common answer, read without objects
       try {
         const parsed = parseNlmsgerr(nlMsgAt(dg, off).payload, flags);
         return parsed.error !== 0 ? { error: new NetlinkError(parsed.error, p.op, parsed.extack) } : SUCCEEDED;
