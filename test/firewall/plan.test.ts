@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TABLE_MARKER, dropText, isNoop, parseSave, plan, planFamily, render, ownedFamily, ownersIn, type FirewallModel } from '@vmhost/firewall';
+import { TABLE_MARKER, dropText, isNoop, parseSave, plan, planAgainst, planFamily, render, ownedFamily, ownersIn, type FirewallModel } from '@vmhost/firewall';
+import { ValidationError } from '@vmhost/net';
 import { goldenModels } from './models.js';
 
 const dir = join(import.meta.dirname, 'golden');
@@ -25,6 +26,18 @@ test('re-planning the model that is applied plans nothing', () => {
   const p = plan(groups, { ipv4: applied, ipv6: '' });
   assert.equal(p.ipv4.batch, '');
   assert.deepEqual(p.ipv4.drop, []);
+});
+
+test('planAgainst: the plan of saves still being read is the plan of the saves once read; a bad model refuses without waiting', async () => {
+  for (const [model, current] of [[groups, { ipv4: applied, ipv6: '' }], [withoutWeb, { ipv4: applied, ipv6: '' }], [groups, { ipv4: '', ipv6: '' }]] as const) {
+    let settle!: (v: typeof current) => void;
+    const later = new Promise<typeof current>((r) => (settle = r));
+    const p = planAgainst(model, later);
+    settle(current);
+    assert.deepEqual(await p, plan(model, current));
+  }
+  await assert.rejects(planAgainst({ owner: 'bad owner' } as FirewallModel, new Promise(() => undefined)), ValidationError);
+  await assert.rejects(planAgainst(groups, Promise.reject(new Error('save failed'))), /save failed/);
 });
 
 test('a changed model rewrites only the chains that differ', () => {

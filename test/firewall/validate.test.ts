@@ -133,6 +133,25 @@ test('a group on a rule: forward rules only, and a valid group name for the owne
   assert.equal(validateModel({ owner: 'lab', forward: [{ action: 'accept', group: 'web' }] }).forward[0]!.group, 'web');
 });
 
+test('rules that repeat an address, interface or group: each checked again where its use differs', () => {
+  const ok = { outInterface: 'br0', destination: '2001:db8::5', protocol: 'tcp', port: 22, state: ['NEW'], action: 'accept', group: 'vm0' };
+  // the same address text in an IPv4 rule, after it was found valid in an IPv6 one
+  rejects({ owner: 'lab', forward: [ok, { ...ok, family: 4 }] }, 'forward[1].destination', '2001:db8::5');
+  rejects({ owner: 'lab', forward: [ok, { ...ok, destination: undefined, source: '10.0.0.0/8' }, { ...ok, source: '10.0.0.0/8' }] }, 'forward[2].destination');
+  // an interface name valid as an output interface, in an input rule; a group valid in forward, on output
+  rejects({ owner: 'lab', forward: [ok], input: [{ inInterface: 'br0', action: 'accept' }, { outInterface: 'br0', action: 'accept' }] }, 'input[1].outInterface', 'br0');
+  rejects({ owner: 'lab', forward: [ok], output: [{ action: 'accept', group: 'vm0' }] }, 'output[0].group', 'vm0');
+  // a bad name is refused every time it comes, not only the first
+  rejects({ owner: 'lab', forward: [ok, { ...ok, outInterface: 'br 0' }] }, 'forward[1].outInterface', 'br 0');
+  rejects({ owner: 'lab', forward: [{ ...ok, state: ['NEW', 'OLD'] }] }, 'forward[0].state[1]', 'OLD');
+  const m = validateModel({ owner: 'lab', forward: [ok, { ...ok, state: ['ESTABLISHED', 'NEW'] }, { ...ok, destination: '2001:DB8:0::5/128' }] } as FirewallModel);
+  assert.deepEqual(m.forward.map((r) => [r.families, r.destination, r.state]), [
+    [[6], '2001:db8::5/128', ['NEW']],
+    [[6], '2001:db8::5/128', ['NEW', 'ESTABLISHED']],
+    [[6], '2001:db8::5/128', ['NEW']],
+  ]);
+});
+
 const port = { interface: 'vmtap0', group: 'web', mac: '52:54:00:12:34:56', ipv4: ['192.168.0.100'], ipv6: ['2001:db8:1::100'] };
 
 test('ports: names, MAC, addresses and policies are checked field by field', () => {

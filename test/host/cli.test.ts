@@ -397,6 +397,30 @@ test('status --json prints the HostStatus object', async () => {
 
 // ------------------------------------------------------------------------- global options
 
+test('plan, and only plan, starts reading the firewall before it loads the host file, in the namespace given', async () => {
+  let log: Array<[string, unknown]> = [];
+  const over: Partial<CliDeps> = {
+    prefetchFirewall: (options) => void log.push(['prefetchFirewall', options]),
+    loadHostFile: async (path) => {
+      log.push(['loadHostFile', path]);
+      return HOST;
+    },
+  };
+  for (const argv of [['plan', 'h.yaml'], ['plan', 'h.yaml', '--json'], ['apply', 'h.yaml'], ['down', 'h.yaml'], ['status', 'h.yaml']]) {
+    log = [];
+    const r = await run(['--netns', 'lab', ...argv], over);
+    assert.equal(r.code, 0, argv.join(' '));
+    if (argv[0] === 'plan') assert.deepEqual(log, [['prefetchFirewall', { netns: 'lab' }], ['loadHostFile', 'h.yaml']], argv.join(' '));
+    else assert.deepEqual(log, [['loadHostFile', 'h.yaml']], `${argv.join(' ')} reads the firewall after it locked the state, not before`);
+  }
+  // an invalid host file: the prefetch was started, the error is reported as always
+  log = [];
+  const bad = await run(['plan', 'h.yaml'], { ...over, loadHostFile: async () => Promise.reject(new HostSpecError([{ path: 'vms[0].ipv4', value: 'x', message: 'expected an IPv4 address' }], 'h.yaml')) });
+  assert.equal(bad.code, 3);
+  assert.match(bad.err, /vms\[0\]\.ipv4/);
+  assert.deepEqual(log, [['prefetchFirewall', {}]]);
+});
+
 test('--netns and --state-dir reach HostOptions of every engine call', async () => {
   for (const argv of [['plan', 'h.yaml'], ['apply', 'h.yaml'], ['down', 'h.yaml'], ['status', 'h.yaml'], ['vm', 'start', 'web', '-f', 'h.yaml']]) {
     const r = await run(['--netns', 'lab', ...argv, '--state-dir', 'tmp/state']);

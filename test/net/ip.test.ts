@@ -146,6 +146,40 @@ test(`property: text round-trips; what isIP accepts parses; IPv6 text is what th
   }
 });
 
+test(`property: what parses is exactly what isIP accepts (no zone), as the address BlockList sees (${CASES * 4} mangled texts)`, () => {
+  const ALPHABET = ':.0123456789abcdefABCDEFg% ';
+  const texts = ['::', '1::', '::1.2.3.4', '1:2:3:4:5:6:7::', '::1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8::', '1:2:3:4:5::1.2.3.4', '1:2:3:4:5:6::1.2.3.4', '1:2:3:4:5:6:1.2.3.4',
+    '1:2:3:4:5:6:7:1.2.3.4', ':::', '1:::2', ':1::', '1::2::3', '01.2.3.4', '1.2.3.04', '1.2.3', '1.2.3.4.5', '256.1.1.1', '::ffff:1.2.3.04', '12345::', '0000:0::', '', ':', '.'];
+  for (let i = 0; i < CASES; i++) {
+    const b = randomBytes(randomFamily());
+    const forms = [ip.formatAddress(b), expand(b), ip.formatAddressInetNtop(b)];
+    let s = forms[next() % forms.length]!;
+    // one to three edits: delete, insert or replace a character, or cut the end
+    for (let k = 0, n = 1 + (next() % 3); k < n; k++) {
+      const at = next() % (s.length + 1);
+      const c = ALPHABET[next() % ALPHABET.length]!;
+      const edit = next() % 4;
+      s = edit === 0 ? s.slice(0, at) + s.slice(at + 1) : edit === 1 ? s.slice(0, at) + c + s.slice(at) : edit === 2 ? s.slice(0, at) + c + s.slice(at + 1) : s.slice(0, at);
+    }
+    texts.push(s, s.toUpperCase(), `${s}::`, `::${s}`);
+  }
+  for (const s of texts) {
+    const fam = s.includes('%') ? 0 : isIP(s);
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = ip.parseAddress(s);
+    } catch (e) {
+      assert.ok(e instanceof ValidationError, at(`${s}: ${String(e)}`));
+    }
+    assert.equal(bytes === undefined ? 0 : bytes.length === 4 ? 4 : 6, fam, at(`parseAddress(${JSON.stringify(s)}) against isIP`));
+    if (bytes !== undefined) {
+      const bl = new BlockList();
+      bl.addAddress(s, fam === 4 ? 'ipv4' : 'ipv6');
+      assert.ok(bl.check(ip.formatAddress(bytes), fam === 4 ? 'ipv4' : 'ipv6'), at(`${s} parsed to ${ip.formatAddress(bytes)}`));
+    }
+  }
+});
+
 test('compare orders addresses by value; specialRange names the special-purpose range', () => {
   assert.equal(ip.compare('10.0.0.2', '10.0.0.10'), -8);
   assert.equal(ip.compare('2001:DB8::1', '2001:db8:0::1'), 0);

@@ -57,9 +57,34 @@ const KEY: Record<TableFamily, keyof Plan> = { 4: 'ipv4', 6: 'ipv6', bridge: 'br
  * exactly what {@link apply} would run.
  * @throws {ValidationError} for a bad model.
  */
-export function plan(model: FirewallModel | NormalizedModel, current: { ipv4: string; ipv6: string; bridge?: string }): Plan {
+export function plan(model: FirewallModel | NormalizedModel, current: SavedText): Plan {
+  const m = validateModel(model);
+  return planFrom(m, buildRuleset(m), current);
+}
+
+/**
+ * {@link plan} against saves that are still being read (`current`, e.g. {@link save}'s promise):
+ * builds what `model` wants while they are read (at a few thousand rules, about half of a plan's
+ * work), and plans once they are there. Resolves to what `plan(model, await current)` returns.
+ * @throws {ValidationError} for a bad model (before `current` settles); rejects as `current` does.
+ */
+export async function planAgainst(model: FirewallModel | NormalizedModel, current: PromiseLike<SavedText>): Promise<Plan> {
   const m = validateModel(model);
   const rs = buildRuleset(m);
+  return planFrom(m, rs, await current);
+}
+
+/** What the save programs printed, as {@link save} returns it. */
+export interface SavedText {
+  /** iptables-save. */
+  ipv4: string;
+  /** ip6tables-save. */
+  ipv6: string;
+  /** ebtables-nft-save; may be left out when the owner has no ports anywhere. */
+  bridge?: string;
+}
+
+function planFrom(m: NormalizedModel, rs: ReturnType<typeof buildRuleset>, current: SavedText): Plan {
   return {
     ipv4: planFamily(m.owner, rs.ipv4, parseSave(current.ipv4, 4)),
     ipv6: planFamily(m.owner, rs.ipv6, parseSave(current.ipv6, 6)),

@@ -47,26 +47,34 @@ const REFUSED: Record<Family, Array<{ prefix: string; why: string }>> = {
 const refusedParsed: Partial<Record<Family, Array<{ parsed: ip.Prefix; why: string }>>> = {};
 const refused = (family: Family): Array<{ parsed: ip.Prefix; why: string }> => (refusedParsed[family] ??= REFUSED[family].map((r) => ({ parsed: ip.parsePrefix(r.prefix), why: r.why })));
 
-function addresses(v: unknown, field: string, family: Family): string[] {
+/** `ports[i]`, `ports[i].key` or `ports[i].key[k]`, built only when an error or a claim needs it. */
+function portField(i: number, key?: string, k?: number): string {
+  return key === undefined ? `ports[${i}]` : k === undefined ? `ports[${i}].${key}` : `ports[${i}].${key}[${k}]`;
+}
+
+/** The addresses of port `i`'s `key` (`ipv4`, `ipv6`) as canonical prefixes, each once. */
+function addresses(v: unknown, i: number, key: 'ipv4' | 'ipv6', family: Family): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v)) throw new ValidationError(field, v, `expected an array of IPv${family} addresses or prefixes`);
+  if (!Array.isArray(v)) throw new ValidationError(portField(i, key), v, `expected an array of IPv${family} addresses or prefixes`);
   const out: string[] = [];
-  v.forEach((a, i) => {
-    const f = `${field}[${i}]`;
-    const c = parseCidr(a, f, { family, defaultFull: true });
-    if (c.prefixLength === 0) throw new ValidationError(f, a, 'a /0 prefix would allow every source address');
+  for (let k = 0; k < v.length; k++) {
+    const a: unknown = v[k];
+    const c = parseCidr(a, portField(i, key, k), { family, defaultFull: true });
+    if (c.prefixLength === 0) throw new ValidationError(portField(i, key, k), a, 'a /0 prefix would allow every source address');
     const p = ip.iptablesText(c);
     for (const r of refused(family)) {
-      if (ip.overlaps(r.parsed, c)) throw new ValidationError(f, a, r.why);
+      if (ip.overlaps(r.parsed, c)) throw new ValidationError(portField(i, key, k), a, r.why);
     }
     if (!out.includes(p)) out.push(p);
-  });
+  }
   return out;
 }
 
 interface Claim {
   port: number;
-  field: string;
+  /** Where in the port: `ipv4[k]` or `ipv6[k]`. */
+  key: 'ipv4' | 'ipv6';
+  k: number;
   prefix: string;
 }
 
@@ -114,46 +122,46 @@ export function validatePorts(v: unknown, validateGroup: (group: unknown, field:
   const byGroup = new Map<string, number>();
   const byMac = new Map<string, number>();
   const claims = new Claims();
-  v.forEach((p, i) => {
-    const field = `ports[${i}]`;
-    if (!isObject(p)) throw new ValidationError(field, p, 'expected { interface, group, mac, ipv4?, ipv6? }');
-    for (const k of Object.keys(p)) if (!PORT_KEYS.includes(k)) throw new ValidationError(`${field}.${k}`, p[k], 'unknown field');
-    validateIfName(p.interface, `${field}.interface`);
+  for (let i = 0; i < v.length; i++) {
+    const p: unknown = v[i];
+    if (!isObject(p)) throw new ValidationError(portField(i), p, 'expected { interface, group, mac, ipv4?, ipv6? }');
+    for (const k of Object.keys(p)) if (!PORT_KEYS.includes(k)) throw new ValidationError(portField(i, k), p[k], 'unknown field');
+    validateIfName(p.interface, portField(i, 'interface'));
     if (/[+!*]/.test(p.interface)) {
-      throw new ValidationError(`${field}.interface`, p.interface, "must not contain '+', '!' or '*' (wildcards and negation in ebtables and physdev matches)");
+      throw new ValidationError(portField(i, 'interface'), p.interface, "must not contain '+', '!' or '*' (wildcards and negation in ebtables and physdev matches)");
     }
-    validateGroup(p.group, `${field}.group`);
-    const mac = parseMac(p.mac, `${field}.mac`);
-    const ipv4 = addresses(p.ipv4, `${field}.ipv4`, 4);
-    const ipv6 = addresses(p.ipv6, `${field}.ipv6`, 6);
+    validateGroup(p.group, portField(i, 'group'));
+    const mac = parseMac(p.mac, portField(i, 'mac'));
+    const ipv4 = addresses(p.ipv4, i, 'ipv4', 4);
+    const ipv6 = addresses(p.ipv6, i, 'ipv6', 6);
     let linkLocal: LinkLocalPolicy = 'eui64';
     if (p.linkLocal !== undefined) {
-      if (p.linkLocal !== 'eui64' && p.linkLocal !== 'any') throw new ValidationError(`${field}.linkLocal`, p.linkLocal, "expected 'eui64' or 'any'");
+      if (p.linkLocal !== 'eui64' && p.linkLocal !== 'any') throw new ValidationError(portField(i, 'linkLocal'), p.linkLocal, "expected 'eui64' or 'any'");
       linkLocal = p.linkLocal;
     }
     let isolation = true;
     if (p.isolation !== undefined) {
-      if (typeof p.isolation !== 'boolean') throw new ValidationError(`${field}.isolation`, p.isolation, 'expected true or false');
+      if (typeof p.isolation !== 'boolean') throw new ValidationError(portField(i, 'isolation'), p.isolation, 'expected true or false');
       isolation = p.isolation;
     }
     const iface = p.interface;
     const group = p.group as string;
     const dup = (map: Map<string, number>, key: string, what: string, value: unknown): void => {
       const j = map.get(key);
-      if (j !== undefined) throw new ValidationError(`${field}.${what}`, value, `ports[${j}] has the same ${what}`);
+      if (j !== undefined) throw new ValidationError(portField(i, what), value, `ports[${j}] has the same ${what}`);
       map.set(key, i);
     };
     dup(byIf, iface, 'interface', p.interface);
     dup(byGroup, group, 'group', p.group);
     dup(byMac, mac, 'mac', p.mac);
-    for (const [fam, list] of [['ipv4', ipv4], ['ipv6', ipv6]] as const) {
-      list.forEach((prefix, k) => {
-        const other = claims.overlapping(prefix, i);
-        if (other) throw new ValidationError(`${field}.${fam}[${k}]`, (p[fam] as unknown[])[k], `overlaps ${other.field} (${other.prefix}) of another port`);
-      });
-      list.forEach((prefix, k) => claims.add({ port: i, field: `ports[${i}].${fam}[${k}]`, prefix }));
+    for (const [key, list] of [['ipv4', ipv4], ['ipv6', ipv6]] as const) {
+      for (let k = 0; k < list.length; k++) {
+        const other = claims.overlapping(list[k] as string, i);
+        if (other) throw new ValidationError(portField(i, key, k), (p[key] as unknown[])[k], `overlaps ${portField(other.port, other.key, other.k)} (${other.prefix}) of another port`);
+      }
+      for (let k = 0; k < list.length; k++) claims.add({ port: i, key, k, prefix: list[k] as string });
     }
     out.push({ index: i, interface: iface, group, mac, ipv4, ipv6, linkLocal, isolation });
-  });
+  }
   return out;
 }

@@ -9,6 +9,8 @@ import { isIP } from 'node:net';
 import { ValidationError, ip, parseCidr, validateIfName, validateInt, validateIp } from '@vmhost/net';
 import type { Action, CtState, Family, FirewallModel } from './model.js';
 import { findClash } from './validate-clash.js';
+import { checkKeys, comment, isObject, list, optBool, portSpec, validateGroup, validateOwner, type Seen } from './validate-fields.js';
+import { validateRule, type RuleSeen } from './validate-rules.js';
 import { validatePorts, type NormalizedPort } from './validate-ports.js';
 
 /** `ADDR[/LEN]` (valid) as iptables-save prints a `-s`/`-d` match: the masked network, `/LEN`. */
@@ -19,19 +21,7 @@ const canonicalAddress = (text: string): string => ip.formatAddressInetNtop(ip.p
 const familyOf = (text: string): Family => ip.toPrefix(text).family;
 
 export type { NormalizedPort } from './validate-ports.js';
-
-/** Longest chain name iptables accepts (XT_EXTENSION_MAXNAMELEN - 1). */
-export const CHAIN_NAME_MAX = 28;
-/** Prefix of every chain vmhost creates. */
-export const CHAIN_PREFIX = 'VMHOST-';
-/** Longest owner name: `VMHOST-<owner>-POST` must fit in {@link CHAIN_NAME_MAX}. */
-export const OWNER_MAX = CHAIN_NAME_MAX - CHAIN_PREFIX.length - '-POST'.length;
-
-const NAME_RE = /^[A-Za-z0-9_]+$/;
-const COMMENT_RE = /^[A-Za-z0-9 _.,:;/+=@()#-]+$/;
-const COMMENT_MAX = 200;
-const CT_ORDER: readonly CtState[] = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'];
-const ACTIONS: readonly Action[] = ['accept', 'drop', 'reject', 'return'];
+export { CHAIN_NAME_MAX, CHAIN_PREFIX, OWNER_MAX, validateGroup, validateOwner } from './validate-fields.js';
 
 /** A filter rule after validation. */
 export interface NormalizedRule {
@@ -103,158 +93,9 @@ export interface NormalizedModel {
   ports: NormalizedPort[];
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkKeys(obj: Record<string, unknown>, field: string, allowed: readonly string[]): void {
-  for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new ValidationError(field ? `${field}.${k}` : k, obj[k], 'unknown field');
-  }
-}
-
-function optBool(v: unknown, field: string, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new ValidationError(field, v, 'expected true or false');
-  return v;
-}
-
-function list(v: unknown, field: string): unknown[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) throw new ValidationError(field, v, 'expected an array');
-  return v;
-}
-
-/**
- * Validates an owner name: letters, digits and `_`, 1 to {@link OWNER_MAX} characters, so that every
- * private chain name fits.
- * @throws {ValidationError} naming `field`.
- */
-export function validateOwner(owner: unknown, field = 'owner'): asserts owner is string {
-  if (typeof owner !== 'string' || !NAME_RE.test(owner)) {
-    throw new ValidationError(field, owner, 'expected letters, digits and _ only');
-  }
-  if (owner.length > OWNER_MAX) {
-    throw new ValidationError(field, owner, `longer than ${OWNER_MAX} characters: chain VMHOST-${owner}-POST would exceed ${CHAIN_NAME_MAX}`);
-  }
-}
-
-/**
- * Validates a group name for `owner`: letters, digits and `_`, and `VMHOST-<owner>-<group>-X` must
- * fit in {@link CHAIN_NAME_MAX} characters.
- * @throws {ValidationError} naming `field`.
- */
-export function validateGroup(group: unknown, owner: string, field = 'group'): asserts group is string {
-  if (typeof group !== 'string' || !NAME_RE.test(group)) {
-    throw new ValidationError(field, group, 'expected letters, digits and _ only');
-  }
-  const chain = `${CHAIN_PREFIX}${owner}-${group}-D`;
-  if (chain.length > CHAIN_NAME_MAX) {
-    throw new ValidationError(field, group, `too long for owner '${owner}': chain ${chain} would exceed ${CHAIN_NAME_MAX} characters`);
-  }
-}
-
-function comment(v: unknown, field: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length === 0 || v.length > COMMENT_MAX || !COMMENT_RE.test(v)) {
-    throw new ValidationError(field, v, `expected 1-${COMMENT_MAX} characters of letters, digits, space and _-.,:;/+=@()#`);
-  }
-  return v;
-}
-
-function portSpec(v: unknown, field: string): [number, number] {
-  if (typeof v === 'number') {
-    validateInt(v, field, 1, 65535);
-    return [v, v];
-  }
-  if (Array.isArray(v) && v.length === 2) {
-    validateInt(v[0], `${field}[0]`, 1, 65535);
-    validateInt(v[1], `${field}[1]`, 1, 65535);
-    if (v[0] > v[1]) throw new ValidationError(field, v, 'reversed range: the first port must not be above the last');
-    return [v[0], v[1]];
-  }
-  throw new ValidationError(field, v, 'expected a port (1-65535) or a range [first, last]');
-}
-
 function prefix(v: unknown, field: string, family?: Family): string {
   parseCidr(v, field, family ? { family, defaultFull: true } : { defaultFull: true });
   return canonicalPrefix(v as string);
-}
-
-function iface(v: unknown, field: string): string | undefined {
-  if (v === undefined) return undefined;
-  validateIfName(v, field);
-  return v;
-}
-
-function rule(v: unknown, field: string, chain: 'input' | 'forward' | 'output', owner: string): NormalizedRule {
-  if (!isObject(v)) throw new ValidationError(field, v, 'expected a rule object');
-  checkKeys(v, field, ['family', 'inInterface', 'outInterface', 'source', 'destination', 'protocol', 'port', 'sourcePort', 'state', 'action', 'comment', 'group']);
-  const out: NormalizedRule = { families: [4, 6], action: 'accept' };
-  if (!ACTIONS.includes(v.action as Action)) throw new ValidationError(`${field}.action`, v.action, `expected one of ${ACTIONS.join(', ')}`);
-  out.action = v.action as Action;
-  let fam: Family | undefined;
-  if (v.family !== undefined) {
-    if (v.family !== 4 && v.family !== 6) throw new ValidationError(`${field}.family`, v.family, 'expected 4 or 6');
-    fam = v.family;
-  }
-  let sourceFamily: Family | undefined;
-  for (const key of ['source', 'destination'] as const) {
-    if (v[key] === undefined) continue;
-    const parsed = parseCidr(v[key], `${field}.${key}`, fam ? { family: fam, defaultFull: true } : { defaultFull: true });
-    fam = parsed.family;
-    if (key === 'source') sourceFamily = fam;
-    out[key] = ip.iptablesText(parsed);
-  }
-  if (out.source && out.destination && sourceFamily !== fam) {
-    throw new ValidationError(`${field}.destination`, v.destination, 'source and destination are of different families');
-  }
-  const inIf = iface(v.inInterface, `${field}.inInterface`);
-  const outIf = iface(v.outInterface, `${field}.outInterface`);
-  if (inIf !== undefined) {
-    if (chain === 'output') throw new ValidationError(`${field}.inInterface`, inIf, 'output rules have no input interface');
-    out.inInterface = inIf;
-  }
-  if (outIf !== undefined) {
-    if (chain === 'input') throw new ValidationError(`${field}.outInterface`, outIf, 'input rules have no output interface');
-    out.outInterface = outIf;
-  }
-  if (v.protocol !== undefined) {
-    const p = v.protocol;
-    if (p !== 'tcp' && p !== 'udp' && p !== 'icmp' && p !== 'ipv6-icmp') {
-      throw new ValidationError(`${field}.protocol`, p, 'expected tcp, udp, icmp or ipv6-icmp');
-    }
-    const pf: Family | undefined = p === 'icmp' ? 4 : p === 'ipv6-icmp' ? 6 : undefined;
-    if (pf !== undefined) {
-      if (fam !== undefined && fam !== pf) throw new ValidationError(`${field}.protocol`, p, `is an IPv${pf} protocol in an IPv${fam} rule`);
-      fam = pf;
-    }
-    out.protocol = p;
-  }
-  for (const key of ['port', 'sourcePort'] as const) {
-    if (v[key] === undefined) continue;
-    if (out.protocol !== 'tcp' && out.protocol !== 'udp') {
-      throw new ValidationError(`${field}.${key}`, v[key], 'ports need protocol tcp or udp');
-    }
-    out[key] = portSpec(v[key], `${field}.${key}`);
-  }
-  if (v.state !== undefined) {
-    const states = list(v.state, `${field}.state`);
-    if (states.length === 0) throw new ValidationError(`${field}.state`, v.state, 'expected at least one state');
-    states.forEach((s, i) => {
-      if (!CT_ORDER.includes(s as CtState)) throw new ValidationError(`${field}.state[${i}]`, s, `expected one of ${CT_ORDER.join(', ')}`);
-    });
-    out.state = CT_ORDER.filter((s) => states.includes(s));
-  }
-  const c = comment(v.comment, `${field}.comment`);
-  if (c !== undefined) out.comment = c;
-  if (v.group !== undefined) {
-    if (chain !== 'forward') throw new ValidationError(`${field}.group`, v.group, 'only forward rules belong to a group');
-    validateGroup(v.group, owner, `${field}.group`);
-    out.group = v.group;
-  }
-  out.families = fam ? [fam] : [4, 6];
-  return out;
 }
 
 function lan(v: unknown): NormalizedLan {
@@ -282,16 +123,6 @@ function lan(v: unknown): NormalizedLan {
 
 const FORWARD_KEYS: ReadonlySet<string> = new Set(['protocol', 'port', 'to', 'toPort', 'inInterface', 'destination', 'hairpin', 'fromHost', 'localhost', 'group', 'comment']);
 
-/** Names already found valid in this model (10,000 forwards usually share a few). */
-interface Seen {
-  ifNames: Set<string>;
-  groups: Set<string>;
-}
-
-/**
- * One port forward. Called 10,000 times for a big model: the common valid case builds no field
- * names and no intermediate objects; every failure still names its field by the dotted path.
- */
 /** `portForwards[i]` or `portForwards[i].key`, built only when an error needs it. */
 function pfField(i: number, key?: string): string {
   return key === undefined ? `portForwards[${i}]` : `portForwards[${i}].${key}`;
@@ -301,6 +132,10 @@ function pfFlag(v: Record<string, unknown>, i: number, key: 'hairpin' | 'fromHos
   return v[key] === undefined ? dflt : optBool(v[key], pfField(i, key), dflt);
 }
 
+/**
+ * One port forward. Called 10,000 times for a big model: the common valid case builds no field
+ * names and no intermediate objects; every failure still names its field by the dotted path.
+ */
 function forwardEntry(v: unknown, i: number, owner: string, lanN: NormalizedLan | undefined, seen: Seen): NormalizedForward {
   if (!isObject(v)) throw new ValidationError(pfField(i), v, 'expected a port forward object');
   for (const k of Object.keys(v)) if (!FORWARD_KEYS.has(k)) throw new ValidationError(pfField(i, k), v[k], 'unknown field');
@@ -419,10 +254,10 @@ function normalize(model: FirewallModel): NormalizedModel {
     if (c !== undefined) out.comment = c;
     return out;
   });
-  const forward = list(m.forward, 'forward').map((r, i) => rule(r, `forward[${i}]`, 'forward', owner));
-  const input = list(m.input, 'input').map((r, i) => rule(r, `input[${i}]`, 'input', owner));
-  const output = list(m.output, 'output').map((r, i) => rule(r, `output[${i}]`, 'output', owner));
-  const seen: Seen = { ifNames: new Set(), groups: new Set() };
+  const seen: RuleSeen = { ifNames: new Set(), groups: new Set(), prefixes: new Map() };
+  const forward = list(m.forward, 'forward').map((r, i) => validateRule(r, 'forward', i, owner, seen));
+  const input = list(m.input, 'input').map((r, i) => validateRule(r, 'input', i, owner, seen));
+  const output = list(m.output, 'output').map((r, i) => validateRule(r, 'output', i, owner, seen));
   const portForwards = list(m.portForwards, 'portForwards').map((f, i) => forwardEntry(f, i, owner, lanN, seen));
   const clash = findClash(portForwards);
   if (clash) {

@@ -105,7 +105,8 @@ function firstOptionIs(type: 1 | 2, mac: string): string[] {
   return [`0x40=0x${word(opt, 0).toString(16)}`, `0x44=0x${word(opt, 4).toString(16)}`];
 }
 
-const u32 = (tests: readonly string[]): string => `-m u32 --u32 "${tests.join('&&')}"`;
+/** The match of u32 `tests` (joined by `&&`). */
+const u32 = (tests: string): string => `-m u32 --u32 "${tests}"`;
 
 /**
  * The rules of a port's ip6tables chain (`-N`), which its neighbour solicitations (135) and
@@ -117,16 +118,18 @@ const u32 = (tests: readonly string[]): string => `-m u32 --u32 "${tests.join('&
  */
 export function portNdRules(p: NormalizedPort): string[] {
   const own = [...p.ipv6, p.linkLocal === 'any' ? LINK_LOCAL : `${eui64LinkLocal(p.mac)}/128`];
-  const na = [NEXT_ICMPV6, icmpType(136)];
-  const ns = [NEXT_ICMPV6, icmpType(135)];
+  const na = `${NEXT_ICMPV6}&&${icmpType(136)}`;
+  const ns = `${NEXT_ICMPV6}&&${icmpType(135)}`;
+  const tla = firstOptionIs(2, p.mac).join('&&');
   const rules: string[] = [];
   for (const a of own) {
-    rules.push(`${u32([...na, ...targetIn(a), NO_OPTIONS])} -j RETURN`);
-    rules.push(`${u32([...na, ...targetIn(a), ...firstOptionIs(2, p.mac)])} -j RETURN`);
+    const target = targetIn(a).join('&&');
+    rules.push(`${u32(`${na}&&${target}&&${NO_OPTIONS}`)} -j RETURN`);
+    rules.push(`${u32(`${na}&&${target}&&${tla}`)} -j RETURN`);
   }
-  rules.push(`${u32([...ns, ...FROM_UNSPECIFIED])} -j RETURN`);
-  rules.push(`${u32([...ns, NO_OPTIONS])} -j RETURN`);
-  rules.push(`${u32([...ns, ...firstOptionIs(1, p.mac)])} -j RETURN`);
+  rules.push(`${u32(`${ns}&&${FROM_UNSPECIFIED.join('&&')}`)} -j RETURN`);
+  rules.push(`${u32(`${ns}&&${NO_OPTIONS}`)} -j RETURN`);
+  rules.push(`${u32(`${ns}&&${firstOptionIs(1, p.mac).join('&&')}`)} -j RETURN`);
   rules.push('-j DROP');
   return rules;
 }

@@ -98,6 +98,8 @@ interface CommandBase {
 export interface HostCommand extends CommandBase {
   /** Where the file comes from: the first argument, or `-f` (else $VMHOST_FILE, else ./vmhost.yaml). */
   file: 'arg' | 'option';
+  /** Called before the host file is loaded, for work that does not need it (`plan` starts reading the firewall's tables). */
+  before?(ctx: CliCtx): void;
   run(ctx: CliCtx, host: ResolvedHost, file: string, inv: Invocation): Promise<number>;
 }
 

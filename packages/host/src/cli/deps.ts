@@ -23,6 +23,8 @@ export interface CliIO {
 export interface CliDeps {
   /** Reads and validates a host file (the real one keeps its parse in /run/vmhost/cache: spec/parse-cache.ts); throws `HostSpecError` (with `.problems`) when it is invalid. */
   loadHostFile(path: string): Promise<ResolvedHost>;
+  /** Starts reading the firewall's tables for the plan that follows (engine/live.ts `prefetchFirewallSaves`); optional. */
+  prefetchFirewall?(options: HostOptions): void;
   /** The steps `apply` would carry out. */
   plan(host: ResolvedHost, options?: HostOptions): Promise<Plan>;
   /** Makes the host match the spec; throws `HostApplyError` after undoing what it did. */
@@ -63,6 +65,10 @@ export const defaultDeps: CliDeps = {
     const load = await import('../spec/load.js');
     return load.loadHostFile(path, { cacheDir: load.PARSE_CACHE_DIR });
   },
+  prefetchFirewall: (options) =>
+    void import('../engine/live.js')
+      .then((live) => live.prefetchFirewallSaves(options.netns))
+      .catch(() => undefined),
   plan: async (host, options) => (await import('../engine/run.js')).plan(host, options),
   apply: async (host, options) => (await import('../engine/run.js')).apply(host, options),
   down: async (host, options) => (await import('../engine/run.js')).down(host, options),

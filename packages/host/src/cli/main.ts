@@ -100,6 +100,7 @@ export async function main(argv: string[], io: CliIO, deps: CliDeps = defaultDep
     const saved = command.name === 'apply' && isSavedPlanFile(file) ? savedPlanFor(file, options) : undefined;
     if (saved) file = saved.hostFile.path;
     let host: ResolvedHost;
+    command.before?.(ctx);
     try {
       host = await deps.loadHostFile(file);
     } catch (e) {

@@ -74,14 +74,14 @@ function applyOp(s: StateFile, op: Op): void {
 }
 
 /**
- * Replays the journal of `dir` onto `state`, the state file as read, whose bytes hash to `base`
- * (null: there is no state file). A journal of another base (left by a compaction that was
+ * Replays the journal of `dir` onto `state`, the state file as read, whose bytes hash to what
+ * `base` returns (null: there is no state file; called only when there is a journal). A journal of another base (left by a compaction that was
  * killed before it removed it) is ignored. Returns whether a journal was replayed. `known`: see
  * records.ts {@link Known}.
  * @throws {HostStateError} naming the journal: `EHOST_STATE_CORRUPT` for a line that is not a
  *   change of the record, `EHOST_STATE_UNSAFE` for a journal that is a symlink or not ours.
  */
-export function replayJournal(dir: string, state: StateFile, base: string | null, known: Known = {}): boolean {
+export function replayJournal(dir: string, state: StateFile, base: () => string | null, known: Known = {}): boolean {
   const file = journalFile(dir);
   const text = readPrivateFile(file, MAX_JOURNAL_BYTES);
   if (text === undefined) return false;
@@ -107,7 +107,7 @@ export function replayJournal(dir: string, state: StateFile, base: string | null
   keys(head, 1, ['journal', 'base']);
   if (head.journal !== 1) throw bad(1, 'expected journal 1');
   if (head.base !== null && (typeof head.base !== 'string' || !/^[0-9a-f]{64}$/.test(head.base))) throw bad(1, 'base: expected a sha256 in hex or null');
-  if (head.base !== base) return false;
+  if (head.base !== base()) return false;
   for (let i = 1; i < lines.length; i++) {
     const n = i + 1;
     const o = json(lines[i]!, n);

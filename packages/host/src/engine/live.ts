@@ -12,15 +12,18 @@
  * after a table was read is not seen until the next run, as it was not before between one
  * kind's look and its change. The firewall's tables (what iptables-save, ip6tables-save and
  * ebtables-save print) are read by child processes: a run starts them early
- * ({@link LiveView.prefetchFirewall}) so that they run while it computes what the host file
- * wants, and the firewall kind forgets them when it changes the rules. Where a look guards a
+ * ({@link LiveView.prefetchFirewall}; `vmhost plan` even before it reads the host file,
+ * {@link prefetchFirewallSaves}) at a lower priority, so that they run while it computes what the
+ * host file wants without taking the CPU from it, and the firewall kind forgets them when it
+ * changes the rules. Where a look guards a
  * removal (owner marks), the removal itself names the exact object looked at (a link by index),
  * or fails harmlessly when it is gone.
  * @module
  */
 import { allPids, cmdline, isAlive, type Address, type Link, type NetnsRef, type Neighbor, type Route, type Rtnl } from '@vmhost/net';
 import { isQemuServing } from '@vmhost/kvm';
-import { save as firewallSave } from '@vmhost/firewall';
+import { defaultStarter, save as firewallSave, type Starter } from '@vmhost/firewall';
+import { setPriority } from 'node:os';
 
 /** What iptables-save, ip6tables-save and ebtables-save print in the run's namespace. */
 export type FirewallSaves = Awaited<ReturnType<typeof firewallSave>>;
@@ -57,6 +60,51 @@ function index<T>(items: Iterable<[string, T]>): Map<string, T> {
   return m;
 }
 
+/**
+ * Firewall saves started before a run, by namespace ({@link prefetchFirewallSaves}): the first
+ * view of that namespace to want them takes them instead of starting its own.
+ */
+const early = new Map<string, Promise<FirewallSaves>>();
+const netnsKey = (netns: NetnsRef | undefined): string => (netns === undefined ? '' : JSON.stringify(netns));
+
+/**
+ * Starts reading the firewall's tables of `netns` now, for the next run there to take: `vmhost
+ * plan` starts them before it reads the host file, so that the save programs run meanwhile. For a
+ * read-only run only (a plan): what it shows was read a moment earlier. A failure is seen by the
+ * run that takes them.
+ */
+export function prefetchFirewallSaves(netns?: NetnsRef): void {
+  const p = backgroundSaves(netns);
+  p.catch(() => undefined);
+  early.set(netnsKey(netns), p);
+}
+
+/**
+ * The niceness of save programs started ahead of need: they yield the CPU to the run that reads
+ * them early, whose own work comes first (on 2 cores, the three programs beside the run's process
+ * otherwise delay its reads: docs/performance.md).
+ */
+export const PREFETCH_NICENESS = 10;
+
+/** The firewall's saves read in the background: the save programs at {@link PREFETCH_NICENESS}. */
+function backgroundSaves(netns: NetnsRef | undefined): Promise<FirewallSaves> {
+  const at = netns !== undefined ? { netns } : {};
+  return firewallSave({ ...at, starter: lowPriority(defaultStarter(at), PREFETCH_NICENESS) });
+}
+
+/** `start`, with each program it starts set to `niceness` right after it started (a program that exited already is left as it was). */
+export function lowPriority(start: Starter, niceness: number): Starter {
+  return (command, args) => {
+    const p = start(command, args);
+    try {
+      if (p.pid !== undefined) setPriority(p.pid, niceness);
+    } catch {
+      /* exited already: nothing to lower */
+    }
+    return p;
+  };
+}
+
 /** The live host of one run (see the module). */
 export class LiveView {
   private readonly tables = new Map<LiveTable, Promise<Map<string, unknown>>>();
@@ -75,20 +123,23 @@ export class LiveView {
    * @throws {FirewallError} (from @vmhost/firewall) when a save program fails.
    */
   firewall(): Promise<FirewallSaves> {
-    if (this.saves === undefined) {
-      const p = firewallSave(this.netns !== undefined ? { netns: this.netns } : {});
-      this.saves = p;
-      p.catch(() => this.saves === p && (this.saves = undefined));
-    }
-    return this.saves;
+    return this.saves ?? this.keepSaves(early.get(netnsKey(this.netns)) ?? firewallSave(this.netns !== undefined ? { netns: this.netns } : {}));
   }
 
   /**
-   * Starts reading the firewall's tables now, in child processes, so that they are read while the
-   * run does other work; a failure is seen by whoever asks {@link firewall} next.
+   * Starts reading the firewall's tables now, in child processes at a lower priority, so that they
+   * are read while the run does other work; a failure is seen by whoever asks {@link firewall} next.
    */
   prefetchFirewall(): void {
-    this.firewall().catch(() => undefined);
+    if (this.saves === undefined) this.keepSaves(early.get(netnsKey(this.netns)) ?? backgroundSaves(this.netns)).catch(() => undefined);
+  }
+
+  /** Keeps `p` as the run's saves (taken from {@link prefetchFirewallSaves} if it came from there); a failed read is not kept. */
+  private keepSaves(p: Promise<FirewallSaves>): Promise<FirewallSaves> {
+    early.delete(netnsKey(this.netns));
+    this.saves = p;
+    p.catch(() => this.saves === p && (this.saves = undefined));
+    return p;
   }
 
   private load<T extends LiveTable>(t: T): Promise<Map<string, LiveTables[T]>> {

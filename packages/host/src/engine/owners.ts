@@ -97,8 +97,8 @@ const portText = (f: PortForward): string => `${f.protocol ?? 'tcp'} port ${type
 export class OwnerView {
   private own: Map<string, StateRecord> | undefined;
   private others: OthersRecords | undefined;
-  /** Dumps of the namespace, one per kind and family, read once per view. */
-  private readonly dumps = new Map<string, Promise<unknown[]>>();
+  /** Dumps of the namespace, one per kind and family, read once per view and indexed by what {@link holderOf} looks up. */
+  private readonly dumps = new Map<string, Promise<Map<string, unknown[]>>>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -110,10 +110,26 @@ export class OwnerView {
     return this.ctx.live.link(name);
   }
 
-  private dump<T>(key: string, read: () => Promise<T[]>): Promise<T[]> {
+  /**
+   * The objects of dump `key` (read once) whose `by` is `value`, in the dump's order: each entry
+   * looks up its own, so a 300-VM host's routes are not each compared with every route.
+   */
+  private async dump<T>(key: string, read: () => Promise<T[]>, by: (x: T) => string, value: string): Promise<readonly T[]> {
     let d = this.dumps.get(key);
-    if (!d) this.dumps.set(key, (d = read()));
-    return d as Promise<T[]>;
+    if (!d) {
+      d = read().then((all) => {
+        const m = new Map<string, T[]>();
+        for (const x of all) {
+          const k = by(x);
+          const list = m.get(k);
+          if (list) list.push(x);
+          else m.set(k, [x]);
+        }
+        return m as Map<string, unknown[]>;
+      });
+      this.dumps.set(key, d);
+    }
+    return ((await d).get(value) ?? []) as T[];
   }
 
   /** The other hosts' records of `id`. */
@@ -170,7 +186,7 @@ export class OwnerView {
       case 'address': {
         const ipOf = e.data.cidr.split('/')[0]!;
         const family = ipOf.includes(':') ? 6 : 4;
-        const all = (await this.dump(`address${family}`, () => h.addresses.list({ family }))).filter((a) => a.address === ipOf);
+        const all = await this.dump(`address${family}`, () => h.addresses.list({ family }), (a) => a.address, ipOf);
         const here = all.find((a) => a.link === e.data.dev && a.cidr === e.data.cidr) ?? all.find((a) => a.link === e.data.dev);
         const a = here ?? all[0];
         if (!a || a.link === null) return { holder: { is: 'none' } };
@@ -179,7 +195,7 @@ export class OwnerView {
       }
       case 'route': {
         const family = e.data.to.includes(':') ? 6 : 4;
-        const all = (await this.dump(`route${family}`, () => h.routes.list({ family }))).filter((r) => r.to === e.data.to && r.dev !== null);
+        const all = (await this.dump(`route${family}`, () => h.routes.list({ family }), (r) => r.to, e.data.to)).filter((r) => r.dev !== null);
         const here = all.find((r) => r.dev === e.data.dev);
         const r = here ?? all[0];
         if (!r) return { holder: { is: 'none' } };
@@ -189,7 +205,7 @@ export class OwnerView {
       case 'proxyNeighbor': {
         if (!(await this.link(e.data.dev))) return { holder: { is: 'none' } };
         const dev = e.data.dev;
-        const n = (await this.dump(`proxy:${dev}`, () => h.neighbors.list({ family: 6, proxy: true, dev }))).find((x) => x.to === e.data.to);
+        const n = (await this.dump(`proxy:${dev}`, () => h.neighbors.list({ family: 6, proxy: true, dev }), (x) => x.to, e.data.to))[0];
         if (!n) return { holder: { is: 'none' } };
         return { holder: await this.onLinkHolder(e.data.dev, e.id, n.protocol) };
       }

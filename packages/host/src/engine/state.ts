@@ -50,17 +50,22 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
  *   `EHOST_STATE_VERSION`, `EHOST_STATE_UNSAFE`.
  */
 export function loadState(dir: string, name: string, known: Known = {}): LoadedState {
+  const { state, text, replayed } = readRecord(dir, name, known);
+  return { state, base: text === undefined ? null : sha256(text), replayed };
+}
+
+/** The state file's record with its journal replayed, and the file's text (its hash only when a journal needs it). */
+function readRecord(dir: string, name: string, known: Known): { state: StateFile; text: string | undefined; replayed: boolean } {
   const file = stateFile(dir);
   const text = readPrivateFile(file, MAX_STATE_BYTES);
   const state = text === undefined ? emptyState(name) : parseState(text, file, dir, known);
-  const base = text === undefined ? null : sha256(text);
-  const replayed = replayJournal(dir, state, base, known);
-  return { state, base, replayed };
+  const replayed = replayJournal(dir, state, () => (text === undefined ? null : sha256(text)), known);
+  return { state, text, replayed };
 }
 
-/** The record of `dir`: {@link loadState}'s state. */
+/** The record of `dir`: {@link loadState}'s state (without hashing the file when no journal is there). */
 export function readState(dir: string, name: string, known: Known = {}): StateFile {
-  return loadState(dir, name, known).state;
+  return readRecord(dir, name, known).state;
 }
 
 let lastWritten = '';

@@ -9,7 +9,7 @@
  * @module
  */
 import { chmodSync, lstatSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { netns as ns, ValidationError, type LinkStats, type NetnsRef } from '@vmhost/net';
 
@@ -156,6 +156,8 @@ export function parseMetricsAddress(v: string): MetricsAddress {
  * replaced, anything else refused). Resolves once listening.
  */
 export async function serveMetrics(addr: MetricsAddress, render: () => Promise<string>): Promise<Server> {
+  // loaded here: every other command of the CLI would pay for node:http at its start
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');

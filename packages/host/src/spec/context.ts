@@ -37,6 +37,8 @@ export class SpecContext {
   readonly #ifNames = new Map<string, string>();
   /** MACs in use, to the path that uses them. */
   readonly #macs = new Map<string, string>();
+  /** {@link bridge4}, its network address and its last address. */
+  #ends: [Prefix, string, string] | undefined;
 
   constructor(baseDir: string) {
     this.base = resolvePath(baseDir);
@@ -64,8 +66,10 @@ export class SpecContext {
     if (!b) return true; // already reported
     const net = b.network;
     if (!ip.contains(b, a)) return !this.c.add(path, value, `not inside the bridge subnet ${net}`);
-    if (a === ip.networkAddress(b)) return !this.c.add(path, value, `is the network address of the bridge subnet ${net}`);
-    if (a === ip.lastAddress(b)) return !this.c.add(path, value, `is the broadcast address of the bridge subnet ${net}`);
+    // the subnet's first and last address, once per host file (every VM's address is checked)
+    if (this.#ends?.[0] !== b) this.#ends = [b, ip.networkAddress(b), ip.lastAddress(b)];
+    if (a === this.#ends[1]) return !this.c.add(path, value, `is the network address of the bridge subnet ${net}`);
+    if (a === this.#ends[2]) return !this.c.add(path, value, `is the broadcast address of the bridge subnet ${net}`);
     if (a === b.address) return !this.c.add(path, value, `is the bridge's own address (bridge.ipv4)`);
     return true;
   }

@@ -6,7 +6,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { ParseMemo } from './memo.js';
-import { familyOfBytes, formatAddress, formatAddressInetNtop, fromBigInt, parseAddress, toBigInt, type IpFamily } from './address.js';
+import { familyOfBytes, formatAddress, formatAddressInetNtop, fromBigInt, addressBytes, toBigInt, type IpFamily } from './address.js';
 
 /**
  * A prefix: an address with a prefix length, such as an interface address `192.168.0.1/24`
@@ -75,7 +75,7 @@ function parseParts(text: unknown, options: ParsePrefixOptions): { bytes: Uint8A
   const addrText = slash < 0 ? text : text.slice(0, slash);
   let bytes: Uint8Array;
   try {
-    bytes = parseAddress(addrText, field, options.family);
+    bytes = addressBytes(addrText, field, options.family);
   } catch {
     const fam = options.family ? `an IPv${options.family}` : 'an IPv4 or IPv6';
     throw new ValidationError(field, text, `expected ADDRESS/PREFIXLEN with ${fam} address`);
@@ -128,7 +128,7 @@ export function makePrefix(bytes: Uint8Array, length: number): Prefix {
 
 /** The address bytes of a prefix given as text or {@link Prefix}, with its length and family. */
 function bytesOf(p: PrefixLike, field: string): { bytes: Uint8Array; length: number; family: IpFamily } {
-  if (typeof p !== 'string') return { bytes: parseAddress(p.address), length: p.prefixLength, family: p.family };
+  if (typeof p !== 'string') return { bytes: addressBytes(p.address), length: p.prefixLength, family: p.family };
   return parseParts(p, { field, bare: true });
 }
 
@@ -144,7 +144,7 @@ function maskBits(family: IpFamily, length: number): bigint {
 
 /** First and last address of a prefix's network, as integers. */
 function range(p: Prefix): [bigint, bigint] {
-  const v = toBigInt(parseAddress(p.address));
+  const v = toBigInt(addressBytes(p.address));
   const m = maskBits(p.family, p.prefixLength);
   const first = v & m;
   return [first, first | (m ^ ((1n << BigInt(bits(p.family))) - 1n))];
@@ -157,8 +157,12 @@ export function netmask(family: IpFamily, length: number): string {
 
 /** The network address alone (host bits cleared): `192.168.0.0` for `192.168.0.7/24`. */
 export function networkAddress(p: PrefixLike): string {
-  const q = toPrefix(p);
-  return formatAddress(fromBigInt(range(q)[0], q.family));
+  if (typeof p === 'string') {
+    // parsed here: its network text is the masked address
+    const net = toPrefix(p).network;
+    return net.slice(0, net.lastIndexOf('/'));
+  }
+  return formatAddress(fromBigInt(range(p)[0], p.family));
 }
 
 /** The last address of the network (the IPv4 broadcast address): `192.168.0.255` for a /24. */
@@ -214,7 +218,7 @@ export function isHostAddress(p: PrefixLike): boolean {
   const q = toPrefix(p);
   const max = bits(q.family);
   if (q.prefixLength >= max - 1) return true;
-  const v = toBigInt(parseAddress(q.address));
+  const v = toBigInt(addressBytes(q.address));
   const [first, last] = range(q);
   return v !== first && (q.family === 6 || v !== last);
 }

@@ -18,6 +18,8 @@ export const planCommand: HostCommand = {
   args: ['file'],
   hostOptions: true,
   file: 'arg',
+  // iptables-save and the others run while the host file is read
+  before: (ctx) => ctx.deps.prefetchFirewall?.(ctx.options),
   help: `Compares the host with the host file and prints the steps apply would carry out:
   + create   ~ update/set/release   - delete   > start   < stop   * restart   = adopt
 Prints "No changes." when the host already matches. Changes nothing.

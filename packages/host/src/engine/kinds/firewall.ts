@@ -10,7 +10,7 @@
  * nothing else.
  * @module
  */
-import { apply as fwApply, isNoop, plan as fwPlan, remove as fwRemove, save as fwSave, type FirewallModel } from '@vmhost/firewall';
+import { apply as fwApply, isNoop, planAgainst as fwPlanAgainst, remove as fwRemove, save as fwSave, type FirewallModel } from '@vmhost/firewall';
 import { readdirSync } from 'node:fs';
 import type { Ctx } from '../context.js';
 import { normalizedModel, vmDir } from '../desired.js';
@@ -63,7 +63,8 @@ export const firewallKind: KindOps<FirewallEntry, FirewallRecord> = {
   keepsLive: true, // forgets the view's firewall tables itself when it changes the rules
   intent: async (_ctx, e) => ({ ...intended(e), data: { model: e.data.model } }),
   async inspect(ctx, e, recorded) {
-    const p = fwPlan(normalizedModel(e.data.model), await ctx.live.firewall());
+    // what the model wants is built while the save programs (started early) are still running
+    const p = await fwPlanAgainst(normalizedModel(e.data.model), ctx.live.firewall());
     if (isNoop(p)) return 'ok';
     return recorded ? 'differs' : 'missing';
   },

@@ -12,7 +12,6 @@ import { constants, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, mkdt
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { ValidationError } from '@vmhost/net';
 import { GuestBuildError } from '../../errors.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';
@@ -164,6 +163,8 @@ export async function buildTestGuest(options: TestGuestOptions = {}): Promise<Te
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // parents before children
 
     const meta = { stamp: STAMP, package: pkg, kernel: kernelVersion, modules: order, append: GUEST_APPEND, markers: GUEST_MARKERS, tool: helper !== undefined };
+    // loaded here: every other command of the CLI would pay for node:zlib at its start
+    const { gzipSync } = await import('node:zlib');
     // guest.json last: a build is only current once everything else is in place.
     writeInto(work, dir, 'initrd.img', gzipSync(cpioNewc(entries), { level: 9 }));
     const bzImage = readFileSync(join(unpacked, 'boot', `vmlinuz-${kernelVersion}`));
