@@ -41,15 +41,25 @@ export function resolveHost(input: unknown, baseDir: string): ResolvedHost {
 export function nestingDepth(v: unknown, limit: number): number {
   let max = 0;
   const seen = new Map<object, number>();
-  const stack: Array<[unknown, number]> = [[v, 1]];
-  while (stack.length > 0) {
-    const [x, d] = stack.pop()!;
+  // objects and their depths side by side, not a pair per object (a 300-VM file has ~2,000 objects)
+  const objects: unknown[] = [v];
+  const depths: number[] = [1];
+  const push = (y: unknown, d: number): void => {
+    if (typeof y === 'object' && y !== null) {
+      objects.push(y);
+      depths.push(d);
+    }
+  };
+  while (objects.length > 0) {
+    const x = objects.pop();
+    const d = depths.pop()!;
     if (typeof x !== 'object' || x === null) continue;
     if ((seen.get(x) ?? 0) >= d) continue;
     seen.set(x, d);
     if (d > max) max = d;
     if (max > limit) return max;
-    for (const y of Object.values(x)) if (typeof y === 'object' && y !== null) stack.push([y, d + 1]);
+    if (Array.isArray(x)) for (let i = 0; i < x.length; i++) push(x[i], d + 1);
+    else for (const k in x) if (Object.prototype.hasOwnProperty.call(x, k)) push((x as Record<string, unknown>)[k], d + 1);
   }
   return max;
 }
