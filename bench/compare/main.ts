@@ -4,7 +4,7 @@
 // the CLI at 10, 100, 300, 1,000 VMs).
 // Prints one table (median of the rounds, spread = min–max, ratio to the section's anchor);
 // `--markdown` prints it as Markdown for docs/performance.md; `--quick` uses small sizes.
-// Options: --rounds N (3; at least 9 for link creation, 5 for QMP and the firewall), --pairs N (1000),
+// Options: --rounds N (3; at least 9 for link creation, 5 for QMP, 11 for the firewall), --pairs N (1000),
 // --sizes 10,100,300,1000, --only links|qmp|firewall|scale
 import { formatRows, type Row } from './stats.js';
 import { missingPackages } from './anchors.js';
@@ -41,9 +41,9 @@ const started = new Date();
 const rows: Row[] = [];
 if (!only || only === 'links') rows.push(...(await linksSection({ pairs, dumpSizes: quick ? [401] : [2001, 10001], rounds, createRounds: Math.max(rounds, quick ? 1 : 9), log })));
 if (!only || only === 'qmp') rows.push(...(await qmpSection({ n: quick ? 500 : 2000, rounds: Math.max(rounds, quick ? 1 : 5), log })));
-if (!only || only === 'firewall') rows.push(...(await firewallSection({ sizes: quick ? [1000] : [1000, 10000], rounds: Math.max(rounds, quick ? 1 : 5), log })));
+if (!only || only === 'firewall') rows.push(...(await firewallSection({ sizes: quick ? [1000] : [1000, 10000], rounds: Math.max(rounds, quick ? 1 : 11), log })));
 if (!only || only === 'scale') rows.push(...(await hostScaleSection({ sizes, rounds: quick ? 1 : Math.min(rounds, 3), log })));
 
-console.log(`bench:compare ${started.toISOString().slice(0, 10)}, ${rounds} round(s) (link creation at least 9, QMP and firewall at least 5); ratio > 1 = faster than the anchor (host scale: marginal cost per added VM relative to the first step, 1.00 = linear)`);
+console.log(`bench:compare ${started.toISOString().slice(0, 10)}, ${rounds} round(s) (link creation at least 9, QMP at least 5, the firewall at least 11); ratio > 1 = faster than the anchor (host scale: marginal cost per added VM relative to the first step, 1.00 = linear)`);
 console.log(formatRows(rows, flag('markdown')));
 for (const r of rows.filter((x) => x.note)) console.log(`  ${r.what} / ${r.tool}: ${r.note}`);
