@@ -157,12 +157,8 @@ export function netmask(family: IpFamily, length: number): string {
 
 /** The network address alone (host bits cleared): `192.168.0.0` for `192.168.0.7/24`. */
 export function networkAddress(p: PrefixLike): string {
-  if (typeof p === 'string') {
-    // parsed here: its network text is the masked address
-    const net = toPrefix(p).network;
-    return net.slice(0, net.lastIndexOf('/'));
-  }
-  return formatAddress(fromBigInt(range(p)[0], p.family));
+  const q = toPrefix(p);
+  return formatAddress(fromBigInt(range(q)[0], q.family));
 }
 
 /** The last address of the network (the IPv4 broadcast address): `192.168.0.255` for a /24. */
