@@ -23,7 +23,7 @@
 import { allPids, cmdline, isAlive, type Address, type Link, type NetnsRef, type Neighbor, type Route, type Rtnl } from '@vmhost/net';
 import { isQemuServing } from '@vmhost/kvm';
 import { defaultStarter, save as firewallSave, type Starter } from '@vmhost/firewall';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 
 /** What iptables-save, ip6tables-save and ebtables-save print in the run's namespace. */
 export type FirewallSaves = Awaited<ReturnType<typeof firewallSave>>;
@@ -80,16 +80,16 @@ export function prefetchFirewallSaves(netns?: NetnsRef): void {
 }
 
 /**
- * The niceness of save programs started ahead of need: they yield the CPU to the run that reads
- * them early, whose own work comes first (on 2 cores, the three programs beside the run's process
- * otherwise delay its reads: docs/performance.md).
+ * How much nicer than the run the save programs it starts ahead of need are: they yield the CPU
+ * to the run that reads them early, whose own work comes first (on 2 cores, the three programs
+ * beside the run's process otherwise delay its reads: docs/host-scale.md).
  */
 export const PREFETCH_NICENESS = 10;
 
-/** The firewall's saves read in the background: the save programs at {@link PREFETCH_NICENESS}. */
+/** The firewall's saves read in the background: the save programs {@link PREFETCH_NICENESS} nicer than this process (at most 19). */
 function backgroundSaves(netns: NetnsRef | undefined): Promise<FirewallSaves> {
   const at = netns !== undefined ? { netns } : {};
-  return firewallSave({ ...at, starter: lowPriority(defaultStarter(at), PREFETCH_NICENESS) });
+  return firewallSave({ ...at, starter: lowPriority(defaultStarter(at), Math.min(19, getPriority() + PREFETCH_NICENESS)) });
 }
 
 /** `start`, with each program it starts set to `niceness` right after it started (a program that exited already is left as it was). */
