@@ -23,7 +23,11 @@ test('lowPriority: each program started runs at the niceness given; one that is 
     const child = spawn(command, args, { stdio: 'ignore' });
     started.push(child.pid!);
     const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => child.on('exit', (code) => res({ code, stdout: '', stderr: '' })));
-    return { pid: child.pid, write: () => undefined, end: () => exited, kill: async () => (child.kill('SIGKILL'), exited) };
+    const kill = (): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+      child.kill('SIGKILL');
+      return exited;
+    };
+    return { pid: child.pid, write: () => undefined, end: () => exited, kill };
   };
   const before = getPriority(process.pid);
   const p = lowPriority(sleeper, PREFETCH_NICENESS)('sleep', ['30']);

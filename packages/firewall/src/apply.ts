@@ -273,7 +273,7 @@ export async function removeGroup(owner: string, group: string, options: ApplyOp
  * ebtables-save print them (for {@link plan}, inspection and tests).
  * @throws {FirewallError} `EFW_SAVE`.
  */
-export async function save(options: ExecOptions = {}): Promise<{ ipv4: string; ipv6: string; bridge: string }> {
+export async function save(options: ExecOptions = {}): Promise<Required<SavedText>> {
   const start = starterFor(options);
   const out = await Promise.all(
     FAMILIES.map(async (f) => {

@@ -75,8 +75,8 @@ function applyOp(s: StateFile, op: Op): void {
 
 /**
  * Replays the journal of `dir` onto `state`, the state file as read, whose bytes hash to what
- * `base` returns (null: there is no state file; called only when there is a journal). A journal of another base (left by a compaction that was
- * killed before it removed it) is ignored. Returns whether a journal was replayed. `known`: see
+ * `base` returns (null: there is no state file; asked only when there is a journal). A journal of
+ * another base (left by a compaction that was killed before it removed it) is ignored. Returns whether a journal was replayed. `known`: see
  * records.ts {@link Known}.
  * @throws {HostStateError} naming the journal: `EHOST_STATE_CORRUPT` for a line that is not a
  *   change of the record, `EHOST_STATE_UNSAFE` for a journal that is a symlink or not ours.

@@ -123,7 +123,7 @@ export class LiveView {
    * @throws {FirewallError} (from @vmhost/firewall) when a save program fails.
    */
   firewall(): Promise<FirewallSaves> {
-    return this.saves ?? this.keepSaves(early.get(netnsKey(this.netns)) ?? firewallSave(this.netns !== undefined ? { netns: this.netns } : {}));
+    return this.saves ?? this.keepSaves(() => firewallSave(this.netns !== undefined ? { netns: this.netns } : {}));
   }
 
   /**
@@ -131,12 +131,17 @@ export class LiveView {
    * are read while the run does other work; a failure is seen by whoever asks {@link firewall} next.
    */
   prefetchFirewall(): void {
-    if (this.saves === undefined) this.keepSaves(early.get(netnsKey(this.netns)) ?? backgroundSaves(this.netns)).catch(() => undefined);
+    if (this.saves === undefined) this.keepSaves(() => backgroundSaves(this.netns)).catch(() => undefined);
   }
 
-  /** Keeps `p` as the run's saves (taken from {@link prefetchFirewallSaves} if it came from there); a failed read is not kept. */
-  private keepSaves(p: Promise<FirewallSaves>): Promise<FirewallSaves> {
-    early.delete(netnsKey(this.netns));
+  /**
+   * Keeps the saves {@link prefetchFirewallSaves} started for this namespace, else those `read`
+   * starts, as the run's saves; a failed read is not kept.
+   */
+  private keepSaves(read: () => Promise<FirewallSaves>): Promise<FirewallSaves> {
+    const key = netnsKey(this.netns);
+    const p = early.get(key) ?? read();
+    early.delete(key);
     this.saves = p;
     p.catch(() => this.saves === p && (this.saves = undefined));
     return p;

@@ -50,17 +50,21 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
  *   `EHOST_STATE_VERSION`, `EHOST_STATE_UNSAFE`.
  */
 export function loadState(dir: string, name: string, known: Known = {}): LoadedState {
-  const { state, text, replayed } = readRecord(dir, name, known);
-  return { state, base: text === undefined ? null : sha256(text), replayed };
+  const { state, base, replayed } = readRecord(dir, name, known);
+  return { state, base: base(), replayed };
 }
 
-/** The state file's record with its journal replayed, and the file's text (its hash only when a journal needs it). */
-function readRecord(dir: string, name: string, known: Known): { state: StateFile; text: string | undefined; replayed: boolean } {
+/**
+ * The state file's record with its journal replayed, and the sha256 of the file's bytes (null:
+ * there is none), hashed when first asked for: by a journal to replay, or by {@link loadState}.
+ */
+function readRecord(dir: string, name: string, known: Known): { state: StateFile; base: () => string | null; replayed: boolean } {
   const file = stateFile(dir);
   const text = readPrivateFile(file, MAX_STATE_BYTES);
   const state = text === undefined ? emptyState(name) : parseState(text, file, dir, known);
-  const replayed = replayJournal(dir, state, () => (text === undefined ? null : sha256(text)), known);
-  return { state, text, replayed };
+  let hash: string | undefined;
+  const base = (): string | null => (text === undefined ? null : (hash ??= sha256(text)));
+  return { state, base, replayed: replayJournal(dir, state, base, known) };
 }
 
 /** The record of `dir`: {@link loadState}'s state (without hashing the file when no journal is there). */
